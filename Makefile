@@ -1,0 +1,48 @@
+# Runyard developer commands. `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint format bench test-compat test-slow clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[all,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the tracking server (embedded SQLite in ./.runyard) on 127.0.0.1:8080.
+run: install
+	$(VENV)/bin/runyard server
+
+## Lint, type-check, and run the test suite (CI runs exactly this).
+test: install lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## Benchmarks print figures; they never gate CI.
+bench: install
+	$(PY) hack/bench/run_all.py
+
+## The round trip against several wandb releases, each in its own venv.
+test-compat: install
+	$(PY) hack/compat.py
+
+test-slow: install
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .venvs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,127 @@
+"""Shared pieces of the benchmarks: a server in its own process, CPU accounting, databases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_KEY = "runyard-" + "b" * 40
+PG_ADMIN_DSN = os.environ.get(
+    "RUNYARD_BENCH_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+)
+
+
+def free_port() -> int:
+    """A TCP port free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds used so far by a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database; yields its SQLAlchemy URL."""
+    name = f"runyard_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    params = dict(p.split("=", 1) for p in PG_ADMIN_DSN.split())
+    try:
+        yield f"postgresql+psycopg://{params['user']}@{params['host']}:{params['port']}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def database(backend: str) -> Iterator[str | None]:
+    """`None` (SQLite in the data dir) or a throwaway PostgreSQL URL."""
+    if backend == "sqlite":
+        yield None
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+class ServerProcess:
+    """`runyard server` in a child process with its own data dir."""
+
+    def __init__(self, data_dir: Path, database_url: str | None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.database_url = database_url or f"sqlite:///{(data_dir / 'runyard.db').resolve()}"
+        env = {
+            **os.environ,
+            "RUNYARD_DATA_DIR": str(data_dir),
+            "RUNYARD_PORT": str(self.port),
+            "RUNYARD_ADMIN_API_KEY": ADMIN_KEY,
+            "RUNYARD_LOG_LEVEL": "warning",
+        }
+        if database_url:
+            env["RUNYARD_DATABASE_URL"] = database_url
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "runyard.cli", "server"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("server did not become ready")
+
+    def api(self) -> httpx.Client:
+        """Native API client as the admin."""
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60
+        )
+
+    def stop(self) -> None:
+        """Terminate the server."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@contextmanager
+def server(backend: str) -> Iterator[ServerProcess]:
+    """A server process on `backend` ("sqlite" or "postgres") with a fresh database."""
+    with tempfile.TemporaryDirectory(prefix="runyard-bench-") as tmp, database(backend) as url:
+        proc = ServerProcess(Path(tmp), url)
+        try:
+            yield proc
+        finally:
+            proc.stop()
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by nearest rank."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]

@@ -1,0 +1,71 @@
+"""Run the client round-trip tests against several wandb releases, each in its own venv.
+
+Usage: python hack/compat.py [VERSION ...]   (default: 0.19.11 0.22.3 and the newest release)
+The server runs from this checkout's venv; only the training scripts use the other clients.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+VENVS = ROOT / ".venvs"
+DEFAULT_VERSIONS = ["0.19.11", "0.22.3", "latest"]
+TESTS = ["tests/test_tracking_roundtrip.py", "tests/test_resume_and_states.py"]
+
+
+def client_python(version: str) -> Path:
+    """Create (once) a venv holding wandb==version and return its interpreter."""
+    target = VENVS / f"wandb-{version}"
+    python = target / "bin" / "python"
+    stamp = target / ".installed"
+    if not stamp.exists():
+        venv.create(target, with_pip=True, clear=True)
+        spec = "wandb" if version == "latest" else f"wandb=={version}"
+        subprocess.run([python, "-m", "pip", "install", "-q", "-U", spec], check=True)
+        stamp.touch()
+    return python
+
+
+def installed_version(python: Path) -> str:
+    """The wandb version a venv really holds."""
+    out = subprocess.run(
+        [python, "-c", "import wandb; print(wandb.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def main(versions: list[str]) -> int:
+    """Run the suite per client version; print a table; non-zero exit if any failed."""
+    console = Console()
+    table = Table(title="wandb client compatibility")
+    table.add_column("requested")
+    table.add_column("installed")
+    table.add_column("result")
+    failed = False
+    for version in versions:
+        python = client_python(version)
+        env = {**os.environ, "RUNYARD_WANDB_PYTHON": str(python)}
+        console.rule(f"wandb {version}")
+        # Only the SQLite backend: the database is not what varies here.
+        cmd = [sys.executable, "-m", "pytest", "-q", "-k", "sqlite", *TESTS]
+        code = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+        failed |= code != 0
+        status = "[green]passed[/green]" if code == 0 else f"[red]failed ({code})[/red]"
+        table.add_row(version, installed_version(python), status)
+    console.print(table)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:] or DEFAULT_VERSIONS))

@@ -1,0 +1,1 @@
+"""Launch queues, job templating and the runyard agent (see issue: launch queues)."""

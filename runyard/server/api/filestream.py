@@ -1,0 +1,70 @@
+"""`POST /files/{entity}/{project}/{run}/file_stream`: the W&B client's streaming endpoint."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from runyard.server.api.errors import http_error
+from runyard.server.deps import authenticate, get_state
+from runyard.server.state import ServerState
+from runyard.server.tracking import filestream
+from runyard.server.tracking.access import accessible_run
+from runyard.server.tracking.runs import TrackingError
+
+router = APIRouter()
+
+
+def _decode_body(raw: bytes, encoding: str | None, max_bytes: int) -> filestream.FileStreamRequest:
+    if encoding and encoding.lower() == "gzip":
+        try:
+            # Bounded decompression: a tiny gzip bomb must not exhaust memory.
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            raw = inflater.decompress(raw, max_bytes + 1)
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise HTTPException(400, f"body is not valid gzip: {exc}") from exc
+        if len(raw) > max_bytes:
+            raise HTTPException(413, f"decompressed body is over the {max_bytes}-byte limit")
+    try:
+        return filestream.FileStreamRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise HTTPException(400, f"invalid file_stream body at {where}: {first['msg']}") from exc
+
+
+def _apply(
+    state: ServerState,
+    authorization: str | None,
+    entity: str,
+    project: str,
+    run_name: str,
+    body: filestream.FileStreamRequest,
+) -> dict[str, object]:
+    with state.sessions.begin() as session:
+        principal = authenticate(session, authorization)
+        try:
+            run = accessible_run(session, principal, entity, project, run_name)
+            filestream.apply_post(session, run, body, state.settings.max_value_bytes)
+        except TrackingError as exc:
+            raise http_error(exc) from exc
+        return {"exitcode": None, "limits": {}, "stopped": run.stop_requested}
+
+
+@router.post("/files/{entity}/{project}/{run_name}/file_stream")
+async def file_stream(
+    request: Request, entity: str, project: str, run_name: str
+) -> dict[str, object]:
+    """Store history, events, console and summary; answer whether the run should stop."""
+    state = get_state(request)
+    raw = await request.body()
+    body = _decode_body(
+        raw, request.headers.get("content-encoding"), state.settings.max_request_bytes
+    )
+    return await run_in_threadpool(
+        _apply, state, request.headers.get("authorization"), entity, project, run_name, body
+    )

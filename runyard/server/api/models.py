@@ -1,0 +1,130 @@
+"""Pydantic shapes of the native REST API (`/api/v1`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from runyard.server.db.models import Run
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; all stored times are UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class RunOut(BaseModel):
+    """A tracked run as the native API shows it."""
+
+    id: str = Field(description="The run id chosen by the client (W&B's run name).")
+    entity: str
+    project: str
+    display_name: str | None
+    state: str = Field(description="running, finished, failed, crashed or preempted.")
+    exit_code: int | None
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    tags: list[str]
+    group: str | None
+    job_type: str | None
+    notes: str | None
+    host: str | None
+    program: str | None
+    history_line_count: int
+    stop_requested: bool
+    created_at: datetime
+    updated_at: datetime
+    heartbeat_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def from_run(cls, run: Run) -> RunOut:
+        """Build the API view of a run row."""
+        return cls(
+            id=run.name,
+            entity=run.project.entity.name,
+            project=run.project.name,
+            display_name=run.display_name or run.name,
+            state=run.state,
+            exit_code=run.exit_code,
+            config=run.config or {},
+            summary=run.summary or {},
+            tags=run.tags or [],
+            group=run.group_name,
+            job_type=run.job_type,
+            notes=run.notes,
+            host=run.host,
+            program=run.program,
+            history_line_count=run.history_line_count,
+            stop_requested=run.stop_requested,
+            created_at=as_utc(run.created_at),  # type: ignore[arg-type]
+            updated_at=as_utc(run.updated_at),  # type: ignore[arg-type]
+            heartbeat_at=as_utc(run.heartbeat_at),  # type: ignore[arg-type]
+            finished_at=as_utc(run.finished_at),
+        )
+
+
+class RunList(BaseModel):
+    """One page of runs."""
+
+    runs: list[RunOut]
+    total: int
+    next_offset: int | None = Field(
+        description="Pass as `offset` for the next page; null at the end."
+    )
+
+
+class BucketOut(BaseModel):
+    """One x-range of a sampled metric."""
+
+    x_min: float
+    x_max: float
+    count: int
+    min: float
+    max: float
+    last: float
+
+
+class SampledHistory(BaseModel):
+    """Each metric downsampled to at most `buckets` x-ranges of `_step`."""
+
+    x_axis: str = "_step"
+    buckets: int
+    series: dict[str, list[BucketOut]]
+
+
+class ConsoleLineOut(BaseModel):
+    """One console line."""
+
+    line: int
+    text: str
+
+
+class ConsoleOut(BaseModel):
+    """A page of console output."""
+
+    lines: list[ConsoleLineOut]
+    next_after: int | None
+
+
+class FileOut(BaseModel):
+    """A run file and a signed URL to download it."""
+
+    name: str
+    size: int
+    md5: str
+    uploaded: bool
+    url: str | None
+
+
+class ViewerOut(BaseModel):
+    """The caller."""
+
+    username: str
+    email: str
+    entity: str
+    is_admin: bool

@@ -1,0 +1,81 @@
+"""The ASGI application: routes, middleware and background tasks of the tracking server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+
+from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from runyard import __version__
+from runyard.server.api import filestream, health, runs, storage
+from runyard.server.graphql import route as graphql_route
+from runyard.server.limits import BodySizeLimit
+from runyard.server.metrics import ServerMetrics
+from runyard.server.state import ServerState
+from runyard.server.tracking.runs import mark_crashed_runs
+
+logger = logging.getLogger(__name__)
+
+
+def _sweep_crashed(state: ServerState) -> int:
+    timeout = timedelta(seconds=state.settings.run_heartbeat_timeout_s)
+    with state.sessions.begin() as session:
+        return mark_crashed_runs(session, timeout)
+
+
+async def _crash_detector(state: ServerState, metrics: ServerMetrics) -> None:
+    """Periodically mark runs whose client went silent as crashed."""
+    while True:
+        await asyncio.sleep(state.settings.crash_check_interval_s)
+        try:
+            metrics.runs_crashed.inc(await run_in_threadpool(_sweep_crashed, state))
+        except Exception:  # keep the detector alive through transient database errors
+            logger.exception("crash detection failed")
+
+
+def create_app(state: ServerState) -> FastAPI:
+    """Build the server app around an opened ServerState (see `state.open_state`)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_crash_detector(state, app.state.metrics))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            state.engine.dispose()
+
+    app = FastAPI(
+        title="Runyard",
+        version=__version__,
+        description="Self-hosted experiment tracking with a W&B-compatible wire protocol.",
+        lifespan=lifespan,
+    )
+    app.state.runyard = state
+    app.state.metrics = ServerMetrics()
+
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        app.state.metrics.requests.labels(request.method, path, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_request_bytes)
+    for module in (health, graphql_route, filestream, storage, runs):
+        app.include_router(module.router)
+    return app

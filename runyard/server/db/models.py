@@ -1,0 +1,202 @@
+"""SQLAlchemy models: the tracking server's tables.
+
+Every change here needs an Alembic migration in ``runyard/server/db/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from runyard.server.clock import utcnow
+
+# JSONB on PostgreSQL gives indexable, comparable documents; SQLite stores JSON text.
+JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    """Declarative base for all Runyard tables."""
+
+
+class Entity(Base):
+    """A namespace for projects: a user's personal entity or a team."""
+
+    __tablename__ = "entities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    is_team: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class User(Base):
+    """A person (or service account) that owns API keys."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    email: Mapped[str] = mapped_column(String(256), default="")
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    default_entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    default_entity: Mapped[Entity] = relationship(lazy="joined")
+
+
+class ApiKey(Base):
+    """An API key, stored only as a SHA-256 digest (keys are long random strings)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(16), default="")
+    description: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class ServerSecret(Base):
+    """Server-wide secrets shared by all replicas (e.g. the URL signing key)."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
+class Project(Base):
+    """A project inside an entity; runs live in projects."""
+
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("entity_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    entity: Mapped[Entity] = relationship(lazy="joined")
+
+
+class Run(Base):
+    """A tracked run ("bucket" in the W&B protocol)."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name"),
+        Index("ix_runs_project_created", "project_id", "created_at"),
+        Index("ix_runs_state_heartbeat", "state", "heartbeat_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    group_name: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    job_type: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    host: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    program: Mapped[str | None] = mapped_column(Text, nullable=True)
+    commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    repo: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sweep_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # User config with W&B's {"k": {"value": v}} wrappers removed; `_wandb` kept apart.
+    config: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    wandb_config: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    history_line_count: Mapped[int] = mapped_column(Integer, default=0)
+    events_line_count: Mapped[int] = mapped_column(Integer, default=0)
+    log_line_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Console offsets of a resumed attempt: some clients restart them at 0 (see filestream.py).
+    console_resume_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    console_base: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    project: Mapped[Project] = relationship(lazy="joined")
+
+
+class HistoryLine(Base):
+    """One `wandb-history.jsonl` line, kept verbatim; `line_no` is the file_stream offset."""
+
+    __tablename__ = "history_lines"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    data: Mapped[str] = mapped_column(Text)
+
+
+class MetricPoint(Base):
+    """One numeric value of one history line, for sampled (bucketed) charts."""
+
+    __tablename__ = "metric_points"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The x value: the row's `_step`, or its line number when it has none.
+    step: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[float] = mapped_column(Float)
+
+
+class EventLine(Base):
+    """One `wandb-events.jsonl` line (system metrics), kept verbatim."""
+
+    __tablename__ = "event_lines"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[str] = mapped_column(Text)
+
+
+class ConsoleLine(Base):
+    """One `output.log` line; a later post for the same offset overwrites it."""
+
+    __tablename__ = "console_lines"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class RunFile(Base):
+    """A file uploaded for a run through a signed URL."""
+
+    __tablename__ = "run_files"
+    __table_args__ = (UniqueConstraint("run_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(512))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    md5: Mapped[str] = mapped_column(String(64), default="")
+    uploaded: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

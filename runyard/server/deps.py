@@ -1,0 +1,54 @@
+"""FastAPI dependencies: server state, a database session per request, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session
+
+from runyard.server.auth import AuthError, Principal, key_from_authorization, principal_for_key
+from runyard.server.state import ServerState
+
+
+def get_state(request: Request) -> ServerState:
+    """Return the server state attached to the app."""
+    state: ServerState = request.app.state.runyard
+    return state
+
+
+def db_session(state: Annotated[ServerState, Depends(get_state)]) -> Iterator[Session]:
+    """Yield a session in a transaction, committed when the handler returns normally."""
+    with state.sessions.begin() as session:
+        yield session
+
+
+def authenticate(session: Session, authorization: str | None) -> Principal:
+    """Return the caller, or raise a 401 whose body says what to fix."""
+    try:
+        return principal_for_key(session, key_from_authorization(authorization))
+    except AuthError as exc:
+        raise HTTPException(
+            status_code=401,
+            detail=str(exc),
+            headers={"WWW-Authenticate": 'Basic realm="runyard"'},
+        ) from exc
+
+
+def current_principal(
+    request: Request, session: Annotated[Session, Depends(db_session)]
+) -> Principal:
+    """The authenticated caller of this request."""
+    return authenticate(session, request.headers.get("authorization"))
+
+
+def public_base_url(request: Request) -> str:
+    """The URL clients use to reach this server, for capability URLs."""
+    configured = get_state(request).settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+SessionDep = Annotated[Session, Depends(db_session)]
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+StateDep = Annotated[ServerState, Depends(get_state)]

@@ -1,0 +1,29 @@
+"""What every GraphQL resolver receives as `info.context`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import GraphQLResolveInfo
+from sqlalchemy.orm import Session
+
+from runyard.server.auth import Principal
+from runyard.server.state import ServerState
+
+
+@dataclass
+class GraphQLContext:
+    """The request's database session, caller, server state and public base URL."""
+
+    session: Session
+    principal: Principal
+    state: ServerState
+    base_url: str
+
+
+def ctx(info: GraphQLResolveInfo) -> GraphQLContext:
+    """Typed access to the resolver context."""
+    context: Any = info.context
+    assert isinstance(context, GraphQLContext)
+    return context

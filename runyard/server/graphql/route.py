@@ -1,0 +1,76 @@
+"""`POST /graphql`: authenticate, then execute with a real GraphQL engine (graphql-core)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from ariadne import graphql_sync
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from graphql import GraphQLError
+from starlette.concurrency import run_in_threadpool
+
+from runyard.server.deps import authenticate, get_state, public_base_url
+from runyard.server.graphql.context import GraphQLContext
+from runyard.server.graphql.schema import build_schema
+from runyard.server.state import ServerState
+from runyard.server.tracking.runs import TrackingError
+
+logger = logging.getLogger(__name__)
+router = APIRouter(tags=["graphql"])
+
+
+def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
+    """Show our own errors' messages; hide internals of unexpected ones."""
+    formatted: dict[str, Any] = dict(error.formatted)
+    original = error.original_error
+    if original is not None and not isinstance(original, TrackingError | ValueError):
+        logger.error("graphql resolver failed", exc_info=original, extra={"path": error.path})
+        formatted["message"] = "internal server error (see the server log)"
+    if isinstance(original, TrackingError):
+        formatted.setdefault("extensions", {})["status"] = original.status
+    return formatted
+
+
+def _execute(
+    state: ServerState, authorization: str | None, base_url: str, data: Any
+) -> tuple[bool, dict[str, Any]]:
+    with state.sessions() as session:
+        principal = authenticate(session, authorization)
+        context = GraphQLContext(session, principal, state, base_url)
+        success, result = graphql_sync(
+            build_schema(),
+            data,
+            context_value=context,
+            introspection=True,
+            error_formatter=format_error,
+        )
+        # A failed mutation writes nothing: commit only a fully successful operation.
+        if success and not result.get("errors"):
+            session.commit()
+        else:
+            session.rollback()
+        return success, result
+
+
+@router.post("/graphql")
+async def graphql_endpoint(request: Request) -> JSONResponse:
+    """Execute one GraphQL operation (named or anonymous) for the caller."""
+    try:
+        data = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        message = f"request body is not valid JSON: {exc}"
+        return JSONResponse({"errors": [{"message": message}]}, status_code=400)
+    if not isinstance(data, dict) or not isinstance(data.get("query"), str):
+        message = 'body must be a JSON object with a "query" string'
+        return JSONResponse({"errors": [{"message": message}]}, status_code=400)
+    success, result = await run_in_threadpool(
+        _execute,
+        get_state(request),
+        request.headers.get("authorization"),
+        public_base_url(request),
+        data,
+    )
+    return JSONResponse(result, status_code=200 if success else 400)

@@ -1,0 +1,328 @@
+"""Resolvers for projects and runs: the W&B tracking protocol and the public API's reads."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from ariadne import MutationType, ObjectType, QueryType
+from graphql import GraphQLResolveInfo
+from sqlalchemy import func, select
+
+from runyard.server.api.models import as_utc
+from runyard.server.auth import Principal
+from runyard.server.db.models import EventLine, HistoryLine, Project, Run
+from runyard.server.graphql.context import ctx
+from runyard.server.graphql.identity import owner_of
+from runyard.server.tracking import history
+from runyard.server.tracking.access import check_entity_access
+from runyard.server.tracking.config import wrap_config
+from runyard.server.tracking.files import register_run_files
+from runyard.server.tracking.filters import FilterError, compile_filter, compile_order
+from runyard.server.tracking.ids import decode_id, encode_id
+from runyard.server.tracking.runs import (
+    TrackingError,
+    UpsertRunInput,
+    find_project,
+    find_run,
+    upsert_run,
+)
+
+query = QueryType()
+mutation = MutationType()
+project_type = ObjectType("Project")
+run_type = ObjectType("Run")
+
+TAIL_LINES = 10
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+@query.field("project")
+@query.field("model")
+def resolve_project(
+    _: Any, info: GraphQLResolveInfo, name: str | None = None, entityName: str | None = None
+) -> Project | None:
+    """A project by name; a missing entity means the caller's default entity."""
+    context = ctx(info)
+    entity_name = entityName or context.principal.entity_name
+    check_entity_access(context.principal, entity_name)
+    return find_project(context.session, entity_name, name or "uncategorized")
+
+
+# --- Project ---------------------------------------------------------------------------------
+
+
+@project_type.field("id")
+def resolve_project_id(project: Project, _: GraphQLResolveInfo) -> str:
+    """Node id of the project."""
+    return encode_id("Project", project.id)
+
+
+@project_type.field("internalId")
+def resolve_project_internal_id(project: Project, _: GraphQLResolveInfo) -> str:
+    """Integer-like id; wandb 0.31 parses it as an int."""
+    return str(project.id)
+
+
+@project_type.field("entityName")
+def resolve_project_entity_name(project: Project, _: GraphQLResolveInfo) -> str:
+    """Name of the project's entity."""
+    return project.entity.name
+
+
+@project_type.field("readOnly")
+def resolve_read_only(*_: Any) -> bool:
+    """Runyard has no read-only projects or runs yet."""
+    return False
+
+
+@project_type.field("run")
+@project_type.field("bucket")
+def resolve_project_run(
+    project: Project, info: GraphQLResolveInfo, name: str, missingOk: bool = True
+) -> Run | None:
+    """A run of the project by its name (the client-chosen id)."""
+    return find_run(ctx(info).session, project, name)
+
+
+def _filtered_runs(project: Project, filters: str | None, dialect: str) -> Any:
+    try:
+        parsed = json.loads(filters) if filters else None
+    except json.JSONDecodeError as exc:
+        raise TrackingError(f"filters is not valid JSON: {exc}") from exc
+    try:
+        return (Run.project_id == project.id, compile_filter(parsed, dialect))
+    except FilterError as exc:
+        raise TrackingError(f"invalid filter: {exc}") from exc
+
+
+@project_type.field("runCount")
+def resolve_run_count(
+    project: Project, info: GraphQLResolveInfo, filters: str | None = None
+) -> int:
+    """Number of runs matching `filters`."""
+    session = ctx(info).session
+    where = _filtered_runs(project, filters, session.get_bind().dialect.name)
+    return session.scalar(select(func.count()).select_from(Run).where(*where)) or 0
+
+
+@project_type.field("runs")
+def resolve_runs(
+    project: Project,
+    info: GraphQLResolveInfo,
+    filters: str | None = None,
+    order: str | None = None,
+    first: int | None = 50,
+    after: str | None = None,
+    **_: Any,
+) -> dict[str, Any]:
+    """A page of runs, filtered and ordered like W&B; cursors are offsets."""
+    dialect = ctx(info).session.get_bind().dialect.name
+    where = _filtered_runs(project, filters, dialect)
+    try:
+        ordering = compile_order(order, dialect)
+    except FilterError as exc:
+        raise TrackingError(f"invalid order: {exc}") from exc
+    start = decode_id("Cursor", after) + 1 if after else 0
+    size = max(1, min(first or 50, 1000))
+    rows = list(
+        ctx(info).session.scalars(
+            select(Run).where(*where).order_by(*ordering).offset(start).limit(size + 1)
+        )
+    )
+    page = rows[:size]
+    edges = [{"node": run, "cursor": encode_id("Cursor", start + i)} for i, run in enumerate(page)]
+    return {
+        "edges": edges,
+        "pageInfo": {
+            "hasNextPage": len(rows) > size,
+            "endCursor": edges[-1]["cursor"] if edges else None,
+        },
+    }
+
+
+# --- Run -------------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    aware = as_utc(value)
+    # W&B returns naive UTC timestamps without a zone suffix; clients parse that form.
+    return aware.strftime("%Y-%m-%dT%H:%M:%S") if aware else None
+
+
+RUN_ATTRIBUTES = {
+    "displayName": lambda r: r.display_name or r.name,
+    "description": lambda r: r.notes,
+    "group": lambda r: r.group_name,
+    "jobType": lambda r: r.job_type,
+    "sweepName": lambda r: r.sweep_name,
+    "historyLineCount": lambda r: r.history_line_count,
+    "eventsLineCount": lambda r: r.events_line_count,
+    "logLineCount": lambda r: r.log_line_count,
+    "stopped": lambda r: r.stop_requested,
+    "exitcode": lambda r: r.exit_code,
+    "projectId": lambda r: str(r.project_id),
+    "createdAt": lambda r: _iso(r.created_at),
+    "updatedAt": lambda r: _iso(r.updated_at),
+    "heartbeatAt": lambda r: _iso(r.heartbeat_at),
+    "config": lambda r: json.dumps(wrap_config(r.config or {}, r.wandb_config or {})),
+    "summaryMetrics": lambda r: json.dumps(r.summary or {}),
+    "systemMetrics": lambda r: "{}",
+    "readOnly": lambda r: False,
+    "project": lambda r: r.project,
+}
+
+
+def _bind_attribute(field: str, getter: Any) -> None:
+    run_type.set_field(field, lambda run, _info, **_kw: getter(run))
+
+
+for _field, _getter in RUN_ATTRIBUTES.items():
+    _bind_attribute(_field, _getter)
+
+
+@run_type.field("id")
+def resolve_run_id(run: Run, _: GraphQLResolveInfo) -> str:
+    """Node id of the run (the client sends it back as `id` when resuming)."""
+    return encode_id("Run", run.id)
+
+
+@run_type.field("user")
+def resolve_run_user(run: Run, info: GraphQLResolveInfo) -> Principal | None:
+    """The owner of the run's entity (runs carry no per-user owner yet)."""
+    return owner_of(ctx(info).session, run.project.entity)
+
+
+@run_type.field("wandbConfig")
+def resolve_wandb_config(run: Run, _: GraphQLResolveInfo, keys: list[str] | None = None) -> str:
+    """The client's `_wandb` config; resume counts a run as existing only if it holds `t`."""
+    internals = run.wandb_config or {}
+    selected = {k: v for k, v in internals.items() if keys is None or k in keys}
+    return json.dumps(selected)
+
+
+@run_type.field("historyTail")
+def resolve_history_tail(run: Run, info: GraphQLResolveInfo) -> str:
+    """The last history lines: a JSON string of an array of JSON strings."""
+    return json.dumps(history.history_tail(ctx(info).session, run, HistoryLine, TAIL_LINES))
+
+
+@run_type.field("eventsTail")
+def resolve_events_tail(run: Run, info: GraphQLResolveInfo) -> str:
+    """The last system-metrics lines, in the same form as historyTail."""
+    return json.dumps(history.history_tail(ctx(info).session, run, EventLine, TAIL_LINES))
+
+
+@run_type.field("history")
+def resolve_history(
+    run: Run,
+    info: GraphQLResolveInfo,
+    samples: int | None = None,
+    minStep: int | None = None,
+    maxStep: int | None = None,
+    **_: Any,
+) -> list[str]:
+    """History lines as JSON strings: a step range page, or an even sample of the whole run."""
+    session = ctx(info).session
+    if minStep is not None or maxStep is not None:
+        stmt = select(HistoryLine.data).where(HistoryLine.run_id == run.id)
+        if minStep is not None:
+            stmt = stmt.where(HistoryLine.step >= minStep)
+        if maxStep is not None:
+            stmt = stmt.where(HistoryLine.step < maxStep)
+        limit = min(samples or history.MAX_PAGE, history.MAX_PAGE)
+        return list(session.scalars(stmt.order_by(HistoryLine.line_no).limit(limit)))
+    rows = history.sampled_rows(session, run, [], samples or 500)
+    return [json.dumps(row) for row in rows]
+
+
+@run_type.field("sampledHistory")
+def resolve_sampled_history(
+    run: Run, info: GraphQLResolveInfo, specs: list[str], **_: Any
+) -> list[list[dict[str, Any]]]:
+    """For each spec `{"keys": [...], "samples": n}`, rows holding all the keys."""
+    out = []
+    for spec_text in specs:
+        spec = json.loads(spec_text)
+        keys = [k for k in spec.get("keys", []) if k != "_step"]
+        out.append(
+            history.sampled_rows(ctx(info).session, run, keys, int(spec.get("samples", 500)))
+        )
+    return out
+
+
+@run_type.field("historyKeys")
+def resolve_history_keys(run: Run, info: GraphQLResolveInfo, **_: Any) -> dict[str, Any]:
+    """Metric names with type counts, and the last step."""
+    session = ctx(info).session
+    counts = session.execute(
+        select(history.MetricPoint.key, func.count())
+        .where(history.MetricPoint.run_id == run.id)
+        .group_by(history.MetricPoint.key)
+    ).all()
+    last_step = session.scalar(
+        select(func.max(HistoryLine.step)).where(HistoryLine.run_id == run.id)
+    )
+    return {
+        "lastStep": last_step if last_step is not None else -1,
+        "keys": {key: {"typeCounts": [{"type": "number", "count": n}]} for key, n in counts},
+    }
+
+
+@run_type.field("parquetHistory")
+def resolve_parquet_history(run: Run, info: GraphQLResolveInfo, **_: Any) -> dict[str, Any]:
+    """No parquet exports: all history is served as live rows."""
+    lines = history.history_page(ctx(info).session, run, limit=history.MAX_PAGE)
+    return {"parquetUrls": [], "liveData": [json.loads(line) for line in lines]}
+
+
+# --- mutations -------------------------------------------------------------------------------
+
+
+@mutation.field("upsertBucket")
+def resolve_upsert_bucket(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """Create or update a run (W&B calls runs buckets)."""
+    context = ctx(info)
+    data = UpsertRunInput.model_validate(input)
+    run, inserted = upsert_run(
+        context.session,
+        context.principal,
+        data,
+        max_value_bytes=context.state.settings.max_value_bytes,
+    )
+    return {"bucket": run, "inserted": inserted}
+
+
+@mutation.field("createRunFiles")
+def resolve_create_run_files(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """Hand out signed upload URLs for run files; the client PUTs without credentials."""
+    context = ctx(info)
+    entity_name = input.get("entityName") or context.principal.entity_name
+    check_entity_access(context.principal, entity_name)
+    project = find_project(context.session, entity_name, input["projectName"])
+    run = find_run(context.session, project, input["runName"]) if project else None
+    if run is None:
+        raise TrackingError(
+            f"run {entity_name}/{input['projectName']}/{input['runName']} does not exist: "
+            "call upsertBucket first"
+        )
+    keys = register_run_files(context.session, run, list(input["files"]))
+    signer = context.state.signer
+    return {
+        "runID": encode_id("Run", run.id),
+        "uploadHeaders": [],
+        "files": [
+            {"name": name, "uploadUrl": signer.url(context.base_url, "PUT", key)}
+            for name, key in keys
+        ],
+    }
+
+
+BINDABLES = [query, mutation, project_type, run_type]

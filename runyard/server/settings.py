@@ -1,0 +1,60 @@
+"""Server configuration: flags and `RUNYARD_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServerSettings(BaseSettings):
+    """Settings of the tracking server; every field maps to `RUNYARD_<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="RUNYARD_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port to listen on.")
+    data_dir: Path = Field(Path(".runyard"), description="SQLite database and files live here.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default is SQLite in the data dir. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db",
+    )
+    public_url: str | None = Field(
+        None,
+        description="URL clients use to reach the server (for signed upload URLs); "
+        "default: taken from each request's Host header.",
+    )
+    admin_username: str = Field("admin", description="Name of the admin user made at first start.")
+    admin_api_key: str | None = Field(
+        None, description="Admin API key to create at first start (default: a random one)."
+    )
+    run_heartbeat_timeout_s: float = Field(
+        300.0, gt=0, description="A running run with no client contact this long becomes crashed."
+    )
+    crash_check_interval_s: float = Field(
+        15.0, gt=0, description="How often the server looks for crashed runs."
+    )
+    signed_url_ttl_s: int = Field(
+        86400, gt=0, description="Lifetime of upload/download capability URLs."
+    )
+    max_value_bytes: int = Field(
+        1_000_000, gt=0, description="Largest single history/summary/config value, as JSON."
+    )
+    max_request_bytes: int = Field(25_000_000, gt=0, description="Largest request body.")
+    log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        levels = {"debug", "info", "warning", "error"}
+        if value.lower() not in levels:
+            raise ValueError(f"log_level must be one of {sorted(levels)}, got {value!r}")
+        return value.lower()
+
+    def resolved_database_url(self) -> str:
+        """Return the database URL, defaulting to SQLite inside the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'runyard.db').resolve()}"

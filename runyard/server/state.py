@@ -1,0 +1,60 @@
+"""The server's shared state: settings, database, object store and URL signer."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from runyard.server.auth import bootstrap_admin
+from runyard.server.db import migrate
+from runyard.server.db.engine import make_engine, make_session_factory
+from runyard.server.db.models import ServerSecret
+from runyard.server.settings import ServerSettings
+from runyard.server.signing import UrlSigner
+from runyard.server.storage import FilesystemStore, ObjectStore
+
+SIGNING_SECRET = "url-signing-key"
+
+
+@dataclass
+class ServerState:
+    """Everything a request handler needs besides the request."""
+
+    settings: ServerSettings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: ObjectStore
+    signer: UrlSigner
+    new_admin_key: str | None = None
+
+
+def _signing_secret(session: Session) -> bytes:
+    """Load the URL signing key, creating it once; kept in the database so replicas agree."""
+    row = session.scalars(select(ServerSecret).where(ServerSecret.name == SIGNING_SECRET)).first()
+    if row is None:
+        row = ServerSecret(name=SIGNING_SECRET, value=secrets.token_hex(32))
+        session.add(row)
+        session.flush()
+    return bytes.fromhex(row.value)
+
+
+def open_state(settings: ServerSettings) -> ServerState:
+    """Create the data dir, migrate the database, bootstrap the admin, and open the stores."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url())
+    migrate.upgrade(engine)
+    sessions = make_session_factory(engine)
+    with sessions.begin() as session:
+        new_key = bootstrap_admin(session, settings.admin_username, settings.admin_api_key)
+        secret = _signing_secret(session)
+    return ServerState(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        store=FilesystemStore(settings.data_dir / "objects"),
+        signer=UrlSigner(secret, settings.signed_url_ttl_s),
+        new_admin_key=new_key,
+    )

@@ -1,0 +1,215 @@
+"""The W&B `file_stream` endpoint's semantics: history, events, console, summary and run state.
+
+Offsets make every post idempotent: history and event lines are keyed by
+`(run, line number)` and a repeated line is ignored; console lines are keyed the
+same way but a repeat overwrites (the client rewrites a line as `\\r` progress
+bars advance). Everything of one post is validated before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from runyard.server.clock import utcnow
+from runyard.server.db.models import ConsoleLine, EventLine, HistoryLine, MetricPoint, Run
+from runyard.server.tracking.runs import TrackingError
+
+HISTORY_FILE = "wandb-history.jsonl"
+EVENTS_FILE = "wandb-events.jsonl"
+SUMMARY_FILE = "wandb-summary.json"
+CONSOLE_FILE = "output.log"
+
+
+class FileChunk(BaseModel):
+    """Lines of one file, starting at line `offset`."""
+
+    offset: int = Field(0, ge=0)
+    content: list[str] = Field(default_factory=list)
+
+
+class FileStreamRequest(BaseModel):
+    """Body of `POST /files/{entity}/{project}/{run}/file_stream`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    files: dict[str, FileChunk] = Field(default_factory=dict)
+    complete: bool | None = None
+    exitcode: int | None = None
+    preempting: bool | None = None
+    uploaded: list[str] | None = None
+
+
+@dataclass
+class ParsedPost:
+    """A validated post, ready to write."""
+
+    history: list[tuple[int, dict[str, Any], str]] = field(default_factory=list)
+    events: list[tuple[int, str]] = field(default_factory=list)
+    console: list[tuple[int, str]] = field(default_factory=list)
+    console_offset: int | None = None
+    summary: dict[str, Any] | None = None
+
+
+def _parse_line(name: str, line_no: int, text: str, max_bytes: int) -> dict[str, Any]:
+    if len(text) > max_bytes:
+        raise TrackingError(
+            f"{name} line {line_no} is {len(text)} bytes, over the {max_bytes}-byte limit: "
+            "log large values as files or artifacts",
+            status=413,
+        )
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TrackingError(f"{name} line {line_no} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise TrackingError(f"{name} line {line_no} must be a JSON object")
+    return value
+
+
+def parse_post(body: FileStreamRequest, max_value_bytes: int) -> ParsedPost:
+    """Validate every line of a post; raise TrackingError naming the first bad one."""
+    parsed = ParsedPost()
+    for name, chunk in body.files.items():
+        lines = list(enumerate(chunk.content, start=chunk.offset))
+        if name == HISTORY_FILE:
+            parsed.history = [(n, _parse_line(name, n, t, max_value_bytes), t) for n, t in lines]
+        elif name == EVENTS_FILE:
+            parsed.events = [(n, t) for n, t in lines if _parse_line(name, n, t, max_value_bytes)]
+        elif name == SUMMARY_FILE and chunk.content:
+            # The summary file is rewritten whole; its last line is the current summary.
+            parsed.summary = _parse_line(
+                name, chunk.offset, chunk.content[-1], 10 * max_value_bytes
+            )
+        elif name == CONSOLE_FILE:
+            for n, text in lines:
+                if len(text) > max_value_bytes:
+                    raise TrackingError(
+                        f"{name} line {n} is over the {max_value_bytes}-byte limit", status=413
+                    )
+            parsed.console = lines
+            parsed.console_offset = chunk.offset
+    return parsed
+
+
+def numeric_items(row: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, float]]:
+    """Yield `(dotted key, value)` for each finite number of a row, nested dicts flattened."""
+    for key, value in row.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            if math.isfinite(value):
+                yield prefix + key, float(value)
+        elif isinstance(value, dict) and not value.get("_type"):
+            yield from numeric_items(value, f"{prefix}{key}.")
+
+
+def _insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = postgresql.insert(model).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(model).on_conflict_do_nothing()
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database {dialect}")
+    session.execute(stmt, rows)
+
+
+def _upsert_console(session: Session, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(ConsoleLine)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["run_id", "line_no"], set_={"text": stmt.excluded.text}
+    )
+    session.execute(stmt, rows)
+
+
+def console_shift(run: Run, first_offset: int) -> int:
+    """Return how far to shift console offsets of the current attempt.
+
+    After a resume, wandb 0.19 and 0.31 continue at the stored line count, but
+    0.22 restarts at 0, which would overwrite the first lines. The first console
+    chunk of a resumed attempt tells which kind of client this is.
+    """
+    if run.console_base is None:
+        resume_at = run.console_resume_at or 0
+        run.console_base = resume_at if first_offset < resume_at else 0
+    return run.console_base
+
+
+def apply_post(session: Session, run: Run, body: FileStreamRequest, max_value_bytes: int) -> None:
+    """Validate and store one file_stream post for `run`, in the caller's transaction."""
+    parsed = parse_post(body, max_value_bytes)
+    now = utcnow()
+    if parsed.history:
+        _insert_ignore(
+            session,
+            HistoryLine,
+            [
+                {"run_id": run.id, "line_no": n, "step": _step_of(row), "data": text}
+                for n, row, text in parsed.history
+            ],
+        )
+        points: list[dict[str, Any]] = []
+        for n, row, _ in parsed.history:
+            x = _step_of(row)
+            x_value = x if x is not None else n
+            points.extend(
+                {"run_id": run.id, "key": key, "line_no": n, "step": x_value, "value": value}
+                for key, value in numeric_items(row)
+            )
+        _insert_ignore(session, MetricPoint, points)
+        run.history_line_count = max(run.history_line_count, parsed.history[-1][0] + 1)
+    if parsed.events:
+        _insert_ignore(
+            session,
+            EventLine,
+            [{"run_id": run.id, "line_no": n, "data": text} for n, text in parsed.events],
+        )
+        run.events_line_count = max(run.events_line_count, parsed.events[-1][0] + 1)
+    if parsed.console and parsed.console_offset is not None:
+        shift = console_shift(run, parsed.console_offset)
+        _upsert_console(
+            session,
+            [{"run_id": run.id, "line_no": n + shift, "text": text} for n, text in parsed.console],
+        )
+        run.log_line_count = max(run.log_line_count, parsed.console[-1][0] + shift + 1)
+    if parsed.summary is not None:
+        run.summary = parsed.summary
+    _apply_state(run, body)
+    run.heartbeat_at = now
+    run.updated_at = now
+
+
+def _step_of(row: dict[str, Any]) -> int | None:
+    step = row.get("_step")
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
+def _apply_state(run: Run, body: FileStreamRequest) -> None:
+    if body.preempting:
+        run.state = "preempted"
+    if body.complete:
+        exit_code = body.exitcode if body.exitcode is not None else 0
+        run.exit_code = exit_code
+        run.finished_at = utcnow()
+        if exit_code == 0:
+            run.state = "finished"
+        elif run.state != "preempted":
+            run.state = "failed"
+    elif run.state == "crashed":
+        # The client was only silent, not dead: it is posting again.
+        run.state = "running"
