@@ -44,6 +44,7 @@ def test_resume_allow_continues_from_the_last_step(
     assert second.returncode == 0, second.stderr
     init = second.results[0]
     assert init["resumed"] is True
+    assert init["start_step"] == 20  # the server told the client where the run stopped
     assert init["config"]["extra"] == 1  # restored from the first attempt
     assert init["summary_best"] == 0.5
 

@@ -32,6 +32,9 @@ run = wandb.init(
     job_type="train",
     notes="first try",
 )
+# `starting_step` is what the server's resume status told the client; newer clients
+# answer `run.step` from their core process, which may not have applied it yet.
+start = run.starting_step or run.step
 print(
     "RESULT "
     + json.dumps(
@@ -40,14 +43,13 @@ print(
             "id": run.id,
             "entity": run.entity,
             "resumed": run.resumed,
-            "start_step": run.step,
+            "start_step": start,
             "config": dict(run.config),
             "summary_best": run.summary.get("best"),
         }
     ),
     flush=True,
 )
-start = run.step
 for i in range(args.steps):
     step = start + i
     run.log({"loss": 1.0 / (step + 1), "acc": step / 100, "nested": {"x": step}, "flag": True})
