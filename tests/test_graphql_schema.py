@@ -1,39 +1,27 @@
 """The SDL accepts every GraphQL document the official client sends for tracking and reads.
 
-The documents come from ../shared/wandb-protocol/op_catalog.json: requests captured from
-the real client (0.19, 0.22, 0.31). Launch, artifact and sweep operations belong to later
-issues and are checked there.
+`fixtures/wandb_tracking_documents.json` holds the documents that the real client
+(0.19, 0.22, 0.31) sent in the tracking, resume and public-API scenarios, extracted from
+the captures in ../shared/wandb-protocol/op_catalog.json. Launch, artifact and sweep
+operations belong to later issues and are checked there.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import pytest
 from graphql import parse, validate
 
 from runyard.server.graphql.schema import build_schema
 
-CATALOG = Path(__file__).resolve().parents[2] / "shared" / "wandb-protocol" / "op_catalog.json"
-IN_SCOPE = {"basic", "resume", "public_api"}
-# Operations seen in those scenarios that belong to the artifact/launch features.
-LATER = {"GetDefaultEntity"}
+DOCUMENTS = Path(__file__).parent / "fixtures" / "wandb_tracking_documents.json"
 
 
 def _catalog() -> list[dict[str, Any]]:
-    if not CATALOG.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"protocol catalog missing at {CATALOG}")
-        pytest.skip(f"protocol catalog not found at {CATALOG} (only in the dev workspace)")
-    entries = json.loads(CATALOG.read_text())
-    seen: dict[str, dict[str, Any]] = {}
-    for entry in entries:
-        if set(entry["scenarios"]) & IN_SCOPE and entry["op"] not in LATER:
-            seen.setdefault(entry["query_sha1_10"], entry)
-    return list(seen.values())
+    entries: list[dict[str, Any]] = json.loads(DOCUMENTS.read_text())
+    return entries
 
 
 def test_every_client_document_validates() -> None:

@@ -66,6 +66,9 @@ async def graphql_endpoint(request: Request) -> JSONResponse:
     if not isinstance(data, dict) or not isinstance(data.get("query"), str):
         message = 'body must be a JSON object with a "query" string'
         return JSONResponse({"errors": [{"message": message}]}, status_code=400)
+    if not data.get("operationName"):
+        # Newer clients send "" for a document holding one named operation.
+        data.pop("operationName", None)
     success, result = await run_in_threadpool(
         _execute,
         get_state(request),

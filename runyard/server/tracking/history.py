@@ -86,7 +86,7 @@ def sampled_series(session: Session, run: Run, key: str, buckets: int) -> list[B
     if lo is None:
         return []
     # Integer arithmetic on integer steps: the same bucket index on SQLite and PostgreSQL.
-    index = ((point.step - lo) * buckets / (hi - lo + 1)).label("b")
+    index = ((point.step - lo) * buckets // (hi - lo + 1)).label("b")
     grouped = (
         select(
             index,
