@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from runyard.server.settings import ServerSettings
 
 
 @click.group()
@@ -27,8 +32,6 @@ def server(
     database_url: str | None,
 ) -> None:
     """Run the tracking server (migrates the database first)."""
-    from runyard.server.settings import ServerSettings
-
     overrides = {
         k: v
         for k, v in {
@@ -39,10 +42,57 @@ def server(
         }.items()
         if v is not None
     }
-    settings = ServerSettings(**overrides)  # type: ignore[arg-type]
+    settings = load_settings(overrides)
     ctx.obj = settings
     if ctx.invoked_subcommand is None:
         serve(settings)
+
+
+def load_settings(overrides: Mapping[str, object]) -> ServerSettings:
+    """Build settings from flags and RUNYARD_* variables; bad values become a usage error."""
+    from pydantic import ValidationError
+
+    from runyard.server.settings import ServerSettings
+
+    try:
+        return ServerSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = "_".join(str(part) for part in err["loc"])
+            problems.append(f"RUNYARD_{field.upper()}: {err['msg']}, got {err.get('input')!r}")
+        raise click.UsageError("invalid server settings:\n  " + "\n  ".join(problems)) from None
+
+
+@server.command("create-key")
+@click.option("--user", "username", default=None, help="Owner of the key [the admin user].")
+@click.option("--description", default="", help="What the key is for.")
+@click.pass_obj
+def create_key(settings: object, username: str | None, description: str) -> None:
+    """Create another API key (e.g. when the first-start admin key was lost)."""
+    from rich.console import Console
+
+    from runyard.server.auth import new_api_key
+    from runyard.server.settings import ServerSettings
+    from runyard.server.state import open_state
+
+    assert isinstance(settings, ServerSettings)
+    state = open_state(settings)
+    owner = username or settings.admin_username
+    if state.new_admin_key:
+        # First start of this data dir: the bootstrap key is the admin's, and it is not lost.
+        Console(soft_wrap=True).print(
+            f"export WANDB_API_KEY={state.new_admin_key}", highlight=False
+        )
+        if owner == settings.admin_username:
+            return
+    with state.sessions() as session:
+        try:
+            key = new_api_key(session, owner, description)
+        except LookupError as exc:
+            raise click.UsageError(str(exc)) from None
+        session.commit()
+    Console(soft_wrap=True).print(f"export WANDB_API_KEY={key}", highlight=False)
 
 
 @server.command()
@@ -78,14 +128,16 @@ def serve(settings: object) -> None:
     )
     state = open_state(settings)
     url = settings.public_url or f"http://{settings.host}:{settings.port}"
-    console = Console()
-    lines = [f"Runyard is listening on [bold]{url}[/bold]", f"export WANDB_BASE_URL={url}"]
+    console = Console(soft_wrap=True)  # never wrap the export lines: they are copied as-is
+    note = (
+        "[yellow]The admin API key is shown only once: keep it.[/yellow]"
+        if state.new_admin_key
+        else "Admin API key: as printed at first start; `runyard server create-key` makes another."
+    )
+    console.print(Panel(f"Runyard is listening on [bold]{url}[/bold]\n{note}", title="runyard"))
+    console.print(f"export WANDB_BASE_URL={url}", highlight=False)
     if state.new_admin_key:
-        lines.append(f"export WANDB_API_KEY={state.new_admin_key}")
-        lines.append("[yellow]The admin API key is shown only once: keep it.[/yellow]")
-    else:
-        lines.append("Admin API key: as printed at first start (or RUNYARD_ADMIN_API_KEY).")
-    console.print(Panel("\n".join(lines), title="runyard server"))
+        console.print(f"export WANDB_API_KEY={state.new_admin_key}", highlight=False)
     uvicorn.run(
         create_app(state),
         host=settings.host,

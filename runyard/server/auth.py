@@ -133,3 +133,13 @@ def bootstrap_admin(session: Session, username: str, key: str | None) -> str | N
     new_key = key or generate_api_key()
     add_api_key(session, admin, new_key, description="admin bootstrap")
     return new_key
+
+
+def new_api_key(session: Session, username: str, description: str = "") -> str:
+    """Create, store and return a fresh key for an existing user."""
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise LookupError(f"no user named {username!r}: pass --user with an existing username")
+    key = generate_api_key()
+    add_api_key(session, user, key, description)
+    return key
