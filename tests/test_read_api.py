@@ -36,9 +36,10 @@ def test_sampled_history_summarises_each_bucket(server: LiveServer) -> None:
     lines = [json.dumps({"_step": s, "loss": (s % 10) * 1.5, "lr": 0.1}) for s in range(100)]
     with server.api() as api:
         path = _new_run(api)
-        assert _stream(
-            api, path, {"files": {"wandb-history.jsonl": {"offset": 0, "content": lines}}}
-        ).is_success
+        # Overlapping posts, as a client retrying after a timeout sends: nothing counts twice.
+        for offset, chunk in ((0, lines[:60]), (40, lines[40:]), (0, lines[:60])):
+            history = {"wandb-history.jsonl": {"offset": offset, "content": chunk}}
+            assert _stream(api, path, {"files": history}).is_success
         body = api.get(
             f"/api/v1/runs/{path}/history/sampled", params={"keys": ["loss"], "buckets": 10}
         ).json()
@@ -49,6 +50,29 @@ def test_sampled_history_summarises_each_bucket(server: LiveServer) -> None:
         assert bucket["count"] == 10
         assert bucket["min"] == 0.0 and bucket["max"] == 13.5 and bucket["last"] == 13.5
     assert set(body["series"]) == {"loss"}
+
+
+def test_sampled_history_of_a_long_run_reads_rollups(server: LiveServer) -> None:
+    steps = 5000
+    lines = [json.dumps({"_step": s, "loss": float(s % 700)}) for s in range(steps)]
+    with server.api() as api:
+        path = _new_run(api)
+        for start in range(0, steps, 1000):
+            history = {
+                "wandb-history.jsonl": {"offset": start, "content": lines[start : start + 1200]}
+            }
+            assert _stream(api, path, {"files": history}).is_success
+        body = api.get(f"/api/v1/runs/{path}/history/sampled", params={"buckets": 10}).json()
+    loss = body["series"]["loss"]
+    assert 5 <= len(loss) <= 10
+    assert sum(b["count"] for b in loss) == steps
+    assert loss[0]["x_min"] == 0 and loss[-1]["x_max"] == steps - 1
+    for bucket in loss:
+        xs = range(int(bucket["x_min"]), int(bucket["x_max"]) + 1)
+        assert bucket["count"] == len(xs)
+        assert bucket["min"] == min(s % 700 for s in xs)
+        assert bucket["max"] == max(s % 700 for s in xs)
+        assert bucket["last"] == xs[-1] % 700
 
 
 def test_sampled_history_of_a_short_run_keeps_every_point(server: LiveServer) -> None:

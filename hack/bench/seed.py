@@ -10,6 +10,7 @@ from sqlalchemy import insert, select
 from runyard.server.clock import utcnow
 from runyard.server.db.engine import make_engine, make_session_factory
 from runyard.server.db.models import Entity, MetricPoint, Project, Run
+from runyard.server.tracking.rollups import Point, store_rollups
 
 
 def seed_project(database_url: str, project: str) -> int:
@@ -34,15 +35,13 @@ def seed_long_run(database_url: str, project: str, points: int, key: str = "loss
         run_id = run.id
     rng = random.Random(7)
     batch = 50_000
-    with engine.begin() as conn:
-        for start in range(0, points, batch):
-            conn.execute(
-                insert(MetricPoint),
-                [
-                    {"run_id": run_id, "key": key, "line_no": i, "step": i, "value": rng.random()}
-                    for i in range(start, min(points, start + batch))
-                ],
-            )
+    sessions = make_session_factory(engine)
+    for start in range(0, points, batch):
+        chunk = [Point(key, i, i, rng.random()) for i in range(start, min(points, start + batch))]
+        with sessions.begin() as session:
+            session.execute(insert(MetricPoint), [{"run_id": run_id, **p._asdict()} for p in chunk])
+            # The same rollups that ingest keeps, so charts read what they read in production.
+            store_rollups(session, run_id, chunk)
     return "long"
 
 

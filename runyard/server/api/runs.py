@@ -21,7 +21,7 @@ from runyard.server.api.models import (
 )
 from runyard.server.db.models import ConsoleLine, Run, RunFile
 from runyard.server.deps import PrincipalDep, SessionDep, StateDep, public_base_url
-from runyard.server.tracking import history
+from runyard.server.tracking import history, rollups
 from runyard.server.tracking.access import accessible_project, accessible_run
 from runyard.server.tracking.files import run_file_key
 from runyard.server.tracking.filters import FilterError, compile_filter, compile_order
@@ -146,9 +146,9 @@ def get_sampled_history(
 ) -> SampledHistory:
     """Each metric as at most `buckets` x-ranges with min, max and last: what a chart needs."""
     row = _run(session, principal, entity, project, run)
-    names = keys or history.metric_keys(session, row)
+    names = keys or list(rollups.metric_counts(session, row.id))
     series = {
-        key: [BucketOut(**vars(b)) for b in history.sampled_series(session, row, key, buckets)]
+        key: [BucketOut(**vars(b)) for b in rollups.sampled_series(session, row.id, key, buckets)]
         for key in names
     }
     return SampledHistory(buckets=buckets, series=series)

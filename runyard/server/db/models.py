@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -165,6 +166,27 @@ class MetricPoint(Base):
     # The x value: the row's `_step`, or its line number when it has none.
     step: Mapped[int] = mapped_column(BigInteger)
     value: Mapped[float] = mapped_column(Float)
+
+
+class MetricRollup(Base):
+    """Count, min, max and last of one metric over one step range (see tracking/rollups.py)."""
+
+    __tablename__ = "metric_rollups"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    # The range covers steps [bucket * 16**level, (bucket + 1) * 16**level).
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    x_min: Mapped[int] = mapped_column(BigInteger)
+    x_max: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(BigInteger)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+    # The value at x_max (the latest line among equal steps).
+    last: Mapped[float] = mapped_column(Float)
+    last_line: Mapped[int] = mapped_column(Integer)
 
 
 class EventLine(Base):

@@ -15,7 +15,7 @@ from runyard.server.auth import Principal
 from runyard.server.db.models import EventLine, HistoryLine, Project, Run
 from runyard.server.graphql.context import ctx
 from runyard.server.graphql.identity import owner_of
-from runyard.server.tracking import history
+from runyard.server.tracking import history, rollups
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.config import wrap_config
 from runyard.server.tracking.files import register_run_files
@@ -258,11 +258,7 @@ def resolve_sampled_history(
 def resolve_history_keys(run: Run, info: GraphQLResolveInfo, **_: Any) -> dict[str, Any]:
     """Metric names with type counts, and the last step."""
     session = ctx(info).session
-    counts = session.execute(
-        select(history.MetricPoint.key, func.count())
-        .where(history.MetricPoint.run_id == run.id)
-        .group_by(history.MetricPoint.key)
-    ).all()
+    counts = rollups.metric_counts(session, run.id).items()
     last_step = session.scalar(
         select(func.max(HistoryLine.step)).where(HistoryLine.run_id == run.id)
     )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from runyard.server.clock import utcnow
 from runyard.server.db.models import ConsoleLine, EventLine, HistoryLine, MetricPoint, Run
+from runyard.server.tracking.rollups import Point, store_rollups
 from runyard.server.tracking.runs import TrackingError
 
 HISTORY_FILE = "wandb-history.jsonl"
@@ -112,8 +113,19 @@ def numeric_items(row: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, 
 
 
 def _insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(_insert_ignore_stmt(session, model), rows)
+
+
+def _insert_new_lines(session: Session, model: Any, rows: list[dict[str, Any]]) -> set[int]:
+    """Insert rows keyed by line number; return the numbers that were not stored before."""
     if not rows:
-        return
+        return set()
+    stmt = _insert_ignore_stmt(session, model).returning(model.line_no)
+    return set(session.scalars(stmt, rows))
+
+
+def _insert_ignore_stmt(session: Session, model: Any) -> Any:
     dialect = session.get_bind().dialect.name
     stmt: Any
     if dialect == "postgresql":
@@ -122,7 +134,7 @@ def _insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> 
         stmt = sqlite.insert(model).on_conflict_do_nothing()
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise RuntimeError(f"unsupported database {dialect}")
-    session.execute(stmt, rows)
+    return stmt
 
 
 def _upsert_console(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -155,7 +167,7 @@ def apply_post(session: Session, run: Run, body: FileStreamRequest, max_value_by
     parsed = parse_post(body, max_value_bytes)
     now = utcnow()
     if parsed.history:
-        _insert_ignore(
+        new_lines = _insert_new_lines(
             session,
             HistoryLine,
             [
@@ -163,15 +175,16 @@ def apply_post(session: Session, run: Run, body: FileStreamRequest, max_value_by
                 for n, row, text in parsed.history
             ],
         )
-        points: list[dict[str, Any]] = []
-        for n, row, _ in parsed.history:
-            x = _step_of(row)
-            x_value = x if x is not None else n
-            points.extend(
-                {"run_id": run.id, "key": key, "line_no": n, "step": x_value, "value": value}
-                for key, value in numeric_items(row)
-            )
-        _insert_ignore(session, MetricPoint, points)
+        # A retried post re-sends lines already stored: their points are not counted again.
+        points = [
+            Point(key, n, step if step is not None else n, value)
+            for n, row, _ in parsed.history
+            if n in new_lines
+            for step in (_step_of(row),)
+            for key, value in numeric_items(row)
+        ]
+        _insert_ignore(session, MetricPoint, [{"run_id": run.id, **p._asdict()} for p in points])
+        store_rollups(session, run.id, points)
         run.history_line_count = max(run.history_line_count, parsed.history[-1][0] + 1)
     if parsed.events:
         _insert_ignore(
