@@ -46,7 +46,10 @@ def bench_backend(backend: str, points: int, runs: int, repeat: int) -> list[tup
                 params={"keys": "loss", "buckets": 1000},
             )
             response.raise_for_status()
-            assert len(response.json()["series"]["loss"]) == 1000
+            series = response.json()["series"]["loss"]
+            # Buckets align with rollup ranges, so a few fewer than asked may come back.
+            assert 900 <= len(series) <= 1000
+            assert sum(b["count"] for b in series) == points
 
         def listing() -> None:
             response = api.get(

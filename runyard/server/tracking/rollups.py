@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -125,35 +125,44 @@ def choose_level(lo: int, hi: int, buckets: int) -> tuple[int, int]:
     return level, width
 
 
-def merge_rollups(rows: Iterable[Any], origin: int, width: int) -> list[Bucket]:
-    """Merge rollup rows (ordered by bucket) into output buckets of `width` steps from `origin`."""
+# (x_min, x_max, count, min, max, last, last_line): a rollup row as the database returns it.
+RollupTuple = tuple[int, int, int, float, float, float, int]
+
+
+def merge_rollups(rows: Iterable[RollupTuple], origin: int, width: int) -> list[Bucket]:
+    """Merge rollup rows (ordered by x) into output buckets of `width` steps from `origin`."""
     out: list[Bucket] = []
-    current: int | None = None
-    acc: dict[str, Any] = {}
-    for row in rows:
-        index = (row.x_min - origin) // width
+    current = None
+    # Plain locals rather than a dict per bucket: this loop runs over thousands of rows.
+    x_lo = x_hi = count = line = 0
+    lo = hi = last = 0.0
+    for r_lo, r_hi, r_count, r_min, r_max, r_last, r_line in rows:
+        index = (r_lo - origin) // width
         if index != current:
-            if acc:
-                out.append(Bucket(**{k: v for k, v in acc.items() if k != "last_line"}))
+            if current is not None:
+                out.append(Bucket(x_lo, x_hi, count, lo, hi, last))
             current = index
-            acc = {
-                "x_min": row.x_min,
-                "x_max": row.x_max,
-                "count": row.count,
-                "min": row.min,
-                "max": row.max,
-                "last": row.last,
-                "last_line": row.last_line,
-            }
+            x_lo, x_hi, count, lo, hi, last, line = (
+                r_lo,
+                r_hi,
+                r_count,
+                r_min,
+                r_max,
+                r_last,
+                r_line,
+            )
             continue
-        acc["count"] += row.count
-        acc["x_min"] = min(acc["x_min"], row.x_min)
-        acc["min"] = min(acc["min"], row.min)
-        acc["max"] = max(acc["max"], row.max)
-        if (row.x_max, row.last_line) > (acc["x_max"], acc["last_line"]):
-            acc["x_max"], acc["last"], acc["last_line"] = row.x_max, row.last, row.last_line
-    if acc:
-        out.append(Bucket(**{k: v for k, v in acc.items() if k != "last_line"}))
+        count += r_count
+        if r_lo < x_lo:
+            x_lo = r_lo
+        if r_min < lo:
+            lo = r_min
+        if r_max > hi:
+            hi = r_max
+        if r_hi > x_hi or (r_hi == x_hi and r_line > line):
+            x_hi, last, line = r_hi, r_last, r_line
+    if current is not None:
+        out.append(Bucket(x_lo, x_hi, count, lo, hi, last))
     return out
 
 
@@ -178,43 +187,40 @@ def sampled_series(session: Session, run_id: int, key: str, buckets: int) -> lis
     level, width = choose_level(lo, hi, buckets)
     if level > 0:
         unit = level_width(level)
-        rows = session.execute(
-            select(MetricRollup)
+        # Plain column tuples: building ORM objects for thousands of rows costs more than the query.
+        rows = session.connection().execute(
+            select(
+                MetricRollup.x_min,
+                MetricRollup.x_max,
+                MetricRollup.count,
+                MetricRollup.min,
+                MetricRollup.max,
+                MetricRollup.last,
+                MetricRollup.last_line,
+            )
             .where(
                 MetricRollup.run_id == run_id,
                 MetricRollup.key == key,
                 MetricRollup.level == level,
             )
             .order_by(MetricRollup.bucket)
-        ).scalars()
+        )
         return merge_rollups(rows, (lo // unit) * unit, width)
     # Short runs: the raw points are fewer than ROLLUP_BASE per output bucket.
-    points = session.execute(
+    points = session.connection().execute(
         select(
-            MetricPoint.step.label("x_min"),
-            MetricPoint.step.label("x_max"),
-            MetricPoint.value.label("min"),
-            MetricPoint.value.label("max"),
-            MetricPoint.value.label("last"),
-            MetricPoint.line_no.label("last_line"),
+            MetricPoint.step,
+            MetricPoint.step,
+            literal(1),
+            MetricPoint.value,
+            MetricPoint.value,
+            MetricPoint.value,
+            MetricPoint.line_no,
         )
         .where(MetricPoint.run_id == run_id, MetricPoint.key == key)
         .order_by(MetricPoint.step, MetricPoint.line_no)
-    ).all()
-    return merge_rollups((_RawRow(*p) for p in points), lo, width)
-
-
-@dataclass(frozen=True, slots=True)
-class _RawRow:
-    """A raw point in the shape of a rollup row."""
-
-    x_min: int
-    x_max: int
-    min: float
-    max: float
-    last: float
-    last_line: int
-    count: int = 1
+    )
+    return merge_rollups(points, lo, width)
 
 
 def metric_counts(session: Session, run_id: int) -> dict[str, int]:
