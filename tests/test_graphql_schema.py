@@ -15,6 +15,7 @@ from typing import Any
 from graphql import parse, validate
 
 from runyard.server.graphql.schema import build_schema
+from support.server import LiveServer
 
 DOCUMENTS = Path(__file__).parent / "fixtures" / "wandb_tracking_documents.json"
 
@@ -42,3 +43,17 @@ def test_schema_declares_the_fields_the_client_probes() -> None:
     assert {"historyLineCount", "stopped", "summaryMetrics", "wandbConfig"} <= run_fields
     upsert = schema.get_type("UpsertBucketInput")
     assert "summaryMetrics" in upsert.fields  # type: ignore[union-attr]
+
+
+def test_documents_without_variables_execute_cleanly(sqlite_server: LiveServer) -> None:
+    # Viewer, server features and the introspection probes older clients send at init.
+    plain = [e for e in _catalog() if "$" not in e["query"]]
+    assert {"ProbeServerCapabilities", "Viewer", "anon:viewer"} <= {e["op"] for e in plain}
+    with sqlite_server.api() as api:
+        for entry in plain:
+            response = api.post("/graphql", json={"query": entry["query"]})
+            assert response.status_code == 200, (entry["op"], response.text)
+            body = response.json()
+            assert "errors" not in body, (entry["op"], body)
+            if "viewer" in body["data"]:
+                assert body["data"]["viewer"]["id"]

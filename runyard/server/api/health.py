@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -25,8 +26,9 @@ def readyz(request: Request) -> Response:
         with state.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # any database failure means not ready
-        return Response(f'{{"status":"unavailable","error":{str(exc)!r}}}', status_code=503)
-    return Response('{"status":"ready"}', media_type="application/json")
+        error = f"database unreachable: {type(exc).__name__}"
+        return JSONResponse({"status": "unavailable", "error": error}, status_code=503)
+    return JSONResponse({"status": "ready"})
 
 
 @router.get("/metrics")
