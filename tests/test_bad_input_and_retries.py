@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import httpx
 import pytest
@@ -188,3 +189,26 @@ def test_client_with_wrong_key_reports_an_authentication_error(
     assert result.returncode != 0
     output = (result.stderr + result.stdout).lower()
     assert "401" in output or "authenticat" in output or "api key" in output
+
+
+def test_concurrent_upserts_of_a_new_project_all_succeed(server: LiveServer) -> None:
+    # Many clients starting at once in a new project, and retries racing their originals.
+    project = unique_project()
+    results: list[httpx.Response] = []
+
+    def upsert(i: int) -> None:
+        with server.api() as api:
+            results.append(_graphql(api, UPSERT, name=f"r{i % 4}", project=project, entity=None))
+
+    threads = [threading.Thread(target=upsert, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    bodies = [r.json() for r in results]
+    assert all(r.status_code == 200 for r in results)
+    assert all("errors" not in b for b in bodies), bodies
+    assert sum(b["data"]["upsertBucket"]["inserted"] for b in bodies) == 4
+    with server.api() as api:
+        listed = api.get("/api/v1/runs", params={"project": f"admin/{project}"}).json()
+    assert sorted(r["id"] for r in listed["runs"]) == ["r0", "r1", "r2", "r3"]

@@ -27,6 +27,15 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
             register_sqlite_regexp(dbapi_connection, record)
+            # SQLAlchemy emits BEGIN itself (below); pysqlite must not add its own.
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection: Any) -> None:
+            # Take the write lock at BEGIN: a transaction that read first and then writes
+            # after another writer committed would otherwise fail at once with
+            # "database is locked" instead of waiting for its turn (busy_timeout).
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from runyard.server.clock import utcnow
+from runyard.server.db.dialect import insert_for
 from runyard.server.db.models import ConsoleLine, EventLine, HistoryLine, MetricPoint, Run
 from runyard.server.tracking.rollups import Point, store_rollups
 from runyard.server.tracking.runs import TrackingError
@@ -126,23 +126,13 @@ def _insert_new_lines(session: Session, model: Any, rows: list[dict[str, Any]]) 
 
 
 def _insert_ignore_stmt(session: Session, model: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = postgresql.insert(model).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(model).on_conflict_do_nothing()
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise RuntimeError(f"unsupported database {dialect}")
-    return stmt
+    return insert_for(session, model).on_conflict_do_nothing()
 
 
 def _upsert_console(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(ConsoleLine)
+    stmt = insert_for(session, ConsoleLine)
     stmt = stmt.on_conflict_do_update(
         index_elements=["run_id", "line_no"], set_={"text": stmt.excluded.text}
     )

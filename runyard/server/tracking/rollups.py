@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import and_, case, func, literal, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from runyard.server.db.dialect import insert_for
 from runyard.server.db.models import MetricPoint, MetricRollup
 
 ROLLUP_BASE = 16
@@ -89,9 +89,7 @@ def store_rollups(session: Session, run_id: int, points: Iterable[Point]) -> Non
     rows = rollup_rows(run_id, points)
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(MetricRollup)
+    stmt = insert_for(session, MetricRollup)
     new, old = stmt.excluded, MetricRollup
     # Every SET expression sees the old row, on PostgreSQL and SQLite alike.
     newer = or_(new.x_max > old.x_max, and_(new.x_max == old.x_max, new.last_line > old.last_line))

@@ -9,10 +9,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
+from runyard.server.db.dialect import insert_for
 from runyard.server.db.models import Entity, Project, Run
 from runyard.server.tracking.config import unwrap_config
 from runyard.server.tracking.ids import decode_id
@@ -75,13 +77,16 @@ def resolve_entity(session: Session, principal: Principal, name: str | None) -> 
 
 def get_or_create_project(session: Session, entity: Entity, name: str) -> Project:
     """Return project `name` of `entity`, creating it on first use (as W&B does)."""
-    project = session.scalars(
-        select(Project).where(Project.entity_id == entity.id, Project.name == name)
-    ).first()
+    where = (Project.entity_id == entity.id, Project.name == name)
+    project = session.scalars(select(Project).where(*where)).first()
     if project is None:
-        project = Project(entity_id=entity.id, name=name)
-        session.add(project)
-        session.flush()
+        # Many runs of a new project start at once: whoever inserts first wins, quietly.
+        session.execute(
+            insert_for(session, Project)
+            .values(entity_id=entity.id, name=name, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["entity_id", "name"])
+        )
+        project = session.scalars(select(Project).where(*where)).one()
     return project
 
 
@@ -155,8 +160,8 @@ def upsert_run(
     inserted = run is None
     now = utcnow()
     if run is None:
-        run = Run(project_id=project.id, name=data.name, created_at=now, state="running")
-        session.add(run)
+        assert data.name is not None  # checked above: only a named upsert creates a run
+        run, inserted = _insert_run(session, project, data.name, now)
     elif data.id:
         start_attempt(run)
 
@@ -190,6 +195,20 @@ def upsert_run(
     run.heartbeat_at = now
     session.flush()
     return run, inserted
+
+
+def _insert_run(session: Session, project: Project, name: str, now: datetime) -> tuple[Run, bool]:
+    """Insert a new run, or return the one a concurrent call (a client retry) just made."""
+    try:
+        with session.begin_nested():
+            run = Run(project_id=project.id, name=name, created_at=now, state="running")
+            session.add(run)
+        return run, True
+    except IntegrityError:
+        existing = find_run(session, project, name)
+        if existing is None:
+            raise
+        return existing, False
 
 
 def start_attempt(run: Run) -> None:
