@@ -1,0 +1,1 @@
+"""Queue stores: the QueueStore interface, its SQL and Redis implementations, shared rules."""

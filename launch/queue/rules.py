@@ -1,0 +1,71 @@
+"""The decisions every queue store makes the same way: which item a claim gets, what an
+expired lease does, and which state reports are allowed. Pure functions; stores call them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..models import REPORTABLE, ItemError, ItemState, Requirements
+
+# A claim looks at this many pending items at most when it must skip ones that don't fit.
+CLAIM_WINDOW = 256
+# Priority and enqueue order packed into one sortable number (Redis sorted-set score).
+SEQ_LIMIT = 10**13
+
+
+def order_key(priority: int, seq: int) -> int:
+    """Sort key: priority first (0 = critical), then FIFO by enqueue sequence."""
+    if not 0 <= seq < SEQ_LIMIT:
+        raise ValueError(f"enqueue sequence {seq} out of range")
+    return priority * SEQ_LIMIT + seq
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A pending item as a claim sees it, in queue order."""
+
+    item_id: str
+    gpus: int
+
+
+def pick_claim(
+    candidates: Sequence[Candidate], capacity: Requirements | None, backfill: bool
+) -> str | None:
+    """The item a claim takes: the first that fits; without backfill, only the head may go.
+
+    `capacity` None means the agent does not limit what it takes.
+    """
+    for candidate in candidates:
+        if capacity is None or candidate.gpus <= capacity.gpus:
+            return candidate.item_id
+        if not backfill:
+            return None  # the head waits for room; nothing may overtake it
+    return None
+
+
+def after_expired_lease(attempts: int, max_attempts: int) -> tuple[ItemState, ItemError | None]:
+    """What an item whose lease ran out becomes, given the attempts made so far."""
+    if attempts >= max_attempts:
+        return ItemState.FAILED, ItemError(
+            stage="lease",
+            message=(
+                f"the agent stopped heartbeating {attempts} time(s); giving up after "
+                f"max_attempts={max_attempts} (raise it on the queue to retry more)"
+            ),
+        )
+    return ItemState.PENDING, None
+
+
+class TransitionError(ValueError):
+    """A state report the item's current state does not allow."""
+
+
+def check_transition(current: ItemState, wanted: ItemState) -> None:
+    """Refuse reports that skip back or leave a final state, naming what is allowed."""
+    allowed = REPORTABLE.get(current, frozenset())
+    if wanted not in allowed:
+        names = ", ".join(sorted(s.value for s in allowed)) or "nothing (the item is final)"
+        raise TransitionError(
+            f"item is {current.value}: it can move to {names}, not {wanted.value}"
+        )

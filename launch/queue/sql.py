@@ -1,0 +1,408 @@
+"""The SQL queue store: the embedded default (SQLite) and PostgreSQL.
+
+Claims on PostgreSQL lock candidate rows with `FOR UPDATE SKIP LOCKED`, so racing
+claimers never wait on (or take) the same item; SQLite serialises writers.
+The tables live in `METADATA`; the server's Alembic migrations create them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Row
+
+from ..models import (
+    EnqueueRequest,
+    ItemError,
+    ItemState,
+    Priority,
+    Queue,
+    QueueItem,
+    QueueSpec,
+    Requirements,
+)
+from .rules import (
+    CLAIM_WINDOW,
+    Candidate,
+    TransitionError,
+    after_expired_lease,
+    check_transition,
+    pick_claim,
+)
+from .store import Conflict, NotFound
+
+METADATA = MetaData()
+
+queues_table = Table(
+    "launch_queues",
+    METADATA,
+    Column("id", String(32), primary_key=True),
+    Column("entity", String(128), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("entity", "name"),
+)
+
+items_table = Table(
+    "launch_items",
+    METADATA,
+    # `seq` is the FIFO order within a priority level.
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("queue_id", String(32), ForeignKey("launch_queues.id", ondelete="CASCADE")),
+    Column("priority", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("gpus", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("agent_id", String(128), nullable=True),
+    Column("lease_expires_at", DateTime(timezone=True), nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Column("document", JSON, nullable=False),
+    UniqueConstraint("queue_id", "request_id"),
+    Index("ix_launch_items_claim", "queue_id", "state", "priority", "seq"),
+    Index("ix_launch_items_lease", "state", "lease_expires_at"),
+)
+
+
+class SqlQueueStore:
+    """QueueStore on SQLAlchemy Core; pass the server's engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # --- queues ----------------------------------------------------------------------------
+
+    def create_queue(self, spec: QueueSpec, now: datetime) -> Queue:
+        """Create a queue; Conflict if one with that entity and name exists."""
+        spec = _spec_only(spec)
+        with self._tx() as conn:
+            if self._queue_row(conn, spec.entity, spec.name) is not None:
+                raise Conflict(
+                    f"queue {spec.entity}/{spec.name} exists: pick another name or update it"
+                )
+            queue = Queue(id=uuid.uuid4().hex, created_at=now, **spec.model_dump())
+            conn.execute(
+                queues_table.insert().values(
+                    id=queue.id,
+                    entity=spec.entity,
+                    name=spec.name,
+                    spec=spec.model_dump(mode="json"),
+                    created_at=now,
+                )
+            )
+            return queue
+
+    def update_queue(self, spec: QueueSpec) -> Queue:
+        """Replace a queue's settings; its items stay."""
+        spec = _spec_only(spec)
+        with self._tx() as conn:
+            row = self._queue_row(conn, spec.entity, spec.name)
+            if row is None:
+                raise NotFound(f"queue {spec.entity}/{spec.name} does not exist")
+            conn.execute(
+                update(queues_table)
+                .where(queues_table.c.id == row.id)
+                .values(spec=spec.model_dump(mode="json"))
+            )
+            return Queue(id=row.id, created_at=row.created_at, **spec.model_dump())
+
+    def get_queue(self, entity: str, name: str) -> Queue | None:
+        """A queue by entity and name."""
+        with self.engine.connect() as conn:
+            row = self._queue_row(conn, entity, name)
+        return _queue(row) if row is not None else None
+
+    def list_queues(self, entity: str | None = None) -> list[Queue]:
+        """All queues, or one entity's, by name."""
+        stmt = select(queues_table).order_by(queues_table.c.entity, queues_table.c.name)
+        if entity is not None:
+            stmt = stmt.where(queues_table.c.entity == entity)
+        with self.engine.connect() as conn:
+            return [_queue(row) for row in conn.execute(stmt)]
+
+    def delete_queue(self, entity: str, name: str) -> None:
+        """Delete a queue and its items."""
+        with self._tx() as conn:
+            row = self._queue_row(conn, entity, name)
+            if row is None:
+                raise NotFound(f"queue {entity}/{name} does not exist")
+            conn.execute(delete(items_table).where(items_table.c.queue_id == row.id))
+            conn.execute(delete(queues_table).where(queues_table.c.id == row.id))
+
+    def _queue_row(self, conn: Connection, entity: str, name: str) -> Row[Any] | None:
+        return conn.execute(
+            select(queues_table).where(queues_table.c.entity == entity, queues_table.c.name == name)
+        ).first()
+
+    # --- items -----------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        queue: Queue,
+        request: EnqueueRequest,
+        values: dict[str, object],
+        rendered: dict[str, object],
+        requirements: Requirements,
+        now: datetime,
+    ) -> tuple[QueueItem, bool]:
+        """Add a validated item; a repeated request_id returns the first item."""
+        with self._tx() as conn:
+            if request.request_id is not None:
+                existing = conn.execute(
+                    select(items_table).where(
+                        items_table.c.queue_id == queue.id,
+                        items_table.c.request_id == request.request_id,
+                    )
+                ).first()
+                if existing is not None:
+                    return _item(existing), False
+            item = QueueItem(
+                id=uuid.uuid4().hex,
+                queue=queue.name,
+                entity=queue.entity,
+                priority=request.priority if queue.prioritization else Priority.MEDIUM,
+                run_spec=request.run_spec,
+                template_values=values,
+                rendered_config=rendered,
+                requirements=requirements,
+                state=ItemState.PENDING,
+                state_times={ItemState.PENDING.value: now},
+                request_id=request.request_id,
+                created_at=now,
+            )
+            conn.execute(
+                items_table.insert().values(
+                    id=item.id,
+                    queue_id=queue.id,
+                    priority=int(item.priority),
+                    state=item.state.value,
+                    gpus=requirements.gpus,
+                    attempts=0,
+                    request_id=request.request_id,
+                    document=item.model_dump(mode="json"),
+                )
+            )
+            return item, True
+
+    def claim(
+        self,
+        queues: list[Queue],
+        agent_id: str,
+        capacity: Requirements | None,
+        backfill: bool,
+        now: datetime,
+    ) -> QueueItem | None:
+        """Lease the best pending item of these queues that fits `capacity`."""
+        if not queues:
+            return None
+        leases = {q.id: q.lease_seconds for q in queues}
+        with self._tx() as conn:
+            stmt = (
+                select(
+                    items_table.c.seq, items_table.c.id, items_table.c.gpus, items_table.c.queue_id
+                )
+                .where(
+                    items_table.c.queue_id.in_(list(leases)),
+                    items_table.c.state == ItemState.PENDING.value,
+                )
+                .order_by(items_table.c.priority, items_table.c.seq)
+                .limit(CLAIM_WINDOW)
+            )
+            if self._postgres:
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = conn.execute(stmt).all()
+            chosen = pick_claim([Candidate(r.id, r.gpus) for r in rows], capacity, backfill)
+            if chosen is None:
+                return None
+            row = next(r for r in rows if r.id == chosen)
+            item = self._load(conn, chosen)
+            item.state = ItemState.CLAIMED
+            item.state_times[ItemState.CLAIMED.value] = now
+            item.agent_id = agent_id
+            item.attempts += 1
+            item.lease_expires_at = now + timedelta(seconds=leases[row.queue_id])
+            self._save(conn, item)
+            return item
+
+    def renew(self, agent_id: str, item_ids: list[str], now: datetime) -> list[QueueItem]:
+        """Extend the agent's leases on these items."""
+        out = []
+        with self._tx() as conn:
+            for item_id in item_ids:
+                row = conn.execute(select(items_table).where(items_table.c.id == item_id)).first()
+                if row is None:
+                    continue
+                item = _item(row)
+                if item.state.holds_lease and item.agent_id == agent_id:
+                    item.lease_expires_at = now + timedelta(seconds=self._lease_of(conn, row))
+                    self._save(conn, item)
+                out.append(item)
+        return out
+
+    def expire_leases(self, now: datetime) -> list[QueueItem]:
+        """Requeue or fail items whose lease ran out."""
+        changed = []
+        with self._tx() as conn:
+            stmt = select(items_table).where(
+                items_table.c.state.in_([s.value for s in ItemState if s.holds_lease]),
+                items_table.c.lease_expires_at < now,
+            )
+            if self._postgres:
+                stmt = stmt.with_for_update(skip_locked=True)
+            for row in conn.execute(stmt).all():
+                item = _item(row)
+                queue = conn.execute(
+                    select(queues_table.c.spec).where(queues_table.c.id == row.queue_id)
+                ).scalar_one()
+                state, error = after_expired_lease(item.attempts, int(queue["max_attempts"]))
+                item.state = state
+                item.state_times[state.value] = now
+                item.agent_id = None
+                item.lease_expires_at = None
+                item.error = error
+                self._save(conn, item)
+                changed.append(item)
+        return changed
+
+    def report(
+        self,
+        item_id: str,
+        agent_id: str,
+        state: ItemState,
+        now: datetime,
+        run_id: str | None = None,
+        error: ItemError | None = None,
+        warning: str | None = None,
+    ) -> QueueItem:
+        """An agent's progress report."""
+        with self._tx() as conn:
+            item = self._load(conn, item_id, lock=True)
+            if item.agent_id != agent_id and state != item.state:
+                raise Conflict(
+                    f"item {item_id} is not leased to agent {agent_id!r} "
+                    f"(state {item.state.value}); it may have been requeued or canceled"
+                )
+            if warning:
+                item.warnings.append(warning)
+            if state != item.state:
+                try:
+                    check_transition(item.state, state)
+                except TransitionError as exc:
+                    raise Conflict(str(exc)) from exc
+                item.state = state
+                item.state_times[state.value] = now
+            if run_id:
+                item.run_id = run_id
+            if error is not None:
+                item.error = error
+            if item.state.is_final:
+                item.lease_expires_at = None
+            self._save(conn, item)
+            return item
+
+    def cancel(self, item_id: str, now: datetime) -> QueueItem:
+        """Cancel an item (its agent learns it at the next heartbeat)."""
+        with self._tx() as conn:
+            item = self._load(conn, item_id, lock=True)
+            if item.state.is_final:
+                raise Conflict(f"item {item_id} is already {item.state.value}")
+            item.state = ItemState.CANCELED
+            item.state_times[ItemState.CANCELED.value] = now
+            item.lease_expires_at = None
+            self._save(conn, item)
+            return item
+
+    def get_item(self, item_id: str) -> QueueItem | None:
+        """One item."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(items_table).where(items_table.c.id == item_id)).first()
+        return _item(row) if row is not None else None
+
+    def list_items(
+        self, queue: Queue, states: list[ItemState] | None = None, limit: int = 1000
+    ) -> list[QueueItem]:
+        """A queue's items in claim order."""
+        stmt = (
+            select(items_table)
+            .where(items_table.c.queue_id == queue.id)
+            .order_by(items_table.c.priority, items_table.c.seq)
+            .limit(limit)
+        )
+        if states:
+            stmt = stmt.where(items_table.c.state.in_([s.value for s in states]))
+        with self.engine.connect() as conn:
+            return [_item(row) for row in conn.execute(stmt)]
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _load(self, conn: Connection, item_id: str, lock: bool = False) -> QueueItem:
+        stmt = select(items_table).where(items_table.c.id == item_id)
+        if lock and self._postgres:
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt).first()
+        if row is None:
+            raise NotFound(f"queue item {item_id} does not exist")
+        return _item(row)
+
+    def _lease_of(self, conn: Connection, row: Row[Any]) -> float:
+        spec = conn.execute(
+            select(queues_table.c.spec).where(queues_table.c.id == row.queue_id)
+        ).scalar_one()
+        return float(spec["lease_seconds"])
+
+    def _save(self, conn: Connection, item: QueueItem) -> None:
+        conn.execute(
+            update(items_table)
+            .where(items_table.c.id == item.id)
+            .values(
+                state=item.state.value,
+                attempts=item.attempts,
+                agent_id=item.agent_id,
+                lease_expires_at=item.lease_expires_at,
+                document=item.model_dump(mode="json"),
+            )
+        )
+
+
+def _spec_only(spec: QueueSpec) -> QueueSpec:
+    """The settings of a spec or of a stored Queue (dropping its id and creation time)."""
+    return QueueSpec.model_validate(spec.model_dump(include=set(QueueSpec.model_fields)))
+
+
+def _queue(row: Row[Any]) -> Queue:
+    created = row.created_at
+    if created.tzinfo is None:  # SQLite keeps no zone; every stored time is UTC
+        created = created.replace(tzinfo=UTC)
+    return Queue(id=row.id, created_at=created, **row.spec)
+
+
+def _item(row: Row[Any]) -> QueueItem:
+    return QueueItem.model_validate(row.document)

@@ -1,0 +1,292 @@
+"""One contract for every QueueStore: ordering, capacity-aware claims, leases, races, restarts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from runyard.launch.models import (
+    EnqueueRequest,
+    ItemError,
+    ItemState,
+    Priority,
+    Queue,
+    QueueItem,
+    QueueSpec,
+    Requirements,
+    TemplateVariable,
+)
+from runyard.launch.queue.sql import METADATA, SqlQueueStore
+from runyard.launch.queue.store import Conflict, NotFound, QueueStore
+from runyard.server.db.engine import make_engine
+from support.postgres import throwaway_database
+
+T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+# A store factory: calling it again gives a new store object on the same data (a restart).
+StoreFactory = Callable[[], QueueStore]
+
+
+def _sql_engine(url: str) -> Engine:
+    engine = make_engine(url)
+    METADATA.create_all(engine)
+    return engine
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """A factory of stores over one fresh backend."""
+    if request.param == "sqlite":
+        engine = _sql_engine(f"sqlite:///{tmp_path / 'queue.db'}")
+        yield lambda: SqlQueueStore(engine)
+        engine.dispose()
+        return
+    with throwaway_database(request.getfixturevalue("postgres_admin_dsn")) as url:
+        engine = _sql_engine(url)
+        yield lambda: SqlQueueStore(engine)
+        engine.dispose()
+
+
+@pytest.fixture
+def store(reopen: StoreFactory) -> QueueStore:
+    return reopen()
+
+
+def _queue(store: QueueStore, name: str = "a100", **settings: object) -> Queue:
+    spec = QueueSpec(
+        name=name,
+        entity="team",
+        variables=[TemplateVariable(name="gpus", type="integer", minimum=0, default=1)],
+        **settings,  # type: ignore[arg-type]
+    )
+    return store.create_queue(spec, T0)
+
+
+def _push(
+    store: QueueStore,
+    queue: Queue,
+    label: str,
+    priority: Priority = Priority.MEDIUM,
+    gpus: int = 0,
+    request_id: str | None = None,
+    at: datetime = T0,
+) -> QueueItem:
+    request = EnqueueRequest(run_spec={"label": label}, priority=priority, request_id=request_id)
+    item, _ = store.enqueue(queue, request, {"gpus": gpus}, {}, Requirements(gpus=gpus), at)
+    return item
+
+
+def _claim_labels(store: QueueStore, queue: Queue, n: int) -> list[str]:
+    labels = []
+    for _ in range(n):
+        item = store.claim([queue], "agent-1", None, True, T0)
+        assert item is not None
+        labels.append(item.run_spec["label"])
+    return labels
+
+
+def test_claims_follow_priority_then_fifo(store: QueueStore) -> None:
+    queue = _queue(store)
+    for label, priority in [
+        ("low-1", Priority.LOW),
+        ("med-1", Priority.MEDIUM),
+        ("crit-1", Priority.CRITICAL),
+        ("med-2", Priority.MEDIUM),
+        ("high-1", Priority.HIGH),
+        ("crit-2", Priority.CRITICAL),
+    ]:
+        _push(store, queue, label, priority)
+    assert [i.run_spec["label"] for i in store.list_items(queue)] == [
+        "crit-1",
+        "crit-2",
+        "high-1",
+        "med-1",
+        "med-2",
+        "low-1",
+    ]
+    assert _claim_labels(store, queue, 6) == [
+        "crit-1",
+        "crit-2",
+        "high-1",
+        "med-1",
+        "med-2",
+        "low-1",
+    ]
+    assert store.claim([queue], "agent-1", None, True, T0) is None
+
+
+def test_queue_without_prioritization_is_plain_fifo(store: QueueStore) -> None:
+    queue = _queue(store, prioritization=False)
+    _push(store, queue, "first", Priority.LOW)
+    _push(store, queue, "second", Priority.CRITICAL)
+    assert _claim_labels(store, queue, 2) == ["first", "second"]
+
+
+def test_claim_takes_the_best_item_across_queues(store: QueueStore) -> None:
+    a, b = _queue(store, "a"), _queue(store, "b")
+    _push(store, a, "a-low", Priority.LOW)
+    _push(store, b, "b-high", Priority.HIGH)
+    item = store.claim([a, b], "agent-1", None, True, T0)
+    assert item is not None and item.run_spec["label"] == "b-high"
+    assert item.queue == "b"
+
+
+def test_capacity_aware_claim_backfills_or_blocks(store: QueueStore) -> None:
+    queue = _queue(store)
+    _push(store, queue, "big", Priority.HIGH, gpus=8)
+    _push(store, queue, "small", Priority.LOW, gpus=2)
+    four_free = Requirements(gpus=4)
+    # Without backfill the 8-GPU head blocks the queue for an agent with 4 free GPUs.
+    assert store.claim([queue], "agent-1", four_free, False, T0) is None
+    # With backfill the small item goes around it.
+    small = store.claim([queue], "agent-1", four_free, True, T0)
+    assert small is not None and small.run_spec["label"] == "small"
+    big = store.claim([queue], "agent-2", Requirements(gpus=8), False, T0)
+    assert big is not None and big.run_spec["label"] == "big"
+
+
+def test_claim_leases_and_counts_attempts(store: QueueStore) -> None:
+    queue = _queue(store, lease_seconds=30)
+    _push(store, queue, "job")
+    item = store.claim([queue], "agent-1", None, True, T0)
+    assert item is not None
+    assert item.state is ItemState.CLAIMED
+    assert item.agent_id == "agent-1"
+    assert item.attempts == 1
+    assert item.lease_expires_at == T0 + timedelta(seconds=30)
+    assert store.get_item(item.id) == item
+
+
+def test_expired_lease_requeues_then_fails_after_max_attempts(store: QueueStore) -> None:
+    queue = _queue(store, lease_seconds=10, max_attempts=2)
+    _push(store, queue, "job")
+    first = store.claim([queue], "agent-1", None, True, T0)
+    assert first is not None
+    assert store.expire_leases(T0 + timedelta(seconds=5)) == []  # still leased
+    [requeued] = store.expire_leases(T0 + timedelta(seconds=11))
+    assert requeued.state is ItemState.PENDING and requeued.agent_id is None
+
+    second = store.claim([queue], "agent-2", None, True, T0 + timedelta(seconds=12))
+    assert second is not None and second.id == first.id and second.attempts == 2
+    # Heartbeats keep the lease alive past its first deadline.
+    store.renew("agent-2", [second.id], T0 + timedelta(seconds=20))
+    assert store.expire_leases(T0 + timedelta(seconds=25)) == []
+    [failed] = store.expire_leases(T0 + timedelta(seconds=31))
+    assert failed.state is ItemState.FAILED
+    assert failed.error is not None and "max_attempts=2" in failed.error.message
+    assert store.claim([queue], "agent-3", None, True, T0 + timedelta(seconds=40)) is None
+
+
+def test_agent_reports_move_the_item_through_its_lifecycle(store: QueueStore) -> None:
+    queue = _queue(store)
+    _push(store, queue, "job")
+    item = store.claim([queue], "agent-1", None, True, T0)
+    assert item is not None
+    store.report(item.id, "agent-1", ItemState.LAUNCHING, T0 + timedelta(seconds=1))
+    running = store.report(
+        item.id, "agent-1", ItemState.RUNNING, T0 + timedelta(seconds=2), run_id="run-7"
+    )
+    assert running.run_id == "run-7"
+    done = store.report(item.id, "agent-1", ItemState.FINISHED, T0 + timedelta(seconds=3))
+    assert done.state is ItemState.FINISHED
+    assert list(done.state_times) == ["pending", "claimed", "launching", "running", "finished"]
+    assert done.lease_expires_at is None
+    with pytest.raises(Conflict, match="finished"):
+        store.report(item.id, "agent-1", ItemState.RUNNING, T0)
+
+
+def test_failure_keeps_stage_message_and_log(store: QueueStore) -> None:
+    queue = _queue(store)
+    _push(store, queue, "job")
+    item = store.claim([queue], "agent-1", None, True, T0)
+    assert item is not None
+    error = ItemError(stage="launch", message="image pull failed", log="ErrImagePull\n")
+    failed = store.report(item.id, "agent-1", ItemState.FAILED, T0, error=error)
+    assert failed.error == error
+
+
+def test_reports_from_another_agent_are_refused(store: QueueStore) -> None:
+    queue = _queue(store)
+    _push(store, queue, "job")
+    item = store.claim([queue], "agent-1", None, True, T0)
+    assert item is not None
+    with pytest.raises(Conflict, match="not leased to agent 'agent-2'"):
+        store.report(item.id, "agent-2", ItemState.RUNNING, T0)
+
+
+def test_cancel_pending_and_running_items(store: QueueStore) -> None:
+    queue = _queue(store)
+    pending = _push(store, queue, "waiting")
+    _push(store, queue, "busy")
+    assert store.cancel(pending.id, T0).state is ItemState.CANCELED
+    busy = store.claim([queue], "agent-1", None, True, T0)
+    assert busy is not None and busy.run_spec["label"] == "busy"  # canceled one is skipped
+    store.cancel(busy.id, T0)
+    # The agent hears of it at its next heartbeat.
+    [heard] = store.renew("agent-1", [busy.id], T0 + timedelta(seconds=1))
+    assert heard.state is ItemState.CANCELED
+    with pytest.raises(Conflict, match="already canceled"):
+        store.cancel(busy.id, T0)
+
+
+def test_enqueue_with_a_request_id_is_idempotent(store: QueueStore) -> None:
+    queue = _queue(store)
+    first = _push(store, queue, "job", request_id="req-1")
+    request = EnqueueRequest(run_spec={"label": "again"}, request_id="req-1")
+    again, created = store.enqueue(queue, request, {}, {}, Requirements(gpus=0), T0)
+    assert not created and again.id == first.id
+    assert len(store.list_items(queue)) == 1
+
+
+def test_queue_crud(store: QueueStore) -> None:
+    queue = _queue(store)
+    with pytest.raises(Conflict, match="exists"):
+        _queue(store)
+    assert store.get_queue("team", "a100") == queue
+    assert [q.name for q in store.list_queues("team")] == ["a100"]
+    updated = store.update_queue(queue.model_copy(update={"max_attempts": 7}))
+    assert updated.max_attempts == 7 and updated.id == queue.id
+    _push(store, queue, "job")
+    store.delete_queue("team", "a100")
+    assert store.get_queue("team", "a100") is None
+    with pytest.raises(NotFound):
+        store.delete_queue("team", "a100")
+
+
+def test_racing_claimers_each_get_a_different_item(store: QueueStore) -> None:
+    queue = _queue(store)
+    for i in range(40):
+        _push(store, queue, f"job-{i}")
+    won: list[str] = []
+    lock = threading.Lock()
+
+    def claimer(agent: str) -> None:
+        while (item := store.claim([queue], agent, None, True, T0)) is not None:
+            with lock:
+                won.append(item.id)
+
+    threads = [threading.Thread(target=claimer, args=(f"agent-{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 40 and len(set(won)) == 40
+
+
+def test_nothing_is_lost_or_duplicated_across_a_restart(reopen: StoreFactory) -> None:
+    store = reopen()
+    queue = _queue(store)
+    for i in range(5):
+        _push(store, queue, f"job-{i}")
+    claimed = store.claim([queue], "agent-1", None, True, T0)
+    assert claimed is not None
+    restarted = reopen()
+    items = restarted.list_items(queue)
+    assert [i.run_spec["label"] for i in items] == [f"job-{i}" for i in range(5)]
+    assert restarted.get_item(claimed.id) == claimed
+    assert _claim_labels(restarted, queue, 4) == ["job-1", "job-2", "job-3", "job-4"]
