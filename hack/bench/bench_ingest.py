@@ -2,7 +2,8 @@
 
 Usage: python hack/bench/bench_ingest.py [--backend sqlite|postgres|both] [--runs 20]
        [--steps 2000] [--metrics 50]
-Prints history rows/s (as stored), metric values/s, wall time and the server's CPU seconds.
+Prints history rows/s (as stored), metric values/s, wall time, the server's CPU seconds and
+its peak resident memory.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ADMIN_KEY, cpu_seconds, server
+from common import ADMIN_KEY, cpu_seconds, peak_rss_mb, server
 from rich.console import Console
 from rich.table import Table
 
@@ -61,6 +62,7 @@ def bench_backend(backend: str, runs: int, steps: int, metrics: int) -> tuple[st
         cpu_before = cpu_seconds(srv.proc.pid)
         wall = run_clients(srv.url, runs, steps, metrics)
         cpu = cpu_seconds(srv.proc.pid) - cpu_before
+        peak = peak_rss_mb(srv.proc.pid)
         listed = api.get("/api/v1/runs", params={"project": "admin/ingest", "limit": 1000}).json()
         stored = sum(r["history_line_count"] for r in listed["runs"])
         finished = sum(r["state"] == "finished" for r in listed["runs"])
@@ -74,6 +76,7 @@ def bench_backend(backend: str, runs: int, steps: int, metrics: int) -> tuple[st
         f"{stored / wall:,.0f}",
         f"{stored * metrics / wall:,.0f}",
         f"{cpu:.1f}",
+        f"{peak:,.0f}",
     )
 
 
@@ -96,6 +99,7 @@ def main() -> None:
         "rows/s",
         "values/s",
         "server CPU s",
+        "server peak MiB",
     ):
         table.add_column(column)
     for backend in backends:

@@ -38,6 +38,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a process so far, in MiB (Linux /proc VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 @contextmanager
 def postgres_database() -> Iterator[str]:
     """A throwaway PostgreSQL database; yields its SQLAlchemy URL."""

@@ -43,6 +43,9 @@ class ServerSettings(BaseSettings):
         1_000_000, gt=0, description="Largest single history/summary/config value, as JSON."
     )
     max_request_bytes: int = Field(25_000_000, gt=0, description="Largest request body.")
+    ingest_concurrency: int = Field(
+        4, ge=1, le=256, description="file_stream posts processed at once (bounds memory)."
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 
     @field_validator("log_level")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import gzip
 import zlib
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from runyard.server.api.errors import http_error
 from runyard.server.deps import authenticate, get_state
@@ -62,9 +63,21 @@ async def file_stream(
     """Store history, events, console and summary; answer whether the run should stop."""
     state = get_state(request)
     raw = await request.body()
-    body = _decode_body(
-        raw, request.headers.get("content-encoding"), state.settings.max_request_bytes
-    )
-    return await run_in_threadpool(
-        _apply, state, request.headers.get("authorization"), entity, project, run_name, body
-    )
+    encoding = request.headers.get("content-encoding")
+    authorization = request.headers.get("authorization")
+
+    def decode_and_apply() -> dict[str, object]:
+        body = _decode_body(raw, encoding, state.settings.max_request_bytes)
+        return _apply(state, authorization, entity, project, run_name, body)
+
+    # A post expands to many rows in memory; a bounded number are worked on at once, so
+    # a burst of clients queues up instead of growing the server by gigabytes.
+    return await anyio.to_thread.run_sync(decode_and_apply, limiter=_ingest_limiter(request))
+
+
+def _ingest_limiter(request: Request) -> anyio.CapacityLimiter:
+    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "ingest_limiter", None)
+    if limiter is None:
+        limiter = anyio.CapacityLimiter(get_state(request).settings.ingest_concurrency)
+        request.app.state.ingest_limiter = limiter
+    return limiter
