@@ -13,10 +13,12 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from runyard import __version__
-from runyard.server.api import filestream, health, runs, storage
+from runyard.server.api import filestream, health, queues, runs, storage
+from runyard.server.clock import utcnow
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
 from runyard.server.metrics import ServerMetrics
+from runyard.server.queues.wakeup import Wakeup
 from runyard.server.state import ServerState
 from runyard.server.tracking.runs import mark_crashed_runs
 
@@ -39,18 +41,37 @@ async def _crash_detector(state: ServerState, metrics: ServerMetrics) -> None:
             logger.exception("crash detection failed")
 
 
+async def _lease_expiry(state: ServerState, app: FastAPI) -> None:
+    """Periodically requeue queue items whose agent stopped heartbeating, and wake claimers."""
+    while True:
+        await asyncio.sleep(state.settings.lease_check_interval_s)
+        try:
+            expired = await run_in_threadpool(state.queue_store.expire_leases, utcnow())
+        except Exception:  # keep the sweeper alive through transient database errors
+            logger.exception("lease expiry failed")
+            continue
+        if expired:
+            app.state.metrics.leases_expired.inc(len(expired))
+            logger.info("leases expired", extra={"items": [i.id for i in expired]})
+            app.state.queue_wakeup.notify()
+
+
 def create_app(state: ServerState) -> FastAPI:
     """Build the server app around an opened ServerState (see `state.open_state`)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_crash_detector(state, app.state.metrics))
+        tasks = [
+            asyncio.create_task(_crash_detector(state, app.state.metrics)),
+            asyncio.create_task(_lease_expiry(state, app)),
+        ]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             state.engine.dispose()
 
     app = FastAPI(
@@ -61,6 +82,7 @@ def create_app(state: ServerState) -> FastAPI:
     )
     app.state.runyard = state
     app.state.metrics = ServerMetrics()
+    app.state.queue_wakeup = Wakeup()
 
     @app.middleware("http")
     async def observe(
@@ -76,6 +98,6 @@ def create_app(state: ServerState) -> FastAPI:
         return response
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_request_bytes)
-    for module in (health, graphql_route, filestream, storage, runs):
+    for module in (health, graphql_route, filestream, storage, runs, queues):
         app.include_router(module.router)
     return app

@@ -37,10 +37,16 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
 
 
 def current_principal(
-    request: Request, session: Annotated[Session, Depends(db_session)]
+    request: Request, state: Annotated[ServerState, Depends(get_state)]
 ) -> Principal:
-    """The authenticated caller of this request."""
-    return authenticate(session, request.headers.get("authorization"))
+    """The authenticated caller of this request.
+
+    Authentication uses a session of its own, closed before the handler runs: on
+    SQLite every transaction holds the write lock, and a handler that opens another
+    connection (the queue store does) must not wait on its own request's lock.
+    """
+    with state.sessions() as session:
+        return authenticate(session, request.headers.get("authorization"))
 
 
 def public_base_url(request: Request) -> str:

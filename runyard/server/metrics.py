@@ -29,3 +29,11 @@ class ServerMetrics:
             "Runs marked crashed after their client went silent.",
             registry=self.registry,
         )
+        self.claims = Counter(
+            "runyard_queue_claims_total", "Queue items handed to agents.", registry=self.registry
+        )
+        self.leases_expired = Counter(
+            "runyard_queue_leases_expired_total",
+            "Claimed items whose agent stopped heartbeating (requeued or failed).",
+            registry=self.registry,
+        )

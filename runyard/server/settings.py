@@ -36,6 +36,9 @@ class ServerSettings(BaseSettings):
     crash_check_interval_s: float = Field(
         15.0, gt=0, description="How often the server looks for crashed runs."
     )
+    lease_check_interval_s: float = Field(
+        2.0, gt=0, description="How often expired queue-item leases are looked for."
+    )
     signed_url_ttl_s: int = Field(
         86400, gt=0, description="Lifetime of upload/download capability URLs."
     )

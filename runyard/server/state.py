@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from runyard.launch.queue.sql import SqlQueueStore
+from runyard.launch.queue.store import QueueStore
 from runyard.server.auth import bootstrap_admin
 from runyard.server.db import migrate
 from runyard.server.db.engine import make_engine, make_session_factory
@@ -28,6 +30,7 @@ class ServerState:
     sessions: sessionmaker[Session]
     store: ObjectStore
     signer: UrlSigner
+    queue_store: QueueStore
     new_admin_key: str | None = None
 
 
@@ -56,5 +59,6 @@ def open_state(settings: ServerSettings) -> ServerState:
         sessions=sessions,
         store=FilesystemStore(settings.data_dir / "objects"),
         signer=UrlSigner(secret, settings.signed_url_ttl_s),
+        queue_store=SqlQueueStore(engine),
         new_admin_key=new_key,
     )

@@ -55,6 +55,15 @@ KNOWN_FIELDS = "config.<key>, summary_metrics.<key>, tags, " + ", ".join(
 )
 
 
+NON_PORTABLE_REGEX = {
+    "(?": "inline flags, named groups and lookarounds",
+    "\\b": "word boundaries",
+    "\\B": "word boundaries",
+}
+# JSON numbers are compared as doubles; a larger integer cannot be represented anyway.
+MAX_EXACT_INT = 2**53
+
+
 class FilterError(ValueError):
     """A filter or order the server cannot use; the message says where and why."""
 
@@ -206,12 +215,20 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
 def _pattern(pattern: Any, options: Any, where: str) -> str:
     if not isinstance(pattern, str):
         raise FilterError(f"{where} must be a regular expression string, got {pattern!r}")
+    _text(pattern, where)
     if options not in (None, "", "i"):
         raise FilterError(f"{where}: $options may only be 'i' (case-insensitive), got {options!r}")
     try:
         re.compile(pattern)
     except re.error as exc:
         raise FilterError(f"{where}: invalid regular expression {pattern!r}: {exc}") from exc
+    # SQLite runs Python's engine, PostgreSQL its own: refuse what the two read differently.
+    for construct, meaning in NON_PORTABLE_REGEX.items():
+        if construct in pattern:
+            raise FilterError(
+                f"{where}: {meaning} ({construct!r}) is not supported in $regex; "
+                "use plain classes, anchors and $options: 'i'"
+            )
     return f"(?i){pattern}" if options == "i" else pattern
 
 
@@ -230,10 +247,10 @@ class _StringColumn(_Target):
     def equals(self, value: Any, where: str) -> ColumnElement[bool]:
         if value is None:
             return self.column.is_(None)
-        return self.column == self._string(value, where)
+        return self.column == _text(self._string(value, where), where)
 
     def compare(self, op: str, value: Any, where: str) -> ColumnElement[bool]:
-        return _OPS[op](self.column, self._string(value, where))
+        return _OPS[op](self.column, _text(self._string(value, where), where))
 
     def exists(self) -> ColumnElement[bool]:
         return self.column.is_not(None)
@@ -301,9 +318,9 @@ class _JsonValue(_Target):
         if isinstance(value, bool):
             return self.path.boolean() == int(value)
         if isinstance(value, int | float):
-            return self.path.number() == value
+            return self.path.number() == _number(value, where)
         if isinstance(value, str):
-            return self.path.string() == value
+            return self.path.string() == _text(value, where)
         raise FilterError(
             f"{where}: comparing {self.field} with a list or object is not supported; "
             "compare a nested key instead, e.g. config.model.layers"
@@ -312,14 +329,30 @@ class _JsonValue(_Target):
     def compare(self, op: str, value: Any, where: str) -> ColumnElement[bool]:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise FilterError(f"{where}: {op} needs a number or a string, got {value!r}")
-        accessor = self.path.string() if isinstance(value, str) else self.path.number()
-        return _OPS[op](accessor, value)
+        if isinstance(value, str):
+            return _OPS[op](self.path.string(), _text(value, where))
+        return _OPS[op](self.path.number(), _number(value, where))
 
     def exists(self) -> ColumnElement[bool]:
         return self.path.json_type().is_not(None)
 
     def regex(self, pattern: Any, options: Any, where: str) -> ColumnElement[bool]:
         return regexp_match(self.path.string(), _pattern(pattern, options, where))
+
+
+def _number(value: int | float, where: str) -> float:
+    if isinstance(value, int) and abs(value) > MAX_EXACT_INT:
+        raise FilterError(f"{where}: {value} is too large; JSON numbers compare as doubles")
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise FilterError(f"{where}: compare with a finite number, not {value!r}")
+    return number
+
+
+def _text(value: str, where: str) -> str:
+    if "\x00" in value:
+        raise FilterError(f"{where}: strings may not contain NUL characters")
+    return value
 
 
 def _json_path(field: str, where: str, dialect: str) -> JsonPath | None:

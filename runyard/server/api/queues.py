@@ -1,0 +1,297 @@
+"""`/api/v1/queues`, `/api/v1/items` and `/api/v1/agents`: launch queues over REST.
+
+Claims are long polls: an agent asks with its free capacity and waits up to `wait`
+seconds; an enqueue (or a requeued lease) wakes it at once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import Query as QueryParam
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from runyard.launch.models import (
+    EnqueueRequest,
+    ItemError,
+    ItemState,
+    Queue,
+    QueueItem,
+    QueueSpec,
+    Requirements,
+)
+from runyard.launch.queue.store import Conflict, NotFound, QueueStore
+from runyard.launch.templating import TemplateValueError
+from runyard.server.api.errors import http_error
+from runyard.server.auth import Principal
+from runyard.server.clock import utcnow
+from runyard.server.deps import PrincipalDep, StateDep
+from runyard.server.queues import service
+from runyard.server.queues.wakeup import Wakeup
+from runyard.server.tracking.access import check_entity_access
+from runyard.server.tracking.runs import TrackingError
+
+router = APIRouter(prefix="/api/v1", tags=["launch"])
+MAX_WAIT_S = 30.0
+
+
+class QueueOut(Queue):
+    """A queue with its item counts."""
+
+    stats: service.QueueStats
+
+
+class ClaimRequest(BaseModel):
+    """An agent asking for work."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str = Field(min_length=1, max_length=128)
+    queues: list[str] = Field(min_length=1, description="`entity/name` of each queue served.")
+    capacity: Requirements | None = Field(None, description="Free capacity; null: no limit.")
+    backfill: bool = Field(True, description="Let smaller items overtake one that doesn't fit.")
+    wait: float = Field(0, ge=0, le=MAX_WAIT_S, description="Seconds to wait for work.")
+
+
+class HeartbeatRequest(BaseModel):
+    """An agent renewing the leases of the items it runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str = Field(min_length=1, max_length=128)
+    item_ids: list[str] = Field(default_factory=list)
+
+
+class ReportRequest(BaseModel):
+    """An agent's progress report on one item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str = Field(min_length=1, max_length=128)
+    state: ItemState
+    run_id: str | None = None
+    error: ItemError | None = None
+    warning: str | None = Field(None, max_length=10_000)
+
+
+def wakeup(request: Request) -> Wakeup:
+    """The app's claimer wake-up signal."""
+    signal: Wakeup = request.app.state.queue_wakeup
+    return signal
+
+
+def _store_error(exc: Exception) -> HTTPException:
+    if isinstance(exc, NotFound):
+        return HTTPException(404, str(exc))
+    if isinstance(exc, Conflict):
+        return HTTPException(409, str(exc))
+    if isinstance(exc, TemplateValueError):
+        return HTTPException(422, {"message": str(exc), "problems": exc.problems})
+    if isinstance(exc, service.SpecTooLarge):
+        return HTTPException(413, str(exc))
+    if isinstance(exc, TrackingError):
+        return http_error(exc)
+    raise exc
+
+
+def _allowed(principal: Principal, entity: str) -> None:
+    try:
+        check_entity_access(principal, entity)
+    except TrackingError as exc:
+        raise http_error(exc) from exc
+
+
+def _queue(store: QueueStore, principal: Principal, entity: str, name: str) -> Queue:
+    _allowed(principal, entity)
+    queue = store.get_queue(entity, name)
+    if queue is None:
+        known = ", ".join(q.name for q in store.list_queues(entity)) or "none"
+        raise HTTPException(
+            404, f"queue {entity}/{name} does not exist (queues of {entity}: {known})"
+        )
+    return queue
+
+
+def _with_stats(store: QueueStore, queue: Queue) -> QueueOut:
+    stats = service.queue_stats(store.list_items(queue, limit=100_000), utcnow())
+    return QueueOut(**queue.model_dump(), stats=stats)
+
+
+@router.post("/queues", status_code=201, response_model=QueueOut)
+def create_queue(spec: QueueSpec, state: StateDep, principal: PrincipalDep) -> QueueOut:
+    """Create a queue with its config template and template variables."""
+    _allowed(principal, spec.entity)
+    try:
+        queue = state.queue_store.create_queue(spec, utcnow())
+    except (NotFound, Conflict) as exc:
+        raise _store_error(exc) from exc
+    return _with_stats(state.queue_store, queue)
+
+
+@router.get("/queues", response_model=list[QueueOut])
+def list_queues(
+    state: StateDep, principal: PrincipalDep, entity: str | None = None
+) -> list[QueueOut]:
+    """Queues of an entity (default: yours), with counts."""
+    wanted = entity or principal.entity_name
+    _allowed(principal, wanted)
+    store = state.queue_store
+    return [_with_stats(store, q) for q in store.list_queues(wanted)]
+
+
+@router.get("/queues/{entity}/{name}", response_model=QueueOut)
+def get_queue(entity: str, name: str, state: StateDep, principal: PrincipalDep) -> QueueOut:
+    """One queue with its counts."""
+    return _with_stats(state.queue_store, _queue(state.queue_store, principal, entity, name))
+
+
+@router.put("/queues/{entity}/{name}", response_model=QueueOut)
+def update_queue(
+    entity: str, name: str, spec: QueueSpec, state: StateDep, principal: PrincipalDep
+) -> QueueOut:
+    """Replace a queue's settings; its items stay."""
+    if (spec.entity, spec.name) != (entity, name):
+        raise HTTPException(400, f"body names {spec.entity}/{spec.name}, path {entity}/{name}")
+    _queue(state.queue_store, principal, entity, name)
+    return _with_stats(state.queue_store, state.queue_store.update_queue(spec))
+
+
+@router.delete("/queues/{entity}/{name}", status_code=204)
+def delete_queue(entity: str, name: str, state: StateDep, principal: PrincipalDep) -> Response:
+    """Delete a queue and all its items."""
+    _queue(state.queue_store, principal, entity, name)
+    state.queue_store.delete_queue(entity, name)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/queues/{entity}/{name}/items",
+    response_model=QueueItem,
+    responses={200: {"description": "an item with this request_id existed"}, 201: {}},
+)
+async def enqueue(
+    entity: str,
+    name: str,
+    body: EnqueueRequest,
+    state: StateDep,
+    principal: PrincipalDep,
+    request: Request,
+    response: Response,
+) -> QueueItem:
+    """Validate template values, render the config and add an item."""
+
+    def work() -> tuple[QueueItem, bool]:
+        queue = _queue(state.queue_store, principal, entity, name)
+        try:
+            return service.enqueue(
+                state.queue_store, queue, body, utcnow(), state.settings.max_value_bytes
+            )
+        except (TemplateValueError, service.SpecTooLarge, ValueError) as exc:
+            if isinstance(exc, TemplateValueError | service.SpecTooLarge):
+                raise _store_error(exc) from exc
+            raise HTTPException(422, str(exc)) from exc
+
+    item, created = await run_in_threadpool(work)
+    if created:
+        wakeup(request).notify()
+    response.status_code = 201 if created else 200
+    return item
+
+
+@router.get("/queues/{entity}/{name}/items", response_model=list[QueueItem])
+def list_items(
+    entity: str,
+    name: str,
+    state: StateDep,
+    principal: PrincipalDep,
+    item_state: Annotated[list[ItemState] | None, QueryParam(alias="state")] = None,
+    limit: Annotated[int, QueryParam(ge=1, le=10_000)] = 1000,
+) -> list[QueueItem]:
+    """A queue's items in claim order (priority, then FIFO), optionally by state."""
+    queue = _queue(state.queue_store, principal, entity, name)
+    return state.queue_store.list_items(queue, item_state, limit)
+
+
+def _item(state: StateDep, principal: Principal, item_id: str) -> QueueItem:
+    item = state.queue_store.get_item(item_id)
+    if item is None:
+        raise HTTPException(404, f"queue item {item_id} does not exist")
+    _allowed(principal, item.entity)
+    return item
+
+
+@router.get("/items/{item_id}", response_model=QueueItem)
+def get_item(item_id: str, state: StateDep, principal: PrincipalDep) -> QueueItem:
+    """One item with its state history."""
+    return _item(state, principal, item_id)
+
+
+@router.post("/items/{item_id}/cancel", response_model=QueueItem)
+def cancel_item(item_id: str, state: StateDep, principal: PrincipalDep) -> QueueItem:
+    """Cancel an item; a running one is stopped by its agent at its next heartbeat."""
+    _item(state, principal, item_id)
+    try:
+        return state.queue_store.cancel(item_id, utcnow())
+    except (NotFound, Conflict) as exc:
+        raise _store_error(exc) from exc
+
+
+@router.post("/items/{item_id}/report", response_model=QueueItem)
+def report_item(
+    item_id: str, body: ReportRequest, state: StateDep, principal: PrincipalDep
+) -> QueueItem:
+    """An agent's progress: launching, running (with the run id), finished, failed."""
+    _item(state, principal, item_id)
+    try:
+        return state.queue_store.report(
+            item_id,
+            body.agent_id,
+            body.state,
+            utcnow(),
+            run_id=body.run_id,
+            error=body.error,
+            warning=body.warning,
+        )
+    except (NotFound, Conflict) as exc:
+        raise _store_error(exc) from exc
+
+
+@router.post("/agents/claim", response_model=QueueItem | None)
+async def claim(
+    body: ClaimRequest, state: StateDep, principal: PrincipalDep, request: Request
+) -> Any:
+    """Lease the best item that fits, waiting up to `wait` seconds; null if none came."""
+    store = state.queue_store
+
+    def resolve() -> list[Queue]:
+        queues = []
+        for path in body.queues:
+            entity, sep, name = path.partition("/")
+            if not sep:
+                raise HTTPException(400, f"queues: {path!r} must be 'entity/name'")
+            queues.append(_queue(store, principal, entity, name))
+        return queues
+
+    queues = await run_in_threadpool(resolve)
+    signal = wakeup(request)
+    deadline = time.monotonic() + body.wait
+    while True:
+        ticket = signal.ticket()  # before the attempt: work arriving during it wakes us
+        item = await run_in_threadpool(
+            store.claim, queues, body.agent_id, body.capacity, body.backfill, utcnow()
+        )
+        remaining = deadline - time.monotonic()
+        if item is not None or remaining <= 0:
+            if item is not None:
+                request.app.state.metrics.claims.inc()
+            return item
+        await signal.wait(ticket, remaining)
+
+
+@router.post("/agents/heartbeat", response_model=list[QueueItem])
+def heartbeat(body: HeartbeatRequest, state: StateDep, principal: PrincipalDep) -> list[QueueItem]:
+    """Renew the agent's leases; items come back with their state (stop canceled ones)."""
+    return state.queue_store.renew(body.agent_id, body.item_ids, utcnow())

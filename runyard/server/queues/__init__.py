@@ -1,0 +1,1 @@
+"""Launch queues inside the server: validation before enqueue, long-poll claims, lease expiry."""

@@ -1,0 +1,184 @@
+"""Launch queues over REST: create, enqueue with validation, long-poll claims, leases, cancel."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import httpx
+
+from support.server import LiveServer
+
+TEMPLATE = {
+    "resources": {"limits": {"nvidia.com/gpu": "{{gpus}}"}},
+    "nodeSelector": {"nvidia.com/gpu.product": "{{gpu_type}}"},
+}
+VARIABLES = [
+    {"name": "gpus", "type": "integer", "minimum": 1, "maximum": 8, "default": 1},
+    {"name": "gpu_type", "type": "string", "enum": ["a100", "h100"], "default": "a100"},
+]
+
+
+def _create(api: httpx.Client, **settings: object) -> str:
+    name = f"q-{uuid.uuid4().hex[:8]}"
+    body = {"name": name, "entity": "admin", "config": TEMPLATE, "variables": VARIABLES, **settings}
+    response = api.post("/api/v1/queues", json=body)
+    assert response.status_code == 201, response.text
+    return name
+
+
+def _items(api: httpx.Client, queue: str) -> list[dict[str, object]]:
+    response = api.get(f"/api/v1/queues/admin/{queue}/items")
+    response.raise_for_status()
+    items: list[dict[str, object]] = response.json()
+    return items
+
+
+def test_enqueue_validates_renders_and_orders(server: LiveServer) -> None:
+    with server.api() as api:
+        queue = _create(api)
+        for label, priority, gpus in [("a", "low", "2"), ("b", "critical", 4), ("c", "high", 1)]:
+            response = api.post(
+                f"/api/v1/queues/admin/{queue}/items",
+                json={
+                    "run_spec": {"label": label, "project": "p"},
+                    "priority": priority,
+                    "template_values": {"gpus": gpus},
+                },
+            )
+            assert response.status_code == 201, response.text
+        items = _items(api, queue)
+        described = api.get(f"/api/v1/queues/admin/{queue}").json()
+    assert [i["run_spec"]["label"] for i in items] == ["b", "c", "a"]  # type: ignore[index]
+    first = items[0]
+    assert first["template_values"] == {"gpus": 4, "gpu_type": "a100"}
+    assert first["rendered_config"] == {
+        "resources": {"limits": {"nvidia.com/gpu": 4}},
+        "nodeSelector": {"nvidia.com/gpu.product": "a100"},
+    }
+    assert first["requirements"] == {"gpus": 4}
+    assert described["stats"]["pending_by_priority"] == {
+        "critical": 1,
+        "high": 1,
+        "medium": 0,
+        "low": 1,
+    }
+
+
+def test_bad_enqueues_are_clear_and_store_nothing(server: LiveServer) -> None:
+    with server.api() as api:
+        queue = _create(api)
+        path = f"/api/v1/queues/admin/{queue}/items"
+        bad_values = api.post(path, json={"template_values": {"gpus": 16, "gpu_type": "v100"}})
+        assert bad_values.status_code == 422
+        problems = bad_values.json()["detail"]["problems"]
+        assert "template variable 'gpus' must be <= 8, got 16" in problems
+        assert "template variable 'gpu_type' must be one of 'a100', 'h100', got 'v100'" in problems
+        unknown_var = api.post(path, json={"template_values": {"memory": 1}})
+        assert "unknown template variable 'memory'" in unknown_var.text
+        bad_priority = api.post(path, json={"priority": "urgent"})
+        assert bad_priority.status_code == 422
+        assert "priority must be one of critical, high, medium, low" in bad_priority.text
+        huge = api.post(path, json={"run_spec": {"blob": "x" * 1_100_000}})
+        assert huge.status_code == 413 and "run_spec is" in huge.text
+        unknown_queue = api.post("/api/v1/queues/admin/nope/items", json={})
+        assert unknown_queue.status_code == 404
+        assert "queue admin/nope does not exist" in unknown_queue.text
+        assert _items(api, queue) == []
+
+
+def test_enqueue_with_request_id_is_idempotent(server: LiveServer) -> None:
+    with server.api() as api:
+        queue = _create(api)
+        path = f"/api/v1/queues/admin/{queue}/items"
+        first = api.post(path, json={"request_id": "r-1"})
+        again = api.post(path, json={"request_id": "r-1"})
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert first.json()["id"] == again.json()["id"]
+        assert len(_items(api, queue)) == 1
+
+
+def test_waiting_claim_is_woken_by_an_enqueue(server: LiveServer) -> None:
+    with server.api() as api:
+        queue = _create(api)
+    claimed: list[httpx.Response] = []
+
+    def claimer() -> None:
+        with server.api() as api:
+            body = {"agent_id": "agent-1", "queues": [f"admin/{queue}"], "wait": 30}
+            claimed.append(api.post("/api/v1/agents/claim", json=body, timeout=60))
+
+    thread = threading.Thread(target=claimer)
+    thread.start()
+    time.sleep(0.5)  # let the claim find the queue empty and start waiting
+    with server.api() as api:
+        api.post(f"/api/v1/queues/admin/{queue}/items", json={"run_spec": {"label": "x"}})
+    thread.join()
+    item = claimed[0].json()
+    assert item is not None and item["run_spec"] == {"label": "x"}
+    assert item["state"] == "claimed" and item["agent_id"] == "agent-1"
+
+
+def test_capacity_and_lifecycle_over_rest(server: LiveServer) -> None:
+    with server.api() as api:
+        queue = _create(api)
+        path = f"/api/v1/queues/admin/{queue}/items"
+        api.post(path, json={"template_values": {"gpus": 8}, "priority": "high"})
+        api.post(path, json={"template_values": {"gpus": 2}, "priority": "low"})
+        ask = {"agent_id": "a1", "queues": [f"admin/{queue}"], "capacity": {"gpus": 4}}
+        blocked = api.post("/api/v1/agents/claim", json={**ask, "backfill": False})
+        assert blocked.status_code == 200 and blocked.json() is None
+        item = api.post("/api/v1/agents/claim", json=ask).json()
+        assert item["requirements"] == {"gpus": 2}
+        report = f"/api/v1/items/{item['id']}/report"
+        assert api.post(report, json={"agent_id": "a1", "state": "launching"}).is_success
+        running = api.post(report, json={"agent_id": "a1", "state": "running", "run_id": "r9"})
+        assert running.json()["run_id"] == "r9"
+        backwards = api.post(report, json={"agent_id": "a1", "state": "claimed"})
+        assert backwards.status_code == 409 and "can move to" in backwards.text
+        failed = api.post(
+            report,
+            json={
+                "agent_id": "a1",
+                "state": "failed",
+                "error": {"stage": "run", "message": "exit code 3", "log": "Traceback..."},
+            },
+        ).json()
+        assert failed["error"]["message"] == "exit code 3"
+        assert list(failed["state_times"]) == [
+            "pending",
+            "claimed",
+            "launching",
+            "running",
+            "failed",
+        ]
+
+
+def test_cancel_reaches_the_agent_through_its_heartbeat(server: LiveServer) -> None:
+    with server.api() as api:
+        queue = _create(api)
+        api.post(f"/api/v1/queues/admin/{queue}/items", json={})
+        item = api.post(
+            "/api/v1/agents/claim", json={"agent_id": "a1", "queues": [f"admin/{queue}"]}
+        ).json()
+        assert api.post(f"/api/v1/items/{item['id']}/cancel").json()["state"] == "canceled"
+        beat = api.post(
+            "/api/v1/agents/heartbeat", json={"agent_id": "a1", "item_ids": [item["id"]]}
+        ).json()
+        assert beat[0]["state"] == "canceled"
+
+
+def test_an_agent_that_stops_heartbeating_loses_its_item(server: LiveServer) -> None:
+    with server.api() as api:
+        queue = _create(api, lease_seconds=0.5, max_attempts=3)
+        api.post(f"/api/v1/queues/admin/{queue}/items", json={})
+        ask = {"agent_id": "dead-agent", "queues": [f"admin/{queue}"]}
+        first = api.post("/api/v1/agents/claim", json=ask).json()
+        assert first["attempts"] == 1
+        # The server's lease sweeper requeues it; a waiting claimer is woken for it.
+        again = api.post(
+            "/api/v1/agents/claim", json={**ask, "agent_id": "live-agent", "wait": 30}, timeout=60
+        ).json()
+    assert again["id"] == first["id"]
+    assert again["attempts"] == 2 and again["agent_id"] == "live-agent"
