@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from support.postgres import postgres_server, throwaway_database
+from support.redis import redis_server
 from support.server import LiveServer
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -33,6 +34,13 @@ def postgres_admin_dsn() -> Iterator[str]:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI: {exc}")
         pytest.skip(f"!!! PostgreSQL tests SKIPPED: {exc}")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis URL (the local service or a private server); keys must use unique prefixes."""
+    with redis_server() as url:
+        yield url
 
 
 def _start_server(tmp: Path, database_url: str | None, **overrides: object) -> LiveServer:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import Engine
 
 from runyard.launch.models import (
@@ -21,6 +23,7 @@ from runyard.launch.models import (
     Requirements,
     TemplateVariable,
 )
+from runyard.launch.queue.redis_store import RedisQueueStore
 from runyard.launch.queue.sql import METADATA, SqlQueueStore
 from runyard.launch.queue.store import Conflict, NotFound, QueueStore
 from runyard.server.db.engine import make_engine
@@ -38,9 +41,18 @@ def _sql_engine(url: str) -> Engine:
     return engine
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "redis"])
 def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """A factory of stores over one fresh backend."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        prefix = f"runyard-test:{uuid.uuid4().hex}:"
+        yield lambda: RedisQueueStore.from_url(url, prefix)
+        client = redis.Redis.from_url(url)
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+        return
     if request.param == "sqlite":
         engine = _sql_engine(f"sqlite:///{tmp_path / 'queue.db'}")
         yield lambda: SqlQueueStore(engine)

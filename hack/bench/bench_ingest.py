@@ -104,7 +104,7 @@ def main() -> None:
         table.add_column(column)
     for backend in backends:
         table.add_row(*bench_backend(backend, args.runs, args.steps, args.metrics))
-    Console().print(table)
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":

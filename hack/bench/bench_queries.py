@@ -90,7 +90,7 @@ def main() -> None:
     for backend in backends:
         for row in bench_backend(backend, args.points, args.runs, args.repeat):
             table.add_row(*row)
-    Console().print(table)
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":

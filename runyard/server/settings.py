@@ -21,6 +21,10 @@ class ServerSettings(BaseSettings):
         description="SQLAlchemy URL; default is SQLite in the data dir. "
         "PostgreSQL: postgresql+psycopg://user:pass@host/db",
     )
+    queue_redis_url: str | None = Field(
+        None,
+        description="Keep launch queues in Redis (redis://host:6379/0); default: the database.",
+    )
     public_url: str | None = Field(
         None,
         description="URL clients use to reach the server (for signed upload URLs); "

@@ -34,6 +34,15 @@ class ServerState:
     new_admin_key: str | None = None
 
 
+def _queue_store(settings: ServerSettings, engine: Engine) -> QueueStore:
+    """Redis when configured (clusters), else the server's own database."""
+    if settings.queue_redis_url:
+        from runyard.launch.queue.redis_store import RedisQueueStore
+
+        return RedisQueueStore.from_url(settings.queue_redis_url)
+    return SqlQueueStore(engine)
+
+
 def _signing_secret(session: Session) -> bytes:
     """Load the URL signing key, creating it once; kept in the database so replicas agree."""
     row = session.scalars(select(ServerSecret).where(ServerSecret.name == SIGNING_SECRET)).first()
@@ -59,6 +68,6 @@ def open_state(settings: ServerSettings) -> ServerState:
         sessions=sessions,
         store=FilesystemStore(settings.data_dir / "objects"),
         signer=UrlSigner(secret, settings.signed_url_ttl_s),
-        queue_store=SqlQueueStore(engine),
+        queue_store=_queue_store(settings, engine),
         new_admin_key=new_key,
     )

@@ -1,0 +1,434 @@
+"""The Redis queue store, for clusters (the operator runs Redis with AOF `appendfsync always`).
+
+Layout, all under one key prefix:
+
+- `queue:<entity>/<name>`: the queue as JSON; `queues`: the set of `entity/name`.
+- `item:<id>`: a hash per item. `doc` holds what never changes after enqueue (JSON);
+  `state`, `agent`, `attempts`, `lease`, `run_id`, `error`, `warnings` and one `t:<state>`
+  per state entered hold the rest, so a Lua script can change them without JSON.
+- `pending:<queue id>`: sorted set of pending items, score = priority then FIFO.
+- `all:<queue id>`: sorted set of every item of the queue, same score.
+- `gpus`: hash item -> GPUs needed (read by the claim script).
+- `leases`: sorted set item -> lease expiry (epoch ms).
+- `requests:<queue id>`: hash request id -> item id (idempotent enqueue).
+
+The claim is one Lua script: pick, remove from pending, mark claimed and lease, atomically.
+The other updates are optimistic transactions (WATCH the item, retry on conflict).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import redis
+
+from ..models import (
+    EnqueueRequest,
+    ItemError,
+    ItemState,
+    Priority,
+    Queue,
+    QueueItem,
+    QueueSpec,
+    Requirements,
+)
+from .rules import CLAIM_WINDOW, TransitionError, after_expired_lease, check_transition, order_key
+from .store import Conflict, NotFound
+
+T = TypeVar("T")
+
+# KEYS: gpus hash, leases zset, then one pending zset per queue.
+# ARGV: capacity (-1 = unlimited), backfill (1/0), window, agent, now (iso), lease ms per
+# queue (same order as the pending keys), now_ms, item key prefix.
+CLAIM_SCRIPT = """
+local gpus_key, leases_key = KEYS[1], KEYS[2]
+local capacity, backfill, window = tonumber(ARGV[1]), ARGV[2] == '1', tonumber(ARGV[3])
+local agent, now_iso, now_ms, prefix = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local candidates = {}
+for i = 3, #KEYS do
+  local rows = redis.call('ZRANGE', KEYS[i], 0, window - 1, 'WITHSCORES')
+  for j = 1, #rows, 2 do
+    table.insert(candidates, {id = rows[j], score = tonumber(rows[j + 1]), key = i})
+  end
+end
+table.sort(candidates, function(a, b) return a.score < b.score end)
+for _, c in ipairs(candidates) do
+  local need = tonumber(redis.call('HGET', gpus_key, c.id) or '0')
+  if capacity < 0 or need <= capacity then
+    local lease_ms = tonumber(ARGV[7 + c.key - 2])
+    redis.call('ZREM', KEYS[c.key], c.id)
+    local item = prefix .. c.id
+    redis.call('HSET', item, 'state', 'claimed', 'agent', agent, 't:claimed', now_iso,
+      'lease', tostring(now_ms + lease_ms))
+    redis.call('HINCRBY', item, 'attempts', 1)
+    redis.call('ZADD', leases_key, now_ms + lease_ms, c.id)
+    return c.id
+  end
+  if not backfill then return false end
+end
+return false
+"""
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _from_ms(ms: str | None) -> datetime | None:
+    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC) if ms else None
+
+
+class RedisQueueStore:
+    """QueueStore on Redis; every key starts with `prefix`."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "runyard:") -> None:
+        # A decode_responses=True client: redis-py's types (bytes | str) cannot say so.
+        self.r: Any = client
+        self.p = prefix
+        self._claim = client.register_script(CLAIM_SCRIPT)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "runyard:") -> RedisQueueStore:
+        """Connect to Redis at `url` (redis://host:port/db)."""
+        return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
+
+    # --- queues ----------------------------------------------------------------------------
+
+    def create_queue(self, spec: QueueSpec, now: datetime) -> Queue:
+        """Create a queue; Conflict if one with that entity and name exists."""
+        spec = QueueSpec.model_validate(spec.model_dump(include=set(QueueSpec.model_fields)))
+        queue = Queue(id=uuid.uuid4().hex, created_at=now, **spec.model_dump())
+        if not self.r.set(
+            self._queue_key(spec.entity, spec.name), queue.model_dump_json(), nx=True
+        ):
+            raise Conflict(
+                f"queue {spec.entity}/{spec.name} exists: pick another name or update it"
+            )
+        self.r.sadd(self.p + "queues", f"{spec.entity}/{spec.name}")
+        return queue
+
+    def update_queue(self, spec: QueueSpec) -> Queue:
+        """Replace a queue's settings; its items stay."""
+        current = self.get_queue(spec.entity, spec.name)
+        if current is None:
+            raise NotFound(f"queue {spec.entity}/{spec.name} does not exist")
+        fields = spec.model_dump(include=set(QueueSpec.model_fields))
+        queue = Queue(id=current.id, created_at=current.created_at, **fields)
+        self.r.set(self._queue_key(spec.entity, spec.name), queue.model_dump_json())
+        return queue
+
+    def get_queue(self, entity: str, name: str) -> Queue | None:
+        """A queue by entity and name."""
+        raw = self.r.get(self._queue_key(entity, name))
+        return Queue.model_validate_json(raw) if raw else None
+
+    def list_queues(self, entity: str | None = None) -> list[Queue]:
+        """All queues, or one entity's, by name."""
+        paths = sorted(self.r.smembers(self.p + "queues"))
+        queues = [self.get_queue(*path.split("/", 1)) for path in paths]
+        return [q for q in queues if q is not None and (entity is None or q.entity == entity)]
+
+    def delete_queue(self, entity: str, name: str) -> None:
+        """Delete a queue and its items."""
+        queue = self.get_queue(entity, name)
+        if queue is None:
+            raise NotFound(f"queue {entity}/{name} does not exist")
+        ids = self.r.zrange(self.p + f"all:{queue.id}", 0, -1)
+        pipe = self.r.pipeline(transaction=True)
+        for item_id in ids:
+            pipe.delete(self._item_key(item_id))
+            pipe.hdel(self.p + "gpus", item_id)
+            pipe.zrem(self.p + "leases", item_id)
+        pipe.delete(
+            self.p + f"pending:{queue.id}",
+            self.p + f"all:{queue.id}",
+            self.p + f"requests:{queue.id}",
+            self._queue_key(entity, name),
+        )
+        pipe.srem(self.p + "queues", f"{entity}/{name}")
+        pipe.execute()
+
+    # --- items -----------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        queue: Queue,
+        request: EnqueueRequest,
+        values: dict[str, object],
+        rendered: dict[str, object],
+        requirements: Requirements,
+        now: datetime,
+    ) -> tuple[QueueItem, bool]:
+        """Add a validated item; a repeated request_id returns the first item."""
+        item_id = uuid.uuid4().hex
+        requests_key = self.p + f"requests:{queue.id}"
+        if request.request_id is not None and not self.r.hsetnx(
+            requests_key, request.request_id, item_id
+        ):
+            existing = self.get_item(self.r.hget(requests_key, request.request_id) or "")
+            if existing is not None:
+                return existing, False
+        priority = request.priority if queue.prioritization else Priority.MEDIUM
+        item = QueueItem(
+            id=item_id,
+            queue=queue.name,
+            entity=queue.entity,
+            priority=priority,
+            run_spec=request.run_spec,
+            template_values=values,
+            rendered_config=rendered,
+            requirements=requirements,
+            state=ItemState.PENDING,
+            state_times={ItemState.PENDING.value: now},
+            request_id=request.request_id,
+            created_at=now,
+        )
+        static = item.model_dump(
+            mode="json",
+            exclude={"state", "state_times", "attempts", "agent_id", "lease_expires_at"},
+        )
+        score = order_key(int(priority), int(self.r.incr(self.p + "seq")))
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(
+            self._item_key(item_id),
+            mapping={
+                "doc": json.dumps(static),
+                "queue_id": queue.id,
+                "score": score,
+                "state": ItemState.PENDING.value,
+                "attempts": 0,
+                "t:pending": now.isoformat(),
+            },
+        )
+        pipe.hset(self.p + "gpus", item_id, requirements.gpus)
+        pipe.zadd(self.p + f"all:{queue.id}", {item_id: score})
+        pipe.zadd(self.p + f"pending:{queue.id}", {item_id: score})
+        pipe.execute()
+        return item, True
+
+    def claim(
+        self,
+        queues: list[Queue],
+        agent_id: str,
+        capacity: Requirements | None,
+        backfill: bool,
+        now: datetime,
+    ) -> QueueItem | None:
+        """Lease the best pending item of these queues that fits `capacity`."""
+        if not queues:
+            return None
+        keys = [self.p + "gpus", self.p + "leases"] + [self.p + f"pending:{q.id}" for q in queues]
+        args: list[Any] = [
+            -1 if capacity is None else capacity.gpus,
+            1 if backfill else 0,
+            CLAIM_WINDOW,
+            agent_id,
+            now.isoformat(),
+            _ms(now),
+            self.p + "item:",
+            *[int(q.lease_seconds * 1000) for q in queues],
+        ]
+        item_id = self._claim(keys=keys, args=args)
+        return self.get_item(item_id) if item_id else None
+
+    def renew(self, agent_id: str, item_ids: list[str], now: datetime) -> list[QueueItem]:
+        """Extend the agent's leases on these items."""
+        out = []
+        for item_id in item_ids:
+            item = self._update(
+                item_id, lambda item, pipe: self._renew_one(item, agent_id, now, pipe)
+            )
+            if item is not None:
+                out.append(item)
+        return out
+
+    def _renew_one(self, item: QueueItem, agent_id: str, now: datetime, pipe: Any) -> QueueItem:
+        if item.state.holds_lease and item.agent_id == agent_id:
+            queue_id = self.r.hget(self._item_key(item.id), "queue_id")
+            lease = self._lease_seconds(queue_id)
+            item.lease_expires_at = now + timedelta(seconds=lease)
+            pipe.hset(self._item_key(item.id), "lease", _ms(item.lease_expires_at))
+            pipe.zadd(self.p + "leases", {item.id: _ms(item.lease_expires_at)})
+        return item
+
+    def expire_leases(self, now: datetime) -> list[QueueItem]:
+        """Requeue or fail items whose lease ran out."""
+        changed = []
+        for item_id in self.r.zrangebyscore(self.p + "leases", "-inf", _ms(now) - 1):
+            item = self._update(item_id, lambda item, pipe: self._expire_one(item, now, pipe))
+            if item is not None and not item.state.holds_lease:
+                changed.append(item)
+        return changed
+
+    def _expire_one(self, item: QueueItem, now: datetime, pipe: Any) -> QueueItem:
+        key = self._item_key(item.id)
+        if (
+            not item.state.holds_lease
+            or item.lease_expires_at is None
+            or item.lease_expires_at > now
+        ):
+            pipe.zrem(self.p + "leases", item.id)  # a stale entry: nothing to do
+            return item
+        queue_id = self.r.hget(key, "queue_id") or ""
+        queue = self._queue_by_id(queue_id)
+        max_attempts = queue.max_attempts if queue else 1
+        state, error = after_expired_lease(item.attempts, max_attempts)
+        item.state, item.agent_id, item.lease_expires_at, item.error = state, None, None, error
+        item.state_times[state.value] = now
+        pipe.hset(key, mapping={"state": state.value, f"t:{state.value}": now.isoformat()})
+        pipe.hdel(key, "agent", "lease")
+        if error is not None:
+            pipe.hset(key, "error", error.model_dump_json())
+        pipe.zrem(self.p + "leases", item.id)
+        if state is ItemState.PENDING:
+            score = float(self.r.hget(key, "score") or 0)
+            pipe.zadd(self.p + f"pending:{queue_id}", {item.id: score})
+        return item
+
+    def report(
+        self,
+        item_id: str,
+        agent_id: str,
+        state: ItemState,
+        now: datetime,
+        run_id: str | None = None,
+        error: ItemError | None = None,
+        warning: str | None = None,
+    ) -> QueueItem:
+        """An agent's progress report."""
+
+        def apply(item: QueueItem, pipe: Any) -> QueueItem:
+            key = self._item_key(item_id)
+            if item.agent_id != agent_id and state != item.state:
+                raise Conflict(
+                    f"item {item_id} is not leased to agent {agent_id!r} "
+                    f"(state {item.state.value}); it may have been requeued or canceled"
+                )
+            if warning:
+                item.warnings.append(warning)
+                pipe.hset(key, "warnings", json.dumps(item.warnings))
+            if state != item.state:
+                try:
+                    check_transition(item.state, state)
+                except TransitionError as exc:
+                    raise Conflict(str(exc)) from exc
+                item.state = state
+                item.state_times[state.value] = now
+                pipe.hset(key, mapping={"state": state.value, f"t:{state.value}": now.isoformat()})
+            if run_id:
+                item.run_id = run_id
+                pipe.hset(key, "run_id", run_id)
+            if error is not None:
+                item.error = error
+                pipe.hset(key, "error", error.model_dump_json())
+            if item.state.is_final:
+                item.lease_expires_at = None
+                pipe.hdel(key, "lease")
+                pipe.zrem(self.p + "leases", item_id)
+            return item
+
+        return self._require(self._update(item_id, apply), item_id)
+
+    def cancel(self, item_id: str, now: datetime) -> QueueItem:
+        """Cancel an item (its agent learns it at the next heartbeat)."""
+
+        def apply(item: QueueItem, pipe: Any) -> QueueItem:
+            if item.state.is_final:
+                raise Conflict(f"item {item_id} is already {item.state.value}")
+            key = self._item_key(item_id)
+            queue_id = self.r.hget(key, "queue_id")
+            item.state, item.lease_expires_at = ItemState.CANCELED, None
+            item.state_times[ItemState.CANCELED.value] = now
+            pipe.hset(key, mapping={"state": "canceled", "t:canceled": now.isoformat()})
+            pipe.hdel(key, "lease")
+            pipe.zrem(self.p + "leases", item_id)
+            pipe.zrem(self.p + f"pending:{queue_id}", item_id)
+            return item
+
+        return self._require(self._update(item_id, apply), item_id)
+
+    def get_item(self, item_id: str) -> QueueItem | None:
+        """One item."""
+        fields = self.r.hgetall(self._item_key(item_id))
+        return _item(fields) if fields else None
+
+    def list_items(
+        self, queue: Queue, states: list[ItemState] | None = None, limit: int = 1000
+    ) -> list[QueueItem]:
+        """A queue's items in claim order."""
+        out = []
+        for item_id in self.r.zrange(self.p + f"all:{queue.id}", 0, -1):
+            item = self.get_item(item_id)
+            if item is not None and (not states or item.state in states):
+                out.append(item)
+                if len(out) >= limit:
+                    break
+        return out
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _update(self, item_id: str, change: Callable[[QueueItem, Any], T]) -> T | None:
+        """Run `change` on the item inside a WATCH/MULTI transaction; retry on conflict."""
+        key = self._item_key(item_id)
+        with self.r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    fields = pipe.hgetall(key)
+                    if not fields:
+                        pipe.unwatch()
+                        return None
+                    pipe.multi()
+                    result = change(_item(fields), pipe)
+                    pipe.execute()
+                    return result
+                except redis.WatchError:
+                    continue
+
+    def _require(self, item: QueueItem | None, item_id: str) -> QueueItem:
+        if item is None:
+            raise NotFound(f"queue item {item_id} does not exist")
+        return item
+
+    def _queue_by_id(self, queue_id: str) -> Queue | None:
+        for queue in self.list_queues():
+            if queue.id == queue_id:
+                return queue
+        return None
+
+    def _lease_seconds(self, queue_id: str | None) -> float:
+        queue = self._queue_by_id(queue_id or "")
+        return queue.lease_seconds if queue else 60.0
+
+    def _queue_key(self, entity: str, name: str) -> str:
+        return self.p + f"queue:{entity}/{name}"
+
+    def _item_key(self, item_id: str) -> str:
+        return self.p + f"item:{item_id}"
+
+
+_LIFECYCLE = [s.value for s in ItemState]
+
+
+def _item(fields: dict[str, str]) -> QueueItem:
+    """Assemble a QueueItem from its hash."""
+    doc = json.loads(fields["doc"])
+    times = {k[2:]: v for k, v in fields.items() if k.startswith("t:")}
+    ordered = sorted(times, key=lambda s: (datetime.fromisoformat(times[s]), _LIFECYCLE.index(s)))
+    return QueueItem.model_validate(
+        {
+            **doc,
+            "state": fields["state"],
+            "state_times": {s: times[s] for s in ordered},
+            "attempts": int(fields.get("attempts", 0)),
+            "agent_id": fields.get("agent"),
+            "lease_expires_at": _from_ms(fields.get("lease")),
+            "run_id": fields.get("run_id", doc.get("run_id")),
+            "error": json.loads(fields["error"]) if fields.get("error") else None,
+            "warnings": json.loads(fields["warnings"]) if fields.get("warnings") else [],
+        }
+    )
