@@ -5,8 +5,11 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 
 import httpx
+import pytest
+import redis
 
 from support.server import LiveServer
 
@@ -18,6 +21,32 @@ VARIABLES = [
     {"name": "gpus", "type": "integer", "minimum": 1, "maximum": 8, "default": 1},
     {"name": "gpu_type", "type": "string", "enum": ["a100", "h100"], "default": "a100"},
 ]
+
+
+@pytest.fixture(scope="module")
+def redis_backed(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[LiveServer]:
+    """A server keeping its queues in Redis under a prefix of its own."""
+    prefix = f"runyard-test:{uuid.uuid4().hex}:"
+    live = LiveServer(
+        tmp_path_factory.mktemp("redis-server"),
+        None,
+        queue_redis_url=redis_url,
+        queue_redis_prefix=prefix,
+    ).start()
+    yield live
+    live.stop()
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "redis"])
+def server(request: pytest.FixtureRequest) -> LiveServer:
+    """A live server whose queues are in SQLite, PostgreSQL or Redis."""
+    name = {"sqlite": "sqlite_server", "postgres": "postgres_server_live", "redis": "redis_backed"}
+    live: LiveServer = request.getfixturevalue(name[request.param])
+    return live
 
 
 def _create(api: httpx.Client, **settings: object) -> str:

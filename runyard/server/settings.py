@@ -25,6 +25,7 @@ class ServerSettings(BaseSettings):
         None,
         description="Keep launch queues in Redis (redis://host:6379/0); default: the database.",
     )
+    queue_redis_prefix: str = Field("runyard:", description="Prefix of every Redis key.")
     public_url: str | None = Field(
         None,
         description="URL clients use to reach the server (for signed upload URLs); "

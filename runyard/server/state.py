@@ -39,7 +39,7 @@ def _queue_store(settings: ServerSettings, engine: Engine) -> QueueStore:
     if settings.queue_redis_url:
         from runyard.launch.queue.redis_store import RedisQueueStore
 
-        return RedisQueueStore.from_url(settings.queue_redis_url)
+        return RedisQueueStore.from_url(settings.queue_redis_url, settings.queue_redis_prefix)
     return SqlQueueStore(engine)
 
 
