@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from runyard.queue_cli import launch, queue
+
 if TYPE_CHECKING:
     from runyard.server.settings import ServerSettings
 
@@ -146,6 +148,9 @@ def serve(settings: object) -> None:
         proxy_headers=True,
     )
 
+
+main.add_command(queue)
+main.add_command(launch)
 
 if __name__ == "__main__":
     main()

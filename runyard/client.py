@@ -1,0 +1,109 @@
+"""A small client of the server's native REST API, shared by the CLI, the agent and the operator.
+
+It finds the server like the wandb client does: `RUNYARD_URL` or `WANDB_BASE_URL`,
+and the key in `RUNYARD_API_KEY` or `WANDB_API_KEY`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+
+class ApiError(RuntimeError):
+    """The server refused a request; the message is the server's own explanation."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _explain(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text or response.reason_phrase
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    if isinstance(detail, dict) and "problems" in detail:
+        return "\n".join(str(p) for p in detail["problems"])
+    if isinstance(detail, list):  # FastAPI's validation errors
+        return "\n".join(
+            f"{'.'.join(str(p) for p in err.get('loc', [])[1:])}: {err.get('msg')}"
+            for err in detail
+        )
+    return str(detail)
+
+
+class RunyardClient:
+    """Typed calls to `/api/v1`."""
+
+    def __init__(self, url: str | None = None, api_key: str | None = None, timeout: float = 60):
+        base = url or os.environ.get("RUNYARD_URL") or os.environ.get("WANDB_BASE_URL")
+        key = api_key or os.environ.get("RUNYARD_API_KEY") or os.environ.get("WANDB_API_KEY")
+        if not base:
+            raise ApiError(0, "no server URL: set RUNYARD_URL (or WANDB_BASE_URL)")
+        if not key:
+            raise ApiError(0, "no API key: set RUNYARD_API_KEY (or WANDB_API_KEY)")
+        self.url = base.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.url + "/api/v1",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=timeout,
+        )
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiError(0, f"cannot reach {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _explain(response))
+        return response.json() if response.content else None
+
+    def viewer(self) -> dict[str, Any]:
+        """Who the key belongs to."""
+        result: dict[str, Any] = self._call("GET", "/viewer")
+        return result
+
+    def create_queue(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Create a queue."""
+        result: dict[str, Any] = self._call("POST", "/queues", json=spec)
+        return result
+
+    def list_queues(self, entity: str | None = None) -> list[dict[str, Any]]:
+        """Queues of an entity (default: the caller's)."""
+        result: list[dict[str, Any]] = self._call(
+            "GET", "/queues", params={"entity": entity} if entity else None
+        )
+        return result
+
+    def get_queue(self, entity: str, name: str) -> dict[str, Any]:
+        """One queue with its stats."""
+        result: dict[str, Any] = self._call("GET", f"/queues/{entity}/{name}")
+        return result
+
+    def delete_queue(self, entity: str, name: str) -> None:
+        """Delete a queue and its items."""
+        self._call("DELETE", f"/queues/{entity}/{name}")
+
+    def enqueue(self, entity: str, name: str, item: dict[str, Any]) -> dict[str, Any]:
+        """Add an item to a queue."""
+        result: dict[str, Any] = self._call("POST", f"/queues/{entity}/{name}/items", json=item)
+        return result
+
+    def list_items(
+        self, entity: str, name: str, states: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """A queue's items in claim order."""
+        params = [("state", s) for s in states or []]
+        result: list[dict[str, Any]] = self._call(
+            "GET", f"/queues/{entity}/{name}/items", params=params
+        )
+        return result
+
+    def cancel_item(self, item_id: str) -> dict[str, Any]:
+        """Cancel an item."""
+        result: dict[str, Any] = self._call("POST", f"/items/{item_id}/cancel")
+        return result

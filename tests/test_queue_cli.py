@@ -1,0 +1,104 @@
+"""`runyard queue ...` and `runyard launch` against a live server, as a user types them."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from runyard.cli import main
+from support.server import LiveServer
+
+QUEUE_FILE = """
+config:
+  resources:
+    limits:
+      nvidia.com/gpu: "{{gpus}}"
+  nodeSelector:
+    nvidia.com/gpu.product: "{{gpu_type}}"
+variables:
+  gpus: {type: integer, minimum: 1, maximum: 8, default: 1}
+  gpu_type: {type: string, enum: [a100, h100], default: a100}
+"""
+
+
+@pytest.fixture
+def runyard(sqlite_server: LiveServer, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Invoke the CLI pointed at the server, as `runyard ...` with the admin key exported."""
+    monkeypatch.setenv("RUNYARD_URL", sqlite_server.url)
+    monkeypatch.setenv("RUNYARD_API_KEY", sqlite_server.admin_key)
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_create_launch_and_describe(runyard, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    name = f"a100-{uuid.uuid4().hex[:6]}"
+    config = tmp_path / "queue.yaml"
+    config.write_text(QUEUE_FILE)
+    created = runyard("queue", "create", name, "--resource", "kubernetes", "--config", str(config))
+    assert created.exit_code == 0, created.output
+    assert "variables: gpus, gpu_type" in created.output
+
+    launched = runyard(
+        "launch",
+        "--queue",
+        name,
+        "--docker-image",
+        "org/train:1",
+        "--project",
+        "p",
+        "-v",
+        "gpus=4",
+        "--priority",
+        "high",
+    )
+    assert launched.exit_code == 0, launched.output
+    assert "priority high, state pending" in launched.output
+    runyard("launch", "-q", name, "-v", "gpu_type=h100", "--priority", "low")
+
+    described = runyard("queue", "describe", name)
+    assert described.exit_code == 0, described.output
+    assert "pending by priority: critical=0  high=1  medium=0  low=1" in described.output
+    lines = [line for line in described.output.splitlines() if "pending" in line and "=" in line]
+    assert any("gpus=4 gpu_type=a100" in line for line in lines)
+    assert any("gpus=1 gpu_type=h100" in line for line in lines)
+
+    listed = runyard("queue", "list")
+    assert name in listed.output
+
+    deleted = runyard("queue", "delete", name, "--yes")
+    assert deleted.exit_code == 0
+    assert name not in runyard("queue", "list").output
+
+
+def test_bad_launches_explain_themselves(runyard, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    name = f"q-{uuid.uuid4().hex[:6]}"
+    config = tmp_path / "queue.yaml"
+    config.write_text(QUEUE_FILE)
+    runyard("queue", "create", name, "--config", str(config))
+
+    too_many = runyard("launch", "-q", name, "-v", "gpus=16")
+    assert too_many.exit_code == 1
+    assert "template variable 'gpus' must be <= 8, got '16'" in too_many.output
+    typo = runyard("launch", "-q", name, "-v", "gpu=2")
+    assert "unknown template variable 'gpu'" in typo.output
+    no_equals = runyard("launch", "-q", name, "-v", "gpus")
+    assert no_equals.exit_code == 2 and "must be NAME=VALUE" in no_equals.output
+    bad_priority = runyard("launch", "-q", name, "--priority", "urgent")
+    assert "priority must be one of critical, high, medium, low" in bad_priority.output
+    unknown = runyard("launch", "-q", "no-such-queue")
+    assert unknown.exit_code == 1 and "does not exist" in unknown.output
+    items = runyard("queue", "items", name)
+    assert "pending" not in items.output  # nothing was enqueued
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("config: {}\nvars: {}\n")
+    refused = runyard("queue", "create", "other", "--config", str(broken))
+    assert refused.exit_code == 2 and "unknown keys ['vars']" in refused.output
