@@ -24,6 +24,9 @@ PG_ADMIN_DSN = os.environ.get(
 )
 
 
+REDIS_URL = os.environ.get("RUNYARD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
 def free_port() -> int:
     """A TCP port free right now."""
     with socket.socket() as sock:
@@ -73,7 +76,9 @@ def database(backend: str) -> Iterator[str | None]:
 class ServerProcess:
     """`runyard server` in a child process with its own data dir."""
 
-    def __init__(self, data_dir: Path, database_url: str | None) -> None:
+    def __init__(
+        self, data_dir: Path, database_url: str | None, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = database_url or f"sqlite:///{(data_dir / 'runyard.db').resolve()}"
@@ -86,6 +91,7 @@ class ServerProcess:
         }
         if database_url:
             env["RUNYARD_DATABASE_URL"] = database_url
+        env.update(extra_env or {})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "runyard.cli", "server"],
             env=env,
@@ -119,9 +125,20 @@ class ServerProcess:
 
 @contextmanager
 def server(backend: str) -> Iterator[ServerProcess]:
-    """A server process on `backend` ("sqlite" or "postgres") with a fresh database."""
-    with tempfile.TemporaryDirectory(prefix="runyard-bench-") as tmp, database(backend) as url:
-        proc = ServerProcess(Path(tmp), url)
+    """A server process on `backend` with fresh data.
+
+    "sqlite" and "postgres" name the database; "redis" is SQLite plus launch queues in
+    Redis under a key prefix of its own.
+    """
+    extra = {}
+    if backend == "redis":
+        extra = {
+            "RUNYARD_QUEUE_REDIS_URL": REDIS_URL,
+            "RUNYARD_QUEUE_REDIS_PREFIX": f"runyard-bench:{uuid.uuid4().hex}:",
+        }
+    db_backend = "postgres" if backend == "postgres" else "sqlite"
+    with tempfile.TemporaryDirectory(prefix="runyard-bench-") as tmp, database(db_backend) as url:
+        proc = ServerProcess(Path(tmp), url, extra)
         try:
             yield proc
         finally:

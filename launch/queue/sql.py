@@ -225,21 +225,30 @@ class SqlQueueStore:
             return None
         leases = {q.id: q.lease_seconds for q in queues}
         with self._tx() as conn:
-            stmt = (
-                select(
-                    items_table.c.seq, items_table.c.id, items_table.c.gpus, items_table.c.queue_id
+            # Most claims take the head: look at a few rows first (on PostgreSQL each one
+            # looked at is locked), and at a wider window only if none of those fits.
+            first = 1 if capacity is None or not backfill else 16
+            for window in (first, CLAIM_WINDOW):
+                stmt = (
+                    select(
+                        items_table.c.seq,
+                        items_table.c.id,
+                        items_table.c.gpus,
+                        items_table.c.queue_id,
+                    )
+                    .where(
+                        items_table.c.queue_id.in_(list(leases)),
+                        items_table.c.state == ItemState.PENDING.value,
+                    )
+                    .order_by(items_table.c.priority, items_table.c.seq)
+                    .limit(window)
                 )
-                .where(
-                    items_table.c.queue_id.in_(list(leases)),
-                    items_table.c.state == ItemState.PENDING.value,
-                )
-                .order_by(items_table.c.priority, items_table.c.seq)
-                .limit(CLAIM_WINDOW)
-            )
-            if self._postgres:
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = conn.execute(stmt).all()
-            chosen = pick_claim([Candidate(r.id, r.gpus) for r in rows], capacity, backfill)
+                if self._postgres:
+                    stmt = stmt.with_for_update(skip_locked=True)
+                rows = conn.execute(stmt).all()
+                chosen = pick_claim([Candidate(r.id, r.gpus) for r in rows], capacity, backfill)
+                if chosen is not None or len(rows) < window or not backfill:
+                    break
             if chosen is None:
                 return None
             row = next(r for r in rows if r.id == chosen)
