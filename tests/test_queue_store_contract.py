@@ -302,3 +302,16 @@ def test_nothing_is_lost_or_duplicated_across_a_restart(reopen: StoreFactory) ->
     assert [i.run_spec["label"] for i in items] == [f"job-{i}" for i in range(5)]
     assert restarted.get_item(claimed.id) == claimed
     assert _claim_labels(restarted, queue, 4) == ["job-1", "job-2", "job-3", "job-4"]
+
+
+def test_pending_summary_counts_by_priority_and_finds_the_oldest(store: QueueStore) -> None:
+    queue = _queue(store)
+    assert store.pending_summary(queue).oldest_created_at is None
+    _push(store, queue, "old-low", Priority.LOW, at=T0)
+    _push(store, queue, "new-crit", Priority.CRITICAL, at=T0 + timedelta(minutes=5))
+    _push(store, queue, "newer-crit", Priority.CRITICAL, at=T0 + timedelta(minutes=9))
+    summary = store.pending_summary(queue)
+    assert summary.by_priority == {0: 2, 1: 0, 2: 0, 3: 1}
+    assert summary.oldest_created_at == T0
+    store.claim([queue], "agent-1", None, True, T0)  # takes new-crit
+    assert store.pending_summary(queue).by_priority == {0: 1, 1: 0, 2: 0, 3: 1}

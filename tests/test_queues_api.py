@@ -211,3 +211,24 @@ def test_an_agent_that_stops_heartbeating_loses_its_item(server: LiveServer) -> 
         ).json()
     assert again["id"] == first["id"]
     assert again["attempts"] == 2 and again["agent_id"] == "live-agent"
+
+
+def test_queue_backlog_and_outcomes_are_in_prometheus_metrics(server: LiveServer) -> None:
+    with server.api() as api:
+        queue = _create(api)
+        path = f"/api/v1/queues/admin/{queue}/items"
+        for priority in ("high", "high", "low"):
+            api.post(path, json={"priority": priority})
+        item = api.post(
+            "/api/v1/agents/claim", json={"agent_id": "a1", "queues": [f"admin/{queue}"]}
+        ).json()
+        report = f"/api/v1/items/{item['id']}/report"
+        api.post(report, json={"agent_id": "a1", "state": "running"})
+        api.post(report, json={"agent_id": "a1", "state": "finished"})
+        text = httpx.get(server.url + "/metrics").text
+    label = f'queue="admin/{queue}"'
+    assert f'runyard_queue_pending_items{{priority="high",{label}}} 1.0' in text
+    assert f'runyard_queue_pending_items{{priority="low",{label}}} 1.0' in text
+    assert f'runyard_queue_items_done_total{{{label},state="finished"}} 1.0' in text
+    assert f"runyard_queue_wait_seconds_count{{{label}}} 1.0" in text
+    assert f"runyard_queue_oldest_pending_seconds{{{label}}}" in text

@@ -37,7 +37,7 @@ from ..models import (
     Requirements,
 )
 from .rules import CLAIM_WINDOW, TransitionError, after_expired_lease, check_transition, order_key
-from .store import Conflict, NotFound
+from .store import Conflict, NotFound, PendingSummary
 
 T = TypeVar("T")
 
@@ -368,6 +368,18 @@ class RedisQueueStore:
                 if len(out) >= limit:
                     break
         return out
+
+    def pending_summary(self, queue: Queue) -> PendingSummary:
+        """Pending counts by priority (score bands) and the oldest pending item's enqueue time."""
+        key = self.p + f"pending:{queue.id}"
+        by_priority, heads = {}, []
+        for level in range(4):
+            low, high = order_key(level, 0), order_key(level + 1, 0) if level < 3 else "+inf"
+            by_priority[level] = int(self.r.zcount(key, low, f"({high}" if level < 3 else high))
+            heads += self.r.zrangebyscore(key, low, f"({high}" if level < 3 else high, 0, 1)
+        items = [self.get_item(item_id) for item_id in heads]
+        created = [item.created_at for item in items if item is not None]
+        return PendingSummary(by_priority=by_priority, oldest_created_at=min(created, default=None))
 
     # --- helpers ---------------------------------------------------------------------------
 

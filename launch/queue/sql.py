@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     delete,
+    func,
     select,
     update,
 )
@@ -50,7 +51,7 @@ from .rules import (
     check_transition,
     pick_claim,
 )
-from .store import Conflict, NotFound
+from .store import Conflict, NotFound, PendingSummary
 
 METADATA = MetaData()
 
@@ -370,6 +371,25 @@ class SqlQueueStore:
         with self.engine.connect() as conn:
             return [_item(row) for row in conn.execute(stmt)]
 
+    def pending_summary(self, queue: Queue) -> PendingSummary:
+        """Pending counts by priority and the oldest pending item's enqueue time."""
+        pending = (items_table.c.queue_id == queue.id, items_table.c.state == "pending")
+        with self.engine.connect() as conn:
+            counts: dict[int, int] = dict(
+                conn.execute(
+                    select(items_table.c.priority, func.count())
+                    .where(*pending)
+                    .group_by(items_table.c.priority)
+                ).all()
+            )
+            oldest = conn.execute(
+                select(items_table.c.document).where(*pending).order_by(items_table.c.seq).limit(1)
+            ).scalar()
+        return PendingSummary(
+            by_priority={int(p): counts.get(p, 0) for p in range(4)},
+            oldest_created_at=_utc(oldest["created_at"]) if oldest else None,
+        )
+
     # --- helpers ---------------------------------------------------------------------------
 
     def _load(self, conn: Connection, item_id: str, lock: bool = False) -> QueueItem:
@@ -399,6 +419,11 @@ class SqlQueueStore:
                 document=item.model_dump(mode="json"),
             )
         )
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _spec_only(spec: QueueSpec) -> QueueSpec:

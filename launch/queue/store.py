@@ -7,6 +7,7 @@ one caller however many race for it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -31,6 +32,14 @@ class NotFound(QueueStoreError):
 
 class Conflict(QueueStoreError):
     """The queue exists already, or the item is not in a state that allows the request."""
+
+
+@dataclass(frozen=True)
+class PendingSummary:
+    """Pending items of a queue by priority (0-3), and when the oldest was enqueued."""
+
+    by_priority: dict[int, int]
+    oldest_created_at: datetime | None
 
 
 class QueueStore(Protocol):
@@ -112,4 +121,8 @@ class QueueStore(Protocol):
         self, queue: Queue, states: list[ItemState] | None = None, limit: int = 1000
     ) -> list[QueueItem]:
         """A queue's items in claim order (priority, then FIFO), optionally by state."""
+        ...
+
+    def pending_summary(self, queue: Queue) -> PendingSummary:
+        """Pending counts by priority and the oldest pending item's age (cheap: for metrics)."""
         ...

@@ -82,6 +82,7 @@ def create_app(state: ServerState) -> FastAPI:
     )
     app.state.runyard = state
     app.state.metrics = ServerMetrics()
+    app.state.metrics.watch_queues(state.queue_store)
     app.state.queue_wakeup = Wakeup()
 
     @app.middleware("http")

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from runyard.launch.queue.store import QueueStore
+
+PRIORITY_LABELS = ("critical", "high", "medium", "low")
 
 
 class ServerMetrics:
@@ -37,3 +46,54 @@ class ServerMetrics:
             "Claimed items whose agent stopped heartbeating (requeued or failed).",
             registry=self.registry,
         )
+        self.queue_wait = Histogram(
+            "runyard_queue_wait_seconds",
+            "Time items spent pending before an agent claimed them.",
+            ["queue"],
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600),
+            registry=self.registry,
+        )
+        self.items_done = Counter(
+            "runyard_queue_items_done_total",
+            "Items that reached a final state, by queue and state.",
+            ["queue", "state"],
+            registry=self.registry,
+        )
+
+    def watch_queues(self, store: QueueStore) -> None:
+        """Export pending counts and the oldest pending age of every queue at scrape time."""
+        self.registry.register(QueueCollector(store))
+
+
+class QueueCollector(Collector):
+    """Reads queue backlogs from the store when Prometheus scrapes (no polling in between)."""
+
+    def __init__(self, store: QueueStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        """Pending items by queue and priority, and the oldest pending item's age."""
+        pending = GaugeMetricFamily(
+            "runyard_queue_pending_items",
+            "Pending items by queue and priority.",
+            labels=["queue", "priority"],
+        )
+        oldest = GaugeMetricFamily(
+            "runyard_queue_oldest_pending_seconds",
+            "Age of the oldest pending item (0 when none is pending).",
+            labels=["queue"],
+        )
+        now = datetime.now(UTC)
+        for queue in self.store.list_queues():
+            name = f"{queue.entity}/{queue.name}"
+            summary = self.store.pending_summary(queue)
+            for level, label in enumerate(PRIORITY_LABELS):
+                pending.add_metric([name, label], summary.by_priority.get(level, 0))
+            age = (
+                (now - summary.oldest_created_at).total_seconds()
+                if summary.oldest_created_at
+                else 0
+            )
+            oldest.add_metric([name], age)
+        yield pending
+        yield oldest

@@ -230,23 +230,27 @@ def get_item(item_id: str, state: StateDep, principal: PrincipalDep) -> QueueIte
 
 
 @router.post("/items/{item_id}/cancel", response_model=QueueItem)
-def cancel_item(item_id: str, state: StateDep, principal: PrincipalDep) -> QueueItem:
+def cancel_item(
+    item_id: str, state: StateDep, principal: PrincipalDep, request: Request
+) -> QueueItem:
     """Cancel an item; a running one is stopped by its agent at its next heartbeat."""
     _item(state, principal, item_id)
     try:
-        return state.queue_store.cancel(item_id, utcnow())
+        item = state.queue_store.cancel(item_id, utcnow())
     except (NotFound, Conflict) as exc:
         raise _store_error(exc) from exc
+    request.app.state.metrics.items_done.labels(f"{item.entity}/{item.queue}", "canceled").inc()
+    return item
 
 
 @router.post("/items/{item_id}/report", response_model=QueueItem)
 def report_item(
-    item_id: str, body: ReportRequest, state: StateDep, principal: PrincipalDep
+    item_id: str, body: ReportRequest, state: StateDep, principal: PrincipalDep, request: Request
 ) -> QueueItem:
     """An agent's progress: launching, running (with the run id), finished, failed."""
-    _item(state, principal, item_id)
+    before = _item(state, principal, item_id)
     try:
-        return state.queue_store.report(
+        item = state.queue_store.report(
             item_id,
             body.agent_id,
             body.state,
@@ -257,6 +261,10 @@ def report_item(
         )
     except (NotFound, Conflict) as exc:
         raise _store_error(exc) from exc
+    if item.state.is_final and not before.state.is_final:
+        queue = f"{item.entity}/{item.queue}"
+        request.app.state.metrics.items_done.labels(queue, item.state.value).inc()
+    return item
 
 
 @router.post("/agents/claim", response_model=QueueItem | None)
@@ -286,7 +294,10 @@ async def claim(
         remaining = deadline - time.monotonic()
         if item is not None or remaining <= 0:
             if item is not None:
-                request.app.state.metrics.claims.inc()
+                metrics = request.app.state.metrics
+                metrics.claims.inc()
+                waited = (utcnow() - item.created_at).total_seconds()
+                metrics.queue_wait.labels(f"{item.entity}/{item.queue}").observe(waited)
             return item
         await signal.wait(ticket, remaining)
 
