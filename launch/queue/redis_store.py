@@ -36,7 +36,7 @@ from ..models import (
     QueueSpec,
     Requirements,
 )
-from .rules import CLAIM_WINDOW, TransitionError, after_expired_lease, check_transition, order_key
+from .rules import CLAIM_WINDOW, TransitionError, after_expired_lease, apply_report, order_key
 from .store import Conflict, NotFound, PendingSummary
 
 T = TypeVar("T")
@@ -302,31 +302,21 @@ class RedisQueueStore:
         """An agent's progress report."""
 
         def apply(item: QueueItem, pipe: Any) -> QueueItem:
+            try:
+                apply_report(item, agent_id, state, now, run_id, error, warning)
+            except TransitionError as exc:
+                raise Conflict(str(exc)) from exc
             key = self._item_key(item_id)
-            if item.agent_id != agent_id and state != item.state:
-                raise Conflict(
-                    f"item {item_id} is not leased to agent {agent_id!r} "
-                    f"(state {item.state.value}); it may have been requeued or canceled"
-                )
-            if warning:
-                item.warnings.append(warning)
-                pipe.hset(key, "warnings", json.dumps(item.warnings))
-            if state != item.state:
-                try:
-                    check_transition(item.state, state)
-                except TransitionError as exc:
-                    raise Conflict(str(exc)) from exc
-                item.state = state
-                item.state_times[state.value] = now
-                pipe.hset(key, mapping={"state": state.value, f"t:{state.value}": now.isoformat()})
-            if run_id:
-                item.run_id = run_id
-                pipe.hset(key, "run_id", run_id)
-            if error is not None:
-                item.error = error
-                pipe.hset(key, "error", error.model_dump_json())
+            fields = {"state": item.state.value, f"t:{item.state.value}": now.isoformat()}
+            if item.state_times.get(item.state.value) != now:
+                del fields[f"t:{item.state.value}"]  # no state change: keep when it was entered
+            fields["warnings"] = json.dumps(item.warnings)
+            if item.run_id:
+                fields["run_id"] = item.run_id
+            if item.error is not None:
+                fields["error"] = item.error.model_dump_json()
+            pipe.hset(key, mapping=fields)
             if item.state.is_final:
-                item.lease_expires_at = None
                 pipe.hdel(key, "lease")
                 pipe.zrem(self.p + "leases", item_id)
             return item

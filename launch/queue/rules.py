@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from ..models import REPORTABLE, ItemError, ItemState, Requirements
+from ..models import REPORTABLE, ItemError, ItemState, QueueItem, Requirements
 
 # A claim looks at this many pending items at most when it must skip ones that don't fit.
 CLAIM_WINDOW = 256
@@ -69,3 +70,33 @@ def check_transition(current: ItemState, wanted: ItemState) -> None:
         raise TransitionError(
             f"item is {current.value}: it can move to {names}, not {wanted.value}"
         )
+
+
+def apply_report(
+    item: QueueItem,
+    agent_id: str,
+    state: ItemState,
+    now: datetime,
+    run_id: str | None = None,
+    error: ItemError | None = None,
+    warning: str | None = None,
+) -> QueueItem:
+    """Apply an agent's report to an item (in place); TransitionError if it is not allowed."""
+    if item.agent_id != agent_id and state != item.state:
+        raise TransitionError(
+            f"item {item.id} is not leased to agent {agent_id!r} "
+            f"(state {item.state.value}); it may have been requeued or canceled"
+        )
+    if warning:
+        item.warnings.append(warning)
+    if state != item.state:
+        check_transition(item.state, state)
+        item.state = state
+        item.state_times[state.value] = now
+    if run_id:
+        item.run_id = run_id
+    if error is not None:
+        item.error = error
+    if item.state.is_final:
+        item.lease_expires_at = None
+    return item

@@ -48,7 +48,7 @@ from .rules import (
     Candidate,
     TransitionError,
     after_expired_lease,
-    check_transition,
+    apply_report,
     pick_claim,
 )
 from .store import Conflict, NotFound, PendingSummary
@@ -315,26 +315,10 @@ class SqlQueueStore:
         """An agent's progress report."""
         with self._tx() as conn:
             item = self._load(conn, item_id, lock=True)
-            if item.agent_id != agent_id and state != item.state:
-                raise Conflict(
-                    f"item {item_id} is not leased to agent {agent_id!r} "
-                    f"(state {item.state.value}); it may have been requeued or canceled"
-                )
-            if warning:
-                item.warnings.append(warning)
-            if state != item.state:
-                try:
-                    check_transition(item.state, state)
-                except TransitionError as exc:
-                    raise Conflict(str(exc)) from exc
-                item.state = state
-                item.state_times[state.value] = now
-            if run_id:
-                item.run_id = run_id
-            if error is not None:
-                item.error = error
-            if item.state.is_final:
-                item.lease_expires_at = None
+            try:
+                apply_report(item, agent_id, state, now, run_id, error, warning)
+            except TransitionError as exc:
+                raise Conflict(str(exc)) from exc
             self._save(conn, item)
             return item
 
