@@ -54,6 +54,8 @@ from .rules import (
 from .store import Conflict, NotFound, PendingSummary
 
 METADATA = MetaData()
+# The execution option the server's SQLite engine reads to BEGIN IMMEDIATE (server/db/engine.py).
+WRITE_OPTION = "runyard_write"
 
 queues_table = Table(
     "launch_queues",
@@ -96,8 +98,11 @@ class SqlQueueStore:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        """A write transaction; on SQLite it takes the write lock at BEGIN (reads don't)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
 
     # --- queues ----------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 
 from runyard.server.api.errors import http_error
+from runyard.server.db.engine import begin_write
 from runyard.server.deps import authenticate, get_state
 from runyard.server.state import ServerState
 from runyard.server.tracking import filestream
@@ -47,6 +48,7 @@ def _apply(
     body: filestream.FileStreamRequest,
 ) -> dict[str, object]:
     with state.sessions.begin() as session:
+        begin_write(session)
         principal = authenticate(session, authorization)
         try:
             run = accessible_run(session, principal, entity, project, run_name)

@@ -31,14 +31,29 @@ def make_engine(url: str) -> Engine:
             dbapi_connection.isolation_level = None
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(connection: Any) -> None:
-            # Take the write lock at BEGIN: a transaction that read first and then writes
-            # after another writer committed would otherwise fail at once with
-            # "database is locked" instead of waiting for its turn (busy_timeout).
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(connection: Any) -> None:
+            # A write transaction takes the write lock at BEGIN (see `begin_write`); reads
+            # stay deferred so they never wait for writers (WAL).
+            immediate = connection.get_execution_options().get(WRITE_OPTION)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+# Also set by the launch queue's SQL store on its write transactions.
+WRITE_OPTION = "runyard_write"
+
+
+def begin_write(session: Session) -> Session:
+    """Mark the session's next transaction as a writer; call before its first statement.
+
+    On SQLite, a transaction that reads and then writes after another writer committed
+    fails at once with "database is locked"; taking the write lock at BEGIN makes it wait
+    its turn instead. Other databases ignore the mark.
+    """
+    session.connection(execution_options={WRITE_OPTION: True})
+    return session
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -9,9 +9,10 @@ from typing import Any
 from ariadne import graphql_sync
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.concurrency import run_in_threadpool
 
+from runyard.server.db.engine import begin_write
 from runyard.server.deps import authenticate, get_state, public_base_url
 from runyard.server.graphql.context import GraphQLContext
 from runyard.server.graphql.schema import build_schema
@@ -39,6 +40,9 @@ def _execute(
 ) -> tuple[bool, dict[str, Any]]:
     with state.sessions() as session:
         principal = authenticate(session, authorization)
+    with state.sessions() as session:
+        if _is_mutation(data):
+            begin_write(session)
         context = GraphQLContext(session, principal, state, base_url)
         success, result = graphql_sync(
             build_schema(),
@@ -53,6 +57,21 @@ def _execute(
         else:
             session.rollback()
         return success, result
+
+
+def _is_mutation(data: dict[str, Any]) -> bool:
+    """Whether the operation to run writes (then it takes the write lock at once)."""
+    try:
+        document = parse(data["query"])
+    except GraphQLError:
+        return False
+    wanted = data.get("operationName")
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and (
+            wanted is None or (definition.name and definition.name.value == wanted)
+        ):
+            return definition.operation is OperationType.MUTATION
+    return False
 
 
 @router.post("/graphql")
