@@ -18,6 +18,8 @@ from runyard.server.graphql.schema import build_schema
 from support.server import LiveServer
 
 DOCUMENTS = Path(__file__).parent / "fixtures" / "wandb_tracking_documents.json"
+# What `wandb launch --queue` sends (the agent's side is not served yet).
+LAUNCH_PUSH = Path(__file__).parent / "fixtures" / "wandb_launch_push_documents.json"
 
 
 def _catalog() -> list[dict[str, Any]]:
@@ -34,6 +36,18 @@ def test_every_client_document_validates() -> None:
         errors = validate(schema, parse(entry["query"]))
         if errors:
             failures.append(f"{entry['op']} ({entry['version']}): {[e.message for e in errors]}")
+    assert not failures, "\n".join(failures)
+
+
+def test_every_launch_push_document_validates() -> None:
+    schema = build_schema()
+    entries = json.loads(LAUNCH_PUSH.read_text())
+    assert {e["op"] for e in entries} >= {"pushToRunQueueByName", "GetRunQueueMetadata"}
+    failures = [
+        f"{e['op']} ({e['version']}): {[err.message for err in errors]}"
+        for e in entries
+        if (errors := validate(schema, parse(e["query"])))
+    ]
     assert not failures, "\n".join(failures)
 
 

@@ -28,11 +28,12 @@ from runyard.launch.templating import TemplateValueError
 from runyard.server.api.errors import http_error
 from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
+from runyard.server.db.engine import begin_write
 from runyard.server.deps import PrincipalDep, StateDep
 from runyard.server.queues import service
 from runyard.server.queues.wakeup import Wakeup
 from runyard.server.tracking.access import check_entity_access
-from runyard.server.tracking.runs import TrackingError
+from runyard.server.tracking.runs import TrackingError, get_or_create_project, resolve_entity
 
 router = APIRouter(prefix="/api/v1", tags=["launch"])
 MAX_WAIT_S = 30.0
@@ -124,6 +125,13 @@ def _with_stats(store: QueueStore, queue: Queue) -> QueueOut:
 def create_queue(spec: QueueSpec, state: StateDep, principal: PrincipalDep) -> QueueOut:
     """Create a queue with its config template and template variables."""
     _allowed(principal, spec.entity)
+    # W&B clients look queues up through their project (`model-registry` by default).
+    with state.sessions.begin() as session:
+        try:
+            entity = resolve_entity(begin_write(session), principal, spec.entity)
+        except TrackingError as exc:
+            raise http_error(exc) from exc
+        get_or_create_project(session, entity, spec.project)
     try:
         queue = state.queue_store.create_queue(spec, utcnow())
     except (NotFound, Conflict) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ class GraphQLContext:
     principal: Principal
     state: ServerState
     base_url: str
+    # Wakes agents waiting in a claim; safe to call from the resolver's worker thread.
+    on_enqueued: Callable[[], None] = lambda: None
 
 
 def ctx(info: GraphQLResolveInfo) -> GraphQLContext:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ariadne import graphql_sync
@@ -12,7 +14,6 @@ from fastapi.responses import JSONResponse
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.concurrency import run_in_threadpool
 
-from runyard.server.db.engine import begin_write
 from runyard.server.deps import authenticate, get_state, public_base_url
 from runyard.server.graphql.context import GraphQLContext
 from runyard.server.graphql.schema import build_schema
@@ -36,14 +37,19 @@ def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
 
 
 def _execute(
-    state: ServerState, authorization: str | None, base_url: str, data: Any
+    state: ServerState,
+    authorization: str | None,
+    base_url: str,
+    data: Any,
+    on_enqueued: Callable[[], None],
 ) -> tuple[bool, dict[str, Any]]:
     with state.sessions() as session:
         principal = authenticate(session, authorization)
-    with state.sessions() as session:
-        if _is_mutation(data):
-            begin_write(session)
-        context = GraphQLContext(session, principal, state, base_url)
+    # A mutation's session locks (on SQLite) at its first statement, not before: a resolver
+    # that only uses the queue store must not hold the lock the store waits for.
+    factory = state.write_sessions if _is_mutation(data) else state.sessions
+    with factory() as session:
+        context = GraphQLContext(session, principal, state, base_url, on_enqueued)
         success, result = graphql_sync(
             build_schema(),
             data,
@@ -88,11 +94,18 @@ async def graphql_endpoint(request: Request) -> JSONResponse:
     if not data.get("operationName"):
         # Newer clients send "" for a document holding one named operation.
         data.pop("operationName", None)
+    loop = asyncio.get_running_loop()
+    wakeup = request.app.state.queue_wakeup
+
+    def on_enqueued() -> None:
+        loop.call_soon_threadsafe(wakeup.notify)
+
     success, result = await run_in_threadpool(
         _execute,
         get_state(request),
         request.headers.get("authorization"),
         public_base_url(request),
         data,
+        on_enqueued,
     )
     return JSONResponse(result, status_code=200 if success else 400)

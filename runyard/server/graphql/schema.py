@@ -8,7 +8,7 @@ from pathlib import Path
 from ariadne import ScalarType, load_schema_from_path, make_executable_schema
 from graphql import GraphQLSchema
 
-from runyard.server.graphql import identity, runs
+from runyard.server.graphql import identity, launch, runs
 
 SDL_PATH = Path(__file__).parent / "schema.graphql"
 
@@ -25,4 +25,5 @@ def build_schema() -> GraphQLSchema:
         json_string,
         *identity.BINDABLES,
         *runs.BINDABLES,
+        *launch.BINDABLES,
     )

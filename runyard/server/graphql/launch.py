@@ -1,0 +1,198 @@
+"""Resolvers for W&B's launch queue protocol: what `wandb launch --queue` sends.
+
+Queues and items live in the server's QueueStore; these resolvers translate W&B's
+shapes (node ids, JSON strings, integer priorities) to Runyard's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ariadne import MutationType, ObjectType
+from graphql import GraphQLResolveInfo
+
+from runyard.launch.models import EnqueueRequest, Priority, Queue
+from runyard.launch.templating import TemplateValueError
+from runyard.server.clock import utcnow
+from runyard.server.db.models import Entity, Project
+from runyard.server.graphql.context import GraphQLContext, ctx
+from runyard.server.queues import service
+from runyard.server.tracking.access import check_entity_access
+from runyard.server.tracking.ids import decode_key, encode_id
+from runyard.server.tracking.runs import TrackingError
+
+mutation = MutationType()
+project_type = ObjectType("Project")
+entity_type = ObjectType("Entity")
+run_queue = ObjectType("RunQueue")
+resource_config = ObjectType("DefaultResourceConfig")
+
+
+def _queue_named(context: GraphQLContext, entity: str, name: str) -> Queue:
+    check_entity_access(context.principal, entity)
+    queue = context.state.queue_store.get_queue(entity, name)
+    if queue is None:
+        known = ", ".join(q.name for q in context.state.queue_store.list_queues(entity)) or "none"
+        raise TrackingError(
+            f"launch queue {entity}/{name} does not exist (queues of {entity}: {known}); "
+            "create it with `runyard queue create`",
+            status=404,
+        )
+    return queue
+
+
+@project_type.field("runQueue")
+def resolve_run_queue(project: Project, info: GraphQLResolveInfo, name: str) -> Queue | None:
+    """A queue of the project's entity by name (W&B scopes queues to entity/project)."""
+    return ctx(info).state.queue_store.get_queue(project.entity.name, name)
+
+
+@project_type.field("runQueues")
+def resolve_run_queues(project: Project, info: GraphQLResolveInfo) -> list[Queue]:
+    """Every queue of the project's entity."""
+    return ctx(info).state.queue_store.list_queues(project.entity.name)
+
+
+@run_queue.field("id")
+def resolve_run_queue_id(queue: Queue, _: GraphQLResolveInfo) -> str:
+    """Node id of the queue."""
+    return encode_id("RunQueue", queue.id)
+
+
+@run_queue.field("access")
+def resolve_run_queue_access(*_: Any) -> str:
+    """Who may push: the queue's project (Runyard checks entity access)."""
+    return "PROJECT"
+
+
+@run_queue.field("defaultResourceConfigID")
+def resolve_resource_config_id(queue: Queue, _: GraphQLResolveInfo) -> str:
+    """The queue's config template has the queue's own id."""
+    return encode_id("DefaultResourceConfig", queue.id)
+
+
+@run_queue.field("prioritizationMode")
+def resolve_prioritization(queue: Queue, _: GraphQLResolveInfo) -> str | None:
+    """W&B's name for "serve by priority"."""
+    return "V0" if queue.prioritization else None
+
+
+@run_queue.field("externalLinks")
+def resolve_external_links(*_: Any) -> dict[str, str]:
+    """No external links."""
+    return {}
+
+
+@run_queue.field("createdBy")
+def resolve_run_queue_owner(queue: Queue, _: GraphQLResolveInfo) -> str:
+    """The queue's entity."""
+    return queue.entity
+
+
+@run_queue.field("createdAt")
+def resolve_run_queue_created(queue: Queue, _: GraphQLResolveInfo) -> str:
+    """When the queue was created."""
+    return queue.created_at.isoformat()
+
+
+@entity_type.field("defaultResourceConfig")
+def resolve_default_resource_config(
+    entity: Entity, info: GraphQLResolveInfo, id: str
+) -> Queue | None:
+    """The config template of the queue whose resource-config id this is."""
+    try:
+        queue_id = decode_key("DefaultResourceConfig", id)
+    except ValueError as exc:
+        raise TrackingError(str(exc), status=400) from exc
+    queues = ctx(info).state.queue_store.list_queues(entity.name)
+    return next((q for q in queues if q.id == queue_id), None)
+
+
+@resource_config.field("id")
+def resolve_resource_config_node(queue: Queue, _: GraphQLResolveInfo) -> str:
+    """Node id of the config template."""
+    return encode_id("DefaultResourceConfig", queue.id)
+
+
+@resource_config.field("templateVariables")
+def resolve_template_variables(queue: Queue, _: GraphQLResolveInfo) -> list[dict[str, Any]]:
+    """Each declared variable with its constraints as a JSON schema string."""
+    out = []
+    for variable in queue.variables:
+        schema = variable.model_dump(exclude={"name", "description"}, exclude_none=True)
+        out.append(
+            {
+                "name": variable.name,
+                "schema": json.dumps(schema),
+                "description": variable.description,
+            }
+        )
+    return out
+
+
+def _json_object(text: str | None, field: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TrackingError(f"{field} is not valid JSON: {exc}", status=400) from exc
+    if not isinstance(value, dict):
+        raise TrackingError(f"{field} must be a JSON object", status=400)
+    return value
+
+
+def _push(context: GraphQLContext, queue: Queue, data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        request = EnqueueRequest(
+            run_spec=_json_object(data.get("runSpec"), "runSpec"),
+            priority=Priority.MEDIUM if data.get("priority") is None else data["priority"],
+            template_values=_json_object(
+                data.get("templateVariableValues"), "templateVariableValues"
+            ),
+        )
+        item, created = service.enqueue(
+            context.state.queue_store,
+            queue,
+            request,
+            utcnow(),
+            context.state.settings.max_value_bytes,
+        )
+    except TemplateValueError as exc:
+        raise TrackingError(str(exc), status=422) from exc
+    except service.SpecTooLarge as exc:
+        raise TrackingError(str(exc), status=413) from exc
+    except ValueError as exc:  # pydantic (priority) and template rendering errors
+        raise TrackingError(str(exc).replace("\n", " "), status=422) from exc
+    if created:
+        context.on_enqueued()
+    return {
+        "runQueueItemId": encode_id("RunQueueItem", item.id),
+        "runSpec": json.dumps(item.run_spec),
+    }
+
+
+@mutation.field("pushToRunQueueByName")
+def resolve_push_by_name(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Enqueue on a queue named by entity and name (the project name is not part of the key)."""
+    context = ctx(info)
+    return _push(context, _queue_named(context, input["entityName"], input["queueName"]), input)
+
+
+@mutation.field("pushToRunQueue")
+def resolve_push(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Enqueue on a queue given by its node id."""
+    context = ctx(info)
+    try:
+        queue_id = decode_key("RunQueue", input["queueID"])
+    except ValueError as exc:
+        raise TrackingError(str(exc), status=400) from exc
+    for queue in context.state.queue_store.list_queues():
+        if queue.id == queue_id:
+            check_entity_access(context.principal, queue.entity)
+            return _push(context, queue, input)
+    raise TrackingError(f"launch queue {input['queueID']} does not exist", status=404)
+
+
+BINDABLES = [mutation, project_type, entity_type, run_queue, resource_config]
