@@ -18,7 +18,12 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 VENVS = ROOT / ".venvs"
 DEFAULT_VERSIONS = ["0.19.11", "0.22.3", "latest"]
-TESTS = ["tests/test_tracking_roundtrip.py", "tests/test_resume_and_states.py"]
+TESTS = [
+    "tests/test_tracking_roundtrip.py",
+    "tests/test_resume_and_states.py",
+    "tests/test_public_api.py",
+    "tests/test_wandb_launch_push.py",
+]
 
 
 def client_python(version: str) -> Path:
