@@ -237,10 +237,10 @@ class SqlQueueStore:
             for window in (first, CLAIM_WINDOW):
                 stmt = (
                     select(
-                        items_table.c.seq,
                         items_table.c.id,
                         items_table.c.gpus,
                         items_table.c.queue_id,
+                        items_table.c.document,
                     )
                     .where(
                         items_table.c.queue_id.in_(list(leases)),
@@ -258,7 +258,8 @@ class SqlQueueStore:
             if chosen is None:
                 return None
             row = next(r for r in rows if r.id == chosen)
-            item = self._load(conn, chosen)
+            # The row is ours: locked (PostgreSQL) or under the write lock (SQLite).
+            item = QueueItem.model_validate(row.document)
             item.state = ItemState.CLAIMED
             item.state_times[ItemState.CLAIMED.value] = now
             item.agent_id = agent_id

@@ -313,4 +313,12 @@ async def claim(
 @router.post("/agents/heartbeat", response_model=list[QueueItem])
 def heartbeat(body: HeartbeatRequest, state: StateDep, principal: PrincipalDep) -> list[QueueItem]:
     """Renew the agent's leases; items come back with their state (stop canceled ones)."""
-    return state.queue_store.renew(body.agent_id, body.item_ids, utcnow())
+    store = state.queue_store
+    mine = []
+    for item_id in body.item_ids:
+        item = store.get_item(item_id)
+        if item is None:
+            raise HTTPException(404, f"queue item {item_id} does not exist")
+        _allowed(principal, item.entity)
+        mine.append(item_id)
+    return store.renew(body.agent_id, mine, utcnow())
