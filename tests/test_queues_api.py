@@ -232,3 +232,26 @@ def test_queue_backlog_and_outcomes_are_in_prometheus_metrics(server: LiveServer
     assert f'runyard_queue_items_done_total{{{label},state="finished"}} 1.0' in text
     assert f"runyard_queue_wait_seconds_count{{{label}}} 1.0" in text
     assert f"runyard_queue_oldest_pending_seconds{{{label}}}" in text
+
+
+def test_agents_register_heartbeat_and_are_listed(server: LiveServer) -> None:
+    with server.api() as api:
+        queue = _create(api)
+        body = {
+            "name": "pool-a100-0",
+            "hostname": "node-7",
+            "version": "runyard 0.1",
+            "queues": [f"admin/{queue}"],
+            "capacity": {"gpus": 8},
+        }
+        agent = api.post("/api/v1/agents", json=body)
+        assert agent.status_code == 201, agent.text
+        agent_id = agent.json()["id"]
+        beat = {"agent_id": agent_id, "item_ids": [], "status": "running"}
+        assert api.post("/api/v1/agents/heartbeat", json=beat).is_success
+        listed = api.get("/api/v1/agents").json()
+        bad = api.post("/api/v1/agents", json={**body, "queues": ["no-entity"]})
+    mine = next(a for a in listed if a["id"] == agent_id)
+    assert mine["alive"] is True and mine["status"] == "running"
+    assert mine["capacity"] == {"gpus": 8} and mine["queues"] == [f"admin/{queue}"]
+    assert bad.status_code == 422 and "must be 'entity/name'" in bad.text

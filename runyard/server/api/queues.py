@@ -30,7 +30,7 @@ from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
 from runyard.server.db.engine import begin_write
 from runyard.server.deps import PrincipalDep, StateDep
-from runyard.server.queues import service
+from runyard.server.queues import agents, service
 from runyard.server.queues.wakeup import Wakeup
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.runs import TrackingError, get_or_create_project, resolve_entity
@@ -64,6 +64,7 @@ class HeartbeatRequest(BaseModel):
 
     agent_id: str = Field(min_length=1, max_length=128)
     item_ids: list[str] = Field(default_factory=list)
+    status: str | None = Field(None, max_length=32, description="e.g. polling, running.")
 
 
 class ReportRequest(BaseModel):
@@ -321,4 +322,7 @@ def heartbeat(body: HeartbeatRequest, state: StateDep, principal: PrincipalDep) 
             raise HTTPException(404, f"queue item {item_id} does not exist")
         _allowed(principal, item.entity)
         mine.append(item_id)
-    return store.renew(body.agent_id, mine, utcnow())
+    now = utcnow()
+    with state.write_sessions.begin() as session:
+        agents.touch(session, body.agent_id, now, body.status)  # registered agents only
+    return store.renew(body.agent_id, mine, now)

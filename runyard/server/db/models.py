@@ -222,3 +222,23 @@ class RunFile(Base):
     md5: Mapped[str] = mapped_column(String(64), default="")
     uploaded: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LaunchAgent(Base):
+    """An agent that registered to serve launch queues; it heartbeats while alive."""
+
+    __tablename__ = "launch_agents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    entity_id: Mapped[int] = mapped_column(
+        ForeignKey("entities.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(128))
+    hostname: Mapped[str] = mapped_column(String(256), default="")
+    version: Mapped[str] = mapped_column(String(64), default="")
+    # `entity/name` of each queue served, and the capacity it reported (e.g. {"gpus": 8}).
+    queues: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    capacity: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    status: Mapped[str] = mapped_column(String(32), default="polling")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

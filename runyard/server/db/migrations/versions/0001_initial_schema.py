@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 04:15:29.853033
+Create Date: 2026-11-24 05:01:12.946062
 """
 
 from collections.abc import Sequence
@@ -35,6 +35,32 @@ def upgrade() -> None:
         sa.Column("value", sa.String(length=256), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    op.create_table(
+        "launch_agents",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("entity_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("hostname", sa.String(length=256), nullable=False),
+        sa.Column("version", sa.String(length=64), nullable=False),
+        sa.Column(
+            "queues",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "capacity",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["entity_id"], ["entities.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("launch_agents", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_launch_agents_entity_id"), ["entity_id"], unique=False)
+
     op.create_table(
         "projects",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -257,6 +283,10 @@ def downgrade() -> None:
     op.drop_table("api_keys")
     op.drop_table("users")
     op.drop_table("projects")
+    with op.batch_alter_table("launch_agents", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_launch_agents_entity_id"))
+
+    op.drop_table("launch_agents")
     op.drop_table("server_secrets")
     op.drop_table("entities")
     # ### end Alembic commands ###
