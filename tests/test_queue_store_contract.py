@@ -315,3 +315,22 @@ def test_pending_summary_counts_by_priority_and_finds_the_oldest(store: QueueSto
     assert summary.oldest_created_at == T0
     store.claim([queue], "agent-1", None, True, T0)  # takes new-crit
     assert store.pending_summary(queue).by_priority == {0: 1, 1: 0, 2: 0, 3: 1}
+
+
+def test_racing_retries_of_one_request_make_one_item(store: QueueStore) -> None:
+    queue = _queue(store)
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def retry() -> None:
+        item = _push(store, queue, "job", request_id="same-request")
+        with lock:
+            ids.append(item.id)
+
+    threads = [threading.Thread(target=retry) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ids) == 8 and len(set(ids)) == 1
+    assert len(store.list_items(queue)) == 1

@@ -166,12 +166,6 @@ class RedisQueueStore:
         """Add a validated item; a repeated request_id returns the first item."""
         item_id = uuid.uuid4().hex
         requests_key = self.p + f"requests:{queue.id}"
-        if request.request_id is not None and not self.r.hsetnx(
-            requests_key, request.request_id, item_id
-        ):
-            existing = self.get_item(self.r.hget(requests_key, request.request_id) or "")
-            if existing is not None:
-                return existing, False
         priority = request.priority if queue.prioritization else Priority.MEDIUM
         item = QueueItem(
             id=item_id,
@@ -192,7 +186,39 @@ class RedisQueueStore:
             exclude={"state", "state_times", "attempts", "agent_id", "lease_expires_at"},
         )
         score = order_key(int(priority), int(self.r.incr(self.p + "seq")))
-        pipe = self.r.pipeline(transaction=True)
+        with self.r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    # Watching the request ids makes a racing retry of the same request
+                    # either see our item or make us see its own: one item either way.
+                    pipe.watch(requests_key)
+                    if request.request_id is not None:
+                        existing_id = pipe.hget(requests_key, request.request_id)
+                        if existing_id:
+                            pipe.unwatch()
+                            existing = self.get_item(existing_id)
+                            if existing is not None:
+                                return existing, False
+                    pipe.multi()
+                    if request.request_id is not None:
+                        pipe.hset(requests_key, request.request_id, item_id)
+                    self._add_item(pipe, queue, item, static, score, requirements, now)
+                    pipe.execute()
+                    return item, True
+                except redis.WatchError:
+                    continue
+
+    def _add_item(
+        self,
+        pipe: Any,
+        queue: Queue,
+        item: QueueItem,
+        static: dict[str, Any],
+        score: int,
+        requirements: Requirements,
+        now: datetime,
+    ) -> None:
+        item_id = item.id
         pipe.hset(
             self._item_key(item_id),
             mapping={
@@ -207,8 +233,6 @@ class RedisQueueStore:
         pipe.hset(self.p + "gpus", item_id, requirements.gpus)
         pipe.zadd(self.p + f"all:{queue.id}", {item_id: score})
         pipe.zadd(self.p + f"pending:{queue.id}", {item_id: score})
-        pipe.execute()
-        return item, True
 
     def claim(
         self,

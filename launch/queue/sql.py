@@ -32,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
 
 from ..models import (
     EnqueueRequest,
@@ -180,6 +181,30 @@ class SqlQueueStore:
         now: datetime,
     ) -> tuple[QueueItem, bool]:
         """Add a validated item; a repeated request_id returns the first item."""
+        try:
+            return self._enqueue(queue, request, values, rendered, requirements, now)
+        except IntegrityError:
+            # A retry of the same request raced us and won (PostgreSQL); return its item.
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    select(items_table).where(
+                        items_table.c.queue_id == queue.id,
+                        items_table.c.request_id == request.request_id,
+                    )
+                ).first()
+            if row is None:
+                raise
+            return _item(row), False
+
+    def _enqueue(
+        self,
+        queue: Queue,
+        request: EnqueueRequest,
+        values: dict[str, object],
+        rendered: dict[str, object],
+        requirements: Requirements,
+        now: datetime,
+    ) -> tuple[QueueItem, bool]:
         with self._tx() as conn:
             if request.request_id is not None:
                 existing = conn.execute(
