@@ -2,7 +2,8 @@
 
 Layout, all under one key prefix:
 
-- `queue:<entity>/<name>`: the queue as JSON; `queues`: the set of `entity/name`.
+- `queue:<entity>/<name>`: the queue as JSON; `queues`: the set of `entity/name`;
+  `queue_ids`: hash queue id -> `entity/name`.
 - `item:<id>`: a hash per item. `doc` holds what never changes after enqueue (JSON);
   `state`, `agent`, `attempts`, `lease`, `run_id`, `error`, `warnings` and one `t:<state>`
   per state entered hold the rest, so a Lua script can change them without JSON.
@@ -109,6 +110,7 @@ class RedisQueueStore:
                 f"queue {spec.entity}/{spec.name} exists: pick another name or update it"
             )
         self.r.sadd(self.p + "queues", f"{spec.entity}/{spec.name}")
+        self.r.hset(self.p + "queue_ids", queue.id, f"{spec.entity}/{spec.name}")
         return queue
 
     def update_queue(self, spec: QueueSpec) -> Queue:
@@ -150,6 +152,7 @@ class RedisQueueStore:
             self._queue_key(entity, name),
         )
         pipe.srem(self.p + "queues", f"{entity}/{name}")
+        pipe.hdel(self.p + "queue_ids", queue.id)
         pipe.execute()
 
     # --- items -----------------------------------------------------------------------------
@@ -421,10 +424,8 @@ class RedisQueueStore:
         return item
 
     def _queue_by_id(self, queue_id: str) -> Queue | None:
-        for queue in self.list_queues():
-            if queue.id == queue_id:
-                return queue
-        return None
+        path = self.r.hget(self.p + "queue_ids", queue_id)
+        return self.get_queue(*path.split("/", 1)) if path else None
 
     def _lease_seconds(self, queue_id: str | None) -> float:
         queue = self._queue_by_id(queue_id or "")

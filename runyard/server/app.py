@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 from runyard import __version__
 from runyard.server.api import agents, filestream, health, queues, runs, storage
 from runyard.server.clock import utcnow
-from runyard.server.db.engine import begin_write
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
 from runyard.server.metrics import ServerMetrics
@@ -28,8 +27,8 @@ logger = logging.getLogger(__name__)
 
 def _sweep_crashed(state: ServerState) -> int:
     timeout = timedelta(seconds=state.settings.run_heartbeat_timeout_s)
-    with state.sessions.begin() as session:
-        return mark_crashed_runs(begin_write(session), timeout)
+    with state.write_sessions.begin() as session:
+        return mark_crashed_runs(session, timeout)
 
 
 async def _crash_detector(state: ServerState, metrics: ServerMetrics) -> None:

@@ -9,7 +9,6 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from runyard.server.auth import AuthError, Principal, key_from_authorization, principal_for_key
-from runyard.server.db.engine import begin_write
 from runyard.server.state import ServerState
 
 
@@ -23,9 +22,8 @@ def db_session(
     request: Request, state: Annotated[ServerState, Depends(get_state)]
 ) -> Iterator[Session]:
     """Yield a session in a transaction, committed when the handler returns normally."""
-    with state.sessions.begin() as session:
-        if request.method not in ("GET", "HEAD"):
-            begin_write(session)
+    factory = state.sessions if request.method in ("GET", "HEAD") else state.write_sessions
+    with factory.begin() as session:
         yield session
 
 

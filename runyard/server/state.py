@@ -12,7 +12,7 @@ from runyard.launch.queue.sql import SqlQueueStore
 from runyard.launch.queue.store import QueueStore
 from runyard.server.auth import bootstrap_admin
 from runyard.server.db import migrate
-from runyard.server.db.engine import WRITE_OPTION, make_engine, make_session_factory
+from runyard.server.db.engine import make_engine, make_session_factory, writer_engine
 from runyard.server.db.models import ServerSecret
 from runyard.server.settings import ServerSettings
 from runyard.server.signing import UrlSigner
@@ -68,7 +68,7 @@ def open_state(settings: ServerSettings) -> ServerState:
         settings=settings,
         engine=engine,
         sessions=sessions,
-        write_sessions=make_session_factory(engine.execution_options(**{WRITE_OPTION: True})),
+        write_sessions=make_session_factory(writer_engine(engine)),
         store=FilesystemStore(settings.data_dir / "objects"),
         signer=UrlSigner(secret, settings.signed_url_ttl_s),
         queue_store=_queue_store(settings, engine),

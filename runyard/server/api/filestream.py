@@ -11,7 +11,6 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 
 from runyard.server.api.errors import http_error
-from runyard.server.db.engine import begin_write
 from runyard.server.deps import authenticate, get_state
 from runyard.server.state import ServerState
 from runyard.server.tracking import filestream
@@ -47,8 +46,7 @@ def _apply(
     run_name: str,
     body: filestream.FileStreamRequest,
 ) -> dict[str, object]:
-    with state.sessions.begin() as session:
-        begin_write(session)
+    with state.write_sessions.begin() as session:
         principal = authenticate(session, authorization)
         try:
             run = accessible_run(session, principal, entity, project, run_name)

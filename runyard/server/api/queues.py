@@ -28,7 +28,6 @@ from runyard.launch.templating import TemplateValueError
 from runyard.server.api.errors import http_error
 from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
-from runyard.server.db.engine import begin_write
 from runyard.server.deps import PrincipalDep, StateDep
 from runyard.server.queues import agents, service
 from runyard.server.queues.wakeup import Wakeup
@@ -85,18 +84,17 @@ def wakeup(request: Request) -> Wakeup:
     return signal
 
 
-def _store_error(exc: Exception) -> HTTPException:
+def _store_error(
+    exc: NotFound | Conflict | TemplateValueError | service.SpecTooLarge,
+) -> HTTPException:
+    """The HTTP error a refused queue request becomes."""
     if isinstance(exc, NotFound):
         return HTTPException(404, str(exc))
     if isinstance(exc, Conflict):
         return HTTPException(409, str(exc))
     if isinstance(exc, TemplateValueError):
         return HTTPException(422, {"message": str(exc), "problems": exc.problems})
-    if isinstance(exc, service.SpecTooLarge):
-        return HTTPException(413, str(exc))
-    if isinstance(exc, TrackingError):
-        return http_error(exc)
-    raise exc
+    return HTTPException(413, str(exc))
 
 
 def _allowed(principal: Principal, entity: str) -> None:
@@ -127,9 +125,9 @@ def create_queue(spec: QueueSpec, state: StateDep, principal: PrincipalDep) -> Q
     """Create a queue with its config template and template variables."""
     _allowed(principal, spec.entity)
     # W&B clients look queues up through their project (`model-registry` by default).
-    with state.sessions.begin() as session:
+    with state.write_sessions.begin() as session:
         try:
-            entity = resolve_entity(begin_write(session), principal, spec.entity)
+            entity = resolve_entity(session, principal, spec.entity)
         except TrackingError as exc:
             raise http_error(exc) from exc
         get_or_create_project(session, entity, spec.project)
@@ -198,9 +196,9 @@ async def enqueue(
             return service.enqueue(
                 state.queue_store, queue, body, utcnow(), state.settings.max_value_bytes
             )
-        except (TemplateValueError, service.SpecTooLarge, ValueError) as exc:
-            if isinstance(exc, TemplateValueError | service.SpecTooLarge):
-                raise _store_error(exc) from exc
+        except (TemplateValueError, service.SpecTooLarge) as exc:
+            raise _store_error(exc) from exc
+        except ValueError as exc:  # the template itself cannot be rendered
             raise HTTPException(422, str(exc)) from exc
 
     item, created = await run_in_threadpool(work)

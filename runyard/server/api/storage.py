@@ -30,7 +30,7 @@ async def upload(
         )
     except TooLarge as exc:
         raise HTTPException(413, f"{exc}: RUNYARD_MAX_REQUEST_BYTES limits uploads") from exc
-    await run_in_threadpool(record_upload, state.sessions, key, stored.size, stored.md5_hex)
+    await run_in_threadpool(record_upload, state.write_sessions, key, stored.size, stored.md5_hex)
     return {"size": stored.size, "md5": stored.md5_hex}
 
 

@@ -32,8 +32,8 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
-            # A write transaction takes the write lock at BEGIN (see `begin_write`); reads
-            # stay deferred so they never wait for writers (WAL).
+            # Connections of a writer engine (`writer_engine`) take the write lock at BEGIN;
+            # reads stay deferred so they never wait for writers (WAL).
             immediate = connection.get_execution_options().get(WRITE_OPTION)
             connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -45,15 +45,15 @@ def make_engine(url: str) -> Engine:
 WRITE_OPTION = "runyard_write"
 
 
-def begin_write(session: Session) -> Session:
-    """Mark the session's next transaction as a writer; call before its first statement.
+def writer_engine(engine: Engine) -> Engine:
+    """The same engine and pool, for transactions that write.
 
     On SQLite, a transaction that reads and then writes after another writer committed
     fails at once with "database is locked"; taking the write lock at BEGIN makes it wait
-    its turn instead. Other databases ignore the mark.
+    its turn instead. BEGIN is lazy: a session that never runs a statement takes no lock.
+    Other databases ignore the option.
     """
-    session.connection(execution_options={WRITE_OPTION: True})
-    return session
+    return engine.execution_options(**{WRITE_OPTION: True})
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -6,7 +6,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from runyard.server.clock import utcnow
-from runyard.server.db.engine import begin_write
 from runyard.server.db.models import Run, RunFile
 from runyard.server.tracking.runs import TrackingError
 
@@ -40,7 +39,6 @@ def record_upload(sessions: sessionmaker[Session], key: str, size: int, md5_hex:
     if not run_part.isdigit() or not name:
         return
     with sessions.begin() as session:
-        begin_write(session)
         row = session.scalars(
             select(RunFile).where(RunFile.run_id == int(run_part), RunFile.name == name)
         ).first()

@@ -17,7 +17,7 @@ from sqlalchemy import and_, false, func, not_, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from runyard.server.db.models import Run
-from runyard.server.tracking.json_sql import JsonPath, json_array_contains, regexp_match
+from runyard.server.tracking.json_sql import JsonPath, json_array_contains
 
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 FIELD_OPERATORS = (*COMPARISONS, "$in", "$nin", "$exists", "$regex", "$options", "$not")
@@ -256,7 +256,7 @@ class _StringColumn(_Target):
         return self.column.is_not(None)
 
     def regex(self, pattern: Any, options: Any, where: str) -> ColumnElement[bool]:
-        return regexp_match(self.column, _pattern(pattern, options, where))
+        return self.column.regexp_match(_pattern(pattern, options, where))
 
 
 class _TimeColumn(_Target):
@@ -337,7 +337,7 @@ class _JsonValue(_Target):
         return self.path.json_type().is_not(None)
 
     def regex(self, pattern: Any, options: Any, where: str) -> ColumnElement[bool]:
-        return regexp_match(self.path.string(), _pattern(pattern, options, where))
+        return self.path.string().regexp_match(_pattern(pattern, options, where))
 
 
 def _number(value: int | float, where: str) -> float:

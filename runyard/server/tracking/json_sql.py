@@ -80,11 +80,6 @@ def json_array_contains(column: Any, item: str, dialect: str) -> ColumnElement[b
     raise ValueError(f"unsupported SQL dialect {dialect!r}")
 
 
-def regexp_match(value: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
-    """`value` matches the regular expression `pattern` (search, not full match)."""
-    return value.regexp_match(pattern)
-
-
 def register_sqlite_regexp(dbapi_connection: Any, _record: Any) -> None:
     """Give a SQLite connection the REGEXP function (`x REGEXP pattern`)."""
 
