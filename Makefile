@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Start the tracking server (embedded SQLite in ./.runyard) on 127.0.0.1:8080.
+## Start the tracking server (embedded SQLite in ./.runyard) on 127.0.0.1:8080, plus a local
+## agent serving the `default` queue with local processes.
 run: install
-	$(VENV)/bin/runyard server
+	$(VENV)/bin/runyard server --local-agent
 
 ## Lint, type-check, and run the test suite (CI runs exactly this).
 test: install lint

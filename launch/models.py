@@ -188,7 +188,10 @@ class QueueItem(BaseModel):
     requirements: Requirements
     state: ItemState
     state_times: dict[str, datetime] = Field(description="When the item entered each state.")
-    attempts: int = 0
+    attempts: int = Field(
+        default=0, description="Claims so far (each claim, also after a preemption)."
+    )
+    preemptions: int = Field(default=0, description="Times the item was preempted and requeued.")
     agent_id: str | None = None
     lease_expires_at: datetime | None = None
     run_id: str | None = None

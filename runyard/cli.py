@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from runyard.agent_cli import agent
 from runyard.queue_cli import launch, queue
 
 if TYPE_CHECKING:
@@ -25,6 +26,11 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port to listen on [RUNYARD_PORT, 8080].")
 @click.option("--data-dir", default=None, help="Data directory [RUNYARD_DATA_DIR, ./.runyard].")
 @click.option("--database-url", default=None, help="SQLAlchemy URL [RUNYARD_DATABASE_URL].")
+@click.option(
+    "--local-agent/--no-local-agent",
+    default=False,
+    help="Also run a local-process agent serving a `default` queue (what `make run` does).",
+)
 @click.pass_context
 def server(
     ctx: click.Context,
@@ -32,6 +38,7 @@ def server(
     port: int | None,
     data_dir: str | None,
     database_url: str | None,
+    local_agent: bool,
 ) -> None:
     """Run the tracking server (migrates the database first)."""
     overrides = {
@@ -47,7 +54,7 @@ def server(
     settings = load_settings(overrides)
     ctx.obj = settings
     if ctx.invoked_subcommand is None:
-        serve(settings)
+        serve(settings, local_agent)
 
 
 def load_settings(overrides: Mapping[str, object]) -> ServerSettings:
@@ -114,7 +121,7 @@ def migrate(settings: object) -> None:
     Console().print(f"[green]database is up to date[/green] ({engine.url.render_as_string()})")
 
 
-def serve(settings: object) -> None:
+def serve(settings: object, local_agent: bool = False) -> None:
     """Open the state, print the admin key on first start, and serve until interrupted."""
     import uvicorn
     from rich.console import Console
@@ -140,17 +147,29 @@ def serve(settings: object) -> None:
     console.print(f"export WANDB_BASE_URL={url}", highlight=False)
     if state.new_admin_key:
         console.print(f"export WANDB_API_KEY={state.new_admin_key}", highlight=False)
-    uvicorn.run(
-        create_app(state),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        proxy_headers=True,
-    )
+    agent = None
+    if local_agent:
+        from runyard.server import local_agent as local
+
+        agent = local.spawn(state, f"http://{settings.host}:{settings.port}")
+        console.print(f"local agent serving queue [bold]{local.QUEUE}[/bold] (local-process)")
+    try:
+        uvicorn.run(
+            create_app(state),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            proxy_headers=True,
+        )
+    finally:
+        if agent is not None:
+            agent.terminate()
+            agent.wait(timeout=30)
 
 
 main.add_command(queue)
 main.add_command(launch)
+main.add_command(agent)
 
 if __name__ == "__main__":
     main()

@@ -334,3 +334,88 @@ def test_racing_retries_of_one_request_make_one_item(store: QueueStore) -> None:
         thread.join()
     assert len(ids) == 8 and len(set(ids)) == 1
     assert len(store.list_items(queue)) == 1
+
+
+def test_preempted_item_is_requeued_with_its_run_id(store: QueueStore) -> None:
+    queue = _queue(store)
+    _push(store, queue, "job")
+    _push(store, queue, "later")
+    item = store.claim([queue], "agent-1", None, True, T0)
+    assert item is not None
+    store.report(item.id, "agent-1", ItemState.RUNNING, T0, run_id="run-7")
+    back = store.report(
+        item.id,
+        "agent-1",
+        ItemState.PREEMPTED,
+        T0 + timedelta(seconds=5),
+        warning="evicted: node drained",
+        requeue=True,
+    )
+    assert back.state is ItemState.PENDING and back.preemptions == 1
+    assert back.agent_id is None and back.lease_expires_at is None
+    assert "preempted" in back.state_times and back.warnings == ["evicted: node drained"]
+    assert store.get_item(item.id) == back
+    # Back at its place in line (ahead of the later item), the run id kept for resume.
+    again = store.claim([queue], "agent-2", None, True, T0 + timedelta(seconds=6))
+    assert again is not None and again.id == item.id and again.run_id == "run-7"
+    assert store.expire_leases(T0 + timedelta(seconds=7)) == []
+
+
+def test_preempted_without_requeue_is_final(store: QueueStore) -> None:
+    queue = _queue(store)
+    _push(store, queue, "job")
+    item = store.claim([queue], "agent-1", None, True, T0)
+    assert item is not None
+    store.report(item.id, "agent-1", ItemState.RUNNING, T0)
+    done = store.report(item.id, "agent-1", ItemState.PREEMPTED, T0)
+    assert done.state is ItemState.PREEMPTED and done.preemptions == 0
+    with pytest.raises(Conflict, match="only a preempted item can be requeued"):
+        _push(store, queue, "other")
+        other = store.claim([queue], "agent-1", None, True, T0)
+        assert other is not None
+        store.report(other.id, "agent-1", ItemState.FAILED, T0, requeue=True)
+
+
+def test_restarted_agent_adopts_items_of_dead_agents_only(store: QueueStore) -> None:
+    queue = _queue(store, lease_seconds=10)
+    for label in ("dead-holder", "live-holder", "lapsed", "done"):
+        _push(store, queue, label)
+    dead = store.claim([queue], "dead", None, True, T0)
+    live = store.claim([queue], "live", None, True, T0)
+    lapsed = store.claim([queue], "dead", None, True, T0)
+    done = store.claim([queue], "dead", None, True, T0)
+    assert dead and live and lapsed and done
+    store.report(dead.id, "dead", ItemState.RUNNING, T0, run_id="r1")
+    store.report(done.id, "dead", ItemState.FAILED, T0)
+    # The dead agent's lease on `lapsed` ran out: the item is pending again.
+    store.renew("dead", [dead.id], T0 + timedelta(seconds=9))
+    store.renew("live", [live.id], T0 + timedelta(seconds=9))
+    assert [i.id for i in store.expire_leases(T0 + timedelta(seconds=11))] == [lapsed.id]
+
+    now = T0 + timedelta(seconds=12)
+    adopted = store.adopt("new", [dead.id, live.id, lapsed.id, done.id, "nope"], {"live"}, now)
+    by_id = {i.id: i for i in adopted}
+    assert set(by_id) == {dead.id, live.id, lapsed.id, done.id}
+    assert by_id[dead.id].agent_id == "new" and by_id[dead.id].state is ItemState.RUNNING
+    assert by_id[dead.id].lease_expires_at == now + timedelta(seconds=10)
+    assert by_id[live.id].agent_id == "live"  # its holder still heartbeats: hands off
+    assert by_id[lapsed.id].state is ItemState.CLAIMED and by_id[lapsed.id].agent_id == "new"
+    assert by_id[lapsed.id].attempts == 2
+    assert by_id[done.id].state is ItemState.FAILED
+    assert store.get_item(lapsed.id) == by_id[lapsed.id]
+    # Adopted items are leased: nobody else can claim the lapsed one.
+    assert store.claim([queue], "other", None, True, now) is None
+    assert store.report(dead.id, "new", ItemState.FINISHED, now).state is ItemState.FINISHED
+
+
+def test_count_by_state_follows_the_lifecycle(store: QueueStore) -> None:
+    queue = _queue(store)
+    assert store.count_by_state(queue) == {}
+    for label in ("a", "b", "c", "d"):
+        _push(store, queue, label)
+    first = store.claim([queue], "agent-1", None, True, T0)
+    second = store.claim([queue], "agent-1", None, True, T0)
+    assert first and second
+    store.report(first.id, "agent-1", ItemState.RUNNING, T0)
+    store.cancel(second.id, T0)
+    assert store.count_by_state(queue) == {"pending": 2, "running": 1, "canceled": 1}

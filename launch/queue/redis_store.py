@@ -37,7 +37,14 @@ from ..models import (
     QueueSpec,
     Requirements,
 )
-from .rules import CLAIM_WINDOW, TransitionError, after_expired_lease, apply_report, order_key
+from .rules import (
+    CLAIM_WINDOW,
+    TransitionError,
+    adoption,
+    after_expired_lease,
+    apply_report,
+    order_key,
+)
 from .store import Conflict, NotFound, PendingSummary
 
 T = TypeVar("T")
@@ -325,12 +332,13 @@ class RedisQueueStore:
         run_id: str | None = None,
         error: ItemError | None = None,
         warning: str | None = None,
+        requeue: bool = False,
     ) -> QueueItem:
         """An agent's progress report."""
 
         def apply(item: QueueItem, pipe: Any) -> QueueItem:
             try:
-                apply_report(item, agent_id, state, now, run_id, error, warning)
+                apply_report(item, agent_id, state, now, run_id, error, warning, requeue)
             except TransitionError as exc:
                 raise Conflict(str(exc)) from exc
             key = self._item_key(item_id)
@@ -346,9 +354,51 @@ class RedisQueueStore:
             if item.state.is_final:
                 pipe.hdel(key, "lease")
                 pipe.zrem(self.p + "leases", item_id)
+            if requeue:
+                pipe.hset(
+                    key, mapping={"t:preempted": now.isoformat(), "preemptions": item.preemptions}
+                )
+                pipe.hdel(key, "lease", "agent")
+                pipe.zrem(self.p + "leases", item_id)
+                queue_id = self.r.hget(key, "queue_id")
+                score = float(self.r.hget(key, "score") or 0)
+                pipe.zadd(self.p + f"pending:{queue_id}", {item_id: score})
             return item
 
         return self._require(self._update(item_id, apply), item_id)
+
+    def adopt(
+        self, agent_id: str, item_ids: list[str], alive_agents: set[str], now: datetime
+    ) -> list[QueueItem]:
+        """Lease found workloads' items to a restarted agent."""
+
+        def apply(item: QueueItem, pipe: Any) -> QueueItem:
+            holder_alive = item.agent_id in alive_agents and item.agent_id != agent_id
+            state = adoption(item, agent_id, holder_alive)
+            if state is None:
+                return item
+            key = self._item_key(item.id)
+            queue_id = self.r.hget(key, "queue_id")
+            fields: dict[str, Any] = {"state": state.value, "agent": agent_id}
+            if state is ItemState.CLAIMED and item.state is ItemState.PENDING:
+                item.attempts += 1
+                item.state_times[state.value] = now
+                fields["attempts"] = item.attempts
+                fields[f"t:{state.value}"] = now.isoformat()
+                pipe.zrem(self.p + f"pending:{queue_id}", item.id)
+            item.state, item.agent_id = state, agent_id
+            item.lease_expires_at = now + timedelta(seconds=self._lease_seconds(queue_id))
+            fields["lease"] = _ms(item.lease_expires_at)
+            pipe.hset(key, mapping=fields)
+            pipe.zadd(self.p + "leases", {item.id: _ms(item.lease_expires_at)})
+            return item
+
+        out = []
+        for item_id in item_ids:
+            item = self._update(item_id, apply)
+            if item is not None:
+                out.append(item)
+        return out
 
     def cancel(self, item_id: str, now: datetime) -> QueueItem:
         """Cancel an item (its agent learns it at the next heartbeat)."""
@@ -385,6 +435,19 @@ class RedisQueueStore:
                 if len(out) >= limit:
                     break
         return out
+
+    def count_by_state(self, queue: Queue) -> dict[str, int]:
+        """Items by state: one pipelined HGET per item (no item is parsed)."""
+        ids = self.r.zrange(self.p + f"all:{queue.id}", 0, -1)
+        with self.r.pipeline(transaction=False) as pipe:
+            for item_id in ids:
+                pipe.hget(self._item_key(item_id), "state")
+            states = pipe.execute()
+        counts: dict[str, int] = {}
+        for state in states:
+            if state:
+                counts[state] = counts.get(state, 0) + 1
+        return counts
 
     def pending_summary(self, queue: Queue) -> PendingSummary:
         """Pending counts by priority (score bands) and the oldest pending item's enqueue time."""
@@ -452,6 +515,7 @@ def _item(fields: dict[str, str]) -> QueueItem:
             "state": fields["state"],
             "state_times": {s: times[s] for s in ordered},
             "attempts": int(fields.get("attempts", 0)),
+            "preemptions": int(fields.get("preemptions", 0)),
             "agent_id": fields.get("agent"),
             "lease_expires_at": _from_ms(fields.get("lease")),
             "run_id": fields.get("run_id", doc.get("run_id")),

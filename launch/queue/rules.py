@@ -80,8 +80,15 @@ def apply_report(
     run_id: str | None = None,
     error: ItemError | None = None,
     warning: str | None = None,
+    requeue: bool = False,
 ) -> QueueItem:
-    """Apply an agent's report to an item (in place); TransitionError if it is not allowed."""
+    """Apply an agent's report to an item (in place); TransitionError if it is not allowed.
+
+    `requeue` with a `preempted` report puts the item back in line with its run id kept,
+    so the next launch resumes the same run (the agent decides, it knows the pool's limit).
+    """
+    if requeue and state is not ItemState.PREEMPTED:
+        raise TransitionError(f"only a preempted item can be requeued, not a {state.value} one")
     if item.agent_id != agent_id and state != item.state:
         raise TransitionError(
             f"item {item.id} is not leased to agent {agent_id!r} "
@@ -99,4 +106,24 @@ def apply_report(
         item.error = error
     if item.state.is_final:
         item.lease_expires_at = None
+    if requeue:
+        item.preemptions += 1
+        item.state = ItemState.PENDING
+        item.state_times[ItemState.PENDING.value] = now
+        item.agent_id = None
     return item
+
+
+def adoption(item: QueueItem, agent_id: str, holder_alive: bool) -> ItemState | None:
+    """Whether a restarted agent may take over an item whose workload it found running.
+
+    Leased items move to the new agent unless the holder is still alive; pending ones
+    (their lease ran out while no agent watched) are claimed again. None: leave it.
+    """
+    if item.state.holds_lease:
+        if item.agent_id == agent_id or not holder_alive:
+            return item.state
+        return None
+    if item.state is ItemState.PENDING:
+        return ItemState.CLAIMED
+    return None

@@ -48,6 +48,7 @@ from .rules import (
     CLAIM_WINDOW,
     Candidate,
     TransitionError,
+    adoption,
     after_expired_lease,
     apply_report,
     pick_claim,
@@ -342,16 +343,44 @@ class SqlQueueStore:
         run_id: str | None = None,
         error: ItemError | None = None,
         warning: str | None = None,
+        requeue: bool = False,
     ) -> QueueItem:
         """An agent's progress report."""
         with self._tx() as conn:
             item = self._load(conn, item_id, lock=True)
             try:
-                apply_report(item, agent_id, state, now, run_id, error, warning)
+                apply_report(item, agent_id, state, now, run_id, error, warning, requeue)
             except TransitionError as exc:
                 raise Conflict(str(exc)) from exc
             self._save(conn, item)
             return item
+
+    def adopt(
+        self, agent_id: str, item_ids: list[str], alive_agents: set[str], now: datetime
+    ) -> list[QueueItem]:
+        """Lease found workloads' items to a restarted agent."""
+        out = []
+        with self._tx() as conn:
+            for item_id in item_ids:
+                stmt = select(items_table).where(items_table.c.id == item_id)
+                if self._postgres:
+                    stmt = stmt.with_for_update()
+                row = conn.execute(stmt).first()
+                if row is None:
+                    continue
+                item = _item(row)
+                holder_alive = item.agent_id in alive_agents and item.agent_id != agent_id
+                state = adoption(item, agent_id, holder_alive)
+                if state is not None:
+                    if state is ItemState.CLAIMED and item.state is ItemState.PENDING:
+                        item.attempts += 1
+                        item.state_times[state.value] = now
+                    item.state = state
+                    item.agent_id = agent_id
+                    item.lease_expires_at = now + timedelta(seconds=self._lease_of(conn, row))
+                    self._save(conn, item)
+                out.append(item)
+        return out
 
     def cancel(self, item_id: str, now: datetime) -> QueueItem:
         """Cancel an item (its agent learns it at the next heartbeat)."""
@@ -385,6 +414,16 @@ class SqlQueueStore:
             stmt = stmt.where(items_table.c.state.in_([s.value for s in states]))
         with self.engine.connect() as conn:
             return [_item(row) for row in conn.execute(stmt)]
+
+    def count_by_state(self, queue: Queue) -> dict[str, int]:
+        """Items by state, counted in the database."""
+        stmt = (
+            select(items_table.c.state, func.count())
+            .where(items_table.c.queue_id == queue.id)
+            .group_by(items_table.c.state)
+        )
+        with self.engine.connect() as conn:
+            return {str(state): int(n) for state, n in conn.execute(stmt).all()}
 
     def pending_summary(self, queue: Queue) -> PendingSummary:
         """Pending counts by priority and the oldest pending item's enqueue time."""

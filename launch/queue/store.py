@@ -105,8 +105,21 @@ class QueueStore(Protocol):
         run_id: str | None = None,
         error: ItemError | None = None,
         warning: str | None = None,
+        requeue: bool = False,
     ) -> QueueItem:
-        """An agent's progress report; Conflict for a transition the state does not allow."""
+        """An agent's progress report; Conflict for a transition the state does not allow.
+
+        `requeue` (with `preempted`) puts the item back in line, keeping its run id.
+        """
+        ...
+
+    def adopt(
+        self, agent_id: str, item_ids: list[str], alive_agents: set[str], now: datetime
+    ) -> list[QueueItem]:
+        """Lease to a restarted agent the items whose workloads it found (rules.adoption).
+
+        Items held by an agent in `alive_agents` stay with it; the rest come back as they are.
+        """
         ...
 
     def cancel(self, item_id: str, now: datetime) -> QueueItem:
@@ -121,6 +134,10 @@ class QueueStore(Protocol):
         self, queue: Queue, states: list[ItemState] | None = None, limit: int = 1000
     ) -> list[QueueItem]:
         """A queue's items in claim order (priority, then FIFO), optionally by state."""
+        ...
+
+    def count_by_state(self, queue: Queue) -> dict[str, int]:
+        """How many of a queue's items are in each state (states with none are left out)."""
         ...
 
     def pending_summary(self, queue: Queue) -> PendingSummary:

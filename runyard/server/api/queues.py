@@ -76,6 +76,18 @@ class ReportRequest(BaseModel):
     run_id: str | None = None
     error: ItemError | None = None
     warning: str | None = Field(None, max_length=10_000)
+    requeue: bool = Field(
+        False, description="With `preempted`: put the item back in line, keeping its run id."
+    )
+
+
+class AdoptRequest(BaseModel):
+    """A restarted agent taking over the items whose workloads it found still there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str = Field(min_length=1, max_length=128)
+    item_ids: list[str] = Field(max_length=10_000)
 
 
 def wakeup(request: Request) -> Wakeup:
@@ -116,7 +128,7 @@ def _queue(store: QueueStore, principal: Principal, entity: str, name: str) -> Q
 
 
 def _with_stats(store: QueueStore, queue: Queue) -> QueueOut:
-    stats = service.queue_stats(store.list_items(queue, limit=100_000), utcnow())
+    stats = service.queue_stats(store.count_by_state(queue), store.pending_summary(queue), utcnow())
     return QueueOut(**queue.model_dump(), stats=stats)
 
 
@@ -265,10 +277,13 @@ def report_item(
             run_id=body.run_id,
             error=body.error,
             warning=body.warning,
+            requeue=body.requeue,
         )
     except (NotFound, Conflict) as exc:
         raise _store_error(exc) from exc
-    if item.state.is_final and not before.state.is_final:
+    if body.requeue:
+        request.app.state.queue_wakeup.notify()  # the item is claimable again
+    elif item.state.is_final and not before.state.is_final:
         queue = f"{item.entity}/{item.queue}"
         request.app.state.metrics.items_done.labels(queue, item.state.value).inc()
     return item
@@ -324,3 +339,19 @@ def heartbeat(body: HeartbeatRequest, state: StateDep, principal: PrincipalDep) 
     with state.write_sessions.begin() as session:
         agents.touch(session, body.agent_id, now, body.status)  # registered agents only
     return store.renew(body.agent_id, mine, now)
+
+
+@router.post("/agents/adopt", response_model=list[QueueItem])
+def adopt(
+    body: AdoptRequest, state: StateDep, principal: PrincipalDep, request: Request
+) -> list[QueueItem]:
+    """Lease to a restarted agent the items its workloads belong to, unless a live agent
+    holds them; every found item comes back (final ones tell the agent to clean up)."""
+    store = state.queue_store
+    for item_id in body.item_ids:
+        _item(state, principal, item_id)
+    now = utcnow()
+    with state.write_sessions.begin() as session:
+        agents.touch(session, body.agent_id, now)
+        alive = agents.alive_ids(session, now) - {body.agent_id}
+    return store.adopt(body.agent_id, body.item_ids, alive, now)

@@ -105,3 +105,10 @@ def list_agents(session: Session, entity: Entity) -> list[LaunchAgent]:
             .order_by(LaunchAgent.heartbeat_at.desc())
         )
     )
+
+
+def alive_ids(session: Session, now: datetime) -> set[str]:
+    """Ids of agents heard from recently: items they hold are not up for adoption."""
+    return set(
+        session.scalars(select(LaunchAgent.id).where(LaunchAgent.heartbeat_at > now - SILENT_AFTER))
+    )

@@ -4,14 +4,13 @@ size problems, and summarise a queue. Synchronous; routes run it in a worker thr
 from __future__ import annotations
 
 import json
-from collections import Counter
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
-from runyard.launch.models import EnqueueRequest, ItemState, Priority, Queue, QueueItem
-from runyard.launch.queue.store import QueueStore
+from runyard.launch.models import EnqueueRequest, Priority, Queue, QueueItem
+from runyard.launch.queue.store import PendingSummary, QueueStore
 from runyard.launch.templating import render_config, requirements_of, validate_values
 
 
@@ -46,14 +45,11 @@ def enqueue(
     return store.enqueue(queue, request, values, rendered, requirements_of(values), now)
 
 
-def queue_stats(items: list[QueueItem], now: datetime) -> QueueStats:
-    """Summarise a queue's items (pure)."""
-    by_state = Counter(item.state.value for item in items)
-    pending = [item for item in items if item.state is ItemState.PENDING]
-    by_priority = Counter(Priority(item.priority).name.lower() for item in pending)
-    oldest = min((item.created_at for item in pending), default=None)
+def queue_stats(by_state: dict[str, int], pending: PendingSummary, now: datetime) -> QueueStats:
+    """A queue's stats from the store's counts (pure)."""
+    oldest = pending.oldest_created_at
     return QueueStats(
-        by_state=dict(by_state),
-        pending_by_priority={p.name.lower(): by_priority.get(p.name.lower(), 0) for p in Priority},
+        by_state=by_state,
+        pending_by_priority={p.name.lower(): pending.by_priority.get(p.value, 0) for p in Priority},
         oldest_pending_s=(now - oldest).total_seconds() if oldest else None,
     )

@@ -1,0 +1,242 @@
+"""The local-process runner: each item runs as a process group on this machine.
+
+It is the embedded default (`make run`). Every job runs through `wrapper`, which writes
+the exit code to the job's folder; with the pid stored there too, an agent that restarts
+finds the jobs an earlier agent started, adopts them and learns how they ended, without
+polling (it waits on a pidfd).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shlex
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..models import ItemError, ItemState, QueueItem, Requirements
+from .run_env import local_env, run_id_for
+from .runner import JobUpdate, LaunchError
+
+logger = logging.getLogger(__name__)
+TERMINATE_GRACE_S = 10.0
+
+
+def command_of(run_spec: dict[str, Any]) -> list[str]:
+    """The command line an item runs: its entry point plus argument overrides."""
+    overrides = run_spec.get("overrides") or {}
+    entry = overrides.get("entry_point") or run_spec.get("entry_point")
+    if isinstance(entry, str):
+        entry = shlex.split(entry)
+    if not entry:
+        image = (run_spec.get("docker") or {}).get("docker_image")
+        hint = f" (it names the image {image}: use a kubernetes queue)" if image else ""
+        raise LaunchError(
+            "launch",
+            "a local-process item needs run_spec.entry_point (or overrides.entry_point), "
+            f"e.g. ['python', 'train.py']{hint}",
+        )
+    if not isinstance(entry, list) or not all(isinstance(p, str) for p in entry):
+        raise LaunchError("launch", "run_spec.entry_point must be a list of strings")
+    args = overrides.get("args") or []
+    if isinstance(args, dict):
+        args = [part for key, value in args.items() for part in (f"--{key}", str(value))]
+    if not isinstance(args, list):
+        raise LaunchError("launch", "run_spec.overrides.args must be a list or a mapping")
+    return [*entry, *(str(a) for a in args)]
+
+
+def tail(path: Path, lines: int) -> str:
+    """The last `lines` lines of a log file ('' if there is none)."""
+    if lines <= 0 or not path.exists():
+        return ""
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(0, size - 64 * 1024))
+        text = handle.read().decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class _Job:
+    item_id: str
+    folder: Path
+    pid: int
+    process: asyncio.subprocess.Process | None = None
+    canceled: bool = False
+    watcher: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class LocalProcessRunner:
+    """Runs items as local processes; see the module docstring."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        server_url: str,
+        api_key: str,
+        gpus: int | None,
+        log_tail_lines: int = 50,
+    ) -> None:
+        self.workdir = workdir
+        self.server_url = server_url
+        self.api_key = api_key
+        self.gpus = gpus
+        self.log_tail_lines = log_tail_lines
+        self._jobs: dict[str, _Job] = {}
+        self._gpus_used: dict[str, int] = {}
+        self._updates: asyncio.Queue[JobUpdate] | None = None
+
+    async def start(self, agent_id: str, updates: asyncio.Queue[JobUpdate]) -> None:
+        """Remember where updates go."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._updates = updates
+
+    async def recover(self) -> list[str]:
+        """Items whose jobs an earlier agent started here and did not see end."""
+        found = []
+        for job_file in sorted(self.workdir.glob("*/job.json")):
+            folder = job_file.parent
+            if (folder / "reported").exists():
+                continue
+            found.append(json.loads(job_file.read_text())["item_id"])
+        return found
+
+    async def launch(self, item: QueueItem) -> None:
+        """Start the item's process group and report launching, then running."""
+        command = command_of(item.run_spec)
+        folder = self.workdir / item.id
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in ("exitcode", "reported"):
+            (folder / stale).unlink(missing_ok=True)
+        run_id = run_id_for(item)
+        env = {**os.environ, **local_env(item, self.server_url, self.api_key, run_id)}
+        cwd = Path(item.run_spec.get("cwd") or folder)
+        self._put(JobUpdate(item.id, ItemState.LAUNCHING))
+        with (folder / "output.log").open("ab") as log:
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "runyard.launch.agent.wrapper",
+                    str(folder / "exitcode"),
+                    "--",
+                    *command,
+                    cwd=cwd,
+                    env=env,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=asyncio.subprocess.STDOUT,
+                    start_new_session=True,  # its own process group: cancel stops it all
+                )
+            except OSError as exc:
+                raise LaunchError("launch", f"cannot start {command[0]}: {exc}") from exc
+        job_doc = {"item_id": item.id, "pid": process.pid, "run_id": run_id, "command": command}
+        (folder / "job.json").write_text(json.dumps(job_doc))
+        job = _Job(item.id, folder, process.pid, process=process)
+        self._jobs[item.id] = job
+        self._gpus_used[item.id] = item.requirements.gpus
+        logger.info("launched", extra={"item": item.id, "pid": process.pid, "run_id": run_id})
+        self._put(JobUpdate(item.id, ItemState.RUNNING, run_id=run_id))
+        job.watcher = asyncio.create_task(self._watch(job, run_id))
+
+    async def resume(self, item: QueueItem) -> None:
+        """Watch a job an earlier agent started (its pid may have exited already)."""
+        folder = self.workdir / item.id
+        doc = json.loads((folder / "job.json").read_text())
+        job = _Job(item.id, folder, int(doc["pid"]))
+        self._jobs[item.id] = job
+        self._gpus_used[item.id] = item.requirements.gpus
+        if item.state in (ItemState.CLAIMED, ItemState.LAUNCHING):
+            self._put(JobUpdate(item.id, ItemState.RUNNING, run_id=doc["run_id"]))
+        job.watcher = asyncio.create_task(self._watch(job, doc["run_id"]))
+
+    async def _watch(self, job: _Job, run_id: str) -> None:
+        if job.process is not None:
+            await job.process.wait()
+        else:
+            await _wait_for_pid(job.pid)
+        self._jobs.pop(job.item_id, None)
+        self._gpus_used.pop(job.item_id, None)
+        if job.canceled:
+            (job.folder / "reported").touch()
+            return
+        exit_file = job.folder / "exitcode"
+        code = int(exit_file.read_text()) if exit_file.exists() else None
+        if code == 0:
+            self._put(JobUpdate(job.item_id, ItemState.FINISHED, run_id=run_id))
+        else:
+            how = f"exited with code {code}" if code is not None else "was killed"
+            if code is not None and code < 0:
+                how = f"was killed by signal {signal.Signals(-code).name}"
+            error = ItemError(
+                stage="run",
+                message=f"the job's process {how}",
+                log=tail(job.folder / "output.log", self.log_tail_lines),
+            )
+            self._put(JobUpdate(job.item_id, ItemState.FAILED, run_id=run_id, error=error))
+        (job.folder / "reported").touch()
+
+    async def cancel(self, item_id: str) -> None:
+        """Terminate the item's process group (SIGTERM, then SIGKILL after a grace period)."""
+        job = self._jobs.get(item_id)
+        if job is None:
+            return
+        job.canceled = True
+        _signal_group(job.pid, signal.SIGTERM)
+        if job.watcher is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(job.watcher), TERMINATE_GRACE_S)
+            except TimeoutError:
+                _signal_group(job.pid, signal.SIGKILL)
+        logger.info("canceled", extra={"item": item_id, "pid": job.pid})
+
+    async def forget(self, item_id: str) -> None:
+        """A local process cannot be handed over: another agent runs it anew, so stop ours."""
+        await self.cancel(item_id)
+
+    async def capacity(self) -> Requirements | None:
+        """Free GPUs of this machine; None when it has no GPU limit configured or found."""
+        if self.gpus is None:
+            return None
+        return Requirements(gpus=max(0, self.gpus - sum(self._gpus_used.values())))
+
+    async def stop(self) -> None:
+        """Stop watching; the processes keep running for the next agent to adopt."""
+        for job in list(self._jobs.values()):
+            if job.watcher is not None:
+                job.watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job.watcher
+
+    def _put(self, update: JobUpdate) -> None:
+        assert self._updates is not None, "start() first"
+        self._updates.put_nowait(update)
+
+
+def _signal_group(pid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signum)
+
+
+async def _wait_for_pid(pid: int) -> None:
+    """Wait until a process that is not our child exits (pidfd: readable on exit)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)

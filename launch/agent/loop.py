@@ -1,0 +1,236 @@
+"""The agent loop: register, adopt what an earlier agent left, then claim, watch and report.
+
+Three tasks share one state (the items this agent holds):
+- claiming: a long poll with the runner's free capacity whenever a slot is free;
+- heartbeating: renews leases and learns which items were canceled or taken away;
+- reporting: sends the runner's updates to the server in order, retrying until heard.
+Nothing sleeps waiting for work: claims wait on the server, slots on an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+
+from ..models import ItemError, ItemState, QueueItem
+from .api import AgentApi, Refused
+from .config import AgentConfig
+from .metrics import AgentMetrics
+from .runner import JobUpdate, LaunchError, Runner
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Held:
+    item: QueueItem
+    claimed_at: float = field(default_factory=time.monotonic)
+
+
+class Agent:
+    """One agent process: see the module docstring."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        api: AgentApi,
+        runner: Runner,
+        metrics: AgentMetrics | None = None,
+    ) -> None:
+        self.config = config
+        self.api = api
+        self.runner = runner
+        self.metrics = metrics or AgentMetrics()
+        self.agent_id = ""
+        self.queues: list[str] = []
+        self._held: dict[str, _Held] = {}
+        self._updates: asyncio.Queue[JobUpdate] = asyncio.Queue()
+        self._slot_free = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    @property
+    def held(self) -> list[str]:
+        """Ids of the items this agent holds now."""
+        return list(self._held)
+
+    async def run(self) -> None:
+        """Run until `stop()`; workloads keep running for the next agent to adopt."""
+        entity = self.config.entity or await self.api.viewer_entity()
+        self.queues = [q if "/" in q else f"{entity}/{q}" for q in self.config.queues]
+        capacity = await self.runner.capacity()
+        self.agent_id = await self.api.register(
+            name=self.config.name,
+            queues=self.queues,
+            capacity=capacity.model_dump() if capacity else {},
+            hostname=socket.gethostname(),
+            version=version("runyard"),
+            entity=entity,
+        )
+        logger.info("registered", extra={"agent": self.agent_id, "queues": self.queues})
+        await self.runner.start(self.agent_id, self._updates)
+        await self._adopt_leftovers()
+        self.ready.set()
+        tasks = [
+            asyncio.create_task(self._claim_loop(), name="claim"),
+            asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
+            asyncio.create_task(self._report_loop(), name="report"),
+        ]
+        try:
+            stop = asyncio.create_task(self._stopping.wait())
+            done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stop and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self._drain_reports()
+            await self.runner.stop()
+
+    def stop(self) -> None:
+        """Ask `run()` to return."""
+        self._stopping.set()
+
+    async def _adopt_leftovers(self) -> None:
+        found = await self.runner.recover()
+        if not found:
+            return
+        for item in await self.api.adopt(self.agent_id, found):
+            if item.agent_id == self.agent_id and item.state.holds_lease:
+                self._held[item.id] = _Held(item)
+                await self.runner.resume(item)
+                logger.info("adopted", extra={"item": item.id, "state": item.state.value})
+            elif item.state.is_final:
+                await self.runner.cancel(item.id)  # nothing wants it: clean up
+            # else: a live agent holds it and watches its workload.
+        self.metrics.running.set(len(self._held))
+
+    async def _claim_loop(self) -> None:
+        while True:
+            while len(self._held) >= self.config.max_jobs:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+            capacity = await self.runner.capacity()
+            if capacity is not None:
+                self.metrics.gpus_free.set(capacity.gpus)
+            try:
+                item = await self.api.claim(
+                    self.agent_id,
+                    self.queues,
+                    capacity,
+                    self.config.backfill,
+                    self.config.claim_wait_s,
+                )
+            except Refused:
+                raise  # a queue vanished or the key was revoked: stop loudly
+            except Exception as exc:  # network trouble: the server may be restarting
+                logger.warning("claim failed", extra={"error": str(exc)})
+                await asyncio.sleep(1.0)
+                continue
+            if item is None:
+                continue
+            self.metrics.claims.labels(item.queue).inc()
+            self._held[item.id] = _Held(item)
+            self.metrics.running.set(len(self._held))
+            await self._launch(item)
+
+    async def _launch(self, item: QueueItem) -> None:
+        started = time.monotonic()
+        try:
+            await self.runner.launch(item)
+        except LaunchError as exc:
+            logger.warning("launch failed", extra={"item": item.id, "error": str(exc)})
+            self._updates.put_nowait(JobUpdate(item.id, ItemState.FAILED, error=exc.error))
+            return
+        except Exception as exc:  # a runner bug must not take the agent down with it
+            logger.exception("launch crashed", extra={"item": item.id})
+            error = ItemError(stage="launch", message=f"agent error: {exc!r}")
+            self._updates.put_nowait(JobUpdate(item.id, ItemState.FAILED, error=error))
+            return
+        self.metrics.launch_latency.observe(time.monotonic() - started)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_interval_s)
+            await self.heartbeat()
+
+    async def heartbeat(self) -> None:
+        """Renew leases; stop workloads whose items were canceled or taken away."""
+        status = "running" if self._held else "polling"
+        try:
+            items = await self.api.heartbeat(self.agent_id, list(self._held), status)
+        except Exception as exc:
+            logger.warning("heartbeat failed", extra={"error": str(exc)})
+            return
+        for item in items:
+            if item.id not in self._held:
+                continue
+            if item.state is ItemState.CANCELED:
+                logger.info("canceled by the queue", extra={"item": item.id})
+                self._release(item.id)
+                await self.runner.cancel(item.id)
+            elif item.agent_id != self.agent_id or not item.state.holds_lease:
+                logger.warning("lease lost", extra={"item": item.id, "state": item.state.value})
+                self._release(item.id)
+                await self.runner.forget(item.id)
+
+    async def _report_loop(self) -> None:
+        while True:
+            update = await self._updates.get()
+            await self._report(update)
+
+    async def _drain_reports(self) -> None:
+        while not self._updates.empty():
+            await self._report(self._updates.get_nowait())
+
+    async def _report(self, update: JobUpdate) -> None:
+        while True:
+            if update.item_id not in self._held:
+                return  # canceled or taken away meanwhile: its news is nobody's business
+            try:
+                item = await self.api.report(
+                    update.item_id,
+                    self.agent_id,
+                    update.state,
+                    run_id=update.run_id,
+                    error=update.error,
+                    warning=update.warning,
+                    requeue=update.requeue,
+                )
+                break
+            except Refused as exc:
+                logger.warning("report refused", extra={"item": update.item_id, "error": str(exc)})
+                self._release(update.item_id)
+                await self.runner.forget(update.item_id)
+                return
+            except Exception as exc:  # the server is away: the news must still get there
+                logger.warning(
+                    "report failed, retrying", extra={"item": update.item_id, "error": str(exc)}
+                )
+                await asyncio.sleep(2.0)
+        held = self._held.get(item.id)
+        if held is not None:
+            held.item = item
+        if update.state.is_final or update.requeue:
+            self._release(item.id)
+            if update.state is ItemState.FAILED and update.error is not None:
+                self.metrics.failures.labels(update.error.stage).inc()
+            self.metrics.finished.labels(update.state.value).inc()
+        logger.info(
+            "reported",
+            extra={"item": item.id, "state": update.state.value, "run_id": item.run_id},
+        )
+
+    def _release(self, item_id: str) -> None:
+        if self._held.pop(item_id, None) is not None:
+            self._slot_free.set()
+        self.metrics.running.set(len(self._held))

@@ -1,0 +1,231 @@
+"""`runyard agent` with the local-process runner, run as the real CLI against a live server.
+
+Jobs are real processes running the official wandb client; the agent is killed with
+SIGKILL to show a restarted agent adopts what its predecessor left running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import SCRIPTS, WandbClient
+from support.server import LiveServer
+
+
+@pytest.fixture
+def api(sqlite_server: LiveServer) -> Iterator[httpx.Client]:
+    with sqlite_server.api() as client:
+        yield client
+
+
+class AgentProcess:
+    """`runyard agent` in a subprocess, with the wandb client isolated like in other tests."""
+
+    def __init__(self, server: LiveServer, tmp: Path, queue: str, *extra: str) -> None:
+        self.client = WandbClient(tmp, server)
+        self.log = tmp / f"agent-{uuid.uuid4().hex[:6]}.log"
+        env = {**self.client.env, "RUNYARD_URL": server.url, "RUNYARD_API_KEY": server.admin_key}
+        cmd = [sys.executable, "-m", "runyard.cli", "agent", "-q", queue]
+        cmd += ["--workdir", str(tmp / "jobs"), "--gpus", "0", *extra]
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signum) if signum == signal.SIGKILL else self.proc.send_signal(
+                signum
+            )
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def start_agent(sqlite_server: LiveServer, tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
+    agents: list[AgentProcess] = []
+
+    def start(queue: str, *extra: str) -> AgentProcess:
+        agent = AgentProcess(sqlite_server, tmp_path, queue, *extra)
+        agents.append(agent)
+        return agent
+
+    yield start
+    for agent in agents:
+        agent.stop()
+
+
+def _queue(api: httpx.Client) -> str:
+    name = f"local-{uuid.uuid4().hex[:8]}"
+    body = {"name": name, "entity": "admin", "resource": "local-process", "lease_seconds": 5}
+    response = api.post("/api/v1/queues", json=body)
+    assert response.status_code == 201, response.text
+    return name
+
+
+def _enqueue(api: httpx.Client, queue: str, run_spec: dict[str, Any]) -> str:
+    response = api.post(f"/api/v1/queues/admin/{queue}/items", json={"run_spec": run_spec})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _wait_item(
+    api: httpx.Client,
+    item_id: str,
+    done: Callable[[dict[str, Any]], bool],
+    agent: AgentProcess,
+    timeout: float = 90,
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    item: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        item = api.get(f"/api/v1/items/{item_id}").json()
+        if done(item):
+            return item
+        time.sleep(0.1)
+    raise AssertionError(f"item stuck: {item}\n--- agent log ---\n{agent.output()}")
+
+
+def _final(item: dict[str, Any]) -> bool:
+    return item["state"] in {"finished", "failed", "canceled", "preempted"}
+
+
+def test_item_runs_a_wandb_script_and_links_its_run(
+    api: httpx.Client, start_agent: Callable[..., AgentProcess]
+) -> None:
+    queue = _queue(api)
+    agent = start_agent(queue)
+    project = f"p-{uuid.uuid4().hex[:6]}"
+    spec = {
+        "entry_point": [sys.executable, str(SCRIPTS / "train.py"), "--project", project],
+        "overrides": {"args": ["--steps", "5"], "run_config": {"lr": 0.5}},
+        "project": project,
+    }
+    item_id = _enqueue(api, queue, spec)
+    item = _wait_item(api, item_id, _final, agent)
+    assert item["state"] == "finished", item
+    assert list(item["state_times"]) == ["pending", "claimed", "launching", "running", "finished"]
+    assert item["attempts"] == 1
+    run = api.get(f"/api/v1/runs/admin/{project}/{item['run_id']}").json()
+    assert run["state"] == "finished"
+    assert run["config"]["lr"] == 0.5  # the launch override reached the client
+    agents = api.get("/api/v1/agents").json()
+    assert any(a["queues"] == [f"admin/{queue}"] and a["alive"] for a in agents)
+
+
+def test_failed_process_reports_exit_code_and_log_tail(
+    api: httpx.Client, start_agent: Callable[..., AgentProcess]
+) -> None:
+    queue = _queue(api)
+    agent = start_agent(queue)
+    code = "import sys; print('loading data'); print('CUDA out of memory'); sys.exit(3)"
+    item_id = _enqueue(api, queue, {"entry_point": [sys.executable, "-c", code]})
+    item = _wait_item(api, item_id, _final, agent)
+    assert item["state"] == "failed"
+    assert item["error"]["stage"] == "run"
+    assert item["error"]["message"] == "the job's process exited with code 3"
+    assert item["error"]["log"].splitlines()[-2:] == ["loading data", "CUDA out of memory"]
+
+
+def test_item_without_entry_point_fails_with_the_field_to_set(
+    api: httpx.Client, start_agent: Callable[..., AgentProcess]
+) -> None:
+    queue = _queue(api)
+    agent = start_agent(queue)
+    item_id = _enqueue(api, queue, {"docker": {"docker_image": "org/train:1"}})
+    item = _wait_item(api, item_id, _final, agent)
+    assert item["state"] == "failed" and item["error"]["stage"] == "launch"
+    assert "run_spec.entry_point" in item["error"]["message"]
+    assert "org/train:1" in item["error"]["message"]
+
+
+def test_cancel_stops_the_whole_process_group(
+    api: httpx.Client, start_agent: Callable[..., AgentProcess], tmp_path: Path
+) -> None:
+    queue = _queue(api)
+    agent = start_agent(queue, "--max-jobs", "2")
+    marker = tmp_path / "grandchild.pid"
+    # The job starts a grandchild: cancel must stop it too, not only the direct child.
+    code = (
+        "import subprocess, sys, time; "
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); "
+        f"open({str(marker)!r}, 'w').write(str(p.pid)); time.sleep(300)"
+    )
+    item_id = _enqueue(api, queue, {"entry_point": [sys.executable, "-c", code]})
+    _wait_item(api, item_id, lambda i: i["state"] == "running" and marker.exists(), agent)
+    grandchild = int(marker.read_text())
+    assert api.post(f"/api/v1/items/{item_id}/cancel").status_code == 200
+    deadline = time.monotonic() + 30  # the agent hears it at its next heartbeat
+    while time.monotonic() < deadline and _alive(grandchild):
+        time.sleep(0.1)
+    assert not _alive(grandchild), agent.output()
+    assert api.get(f"/api/v1/items/{item_id}").json()["state"] == "canceled"
+
+
+def test_restarted_agent_adopts_a_running_job_instead_of_running_it_twice(
+    api: httpx.Client, start_agent: Callable[..., AgentProcess], tmp_path: Path
+) -> None:
+    queue = _queue(api)
+    first = start_agent(queue)
+    go = tmp_path / "go"
+    starts = tmp_path / "starts"
+    code = (
+        "import os, time; "
+        f"open({str(starts)!r}, 'a').write('x'); "
+        f"[time.sleep(0.05) for _ in iter(lambda: os.path.exists({str(go)!r}), True)]"
+    )
+    item_id = _enqueue(api, queue, {"entry_point": [sys.executable, "-c", code]})
+    running = _wait_item(api, item_id, lambda i: i["state"] == "running", first)
+    first.stop(signal.SIGKILL)  # the agent dies; its job (own process group) lives on
+    second = start_agent(queue)
+    adopted = _wait_item(api, item_id, lambda i: i["agent_id"] != running["agent_id"], second)
+    assert adopted["state"] == "running" and adopted["attempts"] == 1
+    go.touch()
+    item = _wait_item(api, item_id, _final, second)
+    assert item["state"] == "finished"
+    assert starts.read_text() == "x"  # started once, across both agents
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
+
+
+def test_agent_settings_errors_name_the_field(tmp_path: Path) -> None:
+    def agent(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "RUNYARD_URL": "http://127.0.0.1:9", "RUNYARD_API_KEY": "k" * 40}
+        return subprocess.run(
+            [sys.executable, "-m", "runyard.cli", "agent", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    no_queue = agent()
+    assert no_queue.returncode == 2 and "queues: Field required" in no_queue.stderr
+    no_pool = agent("-q", "a100", "--runner", "kubernetes")
+    assert no_pool.returncode == 2 and "runner kubernetes needs a pool" in no_pool.stderr
+    bad = tmp_path / "agent.yaml"
+    bad.write_text("queues: [a100]\nmax_jobs: 0\n")
+    result = agent("--config", str(bad))
+    assert result.returncode == 2
+    assert "max_jobs: Input should be greater than or equal to 1" in result.stderr
+    assert str(bad) in result.stderr
