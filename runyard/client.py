@@ -107,3 +107,10 @@ class RunyardClient:
         """Cancel an item."""
         result: dict[str, Any] = self._call("POST", f"/items/{item_id}/cancel")
         return result
+
+    def list_agents(self, entity: str | None = None) -> list[dict[str, Any]]:
+        """Registered agents, most recently heard from first."""
+        result: list[dict[str, Any]] = self._call(
+            "GET", "/agents", params={"entity": entity} if entity else None
+        )
+        return result

@@ -212,6 +212,37 @@ def items(name: str, entity: str | None, states: tuple[str, ...]) -> None:
     console.print(items_table(listed, f"items of {owner}/{name}"))
 
 
+@queue.command("agents")
+@click.option("--entity", default=None, help="Owner entity [yours].")
+@click.option("--all", "show_all", is_flag=True, help="Also agents that stopped heartbeating.")
+def agents(entity: str | None, show_all: bool) -> None:
+    """List launch agents: queues served, status, capacity and last heartbeat."""
+    client = _client()
+    try:
+        listed = client.list_agents(entity)
+    except ApiError as exc:
+        raise _fail(exc) from None
+    table = Table(title="agents")
+    for column in ("agent", "host", "queues", "status", "gpus", "heartbeat", "id"):
+        table.add_column(column)
+    now = datetime.now(UTC)
+    for agent in listed:
+        if not agent["alive"] and not show_all:
+            continue
+        seen = (now - datetime.fromisoformat(agent["heartbeat_at"])).total_seconds()
+        status = agent["status"] if agent["alive"] else f"gone ({agent['status']})"
+        table.add_row(
+            agent["name"],
+            agent["hostname"],
+            ", ".join(agent["queues"]),
+            status,
+            str(agent["capacity"].get("gpus", "")),
+            f"{seen:.0f}s ago",
+            agent["id"],
+        )
+    console.print(table)
+
+
 @queue.command("delete")
 @click.argument("name")
 @click.option("--entity", default=None, help="Owner entity [yours].")

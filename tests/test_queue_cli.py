@@ -102,3 +102,20 @@ def test_bad_launches_explain_themselves(runyard, tmp_path: Path) -> None:  # ty
     broken.write_text("config: {}\nvars: {}\n")
     refused = runyard("queue", "create", "other", "--config", str(broken))
     assert refused.exit_code == 2 and "unknown keys ['vars']" in refused.output
+
+
+def test_agents_lists_live_agents(runyard, sqlite_server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    name = f"gpu-box-{uuid.uuid4().hex[:6]}"
+    with sqlite_server.api() as api:
+        body = {
+            "name": name,
+            "hostname": "node-7",
+            "queues": ["admin/a100"],
+            "capacity": {"gpus": 8},
+        }
+        agent = api.post("/api/v1/agents", json=body).json()
+    listed = runyard("queue", "agents")
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.output.splitlines() if name in line)
+    assert "node-7" in row and "admin/a100" in row and "polling" in row and " 8 " in row
+    assert agent["id"] in row
