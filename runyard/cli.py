@@ -151,7 +151,8 @@ def serve(settings: object, local_agent: bool = False) -> None:
     if local_agent:
         from runyard.server import local_agent as local
 
-        agent = local.spawn(state, f"http://{settings.host}:{settings.port}")
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        agent = local.spawn(state, f"http://{host}:{settings.port}")
         console.print(f"local agent serving queue [bold]{local.QUEUE}[/bold] (local-process)")
     try:
         uvicorn.run(
@@ -160,6 +161,8 @@ def serve(settings: object, local_agent: bool = False) -> None:
             port=settings.port,
             log_level=settings.log_level,
             proxy_headers=True,
+            # Claims are 30 s long polls: don't make Ctrl-C wait for them.
+            timeout_graceful_shutdown=3,
         )
     finally:
         if agent is not None:

@@ -110,9 +110,16 @@ class LocalProcessRunner:
         return found
 
     async def launch(self, item: QueueItem) -> None:
-        """Start the item's process group and report launching, then running."""
+        """Start the item's process group and report launching, then running.
+
+        A redelivered item whose process an earlier agent started here is adopted instead.
+        """
         command = command_of(item.run_spec)
         folder = self.workdir / item.id
+        if (folder / "job.json").exists() and not (folder / "reported").exists():
+            logger.info("adopting a process started earlier", extra={"item": item.id})
+            await self.resume(item)
+            return
         folder.mkdir(parents=True, exist_ok=True)
         for stale in ("exitcode", "reported"):
             (folder / stale).unlink(missing_ok=True)
@@ -233,8 +240,13 @@ async def _wait_for_pid(pid: int) -> None:
     except ProcessLookupError:
         return
     loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    done: asyncio.Future[None] = loop.create_future()
+
+    def exited() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, exited)
     try:
         await done
     finally:

@@ -1,22 +1,66 @@
-"""The environment a launched job's wandb client reads, as plain variables (local processes).
-
-Kubernetes Jobs get the same variables as manifest entries, with the API key taken
-from a Secret (`runyard.launch.kubernetes.wandb_env`).
-"""
+"""The environment a launched job's official wandb client reads: run id, project, entity,
+resume, launch trace and config overrides. Pure; runners add the API key their own way
+(inline for a local process, a Secret reference in a Kubernetes manifest)."""
 
 from __future__ import annotations
 
-from ..kubernetes.wandb_env import run_id_for, wandb_env
+import hashlib
+import json
+from typing import Any
+
 from ..models import QueueItem
 
-__all__ = ["local_env", "run_id_for"]
+# wandb's launch code shards WANDB_CONFIG past this length (WANDB_CONFIG_0, _1, ...).
+MAX_ENV_LENGTH = 32_670
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def run_id_for(item: QueueItem) -> str:
+    """The run an item logs to: its known run id, else 8 characters derived from its id, so
+    a requeued or redelivered item resumes the same run instead of starting another."""
+    if item.run_id:
+        return item.run_id
+    number = int.from_bytes(hashlib.sha256(item.id.encode()).digest()[:8], "big")
+    chars = []
+    for _ in range(8):
+        number, digit = divmod(number, len(_ALPHABET))
+        chars.append(_ALPHABET[digit])
+    return "".join(chars)
+
+
+def config_env(config: dict[str, Any], limit: int = MAX_ENV_LENGTH) -> dict[str, str]:
+    """WANDB_CONFIG, or WANDB_CONFIG_0.. when it is longer than `limit` characters."""
+    text = json.dumps(config)
+    if len(text) <= limit:
+        return {"WANDB_CONFIG": text}
+    return {
+        f"WANDB_CONFIG_{i}": text[start : start + limit]
+        for i, start in enumerate(range(0, len(text), limit))
+    }
+
+
+def wandb_values(item: QueueItem, server_url: str, run_id: str) -> dict[str, str]:
+    """Every WANDB_* variable of a launched job except the API key."""
+    spec = item.run_spec
+    env = {
+        "WANDB_BASE_URL": server_url,
+        "WANDB_RUN_ID": run_id,
+        "WANDB_PROJECT": str(spec.get("project") or "uncategorized"),
+        "WANDB_ENTITY": str(spec.get("entity") or item.entity),
+        "WANDB_RESUME": "allow",
+        "WANDB_LAUNCH": "True",
+        "WANDB_LAUNCH_QUEUE_NAME": item.queue,
+        "WANDB_LAUNCH_QUEUE_ENTITY": item.entity,
+        "WANDB_LAUNCH_TRACE_ID": item.id,
+    }
+    if spec.get("name"):
+        env["WANDB_NAME"] = str(spec["name"])
+    run_config = (spec.get("overrides") or {}).get("run_config")
+    if isinstance(run_config, dict) and run_config:
+        env.update(config_env(run_config))
+    return env
 
 
 def local_env(item: QueueItem, server_url: str, api_key: str, run_id: str) -> dict[str, str]:
-    """WANDB_* variables for a local process: the manifest entries, with the key inline."""
-    env: dict[str, str] = {}
-    for entry in wandb_env(item, server_url, run_id):
-        if "value" in entry:
-            env[entry["name"]] = str(entry["value"])
-    env["WANDB_API_KEY"] = api_key
-    return env
+    """WANDB_* variables for a local process, with the key inline."""
+    return {**wandb_values(item, server_url, run_id), "WANDB_API_KEY": api_key}
