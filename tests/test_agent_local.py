@@ -6,6 +6,8 @@ SIGKILL to show a restarted agent adopts what its predecessor left running.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -66,6 +68,10 @@ def start_agent(sqlite_server: LiveServer, tmp_path: Path) -> Iterator[Callable[
     yield start
     for agent in agents:
         agent.stop()
+    # Jobs run in process groups of their own and outlive agents: stop what a test left.
+    for job_file in (tmp_path / "jobs").glob("*/job.json"):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(json.loads(job_file.read_text())["pid"], signal.SIGKILL)
 
 
 def _queue(api: httpx.Client) -> str:
