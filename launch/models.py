@@ -78,7 +78,9 @@ LEASED_STATES = frozenset({ItemState.CLAIMED, ItemState.LAUNCHING, ItemState.RUN
 # Transitions an agent may report; anything else is refused with the allowed ones.
 REPORTABLE: dict[ItemState, frozenset[ItemState]] = {
     ItemState.CLAIMED: frozenset({ItemState.LAUNCHING, ItemState.RUNNING, ItemState.FAILED}),
-    ItemState.LAUNCHING: frozenset({ItemState.RUNNING, ItemState.FAILED, ItemState.FINISHED}),
+    ItemState.LAUNCHING: frozenset(
+        {ItemState.RUNNING, ItemState.FAILED, ItemState.FINISHED, ItemState.PREEMPTED}
+    ),
     ItemState.RUNNING: frozenset({ItemState.FINISHED, ItemState.FAILED, ItemState.PREEMPTED}),
 }
 

@@ -41,7 +41,11 @@ class LiveServer:
         self.admin_key: str = self.state.new_admin_key
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(self.state), host="127.0.0.1", port=self.port, log_level="warning"
+            create_app(self.state),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -321,7 +321,11 @@ async def claim(
                 waited = (utcnow() - item.created_at).total_seconds()
                 metrics.queue_wait.labels(f"{item.entity}/{item.queue}").observe(waited)
             return item
-        await signal.wait(ticket, remaining)
+        # Wake at least once a second to notice a claimer that hung up (an agent that
+        # stopped): its wait must not hold the worker, nor a server shutdown, for 30 s.
+        await signal.wait(ticket, min(remaining, 1.0))
+        if await request.is_disconnected():
+            return None
 
 
 @router.post("/agents/heartbeat", response_model=list[QueueItem])
