@@ -197,7 +197,12 @@ def test_restarted_agent_adopts_a_running_job_instead_of_running_it_twice(
     running = _wait_item(api, item_id, lambda i: i["state"] == "running", first)
     first.stop(signal.SIGKILL)  # the agent dies; its job (own process group) lives on
     second = start_agent(queue)
-    adopted = _wait_item(api, item_id, lambda i: i["agent_id"] != running["agent_id"], second)
+    adopted = _wait_item(
+        api,
+        item_id,
+        lambda i: i["agent_id"] not in (None, running["agent_id"]) and i["state"] == "running",
+        second,
+    )
     # The dead agent's 5 s lease ran out first (that counts as a second claim), but the
     # process it started was adopted, not started again.
     assert adopted["state"] == "running" and adopted["attempts"] == 2
