@@ -6,5 +6,5 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-for script in ("bench_queries.py", "bench_ingest.py", "bench_queue.py"):
+for script in ("bench_queries.py", "bench_ingest.py", "bench_queue.py", "bench_launch.py"):
     subprocess.run([sys.executable, str(HERE / script)], check=True)
