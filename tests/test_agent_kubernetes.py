@@ -224,7 +224,7 @@ def test_image_pull_error_fails_the_item_with_the_image_named(
     }
     _play_kubelet(kube, job, status)
     failed = _until(lambda: (i := _item(api, item_id))["state"] == "failed" and i)
-    assert failed["error"]["stage"] == "image"
+    assert failed["error"]["stage"] == "image_pull"
     assert failed["error"]["message"].startswith("cannot pull image org/trian:1: ImagePullBackOff")
     assert _until(lambda: _job_of(kube, item_id) is None)  # the stuck Job is removed
 

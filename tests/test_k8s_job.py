@@ -1,288 +1,274 @@
-"""Rendering items into Jobs, the security policy, pool capacity and stuck-pod explanations."""
+"""Rendering queue items into Kubernetes Jobs: a real Job, on its pool, with its run's env."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from kubernetes.client import ApiClient
+from pydantic import ValidationError
 
-from runyard.launch.agent.run_env import config_env, run_id_for
-from runyard.launch.kubernetes.capacity import largest_fit, pool_capacity
 from runyard.launch.kubernetes.job import JobRenderError, job_name, render_job
-from runyard.launch.kubernetes.pending import explain_pod, is_disrupted, is_stuck, pod_failure
 from runyard.launch.kubernetes.pool import PoolSettings
-from runyard.launch.kubernetes.security import PodSecurityError
-from runyard.launch.models import ItemState, Priority, QueueItem, Requirements
+from runyard.launch.kubernetes.wandb_env import run_id_for
+from support.k8s import ITEM_ID, POOL, SELECTOR, TEMPLATE, make_item
 
-NOW = datetime(2026, 11, 24, tzinfo=UTC)
-POOL = PoolSettings(
-    name="a100",
-    namespace="ml-jobs",
-    node_selector={"nvidia.com/gpu.product": "A100-SXM4-80GB"},
-    server_url="http://runyard.runyard:8080",
-    image_pull_secrets=["regcred"],
-    service_account="runyard-job",
-)
-TEMPLATE = {
-    "spec": {
-        "template": {
-            "spec": {
-                "containers": [{"resources": {"limits": {"memory": "64Gi", "nvidia.com/gpu": 2}}}]
-            }
-        }
-    }
-}
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-def _item(gpus: int = 4, config: dict[str, Any] | None = None, **spec: Any) -> QueueItem:
-    run_spec = {
-        "docker": {"docker_image": "org/train:1"},
-        "project": "llm",
-        "entity": "team",
-        "overrides": {"run_config": {"lr": 0.1}, "args": ["--epochs", "3"]},
-        **spec,
-    }
-    return QueueItem(
-        id="3f2a9c0d4b1e4f6a8c7d9e0f1a2b3c4d",
-        queue="a100",
-        entity="team",
-        priority=Priority.HIGH,
-        run_spec=run_spec,
-        template_values={"gpus": gpus},
-        rendered_config=TEMPLATE if config is None else config,
-        requirements=Requirements(gpus=gpus),
-        state=ItemState.CLAIMED,
-        state_times={"pending": NOW, "claimed": NOW},
-        created_at=NOW,
-    )
+def _pod_spec(config: dict[str, Any]) -> dict[str, Any]:
+    return {"spec": {"template": {"spec": config}}}
 
 
-def test_job_carries_pool_placement_gpus_labels_and_wandb_env() -> None:
-    job = render_job(_item(), POOL, "agent-1")
-    # The official client deserializes it: the manifest is a real Job.
-    model = ApiClient()._ApiClient__deserialize(job, "V1Job")  # type: ignore[attr-defined]
+def _main(job: dict[str, Any]) -> dict[str, Any]:
+    return dict(job["spec"]["template"]["spec"]["containers"][0])
+
+
+def _env(job: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in _main(job)["env"]}
+
+
+def test_the_manifest_is_a_real_job_with_every_field_kept() -> None:
+    job = render_job(make_item(), POOL, "agent-1")
+    api = ApiClient()
+    model = api._ApiClient__deserialize(job, "V1Job")  # type: ignore[attr-defined]
+    # Serializing the typed Job again gives the same manifest: no field was unknown to it.
+    assert api.sanitize_for_serialization(model) == job
     pod = model.spec.template.spec
     main = pod.containers[0]
-    assert model.metadata.name == job_name(_item().id) and model.metadata.namespace == "ml-jobs"
-    assert pod.node_selector == {"nvidia.com/gpu.product": "A100-SXM4-80GB"}
-    assert main.resources.limits == {"memory": "64Gi", "nvidia.com/gpu": "4"}  # item wins
+    assert model.metadata.name == job_name(ITEM_ID) and model.metadata.namespace == "ml-jobs"
+    assert model.spec.backoff_limit == 0 and model.spec.parallelism == 1
+    assert model.spec.ttl_seconds_after_finished > 0
+    assert pod.restart_policy == "Never" and pod.node_selector == SELECTOR
+    assert main.name == "job" and main.image == "org/train:1" and main.args == ["--epochs", "3"]
+    assert main.resources.limits == {"memory": "64Gi", "nvidia.com/gpu": "4"}  # the item's 4
     assert main.resources.requests == {"nvidia.com/gpu": "4"}
-    assert main.image == "org/train:1" and main.args == ["--epochs", "3"]
-    assert any(t.key == "nvidia.com/gpu" and t.operator == "Exists" for t in pod.tolerations)
-    assert pod.restart_policy == "Never" and model.spec.backoff_limit == 0
-    assert (
-        pod.service_account_name == "runyard-job" and pod.automount_service_account_token is False
-    )
+    assert [(t.key, t.operator, t.effect) for t in pod.tolerations] == [
+        ("nvidia.com/gpu", "Exists", "NoSchedule")
+    ]
+    assert pod.service_account_name == "runyard-job" and pod.automount_service_account_token
     assert [s.name for s in pod.image_pull_secrets] == ["regcred"]
-    labels = model.spec.template.metadata.labels
-    assert labels["runyard.dev/pool"] == "a100" and labels["runyard.dev/queue"] == "a100"
-    assert labels["runyard.dev/item"] == _item().id and labels["runyard.dev/agent"] == "agent-1"
-    for value in {**labels, **model.metadata.labels}.values():
-        assert re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9_.-]{0,61})?[A-Za-z0-9]?", value)
+    for meta in (model.metadata, model.spec.template.metadata):
+        assert meta.labels == {
+            "runyard.dev/queue": "a100",
+            "runyard.dev/item": ITEM_ID,
+            "runyard.dev/pool": "a100",
+            "runyard.dev/run-id": run_id_for(make_item()),
+            "runyard.dev/agent": "agent-1",
+        }
+        assert meta.annotations == {
+            "runyard.dev/queue-path": "team/a100",
+            "runyard.dev/item-id": ITEM_ID,
+        }
     env = {e.name: e for e in main.env}
+    assert env["WANDB_RUN_ID"].value == run_id_for(make_item())
     assert env["WANDB_BASE_URL"].value == "http://runyard.runyard:8080"
-    assert env["WANDB_RUN_ID"].value == run_id_for(_item())
-    assert env["WANDB_PROJECT"].value == "llm" and env["WANDB_ENTITY"].value == "team"
-    assert env["WANDB_RESUME"].value == "allow" and env["WANDB_LAUNCH"].value == "True"
-    assert env["WANDB_LAUNCH_QUEUE_NAME"].value == "a100"
-    assert env["WANDB_LAUNCH_TRACE_ID"].value == _item().id
+    assert env["WANDB_DOCKER"].value == "org/train:1"
     assert json.loads(env["WANDB_CONFIG"].value) == {"lr": 0.1}
-    key_ref = env["WANDB_API_KEY"].value_from.secret_key_ref
-    assert (key_ref.name, key_ref.key) == ("runyard-api-key", "api-key")
-    assert env["WANDB_API_KEY"].value is None  # never a literal in the manifest
+    key = env["WANDB_API_KEY"]
+    assert key.value is None and key.value_from.secret_key_ref.name == "runyard-api-key"
 
 
-def test_job_name_is_deterministic_and_dns_safe() -> None:
-    name = job_name("3f2a9c0d4b1e4f6a8c7d9e0f1a2b3c4d")
-    assert name == job_name("3f2a9c0d4b1e4f6a8c7d9e0f1a2b3c4d")
-    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) and len(name) <= 63
-    assert run_id_for(_item()) == run_id_for(_item()) and len(run_id_for(_item())) == 8
-
-
-def test_a_template_cannot_move_the_job_out_of_its_pool() -> None:
-    config = {"spec": {"template": {"spec": {"nodeSelector": {"nvidia.com/gpu.product": "H100"}}}}}
-    job = render_job(_item(config=config), POOL, "a")
-    selector = job["spec"]["template"]["spec"]["nodeSelector"]
-    assert selector == {"nvidia.com/gpu.product": "A100-SXM4-80GB"}
+def test_no_api_key_is_ever_written_into_the_manifest(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "wandb-key-b5f0c1d2e3f4a5b6c7d8e9f0"
+    monkeypatch.setenv("WANDB_API_KEY", secret)  # the agent's own key must not leak
+    template = _pod_spec({"containers": [{"env": [{"name": "WANDB_API_KEY", "value": secret}]}]})
+    job = render_job(make_item(config=template), POOL, "agent-1")
+    assert secret not in json.dumps(job)
+    assert _env(job)["WANDB_API_KEY"] == {
+        "secretKeyRef": {"name": "runyard-api-key", "key": "api-key"}
+    }
 
 
 @pytest.mark.parametrize(
-    ("pod_spec", "field"),
-    [
-        (
-            {"containers": [{"securityContext": {"privileged": True}}]},
-            "containers[0].securityContext.privileged",
-        ),
-        ({"hostNetwork": True}, "spec.hostNetwork"),
-        ({"hostPID": True}, "spec.hostPID"),
-        ({"volumes": [{"name": "d", "hostPath": {"path": "/"}}]}, "spec.volumes[0].hostPath"),
-        ({"serviceAccountName": "cluster-admin"}, "spec.serviceAccountName"),
-        ({"automountServiceAccountToken": True}, "spec.automountServiceAccountToken"),
-        (
-            {"containers": [{"securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}]},
-            "capabilities.add: SYS_ADMIN",
-        ),
-        (
-            {
-                "initContainers": [
-                    {"name": "i", "image": "x", "securityContext": {"privileged": True}}
-                ]
+    "item_id",
+    [ITEM_ID, ITEM_ID.upper(), "3f2a9c0d-4b1e-4f6a-8c7d-9e0f1a2b3c4d", "x" * 200, "___", "Q1"],
+)
+def test_job_names_are_deterministic_dns_labels(item_id: str) -> None:
+    name = job_name(item_id)
+    assert name == job_name(item_id) and name.startswith("runyard-")
+    assert DNS_LABEL.match(name) and len(name) <= 63
+    assert len(f"{name[:58]}-r12") <= 63  # the runner's per-attempt suffix still fits
+
+
+def test_ids_that_clean_up_alike_get_different_job_names() -> None:
+    assert job_name(ITEM_ID) == f"runyard-{ITEM_ID}"  # uuid4 hex ids are used as they are
+    assert job_name("abc") != job_name("ABC") != job_name("a-b-c")
+    assert job_name("x" * 200) != job_name("x" * 201)
+
+
+def test_labels_stay_valid_for_any_queue_item_and_agent_name() -> None:
+    item = make_item(item_id="item/with spaces_" + "z" * 80).model_copy(
+        update={"queue": "Team.GPU_queue-"}
+    )
+    agent = "gpu-node-7.cluster.example.com-4242/" + "worker" * 20
+    job = render_job(item, POOL, agent)
+    labels = {**job["metadata"]["labels"], **job["spec"]["template"]["metadata"]["labels"]}
+    assert all(LABEL_VALUE.match(v) and len(v) <= 63 for v in labels.values())
+    assert labels["runyard.dev/queue"] == "Team.GPU_queue"
+    assert job["metadata"]["annotations"]["runyard.dev/item-id"] == item.id  # the whole id
+
+
+def test_the_pool_decides_placement() -> None:
+    config = _pod_spec(
+        {
+            "nodeSelector": {"nvidia.com/gpu.product": "H100", "zone": "a"},
+            "tolerations": [{"key": "spot", "operator": "Exists"}],
+        }
+    )
+    pool = POOL.model_copy(
+        update={"tolerations": [{"key": "team", "value": "ml", "effect": "NoSchedule"}]}
+    )
+    pod = render_job(make_item(config=config), pool, "a")["spec"]["template"]["spec"]
+    # The pool's selector wins; a template may only narrow it with labels of its own.
+    assert pod["nodeSelector"] == {**SELECTOR, "zone": "a"}
+    assert [t["key"] for t in pod["tolerations"]] == ["spot", "team", "nvidia.com/gpu"]
+    with pytest.raises(JobRenderError, match=r"spec\.template\.spec\.nodeName"):
+        render_job(make_item(config=_pod_spec({"nodeName": "n1"})), POOL, "a")
+
+
+def test_gpus_come_from_the_item_and_only_the_main_container_gets_them() -> None:
+    amd = POOL.model_copy(update={"gpu_resource": "amd.com/gpu"})
+    job = render_job(make_item(gpus=8, config={}), amd, "a")
+    assert _main(job)["resources"] == {
+        "requests": {"amd.com/gpu": "8"},
+        "limits": {"amd.com/gpu": "8"},
+    }
+    assert job["spec"]["template"]["spec"]["tolerations"][-1]["key"] == "amd.com/gpu"
+    cpu = render_job(make_item(gpus=0), POOL, "a")
+    assert "tolerations" not in cpu["spec"]["template"]["spec"]  # stays off GPU-tainted nodes
+    sidecar = {"name": "s", "image": "s:1", "resources": {"limits": {"nvidia.com/gpu": 1}}}
+    with pytest.raises(JobRenderError, match=r"containers\[1\]\.resources asks for nvidia"):
+        render_job(make_item(config=_pod_spec({"containers": [{}, sidecar]})), POOL, "a")
+
+
+def test_the_template_is_merged_under_what_the_item_and_pool_set() -> None:
+    template = {
+        "metadata": {"generateName": "x-", "labels": {"team": "nlp", "runyard.dev/pool": "h"}},
+        "spec": {
+            "backoffLimit": 6,
+            "activeDeadlineSeconds": 86400,
+            "template": {
+                "spec": {
+                    "imagePullSecrets": [{"name": "team-registry"}],
+                    "containers": [
+                        {
+                            "image": "template/default:1",
+                            "command": ["python"],
+                            "env": [
+                                {"name": "NCCL_DEBUG", "value": "INFO"},
+                                {"name": "WANDB_PROJECT", "value": "other"},
+                            ],
+                            "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],
+                        },
+                        {"name": "metrics", "image": "exporter:2"},
+                    ],
+                    "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory"}}],
+                }
             },
-            "initContainers[0]",
+        },
+    }
+    job = render_job(make_item(config=template), POOL, "a")
+    assert "generateName" not in job["metadata"]
+    assert job["metadata"]["labels"]["team"] == "nlp"
+    assert job["metadata"]["labels"]["runyard.dev/pool"] == "a100"
+    assert job["spec"]["backoffLimit"] == 0 and job["spec"]["activeDeadlineSeconds"] == 86400
+    pod = job["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["containers"]] == ["job", "metrics"]
+    assert pod["imagePullSecrets"] == [{"name": "team-registry"}, {"name": "regcred"}]
+    main = _main(job)
+    assert main["image"] == "org/train:1"  # the item's image, not the template's
+    assert main["command"] == ["python"] and main["volumeMounts"][0]["name"] == "shm"
+    assert _env(job)["NCCL_DEBUG"] == "INFO" and _env(job)["WANDB_PROJECT"] == "llm"
+    assert [e["name"] for e in main["env"]].count("WANDB_PROJECT") == 1
+
+
+def test_a_templates_wandb_config_cannot_shadow_the_items_chunks() -> None:
+    big = {f"k{i}": "v" * 100 for i in range(1000)}
+    template = _pod_spec({"containers": [{"env": [{"name": "WANDB_CONFIG", "value": "{}"}]}]})
+    item = make_item(config=template, overrides={"run_config": big})
+    env = _env(render_job(item, POOL, "a"))
+    assert "WANDB_CONFIG" not in env and "WANDB_CONFIG_0" in env
+
+
+def test_image_and_command_come_from_the_run_spec() -> None:
+    item = make_item(
+        config={},
+        docker={},
+        overrides={"entry_point": "python train.py --name 'a b'", "args": {"lr": 0.1}},
+    )
+    fallback = POOL.model_copy(update={"default_image": "base:2"})
+    main = _main(render_job(item, fallback, "a"))
+    assert main["image"] == "base:2"
+    assert main["command"] == ["python", "train.py", "--name", "a b"]
+    assert main["args"] == ["--lr", "0.1"]
+    templated = make_item(config=_pod_spec({"containers": [{"image": "tpl:3"}]}), docker={})
+    assert _main(render_job(templated, fallback, "a"))["image"] == "tpl:3"
+    uri = make_item(config={}, docker={}, image_uri="org/uri:5")
+    assert _main(render_job(uri, POOL, "a"))["image"] == "org/uri:5"
+
+
+@pytest.mark.parametrize(
+    ("item_kw", "message"),
+    [
+        ({"docker": {}}, r"run_spec\.docker\.docker_image .*default_image"),
+        (
+            {"config": {"kind": "Deployment", "apiVersion": "apps/v1"}},
+            "asks for apps/v1 Deployment; this agent creates batch/v1 Jobs only",
         ),
+        ({"config": {"namespace": "kube-system"}}, r"unknown top-level keys \['namespace'\]"),
+        ({"config": {"spec": {"parallelism": 4}}}, r"spec\.parallelism must be 1"),
+        ({"config": {"spec": {"template": []}}}, r"spec\.template must be a mapping"),
+        (
+            {"config": _pod_spec({"containers": [{}, {"name": "side"}]})},
+            r"containers\[1\] needs a name and an image",
+        ),
+        ({"overrides": {"entry_point": [1, 2]}}, r"run_spec\.overrides\.entry_point"),
+        ({"overrides": {"entry_point": "python 'x"}}, 'entry_point "python \'x": No closing'),
+        ({"overrides": {"args": "--lr 1"}}, r"run_spec\.overrides\.args must be a list"),
     ],
 )
-def test_security_policy_names_each_refused_field(pod_spec: dict[str, Any], field: str) -> None:
-    config = {"spec": {"template": {"spec": pod_spec}}}
-    with pytest.raises(PodSecurityError, match=re.escape(field)):
-        render_job(_item(config=config), POOL, "a")
-    # A pool that allows privileged jobs still refuses service-account overrides.
-    if "serviceAccount" not in field and "automount" not in field:
-        render_job(_item(config=config), POOL.model_copy(update={"allow_privileged": True}), "a")
+def test_render_errors_name_the_field_to_fix(item_kw: dict[str, Any], message: str) -> None:
+    with pytest.raises(JobRenderError, match=message):
+        render_job(make_item(**item_kw), POOL, "a")
 
 
-def test_render_errors_name_what_to_set() -> None:
-    with pytest.raises(JobRenderError, match=r"run_spec\.docker\.docker_image"):
-        render_job(_item(docker={}), POOL, "a")
-    with pytest.raises(JobRenderError, match="batch/v1 Jobs only"):
-        render_job(_item(config={"kind": "Deployment", "apiVersion": "apps/v1"}), POOL, "a")
-    defaulted = render_job(
-        _item(docker={}), POOL.model_copy(update={"default_image": "base:2"}), "a"
-    )
-    assert defaulted["spec"]["template"]["spec"]["containers"][0]["image"] == "base:2"
+def test_a_config_too_big_for_kubernetes_is_refused_with_its_cause() -> None:
+    item = make_item(overrides={"run_config": {f"k{i}": "v" * 1000 for i in range(1200)}})
+    with pytest.raises(JobRenderError, match=r"run_spec\.overrides\.run_config alone is"):
+        render_job(item, POOL, "a")
 
 
-def test_large_config_is_chunked_the_way_the_wandb_client_reads_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from wandb.sdk.launch.utils import load_wandb_config
-
-    config = {f"key_{i}": "x" * 100 for i in range(1000)}  # ~110k characters
-    env = config_env(config)
-    assert "WANDB_CONFIG" not in env and len(env) == 4
-    assert all(len(v) <= 32_670 for v in env.values())
-    for name in [k for k in os.environ if k.startswith("WANDB_CONFIG")]:
-        monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    assert dict(load_wandb_config()) == config  # the installed client's own reader
+def test_rendering_leaves_the_item_and_template_untouched() -> None:
+    before = json.dumps(TEMPLATE, sort_keys=True)
+    item = make_item()
+    render_job(item, POOL, "a")
+    assert json.dumps(TEMPLATE, sort_keys=True) == before
+    assert json.dumps(item.rendered_config, sort_keys=True) == before
 
 
-def _node(
-    name: str, gpus: int, unschedulable: bool = False, taints: list[Any] | None = None
-) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name, "labels": {"nvidia.com/gpu.product": "A100-SXM4-80GB"}},
-        "spec": {"unschedulable": unschedulable, "taints": taints or []},
-        "status": {"allocatable": {"nvidia.com/gpu": str(gpus)}},
-    }
-
-
-def _pod(node: str | None, gpus: int, phase: str = "Running", **status: Any) -> dict[str, Any]:
-    return {
-        "metadata": {"name": f"p-{node}-{gpus}"},
-        "spec": {
-            "nodeName": node,
-            "containers": [
-                {"image": "org/train:1", "resources": {"limits": {"nvidia.com/gpu": gpus}}}
-            ],
-        },
-        "status": {"phase": phase, **status},
-    }
-
-
-def test_capacity_counts_free_gpus_on_usable_nodes_only() -> None:
-    nodes = [
-        _node("n1", 8),
-        _node("n2", 8),
-        _node("n3", 8, unschedulable=True),
-        _node("n4", 8, taints=[{"key": "dedicated", "value": "infer", "effect": "NoSchedule"}]),
-        _node("n5", 8, taints=[{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]),
-        {**_node("other", 8), "metadata": {"name": "other", "labels": {}}},
-    ]
-    pods = [_pod("n1", 4), _pod("n2", 6), _pod("n2", 2, phase="Succeeded"), _pod("n5", 8)]
-    capacity = pool_capacity(nodes, pods, POOL)
-    assert [n.name for n in capacity.usable] == ["n1", "n2", "n5"]
-    assert capacity.total_gpus == 24 and capacity.free_gpus == 6
-    assert largest_fit(capacity) == 4  # a pod cannot span nodes
-    tolerant = POOL.model_copy(update={"tolerations": [{"key": "dedicated", "operator": "Exists"}]})
-    assert "n4" in [n.name for n in pool_capacity(nodes, pods, tolerant).usable]
-
-
-def test_unschedulable_pod_is_explained_with_the_pools_nodes() -> None:
-    nodes = [_node("n1", 4), _node("n2", 4), _node("n3", 4), _node("n4", 8, unschedulable=True)]
-    capacity = pool_capacity(nodes, [], POOL)
-    scheduled = {
-        "type": "PodScheduled",
-        "status": "False",
-        "reason": "Unschedulable",
-        "message": (
-            "0/4 nodes are available: 1 node(s) were unschedulable, 3 Insufficient nvidia.com/gpu."
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"name": "a100 pool"}, "'a100 pool' cannot be a label value"),
+        ({"namespace": "ML_Jobs"}, "'ML_Jobs' is not a namespace name"),
+        ({"gpu_resource": "gpu"}, "use vendor/name, e.g. nvidia.com/gpu or amd.com/gpu"),
+        ({"server_url": "runyard:8080"}, "'runyard:8080' is not an http\\(s\\) URL"),
+        ({"labels": {"runyard.dev/pool": "x"}}, "runyard.dev/ keys are set by the agent"),
+        ({"image_pull_secrets": ["Reg_Cred"]}, "not Secret names: 'Reg_Cred'"),
+        (
+            {"tolerations": [{"key": "a", "operator": "Exists", "value": "x"}]},
+            r"tolerations\[0\]\.value: must be empty with operator: Exists",
         ),
-    }
-    pod = _pod(None, 8, phase="Pending", conditions=[scheduled])
-    verdict = explain_pod(pod, POOL, capacity)
-    assert verdict is not None and not verdict.fatal and verdict.kind == "unschedulable"
-    assert (
-        verdict.message
-        == "no node in pool a100 has 8 free nvidia.com/gpu: 3 nodes have 4, 1 is cordoned"
-    )
-    assert not is_stuck(verdict, pending_since=0, now=599, timeout_s=600)
-    assert is_stuck(verdict, pending_since=0, now=600, timeout_s=600)
-    # Without capacity the scheduler's own words are translated.
-    fallback = explain_pod(pod, POOL, None)
-    assert fallback is not None
-    assert (
-        fallback.message
-        == "no node in pool a100 can take the job: 1 cordoned; 3 lack free nvidia.com/gpu"
-    )
-
-
-def test_image_pull_errors_fail_at_once_naming_the_image() -> None:
-    waiting = {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "org/trian:1"'}
-    pod = _pod(
-        None,
-        0,
-        phase="Pending",
-        containerStatuses=[{"image": "org/trian:1", "state": {"waiting": waiting}}],
-    )
-    verdict = explain_pod(pod, POOL, None)
-    assert verdict is not None and verdict.fatal and verdict.kind == "image"
-    assert verdict.message.startswith("cannot pull image org/trian:1: ImagePullBackOff")
-    assert "imagePullSecrets" in verdict.message
-
-
-def test_failures_and_disruptions_in_words() -> None:
-    oom = _pod(
-        "n1",
-        1,
-        phase="Failed",
-        containerStatuses=[{"state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}],
-    )
-    assert pod_failure(oom) == (
-        "run",
-        "the container ran out of memory (OOMKilled, exit code 137): "
-        "ask for more memory in the queue template",
-    )
-    crashed = _pod(
-        "n1",
-        1,
-        phase="Failed",
-        containerStatuses=[{"state": {"terminated": {"exitCode": 3, "reason": "Error"}}}],
-    )
-    assert pod_failure(crashed) == ("run", "the container exited with code 3 (Error)")
-    evicted = _pod(
-        "n1",
-        1,
-        phase="Failed",
-        conditions=[
-            {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}
-        ],
-    )
-    assert is_disrupted(evicted) == "the scheduler preempted the pod for a higher-priority one"
-    assert is_disrupted(crashed) is None
+        ({"tolerations": [{"key": "a", "efect": "NoSchedule"}]}, r"unknown keys \['efect'\]"),
+        ({"privileged": True}, "Extra inputs are not permitted"),
+    ],
+)
+def test_pool_settings_the_api_would_refuse_are_named_at_start(
+    setting: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        PoolSettings.model_validate({"name": "a100", **setting})

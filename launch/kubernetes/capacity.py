@@ -1,8 +1,11 @@
-"""A GPU pool's capacity from Nodes and Pods (pure): what the agent offers in its claims.
+"""A GPU pool's capacity from Node and Pod dicts (pure): what the agent offers in its claims.
 
-A node counts when its labels match the pool's selector, it is not cordoned, and every
-NoSchedule/NoExecute taint on it is tolerated by the pool (the GPU taint always is).
-Its free GPUs are allocatable minus the requests of pods still running on it.
+A node belongs to the pool when its labels match the pool's nodeSelector. It is usable
+when it is not cordoned (`spec.unschedulable`), not reported NotReady, and every
+NoSchedule/NoExecute taint on it is tolerated by the pool's tolerations (the GPU taint
+always is: `render_job` adds its toleration to GPU Jobs). Its free GPUs are allocatable
+minus the GPU requests of the non-terminal pods bound to it, whichever namespace or
+agent they come from.
 """
 
 from __future__ import annotations
@@ -10,24 +13,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .pool import PoolSettings
+from .pool import PoolSettings, gpu_toleration
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+BLOCKING_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
+CORDONED = "cordoned"
+NOT_READY = "not ready"
+TAINTED = "tainted"
 
 
 @dataclass(frozen=True)
 class NodeGpus:
-    """One node of the pool: its name, allocatable and free GPUs, and why it is left out."""
+    """One node of the pool: allocatable and free GPUs, and why jobs cannot go there."""
 
     name: str
     allocatable: int
     free: int
-    excluded: str | None = None  # "cordoned", "tainted <key>": the scheduler will not use it
+    # None: usable. "cordoned", "not ready" or "tainted <key>=<value>:<effect>".
+    excluded: str | None = None
 
 
 @dataclass(frozen=True)
 class PoolCapacity:
-    """The pool's nodes and their GPUs."""
+    """The pool's nodes (sorted by name) and their GPUs."""
 
     nodes: list[NodeGpus] = field(default_factory=list)
 
@@ -43,40 +51,88 @@ class PoolCapacity:
 
     @property
     def free_gpus(self) -> int:
-        """Free GPUs of usable nodes."""
+        """Free GPUs of usable nodes (summed: no single pod can have them all)."""
         return sum(n.free for n in self.usable)
 
+    @property
+    def free_per_node(self) -> list[int]:
+        """Free GPUs of each usable node, largest first."""
+        return sorted((n.free for n in self.usable), reverse=True)
 
-def _quantity(value: Any) -> int:
+    @property
+    def cordoned(self) -> int:
+        """Nodes of the pool that are cordoned."""
+        return sum(1 for n in self.nodes if n.excluded == CORDONED)
+
+    @property
+    def not_ready(self) -> int:
+        """Nodes of the pool whose kubelet reports NotReady (or Unknown)."""
+        return sum(1 for n in self.nodes if n.excluded == NOT_READY)
+
+    @property
+    def tainted_untolerated(self) -> int:
+        """Nodes of the pool with a taint the pool's jobs do not tolerate."""
+        return sum(1 for n in self.nodes if (n.excluded or "").startswith(TAINTED))
+
+
+def quantity(value: Any) -> int:
+    """A whole-number resource quantity ("8", 8); anything else counts as 0."""
     try:
         return int(str(value))
     except ValueError:
         return 0
 
 
+def _container_gpus(container: dict[str, Any], resource: str) -> int:
+    # For extended resources a limit alone is also the request.
+    resources = container.get("resources") or {}
+    asked = (resources.get("requests") or {}).get(resource)
+    if asked is None:
+        asked = (resources.get("limits") or {}).get(resource)
+    return quantity(asked or 0)
+
+
 def pod_gpus(pod: dict[str, Any], resource: str) -> int:
-    """GPUs a pod asks for (requests, else limits, summed over its containers)."""
-    total = 0
-    for container in (pod.get("spec") or {}).get("containers") or []:
-        resources = container.get("resources") or {}
-        asked = (resources.get("requests") or {}).get(resource)
-        if asked is None:
-            asked = (resources.get("limits") or {}).get(resource)
-        total += _quantity(asked or 0)
-    return total
+    """GPUs a pod holds on its node, as the scheduler counts them.
+
+    That is the sum over its containers, or the largest init container's if more (init
+    containers run one at a time, before the others).
+    """
+    spec = pod.get("spec") or {}
+    running = sum(_container_gpus(c, resource) for c in spec.get("containers") or [])
+    init = max((_container_gpus(c, resource) for c in spec.get("initContainers") or []), default=0)
+    return max(running, init)
 
 
-def _tolerated(taint: dict[str, Any], tolerations: list[dict[str, Any]], gpu: str) -> bool:
-    if taint.get("key") == gpu:
-        return True  # every GPU job tolerates the GPU taint (render_job adds it)
-    for t in tolerations:
-        if t.get("effect") not in (None, "", taint.get("effect")):
+def tolerates(toleration: dict[str, Any], taint: dict[str, Any]) -> bool:
+    """Kubernetes' ToleratesTaint: effect, key, then value (Equal) or anything (Exists)."""
+    effect = toleration.get("effect") or ""
+    if effect and effect != taint.get("effect"):
+        return False
+    key = toleration.get("key") or ""
+    if key and key != taint.get("key"):
+        return False
+    operator = toleration.get("operator") or "Equal"
+    if operator == "Exists":
+        return True
+    return operator == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
+
+
+def _exclusion(node: dict[str, Any], tolerations: list[dict[str, Any]]) -> str | None:
+    """Why the scheduler will not put a job of the pool on this node, or None."""
+    spec = node.get("spec") or {}
+    if spec.get("unschedulable"):
+        return CORDONED
+    for condition in (node.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready" and condition.get("status") != "True":
+            return NOT_READY
+    for taint in spec.get("taints") or []:
+        if taint.get("effect") not in BLOCKING_EFFECTS:
             continue
-        if t.get("operator") == "Exists" and t.get("key") in (None, "", taint.get("key")):
-            return True
-        if t.get("key") == taint.get("key") and t.get("value") == taint.get("value"):
-            return True
-    return False
+        if not any(tolerates(t, taint) for t in tolerations):
+            value = f"={taint['value']}" if taint.get("value") else ""
+            return f"{TAINTED} {taint.get('key')}{value}:{taint.get('effect')}"
+    return None
 
 
 def _matches(labels: dict[str, str], selector: dict[str, str]) -> bool:
@@ -92,27 +148,18 @@ def pool_capacity(
         node = (pod.get("spec") or {}).get("nodeName")
         if node and (pod.get("status") or {}).get("phase") not in TERMINAL_PHASES:
             used[node] = used.get(node, 0) + pod_gpus(pod, pool.gpu_resource)
+    tolerations = [*pool.tolerations, gpu_toleration(pool)]
     out = []
     for node in nodes:
         meta = node.get("metadata") or {}
         if not _matches(meta.get("labels") or {}, pool.node_selector):
             continue
-        spec = node.get("spec") or {}
-        allocatable = _quantity(
+        allocatable = quantity(
             ((node.get("status") or {}).get("allocatable") or {}).get(pool.gpu_resource, 0)
         )
-        excluded = "cordoned" if spec.get("unschedulable") else None
-        for taint in spec.get("taints") or []:
-            blocking = taint.get("effect") in ("NoSchedule", "NoExecute")
-            if (
-                excluded is None
-                and blocking
-                and not _tolerated(taint, pool.tolerations, pool.gpu_resource)
-            ):
-                excluded = f"tainted {taint.get('key')}"
         name = meta.get("name", "")
         free = max(0, allocatable - used.get(name, 0))
-        out.append(NodeGpus(name, allocatable, free, excluded))
+        out.append(NodeGpus(name, allocatable, free, _exclusion(node, tolerations)))
     return PoolCapacity(sorted(out, key=lambda n: n.name))
 
 
