@@ -77,8 +77,14 @@ def kube() -> Iterator[client.ApiClient]:
 class RunningAgent:
     """An in-process agent on its own event loop thread."""
 
-    def __init__(self, server: LiveServer, api_client: client.ApiClient, queue: str) -> None:
-        self.pool = PoolSettings(
+    def __init__(
+        self,
+        server: LiveServer,
+        api_client: client.ApiClient,
+        queue: str,
+        pool: PoolSettings | None = None,
+    ) -> None:
+        self.pool = pool or PoolSettings(
             name=f"a100-{uuid.uuid4().hex[:6]}",
             namespace=NS,
             node_selector=SELECTOR,
@@ -111,6 +117,14 @@ def env(
     sqlite_server: LiveServer, kube: client.ApiClient
 ) -> Iterator[tuple[httpx.Client, str, RunningAgent]]:
     api = sqlite_server.api()
+    queue = _create_queue(api, lease_seconds=30)
+    agent = RunningAgent(sqlite_server, kube, queue)
+    yield api, queue, agent
+    agent.stop()
+    api.close()
+
+
+def _create_queue(api: httpx.Client, lease_seconds: float) -> str:
     queue = f"k8s-{uuid.uuid4().hex[:6]}"
     body = {
         "name": queue,
@@ -118,13 +132,10 @@ def env(
         "resource": "kubernetes",
         "config": TEMPLATE,
         "variables": [{"name": "gpus", "type": "integer", "minimum": 0, "maximum": 8}],
-        "lease_seconds": 30,
+        "lease_seconds": lease_seconds,
     }
     assert api.post("/api/v1/queues", json=body).status_code == 201
-    agent = RunningAgent(sqlite_server, kube, queue)
-    yield api, queue, agent
-    agent.stop()
-    api.close()
+    return queue
 
 
 def _until(check: Callable[[], Any], timeout: float = 20) -> Any:
@@ -274,3 +285,80 @@ def test_cancel_deletes_the_job(
     assert api.post(f"/api/v1/items/{item_id}/cancel").status_code == 200
     assert _until(lambda: _job_of(kube, item_id) is None)
     assert _item(api, item_id)["state"] == "canceled"
+
+
+def test_unschedulable_job_fails_after_the_pools_start_timeout(
+    sqlite_server: LiveServer, kube: client.ApiClient
+) -> None:
+    with sqlite_server.api() as api:
+        queue = _create_queue(api, lease_seconds=30)
+        pool = PoolSettings(
+            name=f"a100-{uuid.uuid4().hex[:6]}",
+            namespace=NS,
+            node_selector=SELECTOR,
+            server_url=sqlite_server.url,
+            start_timeout_s=1,
+        )
+        agent = RunningAgent(sqlite_server, kube, queue, pool)
+        try:
+            # The test plays a scheduler that finds no room (earlier tests' pods hold GPUs).
+            item_id = _enqueue(api, queue, gpus=1)
+            job = _until(lambda: _job_of(kube, item_id))
+            scheduled = {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
+            }
+            core = client.CoreV1Api(kube)
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"{job['metadata']['name']}-x",
+                    "namespace": NS,
+                    "labels": job["spec"]["template"]["metadata"]["labels"],
+                },
+                "spec": job["spec"]["template"]["spec"],
+                "status": {"phase": "Pending", "conditions": [scheduled]},
+            }
+            core.create_namespaced_pod(NS, pod)
+            # First a warning on the item, then a failure once the deadline passed.
+            warned = _until(lambda: (i := _item(api, item_id))["warnings"] and i)
+            assert "no node in pool" in warned["warnings"][0]
+            failed = _until(lambda: (i := _item(api, item_id))["state"] == "failed" and i)
+            assert failed["error"]["stage"] == "unschedulable"
+            assert "the pool's start_timeout_s" in failed["error"]["message"]
+            assert _until(lambda: _job_of(kube, item_id) is None)
+        finally:
+            agent.stop()
+
+
+def test_restarted_agent_adopts_the_existing_job_instead_of_creating_another(
+    sqlite_server: LiveServer, kube: client.ApiClient
+) -> None:
+    with sqlite_server.api() as api:
+        queue = _create_queue(api, lease_seconds=2)
+        first = RunningAgent(sqlite_server, kube, queue)
+        item_id = _enqueue(api, queue, gpus=1)
+        job = _until(lambda: _job_of(kube, item_id))
+        _play_kubelet(kube, job, {"phase": "Running"})
+        held = _until(lambda: (i := _item(api, item_id))["state"] == "running" and i)
+        first.stop()  # the Job keeps running; its lease runs out
+        second = RunningAgent(sqlite_server, kube, queue, first.pool)
+        try:
+            adopted = _until(
+                lambda: (
+                    (i := _item(api, item_id))["agent_id"] not in (None, held["agent_id"])
+                    and i["state"] == "running"
+                    and i
+                )
+            )
+            assert adopted["run_id"] == held["run_id"]
+            jobs = client.BatchV1Api(kube).list_namespaced_job(NS).items
+            mine = [j for j in jobs if (j.metadata.labels or {}).get("runyard.dev/item") == item_id]
+            assert len(mine) == 1  # adopted (409 on create), not launched twice
+            _play_kubelet(kube, job, {"phase": "Succeeded"})
+            assert _until(lambda: _item(api, item_id)["state"] == "finished")
+        finally:
+            second.stop()
