@@ -63,7 +63,12 @@ def agent(config_path: Path | None, **flags: Any) -> None:
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(_serve(config, url, key))
+    from runyard.launch.agent.api import Refused
+
+    try:
+        asyncio.run(_serve(config, url, key))
+    except Refused as exc:  # an unknown queue, a revoked key: nothing to retry
+        raise click.ClickException(f"the server refused the agent: {exc}") from None
 
 
 def make_runner(config: AgentConfig, url: str, key: str) -> Runner:

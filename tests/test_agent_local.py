@@ -242,3 +242,33 @@ def test_agent_settings_errors_name_the_field(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "max_jobs: Input should be greater than or equal to 1" in result.stderr
     assert str(bad) in result.stderr
+
+
+def test_agent_for_an_unknown_queue_stops_with_the_servers_reason(
+    sqlite_server: LiveServer, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "RUNYARD_URL": sqlite_server.url,
+        "RUNYARD_API_KEY": sqlite_server.admin_key,
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runyard.cli",
+            "agent",
+            "-q",
+            "no-such-queue",
+            "--gpus",
+            "0",
+            "--workdir",
+            str(tmp_path / "jobs"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "the server refused the agent: queue admin/no-such-queue does not exist" in result.stderr
