@@ -195,6 +195,13 @@ class LocalProcessRunner:
         """Terminate the item's process group (SIGTERM, then SIGKILL after a grace period)."""
         job = self._jobs.get(item_id)
         if job is None:
+            # A leftover whose item ended (e.g. canceled while no agent ran): stop it, and
+            # don't offer it for adoption again.
+            job_file = self.workdir / item_id / "job.json"
+            if job_file.exists():
+                if not (job_file.parent / "exitcode").exists():
+                    _signal_group(int(json.loads(job_file.read_text())["pid"]), signal.SIGTERM)
+                (job_file.parent / "reported").touch()
             return
         job.canceled = True
         _signal_group(job.pid, signal.SIGTERM)
