@@ -24,6 +24,7 @@ from .metrics import AgentMetrics
 from .runner import JobUpdate, LaunchError, Runner
 
 logger = logging.getLogger(__name__)
+DRAIN_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -81,19 +82,22 @@ class Agent:
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self._report_loop(), name="report"),
         ]
+        stop = asyncio.create_task(self._stopping.wait())
         try:
-            stop = asyncio.create_task(self._stopping.wait())
             done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if task is not stop and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
         finally:
-            for task in tasks:
+            for task in [stop, *tasks]:
                 task.cancel()
-            for task in tasks:
+            for task in [stop, *tasks]:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await self._drain_reports()
+            # Send what is known, but don't hang a shutdown on a server that is away:
+            # whatever is left is learnt again by the next agent (adoption).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drain_reports(), DRAIN_TIMEOUT_S)
             await self.runner.stop()
 
     def stop(self) -> None:
