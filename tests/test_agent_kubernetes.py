@@ -1,34 +1,50 @@
-"""The agent with its Kubernetes runner against kmock, a stateful in-memory API server.
+"""`runyard agent --runner kubernetes` against the simulated cluster.
 
-No real kube-apiserver can run here; kmock stands in for it. It has no scheduler or
-kubelet, so each test plays them: it creates the Job's pod and moves its status along
-(Pending, Running, Succeeded, image-pull errors, disruption). The full cluster simulator
-is still to come (issue 4).
+No real cluster can run here: `support.kube.FakeKubernetes` (kmock) is the API server and
+`support.cluster_sim.ClusterSimulator` plays the scheduler, the Job controller and kubelet.
+Nodes form pools (a100, h100, cpu) with GPUs and the `nvidia.com/gpu` taint. Where a test
+needs a real workload, the pod's container runs as a local process (`LocalContainers`):
+the official wandb client logs to the live server with the environment the agent put in
+the Job, the API key read from the pool's Secret, as kubelet would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
-import kmock
 import pytest
+import yaml
 from kubernetes import client
 
+from conftest import SCRIPTS, WandbClient
 from runyard.launch.agent.api import AgentApi
 from runyard.launch.agent.config import AgentConfig
 from runyard.launch.agent.loop import Agent
 from runyard.launch.kubernetes.pool import PoolSettings
 from runyard.launch.kubernetes.runner import KubernetesRunner
+from runyard.launch.models import QueueItem
+from support.cluster_sim import ClusterSimulator
+from support.kube import FakeKubernetes
 from support.server import LiveServer
+from support.sim_process import LocalContainers
 
 NS = "ml-jobs"
-SELECTOR = {"nvidia.com/gpu.product": "A100-SXM4-80GB"}
+A100 = {"nvidia.com/gpu.product": "A100-SXM4-80GB"}
+H100 = {"nvidia.com/gpu.product": "H100-SXM5-80GB"}
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
 TEMPLATE = {
     "spec": {
         "template": {
@@ -36,67 +52,75 @@ TEMPLATE = {
         }
     }
 }
+FINAL = {"finished", "failed", "canceled", "preempted"}
 
 
-@pytest.fixture(scope="module")
-def kube() -> Iterator[client.ApiClient]:
-    """kmock's emulator serving on a port, in its own thread and event loop."""
-    ready = threading.Event()
-    stop = threading.Event()
-    box: dict[str, Any] = {}
+@dataclass
+class Cluster:
+    fake: FakeKubernetes
+    sim: ClusterSimulator
+    server: LiveServer
+    api: httpx.Client
+    wandb: WandbClient
 
-    async def serve() -> None:
-        async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
-            # kmock serves only declared resources.
-            for resource in ("v1/nodes", "v1/pods", "batch/v1/jobs"):
-                emulator.resources[resource] = {}
-            box["url"] = str(server.url).rstrip("/")
-            ready.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.05)
+    def jobs_of(self, item_id: str) -> list[dict[str, Any]]:
+        return self.sim.jobs(NS, f"runyard.dev/item={item_id}")
 
-    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
-    thread.start()
-    assert ready.wait(20), "kmock did not start"
-    config = client.Configuration()
-    config.host = box["url"]
-    api = client.ApiClient(config)
-    node = {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": "gpu-node-1", "labels": SELECTOR},
-        "spec": {},
-        "status": {"allocatable": {"nvidia.com/gpu": "8"}},
-    }
-    client.CoreV1Api(api).create_node(node)
-    yield api
-    stop.set()
-    thread.join(timeout=10)
+    def job_of(self, item_id: str) -> dict[str, Any] | None:
+        jobs = self.jobs_of(item_id)
+        assert len(jobs) <= 1, [j["metadata"]["name"] for j in jobs]
+        return jobs[0] if jobs else None
+
+    def pod_of(self, item_id: str) -> dict[str, Any] | None:
+        pods = self.sim.pods(NS, f"runyard.dev/item={item_id}")
+        live = [p for p in pods if p["status"].get("phase") not in ("Succeeded", "Failed")]
+        return (live or pods or [None])[-1]
+
+    def item(self, item_id: str) -> dict[str, Any]:
+        return dict(self.api.get(f"/api/v1/items/{item_id}").json())
+
+
+@pytest.fixture
+def cluster(sqlite_server: LiveServer, tmp_path: Path) -> Iterator[Cluster]:
+    """Two GPU pools and a CPU node; the pool's API key Secret; pods may run processes."""
+    wandb = WandbClient(tmp_path, sqlite_server)
+    # What a job image provides (PATH, a home for the client); the W&B settings come from
+    # the Job's environment, as in a real pod.
+    image_env = {k: v for k, v in wandb.env.items() if k not in ("WANDB_BASE_URL", "WANDB_API_KEY")}
+    processes = LocalContainers(tmp_path / "containers", image_env, grace_s=2)
+    with (
+        FakeKubernetes(namespaces=("default", NS)) as fake,
+        ClusterSimulator(fake, processes=processes) as sim,
+        sqlite_server.api() as api,
+    ):
+        for i in range(2):
+            sim.add_node(f"a100-{i}", A100, gpus=8, taints=[GPU_TAINT])
+        sim.add_node("h100-0", H100, gpus=8, taints=[GPU_TAINT])
+        sim.add_node("cpu-0", {"pool": "cpu"})
+        key = base64.b64encode(sqlite_server.admin_key.encode()).decode()
+        secret = {"metadata": {"name": "runyard-api-key"}, "data": {"api-key": key}}
+        client.CoreV1Api(fake.api_client()).create_namespaced_secret(NS, secret)
+        yield Cluster(fake, sim, sqlite_server, api, wandb)
+    wandb.kill_leftovers()
 
 
 class RunningAgent:
-    """An in-process agent on its own event loop thread."""
+    """An in-process agent with the Kubernetes runner, on its own event loop thread."""
 
-    def __init__(
-        self,
-        server: LiveServer,
-        api_client: client.ApiClient,
-        queue: str,
-        pool: PoolSettings | None = None,
-    ) -> None:
-        self.pool = pool or PoolSettings(
-            name=f"a100-{uuid.uuid4().hex[:6]}",
+    def __init__(self, cluster: Cluster, queue: str, **pool: Any) -> None:
+        self.pool = PoolSettings(
+            name=pool.pop("name", f"a100-{uuid.uuid4().hex[:6]}"),
             namespace=NS,
-            node_selector=SELECTOR,
-            server_url=server.url,
-            max_preemptions=1,
+            node_selector=A100,
+            server_url=cluster.server.url,
+            **pool,
         )
         config = AgentConfig(
             queues=[queue], runner="kubernetes", pool=self.pool, heartbeat_interval_s=0.5
         )
-        self.runner = KubernetesRunner(self.pool, api_client=api_client)
+        self.runner = KubernetesRunner(self.pool, api_client=cluster.fake.api_client())
         self.loop = asyncio.new_event_loop()
-        self.api = AgentApi(server.url, server.admin_key)
+        self.api = AgentApi(cluster.server.url, cluster.server.admin_key)
         self.agent = Agent(config, self.api, self.runner)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -113,39 +137,33 @@ class RunningAgent:
 
 
 @pytest.fixture
-def env(
-    sqlite_server: LiveServer, kube: client.ApiClient
-) -> Iterator[tuple[httpx.Client, str, RunningAgent]]:
-    api = sqlite_server.api()
-    queue = _create_queue(api, lease_seconds=30)
-    agent = RunningAgent(sqlite_server, kube, queue)
-    yield api, queue, agent
-    agent.stop()
-    api.close()
+def start_agent(cluster: Cluster) -> Iterator[Callable[..., RunningAgent]]:
+    agents: list[RunningAgent] = []
+
+    def start(queue: str, **pool: Any) -> RunningAgent:
+        agents.append(RunningAgent(cluster, queue, **pool))
+        return agents[-1]
+
+    yield start
+    for agent in agents:
+        agent.stop()
 
 
-def _create_queue(api: httpx.Client, lease_seconds: float) -> str:
+def _create_queue(
+    api: httpx.Client, config: dict[str, Any] | None = None, lease_seconds: float = 30
+) -> str:
     queue = f"k8s-{uuid.uuid4().hex[:6]}"
     body = {
         "name": queue,
         "entity": "admin",
         "resource": "kubernetes",
-        "config": TEMPLATE,
+        "config": TEMPLATE if config is None else config,
         "variables": [{"name": "gpus", "type": "integer", "minimum": 0, "maximum": 8}],
         "lease_seconds": lease_seconds,
     }
-    assert api.post("/api/v1/queues", json=body).status_code == 201
+    response = api.post("/api/v1/queues", json=body)
+    assert response.status_code == 201, response.text
     return queue
-
-
-def _until(check: Callable[[], Any], timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {check}")
 
 
 def _enqueue(api: httpx.Client, queue: str, gpus: int, **spec: Any) -> str:
@@ -156,209 +174,314 @@ def _enqueue(api: httpx.Client, queue: str, gpus: int, **spec: Any) -> str:
     return str(response.json()["id"])
 
 
-def _job_of(kube: client.ApiClient, item_id: str) -> dict[str, Any] | None:
-    jobs = client.BatchV1Api(kube).list_namespaced_job(NS)
-    for job in jobs.items:
-        if (job.metadata.labels or {}).get("runyard.dev/item") == item_id:
-            return dict(kube.sanitize_for_serialization(job))
-    return None
+def _train(project: str, *args: str) -> dict[str, Any]:
+    """A run spec whose container runs tests/scripts/train.py with the official client."""
+    command = [sys.executable, str(SCRIPTS / "train.py"), "--project", project, *args]
+    return {"project": project, "entry_point": command}
 
 
-def _play_kubelet(kube: client.ApiClient, job: dict[str, Any], status: dict[str, Any]) -> str:
-    """Create (or update) the Job's pod with this status, as scheduler and kubelet would."""
-    core = client.CoreV1Api(kube)
-    name = f"{job['metadata']['name']}-abcde"
-    template = job["spec"]["template"]
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": NS, "labels": template["metadata"]["labels"]},
-        "spec": {**template["spec"], "nodeName": "gpu-node-1"},
-        "status": status,
-    }
+def _until(cluster: Cluster, check: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
     try:
-        core.create_namespaced_pod(NS, pod)
-    except client.ApiException as exc:
-        assert exc.status == 409
-        core.patch_namespaced_pod_status(name, NS, {"status": status})
-    return name
+        return cluster.sim.wait_for(check, timeout=timeout, what=what or None)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what or check}") from None
 
 
-def _item(api: httpx.Client, item_id: str) -> dict[str, Any]:
-    return dict(api.get(f"/api/v1/items/{item_id}").json())
+def _final(cluster: Cluster, item_id: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        item = cluster.item(item_id)
+        if item["state"] in FINAL:
+            return item
+        time.sleep(0.1)
+    raise AssertionError(f"item did not end: {cluster.item(item_id)}")
 
 
-def test_item_becomes_a_job_and_follows_its_pod_to_the_end(
-    env: tuple[httpx.Client, str, RunningAgent], kube: client.ApiClient
+def _history(cluster: Cluster, project: str, run_id: str) -> list[dict[str, Any]]:
+    response = cluster.api.get(f"/api/v1/runs/admin/{project}/{run_id}/history")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return list(body["rows"] if isinstance(body, dict) else body)
+
+
+def test_gpu_item_lands_on_its_pool_runs_and_the_run_tracks_it(
+    cluster: Cluster, start_agent: Callable[..., RunningAgent]
 ) -> None:
-    api, queue, _agent = env
-    item_id = _enqueue(api, queue, gpus=4)
-    job = _until(lambda: _job_of(kube, item_id))
-    main = job["spec"]["template"]["spec"]["containers"][0]
-    assert main["resources"]["limits"]["nvidia.com/gpu"] == "4"
-    assert job["spec"]["template"]["spec"]["nodeSelector"] == SELECTOR
-    assert _until(lambda: _item(api, item_id)["state"] == "launching")
+    queue = _create_queue(cluster.api)
+    start_agent(queue)
+    project = f"p-{uuid.uuid4().hex[:6]}"
+    item_id = _enqueue(cluster.api, queue, 4, **_train(project, "--steps", "5"))
 
-    _play_kubelet(kube, job, {"phase": "Running"})
-    running = _until(lambda: (i := _item(api, item_id))["state"] == "running" and i)
-    run_env = {e["name"]: e.get("value") for e in main["env"]}
-    assert running["run_id"] == run_env["WANDB_RUN_ID"]
+    item = _final(cluster, item_id)
+    assert item["state"] == "finished", item
+    assert list(item["state_times"]) == ["pending", "claimed", "launching", "running", "finished"]
+    job = cluster.job_of(item_id)
+    assert job is not None and job["metadata"]["labels"]["runyard.dev/done"] == "finished"
+    pod_spec = job["spec"]["template"]["spec"]
+    assert pod_spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "4"
+    assert pod_spec["nodeSelector"] == A100
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod_spec[
+        "tolerations"
+    ]
+    pod = cluster.pod_of(item_id)
+    assert pod is not None and pod["spec"]["nodeName"].startswith("a100-")
+    # The job's own wandb.init() logged the item's run, with the key from the Secret.
+    run = cluster.api.get(f"/api/v1/runs/admin/{project}/{item['run_id']}").json()
+    assert run["state"] == "finished"
+    assert [row["_step"] for row in _history(cluster, project, item["run_id"])] == list(range(5))
 
-    _play_kubelet(kube, job, {"phase": "Succeeded"})
-    done = _until(lambda: (i := _item(api, item_id))["state"] == "finished" and i)
-    assert list(done["state_times"]) == ["pending", "claimed", "launching", "running", "finished"]
-    labels = _until(
-        lambda: (_job_of(kube, item_id) or {})["metadata"]["labels"].get("runyard.dev/done")
-    )
-    assert labels == "finished"
 
-
-def test_image_pull_error_fails_the_item_with_the_image_named(
-    env: tuple[httpx.Client, str, RunningAgent], kube: client.ApiClient
+def test_evicted_pod_requeues_the_item_and_the_run_resumes_under_the_same_id(
+    cluster: Cluster, start_agent: Callable[..., RunningAgent]
 ) -> None:
-    api, queue, _agent = env
-    item_id = _enqueue(api, queue, gpus=1, docker={"docker_image": "org/trian:1"})
-    job = _until(lambda: _job_of(kube, item_id))
-    waiting = {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "org/trian:1"'}
-    status = {
-        "phase": "Pending",
-        "containerStatuses": [
-            {
-                "name": "job",
-                "image": "org/trian:1",
-                "imageID": "",
-                "ready": False,
-                "restartCount": 0,
-                "state": {"waiting": waiting},
-            }
-        ],
-    }
-    _play_kubelet(kube, job, status)
-    failed = _until(lambda: (i := _item(api, item_id))["state"] == "failed" and i)
-    assert failed["error"]["stage"] == "image_pull"
-    assert failed["error"]["message"].startswith("cannot pull image org/trian:1: ImagePullBackOff")
-    assert _until(lambda: _job_of(kube, item_id) is None)  # the stuck Job is removed
-
-
-def test_preempted_pod_requeues_the_item_to_resume_the_same_run(
-    env: tuple[httpx.Client, str, RunningAgent], kube: client.ApiClient
-) -> None:
-    api, queue, _agent = env
-    item_id = _enqueue(api, queue, gpus=2)
-    first = _until(lambda: _job_of(kube, item_id))
-    _play_kubelet(kube, first, {"phase": "Running"})
-    run_id = _until(lambda: _item(api, item_id)["run_id"])
-    disrupted = {
-        "phase": "Failed",
-        "conditions": [
-            {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}
-        ],
-    }
-    _play_kubelet(kube, first, disrupted)
-    # Requeued and claimed again: a new Job for the second attempt, same run id.
-    second = _until(
+    queue = _create_queue(cluster.api)
+    start_agent(queue, max_preemptions=2)
+    project = f"p-{uuid.uuid4().hex[:6]}"
+    item_id = _enqueue(cluster.api, queue, 2, **_train(project, "--steps", "12", "--sleep", "0.25"))
+    run_id = _until(cluster, lambda: cluster.item(item_id)["run_id"], what="a run id")
+    # Evict once the run has logged a few steps on the server.
+    _until(
+        cluster,
         lambda: (
-            (j := _job_of(kube, item_id))
-            and j["metadata"]["name"] != first["metadata"]["name"]
-            and j
-        )
+            cluster.api.get(f"/api/v1/runs/admin/{project}/{run_id}").status_code == 200
+            and len(_history(cluster, project, run_id)) >= 3
+        ),
+        what="3 logged steps",
     )
-    assert second["metadata"]["name"].endswith("-r1")
-    item = _item(api, item_id)
+    first = cluster.pod_of(item_id)
+    assert first is not None
+    cluster.sim.evict(first["metadata"]["name"], NS, "PreemptionByScheduler")
+
+    item = _final(cluster, item_id, timeout=90)
+    assert item["state"] == "finished", item
     assert item["preemptions"] == 1 and item["run_id"] == run_id
-    assert any("preempted" in w for w in item["warnings"])
-    env_of = {
-        e["name"]: e.get("value")
-        for e in second["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert any("preempted" in warning for warning in item["warnings"])
+    # The preempted attempt's Job is gone; the item finished as a second attempt.
+    job = cluster.job_of(item_id)
+    assert job is not None and job["metadata"]["name"].endswith("-r1")
+    run = cluster.api.get(f"/api/v1/runs/admin/{project}/{run_id}").json()
+    assert run["state"] == "finished"
+    steps = [row["_step"] for row in _history(cluster, project, run_id)]
+    # The second attempt resumed where the server's history ended: no gap, no repeat, and
+    # more steps than one attempt logs.
+    assert steps == list(range(len(steps))) and len(steps) > 12
+
+
+def test_failed_container_reports_exit_code_and_log_tail(
+    cluster: Cluster, start_agent: Callable[..., RunningAgent]
+) -> None:
+    queue = _create_queue(cluster.api)
+    start_agent(queue)
+    script = "print('loading shard 7'); raise SystemExit(3)"
+    item_id = _enqueue(cluster.api, queue, 1, entry_point=[sys.executable, "-c", script])
+    item = _final(cluster, item_id)
+    assert item["state"] == "failed"
+    assert item["error"]["stage"] == "run"
+    assert item["error"]["message"] == "the container exited with code 3"
+    assert "loading shard 7" in item["error"]["log"]
+
+
+def test_image_pull_failure_fails_at_once_naming_the_image(
+    cluster: Cluster, start_agent: Callable[..., RunningAgent]
+) -> None:
+    queue = _create_queue(cluster.api)
+    start_agent(queue)  # start_timeout_s stays 600: the failure must not wait for it
+    cluster.sim.fail_image_pull("org/trian")
+    item_id = _enqueue(cluster.api, queue, 1, docker={"docker_image": "org/trian:1"})
+    item = _final(cluster, item_id)
+    assert item["state"] == "failed"
+    assert item["error"]["stage"] == "image_pull"
+    assert item["error"]["message"].startswith("cannot pull image org/trian:1")
+    _until(cluster, lambda: cluster.job_of(item_id) is None, what="the stuck Job removed")
+
+
+def test_unschedulable_job_fails_with_the_reason_in_words_after_the_start_timeout(
+    cluster: Cluster, start_agent: Callable[..., RunningAgent]
+) -> None:
+    huge_memory = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"resources": {"requests": {"memory": "4Ti"}, "limits": {"memory": "4Ti"}}}
+                    ]
+                }
+            }
+        }
     }
-    assert env_of["WANDB_RUN_ID"] == run_id and env_of["WANDB_RESUME"] == "allow"
+    queue = _create_queue(cluster.api, huge_memory)
+    start_agent(queue, start_timeout_s=1)
+    item_id = _enqueue(cluster.api, queue, 1)
+    item = _final(cluster, item_id)
+    assert item["state"] == "failed"
+    assert item["error"]["stage"] == "unschedulable"
+    message = item["error"]["message"]
+    assert message.startswith("no node in pool a100-")
+    assert "2 nodes lack free memory" in message  # the a100 pair; the others are not its pool
+    assert "the pool's start_timeout_s" in message
+    assert any("no node in pool" in warning for warning in item["warnings"])
+    _until(cluster, lambda: cluster.job_of(item_id) is None, what="the stuck Job removed")
 
 
-def test_cancel_deletes_the_job(
-    env: tuple[httpx.Client, str, RunningAgent], kube: client.ApiClient
+def test_cancel_deletes_the_job(cluster: Cluster, start_agent: Callable[..., RunningAgent]) -> None:
+    queue = _create_queue(cluster.api)
+    start_agent(queue)
+    item_id = _enqueue(
+        cluster.api, queue, 1, entry_point=[sys.executable, "-c", "import time; time.sleep(120)"]
+    )
+    _until(cluster, lambda: cluster.item(item_id)["state"] == "running", what="running")
+    assert cluster.api.post(f"/api/v1/items/{item_id}/cancel").status_code == 200
+    _until(cluster, lambda: cluster.job_of(item_id) is None, what="the Job deleted")
+    assert cluster.item(item_id)["state"] == "canceled"
+
+
+@pytest.mark.parametrize(
+    ("container", "field"),
+    [
+        ({"securityContext": {"privileged": True}}, "securityContext.privileged"),
+        ({"resources": {"limits": {"cpu": "lots"}}}, "resources.limits.cpu"),
+    ],
+)
+def test_bad_template_fails_the_item_at_the_agent_stage_and_the_agent_goes_on(
+    cluster: Cluster,
+    start_agent: Callable[..., RunningAgent],
+    container: dict[str, Any],
+    field: str,
 ) -> None:
-    api, queue, _agent = env
-    item_id = _enqueue(api, queue, gpus=1)
-    job = _until(lambda: _job_of(kube, item_id))
-    _play_kubelet(kube, job, {"phase": "Running"})
-    _until(lambda: _item(api, item_id)["state"] == "running")
-    assert api.post(f"/api/v1/items/{item_id}/cancel").status_code == 200
-    assert _until(lambda: _job_of(kube, item_id) is None)
-    assert _item(api, item_id)["state"] == "canceled"
+    bad = {"spec": {"template": {"spec": {"containers": [container]}}}}
+    bad_queue, good_queue = _create_queue(cluster.api, bad), _create_queue(cluster.api)
+    # One agent serving both queues.
+    pool = PoolSettings(
+        name="a100", namespace=NS, node_selector=A100, server_url=cluster.server.url
+    )
+    config = AgentConfig(queues=[bad_queue, good_queue], runner="kubernetes", pool=pool)
+    runner = KubernetesRunner(pool, api_client=cluster.fake.api_client())
+    api = AgentApi(cluster.server.url, cluster.server.admin_key)
+    both = Agent(config, api, runner)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=lambda: loop.run_until_complete(both.run()), daemon=True)
+    thread.start()
+    try:
+        bad_id = _enqueue(cluster.api, bad_queue, 1)
+        failed = _final(cluster, bad_id)
+        assert failed["state"] == "failed"
+        assert failed["error"]["stage"] == "agent"
+        assert field in failed["error"]["message"]
+        assert cluster.jobs_of(bad_id) == []  # nothing half-created
+        good_id = _enqueue(cluster.api, good_queue, 1)
+        assert _final(cluster, good_id)["state"] == "finished"
+    finally:
+        loop.call_soon_threadsafe(both.stop)
+        thread.join(timeout=30)
+        loop.run_until_complete(api.close())
 
 
-def test_unschedulable_job_fails_after_the_pools_start_timeout(
-    sqlite_server: LiveServer, kube: client.ApiClient
-) -> None:
-    with sqlite_server.api() as api:
-        queue = _create_queue(api, lease_seconds=30)
-        pool = PoolSettings(
-            name=f"a100-{uuid.uuid4().hex[:6]}",
-            namespace=NS,
-            node_selector=SELECTOR,
-            server_url=sqlite_server.url,
-            start_timeout_s=1,
+def test_same_item_delivered_twice_launches_one_job(cluster: Cluster) -> None:
+    queue = _create_queue(cluster.api)
+    item_id = _enqueue(
+        cluster.api, queue, 1, entry_point=[sys.executable, "-c", "import time; time.sleep(120)"]
+    )
+    queued = QueueItem.model_validate(cluster.item(item_id))
+    pool = PoolSettings(name="a100", namespace=NS, node_selector=A100)
+
+    async def launch_twice() -> list[str]:
+        updates: asyncio.Queue[Any] = asyncio.Queue()
+        runners = [KubernetesRunner(pool, api_client=cluster.fake.api_client()) for _ in "ab"]
+        for runner in runners:
+            await runner.start("agent-x", updates)
+            await runner.launch(queued)
+        for runner in runners:
+            await runner.stop()
+        return [u.state.value for u in [updates.get_nowait() for _ in range(updates.qsize())]]
+
+    states = asyncio.run(launch_twice())
+    assert states[:2] == ["launching", "launching"]  # both believe they launched it ...
+    assert len(cluster.jobs_of(item_id)) == 1  # ... and one Job exists: the 409 was adoption
+
+
+def _agent_config(cluster: Cluster, tmp: Path, queue: str, pool: str) -> Path:
+    settings = {
+        "queues": [queue],
+        "runner": "kubernetes",
+        "kubeconfig": str(cluster.fake.kubeconfig_path),
+        "heartbeat_interval_s": 0.5,
+        "pool": {
+            "name": pool,
+            "namespace": NS,
+            "node_selector": A100,
+            "server_url": cluster.server.url,
+        },
+    }
+    path = tmp / f"agent-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def _agent_process(cluster: Cluster, config: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": cluster.wandb.env["HOME"],
+        "RUNYARD_URL": cluster.server.url,
+        "RUNYARD_API_KEY": cluster.server.admin_key,
+    }
+    cmd = [sys.executable, "-m", "runyard.cli", "agent", "--config", str(config)]
+    with log.open("ab") as out:
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def test_agent_killed_mid_job_restarts_and_adopts_the_job(cluster: Cluster, tmp_path: Path) -> None:
+    queue = _create_queue(cluster.api, lease_seconds=2)
+    config = _agent_config(cluster, tmp_path, queue, "a100")
+    log = tmp_path / "agent.log"
+    marker = tmp_path / "release"
+    wait_for_marker = (
+        f"import pathlib, time\nwhile not pathlib.Path({str(marker)!r}).exists(): time.sleep(0.1)"
+    )
+    first = _agent_process(cluster, config, log)
+    second = None
+    try:
+        item_id = _enqueue(
+            cluster.api, queue, 1, entry_point=[sys.executable, "-c", wait_for_marker]
         )
-        agent = RunningAgent(sqlite_server, kube, queue, pool)
-        try:
-            # The test plays a scheduler that finds no room (earlier tests' pods hold GPUs).
-            item_id = _enqueue(api, queue, gpus=1)
-            job = _until(lambda: _job_of(kube, item_id))
-            scheduled = {
-                "type": "PodScheduled",
-                "status": "False",
-                "reason": "Unschedulable",
-                "message": "0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
-            }
-            core = client.CoreV1Api(kube)
-            pod = {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": f"{job['metadata']['name']}-x",
-                    "namespace": NS,
-                    "labels": job["spec"]["template"]["metadata"]["labels"],
-                },
-                "spec": job["spec"]["template"]["spec"],
-                "status": {"phase": "Pending", "conditions": [scheduled]},
-            }
-            core.create_namespaced_pod(NS, pod)
-            # First a warning on the item, then a failure once the deadline passed.
-            warned = _until(lambda: (i := _item(api, item_id))["warnings"] and i)
-            assert "no node in pool" in warned["warnings"][0]
-            failed = _until(lambda: (i := _item(api, item_id))["state"] == "failed" and i)
-            assert failed["error"]["stage"] == "unschedulable"
-            assert "the pool's start_timeout_s" in failed["error"]["message"]
-            assert _until(lambda: _job_of(kube, item_id) is None)
-        finally:
-            agent.stop()
+        held = _until(
+            cluster,
+            lambda: (i := cluster.item(item_id))["state"] == "running" and i,
+            what=f"running\n{log.read_text()}",
+        )
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        second = _agent_process(cluster, config, log)
+        adopted = _until(
+            cluster,
+            lambda: (
+                (i := cluster.item(item_id))["agent_id"] not in (None, held["agent_id"])
+                and i["state"] == "running"
+                and i
+            ),
+            what=f"adopted by the new agent\n{log.read_text()}",
+        )
+        assert adopted["run_id"] == held["run_id"]
+        marker.touch()  # the workload ends normally, watched by the new agent
+        item = _final(cluster, item_id)
+        assert item["state"] == "finished", (item, log.read_text())
+        assert len(cluster.jobs_of(item_id)) == 1  # adopted, never launched twice
+        pods = cluster.sim.pods(NS, f"runyard.dev/item={item_id}")
+        assert len(pods) == 1  # the workload itself ran once
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
 
 
-def test_restarted_agent_adopts_the_existing_job_instead_of_creating_another(
-    sqlite_server: LiveServer, kube: client.ApiClient
+def test_runner_counts_pending_reasons_and_offers_its_largest_free_block(
+    cluster: Cluster, start_agent: Callable[..., RunningAgent]
 ) -> None:
-    with sqlite_server.api() as api:
-        queue = _create_queue(api, lease_seconds=2)
-        first = RunningAgent(sqlite_server, kube, queue)
-        item_id = _enqueue(api, queue, gpus=1)
-        job = _until(lambda: _job_of(kube, item_id))
-        _play_kubelet(kube, job, {"phase": "Running"})
-        held = _until(lambda: (i := _item(api, item_id))["state"] == "running" and i)
-        first.stop()  # the Job keeps running; its lease runs out
-        second = RunningAgent(sqlite_server, kube, queue, first.pool)
-        try:
-            adopted = _until(
-                lambda: (
-                    (i := _item(api, item_id))["agent_id"] not in (None, held["agent_id"])
-                    and i["state"] == "running"
-                    and i
-                )
-            )
-            assert adopted["run_id"] == held["run_id"]
-            jobs = client.BatchV1Api(kube).list_namespaced_job(NS).items
-            mine = [j for j in jobs if (j.metadata.labels or {}).get("runyard.dev/item") == item_id]
-            assert len(mine) == 1  # adopted (409 on create), not launched twice
-            _play_kubelet(kube, job, {"phase": "Succeeded"})
-            assert _until(lambda: _item(api, item_id)["state"] == "finished")
-        finally:
-            second.stop()
+    queue = _create_queue(cluster.api)
+    agent = start_agent(queue)
+    cluster.sim.fail_image_pull("org/gone")
+    item_id = _enqueue(cluster.api, queue, 1, docker={"docker_image": "org/gone:2"})
+    _final(cluster, item_id)
+    assert agent.runner.pending_reasons.get("image_pull", 0) >= 1
+    capacity = asyncio.run_coroutine_threadsafe(agent.runner.capacity(), agent.loop).result(10)
+    assert capacity is not None and capacity.gpus == 8  # the largest free block: a whole node

@@ -229,6 +229,14 @@ def test_image_and_command_come_from_the_run_spec() -> None:
         ({"overrides": {"entry_point": [1, 2]}}, r"run_spec\.overrides\.entry_point"),
         ({"overrides": {"entry_point": "python 'x"}}, 'entry_point "python \'x": No closing'),
         ({"overrides": {"args": "--lr 1"}}, r"run_spec\.overrides\.args must be a list"),
+        (
+            {
+                "config": _pod_spec(
+                    {"containers": [{"resources": {"requests": {"memory": "8 GB"}}}]}
+                )
+            },
+            r"containers\[0\]\.resources\.requests\.memory: '8 GB' is not a quantity; write e\.g\.",
+        ),
     ],
 )
 def test_render_errors_name_the_field_to_fix(item_kw: dict[str, Any], message: str) -> None:

@@ -39,6 +39,8 @@ import re
 import shlex
 from typing import Any
 
+from kubernetes.utils import parse_quantity
+
 from ..models import QueueItem
 from .names import label_value
 from .pool import PoolSettings, gpu_toleration
@@ -271,15 +273,23 @@ def _set_main(
     main["env"] = kept + ours
 
 
-def _quantities_as_strings(pod_spec: dict[str, Any]) -> None:
-    # Quantities are strings in the API's types ("4", "64Gi"); templates may give numbers.
+def _check_quantities(pod_spec: dict[str, Any]) -> None:
+    """Quantities as the API's strings ("4", "64Gi"; templates may give numbers), each one
+    checked the way the API server would, so a typo fails the item here, naming the field."""
     for kind in ("initContainers", "containers"):
-        for container in pod_spec.get(kind) or []:
+        for i, container in enumerate(pod_spec.get(kind) or []):
             resources = container.get("resources") or {}
             for key in ("requests", "limits"):
                 section: dict[str, Any] = resources.get(key) or {}
                 for name, value in section.items():
                     section[name] = str(value)
+                    try:
+                        parse_quantity(section[name])
+                    except ValueError:
+                        raise JobRenderError(
+                            f"the queue's config: {POD}.{kind}[{i}].resources.{key}.{name}: "
+                            f"{value!r} is not a quantity; write e.g. 500m, 2, 16Gi"
+                        ) from None
 
 
 def render_job(item: QueueItem, pool: PoolSettings, agent_id: str) -> dict[str, Any]:
@@ -324,7 +334,7 @@ def render_job(item: QueueItem, pool: PoolSettings, agent_id: str) -> dict[str, 
 
     _place(pod_spec, pool, item.requirements.gpus)
     _set_main(pod_spec["containers"][0], item, pool, image, run_id)
-    _quantities_as_strings(pod_spec)
+    _check_quantities(pod_spec)
     size = len(json.dumps(job))
     if size > MAX_MANIFEST_CHARS:
         config = len(json.dumps((item.run_spec.get("overrides") or {}).get("run_config") or {}))

@@ -11,9 +11,8 @@
   watched state, not by polling the API).
 - restart: Jobs of the pool without the `runyard.dev/done` label are offered for adoption.
 
-Status: the decisions it calls (job, capacity, pending) are tested; this shell itself has
-not yet run against an API server. The kmock cluster simulator that will drive it is
-the next step of issue 4.
+Tested against kmock and the cluster simulator (`tests/test_agent_kubernetes.py`), which
+plays scheduler, Job controller and kubelet, with real training scripts as pods.
 """
 
 from __future__ import annotations
@@ -154,7 +153,7 @@ class KubernetesRunner:
         try:
             manifest = render_job(item, self.pool, self.agent_id)
         except ValueError as exc:
-            raise LaunchError("render", str(exc)) from exc
+            raise LaunchError("agent", str(exc)) from exc
         name = job_name_for(item)
         manifest["metadata"]["name"] = name
         manifest["spec"]["template"]["metadata"]["labels"][JOB_LABEL] = name
