@@ -295,22 +295,21 @@ def test_image_pull_failure_fails_at_once_naming_the_image(
     _until(cluster, lambda: cluster.job_of(item_id) is None, what="the stuck Job removed")
 
 
+@pytest.mark.parametrize("timeout_from", ["pool", "queue"])
 def test_unschedulable_job_fails_with_the_reason_in_words_after_the_start_timeout(
-    cluster: Cluster, start_agent: Callable[..., RunningAgent]
+    cluster: Cluster, start_agent: Callable[..., RunningAgent], timeout_from: str
 ) -> None:
-    huge_memory = {
-        "spec": {
-            "template": {
-                "spec": {
-                    "containers": [
-                        {"resources": {"requests": {"memory": "4Ti"}, "limits": {"memory": "4Ti"}}}
-                    ]
-                }
-            }
-        }
-    }
-    queue = _create_queue(cluster.api, huge_memory)
-    start_agent(queue, start_timeout_s=1)
+    main = {"resources": {"requests": {"memory": "4Ti"}, "limits": {"memory": "4Ti"}}}
+    huge_memory: dict[str, Any] = {"spec": {"template": {"spec": {"containers": [main]}}}}
+    if timeout_from == "queue":
+        huge_memory["metadata"] = {"annotations": {"runyard.dev/start-timeout-s": "1"}}
+        queue = _create_queue(cluster.api, huge_memory)
+        start_agent(queue)  # the pool's start_timeout_s stays 600
+        source = "the queue's runyard.dev/start-timeout-s annotation"
+    else:
+        queue = _create_queue(cluster.api, huge_memory)
+        start_agent(queue, start_timeout_s=1)
+        source = "the pool's start_timeout_s"
     item_id = _enqueue(cluster.api, queue, 1)
     item = _final(cluster, item_id)
     assert item["state"] == "failed"
@@ -318,7 +317,7 @@ def test_unschedulable_job_fails_with_the_reason_in_words_after_the_start_timeou
     message = item["error"]["message"]
     assert message.startswith("no node in pool a100-")
     assert "2 nodes lack free memory" in message  # the a100 pair; the others are not its pool
-    assert "the pool's start_timeout_s" in message
+    assert message.endswith(f"gave up after 1s ({source})")
     assert any("no node in pool" in warning for warning in item["warnings"])
     _until(cluster, lambda: cluster.job_of(item_id) is None, what="the stuck Job removed")
 

@@ -10,7 +10,13 @@ import pytest
 from kubernetes.client import ApiClient
 from pydantic import ValidationError
 
-from runyard.launch.kubernetes.job import JobRenderError, job_name, render_job
+from runyard.launch.kubernetes.job import (
+    START_TIMEOUT_ANNOTATION,
+    JobRenderError,
+    job_name,
+    render_job,
+    start_timeout_s,
+)
 from runyard.launch.kubernetes.pool import PoolSettings
 from runyard.launch.kubernetes.wandb_env import run_id_for
 from support.k8s import ITEM_ID, POOL, SELECTOR, TEMPLATE, make_item
@@ -280,3 +286,14 @@ def test_pool_settings_the_api_would_refuse_are_named_at_start(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         PoolSettings.model_validate({"name": "a100", **setting})
+
+
+def test_a_queue_template_annotation_sets_its_own_start_timeout() -> None:
+    def annotated(value: object) -> dict[str, Any]:
+        return {"metadata": {"annotations": {START_TIMEOUT_ANNOTATION: value}}}
+
+    assert start_timeout_s(make_item(config={}), POOL) == POOL.start_timeout_s
+    assert start_timeout_s(make_item(config=annotated("1800")), POOL) == 1800
+    for bad in ("15m", "0", "-3", "nan"):
+        with pytest.raises(JobRenderError, match=r"annotations\[runyard.dev/start-timeout-s\]"):
+            render_job(make_item(config=annotated(bad)), POOL, "a")

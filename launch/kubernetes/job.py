@@ -35,6 +35,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import re
 import shlex
 from typing import Any
@@ -54,11 +55,13 @@ __all__ = [
     "POOL_LABEL",
     "QUEUE_LABEL",
     "RUN_LABEL",
+    "START_TIMEOUT_ANNOTATION",
     "JobRenderError",
     "deep_merge",
     "job_name",
     "label_value",
     "render_job",
+    "start_timeout_s",
 ]
 
 QUEUE_LABEL = "runyard.dev/queue"
@@ -68,6 +71,9 @@ RUN_LABEL = "runyard.dev/run-id"
 AGENT_LABEL = "runyard.dev/agent"
 QUEUE_PATH_ANNOTATION = "runyard.dev/queue-path"
 ITEM_ANNOTATION = "runyard.dev/item-id"
+# Set in a queue's config template (metadata.annotations) to give that queue's jobs their
+# own start timeout: big multi-node jobs may wait longer for GPUs than small ones.
+START_TIMEOUT_ANNOTATION = "runyard.dev/start-timeout-s"
 JOB_NAME_PREFIX = "runyard-"
 MAIN_CONTAINER = "job"
 TTL_AFTER_FINISHED_S = 7 * 24 * 3600
@@ -292,9 +298,30 @@ def _check_quantities(pod_spec: dict[str, Any]) -> None:
                         ) from None
 
 
+def start_timeout_s(item: QueueItem, pool: PoolSettings) -> float:
+    """How long the item's pod may wait to start: the queue template's annotation, else the
+    pool's `start_timeout_s`; JobRenderError naming the annotation when it is not seconds."""
+    metadata = (item.rendered_config or {}).get("metadata")
+    annotations = (metadata.get("annotations") if isinstance(metadata, dict) else None) or {}
+    raw = annotations.get(START_TIMEOUT_ANNOTATION) if isinstance(annotations, dict) else None
+    if raw is None:
+        return pool.start_timeout_s
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise JobRenderError(
+            f"the queue's config: metadata.annotations[{START_TIMEOUT_ANNOTATION}] is {raw!r}; "
+            'it must be a number of seconds above 0, as a string, e.g. "900"'
+        )
+    return value
+
+
 def render_job(item: QueueItem, pool: PoolSettings, agent_id: str) -> dict[str, Any]:
     """The complete Job manifest of an item on a pool; JobRenderError/PodSecurityError if not."""
     fragment = _check_fragment(item.rendered_config or {})
+    start_timeout_s(item, pool)  # refuse a bad annotation now, not when the pod waits
     run_id = run_id_for(item)
     template_containers = _at(fragment, f"{POD}.containers") or [{}]
     image = _image(item, pool, template_containers[0].get("image"))

@@ -32,7 +32,15 @@ from ..agent.run_env import run_id_for
 from ..agent.runner import JobUpdate, LaunchError
 from ..models import ItemError, ItemState, QueueItem, Requirements
 from .capacity import PoolCapacity, largest_fit, pod_gpus, pool_capacity
-from .job import ITEM_LABEL, POOL_LABEL, job_name, label_value, render_job
+from .job import (
+    ITEM_LABEL,
+    POOL_LABEL,
+    START_TIMEOUT_ANNOTATION,
+    job_name,
+    label_value,
+    render_job,
+    start_timeout_s,
+)
 from .pending import explain_pod, is_disrupted, is_stuck, pod_failure
 from .pool import PoolSettings
 from .watch import ResourceWatch
@@ -53,6 +61,7 @@ class _Tracked:
     warned: set[str] = field(default_factory=set)
     verdict: Any = None
     closing: bool = False
+    start_timeout_s: float = 600.0
 
 
 def job_name_for(item: QueueItem) -> str:
@@ -168,6 +177,7 @@ class KubernetesRunner:
                 ) from exc
             logger.info("adopting existing job", extra={"item": item.id, "job": name})
         tracked = _Tracked(item, name, run_id_for(item), ItemState.LAUNCHING)
+        tracked.start_timeout_s = start_timeout_s(item, self.pool)
         self._tracked[item.id] = tracked
         self._put(JobUpdate(item.id, ItemState.LAUNCHING))
         if name in self._pods:
@@ -176,6 +186,10 @@ class KubernetesRunner:
     async def resume(self, item: QueueItem) -> None:
         """Watch an adopted item's Job again, from what the watch already knows."""
         tracked = _Tracked(item, job_name_for(item), run_id_for(item), item.state)
+        try:
+            tracked.start_timeout_s = start_timeout_s(item, self.pool)
+        except ValueError:  # its Job exists, so the value passed when it was made
+            tracked.start_timeout_s = self.pool.start_timeout_s
         self._tracked[item.id] = tracked
         if tracked.job in self._pods:
             self._evaluate(tracked, self._pods[tracked.job])
@@ -335,11 +349,14 @@ class KubernetesRunner:
                 verdict = tracked.verdict
                 if tracked.closing or verdict is None or tracked.state is ItemState.RUNNING:
                     continue
-                if is_stuck(verdict, tracked.since, now, self.pool.start_timeout_s):
-                    message = (
-                        f"{verdict.message}; gave up after {self.pool.start_timeout_s:g}s "
-                        "(the pool's start_timeout_s)"
+                timeout = tracked.start_timeout_s
+                if is_stuck(verdict, tracked.since, now, timeout):
+                    source = (
+                        "the pool's start_timeout_s"
+                        if timeout == self.pool.start_timeout_s
+                        else f"the queue's {START_TIMEOUT_ANNOTATION} annotation"
                     )
+                    message = f"{verdict.message}; gave up after {timeout:g}s ({source})"
                     error = ItemError(stage=verdict.kind, message=message)
                     self._close(tracked, ItemState.FAILED, error=error, delete=True)
 
