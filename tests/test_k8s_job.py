@@ -297,3 +297,19 @@ def test_a_queue_template_annotation_sets_its_own_start_timeout() -> None:
     for bad in ("15m", "0", "-3", "nan"):
         with pytest.raises(JobRenderError, match=r"annotations\[runyard.dev/start-timeout-s\]"):
             render_job(make_item(config=annotated(bad)), POOL, "a")
+
+
+def test_typed_template_values_in_env_become_the_strings_kubernetes_wants() -> None:
+    env = [
+        {"name": "SECONDS", "value": 1.5},
+        {"name": "WORKERS", "value": 4},
+        {"name": "DEBUG", "value": True},
+    ]
+    job = render_job(make_item(config=_pod_spec({"containers": [{"env": env}]})), POOL, "a")
+    values = {e["name"]: e.get("value") for e in _main(job)["env"]}
+    assert (values["SECONDS"], values["WORKERS"], values["DEBUG"]) == ("1.5", "4", "true")
+    nested = [{"name": "OPTS", "value": {"a": 1}}]
+    with pytest.raises(
+        JobRenderError, match=r"containers\[0\]\.env\[0\]\.value \(OPTS\) is a dict"
+    ):
+        render_job(make_item(config=_pod_spec({"containers": [{"env": nested}]})), POOL, "a")

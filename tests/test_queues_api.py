@@ -149,6 +149,38 @@ def test_waiting_claim_is_woken_by_an_enqueue(server: LiveServer) -> None:
     assert item["state"] == "claimed" and item["agent_id"] == "agent-1"
 
 
+def test_waiting_claim_takes_work_that_fits_once_the_agent_reports_freed_gpus(
+    server: LiveServer,
+) -> None:
+    with server.api() as api:
+        queue = _create(api)
+        api.post(f"/api/v1/queues/admin/{queue}/items", json={"template_values": {"gpus": 8}})
+    claimed: list[httpx.Response] = []
+
+    def claimer() -> None:
+        with server.api() as api:
+            # 2 GPUs free when the claim starts: the 8-GPU item does not fit.
+            body = {
+                "agent_id": "gpu-agent",
+                "queues": [f"admin/{queue}"],
+                "capacity": {"gpus": 2},
+                "wait": 10,
+            }
+            claimed.append(api.post("/api/v1/agents/claim", json=body, timeout=60))
+
+    thread = threading.Thread(target=claimer)
+    thread.start()
+    with server.api() as api:
+        # The agent's jobs end and it heartbeats its new capacity until the claim answers
+        # (a capacity sent before the claim waits is only for claims that wait).
+        while thread.is_alive():
+            beat = {"agent_id": "gpu-agent", "item_ids": [], "capacity": {"gpus": 8}}
+            assert api.post("/api/v1/agents/heartbeat", json=beat).status_code == 200
+            thread.join(0.2)
+    item = claimed[0].json()
+    assert item is not None and item["requirements"] == {"gpus": 8}  # not a 10 s null
+
+
 def test_capacity_and_lifecycle_over_rest(server: LiveServer) -> None:
     with server.api() as api:
         queue = _create(api)

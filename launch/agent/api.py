@@ -113,9 +113,18 @@ class AgentApi:
         result = await self._call("POST", "/agents/claim", retry=False, json=body)
         return QueueItem.model_validate(result) if result else None
 
-    async def heartbeat(self, agent_id: str, item_ids: list[str], status: str) -> list[QueueItem]:
-        """Renew leases; the items come back with their current state."""
-        body = {"agent_id": agent_id, "item_ids": item_ids, "status": status}
+    async def heartbeat(
+        self,
+        agent_id: str,
+        item_ids: list[str],
+        status: str,
+        capacity: Requirements | None = None,
+    ) -> list[QueueItem]:
+        """Renew leases (and tell a waiting claim the free capacity); the items come back
+        with their current state."""
+        body: dict[str, Any] = {"agent_id": agent_id, "item_ids": item_ids, "status": status}
+        if capacity is not None:
+            body["capacity"] = capacity.model_dump()
         result = await self._call("POST", "/agents/heartbeat", json=body)
         return [QueueItem.model_validate(i) for i in result]
 

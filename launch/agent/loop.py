@@ -25,6 +25,7 @@ from .runner import JobUpdate, LaunchError, Runner
 
 logger = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 10.0
+CAPACITY_COALESCE_S = 0.05  # batch the capacity news of jobs that end together
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Agent:
         self._held: dict[str, _Held] = {}
         self._updates: asyncio.Queue[JobUpdate] = asyncio.Queue()
         self._slot_free = asyncio.Event()
+        self._capacity_changed = asyncio.Event()
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
 
@@ -164,8 +166,30 @@ class Agent:
 
     async def _heartbeat_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.config.heartbeat_interval_s)
-            await self.heartbeat()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._capacity_changed.wait(), self.config.heartbeat_interval_s
+                )
+            if self._capacity_changed.is_set():
+                # A job ended: its GPUs are free now, and the waiting claim must hear of it
+                # (otherwise it waits with the old numbers). Jobs often end in bursts: one
+                # short pause lets a single message carry them all.
+                await asyncio.sleep(CAPACITY_COALESCE_S)
+                self._capacity_changed.clear()
+                await self.announce_capacity()
+            else:
+                await self.heartbeat()
+
+    async def announce_capacity(self) -> None:
+        """Tell the server the free capacity now, so a waiting claim uses it at once."""
+        capacity = await self.runner.capacity()
+        if capacity is None:
+            return  # no limit: the claim never waited on capacity
+        status = "running" if self._held else "polling"
+        try:
+            await self.api.heartbeat(self.agent_id, [], status, capacity)
+        except Exception as exc:
+            logger.warning("capacity heartbeat failed", extra={"error": str(exc)})
 
     async def heartbeat(self) -> None:
         """Renew leases; stop workloads whose items were canceled or taken away."""
@@ -237,4 +261,5 @@ class Agent:
     def _release(self, item_id: str) -> None:
         if self._held.pop(item_id, None) is not None:
             self._slot_free.set()
+            self._capacity_changed.set()
         self.metrics.running.set(len(self._held))

@@ -279,6 +279,27 @@ def _set_main(
     main["env"] = kept + ours
 
 
+def _env_values_as_strings(pod_spec: dict[str, Any]) -> None:
+    """Env values are strings in the API; a template's `"{{seconds}}"` keeps its number type,
+    so numbers and booleans are written as YAML would quote them; anything else is refused."""
+    for kind in ("initContainers", "containers"):
+        for i, container in enumerate(pod_spec.get(kind) or []):
+            for j, var in enumerate(container.get("env") or []):
+                if not isinstance(var, dict) or "value" not in var:
+                    continue
+                value = var["value"]
+                if isinstance(value, bool):
+                    var["value"] = "true" if value else "false"
+                elif isinstance(value, int | float):
+                    var["value"] = str(value)
+                elif value is not None and not isinstance(value, str):
+                    raise JobRenderError(
+                        f"the queue's config: {POD}.{kind}[{i}].env[{j}].value "
+                        f"({var.get('name')}) is a {type(value).__name__}; env values are "
+                        "strings: quote it or pass JSON text"
+                    )
+
+
 def _check_quantities(pod_spec: dict[str, Any]) -> None:
     """Quantities as the API's strings ("4", "64Gi"; templates may give numbers), each one
     checked the way the API server would, so a typo fails the item here, naming the field."""
@@ -362,6 +383,7 @@ def render_job(item: QueueItem, pool: PoolSettings, agent_id: str) -> dict[str, 
     _place(pod_spec, pool, item.requirements.gpus)
     _set_main(pod_spec["containers"][0], item, pool, image, run_id)
     _check_quantities(pod_spec)
+    _env_values_as_strings(pod_spec)
     size = len(json.dumps(job))
     if size > MAX_MANIFEST_CHARS:
         config = len(json.dumps((item.run_spec.get("overrides") or {}).get("run_config") or {}))

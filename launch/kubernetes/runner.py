@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 DONE_LABEL = "runyard.dev/done"
 JOB_LABEL = "runyard.dev/job"  # on pods: which Job (attempt) of the item they belong to
 STUCK_CHECK_S = 2.0
+STOP_GRACE_S = 5.0
 
 
 @dataclass
@@ -139,6 +140,10 @@ class KubernetesRunner:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
+        # Let follow-up calls (done labels, deletions) finish: a Job left unmarked would be
+        # offered for adoption to the next agent.
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=STOP_GRACE_S)
 
     async def recover(self) -> list[str]:
         """Items of this pool's Jobs whose end no agent has reported yet."""

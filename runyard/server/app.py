@@ -18,6 +18,7 @@ from runyard.server.clock import utcnow
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
 from runyard.server.metrics import ServerMetrics
+from runyard.server.queues.capacity_board import CapacityBoard
 from runyard.server.queues.wakeup import Wakeup
 from runyard.server.state import ServerState
 from runyard.server.tracking.runs import mark_crashed_runs
@@ -84,6 +85,7 @@ def create_app(state: ServerState) -> FastAPI:
     app.state.metrics = ServerMetrics()
     app.state.metrics.watch_queues(state.queue_store)
     app.state.queue_wakeup = Wakeup()
+    app.state.capacity_board = CapacityBoard()
 
     @app.middleware("http")
     async def observe(

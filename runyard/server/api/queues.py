@@ -30,6 +30,7 @@ from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
 from runyard.server.deps import PrincipalDep, StateDep
 from runyard.server.queues import agents, service
+from runyard.server.queues.capacity_board import CapacityBoard, wait_any
 from runyard.server.queues.wakeup import Wakeup
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.runs import TrackingError, get_or_create_project, resolve_entity
@@ -64,6 +65,9 @@ class HeartbeatRequest(BaseModel):
     agent_id: str = Field(min_length=1, max_length=128)
     item_ids: list[str] = Field(default_factory=list)
     status: str | None = Field(None, max_length=32, description="e.g. polling, running.")
+    capacity: Requirements | None = Field(
+        None, description="Free capacity now; wakes the agent's waiting claim to use it."
+    )
 
 
 class ReportRequest(BaseModel):
@@ -307,42 +311,58 @@ async def claim(
 
     queues = await run_in_threadpool(resolve)
     signal = wakeup(request)
+    board: CapacityBoard = request.app.state.capacity_board
     deadline = time.monotonic() + body.wait
-    while True:
-        ticket = signal.ticket()  # before the attempt: work arriving during it wakes us
-        item = await run_in_threadpool(
-            store.claim, queues, body.agent_id, body.capacity, body.backfill, utcnow()
-        )
-        remaining = deadline - time.monotonic()
-        if item is not None or remaining <= 0:
-            if item is not None:
-                metrics = request.app.state.metrics
-                metrics.claims.inc()
-                waited = (utcnow() - item.created_at).total_seconds()
-                metrics.queue_wait.labels(f"{item.entity}/{item.queue}").observe(waited)
-            return item
-        # Wake at least once a second to notice a claimer that hung up (an agent that
-        # stopped): its wait must not hold the worker, nor a server shutdown, for 30 s.
-        await signal.wait(ticket, min(remaining, 1.0))
-        if await request.is_disconnected():
-            return None
+    board.open(body.agent_id, body.capacity)
+    try:
+        while True:
+            # Tickets before the attempt: work or capacity arriving during it wakes us.
+            tickets = [signal.ticket(), board.ticket(body.agent_id)]
+            capacity = board.current(body.agent_id)
+            item = await run_in_threadpool(
+                store.claim, queues, body.agent_id, capacity, body.backfill, utcnow()
+            )
+            remaining = deadline - time.monotonic()
+            if item is not None or remaining <= 0:
+                if item is not None:
+                    metrics = request.app.state.metrics
+                    metrics.claims.inc()
+                    waited = (utcnow() - item.created_at).total_seconds()
+                    metrics.queue_wait.labels(f"{item.entity}/{item.queue}").observe(waited)
+                return item
+            # Wake at least once a second to notice a claimer that hung up (an agent that
+            # stopped): its wait must not hold the worker, nor a server shutdown, for 30 s.
+            await wait_any(tickets, min(remaining, 1.0))
+            if await request.is_disconnected():
+                return None
+    finally:
+        board.close(body.agent_id)
 
 
 @router.post("/agents/heartbeat", response_model=list[QueueItem])
-def heartbeat(body: HeartbeatRequest, state: StateDep, principal: PrincipalDep) -> list[QueueItem]:
-    """Renew the agent's leases; items come back with their state (stop canceled ones)."""
-    store = state.queue_store
-    mine = []
-    for item_id in body.item_ids:
-        item = store.get_item(item_id)
-        if item is None:
-            raise HTTPException(404, f"queue item {item_id} does not exist")
-        _allowed(principal, item.entity)
-        mine.append(item_id)
-    now = utcnow()
-    with state.write_sessions.begin() as session:
-        agents.touch(session, body.agent_id, now, body.status)  # registered agents only
-    return store.renew(body.agent_id, mine, now)
+async def heartbeat(
+    body: HeartbeatRequest, state: StateDep, principal: PrincipalDep, request: Request
+) -> list[QueueItem]:
+    """Renew the agent's leases; items come back with their state (stop canceled ones).
+    A `capacity` reaches the agent's waiting claim at once."""
+    if body.capacity is not None:
+        request.app.state.capacity_board.update(body.agent_id, body.capacity)
+
+    def renew() -> list[QueueItem]:
+        store = state.queue_store
+        mine = []
+        for item_id in body.item_ids:
+            item = store.get_item(item_id)
+            if item is None:
+                raise HTTPException(404, f"queue item {item_id} does not exist")
+            _allowed(principal, item.entity)
+            mine.append(item_id)
+        now = utcnow()
+        with state.write_sessions.begin() as session:
+            agents.touch(session, body.agent_id, now, body.status)  # registered agents only
+        return store.renew(body.agent_id, mine, now)
+
+    return await run_in_threadpool(renew)
 
 
 @router.post("/agents/adopt", response_model=list[QueueItem])
