@@ -473,7 +473,7 @@ def test_agent_killed_mid_job_restarts_and_adopts_the_job(cluster: Cluster, tmp_
                 proc.wait(30)
 
 
-def test_runner_counts_pending_reasons_and_offers_its_largest_free_block(
+def test_agent_metrics_count_pending_reasons_failures_and_free_gpus(
     cluster: Cluster, start_agent: Callable[..., RunningAgent]
 ) -> None:
     queue = _create_queue(cluster.api)
@@ -481,6 +481,13 @@ def test_runner_counts_pending_reasons_and_offers_its_largest_free_block(
     cluster.sim.fail_image_pull("org/gone")
     item_id = _enqueue(cluster.api, queue, 1, docker={"docker_image": "org/gone:2"})
     _final(cluster, item_id)
-    assert agent.runner.pending_reasons.get("image_pull", 0) >= 1
-    capacity = asyncio.run_coroutine_threadsafe(agent.runner.capacity(), agent.loop).result(10)
-    assert capacity is not None and capacity.gpus == 8  # the largest free block: a whole node
+    port = agent.agent.metrics.serve(0, host="127.0.0.1")
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    assert 'runyard_agent_pending_reasons_total{kind="image_pull"} 1.0' in text
+    assert 'runyard_agent_failures_total{stage="image_pull"} 1.0' in text
+    # Once the failed Job is gone, claims offer one whole a100 node: the largest free block.
+    _until(
+        cluster,
+        lambda: "runyard_agent_gpus_free 8.0" in httpx.get(f"http://127.0.0.1:{port}/metrics").text,
+        what="8 free GPUs offered",
+    )

@@ -221,6 +221,8 @@ class Agent:
             await self._report(self._updates.get_nowait())
 
     async def _report(self, update: JobUpdate) -> None:
+        if update.pending:
+            self.metrics.pending_reasons.labels(update.pending).inc()
         while True:
             if update.item_id not in self._held:
                 return  # canceled or taken away meanwhile: its news is nobody's business

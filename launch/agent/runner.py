@@ -24,6 +24,8 @@ class JobUpdate:
     error: ItemError | None = None
     warning: str | None = None
     requeue: bool = False
+    # Why the workload waits (unschedulable, image_pull ...), sent once per item and kind.
+    pending: str | None = None
 
 
 class LaunchError(RuntimeError):

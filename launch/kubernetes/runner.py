@@ -60,6 +60,7 @@ class _Tracked:
     state: ItemState
     since: float = field(default_factory=time.monotonic)
     warned: set[str] = field(default_factory=set)
+    pending_kinds: set[str] = field(default_factory=set)
     verdict: Any = None
     closing: bool = False
     start_timeout_s: float = 600.0
@@ -93,7 +94,6 @@ class KubernetesRunner:
         self._watches: list[ResourceWatch] = []
         self._timer: asyncio.Task[None] | None = None
         self.agent_id = ""
-        self.pending_reasons: dict[str, int] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -299,13 +299,17 @@ class KubernetesRunner:
             tracked.verdict = verdict
             if verdict is None:
                 return
-            self.pending_reasons[verdict.kind] = self.pending_reasons.get(verdict.kind, 0) + 1
+            pending = None if verdict.kind in tracked.pending_kinds else verdict.kind
+            tracked.pending_kinds.add(verdict.kind)
             if verdict.fatal:
                 error = ItemError(stage=verdict.kind, message=verdict.message)
-                self._close(tracked, ItemState.FAILED, error=error, delete=True)
-            elif verdict.message not in tracked.warned:
+                self._close(tracked, ItemState.FAILED, error=error, delete=True, pending=pending)
+            elif verdict.message not in tracked.warned or pending:
                 tracked.warned.add(verdict.message)
-                self._put(JobUpdate(tracked.item.id, tracked.state, warning=verdict.message))
+                update = JobUpdate(
+                    tracked.item.id, tracked.state, warning=verdict.message, pending=pending
+                )
+                self._put(update)
 
     def _preempted(self, tracked: _Tracked, reason: str) -> None:
         item = tracked.item
@@ -373,6 +377,7 @@ class KubernetesRunner:
         warning: str | None = None,
         requeue: bool = False,
         delete: bool = False,
+        pending: str | None = None,
     ) -> None:
         """Report the item's end, mark its Job done (or delete it) and stop tracking it."""
         tracked.closing = True
@@ -385,6 +390,7 @@ class KubernetesRunner:
                 error=error,
                 warning=warning,
                 requeue=requeue,
+                pending=pending,
             )
         )
         if delete:
