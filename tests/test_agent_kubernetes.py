@@ -491,3 +491,23 @@ def test_agent_metrics_count_pending_reasons_failures_and_free_gpus(
         lambda: "runyard_agent_gpus_free 8.0" in httpx.get(f"http://127.0.0.1:{port}/metrics").text,
         what="8 free GPUs offered",
     )
+
+
+def test_watches_that_expire_midway_relist_and_miss_no_ending(
+    cluster: Cluster, start_agent: Callable[..., RunningAgent], tmp_path: Path
+) -> None:
+    queue = _create_queue(cluster.api)
+    agent = start_agent(queue)
+    marker = tmp_path / "finish"
+    wait_for_marker = (
+        f"import pathlib, time\nwhile not pathlib.Path({str(marker)!r}).exists(): time.sleep(0.05)"
+    )
+    item_id = _enqueue(cluster.api, queue, 1, entry_point=[sys.executable, "-c", wait_for_marker])
+    _until(cluster, lambda: cluster.item(item_id)["state"] == "running", what="running")
+    listed = agent.runner.relists
+    # The API server forgets old resourceVersions (etcd compaction): open watches end with
+    # 410 Gone, and so does the next attempt to resume from the last version seen.
+    cluster.fake.expire_watches(next_watches=2)
+    marker.touch()  # the pod ends while the agent's watches are relisting
+    assert _final(cluster, item_id)["state"] == "finished"
+    assert agent.runner.relists >= listed + 2  # the pod and Job watches both listed again

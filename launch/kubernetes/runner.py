@@ -145,6 +145,11 @@ class KubernetesRunner:
         if self._background:
             await asyncio.wait(set(self._background), timeout=STOP_GRACE_S)
 
+    @property
+    def relists(self) -> int:
+        """Full lists the watches made: one each at start, one more per expired version."""
+        return sum(w.relists for w in self._watches)
+
     async def recover(self) -> list[str]:
         """Items of this pool's Jobs whose end no agent has reported yet."""
         selector = f"{POOL_LABEL}={label_value(self.pool.name)},!{DONE_LABEL}"
