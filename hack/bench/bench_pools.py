@@ -55,6 +55,8 @@ GPU_MIX = [(1, 0.40), (2, 0.25), (4, 0.20), (8, 0.15)]
 PRIORITY_MIX = [("critical", 0.05), ("high", 0.20), ("medium", 0.50), ("low", 0.25)]
 TEMPLATE = {
     "spec": {
+        # Finished Jobs go soon, as on a busy cluster; the simulator keeps up with fewer.
+        "ttlSecondsAfterFinished": 5,
         "template": {
             "spec": {
                 "containers": [

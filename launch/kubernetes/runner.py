@@ -50,6 +50,7 @@ DONE_LABEL = "runyard.dev/done"
 JOB_LABEL = "runyard.dev/job"  # on pods: which Job (attempt) of the item they belong to
 STUCK_CHECK_S = 2.0
 STOP_GRACE_S = 5.0
+ACTIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"  # pods that hold resources
 
 
 @dataclass
@@ -89,6 +90,8 @@ class KubernetesRunner:
         self._tracked: dict[str, _Tracked] = {}
         self._pods: dict[str, dict[str, Any]] = {}  # latest pod per Job name, tracked or not
         self._jobs: set[str] = set()
+        self._nodes: dict[str, dict[str, Any]] = {}  # the pool's nodes, watched
+        self._active_pods: dict[tuple[str, str], dict[str, Any]] = {}  # all namespaces
         self._capacity: PoolCapacity | None = None
         self._updates: asyncio.Queue[JobUpdate] | None = None
         self._watches: list[ResourceWatch] = []
@@ -106,9 +109,21 @@ class KubernetesRunner:
         loop = asyncio.get_running_loop()
         selector = f"{POOL_LABEL}={label_value(self.pool.name)}"
         ns = self.pool.namespace
+        nodes = ",".join(f"{k}={v}" for k, v in self.pool.node_selector.items())
         self._watches = [
             ResourceWatch(self.core.list_namespaced_pod, ns, selector, self._on_pod, loop, "pods"),
             ResourceWatch(self.batch.list_namespaced_job, ns, selector, self._on_job, loop, "jobs"),
+            # Capacity is read from these caches: a claim must not list the cluster's pods.
+            ResourceWatch(self.core.list_node, None, nodes, self._on_node, loop, "nodes"),
+            ResourceWatch(
+                self.core.list_pod_for_all_namespaces,
+                None,
+                None,
+                self._on_placed_pod,
+                loop,
+                "placed-pods",
+                field_selector=ACTIVE_PODS,
+            ),
         ]
         for w in self._watches:
             w.start()
@@ -227,16 +242,17 @@ class KubernetesRunner:
 
     async def capacity(self) -> Requirements | None:
         """The most GPUs one more Job can get on one node of the pool right now."""
-        await self._ensure_clients()
-        selector = ",".join(f"{k}={v}" for k, v in self.pool.node_selector.items()) or None
-        nodes = await asyncio.to_thread(
-            self._list_dicts, self.core.list_node, label_selector=selector
-        )
-        pods = await asyncio.to_thread(
-            self._list_dicts,
-            self.core.list_pod_for_all_namespaces,
-            field_selector="status.phase!=Succeeded,status.phase!=Failed",
-        )
+        if self._watches:  # started: the watched caches are current
+            nodes, pods = list(self._nodes.values()), list(self._active_pods.values())
+        else:  # asked before start (the agent registers with it): list once
+            await self._ensure_clients()
+            selector = ",".join(f"{k}={v}" for k, v in self.pool.node_selector.items()) or None
+            nodes = await asyncio.to_thread(
+                self._list_dicts, self.core.list_node, label_selector=selector
+            )
+            pods = await asyncio.to_thread(
+                self._list_dicts, self.core.list_pod_for_all_namespaces, field_selector=ACTIVE_PODS
+            )
         capacity = pool_capacity(nodes, pods, self.pool)
         self._capacity = capacity
         # Our pods the scheduler has not placed yet will take GPUs too: don't promise those.
@@ -268,6 +284,23 @@ class KubernetesRunner:
         tracked = self._tracked.get(item_id)
         if tracked is not None and tracked.job == job:  # not a pod of an earlier attempt
             self._evaluate(tracked, pod)
+
+    def _on_node(self, kind: str, node: dict[str, Any]) -> None:
+        name = node["metadata"]["name"]
+        if kind == "DELETED":
+            self._nodes.pop(name, None)
+        else:
+            self._nodes[name] = node
+
+    def _on_placed_pod(self, kind: str, pod: dict[str, Any]) -> None:
+        """Any namespace's pods that hold resources (other teams' pods use GPUs too)."""
+        meta = pod["metadata"]
+        key = (meta.get("namespace") or "", meta["name"])
+        phase = (pod.get("status") or {}).get("phase")
+        if kind == "DELETED" or phase in ("Succeeded", "Failed"):
+            self._active_pods.pop(key, None)
+        else:
+            self._active_pods[key] = pod
 
     def _on_job(self, kind: str, job: dict[str, Any]) -> None:
         name = job["metadata"]["name"]

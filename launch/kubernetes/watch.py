@@ -1,4 +1,4 @@
-"""One list-then-watch of one kind in one namespace, kept alive in a thread.
+"""One list-then-watch of one kind in one namespace (or cluster-wide), kept alive in a thread.
 
 It resumes from the last resourceVersion it saw; when the server says that version is
 gone (410), it lists again and reports objects that vanished meanwhile as DELETED, so
@@ -23,25 +23,28 @@ WATCH_TIMEOUT_S = 60  # the server ends a watch after this; we resume from the v
 
 
 class ResourceWatch:
-    """List and watch objects (`list_fn(namespace, ...)`) matching a label selector."""
+    """List and watch objects matching label and field selectors: `list_fn(namespace, ...)`,
+    or `list_fn(...)` for cluster-wide lists when `namespace` is None."""
 
     def __init__(
         self,
         list_fn: Callable[..., Any],
-        namespace: str,
-        label_selector: str,
+        namespace: str | None,
+        label_selector: str | None,
         handler: Handler,
         loop: asyncio.AbstractEventLoop,
         name: str,
+        field_selector: str | None = None,
     ) -> None:
-        self._list = list_fn
+        self._list_fn = list_fn
         self.namespace = namespace
-        self.selector = label_selector
+        self.selector = label_selector or None
+        self.field_selector = field_selector
         self._handler = handler
         self._loop = loop
         self._stopped = threading.Event()
         self._watch: watch.Watch | None = None
-        self._known: set[str] = set()
+        self._known: set[tuple[str, str]] = set()
         self.relists = 0
         self.synced = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"watch-{name}", daemon=True)
@@ -56,19 +59,32 @@ class ResourceWatch:
         if self._watch is not None:
             self._watch.stop()
 
+    def _list(self, **kwargs: Any) -> Any:
+        if self.field_selector:
+            kwargs["field_selector"] = self.field_selector
+        if self.selector:
+            kwargs["label_selector"] = self.selector
+        if self.namespace is None:
+            return self._list_fn(**kwargs)
+        return self._list_fn(self.namespace, **kwargs)
+
+    @staticmethod
+    def _key(obj: dict[str, Any]) -> tuple[str, str]:
+        meta = obj.get("metadata") or {}
+        return meta.get("namespace") or "", meta["name"]
+
     def _emit(self, kind: str, obj: dict[str, Any]) -> None:
         self._loop.call_soon_threadsafe(self._handler, kind, obj)
 
     def _relist(self) -> str:
-        response = self._list(self.namespace, label_selector=self.selector, _preload_content=False)
+        response = self._list(_preload_content=False)
         listed = json.loads(response.data)
         names = set()
         for obj in listed.get("items") or []:
-            name = obj["metadata"]["name"]
-            names.add(name)
+            names.add(self._key(obj))
             self._emit("ADDED", obj)
-        for gone in self._known - names:
-            self._emit("DELETED", {"metadata": {"name": gone, "namespace": self.namespace}})
+        for namespace, gone in self._known - names:
+            self._emit("DELETED", {"metadata": {"name": gone, "namespace": namespace}})
         self._known = names
         self.relists += 1
         self.synced.set()
@@ -83,8 +99,6 @@ class ResourceWatch:
                 self._watch = watch.Watch()
                 for event in self._watch.stream(
                     self._list,
-                    self.namespace,
-                    label_selector=self.selector,
                     resource_version=version or None,
                     timeout_seconds=WATCH_TIMEOUT_S,
                 ):
@@ -97,11 +111,11 @@ class ResourceWatch:
                             break
                         logger.warning("watch error", extra={"object": obj})
                         continue
-                    name = obj["metadata"]["name"]
+                    key = self._key(obj)
                     if kind == "DELETED":
-                        self._known.discard(name)
+                        self._known.discard(key)
                     else:
-                        self._known.add(name)
+                        self._known.add(key)
                     version = obj["metadata"].get("resourceVersion") or version
                     self._emit(kind, obj)
             except ApiException as exc:
