@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench test-compat test-slow clean
+.PHONY: install run test lint format bench test-compat test-slow clean chart-lint images crds
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,24 @@ test-compat: install
 
 test-slow: install
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+## Lint the Helm chart and validate its renders strictly (helm-python-sdk, kubernetes-validate).
+chart-lint: install
+	$(PY) hack/chart_check.py
+
+## Build the container images, one Dockerfile target each (needs a Docker engine), named like the
+## chart expects: [IMAGE_REGISTRY/]runyard-<target>:IMAGE_TAG (chart value image.registry).
+IMAGE_REGISTRY ?=
+IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+DOCKER ?= docker
+images:
+	set -e; for target in server agent operator job; do \
+	  $(DOCKER) build --target $$target -t $(if $(IMAGE_REGISTRY),$(IMAGE_REGISTRY)/)runyard-$$target:$(IMAGE_TAG) .; \
+	done
+
+## Generate crds/*.yaml (and the chart's copies) from the operator's pydantic models.
+crds: install
+	$(PY) hack/gen_crds.py
 
 clean:
 	rm -rf $(VENV) .venvs .pytest_cache .mypy_cache .ruff_cache

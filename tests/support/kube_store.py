@@ -301,7 +301,11 @@ class ClusterStore:
         if new.get("spec") != old.get("spec"):
             meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            return self._remove(kind, old, new)
+            # The last finalizer went: the object goes, and the garbage collector takes its
+            # dependents (Background) as after a plain delete.
+            gone = self._remove(kind, old, new)
+            self._collect(old["metadata"]["uid"], orphan=False)
+            return gone
         meta["resourceVersion"] = self._next_rv()
         self.objects[self._key(kind, meta.get("namespace"), meta["name"])].history.append(new)
         return self._record(kind, "MODIFIED", new, old)
