@@ -125,6 +125,12 @@ class QueueSpec(BaseModel):
     prioritization: bool = True
     max_attempts: int = Field(3, ge=1, le=100)
     lease_seconds: float = Field(60.0, gt=0, le=3600)
+    managed_by: str | None = Field(
+        None,
+        max_length=128,
+        description="Owner of these settings (e.g. runyard-operator, for a LaunchQueue "
+        "resource); updates and deletes that do not name the same owner are refused.",
+    )
 
     @field_validator("variables")
     @classmethod

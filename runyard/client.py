@@ -84,9 +84,10 @@ class RunyardClient:
         result: dict[str, Any] = self._call("GET", f"/queues/{entity}/{name}")
         return result
 
-    def delete_queue(self, entity: str, name: str) -> None:
-        """Delete a queue and its items."""
-        self._call("DELETE", f"/queues/{entity}/{name}")
+    def delete_queue(self, entity: str, name: str, managed_by: str | None = None) -> None:
+        """Delete a queue and its items (`managed_by`: the owner of a managed queue)."""
+        params = {"managed_by": managed_by} if managed_by else None
+        self._call("DELETE", f"/queues/{entity}/{name}", params=params)
 
     def enqueue(self, entity: str, name: str, item: dict[str, Any]) -> dict[str, Any]:
         """Add an item to a queue."""

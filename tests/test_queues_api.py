@@ -287,3 +287,19 @@ def test_agents_register_heartbeat_and_are_listed(server: LiveServer) -> None:
     assert mine["alive"] is True and mine["status"] == "running"
     assert mine["capacity"] == {"gpus": 8} and mine["queues"] == [f"admin/{queue}"]
     assert bad.status_code == 422 and "must be 'entity/name'" in bad.text
+
+
+def test_a_managed_queue_refuses_edits_from_anyone_but_its_owner(server: LiveServer) -> None:
+    with server.api() as api:
+        name = f"managed-{uuid.uuid4().hex[:6]}"
+        spec = {"name": name, "entity": "admin", "managed_by": "runyard-operator"}
+        assert api.post("/api/v1/queues", json=spec).status_code == 201
+        path = f"/api/v1/queues/admin/{name}"
+        by_hand = api.put(path, json={**spec, "managed_by": None, "max_attempts": 9})
+        assert by_hand.status_code == 409
+        assert "managed by runyard-operator" in by_hand.text and "LaunchQueue" in by_hand.text
+        assert api.delete(path).status_code == 409
+        assert api.get(path).json()["max_attempts"] == 3  # nothing changed
+        by_owner = api.put(path, json={**spec, "max_attempts": 9})
+        assert by_owner.status_code == 200 and by_owner.json()["max_attempts"] == 9
+        assert api.delete(path, params={"managed_by": "runyard-operator"}).status_code == 204

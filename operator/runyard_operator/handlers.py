@@ -24,7 +24,7 @@ from . import render_pool, render_queue, render_server, status
 from .agent_pool import AgentPoolSpec
 from .api import API_VERSION, GROUP, VERSION, ServerRef
 from .apply import Cluster
-from .launch_queue import LaunchQueueSpec
+from .launch_queue import MANAGED_BY, LaunchQueueSpec
 from .metrics import AGENTS, QUEUE_DEPTH, RECONCILES
 from .objects import RETAINED, SpecError, parse_spec
 from .scaling import decide, pending_that_fit
@@ -241,7 +241,7 @@ def delete_queue(body: kopf.Body, name: str, namespace: str | None, **_: Any) ->
         return
     client = ServerClient(url, key, timeout=10)
     try:
-        client.delete_queue(spec.server_ref.entity, spec.queue_name or name)
+        client.delete_queue(spec.server_ref.entity, spec.queue_name or name, MANAGED_BY)
     except ApiError as exc:
         log.warning("queue not deleted on the server", extra={"queue": name, "error": str(exc)})
     finally:

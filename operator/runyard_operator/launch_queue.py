@@ -14,6 +14,8 @@ from runyard.launch.models import QueueSpec
 
 from .api import Condition, CRModel, Phase, ServerRef
 
+MANAGED_BY = "runyard-operator"  # the owner the server records on operator queues
+
 
 class QueueVariable(CRModel):
     """A declared `{{name}}` placeholder of the config template."""
@@ -82,6 +84,8 @@ class LaunchQueueSpec(CRModel):
                 "prioritization": self.prioritization,
                 "max_attempts": self.max_attempts,
                 "lease_seconds": self.lease_seconds,
+                # The CR is the source of truth: the server refuses edits from elsewhere.
+                "managed_by": MANAGED_BY,
             }
         )
 

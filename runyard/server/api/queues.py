@@ -178,14 +178,31 @@ def update_queue(
     """Replace a queue's settings; its items stay."""
     if (spec.entity, spec.name) != (entity, name):
         raise HTTPException(400, f"body names {spec.entity}/{spec.name}, path {entity}/{name}")
-    _queue(state.queue_store, principal, entity, name)
+    _check_owner(_queue(state.queue_store, principal, entity, name), spec.managed_by)
     return _with_stats(state.queue_store, state.queue_store.update_queue(spec))
 
 
+def _check_owner(queue: Queue, caller: str | None) -> None:
+    """Refuse changes to a queue someone else manages: they would be undone at its next sync."""
+    if queue.managed_by and caller != queue.managed_by:
+        raise HTTPException(
+            409,
+            f"queue {queue.entity}/{queue.name} is managed by {queue.managed_by}: change it "
+            "there (for runyard-operator, its LaunchQueue resource), or send "
+            f"managed_by={queue.managed_by!r} to take over",
+        )
+
+
 @router.delete("/queues/{entity}/{name}", status_code=204)
-def delete_queue(entity: str, name: str, state: StateDep, principal: PrincipalDep) -> Response:
+def delete_queue(
+    entity: str,
+    name: str,
+    state: StateDep,
+    principal: PrincipalDep,
+    managed_by: Annotated[str | None, QueryParam(description="The queue's owner, if any.")] = None,
+) -> Response:
     """Delete a queue and all its items."""
-    _queue(state.queue_store, principal, entity, name)
+    _check_owner(_queue(state.queue_store, principal, entity, name), managed_by)
     state.queue_store.delete_queue(entity, name)
     return Response(status_code=204)
 
