@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench test-compat test-slow clean chart-lint images crds
+.PHONY: install run test lint format bench test-compat test-slow clean chart-lint images crds web chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +16,26 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## The web UI's scripts: npm ci (uPlot, esbuild) and bundle into runyard/server/ui/static/build/.
+WEB_BUILD := runyard/server/ui/static/build/workspace.js
+$(WEB_BUILD): web/package-lock.json $(wildcard web/src/*)
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+web: $(WEB_BUILD)
+
+## Debian's headless Chromium for the UI tests (never `playwright install`: downloads fail here).
+chromium:
+	@command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  else echo "UI tests need Debian's chromium: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi; }
+
 ## Start the tracking server (embedded SQLite in ./.runyard) on 127.0.0.1:8080, plus a local
 ## agent serving the `default` queue with local processes.
-run: install
+run: install web
 	$(VENV)/bin/runyard server --local-agent
 
 ## Lint, type-check, and run the test suite (CI runs exactly this).
-test: install lint
+test: install lint web chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -22,6 +22,7 @@ from runyard.server.queues.capacity_board import CapacityBoard
 from runyard.server.queues.wakeup import Wakeup
 from runyard.server.state import ServerState
 from runyard.server.tracking.runs import mark_crashed_runs
+from runyard.server.ui.routes import mount_ui
 
 logger = logging.getLogger(__name__)
 
@@ -103,4 +104,5 @@ def create_app(state: ServerState) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_request_bytes)
     for module in (health, graphql_route, filestream, storage, runs, queues, agents):
         app.include_router(module.router)
+    mount_ui(app)
     return app

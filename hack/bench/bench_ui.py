@@ -1,0 +1,131 @@
+"""Web UI in headless Chromium: time to first chart paint, and the runs table at 10k runs.
+
+Usage: python hack/bench/bench_ui.py [--runs 50 --metrics 20 --steps 2000]
+       [--long-points 1000000] [--table-runs 10000]
+Paint time is measured in the page (performance.now() when the charts are drawn, i.e. from
+navigation start), so it includes the HTML, the sampled-history fetches and uPlot drawing.
+The issue's full workspace (50 x 20 x 100,000) takes long to seed: pass --steps 100000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import ADMIN_KEY, server
+from playwright.sync_api import Page, sync_playwright
+from rich.console import Console
+from rich.table import Table
+from seed import seed_long_run, seed_many_runs, seed_project
+from sqlalchemy import insert
+
+from runyard.server.db.engine import make_engine, make_session_factory
+from runyard.server.db.models import MetricPoint, Run
+from runyard.server.tracking.rollups import Point, store_rollups
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def seed_workspace(database_url: str, project: str, runs: int, metrics: int, steps: int) -> None:
+    """`runs` finished runs, each with `metrics` metrics (`train/m0`...) at every step."""
+    project_id = seed_project(database_url, project)
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    rng = random.Random(3)
+    for r in range(runs):
+        with sessions.begin() as session:
+            run = Run(
+                project_id=project_id,
+                name=f"run{r:03d}",
+                state="finished",
+                config={"lr": [0.01, 0.001][r % 2]},
+                history_line_count=steps,
+            )
+            session.add(run)
+            session.flush()
+            run_id = run.id
+        for m in range(metrics):
+            key = f"{['train', 'val'][m % 2]}/m{m}"
+            points = [Point(key, s, s, rng.random() / (s + 1)) for s in range(steps)]
+            for start in range(0, steps, 50_000):
+                chunk = points[start : start + 50_000]
+                with sessions.begin() as session:
+                    rows = [{"run_id": run_id, **p._asdict()} for p in chunk]
+                    session.execute(insert(MetricPoint), rows)
+                    store_rollups(session, run_id, chunk)
+
+
+def first_paint_ms(page: Page, url: str) -> float:
+    """Open `url` and return the in-page time at which every chart was drawn."""
+    page.goto(url)
+    page.wait_for_selector("body[data-charts-ready]", timeout=300_000)
+    return float(page.locator("body").get_attribute("data-charts-ready") or "nan")
+
+
+def timed_ms(action: object) -> float:
+    """Wall time of a page action (navigation + rendering), in milliseconds."""
+    started = time.perf_counter()
+    action()  # type: ignore[operator]
+    return (time.perf_counter() - started) * 1000
+
+
+def main() -> None:
+    """Seed, open the pages in Chromium, print a table."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--metrics", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=2_000)
+    parser.add_argument("--long-points", type=int, default=1_000_000)
+    parser.add_argument("--table-runs", type=int, default=10_000)
+    args = parser.parse_args()
+    table = Table(title="Runyard web UI (headless Chromium, SQLite)")
+    table.add_column("page")
+    table.add_column("measure")
+    table.add_column("ms", justify="right")
+    with server("sqlite") as srv, sync_playwright() as pw:
+        seed_workspace(srv.database_url, "ws", args.runs, args.metrics, args.steps)
+        seed_long_run(srv.database_url, "long", args.long_points)
+        seed_many_runs(srv.database_url, "table", args.table_runs)
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"{srv.url}/login")
+        page.get_by_label("API key").fill(ADMIN_KEY)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{srv.url}/")
+        size = f"{args.runs} runs x {args.metrics} metrics x {args.steps:,} steps"
+        paint = first_paint_ms(page, f"{srv.url}/projects/admin/ws")
+        table.add_row(f"workspace ({size})", "first chart paint", f"{paint:.0f}")
+        paint = first_paint_ms(page, f"{srv.url}/runs/admin/long/long")
+        table.add_row(
+            f"run page ({args.long_points:,}-point metric)", "first chart paint", f"{paint:.0f}"
+        )
+        base = f"{srv.url}/projects/admin/table/runs"
+        rows = "#runs-table tbody tr"
+
+        def open_table() -> None:
+            page.goto(base)
+            page.wait_for_selector(rows)
+
+        def filtered() -> None:
+            page.goto(f"{base}?field=config.lr&op=%24eq&value=0.001")
+            page.wait_for_selector(rows)
+
+        def sorted_() -> None:
+            page.goto(f"{base}?order=%2Bsummary_metrics.loss")
+            page.wait_for_selector(rows)
+
+        label = f"runs table ({args.table_runs:,} runs, first 500 shown)"
+        table.add_row(label, "rows visible", f"{timed_ms(open_table):.0f}")
+        table.add_row(label, "filter config.lr = 0.001", f"{timed_ms(filtered):.0f}")
+        table.add_row(label, "sort summary loss", f"{timed_ms(sorted_):.0f}")
+        browser.close()
+    Console(width=160).print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""JSON the workspace script reads with the session cookie: sampled history and run changes."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from runyard.server.api import runs as runs_api
+from runyard.server.api.models import BucketOut, SampledHistory
+from runyard.server.auth import Principal
+from runyard.server.db.models import MetricRollup, Run
+from runyard.server.tracking import history, rollups
+from runyard.server.tracking.access import accessible_project
+from runyard.server.tracking.runs import TrackingError
+from runyard.server.ui import views
+from runyard.server.ui.session import ui_principal
+
+router = APIRouter(prefix="/ui/api", include_in_schema=False)
+MeDep = Annotated[Principal, Depends(ui_principal)]
+POLL_INTERVAL_S = 0.5
+
+
+@router.get("/runs/{entity}/{project}/{run}/sampled", response_model=SampledHistory)
+def sampled(
+    request: Request,
+    me: MeDep,
+    entity: str,
+    project: str,
+    run: str,
+    buckets: Annotated[int, Query(ge=1, le=history.MAX_BUCKETS)] = 500,
+) -> SampledHistory:
+    """Every numeric metric of a run as min/max/last buckets (the REST endpoint, cookie auth)."""
+    with request.app.state.runyard.sessions() as session:
+        return runs_api.get_sampled_history(session, me, entity, project, run, None, buckets)
+
+
+def project_metric_keys(session: Session, project_id: int) -> list[str]:
+    """Every numeric metric logged by any run of a project (one row per key, from rollups)."""
+    return list(
+        session.scalars(
+            select(MetricRollup.key)
+            .join(Run, Run.id == MetricRollup.run_id)
+            .where(Run.project_id == project_id, MetricRollup.level == rollups.TOP_LEVEL)
+            .distinct()
+            .order_by(MetricRollup.key)
+        )
+    )
+
+
+@router.get("/projects/{entity}/{project}/metric")
+def metric_of_runs(
+    request: Request,
+    me: MeDep,
+    entity: str,
+    project: str,
+    key: Annotated[list[str], Query(description="Metric names")],
+    runs: Annotated[str, Query(description="Comma-separated run ids")],
+    buckets: Annotated[int, Query(ge=1, le=history.MAX_BUCKETS)] = 500,
+) -> dict[str, dict[str, list[BucketOut]]]:
+    """Sampled buckets of a few metrics for many runs in one request: what one panel draws.
+
+    Panels load as they scroll into view, so a big workspace paints its first charts
+    without computing every metric of every run first.
+    """
+    names = [r for r in runs.split(",") if r][:500]
+    with request.app.state.runyard.sessions() as session:
+        try:
+            proj = accessible_project(session, me, entity, project)
+        except TrackingError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        ids = dict(
+            session.execute(
+                select(Run.name, Run.id).where(Run.project_id == proj.id, Run.name.in_(names))
+            ).all()
+        )
+        return {
+            name: {
+                k: [BucketOut(**vars(b)) for b in rollups.sampled_series(session, rid, k, buckets)]
+                for k in key
+            }
+            for name, rid in ids.items()
+        }
+
+
+def _changed(
+    request: Request, me: Principal, entity: str, project: str, since: datetime
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Runs updated after `since` and, when there are any, the project's metric names."""
+    with request.app.state.runyard.sessions() as session:
+        try:
+            proj = accessible_project(session, me, entity, project)
+        except TrackingError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        runs = session.scalars(
+            select(Run).where(Run.project_id == proj.id, Run.updated_at > since)
+        ).all()
+        if not runs:
+            return [], []
+        return project_metric_keys(session, proj.id), [
+            {
+                "id": r.name,
+                "name": r.display_name or r.name,
+                "state": r.state,
+                "group": r.group_name,
+                "config": views.flatten(r.config or {}),
+                "lines": r.history_line_count,
+                "updated": r.updated_at.isoformat(),
+            }
+            for r in runs
+        ]
+
+
+@router.get("/projects/{entity}/{project}/changes")
+async def changes(
+    request: Request,
+    me: MeDep,
+    entity: str,
+    project: str,
+    since: datetime,
+    wait: Annotated[float, Query(ge=0, le=30)] = 20,
+) -> dict[str, Any]:
+    """Long poll: runs updated after `since`, answered as soon as there are any (or at `wait`)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        metrics, runs = await run_in_threadpool(_changed, request, me, entity, project, since)
+        if runs or loop.time() >= deadline or await request.is_disconnected():
+            cursor = max([r["updated"] for r in runs], default=since.isoformat())
+            return {"runs": runs, "metrics": metrics, "cursor": cursor}
+        await asyncio.sleep(POLL_INTERVAL_S)

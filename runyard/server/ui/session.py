@@ -1,0 +1,70 @@
+"""The UI's cookie session: the API key is exchanged once for a signed, expiring user token.
+
+The cookie never holds the key itself; it holds `user id.expiry.signature`, signed with the
+server's URL-signing secret (kept in the database, so replicas agree).
+"""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request
+from sqlalchemy.orm import Session
+
+from runyard.server.auth import Principal
+from runyard.server.db.models import User
+from runyard.server.signing import SignatureError, UrlSigner
+
+COOKIE = "runyard_session"
+_ACTION = "UI-SESSION"
+
+
+def session_token(signer: UrlSigner, user_id: int) -> str:
+    """A cookie value naming `user_id`, valid for the signer's TTL."""
+    query = dict(part.split("=", 1) for part in signer.sign(_ACTION, f"user:{user_id}").split("&"))
+    return f"{user_id}.{query['expires']}.{query['sig']}"
+
+
+def user_id_from_token(signer: UrlSigner, token: str | None) -> int | None:
+    """The user a cookie value names, or None when it is missing, altered or expired."""
+    if not token:
+        return None
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[0].isdigit():
+        return None
+    try:
+        signer.verify(_ACTION, f"user:{parts[0]}", parts[1], parts[2])
+    except SignatureError:
+        return None
+    return int(parts[0])
+
+
+def principal_for_user(session: Session, user_id: int) -> Principal | None:
+    """The principal of a signed-in user, or None if the user no longer exists."""
+    user = session.get(User, user_id)
+    if user is None:
+        return None
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        email=user.email,
+        is_admin=user.is_admin,
+        entity_id=user.default_entity_id,
+        entity_name=user.default_entity.name,
+    )
+
+
+class LoginRequired(Exception):
+    """Raised by page handlers when no valid session cookie came with the request."""
+
+
+def ui_principal(request: Request) -> Principal:
+    """The signed-in user of a UI request; LoginRequired (pages) sends them to /login."""
+    state = request.app.state.runyard
+    user_id = user_id_from_token(state.signer, request.cookies.get(COOKIE))
+    if user_id is not None:
+        with state.sessions() as session:
+            principal = principal_for_user(session, user_id)
+        if principal is not None:
+            return principal
+    if request.url.path.startswith("/ui/api/"):
+        raise HTTPException(401, "not signed in: open /login and sign in with your API key")
+    raise LoginRequired()

@@ -1,0 +1,53 @@
+// Pure helpers for the charts: EMA smoothing, aligning runs on one x axis, group mean/min/max.
+
+/** Exponential moving average with weight `alpha` in [0, 1); nulls pass through. */
+export function ema(values, alpha) {
+  if (!alpha) return values;
+  let last = null;
+  return values.map((v) => {
+    if (v == null) return null;
+    last = last == null ? v : alpha * last + (1 - alpha) * v;
+    return last;
+  });
+}
+
+/** Align several [xs, ys] series on the sorted union of their xs (missing points are null). */
+export function align(series) {
+  const xs = [...new Set(series.flatMap(([x]) => x))].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const ys = series.map(([x, y]) => {
+    const out = new Array(xs.length).fill(null);
+    x.forEach((xv, i) => { out[index.get(xv)] = y[i]; });
+    return out;
+  });
+  return [xs, ys];
+}
+
+/** Per x: mean, min and max over the non-null values of `ys` (arrays on a shared x). */
+export function groupStats(ys) {
+  const n = ys.length ? ys[0].length : 0;
+  const mean = [], min = [], max = [];
+  for (let i = 0; i < n; i++) {
+    const vals = ys.map((y) => y[i]).filter((v) => v != null);
+    if (!vals.length) { mean.push(null); min.push(null); max.push(null); continue; }
+    mean.push(vals.reduce((a, b) => a + b, 0) / vals.length);
+    min.push(Math.min(...vals));
+    max.push(Math.max(...vals));
+  }
+  return { mean, min, max };
+}
+
+/** Map step values to time through the `_timestamp` buckets (nearest bucket at or before). */
+export function stepToTime(steps, tsBuckets, relative) {
+  if (!tsBuckets || !tsBuckets.length) return steps;
+  const start = tsBuckets[0].min;
+  return steps.map((s) => {
+    let lo = 0, hi = tsBuckets.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (tsBuckets[mid].x_min <= s) lo = mid; else hi = mid - 1;
+    }
+    const t = tsBuckets[lo].last;
+    return relative ? t - start : t;
+  });
+}

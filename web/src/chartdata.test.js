@@ -1,0 +1,32 @@
+// Unit tests of the chart helpers (node --test; run by tests/test_ui_chartdata.py).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { align, ema, groupStats, stepToTime } from "./chartdata.js";
+
+test("ema with no smoothing returns the values", () => {
+  assert.deepEqual(ema([1, 2, 3], 0), [1, 2, 3]);
+});
+
+test("ema weights the past by alpha and skips gaps", () => {
+  assert.deepEqual(ema([0, 10, null, 10], 0.5), [0, 5, null, 7.5]);
+});
+
+test("align puts runs on the union of their steps", () => {
+  const [xs, ys] = align([[[0, 2], [1, 3]], [[1, 2], [5, 6]]]);
+  assert.deepEqual(xs, [0, 1, 2]);
+  assert.deepEqual(ys, [[1, null, 3], [null, 5, 6]]);
+});
+
+test("groupStats gives mean, min and max per step over the runs that have it", () => {
+  const { mean, min, max } = groupStats([[1, null, 3], [3, null, 5], [2, 4, null]]);
+  assert.deepEqual(mean, [2, 4, 4]);
+  assert.deepEqual(min, [1, 4, 3]);
+  assert.deepEqual(max, [3, 4, 5]);
+  assert.deepEqual(groupStats([[null], [null]]).mean, [null]);
+});
+
+test("stepToTime maps steps through the _timestamp buckets", () => {
+  const ts = [{ x_min: 0, min: 100, last: 100 }, { x_min: 10, min: 110, last: 120 }];
+  assert.deepEqual(stepToTime([0, 5, 10, 15], ts, false), [100, 100, 120, 120]);
+  assert.deepEqual(stepToTime([0, 15], ts, true), [0, 20]);
+});

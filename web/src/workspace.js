@@ -1,0 +1,242 @@
+// Workspace and run-page charts: one uPlot chart per metric, sections by prefix, live via long poll.
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { align, ema, groupStats, stepToTime } from "./chartdata.js";
+
+const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+  "#7f7f7f", "#bcbd22", "#17becf"];
+const HIDDEN_KEYS = new Set(["_step", "_runtime", "_timestamp"]);
+const el = (id) => document.getElementById(id);
+const data = JSON.parse(el("ws-data").textContent);
+const runs = new Map(); // id -> {id, name, color, visible, config, group, lines, series: {key: buckets}}
+const charts = new Map(); // metric -> uPlot
+const metrics = new Set((data.metrics || []).filter((k) => !HIDDEN_KEYS.has(k)));
+const drawn = new Set(); // metrics whose panel has scrolled into view
+let firstPaint = false;
+
+function colorOf(i) { return PALETTE[i % PALETTE.length]; }
+
+function addRun(r) {
+  if (runs.has(r.id)) return Object.assign(runs.get(r.id), r);
+  const run = { ...r, color: colorOf(runs.size), visible: true, series: {} };
+  runs.set(r.id, run);
+  return run;
+}
+
+async function ensureLoaded(key) {
+  // One request per panel: this metric (and the step->time map when needed) for every run.
+  const keys = el("x-axis").value === "step" ? [key] : [key, "_timestamp"];
+  const missing = [...runs.values()].filter((r) => keys.some((k) => !(k in r.series)));
+  if (!missing.length) return;
+  const query = new URLSearchParams({ runs: missing.map((r) => r.id).join(","), buckets: "500" });
+  keys.forEach((k) => query.append("key", k));
+  const resp = await fetch(`/ui/api/projects/${data.entity}/${data.project}/metric?${query}`,
+    { credentials: "same-origin" });
+  if (!resp.ok) return;
+  const body = await resp.json();
+  for (const [id, series] of Object.entries(body)) Object.assign(runs.get(id).series, series);
+}
+
+function matchesSearch(run) {
+  const box = el("run-search");
+  if (!box || !box.value) return true;
+  try { return new RegExp(box.value, "i").test(run.name) || new RegExp(box.value, "i").test(run.id); }
+  catch { return true; }
+}
+
+function shownRuns() { return [...runs.values()].filter((r) => r.visible && matchesSearch(r)); }
+
+function renderSidebar() {
+  const list = el("run-list");
+  if (!list) return;
+  list.replaceChildren();
+  for (const run of runs.values()) {
+    if (!matchesSearch(run)) continue;
+    const li = document.createElement("li");
+    const eye = document.createElement("button");
+    eye.type = "button";
+    eye.className = "eye";
+    eye.setAttribute("aria-pressed", String(run.visible));
+    eye.setAttribute("aria-label", `Show ${run.name} in charts`);
+    eye.title = run.visible ? "Hide this run's lines" : "Show this run's lines";
+    eye.textContent = run.visible ? "Hide" : "Show";
+    eye.onclick = () => { run.visible = !run.visible; renderSidebar(); redrawAll(); };
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = run.color;
+    const link = document.createElement("a");
+    link.href = `/runs/${data.entity}/${data.project}/${run.id}`;
+    link.textContent = `${run.name} (${run.state})`;
+    li.dataset.run = run.id;
+    li.append(eye, swatch, link);
+    list.append(li);
+  }
+  const visible = [...runs.values()].filter((r) => r.visible && matchesSearch(r)).length;
+  el("visible-count").textContent = `${visible} of ${runs.size} visualized`;
+  const groupBy = el("group-by");
+  const keys = new Set();
+  for (const r of runs.values()) Object.keys(r.config || {}).forEach((k) => keys.add(k));
+  for (const k of [...keys].sort()) {
+    if (![...groupBy.options].some((o) => o.value === k)) groupBy.add(new Option(k, k));
+  }
+}
+
+function xValues(run, buckets) {
+  const steps = buckets.map((b) => b.x_max);
+  const mode = el("x-axis").value;
+  if (mode === "step") return steps;
+  return stepToTime(steps, run.series._timestamp, mode === "relative");
+}
+
+function lineFor(run, key) {
+  const buckets = run.series[key];
+  if (!buckets || !buckets.length) return null;
+  const alpha = Number(el("smoothing").value);
+  return [xValues(run, buckets), ema(buckets.map((b) => b.last), alpha)];
+}
+
+function seriesFor(key) {
+  const groupKey = el("group-by") ? el("group-by").value : "";
+  const visible = shownRuns().filter((r) => r.series[key] && r.series[key].length);
+  if (!groupKey) {
+    const lines = visible.map((r) => lineFor(r, key));
+    const [xs, ys] = align(lines);
+    return { xs, ys, specs: visible.map((r) => ({ label: r.name, stroke: r.color, width: 1.5 })), bands: [] };
+  }
+  const groups = new Map();
+  for (const r of visible) {
+    const g = String(r.config[groupKey] ?? "(none)");
+    if (!groups.has(g)) groups.set(g, []);
+    groups.get(g).push(lineFor(r, key));
+  }
+  const [xs, all] = align([...groups.values()].flat());
+  const ys = [], specs = [], bands = [];
+  let offset = 0, gi = 0;
+  for (const [name, members] of groups) {
+    const stats = groupStats(all.slice(offset, offset + members.length));
+    offset += members.length;
+    const color = colorOf(gi++);
+    const at = ys.length + 1; // uPlot series index (0 is x)
+    ys.push(stats.mean, stats.max, stats.min);
+    specs.push({ label: `${groupKey}=${name} (mean of ${members.length})`, stroke: color, width: 2 },
+      { label: `${groupKey}=${name} max`, stroke: color, width: 0, points: { show: false } },
+      { label: `${groupKey}=${name} min`, stroke: color, width: 0, points: { show: false } });
+    bands.push({ series: [at + 1, at + 2], fill: color + "33" });
+  }
+  return { xs, ys, specs, bands };
+}
+
+function layoutPanels() {
+  // Empty figures in sections by prefix; each draws when it scrolls near the viewport.
+  const panels = el("panels");
+  for (const chart of charts.values()) chart.destroy();
+  charts.clear();
+  drawn.clear();
+  observer.disconnect();
+  panels.replaceChildren();
+  const sections = new Map();
+  for (const key of [...metrics].sort()) {
+    const name = key.includes("/") ? key.split("/")[0] : "charts";
+    if (!sections.has(name)) sections.set(name, []);
+    sections.get(name).push(key);
+  }
+  for (const [name, keys] of sections) {
+    const section = document.createElement("section");
+    section.className = "panel-section";
+    section.dataset.section = name;
+    const h = document.createElement("h3");
+    h.textContent = name;
+    section.append(h);
+    for (const key of keys) {
+      const fig = document.createElement("figure");
+      fig.className = "panel";
+      fig.dataset.metric = key;
+      fig.setAttribute("aria-label", `Chart of ${key}`);
+      section.append(fig);
+      observer.observe(fig);
+    }
+    panels.append(section);
+  }
+}
+
+const observer = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting) continue;
+    observer.unobserve(entry.target);
+    const key = entry.target.dataset.metric;
+    drawn.add(key);
+    ensureLoaded(key).then(() => draw(key));
+  }
+}, { rootMargin: "400px" });
+
+function draw(key) {
+  const fig = document.querySelector(`figure[data-metric="${CSS.escape(key)}"]`);
+  if (!fig) return;
+  if (charts.has(key)) charts.get(key).destroy();
+  const { xs, ys, specs, bands } = seriesFor(key);
+  fig.dataset.lines = specs.filter((s) => s.width).map((s) => s.label).join("\n");
+  fig.dataset.points = String(xs.length);
+  fig.dataset.bands = String(bands.length);
+  const width = Math.max(260, Math.min(520, el("panels").clientWidth - 20));
+  const opts = {
+    title: key, width, height: 220, series: [{}, ...specs], bands,
+    scales: { x: { time: el("x-axis").value === "wall" }, y: el("log-scale").checked ? { distr: 3 } : {} },
+    hooks: { setSelect: [(u) => onZoom(u)] },
+  };
+  charts.set(key, new uPlot(opts, [xs, ...ys], fig));
+  if (!firstPaint) {
+    firstPaint = true;
+    // Milliseconds since navigation began: benchmarks read it as time to first chart paint.
+    document.body.dataset.chartsReady = String(Math.round(performance.now()));
+  }
+}
+
+async function redrawAll() {
+  await Promise.all([...drawn].map(async (key) => { await ensureLoaded(key); draw(key); }));
+}
+
+function onZoom(u) {
+  // The 500 buckets already cover the run; zoom narrows the x scale (a finer window fetch is TODO).
+  if (u.select.width > 0) {
+    u.setScale("x", { min: u.posToVal(u.select.left, "x"), max: u.posToVal(u.select.left + u.select.width, "x") });
+  }
+}
+
+async function poll(cursor) {
+  // Long poll: the server answers as soon as a run of this project changes (or after 20 s).
+  for (;;) {
+    try {
+      const resp = await fetch(`/ui/api/projects/${data.entity}/${data.project}/changes?since=${encodeURIComponent(cursor)}`,
+        { credentials: "same-origin" });
+      if (!resp.ok) { await new Promise((r) => setTimeout(r, 5000)); continue; }
+      const body = await resp.json();
+      cursor = body.cursor;
+      const changed = body.runs.filter((r) => !data.single || runs.has(r.id));
+      if (!changed.length) continue;
+      for (const r of changed) addRun(r).series = {}; // refetch its buckets on the next draw
+      const before = metrics.size;
+      (body.metrics || []).forEach((k) => { if (!HIDDEN_KEYS.has(k)) metrics.add(k); });
+      renderSidebar();
+      if (metrics.size !== before) layoutPanels(); else await redrawAll();
+    } catch { await new Promise((r) => setTimeout(r, 5000)); }
+  }
+}
+
+function main() {
+  data.runs.forEach(addRun);
+  renderSidebar();
+  layoutPanels();
+  for (const id of ["run-search", "group-by", "x-axis", "smoothing", "log-scale"]) {
+    const control = el(id);
+    if (control) control.addEventListener("input", () => { renderSidebar(); redrawAll(); });
+  }
+  const consoleSearch = el("console-search");
+  if (consoleSearch) consoleSearch.addEventListener("input", () => {
+    for (const line of document.querySelectorAll("#console .line")) {
+      line.hidden = consoleSearch.value && !line.textContent.includes(consoleSearch.value);
+    }
+  });
+  poll(data.cursor);
+}
+
+main();
