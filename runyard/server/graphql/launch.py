@@ -29,7 +29,8 @@ run_queue = ObjectType("RunQueue")
 resource_config = ObjectType("DefaultResourceConfig")
 
 
-def _queue_named(context: GraphQLContext, entity: str, name: str) -> Queue:
+def queue_named(context: GraphQLContext, entity: str, name: str) -> Queue:
+    """A queue by entity and name; a 404 naming the entity's queues when it does not exist."""
     check_entity_access(context.principal, entity)
     queue = context.state.queue_store.get_queue(entity, name)
     if queue is None:
@@ -131,9 +132,15 @@ def resolve_template_variables(queue: Queue, _: GraphQLResolveInfo) -> list[dict
     return out
 
 
-def _json_object(text: str | None, field: str) -> dict[str, Any]:
+def _json_object(text: object, field: str) -> dict[str, Any]:
     if not text:
         return {}
+    if not isinstance(text, str):
+        raise TrackingError(
+            f"{field} must be a JSON object encoded as a string (JSONString), "
+            f"not a {type(text).__name__}: send json.dumps(value)",
+            status=400,
+        )
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -177,7 +184,7 @@ def _push(context: GraphQLContext, queue: Queue, data: dict[str, Any]) -> dict[s
 def resolve_push_by_name(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
     """Enqueue on a queue named by entity and name (the project name is not part of the key)."""
     context = ctx(info)
-    return _push(context, _queue_named(context, input["entityName"], input["queueName"]), input)
+    return _push(context, queue_named(context, input["entityName"], input["queueName"]), input)
 
 
 @mutation.field("pushToRunQueue")

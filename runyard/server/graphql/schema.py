@@ -8,7 +8,7 @@ from pathlib import Path
 from ariadne import ScalarType, load_schema_from_path, make_executable_schema
 from graphql import GraphQLSchema
 
-from runyard.server.graphql import identity, launch, runs
+from runyard.server.graphql import identity, launch, launch_agent, launch_queues, projects, runs
 
 SDL_PATH = Path(__file__).parent / "schema.graphql"
 
@@ -26,4 +26,7 @@ def build_schema() -> GraphQLSchema:
         *identity.BINDABLES,
         *runs.BINDABLES,
         *launch.BINDABLES,
+        *launch_agent.BINDABLES,
+        *launch_queues.BINDABLES,
+        *projects.BINDABLES,
     )
