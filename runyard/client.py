@@ -104,6 +104,13 @@ class RunyardClient:
         )
         return result
 
+    def set_priority(self, item_id: str, priority: str) -> dict[str, Any]:
+        """Move a pending item to another priority level."""
+        result: dict[str, Any] = self._call(
+            "PATCH", f"/items/{item_id}", json={"priority": priority}
+        )
+        return result
+
     def cancel_item(self, item_id: str) -> dict[str, Any]:
         """Cancel an item."""
         result: dict[str, Any] = self._call("POST", f"/items/{item_id}/cancel")

@@ -212,6 +212,20 @@ def items(name: str, entity: str | None, states: tuple[str, ...]) -> None:
     console.print(items_table(listed, f"items of {owner}/{name}"))
 
 
+@queue.command("prioritize")
+@click.argument("item_id")
+@click.argument("priority")
+def prioritize(item_id: str, priority: str) -> None:
+    """Move a pending item to PRIORITY (critical, high, medium, low)."""
+    client = _client()
+    try:
+        item = client.set_priority(item_id, priority)
+    except ApiError as exc:
+        raise _fail(exc) from None
+    level = ("critical", "high", "medium", "low")[int(item["priority"])]
+    console.print(f"item {item_id} of {item['entity']}/{item['queue']} is now {level}")
+
+
 @queue.command("agents")
 @click.option("--entity", default=None, help="Owner entity [yours].")
 @click.option("--all", "show_all", is_flag=True, help="Also agents that stopped heartbeating.")

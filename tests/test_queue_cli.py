@@ -119,3 +119,15 @@ def test_agents_lists_live_agents(runyard, sqlite_server: LiveServer) -> None:  
     row = next(line for line in listed.output.splitlines() if name in line)
     assert "node-7" in row and "admin/a100" in row and "polling" in row and " 8 " in row
     assert agent["id"] in row
+
+
+def test_prioritize_moves_a_pending_item(runyard, sqlite_server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    name = f"q-{uuid.uuid4().hex[:6]}"
+    runyard("queue", "create", name)
+    with sqlite_server.api() as api:
+        path = f"/api/v1/queues/admin/{name}/items"
+        item = api.post(path, json={"priority": "low"}).json()
+    moved = runyard("queue", "prioritize", item["id"], "critical")
+    assert moved.exit_code == 0 and "is now critical" in moved.output
+    wrong = runyard("queue", "prioritize", item["id"], "asap")
+    assert wrong.exit_code == 1 and "critical, high, medium, low" in wrong.output

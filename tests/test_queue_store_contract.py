@@ -246,6 +246,26 @@ def test_cancel_pending_and_running_items(store: QueueStore) -> None:
         store.cancel(busy.id, T0)
 
 
+def test_reprioritised_item_moves_to_its_new_level_in_enqueue_order(store: QueueStore) -> None:
+    queue = _queue(store)
+    early_low = _push(store, queue, "early-low", Priority.LOW, at=T0)
+    _push(store, queue, "high-1", Priority.HIGH, at=T0 + timedelta(seconds=1))
+    _push(store, queue, "high-2", Priority.HIGH, at=T0 + timedelta(seconds=2))
+    moved = store.set_priority(early_low.id, Priority.HIGH)
+    assert moved.priority is Priority.HIGH
+    assert store.get_item(early_low.id) == moved
+    # Enqueued first, so first within its new level; the pending counts follow it.
+    order = [i.run_spec["label"] for i in store.list_items(queue)]
+    assert order == ["early-low", "high-1", "high-2"]
+    assert store.pending_summary(queue).by_priority[int(Priority.HIGH)] == 3
+    claimed = store.claim([queue], "agent-1", None, True, T0)
+    assert claimed is not None and claimed.id == early_low.id
+    with pytest.raises(Conflict, match="priority only orders pending items"):
+        store.set_priority(claimed.id, Priority.CRITICAL)
+    with pytest.raises(NotFound):
+        store.set_priority("no-such-item", Priority.LOW)
+
+
 def test_enqueue_with_a_request_id_is_idempotent(store: QueueStore) -> None:
     queue = _queue(store)
     first = _push(store, queue, "job", request_id="req-1")

@@ -303,3 +303,22 @@ def test_a_managed_queue_refuses_edits_from_anyone_but_its_owner(server: LiveSer
         by_owner = api.put(path, json={**spec, "max_attempts": 9})
         assert by_owner.status_code == 200 and by_owner.json()["max_attempts"] == 9
         assert api.delete(path, params={"managed_by": "runyard-operator"}).status_code == 204
+
+
+def test_reprioritising_a_pending_item_over_rest(server: LiveServer) -> None:
+    with server.api() as api:
+        queue = _create(api)
+        path = f"/api/v1/queues/admin/{queue}/items"
+        low = api.post(path, json={"run_spec": {"label": "low"}, "priority": "low"}).json()
+        api.post(path, json={"run_spec": {"label": "medium"}})
+        raised = api.patch(f"/api/v1/items/{low['id']}", json={"priority": "critical"})
+        assert raised.status_code == 200 and raised.json()["priority"] == 0
+        ask = {"agent_id": "a1", "queues": [f"admin/{queue}"]}
+        first = api.post("/api/v1/agents/claim", json=ask).json()
+        assert first["run_spec"] == {"label": "low"}  # now ahead of the medium one
+        late = api.patch(f"/api/v1/items/{first['id']}", json={"priority": "low"})
+        assert late.status_code == 409 and "only orders pending items" in late.text
+        bad = api.patch(f"/api/v1/items/{first['id']}", json={"priority": "urgent"})
+        assert bad.status_code == 422 and "critical, high, medium, low" in bad.text
+        missing = api.patch("/api/v1/items/nope", json={"priority": "low"})
+        assert missing.status_code == 404

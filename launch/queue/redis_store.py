@@ -39,6 +39,7 @@ from ..models import (
 )
 from .rules import (
     CLAIM_WINDOW,
+    SEQ_LIMIT,
     TransitionError,
     adoption,
     after_expired_lease,
@@ -414,6 +415,28 @@ class RedisQueueStore:
             pipe.hdel(key, "lease")
             pipe.zrem(self.p + "leases", item_id)
             pipe.zrem(self.p + f"pending:{queue_id}", item_id)
+            return item
+
+        return self._require(self._update(item_id, apply), item_id)
+
+    def set_priority(self, item_id: str, priority: Priority) -> QueueItem:
+        """Move a pending item to another priority level (FIFO by enqueue order within it)."""
+
+        def apply(item: QueueItem, pipe: Any) -> QueueItem:
+            if item.state is not ItemState.PENDING:
+                raise Conflict(
+                    f"item {item_id} is {item.state.value}: priority only orders pending items "
+                    "(cancel and enqueue it again to rerun it)"
+                )
+            key = self._item_key(item_id)
+            fields = self.r.hmget(key, "doc", "score", "queue_id")
+            doc, old_score, queue_id = json.loads(fields[0]), int(float(fields[1])), fields[2]
+            doc["priority"] = int(priority)
+            score = order_key(int(priority), old_score % SEQ_LIMIT)  # same place in FIFO
+            pipe.hset(key, mapping={"doc": json.dumps(doc), "score": score})
+            pipe.zadd(self.p + f"all:{queue_id}", {item_id: score})
+            pipe.zadd(self.p + f"pending:{queue_id}", {item_id: score})
+            item.priority = priority
             return item
 
         return self._require(self._update(item_id, apply), item_id)

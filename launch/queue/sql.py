@@ -394,6 +394,20 @@ class SqlQueueStore:
             self._save(conn, item)
             return item
 
+    def set_priority(self, item_id: str, priority: Priority) -> QueueItem:
+        """Move a pending item to another priority level (FIFO by enqueue order within it)."""
+        with self._tx() as conn:
+            item = self._load(conn, item_id, lock=True)
+            if item.state is not ItemState.PENDING:
+                raise Conflict(_not_pending(item))
+            item.priority = priority
+            conn.execute(
+                update(items_table)
+                .where(items_table.c.id == item_id)
+                .values(priority=int(priority), document=item.model_dump(mode="json"))
+            )
+            return item
+
     def get_item(self, item_id: str) -> QueueItem | None:
         """One item."""
         with self.engine.connect() as conn:
@@ -473,6 +487,13 @@ class SqlQueueStore:
                 document=item.model_dump(mode="json"),
             )
         )
+
+
+def _not_pending(item: QueueItem) -> str:
+    return (
+        f"item {item.id} is {item.state.value}: priority only orders pending items "
+        "(cancel and enqueue it again to rerun it)"
+    )
 
 
 def _utc(text: str) -> datetime:

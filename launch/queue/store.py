@@ -15,6 +15,7 @@ from ..models import (
     EnqueueRequest,
     ItemError,
     ItemState,
+    Priority,
     Queue,
     QueueItem,
     QueueSpec,
@@ -124,6 +125,11 @@ class QueueStore(Protocol):
 
     def cancel(self, item_id: str, now: datetime) -> QueueItem:
         """Cancel an item: a pending one at once; a leased one when its agent next hears."""
+        ...
+
+    def set_priority(self, item_id: str, priority: Priority) -> QueueItem:
+        """Move a pending item to another priority level, keeping its place in the FIFO
+        order of that level (by when it was enqueued); Conflict once it is claimed."""
         ...
 
     def get_item(self, item_id: str) -> QueueItem | None:

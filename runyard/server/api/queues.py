@@ -11,13 +11,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi import Query as QueryParam
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from runyard.launch.models import (
     EnqueueRequest,
     ItemError,
     ItemState,
+    Priority,
     Queue,
     QueueItem,
     QueueSpec,
@@ -68,6 +69,19 @@ class HeartbeatRequest(BaseModel):
     capacity: Requirements | None = Field(
         None, description="Free capacity now; wakes the agent's waiting claim to use it."
     )
+
+
+class ItemPatch(BaseModel):
+    """What may change on a waiting item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    priority: Priority = Field(description="critical, high, medium, low (or 0-3).")
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _parse_priority(cls, value: object) -> Priority:
+        return Priority.parse(value)
 
 
 class ReportRequest(BaseModel):
@@ -267,6 +281,18 @@ def _item(state: StateDep, principal: Principal, item_id: str) -> QueueItem:
 def get_item(item_id: str, state: StateDep, principal: PrincipalDep) -> QueueItem:
     """One item with its state history."""
     return _item(state, principal, item_id)
+
+
+@router.patch("/items/{item_id}", response_model=QueueItem)
+def patch_item(
+    item_id: str, body: ItemPatch, state: StateDep, principal: PrincipalDep
+) -> QueueItem:
+    """Re-prioritise a pending item; it keeps its enqueue order within the new level."""
+    _item(state, principal, item_id)
+    try:
+        return state.queue_store.set_priority(item_id, body.priority)
+    except (NotFound, Conflict) as exc:
+        raise _store_error(exc) from exc
 
 
 @router.post("/items/{item_id}/cancel", response_model=QueueItem)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from runyard.launch.models import Priority
 from runyard.launch.queue.store import Conflict, NotFound
 from runyard.server.clock import utcnow
 from runyard.server.queues import agents, service
@@ -78,7 +81,37 @@ def queue_page(request: Request, entity: str, name: str) -> Response:
             }
         )
     stats = service.queue_stats(store.count_by_state(queue), store.pending_summary(queue), now)
-    return _page(request, "queue.html", me, queue=queue, rows=rows, stats=stats)
+    return _page(
+        request,
+        "queue.html",
+        me,
+        queue=queue,
+        rows=rows,
+        stats=stats,
+        priorities=views.PRIORITY_NAMES,
+    )
+
+
+@router.post("/launch/items/{item_id}/priority", response_model=None)
+def set_priority(request: Request, item_id: str, priority: Annotated[str, Form()]) -> Response:
+    """Re-prioritise a pending item from the queue page, then show the queue again."""
+    me = _me(request)
+    if me is None:
+        return _to_login(request)
+    store = request.app.state.runyard.queue_store
+    item = store.get_item(item_id)
+    if item is None:
+        return _error(request, me, 404, f"queue item {item_id} does not exist")
+    try:
+        check_entity_access(me, item.entity)
+        store.set_priority(item_id, Priority.parse(priority))
+    except TrackingError as exc:
+        return _error(request, me, exc.status, str(exc))
+    except ValueError as exc:
+        return _error(request, me, 422, str(exc))
+    except (NotFound, Conflict) as exc:
+        return _error(request, me, 409, str(exc))
+    return RedirectResponse(f"/launch/{item.entity}/{item.queue}", status_code=303)
 
 
 @router.post("/launch/items/{item_id}/cancel", response_model=None)
