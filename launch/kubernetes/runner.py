@@ -443,6 +443,8 @@ class KubernetesRunner:
                 self.batch.patch_namespaced_job, name, self.pool.namespace, body
             )
         except ApiException as exc:
+            if exc.status == 404:  # gone already (its TTL, or a person): nothing to adopt
+                return
             logger.warning("cannot label job done", extra={"job": name, "reason": _reason(exc)})
 
     async def _delete_job(self, name: str) -> None:
