@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    bindparam,
     delete,
     func,
     select,
@@ -97,6 +98,31 @@ class SqlQueueStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        # The claim path runs thousands of times a second: its statements are built once,
+        # with bound parameters, instead of per call.
+        head = (
+            select(
+                items_table.c.id, items_table.c.gpus, items_table.c.queue_id, items_table.c.document
+            )
+            .where(
+                items_table.c.queue_id.in_(bindparam("queue_ids", expanding=True)),
+                items_table.c.state == ItemState.PENDING.value,
+            )
+            .order_by(items_table.c.priority, items_table.c.seq)
+            .limit(bindparam("window"))
+        )
+        self._head = head.with_for_update(skip_locked=True) if self._postgres else head
+        self._save_stmt = (
+            update(items_table)
+            .where(items_table.c.id == bindparam("item_id"))
+            .values(
+                state=bindparam("state"),
+                attempts=bindparam("attempts"),
+                agent_id=bindparam("agent_id"),
+                lease_expires_at=bindparam("lease_expires_at"),
+                document=bindparam("document"),
+            )
+        )
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -261,23 +287,8 @@ class SqlQueueStore:
             # looked at is locked), and at a wider window only if none of those fits.
             first = 1 if capacity is None or not backfill else 16
             for window in (first, CLAIM_WINDOW):
-                stmt = (
-                    select(
-                        items_table.c.id,
-                        items_table.c.gpus,
-                        items_table.c.queue_id,
-                        items_table.c.document,
-                    )
-                    .where(
-                        items_table.c.queue_id.in_(list(leases)),
-                        items_table.c.state == ItemState.PENDING.value,
-                    )
-                    .order_by(items_table.c.priority, items_table.c.seq)
-                    .limit(window)
-                )
-                if self._postgres:
-                    stmt = stmt.with_for_update(skip_locked=True)
-                rows = conn.execute(stmt).all()
+                params = {"queue_ids": list(leases), "window": window}
+                rows = conn.execute(self._head, params).all()
                 chosen = pick_claim([Candidate(r.id, r.gpus) for r in rows], capacity, backfill)
                 if chosen is not None or len(rows) < window or not backfill:
                     break
@@ -477,15 +488,15 @@ class SqlQueueStore:
 
     def _save(self, conn: Connection, item: QueueItem) -> None:
         conn.execute(
-            update(items_table)
-            .where(items_table.c.id == item.id)
-            .values(
-                state=item.state.value,
-                attempts=item.attempts,
-                agent_id=item.agent_id,
-                lease_expires_at=item.lease_expires_at,
-                document=item.model_dump(mode="json"),
-            )
+            self._save_stmt,
+            {
+                "item_id": item.id,
+                "state": item.state.value,
+                "attempts": item.attempts,
+                "agent_id": item.agent_id,
+                "lease_expires_at": item.lease_expires_at,
+                "document": item.model_dump(mode="json"),
+            },
         )
 
 
