@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import redis
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -57,7 +58,11 @@ def enqueue_to_claim_ms(store_name: str, items: int) -> list[float]:
             with srv.api() as agent_api:
                 while not stop.is_set():
                     body = {"agent_id": "bench", "queues": [f"admin/{queue}"], "wait": 5}
-                    if agent_api.post("/api/v1/agents/claim", json=body).json() is not None:
+                    try:
+                        item = agent_api.post("/api/v1/agents/claim", json=body).json()
+                    except (httpx.HTTPError, ValueError):
+                        return  # the server is stopping at the end of the run
+                    if item is not None:
                         claimed.put(time.perf_counter())
 
         thread = threading.Thread(target=agent, daemon=True)
