@@ -11,6 +11,17 @@
 # (server) or /tmp.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# --- the web UI's scripts: uPlot and esbuild from npm, bundled into the server's static files ---
+# Bundles are never committed: every image builds them from web/package-lock.json.
+FROM ${NODE_IMAGE} AS web
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/src ./src
+# Writes ../runyard/server/ui/static/build, i.e. /src/runyard/server/ui/static/build.
+RUN npm run build
 
 # --- the runyard wheel, built once and installed by the targets below -------------------------
 FROM ${PYTHON_IMAGE} AS wheel
@@ -19,6 +30,7 @@ COPY pyproject.toml README.md ./
 COPY runyard ./runyard
 COPY launch ./launch
 COPY operator ./operator
+COPY --from=web /src/runyard/server/ui/static/build ./runyard/server/ui/static/build
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels /src
 
 # --- common runtime: the non-root user and quiet, cache-free Python ---------------------------

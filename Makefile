@@ -48,7 +48,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 ## Benchmarks print figures; they never gate CI.
-bench: install
+bench: install web chromium
 	$(PY) hack/bench/run_all.py
 
 ## The round trip against several wandb releases, each in its own venv.

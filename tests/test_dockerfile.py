@@ -6,6 +6,7 @@ No Docker engine runs on the test machines, so the Dockerfile is parsed, not bui
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -171,3 +172,21 @@ def test_make_images_builds_every_target(stages: dict[str, Stage]) -> None:
         assert target in stages
         expected = f"build --target {target} -t reg.example/ml/runyard-{target}:{version} ."
         assert expected in result.stdout.splitlines(), result.stdout
+
+
+def test_server_wheel_carries_the_ui_bundle_built_with_npm_ci(stages: dict[str, Stage]) -> None:
+    web = stages["web"]
+    runs = " && ".join(web.all("RUN"))
+    assert "npm ci" in runs and "npm run build" in runs
+    # The bundle lands where package.json's esbuild command writes and pyproject packages it.
+    build = json.loads((ROOT / "web" / "package.json").read_text())["scripts"]["build"]
+    assert "--outdir=../runyard/server/ui/static/build" in build
+    workdir = web.all("WORKDIR")[-1]
+    out = (Path(workdir) / "../runyard/server/ui/static/build").resolve()
+    copies = stages["wheel"].all("COPY")
+    assert f"--from=web {out} ./runyard/server/ui/static/build" in copies
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "static/build/*" in package_data["package-data"]["runyard.server.ui"]
+    # A local bundle never slips into the image instead of the fresh one.
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "runyard/server/ui/static/build" in ignored

@@ -555,6 +555,9 @@ def test_filter_does_not_reach_other_projects(session: Session) -> None:
         ("+group", ["r1", "r2", "r6", "r3", "r5", "r4"]),
         ("-state", ["r6", "r3", "r5", "r1", "r2", "r4"]),
         ("  -summary_metrics.loss  ", ["r2", "r3", "r6", "r1", "r5", "r4"]),
+        # Several keys: the second orders runs the first leaves tied.
+        ("+state,-config.lr", ["r4", "r2", "r5", "r1", "r6", "r3"]),
+        ("+state,+config.lr", ["r4", "r2", "r1", "r5", "r6", "r3"]),
     ],
     ids=repr,
 )
@@ -651,6 +654,7 @@ def test_bad_filter_raises_filter_error(doc: Any, match: str, dialect: str) -> N
         ),
         ("+config", r"order '\+config': 'config' needs a key after 'config\.'"),
         ("summary_metrics.", r"needs a key after 'summary_metrics\.'"),
+        ("+state,,-config.lr", r"order '' names no field"),
     ],
     ids=repr,
 )

@@ -123,3 +123,26 @@ def test_service_documents_are_served(server: LiveServer, document: str) -> None
         assert "/api/v1/runs/{entity}/{project}/{run}/history/sampled" in paths
     if document == "/metrics":
         assert "runyard_http_request_duration_seconds_count" in response.text
+
+
+def test_sampled_history_of_a_window_is_finer_and_stays_inside_it(server: LiveServer) -> None:
+    steps = 5000
+    lines = [json.dumps({"_step": s, "loss": float(s % 700)}) for s in range(steps)]
+    with server.api() as api:
+        path = _new_run(api)
+        for start in range(0, steps, 1000):
+            history = {
+                "wandb-history.jsonl": {"offset": start, "content": lines[start : start + 1000]}
+            }
+            assert _stream(api, path, {"files": history}).is_success
+        url = f"/api/v1/runs/{path}/history/sampled"
+        whole = api.get(url, params={"buckets": 50}).json()["series"]["loss"]
+        window = api.get(url, params={"buckets": 50, "step_min": 1000, "step_max": 1499}).json()
+    loss = window["series"]["loss"]
+    assert sum(b["count"] for b in loss) == 500
+    assert loss[0]["x_min"] == 1000 and loss[-1]["x_max"] == 1499
+    assert len(loss) > 2 * sum(1 for b in whole if 1000 <= b["x_max"] <= 1499)
+    for bucket in loss:
+        xs = range(int(bucket["x_min"]), int(bucket["x_max"]) + 1)
+        assert bucket["min"] == min(s % 700 for s in xs)
+        assert bucket["max"] == max(s % 700 for s in xs)

@@ -97,3 +97,42 @@ def test_choose_level_reads_at_most_sixteen_rows_per_bucket() -> None:
             assert width % level_width(level) == 0
             assert -(-span // width) <= buckets  # never more buckets than asked for
             assert span // level_width(level) <= 16 * buckets or level == 5
+
+
+@pytest.mark.parametrize(
+    ("step_min", "step_max", "finer"),
+    [
+        (1_000, 3_000, True),
+        (17, 18, False),  # one point
+        (-50, 40_000, False),  # the whole run
+        (12_345, None, False),
+        (None, 999, True),
+        (30_000, 31_000, True),
+    ],
+)
+def test_a_window_reads_finer_buckets_of_just_those_steps(
+    session: Session, step_min: int | None, step_max: int | None, finer: bool
+) -> None:
+    # A zoomed chart asks for the same number of buckets over a narrower range of steps.
+    rng = random.Random(7)
+    points = [Point("m", n, n * 2, rng.uniform(-1, 1)) for n in range(20_000)]
+    session.execute(insert(MetricPoint), [{"run_id": 1, **p._asdict()} for p in points])
+    store_rollups(session, 1, points)
+    lo = -(10**9) if step_min is None else step_min
+    hi = 10**9 if step_max is None else step_max
+    inside = [p for p in points if lo <= p.step <= hi]
+    got = sampled_series(session, 1, "m", 100, step_min, step_max)
+    assert got == brute_force(inside, 100)
+    assert sum(b.count for b in got) == len(inside)
+    assert len(got) <= 100
+    whole = sampled_series(session, 1, "m", 100)
+    in_window = [b for b in whole if b.x_max >= lo and b.x_min <= hi]
+    # A narrow window gets more buckets than the whole-run read had there.
+    assert (len(got) > 2 * len(in_window)) is finer
+
+
+def test_a_window_outside_the_data_is_empty(session: Session) -> None:
+    points = [Point("m", n, n, float(n)) for n in range(100)]
+    session.execute(insert(MetricPoint), [{"run_id": 1, **p._asdict()} for p in points])
+    store_rollups(session, 1, points)
+    assert sampled_series(session, 1, "m", 10, 500, 600) == []

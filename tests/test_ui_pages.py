@@ -7,51 +7,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from conftest import WandbClient, unique_project
+from support.browser import chromium, shot, signed_in
 from support.server import LiveServer
-
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's headless Chromium driven by Playwright (no browser download)."""
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser: Browser, sqlite_server: LiveServer) -> Iterator[Page]:
     """A signed-in page: logs in with the admin API key through the form."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
-    tab.goto(f"{sqlite_server.url}/")
-    expect(tab).to_have_url(f"{sqlite_server.url}/login?next=/")
-    tab.get_by_label("API key").fill(sqlite_server.admin_key)
-    tab.get_by_role("button", name="Sign in").click()
-    expect(tab.get_by_role("heading", name="Projects of admin")).to_be_visible()
-    yield tab
-    context.close()
-
-
-def shot(page: Page, name: str) -> None:
-    """Save a full-page screenshot for a person to look at."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    with signed_in(browser, sqlite_server) as tab:
+        yield tab
 
 
 def log_runs(client: WandbClient, project: str, lrs: list[float]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Web UI in headless Chromium: time to first chart paint, and the runs table at 10k runs.
+"""Web UI in headless Chromium: first chart paint, zoom refetch, and the runs table at 10k runs.
 
 Usage: python hack/bench/bench_ui.py [--runs 50 --metrics 20 --steps 2000]
        [--long-points 1000000] [--table-runs 10000]
@@ -67,6 +67,19 @@ def first_paint_ms(page: Page, url: str) -> float:
     return float(page.locator("body").get_attribute("data-charts-ready") or "nan")
 
 
+def zoom(page: Page) -> None:
+    """Drag-select 1% of the first chart and wait until its finer window is drawn."""
+    fig = page.locator("figure.panel").first
+    box = fig.locator(".u-over").bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.5, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.51, y, steps=3)
+    page.mouse.up()
+    page.wait_for_selector("figure.panel[data-zoomed]", timeout=60_000)
+
+
 def timed_ms(action: object) -> float:
     """Wall time of a page action (navigation + rendering), in milliseconds."""
     started = time.perf_counter()
@@ -104,6 +117,11 @@ def main() -> None:
         table.add_row(
             f"run page ({args.long_points:,}-point metric)", "first chart paint", f"{paint:.0f}"
         )
+        table.add_row(
+            f"run page ({args.long_points:,}-point metric)",
+            "zoom to 1% (refetch finer buckets)",
+            f"{timed_ms(lambda: zoom(page)):.0f}",
+        )
         base = f"{srv.url}/projects/admin/table/runs"
         rows = "#runs-table tbody tr"
 
@@ -119,10 +137,20 @@ def main() -> None:
             page.goto(f"{base}?order=%2Bsummary_metrics.loss")
             page.wait_for_selector(rows)
 
+        def two_keys() -> None:
+            page.goto(f"{base}?order=%2Bconfig.lr%2C-summary_metrics.loss")
+            page.wait_for_selector(rows)
+
+        def grouped() -> None:
+            page.goto(f"{base}?group=lr")
+            page.wait_for_selector("#runs-table tbody[data-group]")
+
         label = f"runs table ({args.table_runs:,} runs, first 500 shown)"
         table.add_row(label, "rows visible", f"{timed_ms(open_table):.0f}")
         table.add_row(label, "filter config.lr = 0.001", f"{timed_ms(filtered):.0f}")
         table.add_row(label, "sort summary loss", f"{timed_ms(sorted_):.0f}")
+        table.add_row(label, "sort config.lr, then loss", f"{timed_ms(two_keys):.0f}")
+        table.add_row(label, "group by config.lr", f"{timed_ms(grouped):.0f}")
         browser.close()
     Console(width=160).print(table)
 

@@ -6,5 +6,13 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-for script in ("bench_queries.py", "bench_ingest.py", "bench_queue.py", "bench_launch.py"):
+SCRIPTS = (
+    "bench_queries.py",
+    "bench_ingest.py",
+    "bench_queue.py",
+    "bench_launch.py",
+    "bench_ui.py",  # needs the built web bundle and Debian's chromium (`make bench` has both)
+)
+
+for script in SCRIPTS:
     subprocess.run([sys.executable, str(HERE / script)], check=True)

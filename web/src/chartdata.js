@@ -51,3 +51,19 @@ export function stepToTime(steps, tsBuckets, relative) {
     return relative ? t - start : t;
   });
 }
+
+/**
+ * A zoomed series: the finer `fine` buckets inside [min, max], the coarse ones outside,
+ * so the chart still spans the whole run (double-click zooms back out).
+ */
+export function spliceWindow(coarse, fine, min, max) {
+  if (!fine) return coarse;
+  const before = coarse.filter((b) => b.x_max < min);
+  const after = coarse.filter((b) => b.x_max > max);
+  return [...before, ...fine.filter((b) => b.x_max >= min && b.x_max <= max), ...after];
+}
+
+/** How many of the sorted `xs` lie in [min, max]. */
+export function countInRange(xs, min, max) {
+  return xs.filter((x) => x >= min && x <= max).length;
+}

@@ -1,7 +1,7 @@
 // Unit tests of the chart helpers (node --test; run by tests/test_ui_chartdata.py).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { align, ema, groupStats, stepToTime } from "./chartdata.js";
+import { align, countInRange, ema, groupStats, spliceWindow, stepToTime } from "./chartdata.js";
 
 test("ema with no smoothing returns the values", () => {
   assert.deepEqual(ema([1, 2, 3], 0), [1, 2, 3]);
@@ -29,4 +29,17 @@ test("stepToTime maps steps through the _timestamp buckets", () => {
   const ts = [{ x_min: 0, min: 100, last: 100 }, { x_min: 10, min: 110, last: 120 }];
   assert.deepEqual(stepToTime([0, 5, 10, 15], ts, false), [100, 100, 120, 120]);
   assert.deepEqual(stepToTime([0, 15], ts, true), [0, 20]);
+});
+
+test("spliceWindow puts the fine buckets inside the window, coarse ones outside", () => {
+  const b = (x) => ({ x_min: x, x_max: x, last: x });
+  const coarse = [0, 10, 20, 30, 40].map(b);
+  const fine = [12, 14, 16, 18, 20, 22].map(b);
+  assert.deepEqual(spliceWindow(coarse, fine, 11, 21).map((x) => x.x_max), [0, 10, 12, 14, 16, 18, 20, 30, 40]);
+  assert.equal(spliceWindow(coarse, undefined, 11, 21), coarse);
+});
+
+test("countInRange counts the xs inside a closed range", () => {
+  assert.equal(countInRange([1, 2, 3, 4, 5], 2, 4), 3);
+  assert.equal(countInRange([], 0, 1), 0);
 });

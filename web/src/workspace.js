@@ -1,7 +1,8 @@
 // Workspace and run-page charts: one uPlot chart per metric, sections by prefix, live via long poll.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { align, ema, groupStats, stepToTime } from "./chartdata.js";
+import { align, countInRange, ema, groupStats, spliceWindow, stepToTime } from "./chartdata.js";
+import { drawSystem } from "./system.js";
 
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
   "#7f7f7f", "#bcbd22", "#17becf"];
@@ -12,6 +13,7 @@ const runs = new Map(); // id -> {id, name, color, visible, config, group, lines
 const charts = new Map(); // metric -> uPlot
 const metrics = new Set((data.metrics || []).filter((k) => !HIDDEN_KEYS.has(k)));
 const drawn = new Set(); // metrics whose panel has scrolled into view
+const zooms = new Map(); // metric -> {min, max, series: {runId: finer buckets of [min, max]}}
 let firstPaint = false;
 
 function colorOf(i) { return PALETTE[i % PALETTE.length]; }
@@ -89,7 +91,9 @@ function xValues(run, buckets) {
 }
 
 function lineFor(run, key) {
-  const buckets = run.series[key];
+  const zoom = zooms.get(key);
+  const buckets = zoom ? spliceWindow(run.series[key], zoom.series[run.id], zoom.min, zoom.max)
+    : run.series[key];
   if (!buckets || !buckets.length) return null;
   const alpha = Number(el("smoothing").value);
   return [xValues(run, buckets), ema(buckets.map((b) => b.last), alpha)];
@@ -181,9 +185,13 @@ function draw(key) {
   const opts = {
     title: key, width, height: 220, series: [{}, ...specs], bands,
     scales: { x: { time: el("x-axis").value === "wall" }, y: el("log-scale").checked ? { distr: 3 } : {} },
-    hooks: { setSelect: [(u) => onZoom(u)] },
+    hooks: { setScale: [(u, scale) => { if (scale === "x") onZoom(key, u); }] },
   };
-  charts.set(key, new uPlot(opts, [xs, ...ys], fig));
+  const chart = new uPlot(opts, [xs, ...ys], fig);
+  charts.set(key, chart);
+  const zoom = zooms.get(key);
+  if (zoom) chart.setScale("x", { min: zoom.min, max: zoom.max }); // keep the zoom on redraw
+  countVisible(key, chart);
   if (!firstPaint) {
     firstPaint = true;
     // Milliseconds since navigation began: benchmarks read it as time to first chart paint.
@@ -195,11 +203,58 @@ async function redrawAll() {
   await Promise.all([...drawn].map(async (key) => { await ensureLoaded(key); draw(key); }));
 }
 
-function onZoom(u) {
-  // The 500 buckets already cover the run; zoom narrows the x scale (a finer window fetch is TODO).
-  if (u.select.width > 0) {
-    u.setScale("x", { min: u.posToVal(u.select.left, "x"), max: u.posToVal(u.select.left + u.select.width, "x") });
+function countVisible(key, u) {
+  // Points drawn inside the visible x range: a zoom that refetched shows more of them.
+  const fig = document.querySelector(`figure[data-metric="${CSS.escape(key)}"]`);
+  if (!fig || !u.data || !u.data[0]) return;
+  fig.dataset.visiblePoints = String(countInRange(u.data[0], u.scales.x.min, u.scales.x.max));
+  const zoom = zooms.get(key);
+  if (zoom) fig.dataset.zoomed = `${zoom.min}..${zoom.max}`; else delete fig.dataset.zoomed;
+}
+
+function fullRange(key) {
+  // The x extent of the whole-run buckets of the shown runs (lines are drawn at x_max).
+  const all = shownRuns().map((r) => r.series[key]).filter((b) => b && b.length);
+  return [Math.min(...all.map((b) => b[0].x_max)), Math.max(...all.map((b) => b[b.length - 1].x_max))];
+}
+
+async function onZoom(key, u) {
+  // Zoom (drag to select) narrows the x scale; refetch that window's finer buckets (step axis only).
+  countVisible(key, u);
+  if (el("x-axis").value !== "step") return;
+  const [lo, hi] = fullRange(key);
+  const min = Math.floor(u.scales.x.min), max = Math.ceil(u.scales.x.max);
+  const shown = shownRuns().filter((r) => r.series[key] && r.series[key].length);
+  if (min <= lo && max >= hi) { // zoomed back out: the whole-run buckets again
+    if (zooms.delete(key)) refresh(key, u);
+    return;
   }
+  const zoom = zooms.get(key);
+  if (zoom && zoom.min === min && zoom.max === max && shown.every((r) => r.id in zoom.series)) return;
+  const query = new URLSearchParams({ runs: shown.map((r) => r.id).join(","), buckets: "500",
+    step_min: String(min), step_max: String(max) });
+  query.append("key", key);
+  const token = {};
+  u.zoomToken = token;
+  const resp = await fetch(`/ui/api/projects/${data.entity}/${data.project}/metric?${query}`,
+    { credentials: "same-origin" });
+  if (!resp.ok || u.zoomToken !== token || charts.get(key) !== u) return; // stale or redrawn
+  const body = await resp.json();
+  const series = {};
+  for (const [id, perKey] of Object.entries(body)) series[id] = perKey[key] || [];
+  zooms.set(key, { min, max, series });
+  refresh(key, u);
+}
+
+function refresh(key, u) {
+  // New data, same zoom: setData without rescaling, then setScale to re-fit y and redraw.
+  const { xs, ys } = seriesFor(key);
+  const { min, max } = u.scales.x;
+  u.setData([xs, ...ys], false);
+  u.setScale("x", { min, max });
+  const fig = document.querySelector(`figure[data-metric="${CSS.escape(key)}"]`);
+  if (fig) fig.dataset.points = String(xs.length);
+  countVisible(key, u);
 }
 
 async function poll(cursor) {
@@ -213,7 +268,11 @@ async function poll(cursor) {
       cursor = body.cursor;
       const changed = body.runs.filter((r) => !data.single || runs.has(r.id));
       if (!changed.length) continue;
-      for (const r of changed) addRun(r).series = {}; // refetch its buckets on the next draw
+      for (const r of changed) {
+        addRun(r).series = {}; // refetch its buckets on the next draw (and its zoomed windows)
+        for (const zoom of zooms.values()) delete zoom.series[r.id];
+      }
+      if (data.single) refreshSystem();
       const before = metrics.size;
       (body.metrics || []).forEach((k) => { if (!HIDDEN_KEYS.has(k)) metrics.add(k); });
       renderSidebar();
@@ -222,13 +281,24 @@ async function poll(cursor) {
   }
 }
 
+function refreshSystem() {
+  // The run page's system metrics section (absent on the workspace).
+  const box = el("system-panels");
+  if (box) drawSystem(box, data.entity, data.project, data.runs[0].id);
+}
+
 function main() {
   data.runs.forEach(addRun);
   renderSidebar();
   layoutPanels();
+  refreshSystem();
   for (const id of ["run-search", "group-by", "x-axis", "smoothing", "log-scale"]) {
     const control = el(id);
-    if (control) control.addEventListener("input", () => { renderSidebar(); redrawAll(); });
+    if (control) control.addEventListener("input", () => {
+      if (id === "x-axis") zooms.clear(); // zoom windows are ranges of steps
+      renderSidebar();
+      redrawAll();
+    });
   }
   const consoleSearch = el("console-search");
   if (consoleSearch) consoleSearch.addEventListener("input", () => {

@@ -97,6 +97,29 @@ class SampledHistory(BaseModel):
     series: dict[str, list[BucketOut]]
 
 
+class SystemLineOut(BaseModel):
+    """One line of a system-metrics chart."""
+
+    key: str
+    label: str
+
+
+class SystemPanelOut(BaseModel):
+    """One system-metrics chart: section `system` or `gpu`, a title and its lines."""
+
+    section: str
+    title: str
+    lines: list[SystemLineOut]
+
+
+class SystemMetrics(BaseModel):
+    """A run's `system.*` metrics bucketed over seconds since start, and the charts to draw."""
+
+    x_axis: str = "_runtime"
+    panels: list[SystemPanelOut]
+    series: dict[str, list[BucketOut]]
+
+
 class ConsoleLineOut(BaseModel):
     """One console line."""
 

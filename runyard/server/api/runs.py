@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy import func, select
 
+from runyard.launch.models import QueueItem
 from runyard.server.api.errors import http_error
 from runyard.server.api.models import (
     BucketOut,
@@ -17,11 +18,15 @@ from runyard.server.api.models import (
     RunList,
     RunOut,
     SampledHistory,
+    SystemLineOut,
+    SystemMetrics,
+    SystemPanelOut,
     ViewerOut,
 )
 from runyard.server.db.models import ConsoleLine, Run, RunFile
 from runyard.server.deps import PrincipalDep, SessionDep, StateDep, public_base_url
-from runyard.server.tracking import history, rollups
+from runyard.server.queues import launched
+from runyard.server.tracking import history, rollups, system_metrics
 from runyard.server.tracking.access import accessible_project, accessible_run
 from runyard.server.tracking.files import run_file_key
 from runyard.server.tracking.filters import FilterError, compile_filter, compile_order
@@ -143,15 +148,65 @@ def get_sampled_history(
     run: str,
     keys: Annotated[list[str] | None, Query(description="Metrics; default: all numeric.")] = None,
     buckets: Annotated[int, Query(ge=1, le=history.MAX_BUCKETS)] = 1000,
+    step_min: Annotated[int | None, Query(description="Only steps at or after this.")] = None,
+    step_max: Annotated[int | None, Query(description="Only steps at or before this.")] = None,
 ) -> SampledHistory:
-    """Each metric as at most `buckets` x-ranges with min, max and last: what a chart needs."""
+    """Each metric as at most `buckets` x-ranges with min, max and last: what a chart needs.
+
+    A zoomed chart passes `step_min`/`step_max` and gets finer buckets of just that window.
+    """
     row = _run(session, principal, entity, project, run)
     names = keys or list(rollups.metric_counts(session, row.id))
     series = {
-        key: [BucketOut(**vars(b)) for b in rollups.sampled_series(session, row.id, key, buckets)]
+        key: [
+            BucketOut(**vars(b))
+            for b in rollups.sampled_series(session, row.id, key, buckets, step_min, step_max)
+        ]
         for key in names
     }
     return SampledHistory(buckets=buckets, series=series)
+
+
+@router.get("/runs/{entity}/{project}/{run}/system", response_model=SystemMetrics)
+def get_system_metrics(
+    session: SessionDep,
+    principal: PrincipalDep,
+    entity: str,
+    project: str,
+    run: str,
+    buckets: Annotated[int, Query(ge=1, le=history.MAX_BUCKETS)] = 500,
+) -> SystemMetrics:
+    """System metrics (CPU, memory, GPUs, ...) as buckets over run time, grouped into charts."""
+    row = _run(session, principal, entity, project, run)
+    series = system_metrics.system_series(session, row.id, buckets)
+    return SystemMetrics(
+        panels=[
+            SystemPanelOut(
+                section=p.section,
+                title=p.title,
+                lines=[SystemLineOut(key=line.key, label=line.label) for line in p.lines],
+            )
+            for p in system_metrics.panels(series)
+        ],
+        series={k: [BucketOut(**vars(b)) for b in v] for k, v in series.items()},
+    )
+
+
+@router.get("/runs/{entity}/{project}/{run}/launch-item", response_model=QueueItem)
+def get_launch_item(
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    entity: str,
+    project: str,
+    run: str,
+) -> QueueItem:
+    """The launch queue item that started this run (404 when it was not launched from a queue)."""
+    _run(session, principal, entity, project, run)
+    item = launched.item_for_run(state.queue_store, entity, project, run)
+    if item is None:
+        raise HTTPException(404, f"run {entity}/{project}/{run} was not launched from a queue")
+    return item
 
 
 @router.get("/runs/{entity}/{project}/{run}/console", response_model=ConsoleOut)

@@ -76,9 +76,22 @@ def compile_filter(document: Any, dialect: str) -> ColumnElement[bool]:
 
 
 def compile_order(order: str | None, dialect: str) -> list[Any]:
-    """Compile an order such as ``-created_at`` or ``+summary_metrics.loss`` into ORDER BY terms."""
-    if not order:
+    """Compile an order such as ``-created_at`` or ``+summary_metrics.loss`` into ORDER BY terms.
+
+    Several keys, comma-separated (``+config.lr,-summary_metrics.loss``), sort by the first,
+    then the next among ties; runs still tied come in id order, following the first key.
+    """
+    if not order or not order.strip():
         return [Run.created_at.desc(), Run.id.desc()]
+    terms: list[Any] = []
+    parts = order.split(",")
+    for part in parts:
+        terms += _order_terms(part if len(parts) > 1 else order, dialect)
+    first = parts[0].strip()
+    return [*terms, Run.id.desc() if first.startswith("-") else Run.id.asc()]
+
+
+def _order_terms(order: str, dialect: str) -> list[Any]:
     text = order.strip()
     descending = text.startswith("-")
     field = text[1:] if text[:1] in "+-" else text
@@ -89,18 +102,17 @@ def compile_order(order: str | None, dialect: str) -> list[Any]:
     def direct(expr: Any) -> Any:
         return (expr.desc() if descending else expr.asc()).nulls_last()
 
-    tiebreak = Run.id.desc() if descending else Run.id.asc()
     if field in TIME_COLUMNS:
-        return [direct(TIME_COLUMNS[field]), tiebreak]
+        return [direct(TIME_COLUMNS[field])]
     if field in STRING_COLUMNS:
-        return [direct(STRING_COLUMNS[field]), tiebreak]
+        return [direct(STRING_COLUMNS[field])]
     path = _json_path(field, where, dialect)
     if path is None:
         raise FilterError(
             f"{where}: unknown field {field!r}; fields you can order by: {KNOWN_FIELDS}"
         )
     # Numbers sort before strings, each in their own order; runs without the key come last.
-    return [direct(path.number()), direct(path.string()), tiebreak]
+    return [direct(path.number()), direct(path.string())]
 
 
 def _document(document: Any, where: str, dialect: str) -> ColumnElement[bool]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, NamedTuple
 
 from sqlalchemy import and_, case, func, literal, or_, select
@@ -176,49 +177,109 @@ def x_range(session: Session, run_id: int, key: str) -> tuple[int, int] | None:
     return None if lo is None else (int(lo), int(hi))
 
 
-def sampled_series(session: Session, run_id: int, key: str, buckets: int) -> list[Bucket]:
-    """The metric as at most about `buckets` x-ranges, each with count, min, max and last."""
+def _rollup_rows(
+    session: Session, run_id: int, key: str, level: int, first: int, last: int
+) -> Iterable[RollupTuple]:
+    """Rollup rows of `level` with bucket index in [first, last], ordered by x."""
+    # Plain column tuples: building ORM objects for thousands of rows costs more than the query.
+    return session.connection().execute(
+        select(
+            MetricRollup.x_min,
+            MetricRollup.x_max,
+            MetricRollup.count,
+            MetricRollup.min,
+            MetricRollup.max,
+            MetricRollup.last,
+            MetricRollup.last_line,
+        )
+        .where(
+            MetricRollup.run_id == run_id,
+            MetricRollup.key == key,
+            MetricRollup.level == level,
+            MetricRollup.bucket >= first,
+            MetricRollup.bucket <= last,
+        )
+        .order_by(MetricRollup.bucket)
+    )
+
+
+def _raw_points(session: Session, run_id: int, key: str, lo: int, hi: int) -> list[RollupTuple]:
+    """Raw points with step in [lo, hi] shaped like rollup rows (one point each)."""
+    if lo > hi:
+        return []
+    return list(
+        session.connection().execute(
+            select(
+                MetricPoint.step,
+                MetricPoint.step,
+                literal(1),
+                MetricPoint.value,
+                MetricPoint.value,
+                MetricPoint.value,
+                MetricPoint.line_no,
+            )
+            .where(
+                MetricPoint.run_id == run_id,
+                MetricPoint.key == key,
+                MetricPoint.step >= lo,
+                MetricPoint.step <= hi,
+            )
+            .order_by(MetricPoint.step, MetricPoint.line_no)
+        )
+    )
+
+
+def window_units(
+    span: tuple[int, int], window: tuple[int | None, int | None], unit: int
+) -> tuple[int, int, int, int]:
+    """Clip a metric's step span to a window; return (lo, hi, first, last) rollup units.
+
+    Units `first..last` lie wholly inside the window (or past the data where the window
+    does not cut), so their rollup rows are exact; steps in [lo, hi] outside those units
+    (less than one unit at each cut edge) must come from the raw points.
+    """
+    lo = span[0] if window[0] is None else max(span[0], window[0])
+    hi = span[1] if window[1] is None else min(span[1], window[1])
+    first = lo // unit if window[0] is None or window[0] <= span[0] else -(-window[0] // unit)
+    last = hi // unit if window[1] is None or window[1] >= span[1] else (window[1] + 1) // unit - 1
+    return lo, hi, first, last
+
+
+def sampled_series(
+    session: Session,
+    run_id: int,
+    key: str,
+    buckets: int,
+    step_min: int | None = None,
+    step_max: int | None = None,
+) -> list[Bucket]:
+    """The metric as at most about `buckets` x-ranges, each with count, min, max and last.
+
+    `step_min`/`step_max` narrow the read to a window of steps (a zoomed chart): the
+    buckets are then as fine as the window allows, and cost the same as a full read.
+    """
     span = x_range(session, run_id, key)
     if span is None:
         return []
-    lo, hi = span
+    lo = span[0] if step_min is None else max(span[0], step_min)
+    hi = span[1] if step_max is None else min(span[1], step_max)
+    if lo > hi:
+        return []
     level, width = choose_level(lo, hi, buckets)
-    if level > 0:
-        unit = level_width(level)
-        # Plain column tuples: building ORM objects for thousands of rows costs more than the query.
-        rows = session.connection().execute(
-            select(
-                MetricRollup.x_min,
-                MetricRollup.x_max,
-                MetricRollup.count,
-                MetricRollup.min,
-                MetricRollup.max,
-                MetricRollup.last,
-                MetricRollup.last_line,
-            )
-            .where(
-                MetricRollup.run_id == run_id,
-                MetricRollup.key == key,
-                MetricRollup.level == level,
-            )
-            .order_by(MetricRollup.bucket)
-        )
-        return merge_rollups(rows, (lo // unit) * unit, width)
-    # Short runs: the raw points are fewer than ROLLUP_BASE per output bucket.
-    points = session.connection().execute(
-        select(
-            MetricPoint.step,
-            MetricPoint.step,
-            literal(1),
-            MetricPoint.value,
-            MetricPoint.value,
-            MetricPoint.value,
-            MetricPoint.line_no,
-        )
-        .where(MetricPoint.run_id == run_id, MetricPoint.key == key)
-        .order_by(MetricPoint.step, MetricPoint.line_no)
+    unit = level_width(level)
+    origin = (lo // unit) * unit
+    if level == 0:
+        # Short spans: the raw points are fewer than ROLLUP_BASE per output bucket.
+        return merge_rollups(_raw_points(session, run_id, key, lo, hi), origin, width)
+    lo, hi, first, last = window_units(span, (step_min, step_max), unit)
+    if first > last:  # the window lies inside one or two units: few raw points
+        return merge_rollups(_raw_points(session, run_id, key, lo, hi), origin, width)
+    rows = chain(
+        _raw_points(session, run_id, key, lo, first * unit - 1),
+        _rollup_rows(session, run_id, key, level, first, last),
+        _raw_points(session, run_id, key, (last + 1) * unit, hi),
     )
-    return merge_rollups(points, lo, width)
+    return merge_rollups(rows, origin, width)
 
 
 def metric_counts(session: Session, run_id: int) -> dict[str, int]:

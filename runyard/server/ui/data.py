@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from runyard.server.api import runs as runs_api
-from runyard.server.api.models import BucketOut, SampledHistory
+from runyard.server.api.models import BucketOut, SampledHistory, SystemMetrics
 from runyard.server.auth import Principal
 from runyard.server.db.models import MetricRollup, Run
 from runyard.server.tracking import history, rollups
@@ -34,10 +34,28 @@ def sampled(
     project: str,
     run: str,
     buckets: Annotated[int, Query(ge=1, le=history.MAX_BUCKETS)] = 500,
+    step_min: int | None = None,
+    step_max: int | None = None,
 ) -> SampledHistory:
     """Every numeric metric of a run as min/max/last buckets (the REST endpoint, cookie auth)."""
     with request.app.state.runyard.sessions() as session:
-        return runs_api.get_sampled_history(session, me, entity, project, run, None, buckets)
+        return runs_api.get_sampled_history(
+            session, me, entity, project, run, None, buckets, step_min, step_max
+        )
+
+
+@router.get("/runs/{entity}/{project}/{run}/system", response_model=SystemMetrics)
+def system(
+    request: Request,
+    me: MeDep,
+    entity: str,
+    project: str,
+    run: str,
+    buckets: Annotated[int, Query(ge=1, le=history.MAX_BUCKETS)] = 500,
+) -> SystemMetrics:
+    """A run's system metrics and their charts (the REST endpoint, cookie auth)."""
+    with request.app.state.runyard.sessions() as session:
+        return runs_api.get_system_metrics(session, me, entity, project, run, buckets)
 
 
 def project_metric_keys(session: Session, project_id: int) -> list[str]:
@@ -62,11 +80,14 @@ def metric_of_runs(
     key: Annotated[list[str], Query(description="Metric names")],
     runs: Annotated[str, Query(description="Comma-separated run ids")],
     buckets: Annotated[int, Query(ge=1, le=history.MAX_BUCKETS)] = 500,
+    step_min: int | None = None,
+    step_max: int | None = None,
 ) -> dict[str, dict[str, list[BucketOut]]]:
     """Sampled buckets of a few metrics for many runs in one request: what one panel draws.
 
     Panels load as they scroll into view, so a big workspace paints its first charts
-    without computing every metric of every run first.
+    without computing every metric of every run first. A zoomed panel passes
+    `step_min`/`step_max` and gets finer buckets of that window.
     """
     names = [r for r in runs.split(",") if r][:500]
     with request.app.state.runyard.sessions() as session:
@@ -81,7 +102,10 @@ def metric_of_runs(
         )
         return {
             name: {
-                k: [BucketOut(**vars(b)) for b in rollups.sampled_series(session, rid, k, buckets)]
+                k: [
+                    BucketOut(**vars(b))
+                    for b in rollups.sampled_series(session, rid, k, buckets, step_min, step_max)
+                ]
                 for k in key
             }
             for name, rid in ids.items()

@@ -15,11 +15,12 @@ from runyard.server.api import runs as runs_api
 from runyard.server.auth import AuthError, Principal, principal_for_key
 from runyard.server.clock import utcnow
 from runyard.server.db.models import ConsoleLine, Entity, Project, Run
+from runyard.server.queues import launched
 from runyard.server.tracking import rollups
 from runyard.server.tracking.access import accessible_project, accessible_run
 from runyard.server.tracking.filters import FilterError, compile_filter, compile_order
 from runyard.server.tracking.runs import TrackingError
-from runyard.server.ui import views
+from runyard.server.ui import table, views
 from runyard.server.ui.data import project_metric_keys
 from runyard.server.ui.filters import OPERATORS, filter_document
 from runyard.server.ui.session import COOKIE, LoginRequired, session_token, ui_principal
@@ -28,6 +29,12 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["duration"] = views.human_duration
 templates.env.filters["cell"] = views.cell
+templates.env.globals.update(
+    next_order=table.next_order,
+    sort_mark=table.sort_mark,
+    aria_sort=table.aria_sort,
+    table_query=table.table_query,
+)
 TABLE_LIMIT = 500
 
 
@@ -243,8 +250,13 @@ def runs_table(
     value: str = "",
     filters: str = "",
     order: str = "-created_at",
+    group: str = "",
 ) -> Response:
-    """Runs as a table with every config key and summary metric as a column."""
+    """Runs as a table with every config key and summary metric as a column.
+
+    `order` takes several comma-separated keys (shift-click on a header adds one);
+    `group` groups the rows by a config key, with a count per group.
+    """
     me = _me(request)
     if me is None:
         return _to_login(request)
@@ -259,6 +271,7 @@ def runs_table(
         return _error(request, me, 400, result)
     runs, total = result
     config_keys, summary_keys, rows = _table_rows(runs)
+    groups = table.group_rows(rows, group) if group in config_keys else None
     return _page(
         request,
         "table.html",
@@ -271,6 +284,9 @@ def runs_table(
         summary_keys=summary_keys,
         filters=filters,
         order=order,
+        group=group if groups is not None else "",
+        groups=groups,
+        truncated=total > len(rows),
         field=field,
         op=op,
         value=value,
@@ -335,6 +351,7 @@ def run_page(
         ).scalars()
         lines = list(reversed(list(console)))
         metrics = list(rollups.metric_counts(session, row.id))
+        launch_item = launched.item_for_run(state.queue_store, entity, project, run)
         payload = {
             "entity": entity,
             "project": project,
@@ -349,6 +366,7 @@ def run_page(
             "config": views.flatten(row.config or {}),
             "summary": views.visible_summary(row.summary or {}),
             "files": files,
+            "launch_item": launch_item,
             "console": lines,
             "metrics": metrics,
             "entity": entity,

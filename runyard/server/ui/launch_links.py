@@ -1,0 +1,32 @@
+"""From a launch item to the run it started: `/launch/items/{id}/run` redirects to the run page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from runyard.server.queues import launched
+from runyard.server.tracking.access import check_entity_access
+from runyard.server.tracking.runs import TrackingError
+from runyard.server.ui.pages import _error, _me, _to_login
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/launch/items/{item_id}/run", response_model=None)
+def item_run(request: Request, item_id: str) -> Response:
+    """Open the run a queue item launched (the queue page links each item here)."""
+    me = _me(request)
+    if me is None:
+        return _to_login(request)
+    item = request.app.state.runyard.queue_store.get_item(item_id)
+    if item is None:
+        return _error(request, me, 404, f"queue item {item_id} does not exist")
+    try:
+        check_entity_access(me, item.entity)
+    except TrackingError as exc:
+        return _error(request, me, exc.status, str(exc))
+    path = launched.run_path(item)
+    if path is None:
+        return _error(request, me, 404, f"queue item {item_id} has not started a run yet")
+    return RedirectResponse(f"/runs/{path.entity}/{path.project}/{path.run}", status_code=303)
