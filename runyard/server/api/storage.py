@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -9,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from runyard.server.deps import get_state
 from runyard.server.signing import SignatureError
 from runyard.server.storage import TooLarge
+from runyard.server.tracking.artifact_files import record_artifact_upload
 from runyard.server.tracking.files import record_upload
 
 router = APIRouter()
@@ -31,6 +34,8 @@ async def upload(
     except TooLarge as exc:
         raise HTTPException(413, f"{exc}: RUNYARD_MAX_REQUEST_BYTES limits uploads") from exc
     await run_in_threadpool(record_upload, state.write_sessions, key, stored.size, stored.md5_hex)
+    md5_b64 = base64.b64encode(bytes.fromhex(stored.md5_hex)).decode()
+    await run_in_threadpool(record_artifact_upload, state.write_sessions, key, stored.size, md5_b64)
     return {"size": stored.size, "md5": stored.md5_hex}
 
 

@@ -242,3 +242,97 @@ class LaunchAgent(Base):
     status: Mapped[str] = mapped_column(String(32), default="polling")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ArtifactCollection(Base):
+    """A named sequence of artifact versions in a project (W&B's ArtifactSequence)."""
+
+    __tablename__ = "artifact_collections"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    # The artifact type (dataset, model, job, code, ...): fixed by the first version.
+    type_name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    project: Mapped[Project] = relationship(lazy="joined")
+
+
+class Artifact(Base):
+    """One artifact version: PENDING while its files upload, COMMITTED once readable."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "version_index"),
+        Index("ix_artifacts_collection_digest", "collection_id", "digest"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("artifact_collections.id", ondelete="CASCADE")
+    )
+    # The client's id for this save: a retried CreateArtifact returns the same row.
+    client_id: Mapped[str] = mapped_column(String(256), unique=True)
+    # v0, v1, ...: assigned at commit, so abandoned pending versions leave no gaps.
+    version_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="PENDING")
+    digest: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    metadata_json: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    # Aliases asked for at creation; applied (moved) when the version commits.
+    requested_aliases: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    created_by_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), nullable=True
+    )
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    file_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    committed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    collection: Mapped[ArtifactCollection] = relationship(lazy="joined")
+
+
+class ArtifactFile(Base):
+    """A file of an artifact version: its manifest path, MD5 and object-store key."""
+
+    __tablename__ = "artifact_files"
+    __table_args__ = (UniqueConstraint("artifact_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(512))
+    # Base64 MD5 as the client states it (the manifest's digest).
+    md5_b64: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(600))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    uploaded: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ArtifactAlias(Base):
+    """An alias (`latest`, `best`, ...) pointing at one version of a collection."""
+
+    __tablename__ = "artifact_aliases"
+    __table_args__ = (UniqueConstraint("collection_id", "alias"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("artifact_collections.id", ondelete="CASCADE")
+    )
+    alias: Mapped[str] = mapped_column(String(128))
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"))
+
+
+class ArtifactUse(Base):
+    """A run used an artifact version as an input (`run.use_artifact`)."""
+
+    __tablename__ = "artifact_uses"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    artifact_id: Mapped[int] = mapped_column(
+        ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    used_as: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -8,7 +8,17 @@ from pathlib import Path
 from ariadne import ScalarType, load_schema_from_path, make_executable_schema
 from graphql import GraphQLSchema
 
-from runyard.server.graphql import identity, launch, launch_agent, launch_queues, projects, runs
+from runyard.server.graphql import (
+    artifacts,
+    identity,
+    launch,
+    launch_agent,
+    launch_queues,
+    projects,
+    run_delete,
+    runs,
+    server_settings,
+)
 
 SDL_PATH = Path(__file__).parent / "schema.graphql"
 
@@ -29,4 +39,7 @@ def build_schema() -> GraphQLSchema:
         *launch_agent.BINDABLES,
         *launch_queues.BINDABLES,
         *projects.BINDABLES,
+        *artifacts.BINDABLES,
+        *run_delete.BINDABLES,
+        *server_settings.BINDABLES,
     )

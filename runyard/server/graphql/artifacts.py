@@ -1,0 +1,399 @@
+"""Resolvers for artifacts: thin adapters over `runyard.server.tracking.artifacts`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from ariadne import InterfaceType, MutationType, ObjectType, QueryType
+from graphql import GraphQLResolveInfo
+from sqlalchemy.orm import Session
+
+from runyard.server.api.models import as_utc
+from runyard.server.db.models import (
+    Artifact,
+    ArtifactAlias,
+    ArtifactCollection,
+    ArtifactFile,
+    Project,
+)
+from runyard.server.graphql.context import GraphQLContext, ctx
+from runyard.server.tracking import artifact_files as files
+from runyard.server.tracking import artifacts as service
+from runyard.server.tracking.access import check_entity_access
+from runyard.server.tracking.ids import decode_id, encode_id
+from runyard.server.tracking.runs import TrackingError, find_project, find_run
+
+query = QueryType()
+mutation = MutationType()
+project_type = ObjectType("Project")
+artifact_type = ObjectType("Artifact")
+sequence_type = ObjectType("ArtifactSequence")
+collection_interface = InterfaceType("ArtifactCollection")
+membership_type = ObjectType("ArtifactCollectionMembership")
+alias_type = ObjectType("ArtifactAlias")
+
+MAX_FILES_PAGE = 10000
+
+
+def _iso(value: datetime | None) -> str | None:
+    aware = as_utc(value)
+    return aware.strftime("%Y-%m-%dT%H:%M:%S") if aware else None
+
+
+def _project(context: GraphQLContext, entity_name: str | None, name: str) -> Project:
+    entity = entity_name or context.principal.entity_name
+    check_entity_access(context.principal, entity)
+    project = find_project(context.session, entity, name)
+    if project is None:
+        raise TrackingError(f"projectName: project {entity}/{name} does not exist", status=404)
+    return project
+
+
+def _artifact(context: GraphQLContext, node_id: str, field: str = "artifactID") -> Artifact:
+    try:
+        pk = decode_id("Artifact", node_id)
+    except ValueError as exc:
+        raise TrackingError(f"{field}: {exc}") from exc
+    artifact = context.session.get(Artifact, pk)
+    if artifact is None:
+        raise TrackingError(f"{field}: no artifact {node_id!r}", status=404)
+    check_entity_access(context.principal, artifact.collection.project.entity.name)
+    return artifact
+
+
+def _files_page(
+    context: GraphQLContext,
+    artifact: Artifact,
+    after: str | None,
+    first: int | None,
+    names: list[str] | None,
+) -> dict[str, Any]:
+    rows = files.files_of(context.session, artifact)
+    if names is not None:
+        wanted = set(names)
+        rows = [r for r in rows if r.name in wanted]
+    start = int(after) + 1 if after and after.isdigit() else 0
+    size = max(1, min(first or MAX_FILES_PAGE, MAX_FILES_PAGE))
+    page = rows[start : start + size]
+    edges = [
+        {"node": _file_node(context, row, artifact), "cursor": str(start + i)}
+        for i, row in enumerate(page)
+    ]
+    return {
+        "edges": edges,
+        "pageInfo": {
+            "endCursor": edges[-1]["cursor"] if edges else None,
+            "hasNextPage": start + size < len(rows),
+        },
+    }
+
+
+def _file_node(
+    context: GraphQLContext, row: ArtifactFile, artifact: Artifact, upload: bool = False
+) -> dict[str, Any]:
+    signer = context.state.signer
+    url = signer.url(context.base_url, "GET", row.storage_key)
+    return {
+        "id": encode_id("File", row.id),
+        "name": row.name,
+        "displayName": row.name.rsplit("/", 1)[-1],
+        "digest": row.md5_b64,
+        "md5": row.md5_b64,
+        "sizeBytes": row.size,
+        "directUrl": url,
+        "url": url,
+        "storagePath": row.storage_key,
+        "uploadUrl": signer.url(context.base_url, "PUT", row.storage_key) if upload else None,
+        "uploadHeaders": [],
+        "uploadMultipartUrls": None,
+        "artifact": artifact,
+    }
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+@query.field("artifact")
+def resolve_artifact(_: Any, info: GraphQLResolveInfo, id: str) -> Artifact | None:
+    """A version by node id; unknown ids answer null like W&B."""
+    try:
+        return _artifact(ctx(info), id, "id")
+    except TrackingError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+@project_type.field("artifact")
+def resolve_project_artifact(
+    project: Project, info: GraphQLResolveInfo, name: str
+) -> Artifact | None:
+    """The committed version `name` points at."""
+    found = service.find_membership(ctx(info).session, project, name)
+    return found.artifact if found else None
+
+
+@project_type.field("artifactCollectionMembership")
+def resolve_membership(
+    project: Project, info: GraphQLResolveInfo, name: str
+) -> service.Membership | None:
+    """The version `name` points at, seen through its collection."""
+    return service.find_membership(ctx(info).session, project, name)
+
+
+@project_type.field("artifactCollection")
+@project_type.field("artifactSequence")
+def resolve_collection(
+    project: Project, info: GraphQLResolveInfo, name: str
+) -> ArtifactCollection | None:
+    """A collection by name."""
+    return service.find_collection(ctx(info).session, project, name)
+
+
+# --- collections, memberships, aliases ------------------------------------------------------
+
+
+@collection_interface.type_resolver
+def resolve_collection_type(*_: Any) -> str:
+    """Runyard collections are all sequences."""
+    return "ArtifactSequence"
+
+
+@sequence_type.field("id")
+def resolve_collection_id(collection: ArtifactCollection, _: GraphQLResolveInfo) -> str:
+    """Node id of the collection."""
+    return encode_id("ArtifactCollection", collection.id)
+
+
+@sequence_type.field("artifactMembership")
+def resolve_collection_membership(
+    collection: ArtifactCollection, info: GraphQLResolveInfo, aliasName: str
+) -> service.Membership | None:
+    """The version an alias or `vN` of this collection points at."""
+    artifact = service.find_version(ctx(info).session, collection, aliasName)
+    return service.Membership(artifact, collection) if artifact else None
+
+
+@sequence_type.field("latestArtifact")
+def resolve_latest(collection: ArtifactCollection, info: GraphQLResolveInfo) -> Artifact | None:
+    """The version `latest` points at."""
+    return service.latest_version(ctx(info).session, collection)
+
+
+@membership_type.field("id")
+def resolve_membership_id(membership: service.Membership, _: GraphQLResolveInfo) -> str:
+    """Node id of the membership (one per version: Runyard has no portfolios)."""
+    return encode_id("ArtifactCollectionMembership", membership.artifact.id)
+
+
+@membership_type.field("versionIndex")
+def resolve_membership_version(membership: service.Membership, _: GraphQLResolveInfo) -> int | None:
+    """v<N> of the version."""
+    return membership.artifact.version_index
+
+
+@membership_type.field("createdAt")
+def resolve_membership_created(membership: service.Membership, _: GraphQLResolveInfo) -> str | None:
+    """When the version was created."""
+    return _iso(membership.artifact.created_at)
+
+
+@membership_type.field("aliases")
+def resolve_membership_aliases(
+    membership: service.Membership, info: GraphQLResolveInfo
+) -> list[ArtifactAlias]:
+    """The aliases pointing at the version."""
+    return service.aliases_of(ctx(info).session, membership.artifact)
+
+
+@membership_type.field("artifactCollection")
+def resolve_membership_collection(
+    membership: service.Membership, _: GraphQLResolveInfo
+) -> ArtifactCollection:
+    """The collection."""
+    return membership.collection
+
+
+@membership_type.field("artifact")
+def resolve_membership_artifact(membership: service.Membership, _: GraphQLResolveInfo) -> Artifact:
+    """The version."""
+    return membership.artifact
+
+
+@membership_type.field("files")
+def resolve_membership_files(
+    membership: service.Membership,
+    info: GraphQLResolveInfo,
+    after: str | None = None,
+    first: int | None = None,
+    names: list[str] | None = None,
+) -> dict[str, Any]:
+    """The version's files with signed download URLs."""
+    return _files_page(ctx(info), membership.artifact, after, first, names)
+
+
+@alias_type.field("id")
+def resolve_alias_id(alias: ArtifactAlias, _: GraphQLResolveInfo) -> str:
+    """Node id of the alias."""
+    return encode_id("ArtifactAlias", alias.id)
+
+
+@alias_type.field("artifactCollection")
+def resolve_alias_collection(
+    alias: ArtifactAlias, info: GraphQLResolveInfo
+) -> ArtifactCollection | None:
+    """The collection the alias belongs to."""
+    session: Session = ctx(info).session
+    return session.get(ArtifactCollection, alias.collection_id)
+
+
+# --- Artifact --------------------------------------------------------------------------------
+
+ARTIFACT_ATTRIBUTES = {
+    "id": lambda a: encode_id("Artifact", a.id),
+    "artifactSequence": lambda a: a.collection,
+    "versionIndex": lambda a: a.version_index,
+    "artifactType": lambda a: {
+        "id": encode_id("ArtifactType", a.collection.id),
+        "name": a.collection.type_name,
+    },
+    "metadata": lambda a: json.dumps(a.metadata_json or {}),
+    "ttlDurationSeconds": lambda a: -2,
+    "ttlIsInherited": lambda a: True,
+    "tags": lambda a: [],
+    "historyStep": lambda a: None,
+    "commitHash": lambda a: a.digest[:12],
+    "fileCount": lambda a: a.file_count,
+    "createdAt": lambda a: _iso(a.created_at),
+    "updatedAt": lambda a: _iso(a.updated_at),
+}
+
+for _field, _getter in ARTIFACT_ATTRIBUTES.items():
+    artifact_type.set_field(_field, lambda a, _info, _get=_getter: _get(a))
+
+
+@artifact_type.field("aliases")
+def resolve_artifact_aliases(artifact: Artifact, info: GraphQLResolveInfo) -> list[ArtifactAlias]:
+    """The aliases pointing at the version."""
+    return service.aliases_of(ctx(info).session, artifact)
+
+
+@artifact_type.field("currentManifest")
+def resolve_manifest(artifact: Artifact, info: GraphQLResolveInfo) -> dict[str, Any]:
+    """The manifest file with a signed download URL (and an upload URL while pending)."""
+    return _manifest(ctx(info), artifact)
+
+
+@artifact_type.field("files")
+def resolve_artifact_files(
+    artifact: Artifact,
+    info: GraphQLResolveInfo,
+    after: str | None = None,
+    first: int | None = None,
+    names: list[str] | None = None,
+) -> dict[str, Any]:
+    """The version's files with signed download URLs."""
+    return _files_page(ctx(info), artifact, after, first, names)
+
+
+def _manifest(context: GraphQLContext, artifact: Artifact) -> dict[str, Any]:
+    key = files.manifest_key(artifact)
+    signer = context.state.signer
+    pending = artifact.state == "PENDING"
+    url = signer.url(context.base_url, "GET", key)
+    return {
+        "id": encode_id("ArtifactManifest", artifact.id),
+        "file": {
+            "id": encode_id("File", f"manifest-{artifact.id}"),
+            "name": files.MANIFEST_NAME,
+            "displayName": files.MANIFEST_NAME,
+            "directUrl": url,
+            "url": url,
+            "storagePath": key,
+            "uploadUrl": signer.url(context.base_url, "PUT", key) if pending else None,
+            "uploadHeaders": [],
+            "uploadMultipartUrls": None,
+            "artifact": artifact,
+        },
+    }
+
+
+# --- mutations -------------------------------------------------------------------------------
+
+
+@mutation.field("createArtifact")
+def resolve_create_artifact(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """Start a version (or return the one a retry or identical contents map to)."""
+    context = ctx(info)
+    spec = service.CreateArtifactSpec.model_validate(input)
+    project = _project(context, spec.entityName, spec.projectName)
+    run = find_run(context.session, project, spec.runName) if spec.runName else None
+    if spec.runName and run is None:
+        raise TrackingError(f"runName: run {spec.runName!r} does not exist in {spec.projectName}")
+    return {"artifact": service.create_artifact(context.session, project, run, spec)}
+
+
+@mutation.field("createArtifactManifest")
+def resolve_create_manifest(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """The version's manifest and, while pending, where to upload it."""
+    context = ctx(info)
+    artifact = _artifact(context, input["artifactID"])
+    if input["name"] != files.MANIFEST_NAME:
+        raise TrackingError(f"name: the manifest must be called {files.MANIFEST_NAME}")
+    return {"artifactManifest": _manifest(context, artifact)}
+
+
+@mutation.field("createArtifactFiles")
+def resolve_create_files(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Signed upload URLs for the files (null where the bytes are already stored)."""
+    context = ctx(info)
+    specs = [files.FileSpec.model_validate(f) for f in input["artifactFiles"]]
+    edges: list[dict[str, Any]] = []
+    by_artifact: dict[str, list[files.FileSpec]] = {}
+    for spec in specs:
+        by_artifact.setdefault(spec.artifactID, []).append(spec)
+    for node_id, group in by_artifact.items():
+        artifact = _artifact(context, node_id)
+        for row, needs_upload in files.register_files(context.session, artifact, group):
+            node = _file_node(context, row, artifact, upload=needs_upload)
+            edges.append({"node": node, "cursor": str(len(edges))})
+    return {"files": {"edges": edges, "pageInfo": {"endCursor": None, "hasNextPage": False}}}
+
+
+@mutation.field("commitArtifact")
+def resolve_commit(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Commit the version: it gets its v<N> and its aliases."""
+    context = ctx(info)
+    artifact = _artifact(context, input["artifactID"])
+    return {"artifact": service.commit_artifact(context.session, context.state.store, artifact)}
+
+
+@mutation.field("useArtifact")
+def resolve_use(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Record a run's use of a version."""
+    context = ctx(info)
+    project = _project(context, input["entityName"], input["projectName"])
+    run = find_run(context.session, project, input["runName"])
+    if run is None:
+        raise TrackingError(f"runName: run {input['runName']!r} does not exist", status=404)
+    artifact = _artifact(context, input["artifactID"])
+    service.use_artifact(context.session, run, artifact, input.get("usedAs"))
+    return {"artifact": artifact}
+
+
+BINDABLES = [
+    query,
+    mutation,
+    project_type,
+    artifact_type,
+    sequence_type,
+    collection_interface,
+    membership_type,
+    alias_type,
+]
