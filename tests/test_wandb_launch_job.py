@@ -71,7 +71,13 @@ def test_code_job_created_enqueued_and_run_by_the_official_agent(
     assert f"admin/{project}/trainer:v0" in created
 
     with server.api() as api:
-        body = {"name": queue, "entity": "admin", "resource": "local-process", "config": {}}
+        body = {
+            "name": queue,
+            "entity": "admin",
+            "resource": "local-process",
+            "config": {},
+            "variables": [{"name": "gpus", "type": "integer", "minimum": 1, "maximum": 8}],
+        }
         assert api.post("/api/v1/queues", json=body).status_code == 201
     overrides = tmp_path / "launch.json"
     overrides.write_text(json.dumps({"overrides": {"run_config": {"lr": 0.25}}}))
@@ -79,6 +85,7 @@ def test_code_job_created_enqueued_and_run_by_the_official_agent(
         client,
         *("launch", "--job", f"admin/{project}/trainer:latest", "--queue", queue),
         *("--entity", "admin", "--project", project, "--config", str(overrides)),
+        *("--set-var", "gpus=4", "--priority", "high"),
     )
 
     workdir = tmp_path / "agent"
@@ -105,6 +112,7 @@ def test_code_job_created_enqueued_and_run_by_the_official_agent(
     item = items[0]
     assert item["state"] == "finished", output[-4000:]
     assert item["run_spec"]["job"] == f"admin/{project}/trainer:latest"
+    assert item["priority"] == 1 and item["template_values"] == {"gpus": 4}
     with server.api() as api:
         run = api.get(f"/api/v1/runs/admin/{project}/{item['run_id']}")
     assert run.status_code == 200, run.text
