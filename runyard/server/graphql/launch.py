@@ -12,7 +12,7 @@ from typing import Any
 from ariadne import MutationType, ObjectType
 from graphql import GraphQLResolveInfo
 
-from runyard.launch.models import EnqueueRequest, Priority, Queue
+from runyard.launch.models import EnqueueRequest, ItemState, Priority, Queue, QueueItem
 from runyard.launch.templating import TemplateValueError
 from runyard.server.clock import utcnow
 from runyard.server.db.models import Entity, Project
@@ -26,6 +26,7 @@ mutation = MutationType()
 project_type = ObjectType("Project")
 entity_type = ObjectType("Entity")
 run_queue = ObjectType("RunQueue")
+run_queue_item = ObjectType("RunQueueItem")
 resource_config = ObjectType("DefaultResourceConfig")
 
 
@@ -59,6 +60,81 @@ def resolve_run_queues(project: Project, info: GraphQLResolveInfo) -> list[Queue
 def resolve_run_queue_id(queue: Queue, _: GraphQLResolveInfo) -> str:
     """Node id of the queue."""
     return encode_id("RunQueue", queue.id)
+
+
+# W&B's item states as its clients read them (they lowercase them for display).
+WANDB_ITEM_STATES = {
+    ItemState.PENDING: "PENDING",
+    ItemState.CLAIMED: "LEASED",
+    ItemState.LAUNCHING: "LEASED",
+    ItemState.RUNNING: "CLAIMED",
+    ItemState.FINISHED: "CLAIMED",
+    ItemState.FAILED: "FAILED",
+    ItemState.PREEMPTED: "FAILED",
+    ItemState.CANCELED: "CANCELED",
+}
+
+
+@run_queue.field("runQueueItems")
+def resolve_run_queue_items(
+    queue: Queue, info: GraphQLResolveInfo, first: int | None = None, **_: Any
+) -> dict[str, Any]:
+    """The queue's items in claim order, at most `first` (W&B asks for 100)."""
+    items = ctx(info).state.queue_store.list_items(queue, None, min(first or 1000, 10_000))
+    return {"edges": [{"node": item} for item in items]}
+
+
+@run_queue.field("runQueueItem")
+def resolve_run_queue_item(queue: Queue, info: GraphQLResolveInfo, id: str) -> QueueItem | None:
+    """One item of this queue by node id; null when it is another queue's or unknown."""
+    try:
+        item_id = decode_key("RunQueueItem", id)
+    except ValueError as exc:
+        raise TrackingError(f"id: {exc}", status=400) from exc
+    item = ctx(info).state.queue_store.get_item(item_id)
+    return item if item is not None and item.queue == queue.name else None
+
+
+@run_queue_item.field("id")
+def resolve_item_id(item: QueueItem, _: GraphQLResolveInfo) -> str:
+    """Node id of the item (as pushToRunQueue returned it)."""
+    return encode_id("RunQueueItem", item.id)
+
+
+@run_queue_item.field("state")
+def resolve_item_state(item: QueueItem, _: GraphQLResolveInfo) -> str:
+    """The item's state in W&B's words."""
+    return WANDB_ITEM_STATES[item.state]
+
+
+@run_queue_item.field("associatedRunId")
+def resolve_item_run(item: QueueItem, _: GraphQLResolveInfo) -> str | None:
+    """The run the item's job logs to, once known."""
+    return item.run_id
+
+
+@run_queue_item.field("templateVariableValues")
+def resolve_item_values(item: QueueItem, _: GraphQLResolveInfo) -> str:
+    """The validated template values, as W&B's queue page shows them."""
+    return json.dumps(item.template_values)
+
+
+@run_queue_item.field("runSpec")
+def resolve_item_spec(item: QueueItem, _: GraphQLResolveInfo) -> str:
+    """The run spec as pushed."""
+    return json.dumps(item.run_spec)
+
+
+@run_queue_item.field("createdAt")
+def resolve_item_created(item: QueueItem, _: GraphQLResolveInfo) -> str:
+    """When the item was enqueued (UTC, as W&B writes times)."""
+    return item.created_at.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@run_queue_item.field("error")
+def resolve_item_error(item: QueueItem, _: GraphQLResolveInfo) -> dict[str, Any] | None:
+    """Why the item failed."""
+    return item.error.model_dump() if item.error else None
 
 
 @run_queue.field("access")
@@ -202,4 +278,4 @@ def resolve_push(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dic
     raise TrackingError(f"launch queue {input['queueID']} does not exist", status=404)
 
 
-BINDABLES = [mutation, project_type, entity_type, run_queue, resource_config]
+BINDABLES = [mutation, project_type, entity_type, run_queue, run_queue_item, resource_config]
