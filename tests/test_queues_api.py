@@ -322,3 +322,37 @@ def test_reprioritising_a_pending_item_over_rest(server: LiveServer) -> None:
         assert bad.status_code == 422 and "critical, high, medium, low" in bad.text
         missing = api.patch("/api/v1/items/nope", json={"priority": "low"})
         assert missing.status_code == 404
+
+
+def test_a_crashed_agent_is_gone_after_three_missed_heartbeats_and_its_items_move(
+    server: LiveServer,
+) -> None:
+    with server.api() as api:
+        queue = _create(api, lease_seconds=600)  # the lease alone would take 10 minutes
+        api.post(f"/api/v1/queues/admin/{queue}/items", json={"run_spec": {"label": "x"}})
+
+        def register(name: str, interval: float | None) -> str:
+            body = {"name": name, "queues": [f"admin/{queue}"], "heartbeat_interval_s": interval}
+            response = api.post("/api/v1/agents", json=body)
+            assert response.status_code == 201, response.text
+            return str(response.json()["id"])
+
+        crashed, patient = register("crashed", 0.2), register("no-interval", None)
+        claim = {"agent_id": crashed, "queues": [f"admin/{queue}"]}
+        item = api.post("/api/v1/agents/claim", json=claim).json()
+        report = {"agent_id": crashed, "state": "running", "run_id": "r-1"}
+        assert api.post(f"/api/v1/items/{item['id']}/report", json=report).status_code == 200
+        # The crashed agent never heartbeats again; its replacement finds the workload.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            listed = {a["id"]: a["alive"] for a in api.get("/api/v1/agents").json()}
+            if listed[crashed] is False:
+                break
+            time.sleep(0.2)
+        assert listed[crashed] is False  # gone after 3 missed 0.2 s heartbeats (>= 2 s)
+        assert listed[patient] is True  # an agent that promised nothing keeps 90 s
+        successor = register("successor", 0.2)
+        adopt = {"agent_id": successor, "item_ids": [item["id"]]}
+        [moved] = api.post("/api/v1/agents/adopt", json=adopt).json()
+        assert moved["agent_id"] == successor and moved["state"] == "running"
+        assert moved["attempts"] == 1 and moved["run_id"] == "r-1"  # adopted, not rerun

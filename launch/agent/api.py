@@ -74,6 +74,7 @@ class AgentApi:
         hostname: str,
         version: str,
         entity: str | None,
+        heartbeat_interval_s: float | None = None,
     ) -> str:
         """Register this agent process; returns its id."""
         body = {
@@ -82,6 +83,7 @@ class AgentApi:
             "capacity": capacity,
             "hostname": hostname,
             "version": version,
+            "heartbeat_interval_s": heartbeat_interval_s,
         }
         params = {"entity": entity} if entity else None
         result = await self._call("POST", "/agents", json=body, params=params)

@@ -74,6 +74,7 @@ class Agent:
             hostname=socket.gethostname(),
             version=version("runyard"),
             entity=entity,
+            heartbeat_interval_s=self.config.heartbeat_interval_s,
         )
         logger.info("registered", extra={"agent": self.agent_id, "queues": self.queues})
         await self.runner.start(self.agent_id, self._updates)

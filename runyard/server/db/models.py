@@ -242,6 +242,8 @@ class LaunchAgent(Base):
     status: Mapped[str] = mapped_column(String(32), default="polling")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # How often it promised to heartbeat; null for agents that did not say (W&B's).
+    heartbeat_interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class ArtifactCollection(Base):

@@ -13,8 +13,22 @@ from sqlalchemy.orm import Session
 from runyard.server.api.models import as_utc
 from runyard.server.db.models import Entity, LaunchAgent
 
-# An agent that has not heartbeat for this many lease periods counts as gone.
+# An agent that did not say how often it heartbeats counts as gone after this silence.
 SILENT_AFTER = timedelta(seconds=90)
+# One that did is gone after missing this many heartbeats (and at least MIN_SILENCE), so a
+# restarted agent takes over a crashed one's workloads in seconds, not at lease expiry.
+MISSED_HEARTBEATS = 3
+MIN_SILENCE = timedelta(seconds=2)
+
+
+def silence_limit(heartbeat_interval_s: float | None) -> timedelta:
+    """How long an agent may stay silent before it counts as gone (pure)."""
+    if heartbeat_interval_s is None:
+        return SILENT_AFTER
+    return max(MIN_SILENCE, timedelta(seconds=MISSED_HEARTBEATS * heartbeat_interval_s))
+
+
+_LONGEST_LIMIT = silence_limit(300)  # the longest interval an agent may promise
 
 
 class AgentRegistration(BaseModel):
@@ -27,6 +41,12 @@ class AgentRegistration(BaseModel):
     version: str = Field("", max_length=64)
     queues: list[str] = Field(min_length=1, description="`entity/name` of each queue served.")
     capacity: dict[str, Any] = Field(default_factory=dict, description='e.g. {"gpus": 8}')
+    heartbeat_interval_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=300,
+        description="How often the agent heartbeats; after 3 missed ones it counts as gone.",
+    )
 
 
 class AgentOut(BaseModel):
@@ -58,7 +78,7 @@ def agent_out(agent: LaunchAgent, entity: str, now: datetime) -> AgentOut:
         queues=list(agent.queues),
         capacity=dict(agent.capacity),
         status=agent.status,
-        alive=now - heartbeat < SILENT_AFTER,
+        alive=now - heartbeat < silence_limit(agent.heartbeat_interval_s),
         created_at=as_utc(agent.created_at) or now,
         heartbeat_at=heartbeat,
     )
@@ -76,6 +96,7 @@ def register(
         version=body.version,
         queues=body.queues,
         capacity=body.capacity,
+        heartbeat_interval_s=body.heartbeat_interval_s,
         status="polling",
         created_at=now,
         heartbeat_at=now,
@@ -108,7 +129,15 @@ def list_agents(session: Session, entity: Entity) -> list[LaunchAgent]:
 
 
 def alive_ids(session: Session, now: datetime) -> set[str]:
-    """Ids of agents heard from recently: items they hold are not up for adoption."""
-    return set(
-        session.scalars(select(LaunchAgent.id).where(LaunchAgent.heartbeat_at > now - SILENT_AFTER))
+    """Ids of agents heard from within their silence limit: items they hold are not up for
+    adoption."""
+    recent = session.execute(
+        select(LaunchAgent.id, LaunchAgent.heartbeat_at, LaunchAgent.heartbeat_interval_s).where(
+            LaunchAgent.heartbeat_at > now - max(SILENT_AFTER, _LONGEST_LIMIT)
+        )
     )
+    return {
+        agent_id
+        for agent_id, heartbeat, interval in recent
+        if now - (as_utc(heartbeat) or now) < silence_limit(interval)
+    }
