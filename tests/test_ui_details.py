@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from conftest import unique_project
-from support.browser import chromium, shot, signed_in, stream_run
+from support.browser import chromium, shot, signed_in, stream_console, stream_run
 from support.server import LiveServer
 
 
@@ -70,6 +70,31 @@ def test_zooming_a_chart_draws_finer_data_of_that_window(
     expect(fig).to_have_attribute("data-visible-points", str(whole))
 
 
+def test_workspace_plots_loss_against_a_chosen_logged_metric(
+    page: Page, sqlite_server: LiveServer
+) -> None:
+    project = unique_project()
+    with sqlite_server.api() as api:
+        for run, per_step in (("small", 1000), ("big", 2000)):
+            history: list[dict[str, object]] = [
+                {"_step": s, "loss": 1.0 / (s + 1), "train/tokens": per_step * (s + 1)}
+                for s in range(100)
+            ]
+            stream_run(api, project, run, history=history)
+    page.goto(f"{sqlite_server.url}/projects/admin/{project}")
+    fig = page.locator('figure[data-metric="loss"]')
+    expect(fig.locator("canvas")).to_have_count(1)
+    expect(fig).to_have_attribute("data-x-range", "0..99")
+
+    # Each run's loss is drawn against that run's own token count at the same steps.
+    page.get_by_label("X axis").select_option(label="train/tokens")
+    expect(fig).to_have_attribute("data-x-range", "1000..200000")
+    assert fig.get_attribute("data-lines") == "small\nbig"
+    shot(page, "workspace-x-metric")
+    page.get_by_label("X axis").select_option(label="Step")
+    expect(fig).to_have_attribute("data-x-range", "0..99")
+
+
 def _samples(gpus: int) -> list[dict[str, object]]:
     """Twenty system-metric samples, 15 s apart, as the client streams them."""
     rows: list[dict[str, object]] = []
@@ -110,6 +135,30 @@ def test_run_page_charts_system_metrics_with_gpu_panels(
     page.goto(f"{sqlite_server.url}/runs/{cpu_run}")
     expect(system.locator('figure[data-system="cpu"] canvas')).to_have_count(1)
     expect(system.locator('section[data-section="gpu"]')).to_have_count(0)
+
+
+def test_run_page_console_shows_new_lines_of_a_running_run(
+    page: Page, sqlite_server: LiveServer
+) -> None:
+    project = unique_project()
+    with sqlite_server.api() as api:
+        path = stream_run(api, project, "talky", history=[{"_step": 0, "loss": 1.0}])
+        stream_console(api, path, 0, ["epoch 0 starting", "epoch 0 done"])
+    page.goto(f"{sqlite_server.url}/runs/{path}")
+    console = page.locator("#console .line")
+    expect(console).to_have_text(["epoch 0 starting", "epoch 0 done"])
+    page.get_by_label("Search console").fill("done")
+
+    # The run prints while the page is open: its lines appear without a reload,
+    # and the search still applies to them.
+    with sqlite_server.api() as api:
+        stream_console(api, path, 2, ["epoch 1 starting", "epoch 1 done"])
+    expect(page.locator("#console .line:visible")).to_have_text(["epoch 0 done", "epoch 1 done"])
+    page.get_by_label("Search console").fill("")
+    expect(console).to_have_text(
+        ["epoch 0 starting", "epoch 0 done", "epoch 1 starting", "epoch 1 done"]
+    )
+    shot(page, "run-console-live")
 
 
 def _table_project(server: LiveServer) -> str:

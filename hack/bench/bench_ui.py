@@ -4,15 +4,18 @@ Usage: python hack/bench/bench_ui.py [--runs 50 --metrics 20 --steps 2000]
        [--long-points 1000000] [--table-runs 10000]
 Paint time is measured in the page (performance.now() when the charts are drawn, i.e. from
 navigation start), so it includes the HTML, the sampled-history fetches and uPlot drawing.
-The issue's full workspace (50 x 20 x 100,000) takes long to seed: pass --steps 100000.
+Seeding writes what ingest writes (history lines, metric points, the server's rollups) in
+bulk, one process per core; the issue's full workspace (50 x 20 x 100,000): --steps 100000.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -21,43 +24,35 @@ from common import ADMIN_KEY, server
 from playwright.sync_api import Page, sync_playwright
 from rich.console import Console
 from rich.table import Table
-from seed import seed_long_run, seed_many_runs, seed_project
-from sqlalchemy import insert
+from seed import seed_long_run, seed_many_runs, seed_project, seed_run
 
-from runyard.server.db.engine import make_engine, make_session_factory
-from runyard.server.db.models import MetricPoint, Run
-from runyard.server.tracking.rollups import Point, store_rollups
+from runyard.server.db.engine import make_engine
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-def seed_workspace(database_url: str, project: str, runs: int, metrics: int, steps: int) -> None:
-    """`runs` finished runs, each with `metrics` metrics (`train/m0`...) at every step."""
-    project_id = seed_project(database_url, project)
+def _seed_workspace_run(
+    database_url: str, project_id: int, r: int, metrics: int, steps: int
+) -> None:
+    """Run `run<r>` of the workspace: `metrics` metrics (`train/m0`...) at every step."""
+    rng = random.Random(r)
+    keys = [f"{['train', 'val'][m % 2]}/m{m}" for m in range(metrics)]
+    rows = [{"_step": s, **{k: rng.random() / (s + 1) for k in keys}} for s in range(steps)]
     engine = make_engine(database_url)
-    sessions = make_session_factory(engine)
-    rng = random.Random(3)
-    for r in range(runs):
-        with sessions.begin() as session:
-            run = Run(
-                project_id=project_id,
-                name=f"run{r:03d}",
-                state="finished",
-                config={"lr": [0.01, 0.001][r % 2]},
-                history_line_count=steps,
-            )
-            session.add(run)
-            session.flush()
-            run_id = run.id
-        for m in range(metrics):
-            key = f"{['train', 'val'][m % 2]}/m{m}"
-            points = [Point(key, s, s, rng.random() / (s + 1)) for s in range(steps)]
-            for start in range(0, steps, 50_000):
-                chunk = points[start : start + 50_000]
-                with sessions.begin() as session:
-                    rows = [{"run_id": run_id, **p._asdict()} for p in chunk]
-                    session.execute(insert(MetricPoint), rows)
-                    store_rollups(session, run_id, chunk)
+    seed_run(engine, project_id, f"run{r:03d}", rows, config={"lr": [0.01, 0.001][r % 2]})
+    engine.dispose()
+
+
+def seed_workspace(database_url: str, project: str, runs: int, metrics: int, steps: int) -> None:
+    """`runs` finished runs seeded in parallel, one process per core (SQLite serialises writes)."""
+    project_id = seed_project(database_url, project)
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        done = [
+            pool.submit(_seed_workspace_run, database_url, project_id, r, metrics, steps)
+            for r in range(runs)
+        ]
+        for future in done:
+            future.result()
 
 
 def first_paint_ms(page: Page, url: str) -> float:
@@ -101,9 +96,12 @@ def main() -> None:
     table.add_column("measure")
     table.add_column("ms", justify="right")
     with server("sqlite") as srv, sync_playwright() as pw:
+        started = time.perf_counter()
         seed_workspace(srv.database_url, "ws", args.runs, args.metrics, args.steps)
         seed_long_run(srv.database_url, "long", args.long_points)
         seed_many_runs(srv.database_url, "table", args.table_runs)
+        seeded_s = time.perf_counter() - started
+        print(f"seeded in {seeded_s:.0f} s", flush=True)
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(f"{srv.url}/login")

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import random
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
+from itertools import islice
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Engine, insert, select
 
 from runyard.server.clock import utcnow
 from runyard.server.db.engine import make_engine, make_session_factory
-from runyard.server.db.models import Entity, MetricPoint, Project, Run
-from runyard.server.tracking.rollups import Point, store_rollups
+from runyard.server.db.models import Entity, HistoryLine, MetricPoint, MetricRollup, Project, Run
+from runyard.server.tracking.filestream import numeric_items
+from runyard.server.tracking.rollups import Point, rollup_rows
+
+BATCH = 100_000
 
 
 def seed_project(database_url: str, project: str) -> int:
@@ -24,24 +31,69 @@ def seed_project(database_url: str, project: str) -> int:
         return row.id
 
 
-def seed_long_run(database_url: str, project: str, points: int, key: str = "loss") -> str:
-    """One run with `points` values of one metric at steps 0..points-1; return its name."""
-    project_id = seed_project(database_url, project)
-    engine = make_engine(database_url)
+def _chunks(rows: Iterable[dict[str, Any]], size: int = BATCH) -> Iterator[list[dict[str, Any]]]:
+    """Consecutive lists of at most `size` rows."""
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def seed_history(engine: Engine, run_id: int, rows: list[dict[str, Any]]) -> None:
+    """Store history rows (line n = rows[n]) as file_stream ingestion does, in bulk.
+
+    The same three tables ingest writes: verbatim history lines, one metric point per
+    numeric value (`numeric_items`, as ingest flattens a row) and the server's own
+    `rollup_rows` aggregates. Fresh rows only, so plain executemany inserts (no upserts),
+    one transaction per run.
+    """
+    points = [
+        Point(key, n, row["_step"], value)
+        for n, row in enumerate(rows)
+        for key, value in numeric_items(row)
+    ]
+    points.sort(key=lambda p: (p.key, p.line_no))  # primary-key order: fastest B-tree inserts
+    with engine.begin() as conn:
+        lines = (
+            {"run_id": run_id, "line_no": n, "step": row["_step"], "data": json.dumps(row)}
+            for n, row in enumerate(rows)
+        )
+        for chunk in _chunks(lines):
+            conn.execute(insert(HistoryLine), chunk)
+        for chunk in _chunks({"run_id": run_id, **p._asdict()} for p in points):
+            conn.execute(insert(MetricPoint), chunk)
+        for chunk in _chunks(rollup_rows(run_id, points)):
+            conn.execute(insert(MetricRollup), chunk)
+
+
+def seed_run(
+    engine: Engine,
+    project_id: int,
+    name: str,
+    rows: list[dict[str, Any]],
+    config: dict[str, Any] | None = None,
+) -> int:
+    """A finished run `name` with history `rows` (see `seed_history`); return its id."""
     with make_session_factory(engine).begin() as session:
-        run = Run(project_id=project_id, name="long", state="finished", history_line_count=points)
+        run = Run(
+            project_id=project_id,
+            name=name,
+            state="finished",
+            config=config or {},
+            history_line_count=len(rows),
+        )
         session.add(run)
         session.flush()
         run_id = run.id
+    seed_history(engine, run_id, rows)
+    return run_id
+
+
+def seed_long_run(database_url: str, project: str, points: int, key: str = "loss") -> str:
+    """One run with `points` values of one metric at steps 0..points-1; return its name."""
+    project_id = seed_project(database_url, project)
     rng = random.Random(7)
-    batch = 50_000
-    sessions = make_session_factory(engine)
-    for start in range(0, points, batch):
-        chunk = [Point(key, i, i, rng.random()) for i in range(start, min(points, start + batch))]
-        with sessions.begin() as session:
-            session.execute(insert(MetricPoint), [{"run_id": run_id, **p._asdict()} for p in chunk])
-            # The same rollups that ingest keeps, so charts read what they read in production.
-            store_rollups(session, run_id, chunk)
+    rows: list[dict[str, Any]] = [{"_step": i, key: rng.random()} for i in range(points)]
+    seed_run(make_engine(database_url), project_id, "long", rows)
     return "long"
 
 

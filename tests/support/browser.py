@@ -92,3 +92,9 @@ def stream_run(
             files = {name: {"offset": start, "content": content}}
             api.post(f"/files/{path}/file_stream", json={"files": files}).raise_for_status()
     return path
+
+
+def stream_console(api: httpx.Client, path: str, offset: int, lines: list[str]) -> None:
+    """Post console lines (`output.log`) starting at line `offset` through file_stream."""
+    files = {"output.log": {"offset": offset, "content": lines}}
+    api.post(f"/files/{path}/file_stream", json={"files": files}).raise_for_status()

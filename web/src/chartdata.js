@@ -67,3 +67,22 @@ export function spliceWindow(coarse, fine, min, max) {
 export function countInRange(xs, min, max) {
   return xs.filter((x) => x >= min && x <= max).length;
 }
+
+/**
+ * Pair a run's sampled `yBuckets` with its `xBuckets` of another metric, by step: each y bucket
+ * (drawn at its last step, x_max) takes the last value of the x bucket covering that step, or of
+ * the nearest x bucket before it (an x metric logged less often, e.g. `epoch`, carries forward).
+ * Y buckets before the first x bucket have no x and are dropped. Returns [xs, ys] in step order.
+ */
+export function pairByStep(yBuckets, xBuckets) {
+  const xs = [], ys = [];
+  if (!xBuckets || !xBuckets.length) return [xs, ys];
+  let j = 0;
+  for (const b of yBuckets) {
+    while (j + 1 < xBuckets.length && xBuckets[j + 1].x_min <= b.x_max) j++;
+    if (xBuckets[j].x_min > b.x_max) continue;
+    xs.push(xBuckets[j].last);
+    ys.push(b.last);
+  }
+  return [xs, ys];
+}

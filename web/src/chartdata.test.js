@@ -1,7 +1,9 @@
 // Unit tests of the chart helpers (node --test; run by tests/test_ui_chartdata.py).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { align, countInRange, ema, groupStats, spliceWindow, stepToTime } from "./chartdata.js";
+import {
+  align, countInRange, ema, groupStats, pairByStep, spliceWindow, stepToTime,
+} from "./chartdata.js";
 
 test("ema with no smoothing returns the values", () => {
   assert.deepEqual(ema([1, 2, 3], 0), [1, 2, 3]);
@@ -42,4 +44,19 @@ test("spliceWindow puts the fine buckets inside the window, coarse ones outside"
 test("countInRange counts the xs inside a closed range", () => {
   assert.equal(countInRange([1, 2, 3, 4, 5], 2, 4), 3);
   assert.equal(countInRange([], 0, 1), 0);
+});
+
+test("pairByStep gives each y bucket the x metric's value at the same step bucket", () => {
+  const b = (x_min, x_max, last) => ({ x_min, x_max, last, min: last, max: last });
+  const loss = [b(0, 9, 5), b(10, 19, 4), b(20, 29, 3)];
+  const tokens = [b(0, 9, 1000), b(10, 19, 2000), b(20, 29, 3000)];
+  assert.deepEqual(pairByStep(loss, tokens), [[1000, 2000, 3000], [5, 4, 3]]);
+});
+
+test("pairByStep carries a sparser x metric forward and drops steps before it", () => {
+  const b = (x_min, x_max, last) => ({ x_min, x_max, last, min: last, max: last });
+  const loss = [b(0, 4, 9), b(5, 9, 8), b(10, 14, 7), b(15, 19, 6)];
+  const epoch = [b(5, 5, 1), b(15, 15, 2)];
+  assert.deepEqual(pairByStep(loss, epoch), [[1, 1, 2], [8, 7, 6]]);
+  assert.deepEqual(pairByStep(loss, []), [[], []]);
 });

@@ -1,7 +1,10 @@
 // Workspace and run-page charts: one uPlot chart per metric, sections by prefix, live via long poll.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { align, countInRange, ema, groupStats, spliceWindow, stepToTime } from "./chartdata.js";
+import {
+  align, countInRange, ema, groupStats, pairByStep, spliceWindow, stepToTime,
+} from "./chartdata.js";
+import { filterConsole, tailConsole } from "./console.js";
 import { drawSystem } from "./system.js";
 
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -25,9 +28,31 @@ function addRun(r) {
   return run;
 }
 
+/** The metric chosen as the x axis (option value `metric:<key>`), or null for step/time. */
+function xMetric() {
+  const mode = el("x-axis").value;
+  return mode.startsWith("metric:") ? mode.slice("metric:".length) : null;
+}
+
+function syncXOptions() {
+  // Every logged numeric metric can be the x axis (W&B's "x axis: epoch / train/tokens").
+  const select = el("x-axis");
+  let group = select.querySelector("optgroup");
+  if (!group) {
+    group = document.createElement("optgroup");
+    group.label = "Logged metric";
+    select.append(group);
+  }
+  const have = new Set([...group.children].map((o) => o.value));
+  for (const k of [...metrics].sort()) {
+    if (!have.has(`metric:${k}`)) group.append(new Option(k, `metric:${k}`));
+  }
+}
+
 async function ensureLoaded(key) {
-  // One request per panel: this metric (and the step->time map when needed) for every run.
-  const keys = el("x-axis").value === "step" ? [key] : [key, "_timestamp"];
+  // One request per panel: this metric (and the x metric or step->time map when needed).
+  const mode = el("x-axis").value;
+  const keys = mode === "step" ? [key] : [key, xMetric() ?? "_timestamp"];
   const missing = [...runs.values()].filter((r) => keys.some((k) => !(k in r.series)));
   if (!missing.length) return;
   const query = new URLSearchParams({ runs: missing.map((r) => r.id).join(","), buckets: "500" });
@@ -96,6 +121,11 @@ function lineFor(run, key) {
     : run.series[key];
   if (!buckets || !buckets.length) return null;
   const alpha = Number(el("smoothing").value);
+  const by = xMetric();
+  if (by) {
+    const [xs, ys] = pairByStep(buckets, run.series[by]);
+    return [xs, ema(ys, alpha)];
+  }
   return [xValues(run, buckets), ema(buckets.map((b) => b.last), alpha)];
 }
 
@@ -105,7 +135,10 @@ function seriesFor(key) {
   if (!groupKey) {
     const lines = visible.map((r) => lineFor(r, key));
     const [xs, ys] = align(lines);
-    return { xs, ys, specs: visible.map((r) => ({ label: r.name, stroke: r.color, width: 1.5 })), bands: [] };
+    // Against a logged metric the runs' x values rarely coincide: join each run's own points.
+    const spanGaps = xMetric() !== null;
+    const specs = visible.map((r) => ({ label: r.name, stroke: r.color, width: 1.5, spanGaps }));
+    return { xs, ys, specs, bands: [] };
   }
   const groups = new Map();
   for (const r of visible) {
@@ -133,6 +166,7 @@ function seriesFor(key) {
 function layoutPanels() {
   // Empty figures in sections by prefix; each draws when it scrolls near the viewport.
   const panels = el("panels");
+  syncXOptions();
   for (const chart of charts.values()) chart.destroy();
   charts.clear();
   drawn.clear();
@@ -208,6 +242,7 @@ function countVisible(key, u) {
   const fig = document.querySelector(`figure[data-metric="${CSS.escape(key)}"]`);
   if (!fig || !u.data || !u.data[0]) return;
   fig.dataset.visiblePoints = String(countInRange(u.data[0], u.scales.x.min, u.scales.x.max));
+  fig.dataset.xRange = `${u.scales.x.min}..${u.scales.x.max}`;
   const zoom = zooms.get(key);
   if (zoom) fig.dataset.zoomed = `${zoom.min}..${zoom.max}`; else delete fig.dataset.zoomed;
 }
@@ -272,7 +307,7 @@ async function poll(cursor) {
         addRun(r).series = {}; // refetch its buckets on the next draw (and its zoomed windows)
         for (const zoom of zooms.values()) delete zoom.series[r.id];
       }
-      if (data.single) refreshSystem();
+      if (data.single) { refreshSystem(); await refreshConsole(); }
       const before = metrics.size;
       (body.metrics || []).forEach((k) => { if (!HIDDEN_KEYS.has(k)) metrics.add(k); });
       renderSidebar();
@@ -285,6 +320,16 @@ function refreshSystem() {
   // The run page's system metrics section (absent on the workspace).
   const box = el("system-panels");
   if (box) drawSystem(box, data.entity, data.project, data.runs[0].id);
+}
+
+let consoleNext = data.console_next || 0;
+
+async function refreshConsole() {
+  // The run page's console tail: lines from the last shown one on (it may have been rewritten).
+  const pre = el("console");
+  if (!pre) return;
+  const url = `/ui/api/runs/${data.entity}/${data.project}/${data.runs[0].id}/console`;
+  consoleNext = await tailConsole(pre, url, consoleNext, el("console-search").value);
 }
 
 function main() {
@@ -301,11 +346,7 @@ function main() {
     });
   }
   const consoleSearch = el("console-search");
-  if (consoleSearch) consoleSearch.addEventListener("input", () => {
-    for (const line of document.querySelectorAll("#console .line")) {
-      line.hidden = consoleSearch.value && !line.textContent.includes(consoleSearch.value);
-    }
-  });
+  if (consoleSearch) consoleSearch.addEventListener("input", () => filterConsole(el("console"), consoleSearch.value));
   poll(data.cursor);
 }
 

@@ -14,9 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from runyard.server.api import runs as runs_api
 from runyard.server.api.models import BucketOut, SampledHistory, SystemMetrics
 from runyard.server.auth import Principal
-from runyard.server.db.models import MetricRollup, Run
+from runyard.server.db.models import ConsoleLine, MetricRollup, Run
 from runyard.server.tracking import history, rollups
-from runyard.server.tracking.access import accessible_project
+from runyard.server.tracking.access import accessible_project, accessible_run
 from runyard.server.tracking.runs import TrackingError
 from runyard.server.ui import views
 from runyard.server.ui.session import ui_principal
@@ -56,6 +56,35 @@ def system(
     """A run's system metrics and their charts (the REST endpoint, cookie auth)."""
     with request.app.state.runyard.sessions() as session:
         return runs_api.get_system_metrics(session, me, entity, project, run, buckets)
+
+
+@router.get("/runs/{entity}/{project}/{run}/console")
+def console_after(
+    request: Request,
+    me: MeDep,
+    entity: str,
+    project: str,
+    run: str,
+    since: Annotated[int, Query(ge=0, description="First console line number wanted")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 2000,
+) -> dict[str, Any]:
+    """Console lines numbered `since` and later: what the run page appends while a run runs.
+
+    The page asks again from its last shown line, so a line the client rewrote in place
+    (a progress bar) is replaced rather than duplicated.
+    """
+    with request.app.state.runyard.sessions() as session:
+        try:
+            row = accessible_run(session, me, entity, project, run)
+        except TrackingError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        lines = session.execute(
+            select(ConsoleLine.line_no, ConsoleLine.text)
+            .where(ConsoleLine.run_id == row.id, ConsoleLine.line_no >= since)
+            .order_by(ConsoleLine.line_no)
+            .limit(limit)
+        ).all()
+        return {"lines": [[n, text] for n, text in lines], "state": row.state}
 
 
 def project_metric_keys(session: Session, project_id: int) -> list[str]:

@@ -344,12 +344,12 @@ def run_page(
             return _error(request, me, exc.status, str(exc))
         files = runs_api.list_files(request, state, session, me, entity, project, run)
         console = session.execute(
-            select(ConsoleLine.text)
+            select(ConsoleLine.line_no, ConsoleLine.text)
             .where(ConsoleLine.run_id == row.id)
             .order_by(ConsoleLine.line_no.desc())
             .limit(min(max(console_limit, 1), 10_000))
-        ).scalars()
-        lines = list(reversed(list(console)))
+        ).all()
+        lines = [(n, text) for n, text in reversed(console)]
         metrics = list(rollups.metric_counts(session, row.id))
         launch_item = launched.item_for_run(state.queue_store, entity, project, run)
         payload = {
@@ -359,6 +359,7 @@ def run_page(
             "metrics": metrics,
             "cursor": row.updated_at.isoformat(),
             "single": True,
+            "console_next": lines[-1][0] + 1 if lines else 0,
         }
         context = {
             "run": row,
