@@ -86,3 +86,13 @@ export function pairByStep(yBuckets, xBuckets) {
   }
   return [xs, ys];
 }
+
+/**
+ * Width in pixels of a y axis whose tick labels are `values` (uPlot's axis `size` callback):
+ * uPlot's fixed 50 px cuts long labels such as "200,000" to "0,000".
+ */
+export function yAxisSize(values, charPx = 7, pad = 22) {
+  if (!values || !values.length) return 50;
+  const longest = Math.max(...values.map((v) => String(v ?? "").length));
+  return Math.max(50, Math.ceil(longest * charPx + pad));
+}

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  align, countInRange, ema, groupStats, pairByStep, spliceWindow, stepToTime,
+  align, countInRange, ema, groupStats, pairByStep, spliceWindow, stepToTime, yAxisSize,
 } from "./chartdata.js";
 
 test("ema with no smoothing returns the values", () => {
@@ -59,4 +59,11 @@ test("pairByStep carries a sparser x metric forward and drops steps before it", 
   const epoch = [b(5, 5, 1), b(15, 15, 2)];
   assert.deepEqual(pairByStep(loss, epoch), [[1, 1, 2], [8, 7, 6]]);
   assert.deepEqual(pairByStep(loss, []), [[], []]);
+});
+
+test("yAxisSize widens the axis for long tick labels and keeps 50 px for short ones", () => {
+  assert.equal(yAxisSize(["0", "0.5", "1"]), 50);
+  assert.equal(yAxisSize(null), 50);
+  assert.ok(yAxisSize(["0", "100,000", "200,000"]) > 50);
+  assert.ok(yAxisSize(["1,000,000,000"]) > yAxisSize(["200,000"]));
 });

@@ -1,6 +1,6 @@
 // Run page: system metrics (CPU, memory, network, GPUs) as uPlot charts over run time.
 import uPlot from "uplot";
-import { align } from "./chartdata.js";
+import { align, yAxisSize } from "./chartdata.js";
 
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
   "#7f7f7f"];
@@ -48,7 +48,8 @@ export async function drawSystem(container, entity, project, run) {
     const width = Math.max(260, Math.min(520, container.clientWidth - 20));
     const series = [{ label: "Seconds" },
       ...panel.lines.map((l, i) => ({ label: l.label, stroke: PALETTE[i % PALETTE.length], width: 1.5 }))];
-    charts.push(new uPlot({ title: panel.title, width, height: 200, series, scales: { x: { time: false } } },
+    const axes = [{}, { size: (u, values) => yAxisSize(values) }];
+    charts.push(new uPlot({ title: panel.title, width, height: 200, series, axes, scales: { x: { time: false } } },
       [xs, ...ys], fig));
   }
 }

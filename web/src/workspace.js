@@ -2,7 +2,7 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import {
-  align, countInRange, ema, groupStats, pairByStep, spliceWindow, stepToTime,
+  align, countInRange, ema, groupStats, pairByStep, spliceWindow, stepToTime, yAxisSize,
 } from "./chartdata.js";
 import { filterConsole, tailConsole } from "./console.js";
 import { drawSystem } from "./system.js";
@@ -218,6 +218,7 @@ function draw(key) {
   const width = Math.max(260, Math.min(520, el("panels").clientWidth - 20));
   const opts = {
     title: key, width, height: 220, series: [{}, ...specs], bands,
+    axes: [{}, { size: (u, values) => yAxisSize(values) }],
     scales: { x: { time: el("x-axis").value === "wall" }, y: el("log-scale").checked ? { distr: 3 } : {} },
     hooks: { setScale: [(u, scale) => { if (scale === "x") onZoom(key, u); }] },
   };
