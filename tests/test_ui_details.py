@@ -95,6 +95,56 @@ def test_workspace_plots_loss_against_a_chosen_logged_metric(
     expect(fig).to_have_attribute("data-x-range", "0..99")
 
 
+def test_workspace_sidebar_filters_and_sorts_runs_by_config_and_summary(
+    page: Page, sqlite_server: LiveServer
+) -> None:
+    project = unique_project()
+    finals = {"alpha": (0.01, 0.3), "beta": (0.1, 0.1), "gamma": (0.01, 0.2)}
+    with sqlite_server.api() as api:
+        for run, (lr, loss) in finals.items():
+            history: list[dict[str, object]] = [
+                {"_step": s, "loss": loss + (9 - s) * 0.1} for s in range(10)
+            ]
+            stream_run(
+                api, project, run, history=history, config={"lr": lr}, summary={"loss": loss}
+            )
+    page.goto(f"{sqlite_server.url}/projects/admin/{project}")
+    fig = page.locator('figure[data-metric="loss"]')
+    expect(fig.locator("canvas")).to_have_count(1)
+    expect(page.locator("#visible-count")).to_have_text("3 of 3 visualized")
+
+    # A filter on config hides the other runs from the list and their lines from the charts.
+    page.get_by_label("Filter").fill("config.lr = 0.01")
+    expect(page.locator("#visible-count")).to_have_text("2 of 3 visualized")
+    expect(fig).to_have_attribute("data-lines", "alpha\ngamma")
+    expect(page.locator("#run-list li")).to_have_count(2)
+    page.get_by_label("Filter").fill("config.lr = 0.01 and summary.loss < 0.25")
+    expect(page.locator("#visible-count")).to_have_text("1 of 3 visualized")
+    expect(fig).to_have_attribute("data-lines", "gamma")
+
+    # A filter it cannot read says which part and how to write it, and hides nothing.
+    page.get_by_label("Filter").fill("lr == 0.01")
+    expect(page.locator("#filter-error")).to_contain_text('unknown field "lr"')
+    expect(page.locator("#filter-error")).to_contain_text("config.<key>")
+    expect(page.get_by_label("Filter")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#visible-count")).to_have_text("3 of 3 visualized")
+    shot(page, "workspace-filter-error")
+    page.get_by_label("Filter").fill("")
+    expect(page.locator("#filter-error")).to_have_text("")
+
+    # Sorting by a summary metric orders the sidebar by each run's final loss.
+    order = page.locator("#run-list li")
+    expect(order.nth(0)).to_have_attribute("data-run", "alpha")
+    page.get_by_label("Sort by").select_option("summary_metrics.loss")
+    expect(order.nth(0)).to_have_attribute("data-run", "beta")
+    expect(order.nth(1)).to_have_attribute("data-run", "gamma")
+    expect(order.nth(2)).to_have_attribute("data-run", "alpha")
+    page.get_by_label("Descending").check()
+    expect(order.nth(0)).to_have_attribute("data-run", "alpha")
+    expect(order.nth(2)).to_have_attribute("data-run", "beta")
+    shot(page, "workspace-sorted")
+
+
 def _samples(gpus: int) -> list[dict[str, object]]:
     """Twenty system-metric samples, 15 s apart, as the client streams them."""
     rows: list[dict[str, object]] = []

@@ -5,6 +5,7 @@ import {
   align, countInRange, ema, groupStats, pairByStep, spliceWindow, stepToTime, yAxisSize,
 } from "./chartdata.js";
 import { filterConsole, tailConsole } from "./console.js";
+import { matchesFilter, parseFilter, sortRuns } from "./runfilter.js";
 import { drawSystem } from "./system.js";
 
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -64,11 +65,51 @@ async function ensureLoaded(key) {
   for (const [id, series] of Object.entries(body)) Object.assign(runs.get(id).series, series);
 }
 
+let parsedFilter = { text: "", conditions: [], error: null };
+
+function filterConditions() {
+  // Parsed once per edit, not once per run; a bad filter keeps every run and says why.
+  const box = el("run-filter");
+  const text = box ? box.value : "";
+  if (text !== parsedFilter.text) parsedFilter = { text, ...parseFilter(text) };
+  return parsedFilter.conditions;
+}
+
 function matchesSearch(run) {
+  if (!matchesFilter(run, filterConditions())) return false;
   const box = el("run-search");
   if (!box || !box.value) return true;
   try { return new RegExp(box.value, "i").test(run.name) || new RegExp(box.value, "i").test(run.id); }
   catch { return true; }
+}
+
+function sortedRuns() {
+  const field = el("sort-by") ? el("sort-by").value : "created";
+  const descending = el("sort-descending") ? el("sort-descending").checked : false;
+  return sortRuns([...runs.values()], field, descending);
+}
+
+function syncFieldOptions() {
+  // Group-by offers config keys; sort-by offers config and summary keys, as runs report them.
+  const config = new Set(), summary = new Set();
+  for (const r of runs.values()) {
+    Object.keys(r.config || {}).forEach((k) => config.add(k));
+    Object.keys(r.summary || {}).forEach((k) => summary.add(k));
+  }
+  const add = (select, value, label) => {
+    if (select && ![...select.options].some((o) => o.value === value)) select.add(new Option(label, value));
+  };
+  for (const k of [...config].sort()) add(el("group-by"), k, k);
+  for (const k of [...config].sort()) add(el("sort-by"), `config.${k}`, `config.${k}`);
+  for (const k of [...summary].sort()) add(el("sort-by"), `summary_metrics.${k}`, `summary_metrics.${k}`);
+}
+
+function showFilterError() {
+  const box = el("run-filter"), message = el("filter-error");
+  if (!box || !message) return;
+  filterConditions();
+  message.textContent = parsedFilter.error || "";
+  box.setAttribute("aria-invalid", String(Boolean(parsedFilter.error)));
 }
 
 function shownRuns() { return [...runs.values()].filter((r) => r.visible && matchesSearch(r)); }
@@ -77,7 +118,8 @@ function renderSidebar() {
   const list = el("run-list");
   if (!list) return;
   list.replaceChildren();
-  for (const run of runs.values()) {
+  showFilterError();
+  for (const run of sortedRuns()) {
     if (!matchesSearch(run)) continue;
     const li = document.createElement("li");
     const eye = document.createElement("button");
@@ -100,12 +142,7 @@ function renderSidebar() {
   }
   const visible = [...runs.values()].filter((r) => r.visible && matchesSearch(r)).length;
   el("visible-count").textContent = `${visible} of ${runs.size} visualized`;
-  const groupBy = el("group-by");
-  const keys = new Set();
-  for (const r of runs.values()) Object.keys(r.config || {}).forEach((k) => keys.add(k));
-  for (const k of [...keys].sort()) {
-    if (![...groupBy.options].some((o) => o.value === k)) groupBy.add(new Option(k, k));
-  }
+  syncFieldOptions();
 }
 
 function xValues(run, buckets) {
@@ -338,7 +375,8 @@ function main() {
   renderSidebar();
   layoutPanels();
   refreshSystem();
-  for (const id of ["run-search", "group-by", "x-axis", "smoothing", "log-scale"]) {
+  for (const id of ["run-search", "run-filter", "sort-by", "sort-descending", "group-by", "x-axis",
+    "smoothing", "log-scale"]) {
     const control = el(id);
     if (control) control.addEventListener("input", () => {
       if (id === "x-axis") zooms.clear(); // zoom windows are ranges of steps

@@ -156,16 +156,7 @@ def _changed(
         if not runs:
             return [], []
         return project_metric_keys(session, proj.id), [
-            {
-                "id": r.name,
-                "name": r.display_name or r.name,
-                "state": r.state,
-                "group": r.group_name,
-                "config": views.flatten(r.config or {}),
-                "lines": r.history_line_count,
-                "updated": r.updated_at.isoformat(),
-            }
-            for r in runs
+            {**views.sidebar_run(r), "updated": r.updated_at.isoformat()} for r in runs
         ]
 
 

@@ -154,15 +154,7 @@ def projects(request: Request) -> Response:
 
 
 def _run_payload(run: Run, color: int) -> dict[str, Any]:
-    return {
-        "id": run.name,
-        "name": run.display_name or run.name,
-        "state": run.state,
-        "group": run.group_name,
-        "config": views.flatten(run.config or {}),
-        "lines": run.history_line_count,
-        "color": color,
-    }
+    return {**views.sidebar_run(run), "color": color}
 
 
 @router.get("/projects/{entity}/{project}", response_class=HTMLResponse, response_model=None)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from runyard.launch.models import ItemState, Priority, QueueItem
+from runyard.server.db.models import Run
 
 PRIORITY_NAMES = {int(p): p.name.lower() for p in Priority}
 FINAL_STATES = {ItemState.FINISHED, ItemState.FAILED, ItemState.CANCELED, ItemState.PREEMPTED}
@@ -52,6 +53,25 @@ def visible_summary(summary: dict[str, Any]) -> dict[str, Any]:
     """Summary metrics users care about: internal `_`-keys (except `_runtime`) hidden."""
     flat = flatten(summary)
     return {k: v for k, v in flat.items() if not k.startswith("_") or k == "_runtime"}
+
+
+def sidebar_run(run: Run) -> dict[str, Any]:
+    """A run as the workspace sidebar filters and sorts it: config and scalar summary values."""
+    # Only scalars travel: histograms and tables would bloat a page of hundreds of runs.
+    summary = {
+        k: v
+        for k, v in visible_summary(run.summary or {}).items()
+        if isinstance(v, (int, float, str, bool)) and "._" not in k
+    }
+    return {
+        "id": run.name,
+        "name": run.display_name or run.name,
+        "state": run.state,
+        "group": run.group_name,
+        "config": flatten(run.config or {}),
+        "summary": summary,
+        "lines": run.history_line_count,
+    }
 
 
 def column_keys(rows: Iterable[dict[str, Any]]) -> list[str]:
