@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from runyard.launch.models import ItemError, ItemState, Priority, QueueItem, Requirements
+from runyard.server.db.models import Run
 from runyard.server.signing import UrlSigner
 from runyard.server.ui import views
 from runyard.server.ui.filters import filter_document
@@ -109,3 +110,25 @@ def test_wait_is_until_claimed_or_until_now_while_pending() -> None:
         ItemState.RUNNING, state_times={"pending": T0, "claimed": T0 + timedelta(seconds=5)}
     )
     assert views.wait_seconds(running, now) == 5
+
+
+def test_sidebar_runs_carry_config_and_only_scalar_visible_summary() -> None:
+    run = Run(
+        name="abc123",
+        display_name="bright-sun-1",
+        state="finished",
+        group_name="sweep",
+        config={"optimizer": {"lr": 0.01}},
+        summary={
+            "loss": 0.2,
+            "_step": 99,
+            "_runtime": 12.5,
+            "best": {"acc": 0.9},
+            "hist": {"_type": "histogram", "values": [1, 2], "bins": [0, 1, 2]},
+        },
+        history_line_count=100,
+    )
+    card = views.sidebar_run(run)
+    assert card["name"] == "bright-sun-1" and card["id"] == "abc123"
+    assert card["config"] == {"optimizer.lr": 0.01}
+    assert card["summary"] == {"loss": 0.2, "_runtime": 12.5, "best.acc": 0.9}
