@@ -69,6 +69,8 @@ def agent(config_path: Path | None, **flags: Any) -> None:
         asyncio.run(_serve(config, url, key))
     except Refused as exc:  # an unknown queue, a revoked key: nothing to retry
         raise click.ClickException(f"the server refused the agent: {exc}") from None
+    except ConfigError as exc:  # found on start, e.g. a workload kind the cluster lacks
+        raise click.ClickException(str(exc)) from None
 
 
 def make_runner(config: AgentConfig, url: str, key: str) -> Runner:

@@ -19,6 +19,8 @@ from support.redis import redis_server
 from support.server import LiveServer
 
 SCRIPTS = Path(__file__).parent / "scripts"
+# Fixtures shared by test modules: the simulated cluster and agents on it.
+pytest_plugins = ["support.agent_cluster"]
 IN_CI = bool(os.environ.get("CI"))
 # `make test-compat` runs the client scripts with other wandb releases (hack/compat.py).
 CLIENT_PYTHON = os.environ.get("RUNYARD_WANDB_PYTHON", sys.executable)

@@ -17,6 +17,7 @@ from kubernetes import client, watch
 
 from support.cluster_sim import ClusterSimulator
 from support.kube import FakeKubernetes
+from support.sim_jobset import GROUP, PLURAL, VERSION
 from support.sim_process import LocalContainers
 
 NS = "ml"
@@ -61,10 +62,26 @@ def _job(name: str, gpus: int = 0, **container: Any) -> dict[str, Any]:
 
 
 def _pod_of(sim: ClusterSimulator, job: str) -> dict[str, Any]:
-    """The Job's one pod; an empty pod while the Job controller has not made it yet."""
+    """The Job's one pod; an empty one (no phase) while the Job controller has not made it."""
     pods = [p for p in sim.pods(NS) if p["metadata"]["labels"].get("job-name") == job]
     assert len(pods) <= 1, pods
-    return pods[0] if pods else {"metadata": {}, "spec": {}, "status": {}}
+    return pods[0] if pods else {"metadata": {}, "spec": {}, "status": {"phase": None}}
+
+
+def _jobset(name: str, *roles: tuple[str, int, dict[str, str]]) -> dict[str, Any]:
+    """A JobSet with one replicatedJob per (name, replicas, SIM_ env) role, pods labelled
+    the way the agent labels them."""
+    replicated = []
+    for role, replicas, env in roles:
+        job = _job(role, gpus=1, env=[{"name": k, "value": v} for k, v in env.items()])
+        job["spec"]["template"]["metadata"]["labels"] = {"runyard.dev/item": "abc", "role": role}
+        replicated.append({"name": role, "replicas": replicas, "template": {"spec": job["spec"]}})
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "JobSet",
+        "metadata": {"name": name, "labels": {"runyard.dev/item": "abc"}},
+        "spec": {"replicatedJobs": replicated},
+    }
 
 
 def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
@@ -226,3 +243,138 @@ def test_evicting_a_process_pod_stops_the_process(
     assert _condition(pod, "DisruptionTarget") is not None
     assert sim.processes is not None
     assert sim.processes.poll(pod["metadata"]["uid"]) is not None  # the process is gone
+
+
+def test_a_jobset_makes_labelled_child_jobs_whose_pods_complete_it(
+    cluster: tuple[FakeKubernetes, ClusterSimulator],
+) -> None:
+    fake, sim = cluster
+    custom = client.CustomObjectsApi(fake.api_client())
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, NS, PLURAL, _jobset("train", ("workers", 2, {}))
+    )
+    done = sim.wait_for(
+        lambda: (
+            _condition(
+                js := custom.get_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "train"),
+                "Completed",
+            )
+            and js
+        ),
+        what="JobSet Completed",
+    )
+    completed = _condition(done, "Completed")
+    assert completed is not None and completed["status"] == "True"
+    assert completed["reason"] == "AllJobsCompleted"
+    assert completed["message"] == "jobset completed successfully"
+    assert done["status"]["terminalState"] == "Completed"
+    assert done["status"]["replicatedJobsStatus"] == [
+        {"name": "workers", "ready": 0, "succeeded": 2, "failed": 0, "active": 0, "suspended": 0}
+    ]
+    jobs = sorted(
+        sim.jobs(NS, "jobset.sigs.k8s.io/jobset-name=train"), key=lambda j: j["metadata"]["name"]
+    )
+    assert [j["metadata"]["name"] for j in jobs] == ["train-workers-0", "train-workers-1"]
+    owner = jobs[0]["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["controller"]) == ("JobSet", "train", True)
+    assert owner["uid"] == done["metadata"]["uid"]
+    pods = sim.pods(NS, "runyard.dev/item=abc")
+    assert len(pods) == 2
+    assert sorted(p["metadata"]["labels"]["jobset.sigs.k8s.io/job-index"] for p in pods) == [
+        "0",
+        "1",
+    ]
+    for pod in pods:
+        labels = pod["metadata"]["labels"]
+        assert labels["role"] == "workers"
+        assert labels["jobset.sigs.k8s.io/jobset-name"] == "train"
+        assert labels["jobset.sigs.k8s.io/replicatedjob-name"] == "workers"
+        assert pod["status"]["phase"] == "Succeeded"
+    events = sim.events(NS, involved="train")
+    assert any(e["reason"] == "AllJobsCompleted" for e in events)
+
+
+def test_a_failed_child_job_fails_the_jobset_and_deletes_the_others(
+    cluster: tuple[FakeKubernetes, ClusterSimulator],
+) -> None:
+    fake, sim = cluster
+    custom = client.CustomObjectsApi(fake.api_client())
+    body = _jobset(
+        "bad", ("workers", 2, {"SIM_DURATION_S": "60"}), ("leader", 1, {"SIM_EXIT_CODE": "3"})
+    )
+    custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, body)
+    sim.wait_for(lambda: len(sim.pods(NS, "role=workers")) == 2, what="worker pods")
+    failed = sim.wait_for(
+        lambda: _condition(
+            custom.get_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "bad"), "Failed"
+        ),
+        what="JobSet Failed",
+    )
+    assert failed["status"] == "True" and failed["reason"] == "FailedJobs"
+    assert failed["message"] == (
+        "jobset failed due to one or more job failures (first failed job: bad-leader-0)"
+    )
+    # The still-running workers go, pods and all; the failed Job stays for its record.
+    sim.wait_for(
+        lambda: (
+            [j["metadata"]["name"] for j in sim.jobs(NS)] == ["bad-leader-0"]
+            and not sim.pods(NS, "role=workers")
+        ),
+        what="workers deleted",
+    )
+    js = custom.get_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "bad")
+    assert js["status"]["terminalState"] == "Failed"
+    assert _condition(js, "Completed") is None
+    statuses = {s["name"]: s for s in js["status"]["replicatedJobsStatus"]}
+    assert statuses["leader"]["failed"] == 1
+
+
+def test_deleting_a_jobset_deletes_its_jobs_and_pods(
+    cluster: tuple[FakeKubernetes, ClusterSimulator],
+) -> None:
+    fake, sim = cluster
+    custom = client.CustomObjectsApi(fake.api_client())
+    body = _jobset("gone", ("workers", 2, {"SIM_DURATION_S": "60"}))
+    custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, body)
+    sim.wait_for(
+        lambda: sum(p["status"].get("phase") == "Running" for p in sim.pods(NS)) == 2,
+        what="pods running",
+    )
+    custom.delete_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        NS,
+        PLURAL,
+        "gone",
+        body=client.V1DeleteOptions(propagation_policy="Background"),
+    )
+    sim.wait_for(lambda: not sim.jobs(NS) and not sim.pods(NS), what="jobs and pods gone")
+    assert custom.list_namespaced_custom_object(GROUP, VERSION, NS, PLURAL)["items"] == []
+
+
+def test_a_failure_policy_restarts_the_jobset_until_max_restarts(
+    cluster: tuple[FakeKubernetes, ClusterSimulator],
+) -> None:
+    fake, sim = cluster
+    custom = client.CustomObjectsApi(fake.api_client())
+    body = _jobset("retry", ("leader", 1, {"SIM_EXIT_CODE": "1"}))
+    body["spec"]["failurePolicy"] = {"maxRestarts": 1}
+    custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, body)
+    failed = sim.wait_for(
+        lambda: (
+            _condition(
+                js := custom.get_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "retry"),
+                "Failed",
+            )
+            and js
+        ),
+        what="JobSet Failed",
+    )
+    assert failed["status"]["restarts"] == 1
+    condition = _condition(failed, "Failed")
+    assert condition is not None and condition["reason"] == "ReachedMaxRestarts"
+    # The first attempt's Job was deleted and made again for the second.
+    (job,) = sim.jobs(NS)
+    assert job["metadata"]["labels"]["jobset.sigs.k8s.io/restart-attempt"] == "1"
+    reasons = [e["reason"] for e in sim.events(NS, involved="retry")]
+    assert reasons.count("Restarting") == 1

@@ -19,6 +19,7 @@ from runyard.launch.kubernetes.job import (
 )
 from runyard.launch.kubernetes.pool import PoolSettings
 from runyard.launch.kubernetes.wandb_env import run_id_for
+from runyard.launch.kubernetes.workload import render_manifest
 from support.k8s import ITEM_ID, POOL, SELECTOR, TEMPLATE, make_item
 
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -223,7 +224,8 @@ def test_image_and_command_come_from_the_run_spec() -> None:
         ({"docker": {}}, r"run_spec\.docker\.docker_image .*default_image"),
         (
             {"config": {"kind": "Deployment", "apiVersion": "apps/v1"}},
-            "asks for apps/v1 Deployment; this agent creates batch/v1 Jobs only",
+            r"asks for apps/v1 Deployment; pool a100 runs batch/v1 Job: add it to the pool's "
+            "workload_kinds",
         ),
         ({"config": {"namespace": "kube-system"}}, r"unknown top-level keys \['namespace'\]"),
         ({"config": {"spec": {"parallelism": 4}}}, r"spec\.parallelism must be 1"),
@@ -247,7 +249,7 @@ def test_image_and_command_come_from_the_run_spec() -> None:
 )
 def test_render_errors_name_the_field_to_fix(item_kw: dict[str, Any], message: str) -> None:
     with pytest.raises(JobRenderError, match=message):
-        render_job(make_item(**item_kw), POOL, "a")
+        render_manifest(make_item(**item_kw), POOL, "a")
 
 
 def test_a_config_too_big_for_kubernetes_is_refused_with_its_cause() -> None:

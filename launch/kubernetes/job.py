@@ -6,8 +6,8 @@ merged over a base Job: mappings key by key, lists of mappings (containers) by p
 the first container being the job's own ("main"). Then the pool and the item have the
 last word where they must. Decisions:
 
-- Only `batch/v1` Jobs: a config naming another kind/apiVersion is refused (the runner
-  watches Jobs and their pods; other kinds would need their own state tracking).
+- Only `batch/v1` Jobs here: a config naming another kind a pool declares in its
+  `workload_kinds` is rendered by `workload.render_workload`, the same rules per pod template.
 - Placement belongs to the pool: its nodeSelector wins key by key (a template may add
   labels, which only narrows the choice within the pool), `nodeName` is refused, and
   its tolerations are added to the template's, plus the GPU taint's when GPUs are asked.
@@ -37,16 +37,24 @@ import hashlib
 import json
 import math
 import re
-import shlex
 from typing import Any
-
-from kubernetes.utils import parse_quantity
 
 from ..models import QueueItem
 from .names import label_value
-from .pool import PoolSettings, gpu_toleration
+from .pod_spec import (
+    MAIN_CONTAINER,
+    JobRenderError,
+    check_containers,
+    check_pod_shape,
+    check_quantities,
+    env_values_as_strings,
+    main_image,
+    place_pod,
+    set_main_container,
+)
+from .pool import PoolSettings
 from .security import check_pod_security
-from .wandb_env import is_config_var, run_id_for, wandb_env
+from .wandb_env import run_id_for
 
 __all__ = [
     "AGENT_LABEL",
@@ -75,17 +83,12 @@ ITEM_ANNOTATION = "runyard.dev/item-id"
 # own start timeout: big multi-node jobs may wait longer for GPUs than small ones.
 START_TIMEOUT_ANNOTATION = "runyard.dev/start-timeout-s"
 JOB_NAME_PREFIX = "runyard-"
-MAIN_CONTAINER = "job"
 TTL_AFTER_FINISHED_S = 7 * 24 * 3600
 # etcd refuses objects over ~1.5 MiB; stay clear of it with a message naming the cause.
 MAX_MANIFEST_CHARS = 1_000_000
 TOP_LEVEL_KEYS = ("apiVersion", "kind", "metadata", "spec")
 POD = "spec.template.spec"
 MAPPINGS = ("metadata", "spec", "spec.template", "spec.template.metadata", POD)
-
-
-class JobRenderError(ValueError):
-    """The item cannot become a Job; the message names the field to set or remove."""
 
 
 def job_name(item_id: str) -> str:
@@ -138,11 +141,8 @@ def _check_fragment(fragment: Any) -> dict[str, Any]:
             f"only {', '.join(TOP_LEVEL_KEYS)} (the pool sets the namespace)"
         )
     kind, api_version = fragment.get("kind", "Job"), fragment.get("apiVersion", "batch/v1")
-    if (kind, api_version) != ("Job", "batch/v1"):
-        raise JobRenderError(
-            f"the queue's config asks for {api_version} {kind}; this agent creates batch/v1 "
-            "Jobs only: remove kind/apiVersion from the queue config"
-        )
+    if (kind, api_version) != ("Job", "batch/v1"):  # `workload.render_workload` makes those
+        raise JobRenderError(f"render_job makes batch/v1 Jobs, not {api_version} {kind}")
     for path in MAPPINGS:
         node = _at(fragment, path)
         if node is not None and not isinstance(node, dict):
@@ -154,169 +154,8 @@ def _check_fragment(fragment: Any) -> dict[str, Any]:
             raise JobRenderError(
                 f"the queue's config: spec.{field} must be 1 (one pod per item); remove it"
             )
-    for field in ("containers", "initContainers"):
-        value = node.get(field)
-        if value is not None and not (
-            isinstance(value, list) and all(isinstance(c, dict) for c in value)
-        ):
-            raise JobRenderError(f"the queue's config: {POD}.{field} must be a list of mappings")
-    if node.get("nodeName"):
-        raise JobRenderError(
-            f"the queue's config: {POD}.nodeName bypasses the scheduler and the pool; remove it"
-        )
+    check_pod_shape(node, POD)
     return fragment
-
-
-def _image(item: QueueItem, pool: PoolSettings, template_image: Any) -> str:
-    spec = item.run_spec
-    image = (spec.get("docker") or {}).get("docker_image") or spec.get("image_uri")
-    image = image or template_image or pool.default_image
-    if not image or not isinstance(image, str):
-        raise JobRenderError(
-            "the item names no image: set run_spec.docker.docker_image "
-            "(wandb launch --docker-image), or the pool's default_image"
-        )
-    return image
-
-
-def _command(item: QueueItem) -> tuple[list[str] | None, list[str] | None]:
-    """Container command and args from the run spec's entry point and argument overrides."""
-    overrides = item.run_spec.get("overrides") or {}
-    entry = overrides.get("entry_point") or item.run_spec.get("entry_point")
-    if isinstance(entry, str):
-        try:
-            entry = shlex.split(entry)
-        except ValueError as exc:  # an unclosed quote
-            raise JobRenderError(f"run_spec.overrides.entry_point {entry!r}: {exc}") from exc
-    if entry is not None and not (
-        isinstance(entry, list) and all(isinstance(p, str) for p in entry)
-    ):
-        raise JobRenderError(
-            'run_spec.overrides.entry_point must be a list of strings, e.g. ["python", "train.py"]'
-        )
-    args = overrides.get("args")
-    if isinstance(args, dict):
-        args = [part for key, value in args.items() for part in (f"--{key}", str(value))]
-    if args is not None and not (
-        isinstance(args, list) and all(isinstance(a, str | int | float) for a in args)
-    ):
-        raise JobRenderError(
-            'run_spec.overrides.args must be a list (["--lr", "0.1"]) or a mapping ({"lr": 0.1})'
-        )
-    return entry or None, [str(a) for a in args] if args else None
-
-
-def _check_containers(pod_spec: dict[str, Any], gpu: str) -> None:
-    names: set[str] = set()
-    for kind in ("initContainers", "containers"):
-        for i, container in enumerate(pod_spec.get(kind) or []):
-            path = f"{POD}.{kind}[{i}]"
-            name = container.get("name")
-            if not isinstance(name, str) or not name or not container.get("image"):
-                raise JobRenderError(
-                    f"the queue's config: {path} needs a name and an image "
-                    "(only the main container, containers[0], gets them from the item)"
-                )
-            if name in names:
-                raise JobRenderError(f"the queue's config: {path}.name {name!r} is used twice")
-            names.add(name)
-            resources = container.get("resources") or {}
-            asks = any(gpu in (resources.get(k) or {}) for k in ("requests", "limits"))
-            if kind == "containers" and i > 0 and asks:
-                raise JobRenderError(
-                    f"the queue's config: {path}.resources asks for {gpu}; only the main "
-                    "container (containers[0]) may, and gets the item's count"
-                )
-
-
-def _union(first: list[Any], second: list[Any]) -> list[Any]:
-    return first + [x for x in second if x not in first]
-
-
-def _place(pod_spec: dict[str, Any], pool: PoolSettings, gpus: int) -> None:
-    """The pool's placement, service account and pull secrets on the pod spec."""
-    pod_spec["restartPolicy"] = "Never"
-    pod_spec["nodeSelector"] = {**(pod_spec.get("nodeSelector") or {}), **pool.node_selector}
-    extra = [*pool.tolerations, gpu_toleration(pool)] if gpus > 0 else list(pool.tolerations)
-    tolerations = _union(list(pod_spec.get("tolerations") or []), extra)
-    if tolerations:
-        pod_spec["tolerations"] = tolerations
-    if pool.service_account:
-        pod_spec["serviceAccountName"] = pool.service_account
-    pod_spec["automountServiceAccountToken"] = pool.service_account is not None
-    secrets = _union(
-        list(pod_spec.get("imagePullSecrets") or []),
-        [{"name": s} for s in pool.image_pull_secrets],
-    )
-    if secrets:
-        pod_spec["imagePullSecrets"] = secrets
-
-
-def _set_main(
-    main: dict[str, Any], item: QueueItem, pool: PoolSettings, image: str, run_id: str
-) -> None:
-    """Image, command, GPUs and the W&B environment of the job's own container."""
-    main["image"] = image
-    command, args = _command(item)
-    if command:
-        main["command"] = command
-    if args:
-        main["args"] = args
-    gpus = item.requirements.gpus
-    if gpus > 0:
-        resources = main.setdefault("resources", {})
-        for key in ("requests", "limits"):
-            resources[key] = {**(resources.get(key) or {}), pool.gpu_resource: gpus}
-    ours = [*wandb_env(item, pool, run_id), {"name": "WANDB_DOCKER", "value": image}]
-    names = {e["name"] for e in ours}
-    sets_config = any(is_config_var(n) for n in names)
-    # A template's WANDB_CONFIG would shadow our chunks (wandb reads it first): drop it too.
-    kept = [
-        e
-        for e in main.get("env") or []
-        if e.get("name") not in names and not (sets_config and is_config_var(e.get("name", "")))
-    ]
-    main["env"] = kept + ours
-
-
-def _env_values_as_strings(pod_spec: dict[str, Any]) -> None:
-    """Env values are strings in the API; a template's `"{{seconds}}"` keeps its number type,
-    so numbers and booleans are written as YAML would quote them; anything else is refused."""
-    for kind in ("initContainers", "containers"):
-        for i, container in enumerate(pod_spec.get(kind) or []):
-            for j, var in enumerate(container.get("env") or []):
-                if not isinstance(var, dict) or "value" not in var:
-                    continue
-                value = var["value"]
-                if isinstance(value, bool):
-                    var["value"] = "true" if value else "false"
-                elif isinstance(value, int | float):
-                    var["value"] = str(value)
-                elif value is not None and not isinstance(value, str):
-                    raise JobRenderError(
-                        f"the queue's config: {POD}.{kind}[{i}].env[{j}].value "
-                        f"({var.get('name')}) is a {type(value).__name__}; env values are "
-                        "strings: quote it or pass JSON text"
-                    )
-
-
-def _check_quantities(pod_spec: dict[str, Any]) -> None:
-    """Quantities as the API's strings ("4", "64Gi"; templates may give numbers), each one
-    checked the way the API server would, so a typo fails the item here, naming the field."""
-    for kind in ("initContainers", "containers"):
-        for i, container in enumerate(pod_spec.get(kind) or []):
-            resources = container.get("resources") or {}
-            for key in ("requests", "limits"):
-                section: dict[str, Any] = resources.get(key) or {}
-                for name, value in section.items():
-                    section[name] = str(value)
-                    try:
-                        parse_quantity(section[name])
-                    except ValueError:
-                        raise JobRenderError(
-                            f"the queue's config: {POD}.{kind}[{i}].resources.{key}.{name}: "
-                            f"{value!r} is not a quantity; write e.g. 500m, 2, 16Gi"
-                        ) from None
 
 
 def start_timeout_s(item: QueueItem, pool: PoolSettings) -> float:
@@ -339,13 +178,41 @@ def start_timeout_s(item: QueueItem, pool: PoolSettings) -> float:
     return value
 
 
+def label_metadata(
+    meta: dict[str, Any], item: QueueItem, pool: PoolSettings, agent_id: str, run_id: str
+) -> None:
+    """The agent's `runyard.dev/*` labels and annotations over the pool's, over the template's."""
+    labels = {
+        QUEUE_LABEL: label_value(item.queue),
+        ITEM_LABEL: label_value(item.id),
+        POOL_LABEL: label_value(pool.name),
+        RUN_LABEL: label_value(run_id),
+        AGENT_LABEL: label_value(agent_id),
+    }
+    annotations = {QUEUE_PATH_ANNOTATION: f"{item.entity}/{item.queue}", ITEM_ANNOTATION: item.id}
+    meta["labels"] = {**(meta.get("labels") or {}), **pool.labels, **labels}
+    meta["annotations"] = {**(meta.get("annotations") or {}), **pool.annotations, **annotations}
+
+
+def check_size(manifest: dict[str, Any], item: QueueItem) -> None:
+    """Refuse a manifest etcd would refuse, naming what made it big."""
+    size = len(json.dumps(manifest))
+    if size > MAX_MANIFEST_CHARS:
+        config = len(json.dumps((item.run_spec.get("overrides") or {}).get("run_config") or {}))
+        raise JobRenderError(
+            f"the {manifest.get('kind', 'Job')} would be {size} characters, over Kubernetes' "
+            f"object size limit; run_spec.overrides.run_config alone is {config}: pass large "
+            "configs as a file or artifact instead"
+        )
+
+
 def render_job(item: QueueItem, pool: PoolSettings, agent_id: str) -> dict[str, Any]:
     """The complete Job manifest of an item on a pool; JobRenderError/PodSecurityError if not."""
     fragment = _check_fragment(item.rendered_config or {})
     start_timeout_s(item, pool)  # refuse a bad annotation now, not when the pod waits
     run_id = run_id_for(item)
     template_containers = _at(fragment, f"{POD}.containers") or [{}]
-    image = _image(item, pool, template_containers[0].get("image"))
+    image = main_image(item, pool, template_containers[0].get("image"))
     base: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -365,31 +232,15 @@ def render_job(item: QueueItem, pool: PoolSettings, agent_id: str) -> dict[str, 
     job["spec"].update(backoffLimit=0, parallelism=1, completions=1)
     pod = job["spec"]["template"]
     pod_spec = pod["spec"]
-    _check_containers(pod_spec, pool.gpu_resource)
+    check_containers(pod_spec, pool.gpu_resource, POD)
     check_pod_security(pod_spec, pool.allow_privileged, at=POD)
 
-    labels = {
-        QUEUE_LABEL: label_value(item.queue),
-        ITEM_LABEL: label_value(item.id),
-        POOL_LABEL: label_value(pool.name),
-        RUN_LABEL: label_value(run_id),
-        AGENT_LABEL: label_value(agent_id),
-    }
-    annotations = {QUEUE_PATH_ANNOTATION: f"{item.entity}/{item.queue}", ITEM_ANNOTATION: item.id}
     for meta in (job["metadata"], pod.setdefault("metadata", {})):
-        meta["labels"] = {**(meta.get("labels") or {}), **pool.labels, **labels}
-        meta["annotations"] = {**(meta.get("annotations") or {}), **pool.annotations, **annotations}
+        label_metadata(meta, item, pool, agent_id, run_id)
 
-    _place(pod_spec, pool, item.requirements.gpus)
-    _set_main(pod_spec["containers"][0], item, pool, image, run_id)
-    _check_quantities(pod_spec)
-    _env_values_as_strings(pod_spec)
-    size = len(json.dumps(job))
-    if size > MAX_MANIFEST_CHARS:
-        config = len(json.dumps((item.run_spec.get("overrides") or {}).get("run_config") or {}))
-        raise JobRenderError(
-            f"the Job would be {size} characters, over Kubernetes' object size limit; "
-            f"run_spec.overrides.run_config alone is {config}: pass large configs as a file "
-            "or artifact instead"
-        )
+    place_pod(pod_spec, pool, item.requirements.gpus)
+    set_main_container(pod_spec["containers"][0], item, pool, image, run_id)
+    check_quantities(pod_spec, POD)
+    env_values_as_strings(pod_spec, POD)
+    check_size(job, item)
     return job

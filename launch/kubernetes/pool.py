@@ -44,6 +44,71 @@ class SecretRef(BaseModel):
         return value
 
 
+_KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
+_API_VERSION = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?/v[0-9a-z]+$"
+)
+
+
+class WorkloadKind(BaseModel):
+    """A run-to-completion custom resource (JobSet, PyTorchJob, ...) queue templates may name.
+
+    The agent creates it with its pods' templates placed on the pool, tracks its pods by
+    label, and reads its end from its status conditions (Complete/Completed/Succeeded or
+    Failed); the agent's ServiceAccount needs create/get/list/watch/patch/delete on it.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    api_version: str = Field(
+        alias="apiVersion", description="group/version, e.g. jobset.x-k8s.io/v1alpha2."
+    )
+    kind: str = Field(description="The kind, e.g. JobSet.")
+    plural: str | None = Field(
+        None, description="Its resource name in API paths; default: the kind lowercased + s."
+    )
+
+    @field_validator("api_version")
+    @classmethod
+    def _api_version(cls, value: str) -> str:
+        if not _API_VERSION.match(value):
+            raise ValueError(
+                f"{value!r} is not a custom resource's group/version, e.g. "
+                "jobset.x-k8s.io/v1alpha2 (built-in kinds other than batch/v1 Job can't be "
+                "run by the agent: their pods never end or are not the agent's)"
+            )
+        return value
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        if not _KIND.match(value):
+            raise ValueError(f"{value!r} is not a kind: CamelCase letters and digits, e.g. JobSet")
+        return value
+
+    @field_validator("plural")
+    @classmethod
+    def _plural(cls, value: str | None) -> str | None:
+        if value is not None and not is_dns_label(value):
+            raise ValueError(f"{value!r} is not a resource name: lowercase, e.g. jobsets")
+        return value
+
+    @property
+    def group(self) -> str:
+        """The API group: `jobset.x-k8s.io`."""
+        return self.api_version.split("/")[0]
+
+    @property
+    def version(self) -> str:
+        """The API version: `v1alpha2`."""
+        return self.api_version.split("/")[1]
+
+    @property
+    def resource(self) -> str:
+        """The plural in API paths: `jobsets`."""
+        return self.plural or f"{self.kind.lower()}s"
+
+
 def _check_toleration(i: int, toleration: dict[str, Any]) -> list[str]:
     """What the API server would refuse in one toleration (its ValidateTolerations rules)."""
     where = f"tolerations[{i}]"
@@ -127,6 +192,10 @@ class PoolSettings(BaseModel):
         False,
         description="Let queue templates ask for privileges (privileged, host namespaces, "
         "hostPath, host ports, capabilities); service-account overrides stay refused.",
+    )
+    workload_kinds: list[WorkloadKind] = Field(
+        default_factory=list,
+        description="Custom workloads (e.g. JobSet) queue templates may name besides Jobs.",
     )
     labels: dict[str, str] = Field(default_factory=dict, description="Extra Job labels.")
     annotations: dict[str, str] = Field(default_factory=dict, description="Extra annotations.")

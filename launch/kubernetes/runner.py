@@ -1,18 +1,21 @@
-"""The Kubernetes runner: items become Jobs on a GPU pool; pod watches drive their states.
+"""The Kubernetes runner: items become Jobs (or declared custom workloads) on a GPU pool.
 
-- launch: render the Job (pure, `job.render_job`) and create it; a 409 means a redelivered
-  item's Job exists already, and it is adopted, not launched twice.
-- watch: one pod watch and one Job watch in the pool's namespace (`watch.ResourceWatch`);
-  Pending -> launching, Running -> running, Succeeded -> finished, Failed -> failed with
-  exit code, reason and log tail; a `DisruptionTarget` condition -> preempted, requeued
-  with the same run id up to the pool's `max_preemptions`.
+- launch: render the manifest (pure, `workload.render_manifest`) and create it; a 409
+  means a redelivered item's workload exists already, and it is adopted, not launched twice.
+- watch: one pod watch and one watch per workload kind in the pool's namespace
+  (`watch.ResourceWatch`); `progress.progress` (pure) turns pods and status into states:
+  Pending -> launching, Running -> running, Succeeded (a JobSet's `Completed`) ->
+  finished, Failed -> failed with exit code, reason and log tail; a `DisruptionTarget`
+  condition -> preempted, requeued with the same run id up to the pool's `max_preemptions`.
 - stuck pods are explained in words (`pending.explain_pod`); image errors fail at once,
   unschedulable ones after the pool's `start_timeout_s` (checked on a timer against the
   watched state, not by polling the API).
-- restart: Jobs of the pool without the `runyard.dev/done` label are offered for adoption.
+- capacity: the pool's nodes and all active pods, watched (`pool_watch.PoolWatch`).
+- restart: workloads of the pool without the `runyard.dev/done` label are offered for
+  adoption.
 
-Tested against kmock and the cluster simulator (`tests/test_agent_kubernetes.py`), which
-plays scheduler, Job controller and kubelet, with real training scripts as pods.
+Tested against kmock and the cluster simulator (`tests/test_agent_kubernetes*.py`), which
+plays scheduler, Job and JobSet controllers and kubelet, with real training scripts as pods.
 """
 
 from __future__ import annotations
@@ -21,36 +24,39 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from ..agent.config import ConfigError
 from ..agent.run_env import run_id_for
 from ..agent.runner import JobUpdate, LaunchError
 from ..models import ItemError, ItemState, QueueItem, Requirements
-from .capacity import PoolCapacity, largest_fit, pod_gpus, pool_capacity
+from .capacity import PoolCapacity, largest_fit, pod_gpus
 from .job import (
     ITEM_LABEL,
     POOL_LABEL,
     START_TIMEOUT_ANNOTATION,
     job_name,
     label_value,
-    render_job,
     start_timeout_s,
 )
-from .pending import explain_pod, is_disrupted, is_stuck, pod_failure
-from .pool import PoolSettings
+from .pending import is_stuck, pod_failure
+from .pool import PoolSettings, WorkloadKind
+from .pool_watch import PoolWatch, list_dicts
+from .progress import progress
 from .watch import ResourceWatch
+from .workload import pod_templates, render_manifest, workload_kind_for
+from .workload_api import WorkloadApi
 
 logger = logging.getLogger(__name__)
 DONE_LABEL = "runyard.dev/done"
 JOB_LABEL = "runyard.dev/job"  # on pods: which Job (attempt) of the item they belong to
 STUCK_CHECK_S = 2.0
 STOP_GRACE_S = 5.0
-ACTIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"  # pods that hold resources
 
 
 @dataclass
@@ -65,6 +71,7 @@ class _Tracked:
     verdict: Any = None
     closing: bool = False
     start_timeout_s: float = 600.0
+    kind: WorkloadKind | None = None  # None: a batch/v1 Job
 
 
 def job_name_for(item: QueueItem) -> str:
@@ -88,11 +95,11 @@ class KubernetesRunner:
         self.log_tail_lines = log_tail_lines
         self._api_client = api_client
         self._tracked: dict[str, _Tracked] = {}
-        self._pods: dict[str, dict[str, Any]] = {}  # latest pod per Job name, tracked or not
-        self._jobs: set[str] = set()
-        self._nodes: dict[str, dict[str, Any]] = {}  # the pool's nodes, watched
-        self._active_pods: dict[tuple[str, str], dict[str, Any]] = {}  # all namespaces
+        # Pods by workload (Job, JobSet, ...) name, then pod name: tracked or not.
+        self._pods: dict[str, dict[str, dict[str, Any]]] = {}
+        self._workloads: dict[str, dict[str, Any]] = {}  # custom workloads by name
         self._capacity: PoolCapacity | None = None
+        self.pool_watch: PoolWatch | None = None
         self._updates: asyncio.Queue[JobUpdate] | None = None
         self._watches: list[ResourceWatch] = []
         self._timer: asyncio.Task[None] | None = None
@@ -109,21 +116,25 @@ class KubernetesRunner:
         loop = asyncio.get_running_loop()
         selector = f"{POOL_LABEL}={label_value(self.pool.name)}"
         ns = self.pool.namespace
-        nodes = ",".join(f"{k}={v}" for k, v in self.pool.node_selector.items())
+        for declared in self.pool.workload_kinds:
+            await self._check_served(declared)
+        pool_watch = self.pool_watch
+        assert pool_watch is not None  # made with the clients
+        kinds = [None, *self.pool.workload_kinds]
         self._watches = [
             ResourceWatch(self.core.list_namespaced_pod, ns, selector, self._on_pod, loop, "pods"),
-            ResourceWatch(self.batch.list_namespaced_job, ns, selector, self._on_job, loop, "jobs"),
-            # Capacity is read from these caches: a claim must not list the cluster's pods.
-            ResourceWatch(self.core.list_node, None, nodes, self._on_node, loop, "nodes"),
-            ResourceWatch(
-                self.core.list_pod_for_all_namespaces,
-                None,
-                None,
-                self._on_placed_pod,
-                loop,
-                "placed-pods",
-                field_selector=ACTIVE_PODS,
+            *(
+                ResourceWatch(
+                    self.workloads.list_fn(kind),
+                    ns,
+                    selector,
+                    self._workload_handler(kind),
+                    loop,
+                    "jobs" if kind is None else kind.resource,
+                )
+                for kind in kinds
             ),
+            *pool_watch.watches(loop),
         ]
         for w in self._watches:
             w.start()
@@ -131,12 +142,27 @@ class KubernetesRunner:
             await asyncio.to_thread(w.synced.wait, 30)
         self._timer = asyncio.create_task(self._check_stuck())
 
+    async def _check_served(self, kind: WorkloadKind) -> None:
+        """A declared kind the cluster lacks would fail every item: refuse to start instead."""
+        try:
+            await asyncio.to_thread(self.workloads.list, kind, POOL_LABEL)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            raise ConfigError(
+                f"pool.workload_kinds: the cluster serves no {kind.api_version} {kind.kind} "
+                f"({kind.resource}.{kind.group}): install its CRD and controller, fix the "
+                "entry (apiVersion, kind, plural), or remove it"
+            ) from None
+
     async def _ensure_clients(self) -> None:
         """Connect once (also before start: the agent asks for capacity to register)."""
         if self._api_client is None:
             self._api_client = await asyncio.to_thread(self._connect)
         self.core = client.CoreV1Api(self._api_client)
-        self.batch = client.BatchV1Api(self._api_client)
+        self.workloads = WorkloadApi(self._api_client, self.pool.namespace)
+        if self.pool_watch is None:
+            self.pool_watch = PoolWatch(self.pool, self.core)
 
     def _connect(self) -> client.ApiClient:
         if self.kubeconfig:
@@ -167,74 +193,73 @@ class KubernetesRunner:
 
     async def recover(self) -> list[str]:
         """Items of this pool's Jobs whose end no agent has reported yet."""
+        await self._ensure_clients()
         selector = f"{POOL_LABEL}={label_value(self.pool.name)},!{DONE_LABEL}"
-        jobs = await asyncio.to_thread(
-            self.batch.list_namespaced_job, self.pool.namespace, label_selector=selector
-        )
         found = []
         pool = label_value(self.pool.name)
-        for job in jobs.items:
-            labels = (job.metadata.labels if job.metadata else None) or {}
-            # Checked here too: some API servers (and test doubles) ignore selectors.
-            if ITEM_LABEL in labels and labels.get(POOL_LABEL) == pool and DONE_LABEL not in labels:
-                found.append(labels[ITEM_LABEL])
+        for kind in [None, *self.pool.workload_kinds]:
+            listed = await asyncio.to_thread(self.workloads.list, kind, selector)
+            for workload in listed:
+                labels = (workload.get("metadata") or {}).get("labels") or {}
+                # Checked here too: some API servers (and test doubles) ignore selectors.
+                ours = ITEM_LABEL in labels and labels.get(POOL_LABEL) == pool
+                if ours and DONE_LABEL not in labels:
+                    found.append(labels[ITEM_LABEL])
         return found
 
     # --- items -------------------------------------------------------------------------------
 
     async def launch(self, item: QueueItem) -> None:
-        """Create the item's Job (or adopt the one a redelivery finds) and report launching."""
+        """Create the item's Job or workload (or adopt the one a redelivery finds)."""
         try:
-            manifest = render_job(item, self.pool, self.agent_id)
+            manifest, kind = render_manifest(item, self.pool, self.agent_id)
         except ValueError as exc:
             raise LaunchError("agent", str(exc)) from exc
         name = job_name_for(item)
         manifest["metadata"]["name"] = name
-        manifest["spec"]["template"]["metadata"]["labels"][JOB_LABEL] = name
+        for _, template in pod_templates(manifest["spec"], "spec"):
+            template["metadata"]["labels"][JOB_LABEL] = name
         try:
-            # The client sends plain dicts as they are (its types are only annotations).
-            create: Any = self.batch.create_namespaced_job
-            await asyncio.to_thread(create, self.pool.namespace, manifest)
+            await asyncio.to_thread(self.workloads.create, manifest, kind)
         except ApiException as exc:
             if exc.status != 409:
+                what = self.workloads.describe(kind)
                 raise LaunchError(
-                    "launch", f"Kubernetes refused Job {name}: {_reason(exc)}"
+                    "launch", f"Kubernetes refused {what} {name}: {_reason(exc)}"
                 ) from exc
             logger.info("adopting existing job", extra={"item": item.id, "job": name})
-        tracked = _Tracked(item, name, run_id_for(item), ItemState.LAUNCHING)
+        tracked = _Tracked(item, name, run_id_for(item), ItemState.LAUNCHING, kind=kind)
         tracked.start_timeout_s = start_timeout_s(item, self.pool)
         self._tracked[item.id] = tracked
         self._put(JobUpdate(item.id, ItemState.LAUNCHING))
-        if name in self._pods:
-            self._evaluate(tracked, self._pods[name])
+        self._evaluate(tracked)
 
     async def resume(self, item: QueueItem) -> None:
         """Watch an adopted item's Job again, from what the watch already knows."""
         tracked = _Tracked(item, job_name_for(item), run_id_for(item), item.state)
         try:
+            tracked.kind = workload_kind_for(item, self.pool)
             tracked.start_timeout_s = start_timeout_s(item, self.pool)
-        except ValueError:  # its Job exists, so the value passed when it was made
+        except ValueError:  # its workload exists, so these passed when it was made
             tracked.start_timeout_s = self.pool.start_timeout_s
         self._tracked[item.id] = tracked
-        if tracked.job in self._pods:
-            self._evaluate(tracked, self._pods[tracked.job])
+        self._evaluate(tracked)
 
     async def cancel(self, item_id: str) -> None:
-        """Delete the item's Job (its pods go with it, in the background)."""
+        """Delete the item's workload (its pods go with it, in the background)."""
         tracked = self._tracked.pop(item_id, None)
-        name = tracked.job if tracked else None
-        if name is None:
-            jobs = await asyncio.to_thread(
-                self.batch.list_namespaced_job,
-                self.pool.namespace,
-                label_selector=f"{ITEM_LABEL}={item_id}",
-            )
-            names = [j.metadata.name for j in jobs.items if j.metadata and j.metadata.name]
+        if tracked is not None:
+            found: list[tuple[str, WorkloadKind | None]] = [(tracked.job, tracked.kind)]
         else:
-            names = [name]
-        for job in names:
-            await self._delete_job(job)
-        logger.info("canceled", extra={"item": item_id, "jobs": names})
+            found = []
+            for kind in [None, *self.pool.workload_kinds]:
+                listed = await asyncio.to_thread(
+                    self.workloads.list, kind, f"{ITEM_LABEL}={label_value(item_id)}"
+                )
+                found += [(w["metadata"]["name"], kind) for w in listed]
+        for name, kind in found:
+            await self._delete_job(name, kind)
+        logger.info("canceled", extra={"item": item_id, "jobs": [name for name, _ in found]})
 
     async def forget(self, item_id: str) -> None:
         """Stop watching the item: another agent holds it (and will adopt its Job)."""
@@ -242,33 +267,18 @@ class KubernetesRunner:
 
     async def capacity(self) -> Requirements | None:
         """The most GPUs one more Job can get on one node of the pool right now."""
-        if self._watches:  # started: the watched caches are current
-            nodes, pods = list(self._nodes.values()), list(self._active_pods.values())
-        else:  # asked before start (the agent registers with it): list once
-            await self._ensure_clients()
-            selector = ",".join(f"{k}={v}" for k, v in self.pool.node_selector.items()) or None
-            nodes = await asyncio.to_thread(
-                self._list_dicts, self.core.list_node, label_selector=selector
-            )
-            pods = await asyncio.to_thread(
-                self._list_dicts, self.core.list_pod_for_all_namespaces, field_selector=ACTIVE_PODS
-            )
-        capacity = pool_capacity(nodes, pods, self.pool)
-        self._capacity = capacity
+        await self._ensure_clients()
+        assert self.pool_watch is not None
+        capacity = self._capacity = await self.pool_watch.capacity()
         # Our pods the scheduler has not placed yet will take GPUs too: don't promise those.
         unplaced = sum(
             pod_gpus(p, self.pool.gpu_resource)
-            for p in self._pods.values()
+            for pods in self._pods.values()
+            for p in pods.values()
             if not (p.get("spec") or {}).get("nodeName")
             and (p.get("status") or {}).get("phase") in (None, "Pending")
         )
         return Requirements(gpus=max(0, min(largest_fit(capacity), capacity.free_gpus - unplaced)))
-
-    def _list_dicts(self, list_fn: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        import json
-
-        response = list_fn(_preload_content=False, **kwargs)
-        return list(json.loads(response.data).get("items") or [])
 
     # --- watch events (on the agent's loop) ----------------------------------------------------
 
@@ -277,77 +287,76 @@ class KubernetesRunner:
         item_id, job = labels.get(ITEM_LABEL), labels.get(JOB_LABEL)
         if not item_id or not job:
             return
+        name = pod["metadata"]["name"]
         if kind == "DELETED":
-            self._pods.pop(job, None)
+            pods = self._pods.get(job, {})
+            pods.pop(name, None)
+            if not pods:
+                self._pods.pop(job, None)
             return
-        self._pods[job] = pod
+        self._pods.setdefault(job, {})[name] = pod
         tracked = self._tracked.get(item_id)
         if tracked is not None and tracked.job == job:  # not a pod of an earlier attempt
-            self._evaluate(tracked, pod)
+            self._evaluate(tracked)
 
-    def _on_node(self, kind: str, node: dict[str, Any]) -> None:
-        name = node["metadata"]["name"]
-        if kind == "DELETED":
-            self._nodes.pop(name, None)
-        else:
-            self._nodes[name] = node
+    def _workload_handler(self, of: WorkloadKind | None) -> Callable[[str, dict[str, Any]], None]:
+        """The watch handler of one workload kind's objects."""
 
-    def _on_placed_pod(self, kind: str, pod: dict[str, Any]) -> None:
-        """Any namespace's pods that hold resources (other teams' pods use GPUs too)."""
-        meta = pod["metadata"]
-        key = (meta.get("namespace") or "", meta["name"])
-        phase = (pod.get("status") or {}).get("phase")
-        if kind == "DELETED" or phase in ("Succeeded", "Failed"):
-            self._active_pods.pop(key, None)
-        else:
-            self._active_pods[key] = pod
-
-    def _on_job(self, kind: str, job: dict[str, Any]) -> None:
-        name = job["metadata"]["name"]
-        if kind != "DELETED":
-            self._jobs.add(name)
-            return
-        self._jobs.discard(name)
-        for tracked in list(self._tracked.values()):
-            if tracked.job == name and not tracked.closing:
+        def on_workload(event: str, workload: dict[str, Any]) -> None:
+            name = workload["metadata"]["name"]
+            tracked = next((t for t in self._tracked.values() if t.job == name), None)
+            if event != "DELETED":
+                if of is not None:
+                    self._workloads[name] = workload
+                    if tracked is not None:
+                        self._evaluate(tracked)
+                return
+            self._workloads.pop(name, None)
+            if tracked is not None and not tracked.closing:
+                what = self.workloads.describe(of)
                 error = ItemError(
-                    stage="kubernetes", message=f"Job {name} was deleted outside runyard"
+                    stage="kubernetes", message=f"{what} {name} was deleted outside runyard"
                 )
                 self._close(tracked, ItemState.FAILED, error=error)
 
-    def _evaluate(self, tracked: _Tracked, pod: dict[str, Any]) -> None:
-        """Move the item along from what its pod says (pure decisions in `pending`)."""
+        return on_workload
+
+    def _evaluate(self, tracked: _Tracked) -> None:
+        """Move the item along from what its pods (and workload) say; decisions in `progress`."""
         if tracked.closing:
             return
-        phase = (pod.get("status") or {}).get("phase")
-        disruption = is_disrupted(pod)
-        if disruption is not None and phase not in ("Succeeded",):
-            self._preempted(tracked, disruption)
-        elif phase == "Succeeded":
+        pods = list(self._pods.get(tracked.job, {}).values())
+        workload = None if tracked.kind is None else self._workloads.get(tracked.job, {})
+        seen = progress(pods, workload, self.pool, self._capacity)
+        if seen.state is ItemState.PREEMPTED:
+            self._preempted(tracked, seen.disruption)
+            return
+        if seen.state is ItemState.FINISHED:
             self._close(tracked, ItemState.FINISHED)
-        elif phase == "Failed":
-            self._spawn(self._failed(tracked, pod))
+            return
+        if seen.state is ItemState.FAILED:
             tracked.closing = True
-        elif phase == "Running":
-            if tracked.state is not ItemState.RUNNING:
-                tracked.state = ItemState.RUNNING
-                self._put(JobUpdate(tracked.item.id, ItemState.RUNNING, run_id=tracked.run_id))
-        else:
-            verdict = explain_pod(pod, self.pool, self._capacity)
-            tracked.verdict = verdict
-            if verdict is None:
-                return
-            pending = None if verdict.kind in tracked.pending_kinds else verdict.kind
-            tracked.pending_kinds.add(verdict.kind)
-            if verdict.fatal:
-                error = ItemError(stage=verdict.kind, message=verdict.message)
-                self._close(tracked, ItemState.FAILED, error=error, delete=True, pending=pending)
-            elif verdict.message not in tracked.warned or pending:
-                tracked.warned.add(verdict.message)
-                update = JobUpdate(
-                    tracked.item.id, tracked.state, warning=verdict.message, pending=pending
-                )
-                self._put(update)
+            kind = tracked.kind
+            what = f"{kind.kind} {tracked.job} failed: {seen.message}" if kind else ""
+            self._spawn(self._failed(tracked, seen.failed_pod, what))
+            return
+        if seen.state is ItemState.RUNNING and tracked.state is not ItemState.RUNNING:
+            tracked.state = ItemState.RUNNING
+            self._put(JobUpdate(tracked.item.id, ItemState.RUNNING, run_id=tracked.run_id))
+        verdict = tracked.verdict = seen.verdict
+        if verdict is None:
+            return
+        pending = None if verdict.kind in tracked.pending_kinds else verdict.kind
+        tracked.pending_kinds.add(verdict.kind)
+        if verdict.fatal:
+            error = ItemError(stage=verdict.kind, message=verdict.message)
+            self._close(tracked, ItemState.FAILED, error=error, delete=True, pending=pending)
+        elif verdict.message not in tracked.warned or pending:
+            tracked.warned.add(verdict.message)
+            update = JobUpdate(
+                tracked.item.id, tracked.state, warning=verdict.message, pending=pending
+            )
+            self._put(update)
 
     def _preempted(self, tracked: _Tracked, reason: str) -> None:
         item = tracked.item
@@ -370,8 +379,27 @@ class KubernetesRunner:
             )
             self._close(tracked, ItemState.PREEMPTED, error=error, delete=True)
 
-    async def _failed(self, tracked: _Tracked, pod: dict[str, Any]) -> None:
+    async def _failed(
+        self, tracked: _Tracked, pod: dict[str, Any] | None, workload_message: str = ""
+    ) -> None:
+        """Fail the item with the failed pod's exit code, reason and log tail."""
+        if pod is None and tracked.kind is not None:
+            # The workload's verdict can come before its failed pod's event: read the pods.
+            pods = await asyncio.to_thread(
+                list_dicts,
+                self.core.list_namespaced_pod,
+                namespace=self.pool.namespace,
+                label_selector=f"{JOB_LABEL}={tracked.job}",
+            )
+            pod = next((p for p in pods if (p.get("status") or {}).get("phase") == "Failed"), None)
+        if pod is None:  # the workload failed without a failed pod
+            error = ItemError(stage="kubernetes", message=workload_message)
+            tracked.closing = False
+            self._close(tracked, ItemState.FAILED, error=error)
+            return
         stage, message = pod_failure(pod)
+        if workload_message:
+            message = f"{workload_message}; {message}"
         log = ""
         if self.log_tail_lines:
             try:
@@ -394,7 +422,9 @@ class KubernetesRunner:
             now = time.monotonic()
             for tracked in list(self._tracked.values()):
                 verdict = tracked.verdict
-                if tracked.closing or verdict is None or tracked.state is ItemState.RUNNING:
+                # A Job's one pod runs: nothing waits. A workload's other pods may still wait.
+                running_job = tracked.kind is None and tracked.state is ItemState.RUNNING
+                if tracked.closing or verdict is None or running_job:
                     continue
                 timeout = tracked.start_timeout_s
                 if is_stuck(verdict, tracked.since, now, timeout):
@@ -432,29 +462,21 @@ class KubernetesRunner:
             )
         )
         if delete:
-            self._spawn(self._delete_job(tracked.job))
+            self._spawn(self._delete_job(tracked.job, tracked.kind))
         else:
-            self._spawn(self._mark_done(tracked.job, state))
+            self._spawn(self._mark_done(tracked.job, tracked.kind, state))
 
-    async def _mark_done(self, name: str, state: ItemState) -> None:
-        body = {"metadata": {"labels": {DONE_LABEL: state.value}}}
+    async def _mark_done(self, name: str, kind: WorkloadKind | None, state: ItemState) -> None:
         try:
-            await asyncio.to_thread(
-                self.batch.patch_namespaced_job, name, self.pool.namespace, body
-            )
+            await asyncio.to_thread(self.workloads.label, name, kind, {DONE_LABEL: state.value})
         except ApiException as exc:
             if exc.status == 404:  # gone already (its TTL, or a person): nothing to adopt
                 return
             logger.warning("cannot label job done", extra={"job": name, "reason": _reason(exc)})
 
-    async def _delete_job(self, name: str) -> None:
+    async def _delete_job(self, name: str, kind: WorkloadKind | None) -> None:
         try:
-            await asyncio.to_thread(
-                self.batch.delete_namespaced_job,
-                name,
-                self.pool.namespace,
-                propagation_policy="Background",
-            )
+            await asyncio.to_thread(self.workloads.delete, name, kind)
         except ApiException as exc:
             if exc.status != 404:
                 logger.warning("cannot delete job", extra={"job": name, "reason": _reason(exc)})

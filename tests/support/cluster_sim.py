@@ -1,4 +1,4 @@
-"""A simulated Kubernetes cluster behind the fake API server: scheduler, Job controller, kubelet.
+"""A simulated Kubernetes cluster behind the fake API server: scheduler, controllers, kubelet.
 
 A real cluster cannot exist on these machines, and `support.kube.FakeKubernetes` alone is
 only the API server: objects are stored but nothing acts on them. `ClusterSimulator` plays
@@ -11,6 +11,11 @@ change in the store (and at its own deadlines), so the cluster reacts within mil
   until `backoffLimit` is spent, Job `status` (active, ready, succeeded, failed, startTime,
   completionTime) and conditions `SuccessCriteriaMet`+`Complete` or `FailureTarget`+`Failed`
   (reasons `BackoffLimitExceeded`, `DeadlineExceeded`), `ttlSecondsAfterFinished`;
+- the JobSet controller (`support.sim_jobset`, `jobsets` in `jobset.x-k8s.io/v1alpha2`,
+  declared in the API server by every simulator): child Jobs `<jobset>-<replicatedJob>-<i>`
+  labelled `jobset.sigs.k8s.io/*` down to their pods and owned by the JobSet, its
+  `replicatedJobsStatus` and conditions `Completed`/`Failed`, the active Jobs deleted once
+  one failed, restarts up to `failurePolicy.maxRestarts`;
 - the scheduler (`support.kube_scheduler`): nodeSelector/affinity, taints, cordons and free
   resources; otherwise `PodScheduled=False, reason=Unschedulable` with kube-scheduler's
   message and a `FailedScheduling` event, retried whenever the cluster changes;
@@ -44,6 +49,8 @@ import kmock
 from .kube import FakeKubernetes
 from .kube_objects import Obj, now_rfc3339
 from .kube_scheduler import TERMINAL, choose_node, pod_requests, usage_by_node
+from .sim_jobset import JobSetController
+from .sim_jobset import declare as declare_jobsets
 from .sim_kubelet import (
     DISRUPTION_MESSAGES,
     Behaviour,
@@ -91,7 +98,7 @@ class _JobMemory:
 
 
 class ClusterSimulator:
-    """Nodes, scheduler, Job controller and kubelet for a `FakeKubernetes`."""
+    """Nodes, scheduler, Job and JobSet controllers and kubelet for a `FakeKubernetes`."""
 
     def __init__(
         self,
@@ -117,6 +124,7 @@ class ClusterSimulator:
         self._pods, self._nodes = self.store.kind("pods"), self.store.kind("nodes")
         self._secrets = self.store.kind("secrets")
         self._jobs, self._events = self.store.kind("jobs"), self.store.kind("events")
+        self._jobsets = JobSetController(self.store, declare_jobsets(fake), self._event)
         self._runs: dict[str, _Run] = {}
         self._job_memory: dict[str, _JobMemory] = {}
         self._unschedulable: dict[str, str] = {}
@@ -361,6 +369,7 @@ class ClusterSimulator:
                     self.store.delete(self._pods, ns, name)
             else:
                 due.append(when)
+        self._jobsets.sync()  # first: the Jobs it makes or deletes are in the lists below
         nodes = self.store.list(self._nodes, copies=False)[0]
         pods = self.store.list(self._pods, copies=False)[0]
         jobs = self.store.list(self._jobs, copies=False)[0]
@@ -513,7 +522,12 @@ class ClusterSimulator:
             "spec": template.get("spec") or {},
         }
         try:
-            self.store.create(self._pods, meta["namespace"], pod)
+            # Not for a Job deleted since the list: nothing would ever collect its pod.
+            with self.store.lock:
+                current = self.store.get(self._jobs, meta["namespace"], meta["name"])
+                if current is None or current["metadata"]["uid"] != meta["uid"]:
+                    return 0
+                self.store.create(self._pods, meta["namespace"], pod)
         except kmock.KubernetesError as exc:
             self._event(
                 "Job",
@@ -945,7 +959,7 @@ class ClusterSimulator:
                 "namespace": meta.get("namespace"),
                 "name": meta["name"],
                 "uid": meta["uid"],
-                "apiVersion": "batch/v1" if kind == "Job" else "v1",
+                "apiVersion": obj.get("apiVersion") or ("batch/v1" if kind == "Job" else "v1"),
                 "resourceVersion": meta.get("resourceVersion"),
             },
             "reason": reason,
