@@ -247,6 +247,11 @@ def test_check_script_passes_and_fails_with_the_exit_code(
             "/trackingServer/database/urlSecret/name",
             "",
         ),
+        (
+            {"rbac": {"workloadKinds": [{"apiGroup": "jobset.x-k8s.io", "resource": "JobSets"}]}},
+            "/rbac/workloadKinds/0/resource",
+            "",
+        ),
     ],
 )
 def test_values_schema_rejects_bad_values_naming_the_field(
@@ -366,6 +371,16 @@ def test_operator_holds_every_permission_it_delegates_to_agents() -> None:
         ("", resource, verb) for resource in ("nodes", "pods") for verb in ("get", "list", "watch")
     }
     assert agent_namespace_role | agent_cluster_role <= grants
+
+
+def test_operator_can_delegate_the_workload_kinds_the_values_name() -> None:
+    values = {"rbac": {"workloadKinds": [{"apiGroup": "jobset.x-k8s.io", "resource": "jobsets"}]}}
+    grants = _grants(list(objects(values)[("ClusterRole", "runyard-operator")]["rules"]))
+    for verb in ("get", "list", "watch", "create", "patch", "delete"):
+        assert ("jobset.x-k8s.io", "jobsets", verb) in grants
+    assert not any(
+        group == "jobset.x-k8s.io" for group, _, _ in _grants(_rules("runyard-operator"))
+    )
 
 
 def test_cluster_role_binding_binds_the_operator_service_account() -> None:

@@ -228,6 +228,34 @@ def test_pool_rbac_is_least_privilege_in_the_job_namespace() -> None:
     ]
 
 
+def test_pool_workload_kinds_reach_the_agent_config_and_its_role() -> None:
+    """A pool that runs JobSets: its agents read the kind and may manage jobsets, no more."""
+    jobset = {"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet"}
+    objects = _by_kind(_render_pool(_pool(workloadKinds=[jobset])))
+    _strict(list(objects.values()))
+    config = yaml.safe_load(objects[("ConfigMap", "a100-agent")]["data"]["agent.yaml"])
+    parsed = AgentConfig.model_validate(config)
+    assert parsed.pool is not None
+    [kind] = parsed.pool.workload_kinds
+    assert (kind.api_version, kind.kind, kind.resource) == (
+        "jobset.x-k8s.io/v1alpha2",
+        "JobSet",
+        "jobsets",
+    )
+    role = objects[("Role", "runyard-agent-a100")]
+    assert {
+        "apiGroups": ["jobset.x-k8s.io"],
+        "resources": ["jobsets"],
+        "verbs": ["get", "list", "watch", "create", "delete", "patch"],
+    } in role["rules"]
+
+
+def test_a_built_in_workload_kind_is_refused_naming_the_field() -> None:
+    spec = _pool(workloadKinds=[{"apiVersion": "apps/v1", "kind": "Deployment"}])
+    with pytest.raises(SpecError, match=r"spec\.workloadKinds .*'apps/v1' is not a custom"):
+        _render_pool(spec)
+
+
 def test_pool_config_change_rolls_the_agents() -> None:
     """A config change changes the pod template's hash annotation (new agents read it)."""
 

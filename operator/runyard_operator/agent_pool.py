@@ -52,6 +52,18 @@ class GpuNodePool(CRModel):
         return value
 
 
+class WorkloadKindSpec(CRModel):
+    """A custom run-to-completion workload (e.g. JobSet) queue templates may name."""
+
+    api_version: str = Field(
+        description="group/version of the custom resource, e.g. jobset.x-k8s.io/v1alpha2."
+    )
+    kind: str = Field(description="Its kind, e.g. JobSet.")
+    plural: str | None = Field(
+        default=None, description="Its resource name in API paths; unset: kind lowercased + s."
+    )
+
+
 class ScalingSpec(CRModel):
     """How many agents run: pending work that fits plus running jobs, within min/max."""
 
@@ -117,6 +129,12 @@ class AgentPoolSpec(CRModel):
         default=None,
         description="Secret key with the agents' API key (job namespace too, for Jobs); "
         "unset: the server's admin key Secret.",
+    )
+    workload_kinds: list[WorkloadKindSpec] = Field(
+        default_factory=list,
+        description="Custom workloads (e.g. JobSet) queue templates may name besides batch/v1 "
+        "Jobs; the agents' Role gets them (the operator must hold them: rbac.workloadKinds "
+        "in the chart's values).",
     )
     job_service_account: str | None = Field(
         default=None, description="Service account of the Jobs; unset: none mounted."

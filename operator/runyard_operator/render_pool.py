@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from runyard.launch.agent.config import AgentConfig
+from runyard.launch.kubernetes.pool import WorkloadKind
 
 from .agent_pool import AgentPoolSpec
 from .api import GROUP
@@ -89,6 +90,9 @@ def agent_config(
             "api_key_secret": {"name": secret, "key": key},
             "server_url": server_url,
             "default_image": spec.job_image or settings.job_image,
+            "workload_kinds": [
+                k.model_dump(by_alias=True, exclude_none=True) for k in spec.workload_kinds
+            ],
         },
     }
     try:
@@ -103,6 +107,8 @@ def agent_config(
         for err in exc.errors():
             loc = [str(p) for p in err["loc"]]
             where = fields.get(loc[0], "spec") if loc else "spec"
+            if loc[:2] == ["pool", "workload_kinds"]:
+                where = "spec.workloadKinds"
             problems.append(
                 f"{where} ({'.'.join(loc)}): {err['msg'].removeprefix('Value error, ')}"
             )
@@ -111,6 +117,11 @@ def agent_config(
     dumped.pop("workdir", None)  # local-process only
     dumped.pop("name", None)  # each agent is listed by its pod name (the default)
     return dumped
+
+
+def workload_kinds(spec: AgentPoolSpec) -> list[WorkloadKind]:
+    """The pool's custom workload kinds as the agent reads them."""
+    return [WorkloadKind.model_validate(k.model_dump(by_alias=True)) for k in spec.workload_kinds]
 
 
 def job_key_secret(name: str) -> str:
@@ -230,6 +241,14 @@ def rbac(name: str, namespace: str, spec: AgentPoolSpec, cluster_role: str) -> l
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]},
+        *(
+            {
+                "apiGroups": [kind.group],
+                "resources": [kind.resource],
+                "verbs": ["get", "list", "watch", "create", "delete", "patch"],
+            }
+            for kind in workload_kinds(spec)
+        ),
     ]
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(n["account"], namespace)},
