@@ -21,10 +21,10 @@ from runyard.server.tracking.rollups import (
 )
 
 
-def brute_force(points: list[Point], buckets: int) -> list[Bucket]:
+def brute_force(points: list[Point], buckets: int, coarse: bool = False) -> list[Bucket]:
     """What a chart should show: every point, grouped on the grid choose_level picks."""
     lo, hi = min(p.step for p in points), max(p.step for p in points)
-    level, width = choose_level(lo, hi, buckets)
+    level, width = choose_level(lo, hi, buckets, coarse)
     origin = (lo // level_width(level)) * level_width(level)
     groups: dict[int, list[Point]] = {}
     for p in points:
@@ -77,6 +77,9 @@ def test_rollups_match_brute_force(session: Session, steps: int, buckets: int, s
     got = sampled_series(session, 1, "m", buckets)
     assert got == brute_force(points, buckets)
     assert len(got) <= max(buckets, 1)
+    coarse = sampled_series(session, 1, "m", buckets, coarse=True)
+    assert coarse == brute_force(points, buckets, coarse=True)
+    assert max(buckets, 1) // 2 <= len(coarse) <= max(buckets, 1) or len(coarse) == steps
 
 
 def test_repeated_steps_keep_the_latest_line_as_last(session: Session) -> None:
@@ -97,6 +100,22 @@ def test_choose_level_reads_at_most_sixteen_rows_per_bucket() -> None:
             assert width % level_width(level) == 0
             assert -(-span // width) <= buckets  # never more buckets than asked for
             assert span // level_width(level) <= 16 * buckets or level == 5
+
+
+def test_coarse_charts_read_the_coarsest_level_that_still_fills_half_the_buckets() -> None:
+    # 100,000 steps in 500 buckets: 391 buckets of 256 steps (391 rows read, not 6,250).
+    assert choose_level(0, 99_999, 500) == (1, 208)  # exact: 481 buckets from 6,250 rows
+    assert choose_level(0, 99_999, 500, coarse=True) == (2, 256)
+    assert choose_level(0, 999_999, 500, coarse=True) == (2, 2048)
+    assert choose_level(0, 1_999, 500, coarse=True) == (0, 4)  # short runs: the raw points
+    for span in (100, 3_000, 65_536, 100_000, 777_777, 10**7):
+        for buckets in (10, 500, 1000):
+            level, width = choose_level(0, span - 1, buckets, coarse=True)
+            exact_level, _ = choose_level(0, span - 1, buckets)
+            assert level >= exact_level and width % level_width(level) == 0
+            assert -(-span // width) <= buckets
+            if span >= buckets:
+                assert -(-span // width) >= buckets // 2, (span, buckets)
 
 
 @pytest.mark.parametrize(

@@ -109,19 +109,29 @@ def store_rollups(session: Session, run_id: int, points: Iterable[Point]) -> Non
     session.execute(stmt, rows)
 
 
-def choose_level(lo: int, hi: int, buckets: int) -> tuple[int, int]:
+def choose_level(lo: int, hi: int, buckets: int, coarse: bool = False) -> tuple[int, int]:
     """Pick the rollup level and output bucket width (in steps) for `buckets` over [lo, hi].
 
-    The level is the coarsest one still finer than an output bucket; the output width
-    is a whole number of that level's ranges, so merged rows never straddle buckets.
+    The level is the coarsest one still finer than an output bucket (so about `buckets`
+    come out, reading up to 16 rows each). `coarse` (charts) takes the coarsest level that
+    still yields half the buckets: a line of 391 points instead of 500 looks the same, and
+    reading 16x fewer rows is what lets a workspace of 50 long runs paint in time. The
+    output width is a whole number of the level's ranges, so merged rows never straddle.
     """
-    wanted = -(-(hi - lo + 1) // max(buckets, 1))  # ceil
+    span = hi - lo + 1
+    wanted = -(-span // max(buckets, 1))  # ceil
+    if coarse:
+        enough = max(1, buckets // 2)
+        for coarser in range(TOP_LEVEL, 0, -1):
+            unit = level_width(coarser)
+            width = -(-wanted // unit) * unit
+            if -(-span // width) >= enough:
+                return coarser, width
     level = 0
     while level < TOP_LEVEL and level_width(level + 1) <= wanted:
         level += 1
     unit = level_width(level)
-    width = -(-wanted // unit) * unit
-    return level, width
+    return level, -(-wanted // unit) * unit
 
 
 # (x_min, x_max, count, min, max, last, last_line): a rollup row as the database returns it.
@@ -252,11 +262,13 @@ def sampled_series(
     buckets: int,
     step_min: int | None = None,
     step_max: int | None = None,
+    coarse: bool = False,
 ) -> list[Bucket]:
     """The metric as at most about `buckets` x-ranges, each with count, min, max and last.
 
     `step_min`/`step_max` narrow the read to a window of steps (a zoomed chart): the
     buckets are then as fine as the window allows, and cost the same as a full read.
+    `coarse`: between half and all of `buckets`, for far fewer rows (see `choose_level`).
     """
     span = x_range(session, run_id, key)
     if span is None:
@@ -265,7 +277,7 @@ def sampled_series(
     hi = span[1] if step_max is None else min(span[1], step_max)
     if lo > hi:
         return []
-    level, width = choose_level(lo, hi, buckets)
+    level, width = choose_level(lo, hi, buckets, coarse)
     unit = level_width(level)
     origin = (lo // unit) * unit
     if level == 0:

@@ -133,7 +133,9 @@ def metric_of_runs(
             name: {
                 k: [
                     BucketOut(**vars(b))
-                    for b in rollups.sampled_series(session, rid, k, buckets, step_min, step_max)
+                    for b in rollups.sampled_series(
+                        session, rid, k, buckets, step_min, step_max, coarse=True
+                    )
                 ]
                 for k in key
             }
