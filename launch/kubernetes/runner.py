@@ -72,6 +72,7 @@ class _Tracked:
     closing: bool = False
     start_timeout_s: float = 600.0
     kind: WorkloadKind | None = None  # None: a batch/v1 Job
+    waiting_since: float | None = None  # when a pod began the wait `verdict` explains
 
 
 def job_name_for(item: QueueItem) -> str:
@@ -345,7 +346,10 @@ class KubernetesRunner:
             self._put(JobUpdate(tracked.item.id, ItemState.RUNNING, run_id=tracked.run_id))
         verdict = tracked.verdict = seen.verdict
         if verdict is None:
+            tracked.waiting_since = None
             return
+        if tracked.waiting_since is None:
+            tracked.waiting_since = time.monotonic()
         pending = None if verdict.kind in tracked.pending_kinds else verdict.kind
         tracked.pending_kinds.add(verdict.kind)
         if verdict.fatal:
@@ -427,7 +431,12 @@ class KubernetesRunner:
                 if tracked.closing or verdict is None or running_job:
                     continue
                 timeout = tracked.start_timeout_s
-                if is_stuck(verdict, tracked.since, now, timeout):
+                # Until it runs, the wait counts from the launch; a running workload's pod
+                # (a restarted worker) from when that pod began to wait.
+                since = tracked.since
+                if tracked.state is ItemState.RUNNING and tracked.waiting_since is not None:
+                    since = tracked.waiting_since
+                if is_stuck(verdict, since, now, timeout):
                     source = (
                         "the pool's start_timeout_s"
                         if timeout == self.pool.start_timeout_s
