@@ -61,9 +61,9 @@ def test_a_jobset_item_runs_every_worker_on_the_pool_and_finishes(
 ) -> None:
     queue = create_queue(cluster.api, jobset_template(workers=2))
     start_agent(queue, workload_kinds=[JOBSET])
-    item_id = enqueue(
-        cluster.api, queue, 4, entry_point=[sys.executable, "-c", "print('worker up')"]
-    )
+    # Each worker runs a second, long enough for the watch to see it running.
+    script = "import time; print('worker up'); time.sleep(1)"
+    item_id = enqueue(cluster.api, queue, 4, entry_point=[sys.executable, "-c", script])
 
     item = final(cluster, item_id)
     assert item["state"] == "finished", item
