@@ -176,17 +176,20 @@ def main() -> None:
         samples: list[float] = []
         last_launch = started
         launched = 0
+        # Jobs ever seen: finished ones go after their TTL, so the current count undercounts.
+        seen: set[str] = set()
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("running", total=args.items)
             while True:
                 time.sleep(0.5)
                 jobs = sim.jobs(NS)
+                seen.update(job["metadata"]["name"] for job in jobs)
                 done = 0
                 for q in queues:
                     by_state = api.get(f"/api/v1/queues/admin/{q}").json()["stats"]["by_state"]
                     done += sum(by_state.get(s, 0) for s in ("finished", "failed", "canceled"))
-                if len(jobs) > launched:
-                    launched, last_launch = len(jobs), time.monotonic()
+                if len(seen) > launched:
+                    launched, last_launch = len(seen), time.monotonic()
                 if launched < args.items:  # work still waiting: how busy are the GPUs?
                     samples.append(_occupancy(sim) / total_gpus)
                 progress.update(task, completed=done)

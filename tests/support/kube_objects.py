@@ -16,6 +16,7 @@ as they are; this module adds the apiserver's own behaviour around them:
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,8 +44,9 @@ class Kind:
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
-    @property
+    @functools.cached_property
     def resource(self) -> kmock.resource:
+        # Cached: building a kmock.resource is costly, and every store lookup needs one.
         return kmock.resource(self.group, self.version, self.plural)
 
     @property

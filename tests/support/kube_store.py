@@ -91,6 +91,9 @@ class ClusterStore:
 
     def __init__(self, objects: kmock.ObjectsArray, kinds: Iterable[Kind] = KINDS) -> None:
         self.objects = objects
+        # Keys of the objects not deleted, by resource: kmock keeps deleted ones (with their
+        # history), and scanning those on every list made long simulations quadratic.
+        self._live: dict[Any, dict[tuple[Any, str | None, str], None]] = {}
         self.lock = threading.RLock()
         self.kinds: dict[tuple[str, str, str], Kind] = {}
         self._rv = 1000
@@ -230,9 +233,8 @@ class ClusterStore:
             raise bad_request(str(exc)) from exc
         with self.lock:
             items = []
-            for (resource, ns, _), obj in self.objects.items():
-                if resource != kind.resource or obj.deleted:
-                    continue
+            for key in self._live.get(kind.resource, {}):
+                ns, obj = key[1], self.objects[key]
                 if namespace is not None and ns != namespace:
                     continue
                 raw = obj.last.raw
@@ -288,6 +290,7 @@ class ClusterStore:
                 self.objects[key].history.append(obj)
             else:
                 self.objects[key] = obj
+            self._live.setdefault(key[0], {})[key] = None
             if kind.plural == "pods":
                 self._logs.pop((namespace or "", meta["name"]), None)
             return self._record(kind, "ADDED", obj, None)
@@ -423,9 +426,11 @@ class ClusterStore:
     def _remove(self, kind: Kind, old: Obj, last: Obj) -> Obj:
         meta = last["metadata"]
         meta["resourceVersion"] = self._next_rv()
-        entry = self.objects[self._key(kind, meta.get("namespace"), meta["name"])]
+        key = self._key(kind, meta.get("namespace"), meta["name"])
+        entry = self.objects[key]
         entry.history.append(last)
         entry.delete()
+        self._live.get(key[0], {}).pop(key, None)
         if kind.plural == "pods":
             self._logs.pop((meta.get("namespace") or "", meta["name"]), None)
         return self._record(kind, "DELETED", last, old)
@@ -433,9 +438,9 @@ class ClusterStore:
     def _collect(self, owner_uid: str, orphan: bool) -> None:
         """Garbage-collect (or orphan) the objects that name `owner_uid` as an owner."""
         dependents = []
-        for (resource, ns, name), obj in list(self.objects.items()):
-            if obj.deleted:
-                continue
+        live = [key for keys in self._live.values() for key in keys]
+        for resource, ns, name in live:
+            obj = self.objects[resource, ns, name]
             refs = obj.last.raw.get("metadata", {}).get("ownerReferences") or []
             if any(ref.get("uid") == owner_uid for ref in refs):
                 kind = self.find(resource.group, resource.version, resource.plural)
