@@ -51,6 +51,7 @@ from .kube_selectors import SelectorError, parse_field_selector, parse_label_sel
 from .kube_store import Change, ClusterStore, Expired
 
 _TRUE = ("true", "True", "1")
+REQUEST_HISTORY = 1000  # requests kmock keeps for its DSL views (assertions, reactions)
 _JSON = {"Content-Type": "application/json"}
 _TEXT = {"Content-Type": "text/plain"}
 
@@ -91,6 +92,11 @@ class KubeEmulator(kmock.KubernetesEmulator):
         return kind
 
     async def _handle(self, request: kmock.Request) -> Any:
+        # kmock keeps every request, and matching one to a reaction scans them all: a long
+        # simulation (thousands of Jobs) slowed down quadratically. Keep the recent ones.
+        for seen in (self._requests, *(getattr(p, "_requests", []) for p in self._payloads)):
+            if len(seen) > REQUEST_HISTORY:
+                del seen[: len(seen) - REQUEST_HISTORY]
         # Skip KubernetesEmulator._handle: it writes kmock's own way before dispatching.
         return await super(kmock.KubernetesEmulator, self)._handle(request)
 
