@@ -237,7 +237,8 @@ def test_same_item_delivered_twice_launches_one_job(cluster: Cluster) -> None:
         return [u.state.value for u in [updates.get_nowait() for _ in range(updates.qsize())]]
 
     states = asyncio.run(launch_twice())
-    assert states[:2] == ["launching", "launching"]  # both believe they launched it ...
+    # Both believe they launched it (a pod may already report running in between) ...
+    assert states.count("launching") == 2
     assert len(cluster.jobs_of(item_id)) == 1  # ... and one Job exists: the 409 was adoption
 
 

@@ -150,7 +150,7 @@ def test_a_redelivered_jobset_item_is_adopted_and_a_restarted_runner_finds_it(
         return states, found
 
     states, found = asyncio.run(launch_twice_then_recover())
-    assert states[:2] == ["launching", "launching"]
+    assert states.count("launching") == 2  # a pod may report running in between
     assert len(jobsets_of(cluster, item_id)) == 1  # the second create was a 409: adopted
     assert found == [item_id]
 

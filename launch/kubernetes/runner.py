@@ -158,12 +158,13 @@ class KubernetesRunner:
 
     async def _ensure_clients(self) -> None:
         """Connect once (also before start: the agent asks for capacity to register)."""
+        if self.pool_watch is not None:  # connected: capacity() asks on every claim
+            return
         if self._api_client is None:
             self._api_client = await asyncio.to_thread(self._connect)
         self.core = client.CoreV1Api(self._api_client)
         self.workloads = WorkloadApi(self._api_client, self.pool.namespace)
-        if self.pool_watch is None:
-            self.pool_watch = PoolWatch(self.pool, self.core)
+        self.pool_watch = PoolWatch(self.pool, self.core)
 
     def _connect(self) -> client.ApiClient:
         if self.kubeconfig:
@@ -305,12 +306,13 @@ class KubernetesRunner:
 
         def on_workload(event: str, workload: dict[str, Any]) -> None:
             name = workload["metadata"]["name"]
+            if event != "DELETED" and of is None:
+                return  # a Job's pods, not the Job, tell its progress
             tracked = next((t for t in self._tracked.values() if t.job == name), None)
             if event != "DELETED":
-                if of is not None:
-                    self._workloads[name] = workload
-                    if tracked is not None:
-                        self._evaluate(tracked)
+                self._workloads[name] = workload
+                if tracked is not None:
+                    self._evaluate(tracked)
                 return
             self._workloads.pop(name, None)
             if tracked is not None and not tracked.closing:
