@@ -15,10 +15,10 @@ from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.concurrency import run_in_threadpool
 
 from runyard.server.deps import authenticate, get_state, public_base_url
+from runyard.server.errors import ServiceError
 from runyard.server.graphql.context import GraphQLContext
 from runyard.server.graphql.schema import build_schema
 from runyard.server.state import ServerState
-from runyard.server.tracking.runs import TrackingError
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["graphql"])
@@ -28,11 +28,13 @@ def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
     """Show our own errors' messages; hide internals of unexpected ones."""
     formatted: dict[str, Any] = dict(error.formatted)
     original = error.original_error
-    if original is not None and not isinstance(original, TrackingError | ValueError):
+    if original is not None and not isinstance(original, ServiceError | ValueError):
         logger.error("graphql resolver failed", exc_info=original, extra={"path": error.path})
         formatted["message"] = "internal server error (see the server log)"
-    if isinstance(original, TrackingError):
-        formatted.setdefault("extensions", {})["status"] = original.status
+    if isinstance(original, ServiceError):
+        extensions = formatted.setdefault("extensions", {})
+        extensions["status"] = original.status
+        extensions["code"] = original.code.value
     return formatted
 
 

@@ -16,6 +16,7 @@ from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
 from runyard.server.db.dialect import insert_for
 from runyard.server.db.models import Entity, Project, Run
+from runyard.server.errors import ServiceError, code_for_status
 from runyard.server.tracking.config import unwrap_config
 from runyard.server.tracking.ids import decode_id
 
@@ -25,12 +26,11 @@ TERMINAL_STATES = frozenset({"finished", "failed", "crashed", "preempted"})
 RUN_STATES = frozenset({"running", *TERMINAL_STATES})
 
 
-class TrackingError(Exception):
-    """A request the server refuses; the message names the field and the fix."""
+class TrackingError(ServiceError):
+    """A ServiceError raised with an HTTP status (older call sites); prefer ServiceError."""
 
     def __init__(self, message: str, *, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(code_for_status(status), message)
 
 
 class UpsertRunInput(BaseModel):
