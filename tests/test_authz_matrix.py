@@ -1,0 +1,218 @@
+"""The authorization matrix, generated from the app itself.
+
+Every REST route and UI page (from the app's routes) and every GraphQL root Query and
+Mutation field (from the live schema) has an entry in `authz_expectations`; each is tried as
+the owner, a team member, a team viewer, another user, an anonymous caller and the instance
+admin, against the outcome its kind expects. A route or field without an entry fails
+`test_every_route_has_an_entry` / `test_every_graphql_root_field_has_an_entry`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from ariadne import load_schema_from_path, make_executable_schema
+from authz_expectations import EXPECTED, FIELDS, ROUTES, Auth, Field, Outcome, Route, fill
+from fastapi import FastAPI
+from graphql import GraphQLSchema
+
+from conftest import WandbClient
+from runyard.server.app import create_app
+from runyard.server.graphql.schema import SDL_PATH, build_schema
+from support.authz_world import ROLES, World, add_people, logged_runs
+from support.server import LiveServer
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """One server with the team, its people and objects, shared by the whole module."""
+    tmp = tmp_path_factory.mktemp("authz")
+    server = LiveServer(tmp_path_factory.mktemp("authz-server")).start()
+    built = World(server, add_people(server))
+    try:
+        logged_runs(tmp, built, WandbClient)
+        built.build_launch()
+        built.find_run_objects()
+        yield built
+    finally:
+        built.close()
+        server.stop()
+
+
+# --- what the app declares -------------------------------------------------------------------
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every route of the app; ("MOUNT", path) for mounted apps."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before included routers were kept nested
+        routes: Iterable[Any] = app.routes
+    else:
+        routes = iter_route_contexts(app.routes)
+    declared: set[tuple[str, str]] = set()
+    for route in routes:
+        methods = getattr(route, "methods", None)
+        if not methods:
+            declared.add(("MOUNT", route.path))
+            continue
+        declared |= {(method, route.path) for method in methods if method != "HEAD"}
+    return declared
+
+
+def schema_fields(schema: GraphQLSchema) -> set[tuple[str, str]]:
+    """("query" | "mutation", name) of every root field of the schema."""
+    fields = {("query", name) for name in schema.query_type.fields}
+    if schema.mutation_type is not None:
+        fields |= {("mutation", name) for name in schema.mutation_type.fields}
+    return fields
+
+
+def unlisted(declared: set[tuple[str, str]], entries: Iterable[Route | Field]) -> list[str]:
+    """What the app declares but the matrix has no entry for."""
+    listed = {entry.key for entry in entries}
+    return sorted(" ".join(key) for key in declared - listed)
+
+
+def test_every_route_has_an_entry(world: World) -> None:
+    declared = app_routes(create_app(world.server.state))
+    missing = unlisted(declared, ROUTES)
+    assert not missing, f"add these routes to ROUTES in tests/authz_expectations.py: {missing}"
+    stale = sorted(str(r) for r in ROUTES if r.key not in declared)
+    assert not stale, f"ROUTES lists routes the app does not have: {stale}"
+    twice = [key for key, n in Counter(r.key for r in ROUTES).items() if n > 1]
+    assert not twice, f"ROUTES lists these twice: {twice}"
+
+
+def test_every_graphql_root_field_has_an_entry() -> None:
+    declared = schema_fields(build_schema())
+    missing = unlisted(declared, FIELDS)
+    assert not missing, f"add these fields to FIELDS in tests/authz_expectations.py: {missing}"
+    stale = sorted(str(f) for f in FIELDS if f.key not in declared)
+    assert not stale, f"FIELDS lists fields the schema does not have: {stale}"
+    twice = [key for key, n in Counter(f.key for f in FIELDS).items() if n > 1]
+    assert not twice, f"FIELDS lists these twice: {twice}"
+
+
+def test_an_unlisted_route_or_field_is_reported(world: World) -> None:
+    app = create_app(world.server.state)
+
+    @app.post("/api/v1/unlisted")
+    def unlisted_route() -> dict[str, str]:
+        return {}
+
+    assert unlisted(app_routes(app), ROUTES) == ["POST /api/v1/unlisted"]
+    sdl = load_schema_from_path(str(SDL_PATH)) + "\nextend type Mutation { unlisted: Boolean }"
+    schema = make_executable_schema(sdl)
+    assert unlisted(schema_fields(schema), FIELDS) == ["mutation unlisted"]
+
+
+# --- trying each entry as each role ----------------------------------------------------------
+
+
+def judge_http(response: httpx.Response, route: Route) -> str:
+    """The outcome an HTTP answer stands for."""
+    status = response.status_code
+    if status in (301, 302, 303, 307, 308):
+        to_login = response.headers.get("location", "").startswith("/login")
+        return (
+            Outcome.UNAUTHENTICATED if to_login and not route.login_redirect_allowed else "allowed"
+        )
+    outcomes = {401: Outcome.UNAUTHENTICATED, 403: Outcome.FORBIDDEN, 404: Outcome.NOT_FOUND}
+    if status in outcomes:
+        return outcomes[status]
+    if 200 <= status < 300:
+        return Outcome.ALLOWED
+    return f"unexpected HTTP {status}: {response.text[:400]}"
+
+
+def judge_graphql(response: httpx.Response, entry: Field) -> str:
+    """The outcome a GraphQL answer stands for: its error codes, else null or data."""
+    if response.status_code == 401:
+        return Outcome.UNAUTHENTICATED
+    if response.status_code != 200:
+        return f"unexpected HTTP {response.status_code}: {response.text[:400]}"
+    body = response.json()
+    errors = body.get("errors")
+    if errors:
+        codes = {(error.get("extensions") or {}).get("code") for error in errors}
+        by_code = {
+            "forbidden": Outcome.FORBIDDEN,
+            "not_found": Outcome.NOT_FOUND,
+            "unauthenticated": Outcome.UNAUTHENTICATED,
+        }
+        if len(codes) == 1 and next(iter(codes)) in by_code:
+            return by_code[next(iter(codes))]
+        return f"unexpected errors: {errors}"
+    value = (body.get("data") or {}).get(entry.name)
+    return Outcome.NOT_FOUND if value is None else Outcome.ALLOWED
+
+
+def _signed_in(world: World, role: str) -> httpx.Client:
+    client = httpx.Client(base_url=world.server.url, timeout=60)
+    key = world.keys[role]
+    if key:
+        assert client.post("/login", data={"api_key": key}).status_code == 303
+    return client
+
+
+def call_route(world: World, route: Route, role: str) -> httpx.Response:
+    """Make the route's request as `role`."""
+    fresh = route.setup(world) if route.setup else {}
+    if route.auth is Auth.FORM:
+        fresh = {**fresh, "key": world.keys[role] or ""}
+    url = route.url(world, fresh) if route.url else fill(route.path, world, fresh)
+    method = "GET" if route.method == "MOUNT" else route.method
+    kwargs: dict[str, Any] = {
+        "params": route.params(world, fresh) if route.params else None,
+        "json": route.json(world, fresh) if route.json else None,
+        "content": route.content,
+    }
+    form = route.form(world, fresh) if route.form else None
+    if route.auth is Auth.KEY:
+        return world.api(role).request(method, url, data=form, **kwargs)
+    own_browser = route.auth is not Auth.COOKIE
+    if own_browser:  # a sign-in form, or a sign-out that ends the browser's session
+        client = _signed_in(world, role if route.auth is Auth.FRESH_COOKIE else "anonymous")
+    else:
+        client = world.ui(role)
+    headers = {}
+    if method not in SAFE_METHODS and client.cookies:
+        # Forms carry the page's CSRF token when the server issues one (web hardening).
+        token = world.csrf_token(client)
+        if token:
+            form = {**(form or {}), "csrf_token": token}
+            headers["X-CSRF-Token"] = token
+    try:
+        return client.request(method, url, data=form, headers=headers, **kwargs)
+    finally:
+        if own_browser:
+            client.close()
+
+
+def _cases(entries: Iterable[Route | Field]) -> list[Any]:
+    return [
+        pytest.param(entry, role, id=f"{entry} as {role}") for entry in entries for role in ROLES
+    ]
+
+
+@pytest.mark.parametrize(("route", "role"), _cases(ROUTES))
+def test_route(world: World, route: Route, role: str) -> None:
+    got = judge_http(call_route(world, route, role), route)
+    expected = EXPECTED[route.kind][role]
+    assert got == expected, f"{route} ({route.kind}) as {role}: expected {expected}, got {got}"
+
+
+@pytest.mark.parametrize(("entry", "role"), _cases(FIELDS))
+def test_graphql_field(world: World, entry: Field, role: str) -> None:
+    fresh = entry.setup(world) if entry.setup else {}
+    response = world.gql(role, entry.document, entry.variables(world, fresh))
+    got = judge_graphql(response, entry)
+    expected = EXPECTED[entry.kind][role]
+    assert got == expected, f"{entry} ({entry.kind}) as {role}: expected {expected}, got {got}"
