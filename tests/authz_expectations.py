@@ -313,7 +313,7 @@ ROUTES: list[Route] = [
         "/login",
         SIGNED_IN,
         auth=Auth.FORM,
-        form=lambda w, f: {"api_key": f.get("key", ""), "next": "/"},
+        form=lambda w, f: {"api_key": f["key"], "next": "/"},
     ),
     page("POST", "/logout", PUBLIC, auth=Auth.FRESH_COOKIE, login_redirect_allowed=True),
     page("GET", "/favicon.ico", PUBLIC),

@@ -14,7 +14,9 @@ from starlette.concurrency import run_in_threadpool
 
 from runyard import __version__
 from runyard.server.api import agents, filestream, health, queues, runs, storage
+from runyard.server.api.errors import service_error_handler
 from runyard.server.clock import utcnow
+from runyard.server.errors import ServiceError
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
 from runyard.server.metrics import ServerMetrics
@@ -101,6 +103,7 @@ def create_app(state: ServerState) -> FastAPI:
         )
         return response
 
+    app.add_exception_handler(ServiceError, service_error_handler)
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_request_bytes)
     for module in (health, graphql_route, filestream, storage, runs, queues, agents):
         app.include_router(module.router)

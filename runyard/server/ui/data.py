@@ -17,7 +17,7 @@ from runyard.server.auth import Principal
 from runyard.server.db.models import ConsoleLine, MetricRollup, Run
 from runyard.server.tracking import history, rollups
 from runyard.server.tracking.access import accessible_project, accessible_run
-from runyard.server.tracking.runs import TrackingError
+from runyard.server.errors import ServiceError
 from runyard.server.ui import views
 from runyard.server.ui.session import ui_principal
 
@@ -76,7 +76,7 @@ def console_after(
     with request.app.state.runyard.sessions() as session:
         try:
             row = accessible_run(session, me, entity, project, run)
-        except TrackingError as exc:
+        except ServiceError as exc:
             raise HTTPException(exc.status, str(exc)) from exc
         lines = session.execute(
             select(ConsoleLine.line_no, ConsoleLine.text)
@@ -122,7 +122,7 @@ def metric_of_runs(
     with request.app.state.runyard.sessions() as session:
         try:
             proj = accessible_project(session, me, entity, project)
-        except TrackingError as exc:
+        except ServiceError as exc:
             raise HTTPException(exc.status, str(exc)) from exc
         ids = dict(
             session.execute(
@@ -150,7 +150,7 @@ def _changed(
     with request.app.state.runyard.sessions() as session:
         try:
             proj = accessible_project(session, me, entity, project)
-        except TrackingError as exc:
+        except ServiceError as exc:
             raise HTTPException(exc.status, str(exc)) from exc
         runs = session.scalars(
             select(Run).where(Run.project_id == proj.id, Run.updated_at > since)

@@ -7,7 +7,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from runyard.server.queues import launched
 from runyard.server.tracking.access import check_entity_access
-from runyard.server.tracking.runs import TrackingError
+from runyard.server.errors import ServiceError
 from runyard.server.ui.pages import _error, _me, _to_login
 
 router = APIRouter(include_in_schema=False)
@@ -24,7 +24,7 @@ def item_run(request: Request, item_id: str) -> Response:
         return _error(request, me, 404, f"queue item {item_id} does not exist")
     try:
         check_entity_access(me, item.entity)
-    except TrackingError as exc:
+    except ServiceError as exc:
         return _error(request, me, exc.status, str(exc))
     path = launched.run_path(item)
     if path is None:

@@ -13,7 +13,8 @@ from runyard.server.access import Action
 from runyard.server.clock import utcnow
 from runyard.server.queues import agents, service
 from runyard.server.tracking.access import check_entity_access
-from runyard.server.tracking.runs import TrackingError, resolve_entity
+from runyard.server.errors import ServiceError
+from runyard.server.tracking.runs import resolve_entity
 from runyard.server.ui import views
 from runyard.server.ui.pages import _error, _me, _page, _to_login
 
@@ -57,7 +58,7 @@ def queue_page(request: Request, entity: str, name: str) -> Response:
         return _to_login(request)
     try:
         check_entity_access(me, entity)
-    except TrackingError as exc:
+    except ServiceError as exc:
         return _error(request, me, exc.status, str(exc))
     store = request.app.state.runyard.queue_store
     queue = store.get_queue(entity, name)
@@ -106,7 +107,7 @@ def set_priority(request: Request, item_id: str, priority: Annotated[str, Form()
     try:
         check_entity_access(me, item.entity, Action.WRITE)
         store.set_priority(item_id, Priority.parse(priority))
-    except TrackingError as exc:
+    except ServiceError as exc:
         return _error(request, me, exc.status, str(exc))
     except ValueError as exc:
         return _error(request, me, 422, str(exc))
@@ -128,7 +129,7 @@ def cancel(request: Request, item_id: str) -> Response:
     try:
         check_entity_access(me, item.entity, Action.WRITE)
         store.cancel(item_id, utcnow())
-    except TrackingError as exc:
+    except ServiceError as exc:
         return _error(request, me, exc.status, str(exc))
     except (NotFound, Conflict) as exc:
         return _error(request, me, 409, str(exc))

@@ -19,7 +19,7 @@ from runyard.server.queues import launched
 from runyard.server.tracking import rollups
 from runyard.server.tracking.access import accessible_project, accessible_run
 from runyard.server.tracking.filters import FilterError, compile_filter, compile_order
-from runyard.server.tracking.runs import TrackingError
+from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.ui import table, views
 from runyard.server.ui.data import project_metric_keys
 from runyard.server.ui.filters import OPERATORS, filter_document
@@ -167,7 +167,7 @@ def workspace(request: Request, entity: str, project: str) -> Response:
     with state.sessions() as session:
         try:
             proj = accessible_project(session, me, entity, project)
-        except TrackingError as exc:
+        except ServiceError as exc:
             return _error(request, me, exc.status, str(exc))
         runs = list(
             session.scalars(
@@ -209,7 +209,7 @@ def _table_rows(runs: list[Run]) -> tuple[list[str], list[str], list[dict[str, A
 
 def _query_runs(
     request: Request, me: Principal, entity: str, project: str, filters: str, order: str
-) -> tuple[list[Run], int] | str:
+) -> tuple[list[Run], int] | ServiceError:
     state = request.app.state.runyard
     with state.sessions() as session:
         try:
@@ -218,10 +218,10 @@ def _query_runs(
             dialect = session.get_bind().dialect.name
             condition = compile_filter(parsed, dialect)
             ordering = compile_order(order or None, dialect)
-        except TrackingError as exc:
-            return str(exc)
+        except ServiceError as exc:
+            return exc
         except (json.JSONDecodeError, FilterError) as exc:
-            return f"invalid filter: {exc}"
+            return ServiceError(ErrorCode.INVALID, f"invalid filter: {exc}")
         where = (Run.project_id == proj.id, condition)
         total = session.scalar(select(func.count()).select_from(Run).where(*where)) or 0
         runs = list(
@@ -259,8 +259,8 @@ def runs_table(
     if document is not None:
         filters = json.dumps(document)
     result = _query_runs(request, me, entity, project, filters, order)
-    if isinstance(result, str):
-        return _error(request, me, 400, result)
+    if isinstance(result, ServiceError):
+        return _error(request, me, result.status, str(result))
     runs, total = result
     config_keys, summary_keys, rows = _table_rows(runs)
     groups = table.group_rows(rows, group) if group in config_keys else None
@@ -295,8 +295,8 @@ def runs_csv(
     if me is None:
         return _to_login(request)
     result = _query_runs(request, me, entity, project, filters, order)
-    if isinstance(result, str):
-        return Response(result, status_code=400, media_type="text/plain")
+    if isinstance(result, ServiceError):
+        return Response(str(result), status_code=result.status, media_type="text/plain")
     config_keys, summary_keys, rows = _table_rows(result[0])
     header = ["state", "name", "id", "tags", "created", "duration_s"]
     header += [f"config.{k}" for k in config_keys] + [f"summary.{k}" for k in summary_keys]
@@ -332,7 +332,7 @@ def run_page(
     with state.sessions() as session:
         try:
             row = accessible_run(session, me, entity, project, run)
-        except TrackingError as exc:
+        except ServiceError as exc:
             return _error(request, me, exc.status, str(exc))
         files = runs_api.list_files(request, state, session, me, entity, project, run)
         console = session.execute(
