@@ -110,7 +110,7 @@ def stop_run(
     """Ask the run's client to stop; `wandb` ends the run as soon as it hears of it."""
     row = _run(session, principal, entity, project, run)
     try:
-        request_stop(session, row)
+        request_stop(session, principal, row)
     except TrackingError as exc:
         raise http_error(exc) from exc
     return RunOut.from_run(row)
