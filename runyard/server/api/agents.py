@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
+from runyard.server.access import Action
 from runyard.server.api.errors import http_error
 from runyard.server.clock import utcnow
 from runyard.server.deps import PrincipalDep, SessionDep
@@ -38,7 +39,7 @@ def list_agents(
 ) -> list[agents.AgentOut]:
     """An entity's agents (default: yours), most recently heard from first."""
     try:
-        owner = resolve_entity(session, principal, entity)
+        owner = resolve_entity(session, principal, entity, Action.READ)
     except TrackingError as exc:
         raise http_error(exc) from exc
     now = utcnow()
