@@ -15,9 +15,9 @@ from runyard.server.api import runs as runs_api
 from runyard.server.api.models import BucketOut, SampledHistory, SystemMetrics
 from runyard.server.auth import Principal
 from runyard.server.db.models import ConsoleLine, MetricRollup, Run
+from runyard.server.errors import ServiceError
 from runyard.server.tracking import history, rollups
 from runyard.server.tracking.access import accessible_project, accessible_run
-from runyard.server.errors import ServiceError
 from runyard.server.ui import views
 from runyard.server.ui.session import ui_principal
 

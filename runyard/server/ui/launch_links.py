@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from runyard.server.errors import ServiceError
 from runyard.server.queues import launched
 from runyard.server.tracking.access import check_entity_access
-from runyard.server.errors import ServiceError
 from runyard.server.ui.pages import _error, _me, _to_login
 
 router = APIRouter(include_in_schema=False)

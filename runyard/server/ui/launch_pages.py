@@ -11,9 +11,9 @@ from runyard.launch.models import Priority
 from runyard.launch.queue.store import Conflict, NotFound
 from runyard.server.access import Action
 from runyard.server.clock import utcnow
+from runyard.server.errors import ServiceError
 from runyard.server.queues import agents, service
 from runyard.server.tracking.access import check_entity_access
-from runyard.server.errors import ServiceError
 from runyard.server.tracking.runs import resolve_entity
 from runyard.server.ui import views
 from runyard.server.ui.pages import _error, _me, _page, _to_login

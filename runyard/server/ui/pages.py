@@ -15,11 +15,11 @@ from runyard.server.api import runs as runs_api
 from runyard.server.auth import AuthError, Principal, principal_for_key
 from runyard.server.clock import utcnow
 from runyard.server.db.models import ConsoleLine, Entity, Project, Run
+from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.queues import launched
 from runyard.server.tracking import rollups
 from runyard.server.tracking.access import accessible_project, accessible_run
 from runyard.server.tracking.filters import FilterError, compile_filter, compile_order
-from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.ui import table, views
 from runyard.server.ui.data import project_metric_keys
 from runyard.server.ui.filters import OPERATORS, filter_document
