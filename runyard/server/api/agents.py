@@ -30,7 +30,8 @@ def register_agent(
     except TrackingError as exc:
         raise http_error(exc) from exc
     now = utcnow()
-    return agents.agent_out(agents.register(session, owner, body, now), owner.name, now)
+    agent = agents.register(session, owner, body, now, principal.user_id)
+    return agents.agent_out(agent, owner.name, now)
 
 
 @router.get("/agents", response_model=list[agents.AgentOut])

@@ -276,6 +276,11 @@ def list_items(
     return state.queue_store.list_items(queue, item_state, limit)
 
 
+def _speak_for(state: StateDep, principal: Principal, agent_id: str) -> None:
+    with state.sessions() as session:
+        agents.speak_for(session, principal, agent_id)
+
+
 def _item(
     state: StateDep, principal: Principal, item_id: str, action: Action = Action.READ
 ) -> QueueItem:
@@ -324,6 +329,7 @@ def report_item(
 ) -> QueueItem:
     """An agent's progress: launching, running (with the run id), finished, failed."""
     before = _item(state, principal, item_id, Action.WRITE)
+    _speak_for(state, principal, body.agent_id)
     try:
         item = state.queue_store.report(
             item_id,
@@ -353,6 +359,7 @@ async def claim(
     store = state.queue_store
 
     def resolve() -> list[Queue]:
+        _speak_for(state, principal, body.agent_id)
         queues = []
         for path in body.queues:
             entity, sep, name = path.partition("/")
@@ -397,6 +404,7 @@ async def heartbeat(
 ) -> list[QueueItem]:
     """Renew the agent's leases; items come back with their state (stop canceled ones).
     A `capacity` reaches the agent's waiting claim at once."""
+    await run_in_threadpool(_speak_for, state, principal, body.agent_id)
     if body.capacity is not None:
         request.app.state.capacity_board.update(body.agent_id, body.capacity)
 
@@ -424,8 +432,9 @@ def adopt(
     """Lease to a restarted agent the items its workloads belong to, unless a live agent
     holds them; every found item comes back (final ones tell the agent to clean up)."""
     store = state.queue_store
+    _speak_for(state, principal, body.agent_id)
     for item_id in body.item_ids:
-        _item(state, principal, item_id)
+        _item(state, principal, item_id, Action.WRITE)
     now = utcnow()
     with state.write_sessions.begin() as session:
         agents.touch(session, body.agent_id, now)

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from runyard.launch.models import ItemError, ItemState, Queue, QueueItem
 from runyard.launch.queue.rules import TransitionError
 from runyard.launch.queue.store import QueueStoreError
+from runyard.server.access import Action
 from runyard.server.api.models import as_utc
 from runyard.server.clock import utcnow
 from runyard.server.db.models import Entity, LaunchAgent, Project, Run
@@ -78,8 +79,7 @@ def _agent(context: GraphQLContext, node_id: str, field: str) -> AgentView:
                 "(it registers with createLaunchAgent)",
                 status=404,
             )
-        entity = session.get(Entity, agent.entity_id)
-        check_entity_access(context.principal, entity.name if entity else "")
+        agents.speak_for(session, context.principal, agent.id)
         return AgentView(
             agent.id,
             agent.name,
@@ -94,7 +94,11 @@ def _item(context: GraphQLContext, node_id: str) -> QueueItem:
     item = context.state.queue_store.get_item(_key("RunQueueItem", node_id, "runQueueItemId"))
     if item is None:
         raise TrackingError(f"runQueueItemId: queue item {node_id} does not exist", status=404)
-    check_entity_access(context.principal, item.entity)
+    # Acks, failures and warnings speak for the agent holding the item.
+    check_entity_access(context.principal, item.entity, Action.WRITE)
+    if item.agent_id:
+        with context.state.sessions() as session:
+            agents.speak_for(session, context.principal, item.agent_id)
     return item
 
 
@@ -120,7 +124,7 @@ def _report(context: GraphQLContext, item: QueueItem, state: ItemState, **kwargs
 def resolve_create_agent(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
     """Register the agent for its queues; its name doubles as the name of its own run."""
     context = ctx(info)
-    check_entity_access(context.principal, input["entityName"])
+    check_entity_access(context.principal, input["entityName"], Action.WRITE)
     queues = [_queue_by_node_id(context, node_id) for node_id in input["runQueues"]]
     if not queues:
         raise TrackingError("runQueues: name at least one queue (wandb launch-agent -q NAME)")
@@ -136,7 +140,7 @@ def resolve_create_agent(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
             raise TrackingError(
                 f"entityName: entity {input['entityName']!r} does not exist", status=404
             )
-        agent = agents.register(session, entity, body, utcnow())
+        agent = agents.register(session, entity, body, utcnow(), context.principal.user_id)
         # W&B agents create a run named after themselves: make the name unique per start.
         agent.name = f"agent-{agent.id[:12]}"
         agent_id = agent.id
@@ -245,7 +249,7 @@ def resolve_is_team(*_: Any) -> bool:
 def resolve_pop(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any] | None:
     """Claim the queue's best pending item for the agent (a lease, renewed by its loop)."""
     context = ctx(info)
-    queue = queue_named(context, input["entityName"], input["queueName"])
+    queue = queue_named(context, input["entityName"], input["queueName"], Action.WRITE)
     agent_node = input.get("launchAgentId")
     if not agent_node:
         raise TrackingError(
