@@ -10,6 +10,7 @@ from ariadne import InterfaceType, MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 from sqlalchemy.orm import Session
 
+from runyard.server.access import Action
 from runyard.server.api.models import as_utc
 from runyard.server.db.models import (
     Artifact,
@@ -18,6 +19,7 @@ from runyard.server.db.models import (
     ArtifactFile,
     Project,
 )
+from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import GraphQLContext, ctx
 from runyard.server.tracking import artifact_files as files
 from runyard.server.tracking import artifacts as service
@@ -42,16 +44,20 @@ def _iso(value: datetime | None) -> str | None:
     return aware.strftime("%Y-%m-%dT%H:%M:%S") if aware else None
 
 
-def _project(context: GraphQLContext, entity_name: str | None, name: str) -> Project:
+def _project(
+    context: GraphQLContext, entity_name: str | None, name: str, action: Action = Action.READ
+) -> Project:
     entity = entity_name or context.principal.entity_name
-    check_entity_access(context.principal, entity)
+    check_entity_access(context.principal, entity, action)
     project = find_project(context.session, entity, name)
     if project is None:
         raise TrackingError(f"projectName: project {entity}/{name} does not exist", status=404)
     return project
 
 
-def _artifact(context: GraphQLContext, node_id: str, field: str = "artifactID") -> Artifact:
+def _artifact(
+    context: GraphQLContext, node_id: str, field: str = "artifactID", action: Action = Action.READ
+) -> Artifact:
     try:
         pk = decode_id("Artifact", node_id)
     except ValueError as exc:
@@ -59,7 +65,7 @@ def _artifact(context: GraphQLContext, node_id: str, field: str = "artifactID") 
     artifact = context.session.get(Artifact, pk)
     if artifact is None:
         raise TrackingError(f"{field}: no artifact {node_id!r}", status=404)
-    check_entity_access(context.principal, artifact.collection.project.entity.name)
+    check_entity_access(context.principal, artifact.collection.project.entity.name, action)
     return artifact
 
 
@@ -117,11 +123,11 @@ def _file_node(
 
 @query.field("artifact")
 def resolve_artifact(_: Any, info: GraphQLResolveInfo, id: str) -> Artifact | None:
-    """A version by node id; unknown ids answer null like W&B."""
+    """A version by node id; unknown ids (and others' versions) answer null like W&B."""
     try:
         return _artifact(ctx(info), id, "id")
-    except TrackingError as exc:
-        if exc.status == 404:
+    except ServiceError as exc:
+        if exc.code is ErrorCode.NOT_FOUND:
             return None
         raise
 
@@ -330,7 +336,7 @@ def resolve_create_artifact(
     """Start a version (or return the one a retry or identical contents map to)."""
     context = ctx(info)
     spec = service.CreateArtifactSpec.model_validate(input)
-    project = _project(context, spec.entityName, spec.projectName)
+    project = _project(context, spec.entityName, spec.projectName, Action.WRITE)
     run = find_run(context.session, project, spec.runName) if spec.runName else None
     if spec.runName and run is None:
         raise TrackingError(f"runName: run {spec.runName!r} does not exist in {spec.projectName}")
@@ -343,7 +349,7 @@ def resolve_create_manifest(
 ) -> dict[str, Any]:
     """The version's manifest and, while pending, where to upload it."""
     context = ctx(info)
-    artifact = _artifact(context, input["artifactID"])
+    artifact = _artifact(context, input["artifactID"], action=Action.WRITE)
     if input["name"] != files.MANIFEST_NAME:
         raise TrackingError(f"name: the manifest must be called {files.MANIFEST_NAME}")
     return {"artifactManifest": _manifest(context, artifact)}
@@ -359,7 +365,7 @@ def resolve_create_files(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
     for spec in specs:
         by_artifact.setdefault(spec.artifactID, []).append(spec)
     for node_id, group in by_artifact.items():
-        artifact = _artifact(context, node_id)
+        artifact = _artifact(context, node_id, action=Action.WRITE)
         for row, needs_upload in files.register_files(context.session, artifact, group):
             node = _file_node(context, row, artifact, upload=needs_upload)
             edges.append({"node": node, "cursor": str(len(edges))})
@@ -370,7 +376,7 @@ def resolve_create_files(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
 def resolve_commit(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
     """Commit the version: it gets its v<N> and its aliases."""
     context = ctx(info)
-    artifact = _artifact(context, input["artifactID"])
+    artifact = _artifact(context, input["artifactID"], action=Action.WRITE)
     return {"artifact": service.commit_artifact(context.session, context.state.store, artifact)}
 
 
@@ -378,7 +384,8 @@ def resolve_commit(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> d
 def resolve_use(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
     """Record a run's use of a version."""
     context = ctx(info)
-    project = _project(context, input["entityName"], input["projectName"])
+    # Recording a use writes to the run; the artifact itself only has to be readable.
+    project = _project(context, input["entityName"], input["projectName"], Action.WRITE)
     run = find_run(context.session, project, input["runName"])
     if run is None:
         raise TrackingError(f"runName: run {input['runName']!r} does not exist", status=404)
