@@ -13,6 +13,7 @@ from runyard import __version__
 from runyard.server.auth import Principal
 from runyard.server.db.models import ApiKey, Entity, User
 from runyard.server.graphql.context import ctx
+from runyard.server.tracking.access import readable_entity
 from runyard.server.tracking.ids import encode_id
 
 query = QueryType()
@@ -113,10 +114,11 @@ def resolve_server_info(*_: Any) -> dict[str, Any]:
 
 @query.field("entity")
 def resolve_entity(_: Any, info: GraphQLResolveInfo, name: str | None = None) -> Entity | None:
-    """An entity by name (default: the caller's)."""
-    session = ctx(info).session
-    wanted = name or ctx(info).principal.entity_name
-    return session.scalars(select(Entity).where(Entity.name == wanted)).first()
+    """An entity by name (default: the caller's); null unless the caller has a role in it."""
+    context = ctx(info)
+    return readable_entity(
+        context.session, context.principal, name or context.principal.entity_name
+    )
 
 
 @entity_type.field("id")

@@ -185,6 +185,7 @@ def resolve_default_resource_config(
         queue_id = decode_key("DefaultResourceConfig", id)
     except ValueError as exc:
         raise TrackingError(str(exc), status=400) from exc
+    check_entity_access(ctx(info).principal, entity.name)  # templates are the entity's own
     queues = ctx(info).state.queue_store.list_queues(entity.name)
     return next((q for q in queues if q.id == queue_id), None)
 
