@@ -9,8 +9,10 @@ admin, against the outcome its kind expects. A route or field without an entry f
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -23,6 +25,7 @@ from graphql import GraphQLSchema
 from conftest import WandbClient
 from runyard.server.app import create_app
 from runyard.server.graphql.schema import SDL_PATH, build_schema
+from runyard.server.tracking.ids import encode_id
 from support.authz_world import ROLES, World, add_people, logged_runs
 from support.server import LiveServer
 
@@ -217,3 +220,126 @@ def test_graphql_field(world: World, entry: Field, role: str) -> None:
     got = judge_graphql(response, entry)
     expected = EXPECTED[entry.kind][role]
     assert got == expected, f"{entry} ({entry.kind}) as {role}: expected {expected}, got {got}"
+
+
+# --- the attacks of issue 13, one by one -----------------------------------------------------
+
+UPSERT = (
+    "mutation($i: UpsertBucketInput!) { upsertBucket(input: $i) { bucket { id name config } } }"
+)
+
+
+def _as_wandb_client(world: World, role: str) -> httpx.Client:
+    """What the official client sends: HTTP Basic `api:<key>`."""
+    key = world.keys[role]
+    assert key is not None
+    return httpx.Client(base_url=world.server.url, auth=("api", key), timeout=60)
+
+
+def _run_view(world: World, entity: str, run: str) -> dict[str, Any]:
+    found = world.api("owner").get(f"/api/v1/runs/{entity}/{world.project}/{run}")
+    assert found.status_code == 200, found.text
+    return dict(found.json())
+
+
+def test_run_takeover_by_id_renames_merges_and_reveals_nothing(world: World) -> None:
+    # Alice's own run, logged by the official client; bob has no role in her entity.
+    before = _run_view(world, "alice", world.personal_run)
+    assert before["config"]["optimizer"] == {"name": "adam", "beta": 0.9}
+    attack = {
+        "id": world.personal_run_node,
+        "displayName": "taken over",
+        "config": json.dumps({"evil": {"value": 1}}),
+        "state": "running",
+    }
+    with _as_wandb_client(world, "member") as bob:
+        answer = bob.post("/graphql", json={"query": UPSERT, "variables": {"i": attack}})
+    body = answer.json()
+    assert body["data"]["upsertBucket"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["not_found"]
+    assert "adam" not in answer.text and "alice" not in answer.text
+    assert _run_view(world, "alice", world.personal_run) == before
+
+    # A team viewer may read the team's run, but resuming it by id is a write.
+    team_before = _run_view(world, world.team, world.run)
+    with _as_wandb_client(world, "viewer") as carol:
+        attack = {**attack, "id": world.run_node}
+        refused = carol.post("/graphql", json={"query": UPSERT, "variables": {"i": attack}})
+    assert [e["extensions"]["code"] for e in refused.json()["errors"]] == ["forbidden"]
+    assert _run_view(world, world.team, world.run) == team_before
+
+
+def test_run_ids_of_others_look_like_ids_of_no_run(world: World) -> None:
+    nobody = encode_id("Run", 10**9)
+    answers = {}
+    for node in (world.personal_run_node, nobody):
+        upsert = world.gql("member", UPSERT, {"i": {"id": node, "displayName": "x"}}).json()
+        delete = world.gql(
+            "member",
+            "mutation($i: DeleteRunInput!) { deleteRun(input: $i) { clientMutationId } }",
+            {"i": {"id": node}},
+        ).json()
+        answers[node] = json.dumps([upsert, delete]).replace(node, "ID")
+    assert answers[world.personal_run_node] == answers[nobody]
+    assert "does not exist" in answers[nobody]
+
+
+ENTITY = "query($e: String) { entity(name: $e) { id name } }"
+TEMPLATE = """query($e: String, $id: ID!) {
+  entity(name: $e) { defaultResourceConfig(id: $id) { resource config } } }"""
+
+
+def test_entity_query_does_not_confirm_that_an_entity_exists(world: World) -> None:
+    nothing = world.gql("other", ENTITY, {"e": "no-such-entity"}).json()
+    assert nothing == {"data": {"entity": None}}
+    for name in ("alice", world.team):
+        assert world.gql("other", ENTITY, {"e": name}).json() == nothing
+    assert world.gql("viewer", ENTITY, {"e": world.team}).json()["data"]["entity"]["name"] == "t"
+    assert world.gql("owner", ENTITY, {"e": "alice"}).json()["data"]["entity"]["name"] == "alice"
+
+
+def test_queue_templates_are_not_handed_to_others(world: World) -> None:
+    variables = {"e": "alice", "id": world.personal_queue_config_node}
+    theirs = world.gql("owner", TEMPLATE, variables).json()
+    assert theirs["data"]["entity"]["defaultResourceConfig"]["config"] == {
+        "env": {"ALICE_ONLY": "template of alice"}
+    }
+    for role in ("member", "other"):  # bob is in team t with alice, dave in nothing
+        leaked = world.gql(role, TEMPLATE, variables)
+        assert leaked.json() == {"data": {"entity": None}}, leaked.text
+        assert "template of alice" not in leaked.text
+
+
+def _alice_agent(world: World) -> dict[str, Any]:
+    listed = world.api("owner").get("/api/v1/agents", params={"entity": world.team}).json()
+    return next(a for a in listed if a["id"] == world.agent)
+
+
+def test_heartbeat_with_another_users_agent_id_changes_nothing(world: World) -> None:
+    # A queue whose item needs 4 GPUs, and alice's agent waiting for work with none free.
+    gpu_queue = {
+        "name": "gpuq",
+        "entity": world.team,
+        "config": {"gpus": "{{gpus}}"},
+        "variables": [{"name": "gpus", "type": "integer"}],
+    }
+    world.as_owner("POST", "/api/v1/queues", json=gpu_queue)
+    item = world.as_owner(
+        "POST", "/api/v1/queues/t/gpuq/items", json={"template_values": {"gpus": 4}}
+    )
+    before = _alice_agent(world)
+    claim = {"agent_id": world.agent, "queues": ["t/gpuq"], "capacity": {"gpus": 0}, "wait": 2}
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(world.api("owner").post, "/api/v1/agents/claim", json=claim)
+        # Bob and dave claim alice's agent has 8 GPUs free, and that it is "hijacked".
+        forged = {"agent_id": world.agent, "status": "hijacked", "capacity": {"gpus": 8}}
+        while not waiting.done():
+            for role, status in (("member", 403), ("viewer", 403), ("other", 404)):
+                answer = world.api(role).post("/api/v1/agents/heartbeat", json=forged)
+                assert answer.status_code == status, answer.text
+        claimed = waiting.result()
+    assert claimed.status_code == 200 and claimed.json() is None, claimed.text
+    assert world.as_owner("GET", f"/api/v1/items/{item['id']}")["state"] == "pending"
+    after = _alice_agent(world)
+    assert after["status"] == before["status"] != "hijacked"
+    assert after["capacity"] == before["capacity"] == {"gpus": 8}
