@@ -10,10 +10,13 @@ The kind decides the expected outcome per role (`EXPECTED`), after the one acces
 nothing (not found), and callers without credentials are asked for them.
 
 Adding a route is one line: e.g. the people-management API will add
-    rest("POST", "/api/v1/users", INSTANCE_ADMIN, json=lambda w, f: {"username": new_name()}),
-    rest("POST", "/api/v1/teams/{team}/members", MANAGE, json=...),
-and GraphQL mutations such as
-    gql("mutation", "createTeam", INSTANCE_ADMIN, "mutation($i: CreateTeamInput!) {...}", ...).
+    rest("POST", "/api/v1/users", INSTANCE_ADMIN, json=lambda w, f: {"username": _new("u")}),
+    rest("GET", "/api/v1/teams/{team}/members", READ),
+    rest("POST", "/api/v1/teams/{team}/members", MANAGE, json=lambda w, f: {...}),
+and GraphQL fields such as
+    gql("mutation", "createTeam", INSTANCE_ADMIN, "mutation($i: ...) { createTeam(...) }", ...).
+Path placeholders take the world's objects (`fill`: {team} is `t`, {user} is dave); a request
+that uses its object up names a `setup` that makes a fresh one and returns its placeholders.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from runyard.server.tracking.ids import encode_id
-from support.authz_world import QUEUE_CONFIG, ROLES, World
+from support.authz_world import QUEUE_CONFIG, ROLES, USERS, World
 
 Fresh = dict[str, str]
 Maker = Callable[[World, Fresh], Any]
@@ -191,6 +194,9 @@ def fill(path: str, w: World, f: Fresh) -> str:
     """The route's path with the world's objects (fresh ones first) in its placeholders."""
     values = {
         "entity": w.team,
+        "team": w.team,
+        "user": USERS["other"],
+        "username": USERS["other"],
         "project": w.project,
         "run": w.run,
         "run_name": w.run,
