@@ -1,9 +1,9 @@
 """The authorization matrix, generated from the app itself.
 
 Every REST route and UI page (from the app's routes) and every GraphQL root Query and
-Mutation field (from the live schema) has an entry in `authz_expectations`; each is tried as
-the owner, a team member, a team viewer, another user, an anonymous caller and the instance
-admin, against the outcome its kind expects. A route or field without an entry fails
+Mutation field (from the live schema) has an entry in `support/authz_expectations.py`; each
+is tried as the owner, a team member, a team viewer, another user, an anonymous caller and
+the instance admin, against the outcome its kind expects. A route or field without an entry fails
 `test_every_route_has_an_entry` / `test_every_graphql_root_field_has_an_entry`.
 """
 
@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 from ariadne import load_schema_from_path, make_executable_schema
-from authz_expectations import EXPECTED, FIELDS, ROUTES, Auth, Field, Outcome, Route, fill
 from fastapi import FastAPI
 from graphql import GraphQLSchema
 
@@ -26,10 +25,12 @@ from conftest import WandbClient
 from runyard.server.app import create_app
 from runyard.server.graphql.schema import SDL_PATH, build_schema
 from runyard.server.tracking.ids import encode_id
+from support.authz_expectations import EXPECTED, FIELDS, ROUTES, Auth, Field, Outcome, Route, fill
 from support.authz_world import ROLES, World, add_people, logged_runs
 from support.server import LiveServer
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+EXPECTATIONS = "tests/support/authz_expectations.py"
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,9 @@ def unlisted(declared: set[tuple[str, str]], entries: Iterable[Route | Field]) -
 def test_every_route_has_an_entry(world: World) -> None:
     declared = app_routes(create_app(world.server.state))
     missing = unlisted(declared, ROUTES)
-    assert not missing, f"add these routes to ROUTES in tests/authz_expectations.py: {missing}"
+    assert not missing, (
+        f"add these routes to ROUTES in tests/support/authz_expectations.py: {missing}"
+    )
     stale = sorted(str(r) for r in ROUTES if r.key not in declared)
     assert not stale, f"ROUTES lists routes the app does not have: {stale}"
     twice = [key for key, n in Counter(r.key for r in ROUTES).items() if n > 1]
@@ -96,7 +99,9 @@ def test_every_route_has_an_entry(world: World) -> None:
 def test_every_graphql_root_field_has_an_entry() -> None:
     declared = schema_fields(build_schema())
     missing = unlisted(declared, FIELDS)
-    assert not missing, f"add these fields to FIELDS in tests/authz_expectations.py: {missing}"
+    assert not missing, (
+        f"add these fields to FIELDS in tests/support/authz_expectations.py: {missing}"
+    )
     stale = sorted(str(f) for f in FIELDS if f.key not in declared)
     assert not stale, f"FIELDS lists fields the schema does not have: {stale}"
     twice = [key for key, n in Counter(f.key for f in FIELDS).items() if n > 1]
