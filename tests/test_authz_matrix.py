@@ -348,3 +348,19 @@ def test_heartbeat_with_another_users_agent_id_changes_nothing(world: World) -> 
     after = _alice_agent(world)
     assert after["status"] == before["status"] != "hijacked"
     assert after["capacity"] == before["capacity"] == {"gpus": 8}
+
+
+def test_an_item_is_not_found_through_another_entitys_queue_of_the_same_name(world: World) -> None:
+    # Dave has a queue named like the team's; asking it for the team's item finds nothing.
+    created = world.api("other").post(
+        "/api/v1/queues", json={"name": world.queue, "entity": "dave"}
+    )
+    assert created.status_code == 201, created.text
+    query = """query($e: String, $q: String!, $id: ID!) {
+      project(entityName: $e, name: "model-registry") {
+        runQueue(name: $q) { runQueueItem(id: $id) { id runSpec } } } }"""
+    item = encode_id("RunQueueItem", world.item)
+    own = world.gql("owner", query, {"e": world.team, "q": world.queue, "id": item}).json()
+    assert own["data"]["project"]["runQueue"]["runQueueItem"]["id"] == item
+    probe = world.gql("other", query, {"e": "dave", "q": world.queue, "id": item}).json()
+    assert probe == {"data": {"project": {"runQueue": {"runQueueItem": None}}}}

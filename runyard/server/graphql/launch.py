@@ -95,7 +95,8 @@ def resolve_run_queue_item(queue: Queue, info: GraphQLResolveInfo, id: str) -> Q
     except ValueError as exc:
         raise TrackingError(f"id: {exc}", status=400) from exc
     item = ctx(info).state.queue_store.get_item(item_id)
-    return item if item is not None and item.queue == queue.name else None
+    mine = item is not None and (item.entity, item.queue) == (queue.entity, queue.name)
+    return item if mine else None
 
 
 @run_queue_item.field("id")
