@@ -364,3 +364,13 @@ def test_an_item_is_not_found_through_another_entitys_queue_of_the_same_name(wor
     assert own["data"]["project"]["runQueue"]["runQueueItem"]["id"] == item
     probe = world.gql("other", query, {"e": "dave", "q": world.queue, "id": item}).json()
     assert probe == {"data": {"project": {"runQueue": {"runQueueItem": None}}}}
+
+
+def test_a_report_on_a_held_item_speaks_for_its_holder(world: World) -> None:
+    item = world.claimed_item()  # held by alice's agent
+    forged = {"agent_id": "bobs-own-agent", "state": "claimed", "run_id": "bobs-run"}
+    answer = world.api("member").post(f"/api/v1/items/{item}/report", json=forged)
+    assert answer.status_code == 403, answer.text
+    assert world.as_owner("GET", f"/api/v1/items/{item}")["run_id"] is None
+    honest = {"agent_id": world.agent, "state": "launching"}
+    assert world.api("owner").post(f"/api/v1/items/{item}/report", json=honest).status_code == 200

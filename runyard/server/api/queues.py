@@ -329,7 +329,10 @@ def report_item(
 ) -> QueueItem:
     """An agent's progress: launching, running (with the run id), finished, failed."""
     before = _item(state, principal, item_id, Action.WRITE)
-    _speak_for(state, principal, body.agent_id)
+    # Both the reporting agent and the one holding the item must be the caller's to speak for:
+    # a same-state report (run id, warning, error) is accepted from any agent id.
+    for agent_id in {body.agent_id, before.agent_id or body.agent_id}:
+        _speak_for(state, principal, agent_id)
     try:
         item = state.queue_store.report(
             item_id,
