@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from runyard import __version__
 from runyard.server.api import agents, filestream, health, queues, runs, storage
+from runyard.server.api.error_handlers import install_error_handlers
 from runyard.server.clock import utcnow
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
@@ -21,6 +22,7 @@ from runyard.server.metrics import ServerMetrics
 from runyard.server.queues.capacity_board import CapacityBoard
 from runyard.server.queues.wakeup import Wakeup
 from runyard.server.state import ServerState
+from runyard.server.storage_health import StorageHealth
 from runyard.server.tracking.runs import mark_crashed_runs
 from runyard.server.ui.routes import mount_ui
 
@@ -87,6 +89,8 @@ def create_app(state: ServerState) -> FastAPI:
     app.state.metrics.watch_queues(state.queue_store)
     app.state.queue_wakeup = Wakeup()
     app.state.capacity_board = CapacityBoard()
+    app.state.storage_health = StorageHealth()
+    install_error_handlers(app)
 
     @app.middleware("http")
     async def observe(
