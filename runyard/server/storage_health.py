@@ -84,9 +84,11 @@ def probe_database(sessions: sessionmaker[Session]) -> str | None:
     return None
 
 
-def check_writable(health: StorageHealth, data_dir: Path, sessions: sessionmaker[Session]) -> None:
-    """Probe the data dir always, and the database while a failure is recorded; update health."""
-    reason = probe_data_dir(data_dir)
+def check_writable(
+    health: StorageHealth, dirs: list[Path], sessions: sessionmaker[Session]
+) -> None:
+    """Probe the data dirs always, and the database while a failure is recorded; update health."""
+    reason = next((r for r in map(probe_data_dir, dirs) if r is not None), None)
     if reason is None and health.reason is not None:
         reason = probe_database(sessions)
     if reason is None:

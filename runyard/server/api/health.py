@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -32,7 +34,11 @@ def readyz(request: Request) -> Response:
     # A full or read-only storage: not ready while it lasts, ready again once a probe
     # write succeeds (space freed, volume writable) without a restart.
     health: StorageHealth = request.app.state.storage_health
-    check_writable(health, state.settings.data_dir, state.write_sessions)
+    dirs = [state.settings.data_dir]
+    store_root = getattr(state.store, "root", None)  # the filesystem object store's folder
+    if isinstance(store_root, Path) and store_root != state.settings.data_dir:
+        dirs.append(store_root)
+    check_writable(health, dirs, state.write_sessions)
     if health.reason is not None:
         error = f"storage is full or read-only: {health.reason}"
         return JSONResponse({"status": "unavailable", "error": error}, status_code=503)
