@@ -12,13 +12,17 @@ import json
 import os
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import IN_CI, unique_project
+from conftest import IN_CI, WandbClient, unique_project
 from support.server import LiveServer
 
 UPSERT = """
@@ -510,6 +514,95 @@ def test_disk_full_is_a_507_not_ready_nothing_half_written_and_recovers(
         assert httpx.put(upload_url, content=b"weights").status_code == 200
         assert _graphql(server, UPSERT, name="r2", project=project).status_code == 200
     finally:
+        server.stop()
+        filler.unlink(missing_ok=True)
+
+
+FILE_STREAM_ROUTE = "/files/{entity}/{project}/{run_name}/file_stream"
+
+
+def _file_stream_507s(server: LiveServer) -> float:
+    """How many file_stream posts the server has answered with a 507."""
+    with server.api() as api:
+        text = api.get("/metrics").text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "runyard_http_request_duration_seconds_count"
+        and sample.labels.get("route") == FILE_STREAM_ROUTE
+        and sample.labels.get("status") == "507"
+    )
+
+
+def _drain(stream: IO[str], sink: list[str]) -> threading.Thread:
+    """Read `stream` into `sink` in a thread until it closes."""
+    thread = threading.Thread(target=lambda: sink.extend(stream), daemon=True)
+    thread.start()
+    return thread
+
+
+def _wait_until(condition: Callable[[], bool], what: str, proc: subprocess.Popen[str]) -> None:
+    """Poll `condition` while the client runs; fail naming `what` if the client exits first."""
+    for _ in range(1200):  # 120 s: a generous bound for a slow CI machine, not a timing test
+        if condition():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the client exited (code {proc.returncode}) before {what}")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_disk_full_under_the_official_client_loses_nothing_and_duplicates_nothing(
+    small_filesystem: Path, tmp_path: Path
+) -> None:
+    server = LiveServer(small_filesystem / "data").start()
+    client = WandbClient(tmp_path / "client", server)
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    filler = small_filesystem / "filler"
+    project = unique_project()
+    proc = client.popen("log_through_full_disk.py", "--project", project, "--signals", str(signals))
+    out: list[str] = []
+    err: list[str] = []
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        init = json.loads(proc.stdout.readline().removeprefix("RESULT "))
+        run = str(init["id"])
+        # Drain both pipes meanwhile: a client retrying for long must never block on a full one.
+        drains = [_drain(proc.stdout, out), _drain(proc.stderr, err)]
+
+        def history_count() -> int:
+            with server.api() as api:
+                response = api.get(f"/api/v1/runs/admin/{project}/{run}")
+            return int(response.json()["history_line_count"]) if response.is_success else -1
+
+        _wait_until(lambda: history_count() == 10, "the first 10 steps to arrive", proc)
+        _fill(filler)
+        (signals / "go").touch()
+        _wait_until(lambda: _file_stream_507s(server) > 0, "a 507 to the client", proc)
+        assert _readyz(server).status_code == 503
+        assert history_count() == 10  # nothing of the refused posts was stored
+
+        filler.unlink()
+        assert _readyz(server).status_code == 200
+        (signals / "finish").touch()
+        proc.wait(timeout=300)
+        for drain in drains:
+            drain.join()
+        assert proc.returncode == 0, "".join(out + err)
+        assert '"phase": "finished"' in "".join(out)
+        # The client's retries after recovery stored every step exactly once, in order.
+        assert [row["_step"] for row in _history(server, project, run)] == list(range(210))
+        assert _loss_count(server, project, run) == 210
+        with server.api() as api:
+            stored = api.get(f"/api/v1/runs/admin/{project}/{run}").json()
+        assert (stored["state"], stored["summary"]["done"]) == ("finished", True)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        client.kill_leftovers()
         server.stop()
         filler.unlink(missing_ok=True)
 
