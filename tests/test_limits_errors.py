@@ -649,3 +649,58 @@ def test_sqlite_read_only_and_full_errors_map_to_507(tmp_path: Path) -> None:
     assert "(attempt to write a readonly database)" in error.message
     unrelated = service_error_for(OSError(errno.EACCES, "Permission denied"))
     assert unrelated is None
+
+
+# --- the pure decisions behind the answers -----------------------------------------------
+
+
+def test_json_depth_limit_counts_levels_exactly() -> None:
+    from runyard.server.input_limits import json_depth_exceeds
+
+    def nested(levels: int) -> object:
+        value: object = 1
+        for i in range(levels):
+            value = [value] if i % 2 else {"k": value}
+        return value
+
+    assert not json_depth_exceeds(nested(100))
+    assert json_depth_exceeds(nested(101))
+    assert not json_depth_exceeds("text") and not json_depth_exceeds([1, {"a": 2}], limit=2)
+
+
+def test_file_name_limits_count_characters_and_segment_bytes() -> None:
+    from runyard.server.errors import ServiceError
+    from runyard.server.input_limits import check_file_name
+
+    fits = "/".join(["d" * 255, "f" * 255])  # 511 characters, each segment at the limit
+    assert check_file_name(fits, "files") == fits
+    with pytest.raises(ServiceError, match="513 characters, over the 512-character limit"):
+        check_file_name("d/" * 256 + "f", "files")
+    # 128 two-byte characters: 256 bytes in one segment, over what a filesystem allows.
+    with pytest.raises(ServiceError, match="is 256 bytes, over the 255-byte limit") as info:
+        check_file_name("é" * 128, "artifactFiles.name")
+    assert info.value.status == 422
+
+
+def test_storage_failures_are_recognised_through_wrappers_and_nothing_else_is() -> None:
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+
+    from runyard.server.failures import service_error_for, storage_reason
+
+    assert storage_reason(OSError(errno.ENOSPC, "No space left on device")) == (
+        "No space left on device"
+    )
+    assert storage_reason(OSError(errno.EROFS, "Read-only file system")) == "Read-only file system"
+    disk_full = psycopg.errors.DiskFull('could not extend file "base/1/2": No space left on device')
+    wrapped = OperationalError("INSERT ...", {}, disk_full)
+    assert storage_reason(wrapped) == 'could not extend file "base/1/2": No space left on device'
+    group = ExceptionGroup("task group", [OSError(errno.ENOSPC, "No space left on device")])
+    assert storage_reason(group) == "No space left on device"
+    assert storage_reason(OSError(errno.EACCES, "Permission denied")) is None
+    assert storage_reason(ValueError("bad value")) is None
+    # A recursion bug is an internal error, not a client's too-deep JSON.
+    assert service_error_for(RecursionError("maximum recursion depth exceeded")) is None
+    out_of_range = psycopg.errors.NumericValueOutOfRange("integer out of range")
+    error = service_error_for(OperationalError("UPDATE ...", {}, out_of_range))
+    assert error is not None and error.status == 422 and "integer out of range" in error.message

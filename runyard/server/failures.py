@@ -18,6 +18,9 @@ from runyard.server.input_limits import MAX_JSON_DEPTH, depth_error, unprocessab
 SQLITE_STORAGE_MESSAGES = ("database or disk is full", "attempt to write a readonly database")
 # PostgreSQL: disk_full (53100); the server itself ran out of space.
 PG_STORAGE_SQLSTATES = frozenset({"53100"})
+# PostgreSQL: numeric_value_out_of_range, string_data_right_truncation, and a negative
+# LIMIT or OFFSET (invalid_row_count_in_limit_clause / ..._result_offset_clause).
+PG_RANGE_SQLSTATES = frozenset({"22003", "22001", "2201W", "2201X"})
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT})
 STORAGE_FIX = (
     "free space on the server's data volume (RUNYARD_DATA_DIR or the database's disk) "
@@ -69,8 +72,7 @@ def _range_reason(exc: BaseException) -> str | None:
         text = str(item)
         if isinstance(item, OverflowError) and "SQLite INTEGER" in text:
             return "an integer is outside the 64-bit range SQLite stores"
-        # PostgreSQL: numeric_value_out_of_range, string_data_right_truncation.
-        if getattr(item, "sqlstate", None) in {"22003", "22001"}:
+        if getattr(item, "sqlstate", None) in PG_RANGE_SQLSTATES:
             return text.strip().splitlines()[0]
     return None
 
@@ -82,14 +84,15 @@ def service_error_for(exc: BaseException) -> ServiceError | None:
     reason = storage_reason(exc)
     if reason is not None:
         return storage_error(reason)
-    if isinstance(exc, RecursionError):
+    if isinstance(exc, RecursionError) and "JSON" in str(exc):
+        # A JSON parser ran out of stack: the value is nested far past the limit.
         return depth_error("request", MAX_JSON_DEPTH)
     if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
         return unprocessable(f"file name too long ({exc.strerror}): use a shorter file name")
     range_reason = _range_reason(exc)
     if range_reason is not None:
         return unprocessable(
-            f"a value is outside what its database column holds ({range_reason}); "
+            f"a value in the request is out of range for the database ({range_reason}); "
             "send a smaller number or shorter text"
         )
     return None
