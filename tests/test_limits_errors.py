@@ -203,13 +203,21 @@ def test_largest_step_and_huge_metric_values_are_stored(server: LiveServer) -> N
     project, run = _new_run(server)
     lines = [
         json.dumps({"_step": 2**63 - 1, "loss": 1.5}),
+        json.dumps({"_step": -(2**63), "loss": 0.5}),
         json.dumps({"_step": 1, "huge": 10**400}),  # past a float: kept, not charted
     ]
     response = _file_stream(
         server, project, run, {"files": {"wandb-history.jsonl": {"offset": 0, "content": lines}}}
     )
     assert response.status_code == 200, response.text
-    assert [row["_step"] for row in _history(server, project, run)] == [2**63 - 1, 1]
+    steps = [row["_step"] for row in _history(server, project, run)]
+    assert steps == [2**63 - 1, -(2**63), 1]
+    # Charts over the whole 64-bit span read without overflowing either.
+    with server.api() as api:
+        sampled = api.get(f"/api/v1/runs/admin/{project}/{run}/history/sampled")
+    assert sampled.status_code == 200, sampled.text
+    assert sorted(sampled.json()["series"]) == ["_step", "loss"]  # "huge" is not charted
+    assert sum(bucket["count"] for bucket in sampled.json()["series"]["loss"]) == 2
 
 
 def test_graphql_samples_and_steps_past_64_bits_are_refused_naming_the_range(
