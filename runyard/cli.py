@@ -160,7 +160,8 @@ def serve(settings: object, local_agent: bool = False) -> None:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
-            proxy_headers=True,
+            # X-Forwarded-* are believed only from RUNYARD_TRUSTED_PROXIES (web_security.py).
+            proxy_headers=False,
             # Claims are 30 s long polls: don't make Ctrl-C wait for them.
             timeout_graceful_shutdown=3,
         )
