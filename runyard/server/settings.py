@@ -64,7 +64,7 @@ class ServerSettings(BaseSettings):
     )
     metrics_token: SecretStr | None = Field(
         None,
-        description="When set, /metrics answers only requests with `Authorization: Bearer <token>`.",
+        description="When set, /metrics answers only `Authorization: Bearer <token>` requests.",
     )
 
     @field_validator("log_level")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -89,16 +88,10 @@ def needs_token(method: str, path: str, session_cookie: str | None) -> bool:
     return not path.startswith(API_PREFIXES)
 
 
-def session_cookie_of(headers: Headers) -> str | None:
-    """The UI session cookie of a request, if it sent one."""
-    cookies = SimpleCookie()
-    for raw in headers.getlist("cookie"):
-        try:
-            cookies.load(raw)
-        except CookieError:
-            continue
-    morsel = cookies.get(COOKIE)
-    return morsel.value if morsel is not None and morsel.value else None
+def session_cookie_of(scope: Scope) -> str | None:
+    """The UI session cookie of a request, parsed exactly as the handlers will parse it."""
+    # The same parser as `request.cookies`: a differing one could miss a cookie the handler sees.
+    return Request(scope).cookies.get(COOKIE) or None
 
 
 def token_for(request: Request) -> str:
@@ -132,7 +125,7 @@ class CsrfMiddleware:
         if reason is not None:
             await _refuse(reason)(scope, receive, send)
             return
-        cookie = session_cookie_of(headers)
+        cookie = session_cookie_of(scope)
         if not needs_token(method, scope["path"], cookie):
             await self.app(scope, receive, send)
             return
