@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from conftest import WandbClient, unique_project
 from runyard.server.auth import add_api_key, create_user, generate_api_key
 from runyard.server.settings import ServerSettings
+from runyard.server.ui.csrf import MAX_FORM_BYTES
 from runyard.server.ui.session import COOKIE
 from runyard.server.web_security import CONTENT_SECURITY_POLICY
 from support.browser import chromium, signed_in
@@ -279,9 +280,24 @@ def test_csrf_token_is_bound_to_its_session(sqlite_server: LiveServer) -> None:
         api = alice.post(f"/api/v1/items/{third}/cancel", headers=bearer)
         assert api.status_code == 200 and api.json()["state"] == "canceled"
 
+        viewer = {"query": "{ viewer { username } }"}
+        graphql = alice.post("/graphql", json=viewer, auth=("api", sqlite_server.admin_key))
+        assert graphql.status_code == 200 and graphql.json()["data"]["viewer"]["username"]
+
         # Logging out is a state change too.
         assert alice.post("/logout").status_code == 403
         assert alice.post("/logout", data={"csrf_token": alice_token}).status_code == 303
+
+
+def test_unusable_ui_posts_get_a_clear_refusal(sqlite_server: LiveServer) -> None:
+    _, (item,) = pending_items(sqlite_server, 1)
+    with logged_in(sqlite_server) as client:
+        cancel = f"/launch/items/{item}/cancel"
+        huge = client.post(cancel, data={"note": "x" * (MAX_FORM_BYTES + 1)})
+        assert huge.status_code == 413 and f"larger than {MAX_FORM_BYTES} bytes" in huge.text
+        as_json = client.post(cancel, json={"csrf_token": "not read from JSON"})
+        assert as_json.status_code == 403 and "X-CSRF-Token header" in as_json.text
+    assert item_state(sqlite_server, item) == "pending"
 
 
 def test_browsers_cross_site_posts_are_refused_everywhere(sqlite_server: LiveServer) -> None:
