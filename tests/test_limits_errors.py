@@ -177,7 +177,7 @@ def test_chunked_body_under_the_limit_still_works(small_limit_server: LiveServer
                 }
             },
             422,
-            "wandb-history.jsonl line 0: Exceeds the limit (4300 digits)",
+            "wandb-history.jsonl line 0: an integer has more than 4300 digits, over the limit",
         ),
     ],
     ids=["history-offset", "events-offset-32bit", "console-lines", "step", "exitcode", "digits"],

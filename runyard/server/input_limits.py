@@ -20,6 +20,8 @@ MAX_JSON_DEPTH = 100
 # Run and artifact file names are stored in 512-character columns and become paths in
 # the object store, where one path segment may hold at most 255 bytes (NAME_MAX).
 MAX_FILE_NAME_CHARS = 512
+# Python refuses to parse longer integers (sys.get_int_max_str_digits()).
+MAX_INT_DIGITS = 4300
 MAX_FILE_NAME_PART_BYTES = 255
 
 
@@ -70,17 +72,22 @@ def check_json_depth(value: Any, where: str, limit: int = MAX_JSON_DEPTH) -> Any
 def loads_limited(text: str | bytes, where: str, limit: int = MAX_JSON_DEPTH) -> Any:
     """Parse JSON, refusing nesting deeper than `limit` and integers too long to convert.
 
-    Raises `json.JSONDecodeError` for text that is not JSON at all (callers word that
-    error their own way) and `ServiceError` for the limits.
+    Raises `json.JSONDecodeError` (or `UnicodeDecodeError` for bytes) for text that is not
+    JSON at all, which callers word their own way, and `ServiceError` for the limits.
     """
     try:
         value = json.loads(text)
     except RecursionError as exc:
         raise depth_error(where, limit) from exc
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise
-    except ValueError as exc:  # Python refuses integers of more than 4,300 digits
-        raise unprocessable(f"{where}: {exc}; send such numbers as strings") from exc
+    except ValueError as exc:
+        if "integer string conversion" not in str(exc):
+            raise
+        raise unprocessable(
+            f"{where}: an integer has more than {MAX_INT_DIGITS} digits, over the limit; "
+            "send such numbers as strings"
+        ) from exc
     return check_json_depth(value, where, limit)
 
 

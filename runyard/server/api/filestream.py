@@ -20,6 +20,8 @@ from runyard.server.tracking.access import accessible_run
 from runyard.server.tracking.runs import TrackingError
 
 router = APIRouter()
+# Pydantic error types of a well-formed value outside its allowed range.
+_RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
 
 
 def _decode_body(raw: bytes, encoding: str | None, max_bytes: int) -> filestream.FileStreamRequest:
@@ -43,9 +45,6 @@ def _decode_body(raw: bytes, encoding: str | None, max_bytes: int) -> filestream
         # 32-bit columns) is unprocessable; a malformed body is a bad request.
         status = 422 if first["type"] in _RANGE_ERRORS else 400
         raise HTTPException(status, f"invalid file_stream body at {where}: {first['msg']}") from exc
-
-
-_RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
 
 
 def _apply(
