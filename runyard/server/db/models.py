@@ -244,6 +244,8 @@ class LaunchAgent(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # How often it promised to heartbeat; null for agents that did not say (W&B's).
     heartbeat_interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Kubernetes agents: their pool's allow-lists (`PoolPolicy`), checked at enqueue.
+    pool: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
 
 
 class ArtifactCollection(Base):
