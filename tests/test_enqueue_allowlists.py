@@ -1,18 +1,21 @@
 """Enqueues are checked against the allow-lists of the pools serving the queue: a template
 naming a Secret or priority class that a live pool refuses enqueues nothing, and the error
-names the field and the pool setting that would allow it (REST and `wandb launch`)."""
+names the field and the pool setting that would allow it (REST and `wandb launch`); what
+the server could not check, the agent refuses before it creates anything."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from conftest import CLIENT_PYTHON, WandbClient
+from support.agent_cluster import Cluster, RunningAgent, final, until
 from support.server import LiveServer
 
 P = "spec.template.spec"
@@ -60,7 +63,8 @@ def _register(api: httpx.Client, queue: str, pool: dict[str, Any] | None) -> htt
 
 
 def _enqueue(api: httpx.Client, queue: str, **values: str) -> httpx.Response:
-    body = {"run_spec": {"project": "p"}, "template_values": values}
+    run_spec = {"project": "p", "docker": {"docker_image": "org/train:1"}}
+    body = {"run_spec": run_spec, "template_values": values}
     return api.post(f"/api/v1/queues/admin/{queue}/items", json=body)
 
 
@@ -124,3 +128,45 @@ def test_wandb_launch_to_a_queue_whose_pool_refuses_the_secret_fails_with_the_fi
     assert "prod-db" in output and "allowedSecrets" in output
     with server.api() as api:
         assert api.get(f"/api/v1/queues/admin/{queue}/items").json() == []
+
+
+def test_an_item_enqueued_before_its_pool_was_known_fails_at_the_agent_stage(
+    cluster: Cluster, start_agent: Callable[..., RunningAgent]
+) -> None:
+    """Defense in depth: the agent checks the rendered config itself before it creates
+    anything, so an item the server could not check (no live pool) fails naming the field."""
+    config = {
+        "spec": {
+            "template": {
+                "spec": {"containers": [{"envFrom": [{"secretRef": {"name": "{{secret}}"}}]}]}
+            }
+        }
+    }
+    queue = f"k8s-{uuid.uuid4().hex[:6]}"
+    body = {
+        "name": queue,
+        "entity": "admin",
+        "resource": "kubernetes",
+        "config": config,
+        "variables": [{"name": "secret", "type": "string"}],
+    }
+    assert cluster.api.post("/api/v1/queues", json=body).status_code == 201
+    early = _enqueue(cluster.api, queue, secret="prod-db")
+    assert early.status_code == 201, early.text  # no agent yet: nothing to check against
+    start_agent(queue, allowed_secrets=["team-*"])
+
+    failed = final(cluster, early.json()["id"])
+    assert failed["state"] == "failed" and failed["error"]["stage"] == "agent"
+    message = failed["error"]["message"]
+    assert f"{P}.containers[0].envFrom[0].secretRef.name: Secret 'prod-db'" in message
+    assert "spec.allowedSecrets" in message
+    assert cluster.jobs_of(failed["id"]) == []  # nothing was created
+    # The agent registered its pool: the server now refuses the same enqueue at once ...
+    refused = _enqueue(cluster.api, queue, secret="prod-db")
+    assert refused.status_code == 422 and "prod-db" in refused.text
+    # ... and an allowed Secret reaches the Job.
+    allowed = _enqueue(cluster.api, queue, secret="team-data")
+    assert allowed.status_code == 201, allowed.text
+    job = until(cluster, lambda: cluster.job_of(allowed.json()["id"]), what="the Job")
+    main = job["spec"]["template"]["spec"]["containers"][0]
+    assert main["envFrom"] == [{"secretRef": {"name": "team-data"}}]
