@@ -31,7 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .security import PodSecurityError
 
 # A Secret or PriorityClass name (DNS-1123 subdomain), with `*` and `?` as wildcards.
-_PATTERN = re.compile(r"^[a-z0-9*?]([-a-z0-9.*?]{0,251}[a-z0-9*?])?$")
+NAME_GLOB = r"^[a-z0-9*?]([-a-z0-9.*?]{0,251}[a-z0-9*?])?$"
+_PATTERN = re.compile(NAME_GLOB)
 MAX_ENTRIES = 1000
 
 
