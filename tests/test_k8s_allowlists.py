@@ -192,3 +192,14 @@ def test_enqueue_checks_every_live_pool_serving_the_queue() -> None:
     ]
     check_pools(rendered, policies[1:])  # h100 alone allows it
     check_pools(rendered, [])  # no pool known: the agents check before they launch
+
+
+def test_a_deeply_nested_config_is_searched_without_exhausting_the_stack() -> None:
+    root: dict[str, Any] = {}
+    node = root
+    for _ in range(5000):
+        node["x"] = {}
+        node = node["x"]
+    node["secretRef"] = {"name": "deep"}
+    [problem] = allowlist_problems(root, NONE_ALLOWED)
+    assert problem.startswith("x." * 5000 + "secretRef.name: Secret 'deep'")

@@ -90,28 +90,26 @@ def _named(node: Any, path: str) -> list[tuple[str, str]]:
 
 
 def references(manifest: Any, at: str = "") -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(Secret references, priority class references) in a manifest, each as (path, name)."""
+    """(Secret references, priority class references) in a manifest, each as (path, name),
+    in document order. Iterative: a deeply nested config cannot exhaust the stack."""
     secrets: list[tuple[str, str]] = []
     classes: list[tuple[str, str]] = []
-
-    def walk(node: Any, path: str) -> None:
+    stack: list[tuple[str, Any, str]] = [("", manifest, at)]  # (key in its parent, node, path)
+    while stack:
+        key, node, path = stack.pop()
+        lowered = key.lower()
+        if key in ("priorityClassName", "priorityClass") and isinstance(node, str):
+            if node:  # "" means unset
+                classes.append((path, node))
+        elif lowered == "secretname" and isinstance(node, str):
+            secrets.append((path, node))
+        elif "secret" in lowered:
+            secrets.extend(_named(node, path))
         if isinstance(node, dict):
-            for key, value in node.items():
-                where = f"{path}.{key}" if path else str(key)
-                lowered = str(key).lower()
-                if key in ("priorityClassName", "priorityClass") and isinstance(value, str):
-                    if value:  # "" means unset
-                        classes.append((where, value))
-                elif lowered == "secretname" and isinstance(value, str):
-                    secrets.append((where, value))
-                elif "secret" in lowered:
-                    secrets.extend(_named(value, where))
-                walk(value, where)
+            children = [(str(k), v, f"{path}.{k}" if path else str(k)) for k, v in node.items()]
+            stack.extend(reversed(children))
         elif isinstance(node, list):
-            for i, value in enumerate(node):
-                walk(value, f"{path}[{i}]")
-
-    walk(manifest, at)
+            stack.extend(reversed([("", v, f"{path}[{i}]") for i, v in enumerate(node)]))
     return secrets, classes
 
 
