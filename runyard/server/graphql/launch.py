@@ -14,6 +14,7 @@ from graphql import GraphQLResolveInfo
 
 from runyard.launch.models import EnqueueRequest, ItemState, Priority, Queue, QueueItem
 from runyard.launch.templating import TemplateValueError
+from runyard.server.access import Action
 from runyard.server.clock import utcnow
 from runyard.server.db.models import Entity, Project
 from runyard.server.graphql.context import GraphQLContext, ctx
@@ -274,7 +275,7 @@ def resolve_push(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dic
         raise TrackingError(str(exc), status=400) from exc
     for queue in context.state.queue_store.list_queues():
         if queue.id == queue_id:
-            check_entity_access(context.principal, queue.entity)
+            check_entity_access(context.principal, queue.entity, Action.WRITE)
             return _push(context, queue, input)
     raise TrackingError(f"launch queue {input['queueID']} does not exist", status=404)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import HTTPException, Request
 from sqlalchemy.orm import Session
 
+from runyard.server import auth
 from runyard.server.auth import Principal
 from runyard.server.db.models import User
 from runyard.server.signing import SignatureError, UrlSigner
@@ -40,16 +41,9 @@ def user_id_from_token(signer: UrlSigner, token: str | None) -> int | None:
 def principal_for_user(session: Session, user_id: int) -> Principal | None:
     """The principal of a signed-in user, or None if the user no longer exists."""
     user = session.get(User, user_id)
-    if user is None:
+    if user is None or user.disabled_at is not None:
         return None
-    return Principal(
-        user_id=user.id,
-        username=user.username,
-        email=user.email,
-        is_admin=user.is_admin,
-        entity_id=user.default_entity_id,
-        entity_name=user.default_entity.name,
-    )
+    return auth.principal_for_user(session, user)
 
 
 class LoginRequired(Exception):
