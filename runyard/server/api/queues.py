@@ -251,7 +251,12 @@ async def enqueue(
         policies = pools.serving_policies(state.sessions, queue, utcnow())
         try:
             return service.enqueue(
-                state.queue_store, queue, body, utcnow(), state.settings.max_value_bytes, policies
+                state.queue_store,
+                queue,
+                body,
+                utcnow(),
+                state.settings.max_value_bytes,
+                pools=policies,
             )
         except pools.PoolPolicyRefused as exc:
             raise HTTPException(422, {"message": str(exc), "problems": exc.problems}) from exc

@@ -242,7 +242,7 @@ def _push(context: GraphQLContext, queue: Queue, data: dict[str, Any]) -> dict[s
             request,
             utcnow(),
             context.state.settings.max_value_bytes,
-            pools.serving_policies(context.state.sessions, queue, utcnow()),
+            pools=pools.serving_policies(context.state.sessions, queue, utcnow()),
         )
     except TemplateValueError as exc:
         raise TrackingError(str(exc), status=422) from exc
