@@ -143,9 +143,7 @@ def test_service_account_runs_are_attributed_to_wandb_username(
     assert _run_user(sqlite_server, team.alice, project, run_id) == (team.bot_name,) * 2
 
 
-def test_a_disabled_users_key_stops_working_at_once(
-    team: Team, sqlite_server: LiveServer
-) -> None:
+def test_a_disabled_users_key_stops_working_at_once(team: Team, sqlite_server: LiveServer) -> None:
     with sqlite_server.api() as admin:
         created = admin.post("/api/v1/users", json={"username": "erin"})
         key = created.json()["api_key"]
