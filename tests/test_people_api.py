@@ -27,12 +27,12 @@ def _user(server: LiveServer, name: str, **extra: object) -> str:
 
 
 @pytest.fixture
-def people(sqlite_server: LiveServer) -> Iterator[dict[str, object]]:
+def people(server: LiveServer) -> Iterator[dict[str, object]]:
     """A fresh team with an admin and a member, and a user outside it."""
     names = {"team": _name("team"), "owner": _name("owner"), "member": _name("mem")}
     names["outsider"] = _name("out")
-    keys = {role: _user(sqlite_server, names[role]) for role in ("owner", "member", "outsider")}
-    with sqlite_server.api(keys["owner"]) as owner:
+    keys = {role: _user(server, names[role]) for role in ("owner", "member", "outsider")}
+    with server.api(keys["owner"]) as owner:
         assert owner.post("/api/v1/teams", json={"name": names["team"]}).status_code == 201
         added = owner.post(
             f"/api/v1/teams/{names['team']}/members", json={"username": names["member"]}
@@ -47,13 +47,13 @@ def _as(server: LiveServer, people: dict[str, object], who: str) -> httpx.Client
     return server.api(keys[who])
 
 
-def test_admin_creates_lists_and_disables_users(sqlite_server: LiveServer) -> None:
+def test_admin_creates_lists_and_disables_users(server: LiveServer) -> None:
     name = _name("ann")
-    key = _user(sqlite_server, name, email="ann@example.com")
-    with sqlite_server.api(key) as ann:
+    key = _user(server, name, email="ann@example.com")
+    with server.api(key) as ann:
         viewer = ann.get("/api/v1/viewer").json()
         assert (viewer["username"], viewer["entity"], viewer["is_admin"]) == (name, name, False)
-    with sqlite_server.api() as admin:
+    with server.api() as admin:
         listed = {u["username"]: u for u in admin.get("/api/v1/users").json()}
         assert listed[name]["email"] == "ann@example.com"
         assert listed[name]["disabled"] is False
@@ -72,20 +72,20 @@ def test_admin_creates_lists_and_disables_users(sqlite_server: LiveServer) -> No
     ],
 )
 def test_bad_users_are_refused_clearly(
-    sqlite_server: LiveServer, body: dict[str, str], status: int, message: str
+    server: LiveServer, body: dict[str, str], status: int, message: str
 ) -> None:
-    with sqlite_server.api() as admin:
+    with server.api() as admin:
         response = admin.post("/api/v1/users", json=body)
     assert response.status_code == status, response.text
     assert message in response.json()["detail"]
 
 
 def test_a_user_name_clashing_with_a_team_is_a_conflict(
-    sqlite_server: LiveServer, people: dict[str, object]
+    server: LiveServer, people: dict[str, object]
 ) -> None:
     names = people["names"]
     assert isinstance(names, dict)
-    with sqlite_server.api() as admin:
+    with server.api() as admin:
         response = admin.post("/api/v1/users", json={"username": names["team"]})
         assert response.status_code == 409
         assert "already taken by a team" in response.json()["detail"]
@@ -94,10 +94,8 @@ def test_a_user_name_clashing_with_a_team_is_a_conflict(
         assert "already taken by a user" in again.json()["detail"]
 
 
-def test_only_instance_admins_manage_users(
-    sqlite_server: LiveServer, people: dict[str, object]
-) -> None:
-    with _as(sqlite_server, people, "owner") as owner:
+def test_only_instance_admins_manage_users(server: LiveServer, people: dict[str, object]) -> None:
+    with _as(server, people, "owner") as owner:
         for method, path, body in (
             ("POST", "/api/v1/users", {"username": _name("x")}),
             ("GET", "/api/v1/users", None),
@@ -108,8 +106,8 @@ def test_only_instance_admins_manage_users(
             assert "needs an instance admin" in response.json()["detail"]
 
 
-def test_unknown_users_and_self_disable_are_clear(sqlite_server: LiveServer) -> None:
-    with sqlite_server.api() as admin:
+def test_unknown_users_and_self_disable_are_clear(server: LiveServer) -> None:
+    with server.api() as admin:
         missing = admin.post("/api/v1/users/nobody-here/disable")
         assert missing.status_code == 404
         assert "no user named 'nobody-here'" in missing.json()["detail"]
@@ -119,12 +117,12 @@ def test_unknown_users_and_self_disable_are_clear(sqlite_server: LiveServer) -> 
 
 
 def test_team_admin_manages_members_and_roles(
-    sqlite_server: LiveServer, people: dict[str, object]
+    server: LiveServer, people: dict[str, object]
 ) -> None:
     names = people["names"]
     assert isinstance(names, dict)
     team, member, outsider = names["team"], names["member"], names["outsider"]
-    with _as(sqlite_server, people, "owner") as owner:
+    with _as(server, people, "owner") as owner:
         added = owner.post(
             f"/api/v1/teams/{team}/members", json={"username": outsider, "role": "viewer"}
         )
@@ -143,7 +141,7 @@ def test_team_admin_manages_members_and_roles(
         assert owner.delete(f"/api/v1/teams/{team}/members/{outsider}").status_code == 204
         assert team in [t["name"] for t in owner.get("/api/v1/teams").json()]
     # A member sees the members, cannot change them, and may leave.
-    with _as(sqlite_server, people, "member") as mem:
+    with _as(server, people, "member") as mem:
         assert mem.get(f"/api/v1/teams/{team}/members").status_code == 200
         refused = mem.post(f"/api/v1/teams/{team}/members", json={"username": outsider})
         assert refused.status_code == 403
@@ -166,7 +164,7 @@ def test_team_admin_manages_members_and_roles(
     ],
 )
 def test_bad_member_changes_are_refused_clearly(
-    sqlite_server: LiveServer,
+    server: LiveServer,
     people: dict[str, object],
     method: str,
     path: str,
@@ -178,12 +176,12 @@ def test_bad_member_changes_are_refused_clearly(
     assert isinstance(names, dict)
     if body is not None:
         body = {k: v.format(**names) for k, v in body.items()}
-    with _as(sqlite_server, people, "owner") as owner:
+    with _as(server, people, "owner") as owner:
         url = f"/api/v1/teams/{names['team']}" + path.format(**names)
         response = owner.request(method, url, json=body)
     assert response.status_code == status, response.text
     assert message in response.json()["detail"]
-    with _as(sqlite_server, people, "owner") as owner:
+    with _as(server, people, "owner") as owner:
         roles = {
             m["username"]: m["role"]
             for m in owner.get(url.split("/members")[0] + "/members").json()
@@ -192,11 +190,11 @@ def test_bad_member_changes_are_refused_clearly(
 
 
 def test_outsiders_learn_nothing_about_a_team(
-    sqlite_server: LiveServer, people: dict[str, object]
+    server: LiveServer, people: dict[str, object]
 ) -> None:
     names = people["names"]
     assert isinstance(names, dict)
-    with _as(sqlite_server, people, "outsider") as out:
+    with _as(server, people, "outsider") as out:
         for method, suffix in (("GET", "/members"), ("POST", "/service-accounts")):
             response = out.request(method, f"/api/v1/teams/{names['team']}{suffix}", json={})
             assert response.status_code == 404
@@ -206,9 +204,9 @@ def test_outsiders_learn_nothing_about_a_team(
         assert "personal entity, not a team" in personal.json()["detail"]
 
 
-def test_team_creation_setting(tmp_path: Path, sqlite_server: LiveServer) -> None:
-    key = _user(sqlite_server, _name("maker"))
-    with sqlite_server.api(key) as maker:
+def test_team_creation_setting(tmp_path: Path, server: LiveServer) -> None:
+    key = _user(server, _name("maker"))
+    with server.api(key) as maker:
         assert maker.post("/api/v1/teams", json={"name": _name("own")}).status_code == 201
     locked = LiveServer(tmp_path, users_can_create_teams=False).start()
     try:
@@ -227,18 +225,18 @@ def test_team_creation_setting(tmp_path: Path, sqlite_server: LiveServer) -> Non
         locked.stop()
 
 
-def test_service_accounts_and_keys(sqlite_server: LiveServer, people: dict[str, object]) -> None:
+def test_service_accounts_and_keys(server: LiveServer, people: dict[str, object]) -> None:
     names = people["names"]
     assert isinstance(names, dict)
     team = names["team"]
-    with _as(sqlite_server, people, "owner") as owner:
+    with _as(server, people, "owner") as owner:
         created = owner.post(f"/api/v1/teams/{team}/service-accounts", json={"description": "ci"})
         assert created.status_code == 201, created.text
         bot = created.json()["user"]
         assert bot["service_account"] is True
         assert bot["default_entity"] == team
         bot_key = created.json()["api_key"]
-        with sqlite_server.api(bot_key) as as_bot:
+        with server.api(bot_key) as as_bot:
             assert as_bot.get("/api/v1/viewer").json()["entity"] == team
             # A service account has no personal entity and cannot start teams.
             refused = as_bot.post("/api/v1/teams", json={"name": _name("botteam")})
@@ -249,14 +247,14 @@ def test_service_accounts_and_keys(sqlite_server: LiveServer, people: dict[str, 
         listed = owner.get("/api/v1/keys", params={"user": bot["username"]}).json()
         assert [k["description"] for k in listed] == ["ci", ""]
         assert owner.delete(f"/api/v1/keys/{listed[0]['id']}").status_code == 204
-        with sqlite_server.api(bot_key) as as_bot:
+        with server.api(bot_key) as as_bot:
             assert as_bot.get("/api/v1/viewer").status_code == 401
 
 
-def test_own_keys_create_list_revoke(sqlite_server: LiveServer, people: dict[str, object]) -> None:
+def test_own_keys_create_list_revoke(server: LiveServer, people: dict[str, object]) -> None:
     names = people["names"]
     assert isinstance(names, dict)
-    with _as(sqlite_server, people, "member") as mem:
+    with _as(server, people, "member") as mem:
         created = mem.post("/api/v1/keys", json={"description": "laptop"})
         assert created.status_code == 201
         new_key = created.json()["api_key"]
@@ -264,7 +262,7 @@ def test_own_keys_create_list_revoke(sqlite_server: LiveServer, people: dict[str
         assert [k["description"] for k in listed] == ["first key", "laptop"]
         assert listed[1]["hint"] == new_key[-4:]
         assert new_key not in str(listed)
-        with sqlite_server.api(new_key) as laptop:
+        with server.api(new_key) as laptop:
             assert laptop.get("/api/v1/viewer").status_code == 200
             assert mem.delete(f"/api/v1/keys/{listed[1]['id']}").status_code == 204
             assert laptop.get("/api/v1/viewer").status_code == 401
@@ -273,16 +271,16 @@ def test_own_keys_create_list_revoke(sqlite_server: LiveServer, people: dict[str
         assert other.status_code == 403
         made = mem.post("/api/v1/keys", json={"username": names["owner"]})
         assert made.status_code == 403
-    with _as(sqlite_server, people, "owner") as owner:
+    with _as(server, people, "owner") as owner:
         owner_key_id = owner.get("/api/v1/keys").json()[0]["id"]
-    with _as(sqlite_server, people, "member") as mem:
+    with _as(server, people, "member") as mem:
         revoke = mem.delete(f"/api/v1/keys/{owner_key_id}")
         assert revoke.status_code == 404
         assert f"no API key {owner_key_id}" in revoke.json()["detail"]
         too_long = mem.post("/api/v1/keys", json={"description": "x" * 300})
         assert too_long.status_code == 400
         assert "description: 300 characters" in too_long.json()["detail"]
-    with sqlite_server.api() as admin:
+    with server.api() as admin:
         # The instance admin manages anyone's keys.
         assert admin.post("/api/v1/keys", json={"username": names["owner"]}).status_code == 201
 

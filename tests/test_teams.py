@@ -29,16 +29,28 @@ class Team:
     bot_name: str
 
 
-@pytest.fixture(scope="module")
-def team(sqlite_server: LiveServer) -> Team:
-    """Team `t`: alice admin, bob member, carol viewer, a service account; dave outside."""
-    with sqlite_server.api() as admin:
+_TEAMS: dict[str, Team] = {}
+
+
+@pytest.fixture
+def team(server: LiveServer) -> Team:
+    """Team `t`: alice admin, bob member, carol viewer, a service account; dave outside.
+
+    Made once per live server (one per database backend).
+    """
+    if server.url not in _TEAMS:
+        _TEAMS[server.url] = _make_team(server)
+    return _TEAMS[server.url]
+
+
+def _make_team(server: LiveServer) -> Team:
+    with server.api() as admin:
         keys = {}
         for name in ("alice", "bob", "carol", "dave"):
             created = admin.post("/api/v1/users", json={"username": name})
             assert created.status_code == 201, created.text
             keys[name] = created.json()["api_key"]
-    with sqlite_server.api(keys["alice"]) as alice:
+    with server.api(keys["alice"]) as alice:
         assert alice.post("/api/v1/teams", json={"name": "t"}).status_code == 201
         for name, role in (("bob", "member"), ("carol", "viewer")):
             added = alice.post("/api/v1/teams/t/members", json={"username": name, "role": role})
@@ -56,12 +68,12 @@ def team(sqlite_server: LiveServer) -> Team:
 
 
 @pytest.fixture
-def client_as(tmp_path: Path, sqlite_server: LiveServer) -> Iterator[object]:
+def client_as(tmp_path: Path, server: LiveServer) -> Iterator[object]:
     """Make an isolated official client with a given key (and optional WANDB_USERNAME)."""
     made: list[WandbClient] = []
 
     def make(key: str, username: str | None = None) -> WandbClient:
-        client = WandbClient(tmp_path / f"c{len(made)}", sqlite_server, api_key=key)
+        client = WandbClient(tmp_path / f"c{len(made)}", server, api_key=key)
         if username is not None:
             client.env["WANDB_USERNAME"] = username
         made.append(client)
@@ -91,7 +103,7 @@ def _run_user(server: LiveServer, key: str, project: str, run_id: str) -> tuple[
 
 
 def test_member_logs_viewer_is_refused_with_the_clients_permission_message(
-    team: Team, client_as, sqlite_server: LiveServer
+    team: Team, client_as, server: LiveServer
 ) -> None:  # type: ignore[no-untyped-def]
     project = unique_project()
     bob = client_as(team.bob).run("team_run.py", "--entity", "t", "--project", project)
@@ -99,8 +111,8 @@ def test_member_logs_viewer_is_refused_with_the_clients_permission_message(
     (done,) = bob.results
     assert done["entity"] == "t"
     # The run is in t: alice (admin) and carol (viewer) both see it, attributed to bob.
-    assert _run_user(sqlite_server, team.carol, project, str(done["id"])) == ("bob", "bob")
-    with sqlite_server.api(team.alice) as alice:
+    assert _run_user(server, team.carol, project, str(done["id"])) == ("bob", "bob")
+    with server.api(team.alice) as alice:
         listed = alice.get("/api/v1/runs", params={"project": f"t/{project}"}).json()
         assert [r["id"] for r in listed["runs"]] == [done["id"]]
         assert listed["runs"][0]["state"] == "finished"
@@ -111,7 +123,7 @@ def test_member_logs_viewer_is_refused_with_the_clients_permission_message(
     # wandb.init raises the client's error carrying the server's reason, naming the role.
     assert "permission denied" in str(refused["message"])
     assert "viewer of 't'" in str(refused["message"])
-    with sqlite_server.api(team.alice) as alice:
+    with server.api(team.alice) as alice:
         listed = alice.get("/api/v1/runs", params={"project": f"t/{project}"}).json()
         assert len(listed["runs"]) == 1  # the refused run left nothing behind
 
@@ -124,7 +136,7 @@ def test_outsider_cannot_log_into_the_team(team: Team, client_as) -> None:  # ty
 
 
 def test_service_account_runs_are_attributed_to_wandb_username(
-    team: Team, client_as, sqlite_server: LiveServer
+    team: Team, client_as, server: LiveServer
 ) -> None:  # type: ignore[no-untyped-def]
     project = unique_project()
     as_bob = client_as(team.bot, username="bob").run(
@@ -132,7 +144,7 @@ def test_service_account_runs_are_attributed_to_wandb_username(
     )
     assert as_bob.returncode == 0, as_bob.stdout + as_bob.stderr
     run_id = str(as_bob.results[0]["id"])
-    assert _run_user(sqlite_server, team.alice, project, run_id) == ("bob", "bob")
+    assert _run_user(server, team.alice, project, run_id) == ("bob", "bob")
 
     # dave is not in t: the run stays the service account's own.
     as_dave = client_as(team.bot, username="dave").run(
@@ -140,14 +152,14 @@ def test_service_account_runs_are_attributed_to_wandb_username(
     )
     assert as_dave.returncode == 0, as_dave.stdout + as_dave.stderr
     run_id = str(as_dave.results[0]["id"])
-    assert _run_user(sqlite_server, team.alice, project, run_id) == (team.bot_name,) * 2
+    assert _run_user(server, team.alice, project, run_id) == (team.bot_name,) * 2
 
 
-def test_a_disabled_users_key_stops_working_at_once(team: Team, sqlite_server: LiveServer) -> None:
-    with sqlite_server.api() as admin:
+def test_a_disabled_users_key_stops_working_at_once(team: Team, server: LiveServer) -> None:
+    with server.api() as admin:
         created = admin.post("/api/v1/users", json={"username": "erin"})
         key = created.json()["api_key"]
-        with sqlite_server.api(key) as erin:
+        with server.api(key) as erin:
             assert erin.get("/api/v1/viewer").status_code == 200
             assert admin.post("/api/v1/users/erin/disable").json()["disabled"] is True
             refused = erin.get("/api/v1/viewer")
@@ -162,9 +174,9 @@ def test_a_disabled_users_key_stops_working_at_once(team: Team, sqlite_server: L
 
 
 def test_the_wandb_client_with_a_disabled_key_is_told_why(
-    team: Team, client_as, sqlite_server: LiveServer
+    team: Team, client_as, server: LiveServer
 ) -> None:  # type: ignore[no-untyped-def]
-    with sqlite_server.api() as admin:
+    with server.api() as admin:
         key = admin.post("/api/v1/users", json={"username": "frank"}).json()["api_key"]
         admin.post("/api/v1/users/frank/disable").raise_for_status()
     result = client_as(key).run("team_run.py", "--entity", "frank", "--project", "p")
@@ -172,15 +184,13 @@ def test_the_wandb_client_with_a_disabled_key_is_told_why(
     assert "disabled" in result.stdout + result.stderr
 
 
-def test_runs_keep_their_user_over_rest(team: Team, sqlite_server: LiveServer) -> None:
+def test_runs_keep_their_user_over_rest(team: Team, server: LiveServer) -> None:
     """A user's own run (upserted over GraphQL) says who started it."""
     mutation = (
         "mutation($p: String, $n: String) { upsertBucket(input: {modelName: $p, name: $n, "
         'entityName: "t"}) { bucket { id user { username } } } }'
     )
-    with httpx.Client(
-        base_url=sqlite_server.url, headers={"Authorization": f"Bearer {team.bob}"}
-    ) as bob:
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {team.bob}"}) as bob:
         done = bob.post(
             "/graphql",
             json={"query": mutation, "variables": {"p": "direct", "n": "r1"}},

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Response
 from fastapi import Query as QueryParam
@@ -17,10 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from runyard.server.api.errors import http_error
 from runyard.server.api.models import as_utc
 from runyard.server.auth import Role
-from runyard.server.db.models import ApiKey, Entity, TeamMember, User
 from runyard.server.deps import PrincipalDep, SessionDep, StateDep
 from runyard.server.errors import ServiceError
 from runyard.server.people import keys, teams, users
+
+if TYPE_CHECKING:  # adapters see rows only through the services' answers
+    from runyard.server.db.models import ApiKey, Entity, TeamMember, User
 
 router = APIRouter(prefix="/api/v1", tags=["people"])
 
