@@ -277,6 +277,10 @@ def test_own_keys_create_list_revoke(server: LiveServer, people: dict[str, objec
         revoke = mem.delete(f"/api/v1/keys/{owner_key_id}")
         assert revoke.status_code == 404
         assert f"no API key {owner_key_id}" in revoke.json()["detail"]
+        for huge in (2**31, 10**30, -1):
+            beyond = mem.delete(f"/api/v1/keys/{huge}")
+            assert beyond.status_code == 404, beyond.text
+            assert f"no API key {huge}" in beyond.json()["detail"]
         too_long = mem.post("/api/v1/keys", json={"description": "x" * 300})
         assert too_long.status_code == 400
         assert "description: 300 characters" in too_long.json()["detail"]
@@ -310,3 +314,26 @@ def test_attribution_rule() -> None:
     assert attributed_user_id(bob, "t", dave) == 2  # only service accounts delegate
     other_bot = _principal(4, sa=True, roles={"t": Role.MEMBER})
     assert attributed_user_id(bot, "t", other_bot) == 1  # never to another bot
+
+
+def test_default_entity_moves_to_a_team_and_the_personal_entity_stays_yours(
+    server: LiveServer, people: dict[str, object]
+) -> None:
+    from runyard.server.auth import principal_for_key
+    from runyard.server.errors import ServiceError
+    from runyard.server.people import users
+
+    names, keys = people["names"], people["keys"]
+    assert isinstance(names, dict) and isinstance(keys, dict)
+    member = names["member"]
+    with server.state.write_sessions.begin() as session:
+        me = principal_for_key(session, keys["member"])
+        with pytest.raises(ServiceError, match="is not a member of an entity named"):
+            users.set_default_entity(session, me, member, names["owner"])
+        moved = users.set_default_entity(session, me, member, names["team"])
+        assert moved.default_entity.name == names["team"]
+    with server.api(keys["member"]) as api:
+        assert api.get("/api/v1/viewer").json()["entity"] == names["team"]
+    with server.state.sessions() as session:
+        roles = principal_for_key(session, keys["member"]).roles
+    assert roles == {member: Role.ADMIN, names["team"]: Role.MEMBER}
