@@ -89,6 +89,9 @@ def test_a_user_name_clashing_with_a_team_is_a_conflict(
         response = admin.post("/api/v1/users", json={"username": names["team"]})
         assert response.status_code == 409
         assert "already taken by a team" in response.json()["detail"]
+        ghost = admin.post("/api/v1/teams", json={"name": _name("t"), "admin": "ghost-user"})
+        assert ghost.status_code == 404
+        assert ghost.json()["detail"].startswith("admin: no user named 'ghost-user'")
         again = admin.post("/api/v1/teams", json={"name": names["owner"]})
         assert again.status_code == 409
         assert "already taken by a user" in again.json()["detail"]

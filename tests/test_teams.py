@@ -44,6 +44,7 @@ def team(server: LiveServer) -> Team:
 
 
 def _make_team(server: LiveServer) -> Team:
+    """Create the team's people over REST."""
     with server.api() as admin:
         keys = {}
         for name in ("alice", "bob", "carol", "dave"):
@@ -145,6 +146,10 @@ def test_service_account_runs_are_attributed_to_wandb_username(
     assert as_bob.returncode == 0, as_bob.stdout + as_bob.stderr
     run_id = str(as_bob.results[0]["id"])
     assert _run_user(server, team.alice, project, run_id) == ("bob", "bob")
+    # The public API shows it too: `wandb.Api().run(path).user`.
+    read = client_as(team.carol).run("run_user.py", f"t/{project}/{run_id}")
+    assert read.returncode == 0, read.stdout + read.stderr
+    assert read.results == [{"username": "bob", "name": "bob"}]
 
     # dave is not in t: the run stays the service account's own.
     as_dave = client_as(team.bot, username="dave").run(

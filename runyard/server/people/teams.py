@@ -112,7 +112,10 @@ def create_team(
             "(RUNYARD_USERS_CAN_CREATE_TEAMS is off); ask an instance admin",
         )
     check_name(name, "name")
-    admins = [find_user(session, admin_username)] if admin_username else []
+    try:
+        admins = [find_user(session, admin_username)] if admin_username else []
+    except ServiceError as exc:
+        raise ServiceError(exc.code, str(exc).replace("username:", "admin:", 1)) from None
     if not admins or not principal.is_admin:
         caller = session.get(User, principal.user_id)
         assert caller is not None  # the caller was authenticated in this request
