@@ -1,8 +1,7 @@
 """The people pages: your API keys (created, shown once, revoked) and a team's members.
 
 Driven with plain HTTP like a browser without scripts: sign in with an API key for a session
-cookie, submit the pages' forms (with their CSRF token when the page carries one), read the
-re-rendered pages.
+cookie, submit the pages' forms with the CSRF token they carry, read the re-rendered pages.
 """
 
 from __future__ import annotations
@@ -40,10 +39,11 @@ class Browser:
         self.form: dict[str, str] = {}
 
     def get(self, path: str) -> httpx.Response:
-        """Open a page, keeping the CSRF token its forms carry (if the server issues one)."""
+        """Open a page, keeping the CSRF token its forms carry."""
         page = self.http.get(path)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-        if token is not None:
+        if page.status_code == 200:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert token is not None, "every page with forms carries the CSRF token"
             self.form = {"csrf_token": token.group(1)}
         return page
 
@@ -174,3 +174,18 @@ def test_people_pages_need_a_session(sqlite_server: LiveServer) -> None:
             response = anonymous.get(path)
             assert response.status_code == 303
             assert response.headers["location"] == f"/login?next={path}"
+
+
+def test_people_forms_without_the_csrf_token_are_refused(
+    sqlite_server: LiveServer, browser_for
+) -> None:  # type: ignore[no-untyped-def]
+    me = browser_for(_user(sqlite_server, _name("nia")))
+    me.get("/settings/keys")
+    forged = me.http.post("/settings/keys", data={"description": "forged"})
+    assert forged.status_code == 403
+    cross_site = me.http.post(
+        "/teams", data={**me.form, "name": _name("evil")}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert cross_site.status_code == 403
+    keys = me.get("/settings/keys").text
+    assert "forged" not in keys
