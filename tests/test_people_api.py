@@ -340,3 +340,27 @@ def test_default_entity_moves_to_a_team_and_the_personal_entity_stays_yours(
     with server.state.sessions() as session:
         roles = principal_for_key(session, keys["member"]).roles
     assert roles == {member: Role.ADMIN, names["team"]: Role.MEMBER}
+
+
+def test_losing_a_race_for_a_name_is_a_conflict(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests creating the same name at once: the second insert is refused as a 409."""
+    from runyard.server.auth import principal_for_key
+    from runyard.server.errors import ServiceError
+    from runyard.server.people import teams, users
+
+    name = _name("race")
+    _user(server, name)
+    # The loser passed the name check before the winner committed: skip the check here.
+    monkeypatch.setattr(users, "ensure_name_free", lambda *_: None)
+    monkeypatch.setattr(teams, "ensure_name_free", lambda *_: None)
+    with server.state.write_sessions.begin() as session:
+        admin = principal_for_key(session, server.admin_key)
+        with pytest.raises(ServiceError, match="taken by another request") as raced:
+            users.create_user(session, admin, name)
+        assert raced.value.status == 409
+        with pytest.raises(ServiceError, match="taken by another request"):
+            teams.create_team(session, admin, name)
+        # The transaction is still usable after the refused inserts.
+        assert users.get_user(session, admin, name).username == name
