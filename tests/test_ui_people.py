@@ -174,6 +174,10 @@ def test_people_pages_need_a_session(sqlite_server: LiveServer) -> None:
             response = anonymous.get(path)
             assert response.status_code == 303
             assert response.headers["location"] == f"/login?next={path}"
+        for path in ("/settings/keys", "/settings/keys/1/revoke", "/teams", "/teams/t/members"):
+            posted = anonymous.post(path, data={"description": "x", "name": "x", "username": "x"})
+            assert posted.status_code == 303, (path, posted.text)
+            assert posted.headers["location"].startswith("/login")
 
 
 def test_people_forms_without_the_csrf_token_are_refused(
