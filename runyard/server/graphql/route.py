@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ariadne import graphql_sync
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.concurrency import run_in_threadpool
@@ -66,6 +66,7 @@ def _execute(
     base_url: str,
     data: Any,
     on_enqueued: Callable[[], None],
+    on_behalf_of: tuple[str, str] = ("", ""),
 ) -> tuple[bool, dict[str, Any]]:
     with state.sessions() as session:
         principal = authenticate(session, authorization)
@@ -73,7 +74,15 @@ def _execute(
     # that only uses the queue store must not hold the lock the store waits for.
     factory = state.write_sessions if _is_mutation(data) else state.sessions
     with factory() as session:
-        context = GraphQLContext(session, principal, state, base_url, on_enqueued)
+        context = GraphQLContext(
+            session,
+            principal,
+            state,
+            base_url,
+            on_enqueued,
+            wandb_username=on_behalf_of[0],
+            wandb_user_email=on_behalf_of[1],
+        )
         success, result = graphql_sync(
             build_schema(),
             data,
@@ -134,15 +143,27 @@ async def graphql_endpoint(request: Request) -> JSONResponse:
             public_base_url(request),
             data,
             on_enqueued,
+            # The official client sends both on every request (empty unless set in its env).
+            (
+                request.headers.get("x-wandb-username", "").strip(),
+                request.headers.get("x-wandb-user-email", "").strip(),
+            ),
         )
+    except HTTPException as exc:
+        if exc.status_code != 401:
+            raise
+        # GraphQL clients read `errors[].message`: say why the key was refused (e.g. a
+        # disabled user) there, not only in a REST-style `detail`.
+        error = {"message": exc.detail, "extensions": {"code": "unauthenticated", "status": 401}}
+        return JSONResponse({"errors": [error]}, status_code=401, headers=exc.headers)
     except Exception as exc:
         # The commit itself failed (a full disk), or the document broke the parser.
-        error = service_error_for(exc)
-        if error is None:
+        service_error = service_error_for(exc)
+        if service_error is None:
             raise
-        if error.code is ErrorCode.INSUFFICIENT_STORAGE:
+        if service_error.code is ErrorCode.INSUFFICIENT_STORAGE:
             note_storage_failure(request, storage_reason(exc))
-        return JSONResponse(_error_body(error), status_code=error.status)
+        return JSONResponse(_error_body(service_error), status_code=service_error.status)
     reason = _storage_failure(result)
     if reason is not None:
         # 507, not 200: the write did not happen and clients retry 5xx answers.
