@@ -9,14 +9,14 @@ The kind decides the expected outcome per role (`EXPECTED`), after the one acces
 `runyard/server/access.py`: readers see, members write, admins manage, strangers learn
 nothing (not found), and callers without credentials are asked for them.
 
-Adding a route is one line: e.g. the people-management API will add
-    rest("POST", "/api/v1/users", INSTANCE_ADMIN, json=lambda w, f: {"username": _new("u")}),
+Adding a route is one line, e.g.
     rest("GET", "/api/v1/teams/{team}/members", READ),
-    rest("POST", "/api/v1/teams/{team}/members", MANAGE, json=lambda w, f: {...}),
-and GraphQL fields such as
-    gql("mutation", "createTeam", INSTANCE_ADMIN, "mutation($i: ...) { createTeam(...) }", ...).
-Path placeholders take the world's objects (`fill`: {team} is `t`, {user} is dave); a request
-that uses its object up names a `setup` that makes a fresh one and returns its placeholders.
+    rest("DELETE", "/api/v1/keys/{key_id}", PERSONAL, setup=owners_key),
+and a GraphQL field, e.g.
+    gql("mutation", "createTeam", SIGNED_IN, "mutation($i: ...) { createTeam(...) }", ...).
+Path placeholders take the world's objects (`fill`: {team} is `t`, {name} the queue `q`); a
+request that uses its object up names a `setup` that makes a fresh one and returns its
+placeholders (a new user to disable, a new member to remove, a new key to revoke).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from runyard.server.tracking.ids import encode_id
-from support.authz_world import QUEUE_CONFIG, ROLES, USERS, World
+from support.authz_world import QUEUE_CONFIG, ROLES, World
 
 Fresh = dict[str, str]
 Maker = Callable[[World, Fresh], Any]
@@ -54,6 +54,7 @@ class Kind(StrEnum):
     WRITE = "write"  # member or admin of the entity
     MANAGE = "manage"  # admin of the entity
     AGENT = "agent"  # the user who registered the agent, or an admin of its entity
+    PERSONAL = "personal"  # the owner's own (an API key): the owner or an instance admin
     INSTANCE_ADMIN = "instance admin"  # the instance admin only
 
 
@@ -75,10 +76,12 @@ EXPECTED: dict[Kind, dict[str, Outcome]] = {
     Kind.WRITE: _row(A, A, F, N, U, A),
     Kind.MANAGE: _row(A, F, F, N, U, A),
     Kind.AGENT: _row(A, F, F, N, U, A),
+    Kind.PERSONAL: _row(A, N, N, N, U, A),
     Kind.INSTANCE_ADMIN: _row(F, F, F, F, U, A),
 }
 PUBLIC, CAPABILITY, SIGNED_IN = Kind.PUBLIC, Kind.CAPABILITY, Kind.SIGNED_IN
 READ, WRITE, MANAGE, AGENT = Kind.READ, Kind.WRITE, Kind.MANAGE, Kind.AGENT
+PERSONAL = Kind.PERSONAL
 INSTANCE_ADMIN = Kind.INSTANCE_ADMIN
 
 
@@ -185,6 +188,30 @@ def fresh_run(w: World) -> Fresh:
     return {"run": name, "run_name": name, "run_node": node}
 
 
+def fresh_user(w: World) -> Fresh:
+    """A new user, in no team (to add, disable)."""
+    return {"username": w.fresh_user()}
+
+
+def disabled_user(w: World) -> Fresh:
+    """A new user, disabled (to enable)."""
+    name = w.fresh_user()
+    w.as_admin("POST", f"/api/v1/users/{name}/disable")
+    return {"username": name}
+
+
+def fresh_member(w: World) -> Fresh:
+    """A new member of `t` (to re-role, remove)."""
+    name = w.fresh_user()
+    w.as_owner("POST", f"/api/v1/teams/{w.team}/members", json={"username": name})
+    return {"username": name}
+
+
+def owners_key(w: World) -> Fresh:
+    """A new API key of alice's (to revoke)."""
+    return {"key_id": w.owners_new_key()}
+
+
 def pending_artifact(w: World) -> Fresh:
     """A pending artifact version of `t/proj`."""
     return {"artifact_node": w.pending_artifact()}
@@ -195,8 +222,6 @@ def fill(path: str, w: World, f: Fresh) -> str:
     values = {
         "entity": w.team,
         "team": w.team,
-        "user": USERS["other"],
-        "username": USERS["other"],
         "project": w.project,
         "run": w.run,
         "run_name": w.run,
@@ -312,6 +337,38 @@ ROUTES: list[Route] = [
         json=lambda w, f: {"agent_id": w.agent, "item_ids": [f["item_id"]]},
         setup=claimed,
     ),
+    # People: users (instance admins), teams (their admins), API keys (their owners).
+    rest("POST", "/api/v1/users", INSTANCE_ADMIN, json=lambda w, f: {"username": _new("u")}),
+    rest("GET", "/api/v1/users", INSTANCE_ADMIN),
+    rest("POST", "/api/v1/users/{username}/disable", INSTANCE_ADMIN, setup=fresh_user),
+    rest("POST", "/api/v1/users/{username}/enable", INSTANCE_ADMIN, setup=disabled_user),
+    rest("POST", "/api/v1/teams", SIGNED_IN, json=lambda w, f: {"name": _new("team")}),
+    rest("GET", "/api/v1/teams", SIGNED_IN),
+    rest("GET", "/api/v1/teams/{team}/members", READ),
+    rest(
+        "POST",
+        "/api/v1/teams/{team}/members",
+        MANAGE,
+        json=lambda w, f: {"username": f["username"], "role": "viewer"},
+        setup=fresh_user,
+    ),
+    rest(
+        "PATCH",
+        "/api/v1/teams/{team}/members/{username}",
+        MANAGE,
+        json=lambda w, f: {"role": "viewer"},
+        setup=fresh_member,
+    ),
+    rest("DELETE", "/api/v1/teams/{team}/members/{username}", MANAGE, setup=fresh_member),
+    rest(
+        "POST",
+        "/api/v1/teams/{team}/service-accounts",
+        MANAGE,
+        json=lambda w, f: {"description": "matrix"},
+    ),
+    rest("POST", "/api/v1/keys", SIGNED_IN, json=lambda w, f: {"description": "matrix"}),
+    rest("GET", "/api/v1/keys", SIGNED_IN),
+    rest("DELETE", "/api/v1/keys/{key_id}", PERSONAL, setup=owners_key),
     # UI pages and the data their scripts load.
     page("GET", "/login", PUBLIC),
     page(
@@ -339,6 +396,33 @@ ROUTES: list[Route] = [
     ),
     page("POST", "/launch/items/{item_id}/priority", WRITE, form=lambda w, f: {"priority": "high"}),
     page("POST", "/launch/items/{item_id}/cancel", WRITE, setup=fresh_item),
+    page("GET", "/settings/keys", SIGNED_IN),
+    page("POST", "/settings/keys", SIGNED_IN, form=lambda w, f: {"description": "matrix"}),
+    page("POST", "/settings/keys/{key_id}/revoke", PERSONAL, setup=owners_key),
+    page("GET", "/teams", SIGNED_IN),
+    page("POST", "/teams", SIGNED_IN, form=lambda w, f: {"name": _new("team")}),
+    page("GET", "/teams/{team}", READ),
+    page(
+        "POST",
+        "/teams/{team}/members",
+        MANAGE,
+        form=lambda w, f: {"username": f["username"], "role": "viewer"},
+        setup=fresh_user,
+    ),
+    page(
+        "POST",
+        "/teams/{team}/members/{username}/role",
+        MANAGE,
+        form=lambda w, f: {"role": "viewer"},
+        setup=fresh_member,
+    ),
+    page("POST", "/teams/{team}/members/{username}/remove", MANAGE, setup=fresh_member),
+    page(
+        "POST",
+        "/teams/{team}/service-accounts",
+        MANAGE,
+        form=lambda w, f: {"description": "matrix"},
+    ),
     page("GET", UI_RUN + "/sampled", READ),
     page("GET", UI_RUN + "/system", READ),
     page("GET", UI_RUN + "/console", READ),

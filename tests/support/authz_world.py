@@ -132,6 +132,25 @@ class World:
         """A REST call as alice that must succeed; its JSON answer."""
         return _ok(self.api("owner").request(method, path, **kwargs))
 
+    def as_admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A REST call as the instance admin that must succeed; its JSON answer (if any)."""
+        response = self.api("admin").request(method, path, **kwargs)
+        assert response.status_code < 300, f"{response.request.url}: {response.text}"
+        return response.json() if response.content else None
+
+    def fresh_user(self) -> str:
+        """A new user (made by the instance admin); its name."""
+        name = f"u-{uuid.uuid4().hex[:8]}"
+        self.as_admin("POST", "/api/v1/users", json={"username": name})
+        return name
+
+    def owners_new_key(self) -> str:
+        """A new API key of alice's; its id."""
+        description = f"key-{uuid.uuid4().hex[:8]}"
+        self.as_owner("POST", "/api/v1/keys", json={"description": description})
+        mine = self.as_owner("GET", "/api/v1/keys")
+        return str(next(k["id"] for k in mine if k["description"] == description))
+
     def enqueue(self, queue: str, run_spec: dict[str, Any] | None = None) -> str:
         """A new pending item on `t/<queue>`; its id."""
         body = {"run_spec": run_spec or {"project": self.project}}

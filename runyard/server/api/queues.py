@@ -26,13 +26,15 @@ from runyard.launch.models import (
 )
 from runyard.launch.queue.store import Conflict, NotFound, QueueStore
 from runyard.launch.templating import TemplateValueError
-from runyard.server.access import Action
+from runyard.server.access import Action, allows
 from runyard.server.api.errors import http_error
 from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
 from runyard.server.deps import PrincipalDep, StateDep
-from runyard.server.queues import agents, service
+from runyard.server.errors import ServiceError
+from runyard.server.queues import agents, pools, service
 from runyard.server.queues.capacity_board import CapacityBoard, wait_any
+from runyard.server.queues.item_ids import resolve_item_id
 from runyard.server.queues.wakeup import Wakeup
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.runs import TrackingError, get_or_create_project, resolve_entity
@@ -246,10 +248,18 @@ async def enqueue(
 
     def work() -> tuple[QueueItem, bool]:
         queue = _queue(state.queue_store, principal, entity, name, Action.WRITE)
+        policies = pools.serving_policies(state.sessions, queue, utcnow())
         try:
             return service.enqueue(
-                state.queue_store, queue, body, utcnow(), state.settings.max_value_bytes
+                state.queue_store,
+                queue,
+                body,
+                utcnow(),
+                state.settings.max_value_bytes,
+                pools=policies,
             )
+        except pools.PoolPolicyRefused as exc:
+            raise HTTPException(422, {"message": str(exc), "problems": exc.problems}) from exc
         except (TemplateValueError, service.SpecTooLarge) as exc:
             raise _store_error(exc) from exc
         except ValueError as exc:  # the template itself cannot be rendered
@@ -284,6 +294,13 @@ def _speak_for(state: StateDep, principal: Principal, agent_id: str) -> None:
 def _item(
     state: StateDep, principal: Principal, item_id: str, action: Action = Action.READ
 ) -> QueueItem:
+    """The item `item_id` (or the one item it is a unique prefix of) that the caller may see."""
+    try:
+        item_id = resolve_item_id(
+            state.queue_store, item_id, lambda entity: allows(principal, entity, Action.READ)
+        )
+    except ServiceError as exc:
+        raise http_error(exc) from exc
     item = state.queue_store.get_item(item_id)
     if item is None:
         raise HTTPException(404, f"queue item {item_id} does not exist")
@@ -302,7 +319,7 @@ def patch_item(
     item_id: str, body: ItemPatch, state: StateDep, principal: PrincipalDep
 ) -> QueueItem:
     """Re-prioritise a pending item; it keeps its enqueue order within the new level."""
-    _item(state, principal, item_id, Action.WRITE)
+    item_id = _item(state, principal, item_id, Action.WRITE).id
     try:
         return state.queue_store.set_priority(item_id, body.priority)
     except (NotFound, Conflict) as exc:
@@ -314,7 +331,7 @@ def cancel_item(
     item_id: str, state: StateDep, principal: PrincipalDep, request: Request
 ) -> QueueItem:
     """Cancel an item; a running one is stopped by its agent at its next heartbeat."""
-    _item(state, principal, item_id, Action.WRITE)
+    item_id = _item(state, principal, item_id, Action.WRITE).id
     try:
         item = state.queue_store.cancel(item_id, utcnow())
     except (NotFound, Conflict) as exc:
@@ -333,6 +350,7 @@ def report_item(
     # a same-state report (run id, warning, error) is accepted from any agent id.
     for agent_id in {body.agent_id, before.agent_id or body.agent_id}:
         _speak_for(state, principal, agent_id)
+    item_id = before.id
     try:
         item = state.queue_store.report(
             item_id,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from runyard.launch.kubernetes.allowlists import PoolPolicy
 from runyard.server.access import Action, require
 from runyard.server.api.models import as_utc
 from runyard.server.auth import Principal
@@ -50,6 +51,11 @@ class AgentRegistration(BaseModel):
         le=300,
         description="How often the agent heartbeats; after 3 missed ones it counts as gone.",
     )
+    pool: PoolPolicy | None = Field(
+        default=None,
+        description="Kubernetes agents: their pool and what its queue templates may reference "
+        "(enqueues are checked against the pools of live agents).",
+    )
 
 
 class AgentOut(BaseModel):
@@ -66,6 +72,7 @@ class AgentOut(BaseModel):
     alive: bool
     created_at: datetime
     heartbeat_at: datetime
+    pool: PoolPolicy | None = None
 
 
 def agent_out(agent: LaunchAgent, entity: str, now: datetime) -> AgentOut:
@@ -84,6 +91,7 @@ def agent_out(agent: LaunchAgent, entity: str, now: datetime) -> AgentOut:
         alive=now - heartbeat < silence_limit(agent.heartbeat_interval_s),
         created_at=as_utc(agent.created_at) or now,
         heartbeat_at=heartbeat,
+        pool=agent.pool,
     )
 
 
@@ -96,7 +104,6 @@ def register(
 ) -> LaunchAgent:
     """Store a new agent, owned by the registering user; each agent start registers anew."""
     agent = LaunchAgent(
-        user_id=user_id,
         id=uuid.uuid4().hex,
         entity_id=entity.id,
         name=body.name,
@@ -105,9 +112,11 @@ def register(
         queues=body.queues,
         capacity=body.capacity,
         heartbeat_interval_s=body.heartbeat_interval_s,
+        pool=body.pool.model_dump() if body.pool else None,
         status="polling",
         created_at=now,
         heartbeat_at=now,
+        user_id=user_id,
     )
     session.add(agent)
     session.flush()
