@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from runyard.server.auth import add_api_key, create_user, generate_api_key
-from runyard.server.db.models import Entity, TeamMember
+from runyard.server.db.models import Entity, TeamMember, User
 from runyard.server.tracking.ids import encode_id
 from support.server import LiveServer
 
@@ -143,6 +144,12 @@ class World:
         name = f"u-{uuid.uuid4().hex[:8]}"
         self.as_admin("POST", "/api/v1/users", json={"username": name})
         return name
+
+    def user_node(self, username: str) -> str:
+        """The GraphQL node id of a user."""
+        with self.server.state.sessions() as session:
+            user_id = session.scalars(select(User.id).where(User.username == username)).one()
+        return encode_id("User", user_id)
 
     def owners_new_key(self) -> str:
         """A new API key of alice's; its id."""
