@@ -18,8 +18,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from runyard.server.db.models import Run
 from runyard.server.tracking.json_sql import JsonPath, json_array_contains
+from runyard.server.tracking.regex import MAX_PATTERN_LENGTH, UnsupportedRegex, compile_linear
 
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
+LIST_OPERATORS = ("$in", "$nin", "$and", "$or", "$nor")
 FIELD_OPERATORS = (*COMPARISONS, "$in", "$nin", "$exists", "$regex", "$options", "$not")
 LOGICAL_OPERATORS = ("$and", "$or", "$nor")
 
@@ -62,6 +64,13 @@ NON_PORTABLE_REGEX = {
 }
 # JSON numbers are compared as doubles; a larger integer cannot be represented anyway.
 MAX_EXACT_INT = 2**53
+# Each value becomes SQL: bound the work (and the SQL's bound parameters) one filter can ask for.
+MAX_LIST_ITEMS = 1_000
+MAX_FILTER_VALUES = 2_000
+MAX_FILTER_DEPTH = 32
+# PostgreSQL's regex engine allows repetition counts up to 255.
+MAX_REPEAT = 255
+_REPEAT = re.compile(r"(?<!\\)\{(\d+)(?:,(\d*))?\}")
 
 
 class FilterError(ValueError):
@@ -72,7 +81,43 @@ def compile_filter(document: Any, dialect: str) -> ColumnElement[bool]:
     """Compile a W&B run filter (parsed JSON, or None for "all runs") into a WHERE clause."""
     if document is None:
         return true()
+    check_filter_size(document)
     return _document(document, "filters", dialect)
+
+
+def check_filter_size(document: Any) -> None:
+    """Refuse a filter whose lists, values or nesting are over the limits (FilterError).
+
+    Walks the parsed JSON without recursion, before anything is compiled.
+    """
+    values = 0
+    stack: list[tuple[Any, str, int]] = [(document, "filters", 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if depth > MAX_FILTER_DEPTH:
+            raise FilterError(
+                f"{where}: the filter nests deeper than {MAX_FILTER_DEPTH} levels; "
+                "flatten it (one $and or $or can hold many conditions)"
+            )
+        if isinstance(node, dict):
+            stack.extend((value, f"{where}[{key!r}]", depth + 1) for key, value in node.items())
+        elif isinstance(node, list):
+            if len(node) > MAX_LIST_ITEMS:
+                operator = where.rsplit("[", 1)[-1].strip("[]'\"")
+                named = f"{operator} " if operator in LIST_OPERATORS else "the list "
+                raise FilterError(
+                    f"{where}: {named}has {len(node):,} items, over the limit of "
+                    f"{MAX_LIST_ITEMS:,} per list; split the query into several, or mark the "
+                    "runs you want with a tag or group and filter on that"
+                )
+            stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(node))
+        else:
+            values += 1
+            if values > MAX_FILTER_VALUES:
+                raise FilterError(
+                    f"filters: the filter holds over {MAX_FILTER_VALUES:,} values, the limit; "
+                    "split the query into several, or filter on a tag or group"
+                )
 
 
 def compile_order(order: str | None, dialect: str) -> list[Any]:
@@ -230,18 +275,38 @@ def _pattern(pattern: Any, options: Any, where: str) -> str:
     _text(pattern, where)
     if options not in (None, "", "i"):
         raise FilterError(f"{where}: $options may only be 'i' (case-insensitive), got {options!r}")
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise FilterError(
+            f"{where}: the pattern is {len(pattern):,} characters, over the "
+            f"{MAX_PATTERN_LENGTH:,}-character limit of $regex; use a shorter pattern"
+        )
     try:
-        re.compile(pattern)
+        re.compile(pattern)  # only for its syntax errors; matching runs on RE2 or PostgreSQL
     except re.error as exc:
         raise FilterError(f"{where}: invalid regular expression {pattern!r}: {exc}") from exc
-    # SQLite runs Python's engine, PostgreSQL its own: refuse what the two read differently.
+    # SQLite runs RE2, PostgreSQL its own engine: refuse what the two read differently.
     for construct, meaning in NON_PORTABLE_REGEX.items():
         if construct in pattern:
             raise FilterError(
                 f"{where}: {meaning} ({construct!r}) is not supported in $regex; "
                 "use plain classes, anchors and $options: 'i'"
             )
-    return f"(?i){pattern}" if options == "i" else pattern
+    for repeat in _REPEAT.finditer(pattern):
+        if any(count and int(count) > MAX_REPEAT for count in repeat.groups()):
+            raise FilterError(
+                f"{where}: repetition counts over {MAX_REPEAT} ({repeat.group()}) are not "
+                "supported in $regex; use a smaller count or '+'"
+            )
+    full = f"(?i){pattern}" if options == "i" else pattern
+    try:
+        compile_linear(full)
+    except UnsupportedRegex as exc:
+        raise FilterError(
+            f"{where}: $regex {pattern!r} is not supported: {exc}. $regex runs on a "
+            "linear-time engine (RE2), which has no backreferences (\\1) or lookarounds; "
+            "match the text itself instead"
+        ) from None
+    return full
 
 
 class _StringColumn(_Target):
