@@ -64,7 +64,7 @@ class ServerSettings(BaseSettings):
         200, ge=0, description="Most aliases one GraphQL operation uses, fragments expanded."
     )
     graphql_max_tokens: int = Field(
-        20_000, ge=100, description="Most tokens (names, punctuation, values) in a GraphQL query."
+        10_000, ge=100, description="Most tokens (names, punctuation, values) in a GraphQL query."
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 

@@ -32,7 +32,7 @@ class GraphQLLimits:
     max_depth: int = 20
     max_fields: int = 1_000
     max_aliases: int = 200
-    max_tokens: int = 20_000
+    max_tokens: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -105,19 +105,22 @@ def _error(message: str) -> GraphQLError:
 
 def parse_limited(query: str, limits: GraphQLLimits) -> DocumentNode:
     """Parse a query, refusing one over the token limit (GraphQLError naming it)."""
+    too_deep = _error(
+        f"the query nests too deep to read; the limit is {limits.max_depth} levels "
+        "(RUNYARD_GRAPHQL_MAX_DEPTH): ask for less nested data"
+    )
     try:
         return parse(query, max_tokens=limits.max_tokens)
     except RecursionError:
-        raise _error(
-            f"the query nests too deep to read; the limit is {limits.max_depth} levels "
-            "(RUNYARD_GRAPHQL_MAX_DEPTH): ask for less nested data"
-        ) from None
+        raise too_deep from None
     except GraphQLError as exc:
-        if "tokens" in exc.message and "Parsing aborted" in exc.message:
+        if "Parsing aborted" in exc.message and "tokens" in exc.message:
             raise _error(
                 f"the query has over {limits.max_tokens:,} tokens, the limit "
                 "(RUNYARD_GRAPHQL_MAX_TOKENS); split it into several smaller queries"
             ) from None
+        if "Parsing aborted" in exc.message and "nested too deeply" in exc.message:
+            raise too_deep from None
         raise
 
 

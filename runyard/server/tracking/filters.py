@@ -68,6 +68,7 @@ MAX_EXACT_INT = 2**53
 MAX_LIST_ITEMS = 1_000
 MAX_FILTER_VALUES = 2_000
 MAX_FILTER_DEPTH = 32
+_GROUP = 32
 # PostgreSQL's regex engine allows repetition counts up to 255.
 MAX_REPEAT = 255
 _REPEAT = re.compile(r"(?<!\\)\{(\d+)(?:,(\d*))?\}")
@@ -173,11 +174,11 @@ def _document(document: Any, where: str, dialect: str) -> ColumnElement[bool]:
                 raise FilterError(f"{here} must be a non-empty list of filters")
             parts = [_document(item, f"{here}[{i}]", dialect) for i, item in enumerate(value)]
             if key == "$and":
-                clauses.append(and_(*parts))
+                clauses.append(_combine(and_, parts))
             elif key == "$or":
-                clauses.append(or_(*parts))
+                clauses.append(_combine(or_, parts))
             else:
-                clauses.append(and_(*(_negate(p) for p in parts)))
+                clauses.append(_combine(and_, [_negate(p) for p in parts]))
         elif key.startswith("$"):
             raise FilterError(
                 f"{here}: unknown operator {key!r} at the top level; use one of "
@@ -187,7 +188,25 @@ def _document(document: Any, where: str, dialect: str) -> ColumnElement[bool]:
             clauses.append(_field(key, value, here, dialect))
     if not clauses:
         return true()
-    return and_(*clauses)
+    return _combine(and_, clauses)
+
+
+def _combine(
+    op: Callable[..., ColumnElement[bool]], clauses: list[ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    """`op` (and_/or_) over many clauses as a shallow tree.
+
+    SQL reads `a OR b OR c ...` as a chain as deep as it is long, and SQLite refuses
+    expressions over 1,000 deep. SQLAlchemy flattens nested and_/or_, so each group is
+    wrapped in COALESCE(group, false): the same wherever a filter's result is used (WHERE
+    and `_negate` both read NULL as false).
+    """
+    while len(clauses) > _GROUP:
+        clauses = [
+            func.coalesce(op(*clauses[i : i + _GROUP]), false())
+            for i in range(0, len(clauses), _GROUP)
+        ]
+    return op(*clauses)
 
 
 def _field(field: str, condition: Any, where: str, dialect: str) -> ColumnElement[bool]:
@@ -217,8 +236,8 @@ def _operators(target: _Target, ops: dict[str, Any], where: str) -> ColumnElemen
         elif op in ("$in", "$nin"):
             if not isinstance(operand, list):
                 raise FilterError(f"{here} must be a list of values, got {operand!r}")
-            any_of = or_(
-                false(), *(target.equals(v, f"{here}[{i}]") for i, v in enumerate(operand))
+            any_of = _combine(
+                or_, [false(), *(target.equals(v, f"{here}[{i}]") for i, v in enumerate(operand))]
             )
             clauses.append(any_of if op == "$in" else _negate(any_of))
         elif op == "$exists":
@@ -234,7 +253,7 @@ def _operators(target: _Target, ops: dict[str, Any], where: str) -> ColumnElemen
             if not isinstance(operand, dict) or not operand:
                 raise FilterError(f'{here} must be an object of operators, e.g. {{"$gt": 1}}')
             clauses.append(_negate(_operators(target, operand, here)))
-    return and_(*clauses) if clauses else true()
+    return _combine(and_, clauses) if clauses else true()
 
 
 def _negate(clause: ColumnElement[bool]) -> ColumnElement[bool]:
