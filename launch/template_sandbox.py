@@ -335,7 +335,7 @@ class _Bounds(NodeTransformer):
 
 def check_source(source: str) -> nodes.Template:
     """Parse a template and refuse the tags queue templates cannot use (ForbiddenTemplate)."""
-    tree = BoundedEnvironment(RenderLimits()).parse(source)
+    tree = _PARSER.parse(source)
     for node in tree.find_all(tuple(FORBIDDEN_TAGS)):
         tag = FORBIDDEN_TAGS[type(node)]
         raise ForbiddenTemplate(
@@ -348,6 +348,10 @@ def check_source(source: str) -> nodes.Template:
             "use nested loops"
         )
     return tree
+
+
+# Parsing runs no template code: one environment with the same syntax serves every check.
+_PARSER = ImmutableSandboxedEnvironment()
 
 
 class BoundedEnvironment(ImmutableSandboxedEnvironment):

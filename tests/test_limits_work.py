@@ -20,6 +20,7 @@ from runyard.launch.models import QueueSpec
 from runyard.launch.queue.sql import SqlQueueStore, queues_table
 from runyard.launch.template_sandbox import ForbiddenTemplate, TemplateTooLarge
 from runyard.launch.templating import render_config
+from runyard.server.tracking.filters import FilterError, parse_filter
 from support.server import LiveServer
 
 UPSERT = """
@@ -295,6 +296,18 @@ def test_list_operators_are_limited(server: LiveServer) -> None:
         fits = {"name": {"$in": ["r2", *(f"run-{i}" for i in range(999))]}}
         assert [r["id"] for r in _rest_names(api, project, fits).json()["runs"]] == ["r2"]
     _healthy(server)
+
+
+def test_filter_text_nested_thousands_deep_is_a_filter_error() -> None:
+    """`parse_filter` (for the adapters) turns JSON's RecursionError into a clear error."""
+    with pytest.raises(FilterError, match="nests deeper than 32 levels"):
+        parse_filter("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(FilterError, match="nests deeper than 32 levels"):
+        parse_filter('{"$and": ' * 40 + '{"name": "x"}' + "}" * 40)
+    with pytest.raises(FilterError, match="not valid JSON"):
+        parse_filter("{")
+    assert parse_filter('{"state": "finished"}') == {"state": "finished"}
+    assert parse_filter(None) is None
 
 
 # -- GraphQL ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ mistake raises `FilterError` naming where in the document it is and how to fix i
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -84,6 +85,25 @@ def compile_filter(document: Any, dialect: str) -> ColumnElement[bool]:
         return true()
     check_filter_size(document)
     return _document(document, "filters", dialect)
+
+
+def parse_filter(text: str | None) -> Any:
+    """A filter's JSON text, parsed and checked for size (FilterError; None for no filter).
+
+    `json.loads` recurses: JSON nested thousands deep would fail with a RecursionError.
+    """
+    if not text:
+        return None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FilterError(f"filters is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise FilterError(
+            f"filters: the filter nests deeper than {MAX_FILTER_DEPTH} levels; flatten it"
+        ) from None
+    check_filter_size(document)
+    return document
 
 
 def check_filter_size(document: Any) -> None:
