@@ -11,7 +11,12 @@ from pydantic import BaseModel
 
 from runyard.launch.models import EnqueueRequest, Priority, Queue, QueueItem
 from runyard.launch.queue.store import PendingSummary, QueueStore
-from runyard.launch.template_sandbox import RenderLimits, TemplateTooLarge
+from runyard.launch.template_sandbox import (
+    ForbiddenTemplate,
+    RenderLimits,
+    TemplateLimitError,
+    TemplateTooLarge,
+)
 from runyard.launch.templating import render_config, requirements_of, validate_values
 from runyard.server.errors import ErrorCode, ServiceError
 
@@ -21,6 +26,13 @@ class SpecTooLarge(ServiceError, ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorCode.TOO_LARGE, message)
+
+
+class TemplateRefused(ServiceError, ValueError):
+    """A queue template that would do more work than allowed, or uses a tag it cannot."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.UNPROCESSABLE, message)
 
 
 class QueueStats(BaseModel):
@@ -52,6 +64,8 @@ def enqueue(
         rendered = render_config(queue.config, values, fields, RenderLimits(max_bytes=max_bytes))
     except TemplateTooLarge as exc:
         raise SpecTooLarge(f"queue {queue.entity}/{queue.name}: {exc}") from exc
+    except (TemplateLimitError, ForbiddenTemplate) as exc:
+        raise TemplateRefused(f"queue {queue.entity}/{queue.name}: {exc}") from exc
     fix = "make the queue's config template repeat less, or use smaller template values"
     _check_size("the rendered config", rendered, max_bytes, fix)
     return store.enqueue(queue, request, values, rendered, requirements_of(values), now)
