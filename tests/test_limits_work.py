@@ -18,7 +18,11 @@ from sqlalchemy import update
 from conftest import unique_project
 from runyard.launch.models import QueueSpec
 from runyard.launch.queue.sql import SqlQueueStore, queues_table
-from runyard.launch.template_sandbox import ForbiddenTemplate, TemplateTooLarge
+from runyard.launch.template_sandbox import (
+    ForbiddenTemplate,
+    TemplateLimitError,
+    TemplateTooLarge,
+)
 from runyard.launch.templating import render_config
 from runyard.server.tracking.filters import FilterError, parse_filter
 from support.server import LiveServer
@@ -213,6 +217,59 @@ def test_render_limits_hold_without_a_server() -> None:
         render_config({"y": "{% extends 'base' %}"}, {}, {})
     ok = render_config({"x": "{{ 'ab' ~ 'c' * 2 }}-{{ n * 2 }}"}, {"n": 3}, {})
     assert ok == {"x": "abcc-6"}
+
+
+BIG = "{% set b = 'a ' * 500000 %}"
+
+
+@pytest.mark.parametrize(
+    ("template", "refusal"),
+    [
+        ("{{ ['a'] * 100000000 }}", TemplateTooLarge),
+        ("{{ 'x'|indent(100000000, true) }}", TemplateTooLarge),
+        ("{{ ('a' * 100000)|replace('a', 'a' * 100) }}", TemplateTooLarge),
+        ("{{ ('a' * 100000).replace('a', 'a' * 100) }}", TemplateTooLarge),
+        (
+            "{{ range(1000)|map('string')|map('replace', '1', 'a' * 100000)|join }}",
+            TemplateTooLarge,
+        ),
+        (
+            "{% set ns = namespace(s='a') %}{% for i in range(40) %}"
+            "{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+            TemplateTooLarge,
+        ),
+        (BIG + "{% for i in range(100000) %}{% set c = b[1:] %}{% endfor %}", TemplateTooLarge),
+        (BIG + "{% for i in range(100000) %}{{ b|wordcount }}{% endfor %}", TemplateLimitError),
+        (
+            BIG + "{% for i in range(100000) %}{% if 'x' in b %}{% endif %}{% endfor %}",
+            TemplateLimitError,
+        ),
+        ("{{ ('a,' * 1000000).split(',')|length }}", TemplateLimitError),
+        ("{{ ([0] * 100000)|map('default', 'a' * 100000, true)|list }}", TemplateLimitError),
+        ("{{ '%*s' % (5, 'a') }}", TemplateLimitError),
+        ("{{ {'a': 1}|tojson(indent=100000) }}", TemplateLimitError),
+        ("{{ '{:>100000000}'.format(1) }}", ValueError),
+        ("{% macro f(n) %}{{ f(n) }}{{ f(n) }}{% endmacro %}{{ f(1) }}", ValueError),
+        ("{{ lipsum(100000) }}", ValueError),
+        ("{% for x in [1] recursive %}{{ loop([1]) }}{% endfor %}", ForbiddenTemplate),
+    ],
+)
+def test_renderer_refuses_each_way_to_make_work(template: str, refusal: type[Exception]) -> None:
+    """Repetition, padding, replacement, loops, slices and scans are all charged or refused."""
+    with pytest.raises(refusal, match=r"^config\.x: "):
+        render_config({"x": template}, {}, {})
+
+
+def test_ordinary_templates_render_as_before() -> None:
+    template = (
+        "{{ 'ab' ~ 'cd' }}-{{ gpus * 2 }}-{{ 'x' * 3 }}-{{ '%s-%d'|format('a', 3) }}-"
+        "{{ 'a b'.split()|join(',') }}-{{ [1, 2]|join('/') }}{% if gpus > 1 %}-many{% endif %}-"
+        "{{ spec.a|length }}{{ spec['a'][1:] }}"
+        "{% for i in range(3) if i is odd %}{{ i }}{% endfor %}"
+        "-{{ 'A100'|lower }}-{{ spec|tojson }}"
+    )
+    rendered = render_config({"x": template}, {"gpus": 2, "spec": {"a": [1, 2]}}, {})
+    assert rendered == {"x": 'abcd-4-xxx-a-3-a,b-1/2-many-2[2]1-a100-{"a": [1, 2]}'}
 
 
 # -- run filters --------------------------------------------------------------------------

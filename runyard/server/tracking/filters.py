@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -320,7 +321,9 @@ def _pattern(pattern: Any, options: Any, where: str) -> str:
             f"{MAX_PATTERN_LENGTH:,}-character limit of $regex; use a shorter pattern"
         )
     try:
-        re.compile(pattern)  # only for its syntax errors; matching runs on RE2 or PostgreSQL
+        with warnings.catch_warnings():  # "possible nested set" and the like: not ours to log
+            warnings.simplefilter("ignore")
+            re.compile(pattern)  # only for its syntax errors; matching runs on RE2 or PostgreSQL
     except re.error as exc:
         raise FilterError(f"{where}: invalid regular expression {pattern!r}: {exc}") from exc
     # SQLite runs RE2, PostgreSQL its own engine: refuse what the two read differently.
