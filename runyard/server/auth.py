@@ -8,12 +8,14 @@ import hashlib
 import re
 import secrets
 import string
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from runyard.server.db.models import ApiKey, Entity, User
+from runyard.server.db.models import ApiKey, Entity, TeamMember, User
 
 # W&B's format: 40+ chars of [A-Za-z0-9_], optionally behind a lowercase `prefix-`.
 API_KEY_RE = re.compile(r"^(?:[a-z0-9]+-)?[A-Za-z0-9_]{40,}$")
@@ -25,9 +27,17 @@ class AuthError(Exception):
     """Raised when a request carries no valid API key."""
 
 
+class Role(StrEnum):
+    """A user's role on an entity (a personal entity's owner is its admin)."""
+
+    ADMIN = "admin"
+    MEMBER = "member"
+    VIEWER = "viewer"
+
+
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller of a request."""
+    """The authenticated caller of a request, with its role on each entity it belongs to."""
 
     user_id: int
     username: str
@@ -35,6 +45,8 @@ class Principal:
     is_admin: bool
     entity_id: int
     entity_name: str
+    roles: Mapping[str, Role] = field(default_factory=dict)
+    is_service_account: bool = False
 
 
 def generate_api_key() -> str:
@@ -77,11 +89,30 @@ def key_from_authorization(header: str | None) -> str:
 
 
 def principal_for_key(session: Session, key: str) -> Principal:
-    """Look up the user owning `key`, or raise AuthError."""
+    """Look up the user owning `key`, or raise AuthError (unknown key, disabled user)."""
     row = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_api_key(key))).first()
     if row is None:
         raise AuthError("invalid API key: check WANDB_API_KEY / the key printed at first start")
     user = row.user
+    if user.disabled_at is not None:
+        raise AuthError(
+            f"user {user.username!r} is disabled: ask an instance admin to enable the account"
+        )
+    return principal_for_user(session, user)
+
+
+def principal_for_user(session: Session, user: User) -> Principal:
+    """The principal of `user`: admin of its own entity, plus its role in each team."""
+    roles: dict[str, Role] = {}
+    if not user.is_service_account:
+        roles[user.default_entity.name] = Role.ADMIN
+    memberships = session.execute(
+        select(Entity.name, TeamMember.role)
+        .join(TeamMember, TeamMember.team_id == Entity.id)
+        .where(TeamMember.user_id == user.id)
+    )
+    for name, role in memberships:
+        roles[name] = Role(role)
     return Principal(
         user_id=user.id,
         username=user.username,
@@ -89,6 +120,8 @@ def principal_for_key(session: Session, key: str) -> Principal:
         is_admin=user.is_admin,
         entity_id=user.default_entity_id,
         entity_name=user.default_entity.name,
+        roles=roles,
+        is_service_account=user.is_service_account,
     )
 
 

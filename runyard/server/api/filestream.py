@@ -10,6 +10,7 @@ import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 
+from runyard.server.access import Action
 from runyard.server.api.errors import http_error
 from runyard.server.deps import authenticate, get_state
 from runyard.server.state import ServerState
@@ -49,7 +50,7 @@ def _apply(
     with state.write_sessions.begin() as session:
         principal = authenticate(session, authorization)
         try:
-            run = accessible_run(session, principal, entity, project, run_name)
+            run = accessible_run(session, principal, entity, project, run_name, Action.WRITE)
             filestream.apply_post(session, run, body, state.settings.max_value_bytes)
         except TrackingError as exc:
             raise http_error(exc) from exc

@@ -26,12 +26,15 @@ from runyard.launch.models import (
 )
 from runyard.launch.queue.store import Conflict, NotFound, QueueStore
 from runyard.launch.templating import TemplateValueError
+from runyard.server.access import Action, allows
 from runyard.server.api.errors import http_error
 from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
 from runyard.server.deps import PrincipalDep, StateDep
-from runyard.server.queues import agents, service
+from runyard.server.errors import ServiceError
+from runyard.server.queues import agents, pools, service
 from runyard.server.queues.capacity_board import CapacityBoard, wait_any
+from runyard.server.queues.item_ids import resolve_item_id
 from runyard.server.queues.wakeup import Wakeup
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.runs import TrackingError, get_or_create_project, resolve_entity
@@ -127,15 +130,21 @@ def _store_error(
     return HTTPException(413, str(exc))
 
 
-def _allowed(principal: Principal, entity: str) -> None:
+def _allowed(principal: Principal, entity: str, action: Action = Action.READ) -> None:
     try:
-        check_entity_access(principal, entity)
+        check_entity_access(principal, entity, action)
     except TrackingError as exc:
         raise http_error(exc) from exc
 
 
-def _queue(store: QueueStore, principal: Principal, entity: str, name: str) -> Queue:
-    _allowed(principal, entity)
+def _queue(
+    store: QueueStore,
+    principal: Principal,
+    entity: str,
+    name: str,
+    action: Action = Action.READ,
+) -> Queue:
+    _allowed(principal, entity, action)
     queue = store.get_queue(entity, name)
     if queue is None:
         known = ", ".join(q.name for q in store.list_queues(entity)) or "none"
@@ -153,7 +162,7 @@ def _with_stats(store: QueueStore, queue: Queue) -> QueueOut:
 @router.post("/queues", status_code=201, response_model=QueueOut)
 def create_queue(spec: QueueSpec, state: StateDep, principal: PrincipalDep) -> QueueOut:
     """Create a queue with its config template and template variables."""
-    _allowed(principal, spec.entity)
+    _allowed(principal, spec.entity, Action.MANAGE)
     # W&B clients look queues up through their project (`model-registry` by default).
     with state.write_sessions.begin() as session:
         try:
@@ -192,7 +201,7 @@ def update_queue(
     """Replace a queue's settings; its items stay."""
     if (spec.entity, spec.name) != (entity, name):
         raise HTTPException(400, f"body names {spec.entity}/{spec.name}, path {entity}/{name}")
-    _check_owner(_queue(state.queue_store, principal, entity, name), spec.managed_by)
+    _check_owner(_queue(state.queue_store, principal, entity, name, Action.MANAGE), spec.managed_by)
     return _with_stats(state.queue_store, state.queue_store.update_queue(spec))
 
 
@@ -216,7 +225,7 @@ def delete_queue(
     managed_by: Annotated[str | None, QueryParam(description="The queue's owner, if any.")] = None,
 ) -> Response:
     """Delete a queue and all its items."""
-    _check_owner(_queue(state.queue_store, principal, entity, name), managed_by)
+    _check_owner(_queue(state.queue_store, principal, entity, name, Action.MANAGE), managed_by)
     state.queue_store.delete_queue(entity, name)
     return Response(status_code=204)
 
@@ -238,11 +247,19 @@ async def enqueue(
     """Validate template values, render the config and add an item."""
 
     def work() -> tuple[QueueItem, bool]:
-        queue = _queue(state.queue_store, principal, entity, name)
+        queue = _queue(state.queue_store, principal, entity, name, Action.WRITE)
+        policies = pools.serving_policies(state.sessions, queue, utcnow())
         try:
             return service.enqueue(
-                state.queue_store, queue, body, utcnow(), state.settings.max_value_bytes
+                state.queue_store,
+                queue,
+                body,
+                utcnow(),
+                state.settings.max_value_bytes,
+                pools=policies,
             )
+        except pools.PoolPolicyRefused as exc:
+            raise HTTPException(422, {"message": str(exc), "problems": exc.problems}) from exc
         except (TemplateValueError, service.SpecTooLarge) as exc:
             raise _store_error(exc) from exc
         except ValueError as exc:  # the template itself cannot be rendered
@@ -269,11 +286,20 @@ def list_items(
     return state.queue_store.list_items(queue, item_state, limit)
 
 
-def _item(state: StateDep, principal: Principal, item_id: str) -> QueueItem:
+def _item(
+    state: StateDep, principal: Principal, item_id: str, action: Action = Action.READ
+) -> QueueItem:
+    """The item `item_id` (or the one item it is a unique prefix of) that the caller may see."""
+    try:
+        item_id = resolve_item_id(
+            state.queue_store, item_id, lambda entity: allows(principal, entity, Action.READ)
+        )
+    except ServiceError as exc:
+        raise http_error(exc) from exc
     item = state.queue_store.get_item(item_id)
     if item is None:
         raise HTTPException(404, f"queue item {item_id} does not exist")
-    _allowed(principal, item.entity)
+    _allowed(principal, item.entity, action)
     return item
 
 
@@ -288,7 +314,7 @@ def patch_item(
     item_id: str, body: ItemPatch, state: StateDep, principal: PrincipalDep
 ) -> QueueItem:
     """Re-prioritise a pending item; it keeps its enqueue order within the new level."""
-    _item(state, principal, item_id)
+    item_id = _item(state, principal, item_id, Action.WRITE).id
     try:
         return state.queue_store.set_priority(item_id, body.priority)
     except (NotFound, Conflict) as exc:
@@ -300,7 +326,7 @@ def cancel_item(
     item_id: str, state: StateDep, principal: PrincipalDep, request: Request
 ) -> QueueItem:
     """Cancel an item; a running one is stopped by its agent at its next heartbeat."""
-    _item(state, principal, item_id)
+    item_id = _item(state, principal, item_id, Action.WRITE).id
     try:
         item = state.queue_store.cancel(item_id, utcnow())
     except (NotFound, Conflict) as exc:
@@ -314,7 +340,8 @@ def report_item(
     item_id: str, body: ReportRequest, state: StateDep, principal: PrincipalDep, request: Request
 ) -> QueueItem:
     """An agent's progress: launching, running (with the run id), finished, failed."""
-    before = _item(state, principal, item_id)
+    before = _item(state, principal, item_id, Action.WRITE)
+    item_id = before.id
     try:
         item = state.queue_store.report(
             item_id,
@@ -349,7 +376,7 @@ async def claim(
             entity, sep, name = path.partition("/")
             if not sep:
                 raise HTTPException(400, f"queues: {path!r} must be 'entity/name'")
-            queues.append(_queue(store, principal, entity, name))
+            queues.append(_queue(store, principal, entity, name, Action.WRITE))
         return queues
 
     queues = await run_in_threadpool(resolve)
@@ -398,7 +425,7 @@ async def heartbeat(
             item = store.get_item(item_id)
             if item is None:
                 raise HTTPException(404, f"queue item {item_id} does not exist")
-            _allowed(principal, item.entity)
+            _allowed(principal, item.entity, Action.WRITE)
             mine.append(item_id)
         now = utcnow()
         with state.write_sessions.begin() as session:

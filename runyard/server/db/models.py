@@ -57,8 +57,28 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     default_entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A disabled user's keys stop working at once; the user and its runs are kept.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # A team's service account: its home entity is the team, it has no personal entity.
+    is_service_account: Mapped[bool] = mapped_column(Boolean, default=False)
 
     default_entity: Mapped[Entity] = relationship(lazy="joined")
+
+
+class TeamMember(Base):
+    """A user's role in a team entity: admin, member or viewer."""
+
+    __tablename__ = "team_members"
+    __table_args__ = (UniqueConstraint("team_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    team: Mapped[Entity] = relationship(lazy="joined")
+    user: Mapped[User] = relationship(lazy="joined")
 
 
 class ApiKey(Base):
@@ -139,6 +159,10 @@ class Run(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Who started the run (a service account's runs: the member named by WANDB_USERNAME).
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
 
     project: Mapped[Project] = relationship(lazy="joined")
 
@@ -244,6 +268,12 @@ class LaunchAgent(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # How often it promised to heartbeat; null for agents that did not say (W&B's).
     heartbeat_interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Who registered it: only that user (or an admin of its entity) may speak for it.
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    # Kubernetes agents: their pool's allow-lists (`PoolPolicy`), checked at enqueue.
+    pool: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
 
 
 class ArtifactCollection(Base):

@@ -14,10 +14,11 @@ from graphql import GraphQLResolveInfo
 
 from runyard.launch.models import EnqueueRequest, ItemState, Priority, Queue, QueueItem
 from runyard.launch.templating import TemplateValueError
+from runyard.server.access import Action
 from runyard.server.clock import utcnow
 from runyard.server.db.models import Entity, Project
 from runyard.server.graphql.context import GraphQLContext, ctx
-from runyard.server.queues import service
+from runyard.server.queues import pools, service
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.ids import decode_key, encode_id
 from runyard.server.tracking.runs import TrackingError
@@ -241,6 +242,7 @@ def _push(context: GraphQLContext, queue: Queue, data: dict[str, Any]) -> dict[s
             request,
             utcnow(),
             context.state.settings.max_value_bytes,
+            pools=pools.serving_policies(context.state.sessions, queue, utcnow()),
         )
     except TemplateValueError as exc:
         raise TrackingError(str(exc), status=422) from exc
@@ -273,7 +275,7 @@ def resolve_push(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dic
         raise TrackingError(str(exc), status=400) from exc
     for queue in context.state.queue_store.list_queues():
         if queue.id == queue_id:
-            check_entity_access(context.principal, queue.entity)
+            check_entity_access(context.principal, queue.entity, Action.WRITE)
             return _push(context, queue, input)
     raise TrackingError(f"launch queue {input['queueID']} does not exist", status=404)
 

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from runyard.launch.models import QueueSpec, TemplateVariable
 from runyard.launch.queue.store import QueueStoreError
+from runyard.server.access import Action
 from runyard.server.clock import utcnow
 from runyard.server.graphql.context import ctx
 from runyard.server.tracking.access import check_entity_access
@@ -109,7 +110,7 @@ def resolve_create_resource_config(
 ) -> dict[str, Any]:
     """Validate the config and hand it back as a draft id for createRunQueue."""
     context = ctx(info)
-    check_entity_access(context.principal, input["entityName"])
+    check_entity_access(context.principal, input["entityName"], Action.MANAGE)
     draft = {
         "resourceType": input["resource"],
         "resourceConfig": input["config"],
@@ -147,7 +148,7 @@ def resolve_create_run_queue(
 ) -> dict[str, Any]:
     """Create the queue with the draft's config; an existing name is refused."""
     context = ctx(info)
-    check_entity_access(context.principal, input["entityName"])
+    check_entity_access(context.principal, input["entityName"], Action.MANAGE)
     data = {
         **_draft(input.get("defaultResourceConfigID")),
         "queueName": input["queueName"],
@@ -170,7 +171,7 @@ def resolve_upsert_run_queue(
 ) -> dict[str, Any]:
     """Create the queue, or replace its settings (pending items keep their rendered config)."""
     context = ctx(info)
-    check_entity_access(context.principal, input["entityName"])
+    check_entity_access(context.principal, input["entityName"], Action.MANAGE)
     spec = _spec_or_error(input)
     store = context.state.queue_store
     try:

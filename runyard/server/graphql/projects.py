@@ -8,6 +8,7 @@ from ariadne import MutationType, ObjectType
 from graphql import GraphQLResolveInfo
 from sqlalchemy import select
 
+from runyard.server.access import Action
 from runyard.server.db.models import Entity
 from runyard.server.graphql.context import ctx
 from runyard.server.tracking.access import check_entity_access
@@ -25,7 +26,7 @@ def resolve_upsert_model(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
     if not name:
         raise TrackingError("upsertModel: name is required (the project's name)")
     entity_name = input.get("entityName") or context.principal.entity_name
-    check_entity_access(context.principal, entity_name)
+    check_entity_access(context.principal, entity_name, Action.WRITE)
     entity = context.session.scalars(select(Entity).where(Entity.name == entity_name)).first()
     if entity is None:
         raise TrackingError(f"entityName: entity {entity_name!r} does not exist", status=404)

@@ -8,6 +8,7 @@ from typing import Any
 from ariadne import MutationType
 from graphql import GraphQLResolveInfo
 
+from runyard.server.access import Action
 from runyard.server.db.models import Run
 from runyard.server.graphql.context import ctx
 from runyard.server.tracking.access import check_entity_access
@@ -30,7 +31,7 @@ def resolve_delete_run(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) 
     run = context.session.get(Run, pk)
     if run is None:
         raise TrackingError(f"id: no run {input['id']!r}", status=404)
-    check_entity_access(context.principal, run.project.entity.name)
+    check_entity_access(context.principal, run.project.entity.name, Action.WRITE)
     deleted_artifacts = (
         delete_created_by(context.session, run) if input.get("deleteArtifacts") else 0
     )

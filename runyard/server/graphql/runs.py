@@ -10,6 +10,7 @@ from ariadne import MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 from sqlalchemy import func, select
 
+from runyard.server.access import Action
 from runyard.server.api.models import as_utc
 from runyard.server.auth import Principal
 from runyard.server.db.models import EventLine, HistoryLine, Project, Run
@@ -301,7 +302,7 @@ def resolve_create_run_files(
     """Hand out signed upload URLs for run files; the client PUTs without credentials."""
     context = ctx(info)
     entity_name = input.get("entityName") or context.principal.entity_name
-    check_entity_access(context.principal, entity_name)
+    check_entity_access(context.principal, entity_name, Action.WRITE)
     project = find_project(context.session, entity_name, input["projectName"])
     run = find_run(context.session, project, input["runName"]) if project else None
     if run is None:

@@ -4,11 +4,13 @@ size problems, and summarise a queue. Synchronous; routes run it in a worker thr
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
+from runyard.launch.kubernetes.allowlists import PoolPolicy
 from runyard.launch.models import EnqueueRequest, Priority, Queue, QueueItem
 from runyard.launch.queue.store import PendingSummary, QueueStore
 from runyard.launch.template_sandbox import (
@@ -19,6 +21,7 @@ from runyard.launch.template_sandbox import (
 )
 from runyard.launch.templating import render_config, requirements_of, validate_values
 from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.queues.pools import check_pools
 
 
 class SpecTooLarge(ServiceError, ValueError):
@@ -44,9 +47,15 @@ class QueueStats(BaseModel):
 
 
 def enqueue(
-    store: QueueStore, queue: Queue, request: EnqueueRequest, now: datetime, max_bytes: int
+    store: QueueStore,
+    queue: Queue,
+    request: EnqueueRequest,
+    now: datetime,
+    max_bytes: int,
+    pools: Sequence[PoolPolicy] = (),
 ) -> tuple[QueueItem, bool]:
-    """Validate template values, render the queue's config, and add the item.
+    """Validate template values, render the queue's config, check it against the allow-lists
+    of the serving `pools` (`pools.serving_policies`), and add the item.
 
     The run spec, the template values and the rendered config are each held to `max_bytes`
     (RUNYARD_MAX_VALUE_BYTES), and rendering is refused before it would make much more.
@@ -68,6 +77,7 @@ def enqueue(
         raise TemplateRefused(f"queue {queue.entity}/{queue.name}: {exc}") from exc
     fix = "make the queue's config template repeat less, or use smaller template values"
     _check_size("the rendered config", rendered, max_bytes, fix)
+    check_pools(rendered, pools)
     return store.enqueue(queue, request, values, rendered, requirements_of(values), now)
 
 

@@ -1,29 +1,31 @@
-"""Who may read and write which runs."""
+"""Lookups of projects and runs that apply the access rule (`runyard.server.access`)."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from runyard.server.access import Action, require
 from runyard.server.auth import Principal
 from runyard.server.db.models import Project, Run
 from runyard.server.tracking.runs import TrackingError, find_project, find_run
 
 
-def check_entity_access(principal: Principal, entity_name: str) -> None:
-    """Raise a 403 TrackingError unless the caller owns the entity or is an admin."""
-    if entity_name != principal.entity_name and not principal.is_admin:
-        raise TrackingError(
-            f"permission denied on entity {entity_name!r}: your entity is "
-            f"{principal.entity_name!r}",
-            status=403,
-        )
+def check_entity_access(
+    principal: Principal, entity_name: str, action: Action = Action.READ
+) -> None:
+    """Raise a ServiceError unless the caller may do `action` on the entity's contents."""
+    require(principal, entity_name, action)
 
 
 def accessible_project(
-    session: Session, principal: Principal, entity_name: str, project_name: str
+    session: Session,
+    principal: Principal,
+    entity_name: str,
+    project_name: str,
+    action: Action = Action.READ,
 ) -> Project:
-    """Return an existing project the caller may use, or raise a 404/403 TrackingError."""
-    check_entity_access(principal, entity_name)
+    """Return an existing project the caller may use, or raise a 404/403 ServiceError."""
+    require(principal, entity_name, action)
     project = find_project(session, entity_name, project_name)
     if project is None:
         raise TrackingError(f"project {entity_name}/{project_name} does not exist", status=404)
@@ -31,10 +33,15 @@ def accessible_project(
 
 
 def accessible_run(
-    session: Session, principal: Principal, entity_name: str, project_name: str, run_name: str
+    session: Session,
+    principal: Principal,
+    entity_name: str,
+    project_name: str,
+    run_name: str,
+    action: Action = Action.READ,
 ) -> Run:
-    """Return an existing run the caller may use, or raise a 404/403 TrackingError."""
-    project = accessible_project(session, principal, entity_name, project_name)
+    """Return an existing run the caller may use, or raise a 404/403 ServiceError."""
+    project = accessible_project(session, principal, entity_name, project_name, action)
     run = find_run(session, project, run_name)
     if run is None:
         raise TrackingError(

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from runyard.server.access import Action, require
 from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
 from runyard.server.db.dialect import insert_for
@@ -58,19 +59,21 @@ class UpsertRunInput(BaseModel):
     summary_metrics: str | None = Field(None, alias="summaryMetrics")
 
 
-def resolve_entity(session: Session, principal: Principal, name: str | None) -> Entity:
-    """Return the named entity (default: the caller's own), if the caller may write to it."""
+def resolve_entity(
+    session: Session, principal: Principal, name: str | None, action: Action = Action.WRITE
+) -> Entity:
+    """Return the named entity (default: the caller's own), if the caller may `action` on it."""
     if not name or name == principal.entity_name:
         entity = session.get(Entity, principal.entity_id)
         assert entity is not None  # the caller's own entity always exists
-        return entity
-    entity = session.scalars(select(Entity).where(Entity.name == name)).first()
+        name = entity.name
+    else:
+        entity = session.scalars(select(Entity).where(Entity.name == name)).first()
+    # Decide before saying whether it exists, so entity names cannot be probed.
+    require(principal, name, action)
     if entity is None:
-        raise TrackingError(f"entity {name!r} does not exist: leave entity unset to use your own")
-    if not principal.is_admin:
         raise TrackingError(
-            f"permission denied on entity {name!r}: your entity is {principal.entity_name!r}",
-            status=403,
+            f"entity {name!r} does not exist: leave entity unset to use your own", status=404
         )
     return entity
 
@@ -134,13 +137,20 @@ def _check_value_sizes(values: dict[str, Any], field: str, max_bytes: int) -> No
 
 
 def upsert_run(
-    session: Session, principal: Principal, data: UpsertRunInput, *, max_value_bytes: int
+    session: Session,
+    principal: Principal,
+    data: UpsertRunInput,
+    *,
+    max_value_bytes: int,
+    attributed_user_id: int | None = None,
 ) -> tuple[Run, bool]:
     """Create or update a run; return it and whether it was inserted.
 
     A non-null `id` is how the client says it is resuming: a new attempt starts
     (state back to running, the stop flag cleared, console offsets re-based).
+    A new run is attributed to `attributed_user_id` (default: the caller).
     """
+    attributed_user_id = attributed_user_id or principal.user_id
     run: Run | None = None
     if data.id:
         try:
@@ -148,7 +158,9 @@ def upsert_run(
         except ValueError as exc:
             raise TrackingError(f"id: {exc}; leave id unset to create a run") from exc
         if run is None:
-            raise TrackingError(f"id: run {data.id!r} does not exist")
+            raise TrackingError(f"id: run {data.id!r} does not exist", status=404)
+        # Ids are guessable (base64 of `Run:<n>`): resuming by id needs write access too.
+        require(principal, run.project.entity.name, Action.WRITE)
         project = run.project
     else:
         if not data.name:
@@ -162,6 +174,8 @@ def upsert_run(
     if run is None:
         assert data.name is not None  # checked above: only a named upsert creates a run
         run, inserted = _insert_run(session, project, data.name, now)
+        if inserted:
+            run.user_id = attributed_user_id
     elif data.id:
         start_attempt(run)
 

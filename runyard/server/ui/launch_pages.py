@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from runyard.launch.models import Priority
 from runyard.launch.queue.store import Conflict, NotFound
+from runyard.server.access import Action
 from runyard.server.clock import utcnow
 from runyard.server.queues import agents, service
 from runyard.server.tracking.access import check_entity_access
@@ -103,7 +104,7 @@ def set_priority(request: Request, item_id: str, priority: Annotated[str, Form()
     if item is None:
         return _error(request, me, 404, f"queue item {item_id} does not exist")
     try:
-        check_entity_access(me, item.entity)
+        check_entity_access(me, item.entity, Action.WRITE)
         store.set_priority(item_id, Priority.parse(priority))
     except TrackingError as exc:
         return _error(request, me, exc.status, str(exc))
@@ -125,7 +126,7 @@ def cancel(request: Request, item_id: str) -> Response:
     if item is None:
         return _error(request, me, 404, f"queue item {item_id} does not exist")
     try:
-        check_entity_access(me, item.entity)
+        check_entity_access(me, item.entity, Action.WRITE)
         store.cancel(item_id, utcnow())
     except TrackingError as exc:
         return _error(request, me, exc.status, str(exc))

@@ -6,9 +6,10 @@ server's URL-signing secret (kept in the database, so replicas agree).
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Response
 from sqlalchemy.orm import Session
 
+from runyard.server import auth
 from runyard.server.auth import Principal
 from runyard.server.db.models import User
 from runyard.server.signing import SignatureError, UrlSigner
@@ -40,15 +41,31 @@ def user_id_from_token(signer: UrlSigner, token: str | None) -> int | None:
 def principal_for_user(session: Session, user_id: int) -> Principal | None:
     """The principal of a signed-in user, or None if the user no longer exists."""
     user = session.get(User, user_id)
-    if user is None:
+    if user is None or user.disabled_at is not None:
         return None
-    return Principal(
-        user_id=user.id,
-        username=user.username,
-        email=user.email,
-        is_admin=user.is_admin,
-        entity_id=user.default_entity_id,
-        entity_name=user.default_entity.name,
+    return auth.principal_for_user(session, user)
+
+
+def set_session_cookie(request: Request, response: Response, value: str, max_age: int) -> None:
+    """Set the session cookie: HttpOnly, SameSite=Lax, and Secure when served over https.
+
+    The scheme is https for TLS to this server and behind a proxy listed in
+    RUNYARD_TRUSTED_PROXIES that sends `X-Forwarded-Proto: https`.
+    """
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    """Expire the session cookie (with the attributes it was set with, so browsers match it)."""
+    response.delete_cookie(
+        COOKIE, httponly=True, samesite="lax", secure=request.url.scheme == "https"
     )
 
 
