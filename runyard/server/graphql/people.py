@@ -1,0 +1,453 @@
+"""Resolvers for people and teams: users, teams, members, API keys and the implicit organization.
+
+What the official client's `wandb.Api` sends for `create_user`, `create_team`, `user`, `users`,
+`viewer`, `Team.invite`, `Team.create_service_account`, `User.generate_api_key` and
+`delete_api_key`, and `Member.delete`. Each resolver calls one people service and shapes the
+answer; the services decide who may do what.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from ariadne import MutationType, ObjectType, QueryType
+from graphql import GraphQLResolveInfo
+
+from runyard.server.access import Action, allows
+from runyard.server.db.models import ApiKey, Entity, User
+from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.graphql.context import ctx
+from runyard.server.people import directory, keys, teams, users
+from runyard.server.tracking.ids import decode_id, encode_id
+
+query = QueryType()
+mutation = MutationType()
+user_type = ObjectType("User")
+entity_type = ObjectType("Entity")
+member_type = ObjectType("Member")
+organization_type = ObjectType("Organization")
+
+# How many numbered names `createUser` tries after the email's local part is taken.
+_MAX_NAME_TRIES = 100
+_NAME_CHARS = re.compile(r"[^a-z0-9_-]+")
+
+
+def username_from_email(email: str, attempt: int = 0) -> str:
+    """The username `createUser` gives an email: its local part, lowercased, in [a-z0-9_-].
+
+    Attempt n > 0 appends `-n`, for when the plain name is taken.
+    """
+    local = email.partition("@")[0].lower()
+    base = _NAME_CHARS.sub("-", local).strip("-_")[:60] or "user"
+    return base if attempt == 0 else f"{base}-{attempt}"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _key_node(row: ApiKey, name: str | None = None) -> dict[str, Any]:
+    """An ApiKey node: its `name` is the key's last characters (the full key only when new)."""
+    return {
+        "id": encode_id("ApiKey", row.id),
+        "name": name or row.hint,
+        "description": row.description,
+    }
+
+
+def _member_node(user: User, role: str) -> dict[str, Any]:
+    return {
+        "id": encode_id("User", user.id),
+        "admin": role == "admin",
+        "role": role,
+        "pending": False,
+        "email": user.email,
+        "username": user.username,
+        "name": user.username,
+        "photoUrl": None,
+        "accountType": _account_type(user),
+        "apiKey": None,
+    }
+
+
+def _account_type(user: User) -> str:
+    return "SERVICE" if user.is_service_account else "USER"
+
+
+def _decode(type_name: str, node_id: str, field: str) -> int:
+    try:
+        return decode_id(type_name, node_id)
+    except ValueError as exc:
+        raise ServiceError(ErrorCode.INVALID, f"{field}: {exc}") from exc
+
+
+# ---- Queries ----
+
+
+@query.field("users")
+def resolve_users(
+    _: Any, info: GraphQLResolveInfo, query: str | None = None, first: int | None = None
+) -> dict[str, Any]:
+    """Users whose username or email contains `query`, exact matches first (admins only)."""
+    context = ctx(info)
+    found = users.list_users(context.session, context.principal)
+    wanted = matching_users(found, query)
+    if first is not None:
+        wanted = wanted[: max(first, 0)]
+    return {"edges": [{"node": u} for u in wanted]}
+
+
+def matching_users(candidates: list[User], query: str | None) -> list[User]:
+    """Users whose username or email contains `query` (case-insensitive), exact matches first."""
+    if not query:
+        return list(candidates)
+    needle = query.lower()
+    hits = [u for u in candidates if needle in u.username.lower() or needle in u.email.lower()]
+    return sorted(hits, key=lambda u: (needle not in (u.username.lower(), u.email.lower()), u.id))
+
+
+@query.field("user")
+def resolve_user(
+    _: Any, info: GraphQLResolveInfo, userName: str | None = None, id: str | None = None
+) -> User:
+    """A user by username, email or node id: the caller itself, or anyone for instance admins."""
+    context = ctx(info)
+    if id is not None:
+        return directory.find_user(context.session, context.principal, _decode("User", id, "id"))
+    if not userName:
+        raise ServiceError(ErrorCode.INVALID, "user: pass userName (a username or email) or id")
+    return directory.find_user(context.session, context.principal, userName)
+
+
+@query.field("organization")
+def resolve_organization(
+    _: Any, info: GraphQLResolveInfo, name: str | None = None, id: str | None = None
+) -> dict[str, Any] | None:
+    """The server's one implicit organization; null for any other name."""
+    if name is not None and name != directory.ORGANIZATION:
+        return None
+    if id is not None and id != organization_id():
+        return None
+    return organization_node()
+
+
+def organization_id() -> str:
+    """Node id of the implicit organization."""
+    return encode_id("Organization", directory.ORGANIZATION)
+
+
+def organization_node() -> dict[str, Any]:
+    """The implicit organization as a GraphQL object."""
+    return {"id": organization_id(), "name": directory.ORGANIZATION}
+
+
+@organization_type.field("orgEntity")
+def resolve_org_entity(_: Any, info: GraphQLResolveInfo) -> Entity | None:
+    """The entity that holds the organization's registries."""
+    return directory.org_entity(ctx(info).session)
+
+
+# ---- Mutations ----
+
+
+@mutation.field("createUser")
+def resolve_create_user(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Create a user from an email; the username is the local part, numbered when taken."""
+    context = ctx(info)
+    email = (input.get("email") or "").strip()
+    if "@" not in email:
+        raise ServiceError(
+            ErrorCode.INVALID, f"email: {email!r} is not an email address (name@example.com)"
+        )
+    for attempt in range(_MAX_NAME_TRIES):
+        try:
+            user, key = users.create_user(
+                context.session,
+                context.principal,
+                username_from_email(email, attempt),
+                email=email,
+                admin=bool(input.get("admin")),
+            )
+        except ServiceError as exc:
+            if exc.code is ErrorCode.CONFLICT:
+                continue
+            raise
+        return {"user": user, "apiKey": key}
+    raise ServiceError(
+        ErrorCode.CONFLICT,
+        f"email: the usernames {username_from_email(email)!r} to "
+        f"{username_from_email(email, _MAX_NAME_TRIES - 1)!r} are all taken; create the user "
+        "with `runyard user create NAME --email E`",
+    )
+
+
+@mutation.field("updateUser")
+def resolve_update_user(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Change a user's default entity (the caller's, or another's for instance admins)."""
+    context = ctx(info)
+    target = (
+        directory.find_user(context.session, context.principal, _decode("User", input["id"], "id"))
+        if input.get("id")
+        else directory.current_user(context.session, context.principal)
+    )
+    if input.get("defaultEntity"):
+        target = users.set_default_entity(
+            context.session, context.principal, target.username, input["defaultEntity"]
+        )
+    return {"user": target}
+
+
+@mutation.field("createTeam")
+def resolve_create_team(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Create a team with `teamAdminUserName` (default: the caller) as its admin."""
+    context = ctx(info)
+    entity = teams.create_team(
+        context.session,
+        context.principal,
+        input["teamName"],
+        admin_username=input.get("teamAdminUserName") or None,
+    )
+    return {"entity": entity}
+
+
+@mutation.field("createInvite")
+def resolve_create_invite(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """Add an existing user (by username or email) to a team, as admin or member."""
+    context = ctx(info)
+    team = input["entityName"]
+    username = input.get("username")
+    if not username:
+        email = input.get("email")
+        if not email:
+            raise ServiceError(ErrorCode.INVALID, "createInvite: pass username or email")
+        found = directory.user_for_invite(context.session, email)
+        # An unknown email is refused like a non-member would be: nothing to probe.
+        username = found.username if found is not None else email
+    role = input.get("role") or ("admin" if input.get("admin") else "member")
+    member = teams.add_member(context.session, context.principal, team, username, role)
+    user = member.user
+    return {
+        "invite": {
+            "id": encode_id("User", user.id),
+            "name": user.username,
+            "email": user.email,
+            "createdAt": _iso(member.created_at),
+            "toUser": user,
+        }
+    }
+
+
+@mutation.field("deleteInvite")
+def resolve_delete_invite(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """Remove a member (by the id `Entity.members` gives) from a team."""
+    context = ctx(info)
+    team = input.get("entityName")
+    if not team or not input.get("id"):
+        raise ServiceError(
+            ErrorCode.INVALID, "deleteInvite: pass id (a member's id) and entityName (the team)"
+        )
+    user_id = _decode("User", input["id"], "id")
+    members = teams.list_members(context.session, context.principal, team)
+    member = next((m for m in members if m.user_id == user_id), None)
+    if member is None:
+        raise ServiceError(ErrorCode.NOT_FOUND, f"id: {input['id']!r} is not a member of {team!r}")
+    teams.remove_member(context.session, context.principal, team, member.user.username)
+    return {"success": True}
+
+
+@mutation.field("createServiceAccount")
+def resolve_create_service_account(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """Create a team's service account; its key is in the answer, this once."""
+    context = ctx(info)
+    user, key = teams.create_service_account(
+        context.session, context.principal, input["entityName"], input.get("description") or ""
+    )
+    return {"user": user, "apiKey": key}
+
+
+@mutation.field("generateApiKey")
+def resolve_generate_api_key(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """A new key for the caller (or `userName`); the answer's `name` is the key itself."""
+    context = ctx(info)
+    username = input.get("userName") or None
+    key = keys.create_key(
+        context.session,
+        context.principal,
+        username=username,
+        description=input.get("description") or "",
+    )
+    rows = keys.list_keys(context.session, context.principal, username)
+    row = max((r for r in rows if key.endswith(r.hint)), key=lambda r: r.id)
+    return {"apiKey": _key_node(row, name=key)}
+
+
+@mutation.field("deleteApiKey")
+def resolve_delete_api_key(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """Revoke a key by its node id."""
+    context = ctx(info)
+    keys.revoke_key(context.session, context.principal, _decode("ApiKey", input["id"], "id"))
+    return {"success": True}
+
+
+# ---- User ----
+
+
+@user_type.field("id")
+def resolve_user_id(user: User, _: GraphQLResolveInfo) -> str:
+    """Node id of the user."""
+    return encode_id("User", user.id)
+
+
+@user_type.field("name")
+def resolve_user_name(user: User, _: GraphQLResolveInfo) -> str:
+    """Display name of the user (its username)."""
+    return user.username
+
+
+@user_type.field("entity")
+def resolve_user_entity(user: User, _: GraphQLResolveInfo) -> str:
+    """The user's default entity: where runs go when the client sends no entity."""
+    return user.default_entity.name
+
+
+@user_type.field("admin")
+def resolve_user_admin(user: User, _: GraphQLResolveInfo) -> bool:
+    """Whether the user administers this server."""
+    return user.is_admin
+
+
+@user_type.field("flags")
+def resolve_user_flags(*_: Any) -> str:
+    """Feature flags (a JSON string); Runyard sets none."""
+    return "{}"
+
+
+@user_type.field("deletedAt")
+def resolve_user_deleted_at(user: User, _: GraphQLResolveInfo) -> str | None:
+    """When the user was disabled."""
+    return _iso(user.disabled_at)
+
+
+@user_type.field("accountType")
+def resolve_user_account_type(user: User, _: GraphQLResolveInfo) -> str:
+    """USER, or SERVICE for a service account."""
+    return _account_type(user)
+
+
+@user_type.field("teams")
+def resolve_user_teams(user: User, info: GraphQLResolveInfo) -> dict[str, Any]:
+    """The user's personal entity and teams that the caller may see."""
+    context = ctx(info)
+    found = directory.teams_of(context.session, context.principal, user)
+    return {"edges": [{"node": e} for e in found]}
+
+
+@user_type.field("apiKeys")
+def resolve_user_api_keys(user: User, info: GraphQLResolveInfo) -> dict[str, Any]:
+    """The user's keys by their last characters; empty unless the caller is the user or admin."""
+    context = ctx(info)
+    found = directory.keys_of(context.session, context.principal, user)
+    return {"edges": [{"node": _key_node(k)} for k in found]}
+
+
+@user_type.field("organizations")
+def resolve_user_organizations(*_: Any) -> list[dict[str, Any]]:
+    """Every user belongs to the one implicit organization."""
+    return [organization_node()]
+
+
+# ---- Entity ----
+
+
+@entity_type.field("available")
+def resolve_entity_available(*_: Any) -> bool:
+    """An existing entity's name is taken."""
+    return False
+
+
+@entity_type.field("readOnly")
+def resolve_entity_read_only(entity: Entity, info: GraphQLResolveInfo) -> bool:
+    """Whether the caller may only read (a viewer)."""
+    return not allows(ctx(info).principal, entity.name, Action.WRITE)
+
+
+@entity_type.field("readOnlyAdmin")
+def resolve_entity_read_only_admin(entity: Entity, info: GraphQLResolveInfo) -> bool:
+    """Whether the caller may not manage the entity."""
+    return not allows(ctx(info).principal, entity.name, Action.MANAGE)
+
+
+@entity_type.field("entityType")
+def resolve_entity_type(entity: Entity, _: GraphQLResolveInfo) -> str:
+    """user, team or organization."""
+    if entity.name == directory.ORGANIZATION and entity.is_team:
+        return "organization"
+    return "team" if entity.is_team else "user"
+
+
+@entity_type.field("privateOnly")
+def resolve_entity_private_only(*_: Any) -> bool:
+    """Projects are private to their entity."""
+    return True
+
+
+@entity_type.field("storageBytes")
+def resolve_entity_storage_bytes(*_: Any) -> int:
+    """Storage is not metered per entity."""
+    return 0
+
+
+@entity_type.field("codeSavingEnabled")
+def resolve_entity_code_saving(*_: Any) -> bool:
+    """Code saving is the client's choice."""
+    return False
+
+
+@entity_type.field("defaultAccess")
+def resolve_entity_default_access(*_: Any) -> str:
+    """Projects are visible to their entity only."""
+    return "PRIVATE"
+
+
+@entity_type.field("isPaid")
+def resolve_entity_is_paid(*_: Any) -> bool:
+    """No billing."""
+    return False
+
+
+@entity_type.field("limits")
+def resolve_entity_limits(*_: Any) -> str:
+    """No plan limits."""
+    return "{}"
+
+
+@entity_type.field("members")
+def resolve_entity_members(entity: Entity, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
+    """A team's members; a personal entity's only member is its owner (as admin)."""
+    context = ctx(info)
+    if entity.is_team:
+        found = teams.list_members(context.session, context.principal, entity.name)
+        return [_member_node(m.user, m.role) for m in found]
+    owner = directory.owner_of(context.session, entity)
+    return [] if owner is None else [_member_node(owner, "admin")]
+
+
+@entity_type.field("user")
+def resolve_entity_user(entity: Entity, info: GraphQLResolveInfo) -> User | None:
+    """The owner of a personal entity; null for teams."""
+    return directory.owner_of(ctx(info).session, entity)
+
+
+BINDABLES = [query, mutation, user_type, entity_type, member_type, organization_type]

@@ -1,0 +1,117 @@
+"""Read-side look-ups of people for the adapters: who a user is, their teams and keys, the org.
+
+The people services (`users`, `teams`, `keys`) create and change; these functions find. They
+show a caller only what the access rule lets it read. Runyard has one implicit organization
+per server (`ORGANIZATION`): every user belongs to it and its org entity (where the Registry
+keeps its projects) is created at first start.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from runyard.server.access import readable_entities
+from runyard.server.auth import Principal
+from runyard.server.db.models import ApiKey, Entity, TeamMember, User
+from runyard.server.errors import ErrorCode, ServiceError
+
+ORGANIZATION = "runyard"
+
+
+def current_user(session: Session, principal: Principal) -> User:
+    """The caller's own user row."""
+    user = session.get(User, principal.user_id)
+    if user is None:  # the key's user was deleted mid-request
+        raise ServiceError(ErrorCode.UNAUTHENTICATED, "the caller's user no longer exists")
+    return user
+
+
+def find_user(session: Session, principal: Principal, who: str | int) -> User:
+    """A user by username, email or id; others than the caller only for instance admins.
+
+    Non-admins asking for anyone else get `not found`, so usernames cannot be probed.
+    """
+    if isinstance(who, int):
+        query = select(User).where(User.id == who)
+    elif "@" in who:
+        query = select(User).where(User.email == who).order_by(User.id)
+    else:
+        query = select(User).where(User.username == who)
+    user = session.scalars(query).first()
+    if user is None or not (principal.is_admin or user.id == principal.user_id):
+        raise ServiceError(
+            ErrorCode.NOT_FOUND,
+            f"user {who!r} does not exist or you may not see it: instance admins see every "
+            "user, others only themselves",
+        )
+    return user
+
+
+def user_for_invite(session: Session, email: str) -> User | None:
+    """The user an invitation by email means (team admins may add users by email)."""
+    return session.scalars(select(User).where(User.email == email).order_by(User.id)).first()
+
+
+def teams_of(session: Session, principal: Principal, user: User) -> list[Entity]:
+    """The user's personal entity and teams, limited to those the caller may read."""
+    rows = list(
+        session.scalars(
+            select(Entity)
+            .join(TeamMember, TeamMember.team_id == Entity.id)
+            .where(TeamMember.user_id == user.id)
+            .order_by(TeamMember.id)
+        )
+    )
+    if not user.is_service_account:
+        rows.insert(0, user.default_entity)
+    readable = readable_entities(principal)
+    seen: set[int] = set()
+    out = []
+    for entity in rows:
+        if entity.id not in seen and (readable is None or entity.name in readable):
+            seen.add(entity.id)
+            out.append(entity)
+    return out
+
+
+def keys_of(session: Session, principal: Principal, user: User) -> list[ApiKey]:
+    """The user's API keys (their hints, never the keys): for the user and instance admins."""
+    if not (principal.is_admin or user.id == principal.user_id):
+        return []
+    return list(session.scalars(select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.id)))
+
+
+def entity_for(session: Session, principal: Principal, name: str) -> Entity | None:
+    """An entity the caller may read, by name; None when it does not exist or is not readable.
+
+    Both cases answer the same, so a non-member learns nothing about the entity.
+    """
+    readable = readable_entities(principal)
+    if readable is not None and name not in readable:
+        return None
+    return session.scalars(select(Entity).where(Entity.name == name)).first()
+
+
+def owner_of(session: Session, entity: Entity) -> User | None:
+    """The user whose personal entity this is (None for teams and the org entity)."""
+    if entity.is_team:
+        return None
+    return session.scalars(
+        select(User).where(User.default_entity_id == entity.id, User.is_service_account.is_(False))
+    ).first()
+
+
+def org_entity(session: Session) -> Entity | None:
+    """The implicit organization's entity (made at first start by `ensure_org_entity`)."""
+    return session.scalars(select(Entity).where(Entity.name == ORGANIZATION)).first()
+
+
+def ensure_org_entity(session: Session) -> Entity:
+    """Create the implicit organization's entity if it is missing; return it."""
+    entity = org_entity(session)
+    if entity is None:
+        entity = Entity(name=ORGANIZATION, is_team=True)
+        session.add(entity)
+        session.flush()
+    return entity
