@@ -105,7 +105,16 @@ def principal_for_user(session: Session, user: User) -> Principal:
     """The principal of `user`: admin of its own entity, plus its role in each team."""
     roles: dict[str, Role] = {}
     if not user.is_service_account:
-        roles[user.default_entity.name] = Role.ADMIN
+        # A person administers their personal entity, named after them; their default
+        # entity may have been set to a team since (then the membership row decides it).
+        if not user.default_entity.is_team:
+            roles[user.default_entity.name] = Role.ADMIN
+        else:
+            personal = session.scalars(
+                select(Entity.name).where(Entity.name == user.username, Entity.is_team.is_(False))
+            ).first()
+            if personal is not None:
+                roles[personal] = Role.ADMIN
     memberships = session.execute(
         select(Entity.name, TeamMember.role)
         .join(TeamMember, TeamMember.team_id == Entity.id)

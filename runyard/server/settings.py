@@ -35,6 +35,11 @@ class ServerSettings(BaseSettings):
     admin_api_key: str | None = Field(
         None, description="Admin API key to create at first start (default: a random one)."
     )
+    users_can_create_teams: bool = Field(
+        True,
+        description="Whether any user may create a team (as on W&B); when off, only instance "
+        "admins create teams.",
+    )
     run_heartbeat_timeout_s: float = Field(
         300.0, gt=0, description="A running run with no client contact this long becomes crashed."
     )

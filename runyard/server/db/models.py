@@ -165,6 +165,8 @@ class Run(Base):
     )
 
     project: Mapped[Project] = relationship(lazy="joined")
+    # Loaded on first use: many-to-one loads come from the identity map after the first.
+    user: Mapped[User | None] = relationship()
 
 
 class HistoryLine(Base):

@@ -44,6 +44,7 @@ def _execute(
     base_url: str,
     data: Any,
     on_enqueued: Callable[[], None],
+    on_behalf_of: tuple[str, str] = ("", ""),
 ) -> tuple[bool, dict[str, Any]]:
     with state.sessions() as session:
         principal = authenticate(session, authorization)
@@ -51,7 +52,15 @@ def _execute(
     # that only uses the queue store must not hold the lock the store waits for.
     factory = state.write_sessions if _is_mutation(data) else state.sessions
     with factory() as session:
-        context = GraphQLContext(session, principal, state, base_url, on_enqueued)
+        context = GraphQLContext(
+            session,
+            principal,
+            state,
+            base_url,
+            on_enqueued,
+            wandb_username=on_behalf_of[0],
+            wandb_user_email=on_behalf_of[1],
+        )
         success, result = graphql_sync(
             build_schema(),
             data,
@@ -109,5 +118,10 @@ async def graphql_endpoint(request: Request) -> JSONResponse:
         public_base_url(request),
         data,
         on_enqueued,
+        # The official client sends both on every request (empty unless set in its env).
+        (
+            request.headers.get("x-wandb-username", "").strip(),
+            request.headers.get("x-wandb-user-email", "").strip(),
+        ),
     )
     return JSONResponse(result, status_code=200 if success else 400)
