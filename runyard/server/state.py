@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from runyard.launch.queue.sql import SqlQueueStore
 from runyard.launch.queue.store import QueueStore
 from runyard.server.auth import bootstrap_admin
+from runyard.server.people.directory import ensure_org_entity
 from runyard.server.db import migrate
 from runyard.server.db.engine import make_engine, make_session_factory, writer_engine
 from runyard.server.db.models import ServerSecret
@@ -63,6 +64,7 @@ def open_state(settings: ServerSettings) -> ServerState:
     sessions = make_session_factory(engine)
     with sessions.begin() as session:
         new_key = bootstrap_admin(session, settings.admin_username, settings.admin_api_key)
+        ensure_org_entity(session)
         secret = _signing_secret(session)
     return ServerState(
         settings=settings,

@@ -16,6 +16,7 @@ from ariadne import MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 
 from runyard.server.access import Action, allows
+from runyard.server.auth import Principal
 from runyard.server.db.models import ApiKey, Entity, User
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import ctx
@@ -208,6 +209,7 @@ def resolve_create_team(_: Any, info: GraphQLResolveInfo, input: dict[str, Any])
         context.principal,
         input["teamName"],
         admin_username=input.get("teamAdminUserName") or None,
+        users_can_create=context.state.settings.users_can_create_teams,
     )
     return {"entity": entity}
 
@@ -224,7 +226,7 @@ def resolve_create_invite(
         email = input.get("email")
         if not email:
             raise ServiceError(ErrorCode.INVALID, "createInvite: pass username or email")
-        found = directory.user_for_invite(context.session, email)
+        found = users.find_user_by_email(context.session, email)
         # An unknown email is refused like a non-member would be: nothing to probe.
         username = found.username if found is not None else email
     role = input.get("role") or ("admin" if input.get("admin") else "member")
@@ -304,27 +306,38 @@ def resolve_delete_api_key(
 # ---- User ----
 
 
+def as_user(parent: User | Principal, info: GraphQLResolveInfo) -> User:
+    """The user row behind a User object (some resolvers answer with a principal)."""
+    if isinstance(parent, User):
+        return parent
+    return directory.user_by_id(ctx(info).session, parent.user_id)
+
+
 @user_type.field("id")
-def resolve_user_id(user: User, _: GraphQLResolveInfo) -> str:
+def resolve_user_id(parent: User | Principal, info: GraphQLResolveInfo) -> str:
     """Node id of the user."""
+    user = as_user(parent, info)
     return encode_id("User", user.id)
 
 
 @user_type.field("name")
-def resolve_user_name(user: User, _: GraphQLResolveInfo) -> str:
+def resolve_user_name(parent: User | Principal, info: GraphQLResolveInfo) -> str:
     """Display name of the user (its username)."""
+    user = as_user(parent, info)
     return user.username
 
 
 @user_type.field("entity")
-def resolve_user_entity(user: User, _: GraphQLResolveInfo) -> str:
+def resolve_user_entity(parent: User | Principal, info: GraphQLResolveInfo) -> str:
     """The user's default entity: where runs go when the client sends no entity."""
+    user = as_user(parent, info)
     return user.default_entity.name
 
 
 @user_type.field("admin")
-def resolve_user_admin(user: User, _: GraphQLResolveInfo) -> bool:
+def resolve_user_admin(parent: User | Principal, info: GraphQLResolveInfo) -> bool:
     """Whether the user administers this server."""
+    user = as_user(parent, info)
     return user.is_admin
 
 
@@ -335,28 +348,32 @@ def resolve_user_flags(*_: Any) -> str:
 
 
 @user_type.field("deletedAt")
-def resolve_user_deleted_at(user: User, _: GraphQLResolveInfo) -> str | None:
+def resolve_user_deleted_at(parent: User | Principal, info: GraphQLResolveInfo) -> str | None:
     """When the user was disabled."""
+    user = as_user(parent, info)
     return _iso(user.disabled_at)
 
 
 @user_type.field("accountType")
-def resolve_user_account_type(user: User, _: GraphQLResolveInfo) -> str:
+def resolve_user_account_type(parent: User | Principal, info: GraphQLResolveInfo) -> str:
     """USER, or SERVICE for a service account."""
+    user = as_user(parent, info)
     return _account_type(user)
 
 
 @user_type.field("teams")
-def resolve_user_teams(user: User, info: GraphQLResolveInfo) -> dict[str, Any]:
+def resolve_user_teams(parent: User | Principal, info: GraphQLResolveInfo) -> dict[str, Any]:
     """The user's personal entity and teams that the caller may see."""
+    user = as_user(parent, info)
     context = ctx(info)
     found = directory.teams_of(context.session, context.principal, user)
     return {"edges": [{"node": e} for e in found]}
 
 
 @user_type.field("apiKeys")
-def resolve_user_api_keys(user: User, info: GraphQLResolveInfo) -> dict[str, Any]:
+def resolve_user_api_keys(parent: User | Principal, info: GraphQLResolveInfo) -> dict[str, Any]:
     """The user's keys by their last characters; empty unless the caller is the user or admin."""
+    user = as_user(parent, info)
     context = ctx(info)
     found = directory.keys_of(context.session, context.principal, user)
     return {"edges": [{"node": _key_node(k)} for k in found]}
@@ -439,7 +456,8 @@ def resolve_entity_members(entity: Entity, info: GraphQLResolveInfo) -> list[dic
     context = ctx(info)
     if entity.is_team:
         found = teams.list_members(context.session, context.principal, entity.name)
-        return [_member_node(m.user, m.role) for m in found]
+        # Oldest membership first, as W&B lists them: a new service account comes last.
+        return [_member_node(m.user, m.role) for m in sorted(found, key=lambda m: m.id)]
     owner = directory.owner_of(context.session, entity)
     return [] if owner is None else [_member_node(owner, "admin")]
 

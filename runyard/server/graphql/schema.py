@@ -14,6 +14,7 @@ from runyard.server.graphql import (
     launch,
     launch_agent,
     launch_queues,
+    people,
     projects,
     run_delete,
     runs,
@@ -42,4 +43,5 @@ def build_schema() -> GraphQLSchema:
         *artifacts.BINDABLES,
         *run_delete.BINDABLES,
         *server_settings.BINDABLES,
+        *people.BINDABLES,
     )

@@ -15,6 +15,7 @@ from runyard.server.access import readable_entities
 from runyard.server.auth import Principal
 from runyard.server.db.models import ApiKey, Entity, TeamMember, User
 from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.people import keys
 
 ORGANIZATION = "runyard"
 
@@ -48,9 +49,21 @@ def find_user(session: Session, principal: Principal, who: str | int) -> User:
     return user
 
 
-def user_for_invite(session: Session, email: str) -> User | None:
-    """The user an invitation by email means (team admins may add users by email)."""
-    return session.scalars(select(User).where(User.email == email).order_by(User.id)).first()
+def user_by_id(session: Session, user_id: int) -> User:
+    """A user row by id, for callers that already hold a principal of it."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise ServiceError(ErrorCode.NOT_FOUND, f"no user with id {user_id}")
+    return user
+
+
+def personal_entity(session: Session, user: User) -> Entity | None:
+    """The user's personal entity (named after them), whatever their default entity is now."""
+    if not user.default_entity.is_team:
+        return user.default_entity
+    return session.scalars(
+        select(Entity).where(Entity.name == user.username, Entity.is_team.is_(False))
+    ).first()
 
 
 def teams_of(session: Session, principal: Principal, user: User) -> list[Entity]:
@@ -63,8 +76,9 @@ def teams_of(session: Session, principal: Principal, user: User) -> list[Entity]
             .order_by(TeamMember.id)
         )
     )
-    if not user.is_service_account:
-        rows.insert(0, user.default_entity)
+    personal = None if user.is_service_account else personal_entity(session, user)
+    if personal is not None:
+        rows.insert(0, personal)
     readable = readable_entities(principal)
     seen: set[int] = set()
     out = []
@@ -76,10 +90,14 @@ def teams_of(session: Session, principal: Principal, user: User) -> list[Entity]
 
 
 def keys_of(session: Session, principal: Principal, user: User) -> list[ApiKey]:
-    """The user's API keys (their hints, never the keys): for the user and instance admins."""
-    if not (principal.is_admin or user.id == principal.user_id):
+    """The user's API keys (their hints, never the keys); empty for callers who may not see them.
+
+    Keys show wherever a user does (a run's author, a project's owner), so this answers
+    empty rather than refusing the whole read.
+    """
+    if not keys.may_manage_keys_of(principal, user):
         return []
-    return list(session.scalars(select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.id)))
+    return keys.list_keys(session, principal, None if user.id == principal.user_id else user.username)
 
 
 def entity_for(session: Session, principal: Principal, name: str) -> Entity | None:
@@ -97,8 +115,9 @@ def owner_of(session: Session, entity: Entity) -> User | None:
     """The user whose personal entity this is (None for teams and the org entity)."""
     if entity.is_team:
         return None
+    # A personal entity is named after its user; the user's default entity may have moved.
     return session.scalars(
-        select(User).where(User.default_entity_id == entity.id, User.is_service_account.is_(False))
+        select(User).where(User.username == entity.name, User.is_service_account.is_(False))
     ).first()
 
 
