@@ -48,9 +48,8 @@ def create_user(server: LiveServer, email: str) -> tuple[str, str]:
 
 def create_team(server: LiveServer, name: str, *members: str) -> None:
     """Create a team as the admin and add `members` to it."""
-    body = graphql(
-        server, server.admin_key, "mutation($t: String!) { createTeam(input: {teamName: $t}) { entity { name } } }", t=name
-    )
+    create = "mutation($t: String!) { createTeam(input: {teamName: $t}) { entity { name } } }"
+    body = graphql(server, server.admin_key, create, t=name)
     assert "errors" not in body, body
     for username in members:
         body = graphql(
@@ -173,7 +172,7 @@ def test_admin_makes_keys_for_a_teams_service_account(sqlite_server: LiveServer)
     body = graphql(
         sqlite_server,
         sqlite_server.admin_key,
-        "mutation($u: String) { generateApiKey(input: {userName: $u, description: \"ci 2\"}) "
+        'mutation($u: String) { generateApiKey(input: {userName: $u, description: "ci 2"}) '
         "{ apiKey { id name description } } }",
         u=made,
     )

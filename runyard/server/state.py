@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from runyard.launch.queue.sql import SqlQueueStore
 from runyard.launch.queue.store import QueueStore
 from runyard.server.auth import bootstrap_admin
-from runyard.server.people.directory import ensure_org_entity
 from runyard.server.db import migrate
 from runyard.server.db.engine import make_engine, make_session_factory, writer_engine
 from runyard.server.db.models import ServerSecret
+from runyard.server.people.directory import ensure_org_entity
 from runyard.server.settings import ServerSettings
 from runyard.server.signing import UrlSigner
 from runyard.server.storage import FilesystemStore, ObjectStore

@@ -97,7 +97,8 @@ def keys_of(session: Session, principal: Principal, user: User) -> list[ApiKey]:
     """
     if not keys.may_manage_keys_of(principal, user):
         return []
-    return keys.list_keys(session, principal, None if user.id == principal.user_id else user.username)
+    owner = None if user.id == principal.user_id else user.username
+    return keys.list_keys(session, principal, owner)
 
 
 def entity_for(session: Session, principal: Principal, name: str) -> Entity | None:
