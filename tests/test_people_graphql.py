@@ -115,10 +115,11 @@ def test_admin_onboards_a_user_into_a_team(server: LiveServer, tmp_path: Path) -
     assert bob in seen["users"]["usernames"]
 
     # generate_api_key returns the new key itself; it works until delete_api_key revokes it.
-    assert seen["generated"]["key_ok"] is True
-    assert seen["fresh_key"]["username"] == "admin"
-    assert seen["deleted_key"]["ok"] is True
-    assert seen["keys_after"]["api_keys"] == viewer["api_keys"]
+    if "skipped" not in seen["generated"]:  # wandb < 0.26 cannot (see scripts/people.py)
+        assert seen["generated"]["key_ok"] is True
+        assert seen["fresh_key"]["username"] == "admin"
+        assert seen["deleted_key"]["ok"] is True
+        assert seen["keys_after"]["api_keys"] == viewer["api_keys"]
 
     assert seen["member_delete"]["ok"] is True
     assert [m["username"] for m in seen["team_after"]["members"]] == ["admin", service]
