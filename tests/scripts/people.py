@@ -50,6 +50,7 @@ def emit(phase: str, **fields: object) -> None:
 
 def admin_flow(api: wandb.Api, email: str, team_name: str) -> None:
     """Everything an instance admin does to onboard a user into a new team."""
+    emit("client", version=wandb.__version__)
     created = api.create_user(email)
     username = created.username
     emit("create_user", username=username, email=created.email, admin=created.admin)
@@ -62,7 +63,8 @@ def admin_flow(api: wandb.Api, email: str, team_name: str) -> None:
     emit("service_account", username=service.username if service else None)
     emit("team", **team_view(api.team(team_name)))
 
-    emit("viewer", **user_view(api.viewer))
+    # A fresh Api: an Api caches its viewer, and older clients load it before the team exists.
+    emit("viewer", **user_view(wandb.Api(timeout=30).viewer))
     found = api.user(username)
     emit("user", **user_view(found) if found else {"missing": True})
     emit("users", usernames=[u.username for u in api.users(username.split("-")[0])])
