@@ -111,6 +111,11 @@ class RunyardClient:
         )
         return result
 
+    def get_item(self, item_id: str) -> dict[str, Any]:
+        """One item, by id or a unique prefix of it."""
+        result: dict[str, Any] = self._call("GET", f"/items/{item_id}")
+        return result
+
     def cancel_item(self, item_id: str) -> dict[str, Any]:
         """Cancel an item."""
         result: dict[str, Any] = self._call("POST", f"/items/{item_id}/cancel")

@@ -23,6 +23,7 @@ from runyard.server.queues.wakeup import Wakeup
 from runyard.server.state import ServerState
 from runyard.server.tracking.runs import mark_crashed_runs
 from runyard.server.ui.routes import mount_ui
+from runyard.server.web_security import install_web_security
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ def create_app(state: ServerState) -> FastAPI:
         return response
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_request_bytes)
+    install_web_security(app, state.settings, state.signer)
     for module in (health, graphql_route, filestream, storage, runs, queues, agents):
         app.include_router(module.router)
     mount_ui(app)

@@ -26,13 +26,15 @@ from runyard.launch.models import (
 )
 from runyard.launch.queue.store import Conflict, NotFound, QueueStore
 from runyard.launch.templating import TemplateValueError
-from runyard.server.access import Action
+from runyard.server.access import Action, allows
 from runyard.server.api.errors import http_error
 from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
 from runyard.server.deps import PrincipalDep, StateDep
+from runyard.server.errors import ServiceError
 from runyard.server.queues import agents, service
 from runyard.server.queues.capacity_board import CapacityBoard, wait_any
+from runyard.server.queues.item_ids import resolve_item_id
 from runyard.server.queues.wakeup import Wakeup
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.runs import TrackingError, get_or_create_project, resolve_entity
@@ -279,6 +281,13 @@ def list_items(
 def _item(
     state: StateDep, principal: Principal, item_id: str, action: Action = Action.READ
 ) -> QueueItem:
+    """The item `item_id` (or the one item it is a unique prefix of) that the caller may see."""
+    try:
+        item_id = resolve_item_id(
+            state.queue_store, item_id, lambda entity: allows(principal, entity, Action.READ)
+        )
+    except ServiceError as exc:
+        raise http_error(exc) from exc
     item = state.queue_store.get_item(item_id)
     if item is None:
         raise HTTPException(404, f"queue item {item_id} does not exist")
@@ -297,7 +306,7 @@ def patch_item(
     item_id: str, body: ItemPatch, state: StateDep, principal: PrincipalDep
 ) -> QueueItem:
     """Re-prioritise a pending item; it keeps its enqueue order within the new level."""
-    _item(state, principal, item_id, Action.WRITE)
+    item_id = _item(state, principal, item_id, Action.WRITE).id
     try:
         return state.queue_store.set_priority(item_id, body.priority)
     except (NotFound, Conflict) as exc:
@@ -309,7 +318,7 @@ def cancel_item(
     item_id: str, state: StateDep, principal: PrincipalDep, request: Request
 ) -> QueueItem:
     """Cancel an item; a running one is stopped by its agent at its next heartbeat."""
-    _item(state, principal, item_id, Action.WRITE)
+    item_id = _item(state, principal, item_id, Action.WRITE).id
     try:
         item = state.queue_store.cancel(item_id, utcnow())
     except (NotFound, Conflict) as exc:
@@ -324,6 +333,7 @@ def report_item(
 ) -> QueueItem:
     """An agent's progress: launching, running (with the run id), finished, failed."""
     before = _item(state, principal, item_id, Action.WRITE)
+    item_id = before.id
     try:
         item = state.queue_store.report(
             item_id,

@@ -23,7 +23,13 @@ from runyard.server.tracking.runs import TrackingError
 from runyard.server.ui import table, views
 from runyard.server.ui.data import project_metric_keys
 from runyard.server.ui.filters import OPERATORS, filter_document
-from runyard.server.ui.session import COOKIE, LoginRequired, session_token, ui_principal
+from runyard.server.ui.session import (
+    LoginRequired,
+    clear_session_cookie,
+    session_token,
+    set_session_cookie,
+    ui_principal,
+)
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -82,22 +88,16 @@ def login(
     # Only local paths: an open redirect would let a link bounce users to another site.
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        COOKIE,
-        session_token(state.signer, principal.user_id),
-        max_age=state.signer.ttl_s,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
+    token = session_token(state.signer, principal.user_id)
+    set_session_cookie(request, response, token, state.signer.ttl_s)
     return response
 
 
 @router.post("/logout")
-def logout() -> RedirectResponse:
+def logout(request: Request) -> RedirectResponse:
     """Forget the session cookie."""
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE)
+    clear_session_cookie(request, response)
     return response
 
 
@@ -188,7 +188,7 @@ def workspace(request: Request, entity: str, project: str) -> Response:
         me,
         entity=entity,
         project=project,
-        data=json.dumps(payload),
+        data=payload,
     )
 
 
@@ -364,7 +364,7 @@ def run_page(
             "metrics": metrics,
             "entity": entity,
             "project": project,
-            "data": json.dumps(payload),
+            "data": payload,
         }
         return _page(request, "run.html", me, **context)
 

@@ -6,7 +6,7 @@ server's URL-signing secret (kept in the database, so replicas agree).
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Response
 from sqlalchemy.orm import Session
 
 from runyard.server import auth
@@ -44,6 +44,29 @@ def principal_for_user(session: Session, user_id: int) -> Principal | None:
     if user is None or user.disabled_at is not None:
         return None
     return auth.principal_for_user(session, user)
+
+
+def set_session_cookie(request: Request, response: Response, value: str, max_age: int) -> None:
+    """Set the session cookie: HttpOnly, SameSite=Lax, and Secure when served over https.
+
+    The scheme is https for TLS to this server and behind a proxy listed in
+    RUNYARD_TRUSTED_PROXIES that sends `X-Forwarded-Proto: https`.
+    """
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    """Expire the session cookie (with the attributes it was set with, so browsers match it)."""
+    response.delete_cookie(
+        COOKIE, httponly=True, samesite="lax", secure=request.url.scheme == "https"
+    )
 
 
 class LoginRequired(Exception):
