@@ -353,3 +353,57 @@ def test_matching_users_puts_exact_matches_first() -> None:
     assert [u.username for u in matching_users(users, "BOB")] == ["bob", "bobby"]
     assert [u.username for u in matching_users(users, "alice@x.org")] == ["alice"]
     assert [u.username for u in matching_users(users, None)] == ["bobby", "bob", "alice"]
+
+
+def test_people_operations_refuse_callers_without_the_role(sqlite_server: LiveServer) -> None:
+    tag = uuid.uuid4().hex[:6]
+    team = f"t-{tag}"
+    frank, frank_key = create_user(sqlite_server, f"frank.{tag}@example.com")
+    grace, grace_key = create_user(sqlite_server, f"grace.{tag}@example.com")
+    create_team(sqlite_server, team, frank)
+    grace_keys = graphql(
+        sqlite_server, grace_key, "{ viewer { apiKeys { edges { node { id } } } } }"
+    )
+    grace_key_id = grace_keys["data"]["viewer"]["apiKeys"]["edges"][0]["node"]["id"]
+
+    def refused(key: str, document: str) -> str:
+        body = graphql(sqlite_server, key, document)
+        assert body.get("errors"), body
+        return str(body["errors"][0]["message"])
+
+    # A plain member of the team: reads it, but manages neither it nor other people.
+    assert "listing users needs an instance admin" in refused(
+        frank_key, "{ users { edges { node { id } } } }"
+    )
+    assert "does not exist or you may not see it" in refused(
+        frank_key, f'{{ user(userName: "{grace}") {{ id }} }}'
+    )
+    member_manage = refused(
+        frank_key,
+        f'mutation {{ createInvite(input: {{entityName: "{team}", username: "{grace}"}}) '
+        "{ invite { id } } }",
+    )
+    assert "you are a member" in member_manage and "admin" in member_manage
+    assert "you are a member" in refused(
+        frank_key,
+        f'mutation {{ createServiceAccount(input: {{entityName: "{team}", description: "x"}}) '
+        "{ user { id } } }",
+    )
+    # Someone else's key neither shows nor can be revoked; another user's key cannot be made.
+    assert "no API key" in refused(
+        frank_key, f'mutation {{ deleteApiKey(input: {{id: "{grace_key_id}"}}) {{ success }} }}'
+    )
+    assert "permission denied" in refused(
+        frank_key,
+        f'mutation {{ generateApiKey(input: {{userName: "{grace}"}}) {{ apiKey {{ id }} }} }}',
+    )
+    # An outsider gets the same answer for the team as for no team at all.
+    outsider = refused(
+        grace_key,
+        f'mutation {{ createInvite(input: {{entityName: "{team}", username: "{grace}"}}) '
+        "{ invite { id } } }",
+    )
+    assert "does not exist or you are not a member" in outsider
+    # Looking up yourself works for everyone.
+    me = graphql(sqlite_server, frank_key, f'{{ user(userName: "{frank}") {{ username }} }}')
+    assert me["data"]["user"] == {"username": frank}
