@@ -407,3 +407,43 @@ def test_people_operations_refuse_callers_without_the_role(sqlite_server: LiveSe
     # Looking up yourself works for everyone.
     me = graphql(sqlite_server, frank_key, f'{{ user(userName: "{frank}") {{ username }} }}')
     assert me["data"]["user"] == {"username": frank}
+
+
+def test_projects_pages_through_an_entitys_projects(
+    sqlite_server: LiveServer, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    henry, key = create_user(sqlite_server, f"henry.{tag}@example.com")
+    names = [f"p{i}-{tag}" for i in range(3)]
+    for name in names:
+        made = graphql(
+            sqlite_server,
+            key,
+            "mutation($n: String) { upsertModel(input: {name: $n}) { project { name } } }",
+            n=name,
+        )
+        assert "errors" not in made, made
+
+    client = WandbClient(tmp_path / "henry", sqlite_server, api_key=key)
+    try:
+        listed = client.run("people.py", "projects", henry)
+    finally:
+        client.kill_leftovers()
+    assert listed.returncode == 0, listed.stderr
+    seen = by_phase(listed.results)["projects"]
+    projects = seen["projects"]
+    assert [p["name"] for p in projects] == names  # three projects over two pages
+    assert {p["entity"] for p in projects} == {henry}
+    assert all(p["created_at"] for p in projects)
+    # Newer clients read each project's user (older ones do not ask for it).
+    version = tuple(int(p) for p in str(seen["version"]).split(".")[:2])
+    assert {p["user"] for p in projects} == ({henry} if version >= (0, 26) else {"absent"})
+
+    _, outsider_key = create_user(sqlite_server, f"ivy.{tag}@example.com")
+    outsider = WandbClient(tmp_path / "ivy", sqlite_server, api_key=outsider_key)
+    try:
+        refused = outsider.run("people.py", "projects", henry)
+    finally:
+        outsider.kill_leftovers()
+    assert refused.returncode == 1
+    assert "does not exist or you are not a member" in refused.stdout

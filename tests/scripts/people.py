@@ -5,6 +5,7 @@ Steps (each prints one RESULT object):
   create-user EMAIL       try to create a user (the caller may not be an admin)
   viewer                  the caller as `api.viewer` sees it
   team TEAM               a team as `api.team` loads it
+  projects ENTITY         an entity's projects as `api.projects` pages through them
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def own_keys(me: wandb.apis.public.User) -> None:
 def main() -> int:
     """Run one step."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("step", choices=["admin-flow", "create-user", "viewer", "team"])
+    parser.add_argument("step", choices=["admin-flow", "create-user", "viewer", "team", "projects"])
     parser.add_argument("args", nargs="*")
     args = parser.parse_args()
     api = wandb.Api(timeout=30)
@@ -117,6 +118,22 @@ def main() -> int:
         except Exception as exc:
             emit("team_refused", error=f"{type(exc).__name__}: {exc}")
             return 1
+    elif args.step == "projects":
+        try:
+            listed = [
+                {
+                    "name": p.name,
+                    "entity": p.entity,
+                    "created_at": p.created_at,
+                    # `Attrs` hides `user`; the raw answer holds it (newer clients select it).
+                    "user": (p._attrs.get("user") or {}).get("username", "absent"),
+                }
+                for p in api.projects(args.args[0], per_page=2)
+            ]
+        except Exception as exc:
+            emit("projects_refused", error=f"{type(exc).__name__}: {exc}")
+            return 1
+        emit("projects", projects=listed, version=wandb.__version__)
     return 0
 
 

@@ -15,6 +15,7 @@ from runyard.server.graphql import (
     launch_agent,
     launch_queues,
     people,
+    project_list,
     projects,
     run_delete,
     runs,
@@ -44,4 +45,5 @@ def build_schema() -> GraphQLSchema:
         *run_delete.BINDABLES,
         *server_settings.BINDABLES,
         *people.BINDABLES,
+        *project_list.BINDABLES,
     )
