@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ariadne import ObjectType, QueryType
 from graphql import GraphQLResolveInfo
-from sqlalchemy.orm import Session
 
 from runyard import __version__
-from runyard.server.db.models import Entity, User
-from runyard.server.graphql.context import ctx
+from runyard.server.graphql.context import ctx, session_of
 from runyard.server.graphql.people import organization_node
 from runyard.server.people import directory
 from runyard.server.tracking.ids import encode_id
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from runyard.server.db.models import Entity, User
 
 query = QueryType()
 entity_type = ObjectType("Entity")
@@ -23,7 +26,7 @@ entity_type = ObjectType("Entity")
 def resolve_viewer(_: Any, info: GraphQLResolveInfo) -> User:
     """The user owning the request's API key."""
     context = ctx(info)
-    return directory.current_user(context.session, context.principal)
+    return directory.current_user(session_of(info), context.principal)
 
 
 def owner_of(session: Session, entity: Entity) -> User | None:
@@ -50,7 +53,7 @@ def resolve_entity(_: Any, info: GraphQLResolveInfo, name: str | None = None) ->
     """An entity by name (default: the caller's); null when missing or not readable alike."""
     context = ctx(info)
     return directory.entity_for(
-        context.session, context.principal, name or context.principal.entity_name
+        session_of(info), context.principal, name or context.principal.entity_name
     )
 
 

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ariadne import MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 
 from runyard.server.access import Action, allows
 from runyard.server.auth import Principal
-from runyard.server.db.models import ApiKey, Entity, User
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.graphql.context import ctx
+from runyard.server.graphql.context import ctx, session_of
 from runyard.server.people import directory, keys, teams, users
 from runyard.server.tracking.ids import decode_id, encode_id
+
+if TYPE_CHECKING:
+    from runyard.server.db.models import ApiKey, Entity, User
 
 query = QueryType()
 mutation = MutationType()
@@ -93,7 +95,7 @@ def resolve_users(
 ) -> dict[str, Any]:
     """Users whose username or email contains `query`, exact matches first (admins only)."""
     context = ctx(info)
-    found = users.list_users(context.session, context.principal)
+    found = users.list_users(session_of(info), context.principal)
     wanted = matching_users(found, query)
     if first is not None:
         wanted = wanted[: max(first, 0)]
@@ -116,10 +118,10 @@ def resolve_user(
     """A user by username, email or node id: the caller itself, or anyone for instance admins."""
     context = ctx(info)
     if id is not None:
-        return directory.find_user(context.session, context.principal, _decode("User", id, "id"))
+        return directory.find_user(session_of(info), context.principal, _decode("User", id, "id"))
     if not userName:
         raise ServiceError(ErrorCode.INVALID, "user: pass userName (a username or email) or id")
-    return directory.find_user(context.session, context.principal, userName)
+    return directory.find_user(session_of(info), context.principal, userName)
 
 
 @query.field("organization")
@@ -147,7 +149,7 @@ def organization_node() -> dict[str, Any]:
 @organization_type.field("orgEntity")
 def resolve_org_entity(_: Any, info: GraphQLResolveInfo) -> Entity | None:
     """The entity that holds the organization's registries."""
-    return directory.org_entity(ctx(info).session)
+    return directory.org_entity(session_of(info))
 
 
 # ---- Mutations ----
@@ -165,7 +167,7 @@ def resolve_create_user(_: Any, info: GraphQLResolveInfo, input: dict[str, Any])
     for attempt in range(_MAX_NAME_TRIES):
         try:
             user, key = users.create_user(
-                context.session,
+                session_of(info),
                 context.principal,
                 username_from_email(email, attempt),
                 email=email,
@@ -189,13 +191,13 @@ def resolve_update_user(_: Any, info: GraphQLResolveInfo, input: dict[str, Any])
     """Change a user's default entity (the caller's, or another's for instance admins)."""
     context = ctx(info)
     target = (
-        directory.find_user(context.session, context.principal, _decode("User", input["id"], "id"))
+        directory.find_user(session_of(info), context.principal, _decode("User", input["id"], "id"))
         if input.get("id")
-        else directory.current_user(context.session, context.principal)
+        else directory.current_user(session_of(info), context.principal)
     )
     if input.get("defaultEntity"):
         target = users.set_default_entity(
-            context.session, context.principal, target.username, input["defaultEntity"]
+            session_of(info), context.principal, target.username, input["defaultEntity"]
         )
     return {"user": target}
 
@@ -205,7 +207,7 @@ def resolve_create_team(_: Any, info: GraphQLResolveInfo, input: dict[str, Any])
     """Create a team with `teamAdminUserName` (default: the caller) as its admin."""
     context = ctx(info)
     entity = teams.create_team(
-        context.session,
+        session_of(info),
         context.principal,
         input["teamName"],
         admin_username=input.get("teamAdminUserName") or None,
@@ -226,11 +228,11 @@ def resolve_create_invite(
         email = input.get("email")
         if not email:
             raise ServiceError(ErrorCode.INVALID, "createInvite: pass username or email")
-        found = users.find_user_by_email(context.session, email)
+        found = users.find_user_by_email(session_of(info), email)
         # An unknown email is refused like a non-member would be: nothing to probe.
         username = found.username if found is not None else email
     role = input.get("role") or ("admin" if input.get("admin") else "member")
-    member = teams.add_member(context.session, context.principal, team, username, role)
+    member = teams.add_member(session_of(info), context.principal, team, username, role)
     user = member.user
     return {
         "invite": {
@@ -255,11 +257,11 @@ def resolve_delete_invite(
             ErrorCode.INVALID, "deleteInvite: pass id (a member's id) and entityName (the team)"
         )
     user_id = _decode("User", input["id"], "id")
-    members = teams.list_members(context.session, context.principal, team)
+    members = teams.list_members(session_of(info), context.principal, team)
     member = next((m for m in members if m.user_id == user_id), None)
     if member is None:
         raise ServiceError(ErrorCode.NOT_FOUND, f"id: {input['id']!r} is not a member of {team!r}")
-    teams.remove_member(context.session, context.principal, team, member.user.username)
+    teams.remove_member(session_of(info), context.principal, team, member.user.username)
     return {"success": True}
 
 
@@ -270,7 +272,7 @@ def resolve_create_service_account(
     """Create a team's service account; its key is in the answer, this once."""
     context = ctx(info)
     user, key = teams.create_service_account(
-        context.session, context.principal, input["entityName"], input.get("description") or ""
+        session_of(info), context.principal, input["entityName"], input.get("description") or ""
     )
     return {"user": user, "apiKey": key}
 
@@ -283,12 +285,12 @@ def resolve_generate_api_key(
     context = ctx(info)
     username = input.get("userName") or None
     key = keys.create_key(
-        context.session,
+        session_of(info),
         context.principal,
         username=username,
         description=input.get("description") or "",
     )
-    rows = keys.list_keys(context.session, context.principal, username)
+    rows = keys.list_keys(session_of(info), context.principal, username)
     row = max((r for r in rows if key.endswith(r.hint)), key=lambda r: r.id)
     return {"apiKey": _key_node(row, name=key)}
 
@@ -299,7 +301,7 @@ def resolve_delete_api_key(
 ) -> dict[str, Any]:
     """Revoke a key by its node id."""
     context = ctx(info)
-    keys.revoke_key(context.session, context.principal, _decode("ApiKey", input["id"], "id"))
+    keys.revoke_key(session_of(info), context.principal, _decode("ApiKey", input["id"], "id"))
     return {"success": True}
 
 
@@ -308,9 +310,9 @@ def resolve_delete_api_key(
 
 def as_user(parent: User | Principal, info: GraphQLResolveInfo) -> User:
     """The user row behind a User object (some resolvers answer with a principal)."""
-    if isinstance(parent, User):
-        return parent
-    return directory.user_by_id(ctx(info).session, parent.user_id)
+    if isinstance(parent, Principal):
+        return directory.user_by_id(session_of(info), parent.user_id)
+    return parent
 
 
 @user_type.field("id")
@@ -366,7 +368,7 @@ def resolve_user_teams(parent: User | Principal, info: GraphQLResolveInfo) -> di
     """The user's personal entity and teams that the caller may see."""
     user = as_user(parent, info)
     context = ctx(info)
-    found = directory.teams_of(context.session, context.principal, user)
+    found = directory.teams_of(session_of(info), context.principal, user)
     return {"edges": [{"node": e} for e in found]}
 
 
@@ -375,7 +377,7 @@ def resolve_user_api_keys(parent: User | Principal, info: GraphQLResolveInfo) ->
     """The user's keys by their last characters; empty unless the caller is the user or admin."""
     user = as_user(parent, info)
     context = ctx(info)
-    found = directory.keys_of(context.session, context.principal, user)
+    found = directory.keys_of(session_of(info), context.principal, user)
     return {"edges": [{"node": _key_node(k)} for k in found]}
 
 
@@ -455,17 +457,17 @@ def resolve_entity_members(entity: Entity, info: GraphQLResolveInfo) -> list[dic
     """A team's members; a personal entity's only member is its owner (as admin)."""
     context = ctx(info)
     if entity.is_team:
-        found = teams.list_members(context.session, context.principal, entity.name)
+        found = teams.list_members(session_of(info), context.principal, entity.name)
         # Oldest membership first, as W&B lists them: a new service account comes last.
         return [_member_node(m.user, m.role) for m in sorted(found, key=lambda m: m.id)]
-    owner = directory.owner_of(context.session, entity)
+    owner = directory.owner_of(session_of(info), entity)
     return [] if owner is None else [_member_node(owner, "admin")]
 
 
 @entity_type.field("user")
 def resolve_entity_user(entity: Entity, info: GraphQLResolveInfo) -> User | None:
     """The owner of a personal entity; null for teams."""
-    return directory.owner_of(ctx(info).session, entity)
+    return directory.owner_of(session_of(info), entity)
 
 
 BINDABLES = [query, mutation, user_type, entity_type, member_type, organization_type]

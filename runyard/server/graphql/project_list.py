@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ariadne import ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 
-from runyard.server.db.models import Project, User
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.graphql.context import ctx
+from runyard.server.graphql.context import ctx, session_of
 from runyard.server.people import directory
 from runyard.server.tracking.ids import decode_id, encode_id
 from runyard.server.tracking.project_list import list_projects
+
+if TYPE_CHECKING:
+    from runyard.server.db.models import Project, User
 
 query = QueryType()
 project_type = ObjectType("Project")
@@ -35,7 +37,7 @@ def resolve_models(
         except ValueError as exc:
             raise ServiceError(ErrorCode.INVALID, f"after: {exc}") from exc
     projects, more = list_projects(
-        context.session,
+        session_of(info),
         context.principal,
         entityName or context.principal.entity_name,
         after_id=after_id,
@@ -63,7 +65,7 @@ def resolve_project_is_benchmark(*_: Any) -> bool:
 @project_type.field("user")
 def resolve_project_user(project: Project, info: GraphQLResolveInfo) -> User | None:
     """The owner of the project's entity when it is a person's; null for team projects."""
-    return directory.owner_of(ctx(info).session, project.entity)
+    return directory.owner_of(session_of(info), project.entity)
 
 
 BINDABLES = [query, project_type]
