@@ -283,6 +283,8 @@ def test_organization_is_the_servers_one_implicit_org(sqlite_server: LiveServer)
         ('mutation { deleteApiKey(input: {id: "not-an-id"}) { success } }', "id"),
         ('mutation { createTeam(input: {teamName: "Bad Name!"}) { entity { id } } }', "name"),
         ('{ user(id: "VXNlcjo5OTk5OTk=") { id } }', "user"),
+        ("{ models(first: 0) { edges { cursor } } }", "first"),
+        ('{ models(after: "nope") { edges { cursor } } }', "after"),
     ],
 )
 def test_bad_people_input_gets_a_clear_error(
@@ -447,3 +449,26 @@ def test_projects_pages_through_an_entitys_projects(
         outsider.kill_leftovers()
     assert refused.returncode == 1
     assert "does not exist or you are not a member" in refused.stdout
+
+
+def test_org_entity_never_takes_over_a_users_entity(tmp_path: Path) -> None:
+    from runyard.server import auth
+    from runyard.server.db import migrate
+    from runyard.server.db.engine import make_engine, make_session_factory
+    from runyard.server.people import directory
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate.upgrade(engine)
+    with make_session_factory(engine).begin() as session:
+        # A database from before organizations, with a user named like the org.
+        auth.create_user(session, directory.ORGANIZATION)
+        assert directory.ensure_org_entity(session) is None
+        assert directory.org_entity(session) is None
+    fresh = make_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    migrate.upgrade(fresh)
+    with make_session_factory(fresh).begin() as session:
+        made = directory.ensure_org_entity(session)
+        assert made is not None and made.is_team
+        assert directory.ensure_org_entity(session) is made  # idempotent
+    engine.dispose()
+    fresh.dispose()

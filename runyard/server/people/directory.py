@@ -8,6 +8,8 @@ keeps its projects) is created at first start.
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,6 +18,8 @@ from runyard.server.auth import Principal
 from runyard.server.db.models import ApiKey, Entity, TeamMember, User
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.people import keys
+
+logger = logging.getLogger(__name__)
 
 ORGANIZATION = "runyard"
 
@@ -124,14 +128,27 @@ def owner_of(session: Session, entity: Entity) -> User | None:
 
 def org_entity(session: Session) -> Entity | None:
     """The implicit organization's entity (made at first start by `ensure_org_entity`)."""
-    return session.scalars(select(Entity).where(Entity.name == ORGANIZATION)).first()
+    return session.scalars(
+        select(Entity).where(Entity.name == ORGANIZATION, Entity.is_team.is_(True))
+    ).first()
 
 
-def ensure_org_entity(session: Session) -> Entity:
-    """Create the implicit organization's entity if it is missing; return it."""
+def ensure_org_entity(session: Session) -> Entity | None:
+    """Create the implicit organization's entity if its name is free; return it.
+
+    A database from before organizations may hold a user named like it: then there is no
+    org entity (the Registry is unavailable) and the log says why.
+    """
     entity = org_entity(session)
-    if entity is None:
-        entity = Entity(name=ORGANIZATION, is_team=True)
-        session.add(entity)
-        session.flush()
+    if entity is not None:
+        return entity
+    if session.scalars(select(Entity.id).where(Entity.name == ORGANIZATION)).first() is not None:
+        logger.warning(
+            "organization entity unavailable: a user already has its name",
+            extra={"organization": ORGANIZATION},
+        )
+        return None
+    entity = Entity(name=ORGANIZATION, is_team=True)
+    session.add(entity)
+    session.flush()
     return entity
