@@ -181,7 +181,10 @@ def new_api_key(session: Session, username: str, description: str = "") -> str:
     """Create, store and return a fresh key for an existing user."""
     user = session.scalars(select(User).where(User.username == username)).first()
     if user is None:
-        raise LookupError(f"no user named {username!r}: pass --user with an existing username")
+        raise LookupError(
+            f"no user named {username!r}: create it first (`runyard user create {username}`, "
+            "as an instance admin), or pass --user with an existing username"
+        )
     key = generate_api_key()
     add_api_key(session, user, key, description)
     return key

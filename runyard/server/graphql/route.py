@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ariadne import graphql_sync
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.concurrency import run_in_threadpool
@@ -111,17 +111,25 @@ async def graphql_endpoint(request: Request) -> JSONResponse:
     def on_enqueued() -> None:
         loop.call_soon_threadsafe(wakeup.notify)
 
-    success, result = await run_in_threadpool(
-        _execute,
-        get_state(request),
-        request.headers.get("authorization"),
-        public_base_url(request),
-        data,
-        on_enqueued,
-        # The official client sends both on every request (empty unless set in its env).
-        (
-            request.headers.get("x-wandb-username", "").strip(),
-            request.headers.get("x-wandb-user-email", "").strip(),
-        ),
-    )
+    try:
+        success, result = await run_in_threadpool(
+            _execute,
+            get_state(request),
+            request.headers.get("authorization"),
+            public_base_url(request),
+            data,
+            on_enqueued,
+            # The official client sends both on every request (empty unless set in its env).
+            (
+                request.headers.get("x-wandb-username", "").strip(),
+                request.headers.get("x-wandb-user-email", "").strip(),
+            ),
+        )
+    except HTTPException as exc:
+        if exc.status_code != 401:
+            raise
+        # GraphQL clients read `errors[].message`: say why the key was refused (e.g. a
+        # disabled user) there, not only in a REST-style `detail`.
+        error = {"message": exc.detail, "extensions": {"code": "unauthenticated", "status": 401}}
+        return JSONResponse({"errors": [error]}, status_code=401, headers=exc.headers)
     return JSONResponse(result, status_code=200 if success else 400)

@@ -17,6 +17,7 @@ from runyard.server.people.users import find_user
 logger = logging.getLogger(__name__)
 
 MAX_DESCRIPTION = 256
+MAX_KEY_ID = 2**31 - 1
 
 
 def may_manage_keys_of(principal: Principal, user: User) -> bool:
@@ -70,7 +71,8 @@ def list_keys(session: Session, principal: Principal, username: str | None = Non
 
 def revoke_key(session: Session, principal: Principal, key_id: int) -> None:
     """Delete a key at once: requests carrying it are refused from now on."""
-    row = session.get(ApiKey, key_id)
+    # Ids are 32-bit: a larger one names no key (and must not reach the database as one).
+    row = session.get(ApiKey, key_id) if 0 < key_id <= MAX_KEY_ID else None
     # Someone else's key id reads as unknown, so key ids cannot be probed.
     if row is None or not may_manage_keys_of(principal, row.user):
         raise ServiceError(

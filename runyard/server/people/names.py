@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from runyard.server.db.models import Entity, User
@@ -37,3 +40,16 @@ def ensure_name_free(session: Session, name: str, field: str) -> None:
             f"{field}: {name!r} is already taken by {kind}: user and team names share one "
             "namespace, pick another name",
         )
+
+
+@contextmanager
+def claiming(session: Session, name: str, field: str) -> Iterator[None]:
+    """Insert under a savepoint: losing a race for `name` is a conflict, not a server error."""
+    try:
+        with session.begin_nested():
+            yield
+    except IntegrityError as exc:
+        raise ServiceError(
+            ErrorCode.CONFLICT,
+            f"{field}: {name!r} was taken by another request at the same time: pick another name",
+        ) from exc

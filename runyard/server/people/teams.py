@@ -6,6 +6,7 @@ import logging
 import secrets
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from runyard.server import auth
@@ -13,7 +14,7 @@ from runyard.server.access import Action, require
 from runyard.server.auth import Principal, Role
 from runyard.server.db.models import Entity, TeamMember, User
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.people.names import MAX_NAME, check_name, ensure_name_free
+from runyard.server.people.names import MAX_NAME, check_name, claiming, ensure_name_free
 from runyard.server.people.users import find_user
 
 logger = logging.getLogger(__name__)
@@ -112,7 +113,10 @@ def create_team(
             "(RUNYARD_USERS_CAN_CREATE_TEAMS is off); ask an instance admin",
         )
     check_name(name, "name")
-    admins = [find_user(session, admin_username)] if admin_username else []
+    try:
+        admins = [find_user(session, admin_username)] if admin_username else []
+    except ServiceError as exc:
+        raise ServiceError(exc.code, str(exc).replace("username:", "admin:", 1)) from None
     if not admins or not principal.is_admin:
         caller = session.get(User, principal.user_id)
         assert caller is not None  # the caller was authenticated in this request
@@ -128,8 +132,9 @@ def create_team(
             )
     ensure_name_free(session, name, "name")
     team = Entity(name=name, is_team=True)
-    session.add(team)
-    session.flush()
+    with claiming(session, name, "name"):
+        session.add(team)
+        session.flush()
     for admin in admins:
         session.add(TeamMember(team_id=team.id, user_id=admin.id, role=Role.ADMIN.value))
     session.flush()
@@ -162,8 +167,14 @@ def add_member(
             f"with `runyard team set-role {team} {username} --role {parsed.value}`",
         )
     member = TeamMember(team_id=entity.id, user_id=user.id, role=parsed.value)
-    session.add(member)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(member)
+            session.flush()
+    except IntegrityError as exc:  # added by a concurrent request since the check above
+        raise ServiceError(
+            ErrorCode.CONFLICT, f"username: {username!r} is already a member of team {team!r}"
+        ) from exc
     session.refresh(member)
     logger.info(
         "team member added",

@@ -13,7 +13,7 @@ from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
 from runyard.server.db.models import Entity, User
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.people.names import check_name, ensure_name_free
+from runyard.server.people.names import check_name, claiming, ensure_name_free
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ def create_user(
     check_name(username, "username")
     check_email(email)
     ensure_name_free(session, username, "username")
-    user = auth.create_user(session, username, email=email, is_admin=admin)
+    with claiming(session, username, "username"):
+        user = auth.create_user(session, username, email=email, is_admin=admin)
     key = auth.generate_api_key()
     auth.add_api_key(session, user, key, description="first key")
     logger.info("user created", extra={"user": username, "admin": admin, "by": principal.username})
