@@ -9,7 +9,7 @@ from graphql import GraphQLResolveInfo
 
 from runyard import __version__
 from runyard.server.graphql.context import ctx, session_of
-from runyard.server.graphql.people import organization_node
+from runyard.server.graphql.people_types import organization_node
 from runyard.server.people import directory
 from runyard.server.tracking.ids import encode_id
 

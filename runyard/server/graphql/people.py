@@ -1,36 +1,30 @@
-"""Resolvers for people and teams: users, teams, members, API keys and the implicit organization.
+"""Queries and mutations for people and teams: users, teams, members, API keys, the organization.
 
 What the official client's `wandb.Api` sends for `create_user`, `create_team`, `user`, `users`,
 `viewer`, `Team.invite`, `Team.create_service_account`, `User.generate_api_key` and
 `delete_api_key`, and `Member.delete`. Each resolver calls one people service and shapes the
-answer; the services decide who may do what.
+answer; the services decide who may do what. The types' fields are in `people_types`.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ariadne import MutationType, ObjectType, QueryType
+from ariadne import MutationType, QueryType
 from graphql import GraphQLResolveInfo
 
-from runyard.server.access import Action, allows
-from runyard.server.auth import Principal
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import ctx, session_of
+from runyard.server.graphql.people_types import iso, key_node, organization_id, organization_node
 from runyard.server.people import directory, keys, teams, users
 from runyard.server.tracking.ids import decode_id, encode_id
 
 if TYPE_CHECKING:
-    from runyard.server.db.models import ApiKey, Entity, User
+    from runyard.server.db.models import User
 
 query = QueryType()
 mutation = MutationType()
-user_type = ObjectType("User")
-entity_type = ObjectType("Entity")
-member_type = ObjectType("Member")
-organization_type = ObjectType("Organization")
 
 # How many numbered names `createUser` tries after the email's local part is taken.
 _MAX_NAME_TRIES = 100
@@ -45,38 +39,6 @@ def username_from_email(email: str, attempt: int = 0) -> str:
     local = email.partition("@")[0].lower()
     base = _NAME_CHARS.sub("-", local).strip("-_")[:60] or "user"
     return base if attempt == 0 else f"{base}-{attempt}"
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-def _key_node(row: ApiKey, name: str | None = None) -> dict[str, Any]:
-    """An ApiKey node: its `name` is the key's last characters (the full key only when new)."""
-    return {
-        "id": encode_id("ApiKey", row.id),
-        "name": name or row.hint,
-        "description": row.description,
-    }
-
-
-def _member_node(user: User, role: str) -> dict[str, Any]:
-    return {
-        "id": encode_id("User", user.id),
-        "admin": role == "admin",
-        "role": role,
-        "pending": False,
-        "email": user.email,
-        "username": user.username,
-        "name": user.username,
-        "photoUrl": None,
-        "accountType": _account_type(user),
-        "apiKey": None,
-    }
-
-
-def _account_type(user: User) -> str:
-    return "SERVICE" if user.is_service_account else "USER"
 
 
 def _decode(type_name: str, node_id: str, field: str) -> int:
@@ -134,22 +96,6 @@ def resolve_organization(
     if id is not None and id != organization_id():
         return None
     return organization_node()
-
-
-def organization_id() -> str:
-    """Node id of the implicit organization."""
-    return encode_id("Organization", directory.ORGANIZATION)
-
-
-def organization_node() -> dict[str, Any]:
-    """The implicit organization as a GraphQL object."""
-    return {"id": organization_id(), "name": directory.ORGANIZATION}
-
-
-@organization_type.field("orgEntity")
-def resolve_org_entity(_: Any, info: GraphQLResolveInfo) -> Entity | None:
-    """The entity that holds the organization's registries."""
-    return directory.org_entity(session_of(info))
 
 
 # ---- Mutations ----
@@ -239,7 +185,7 @@ def resolve_create_invite(
             "id": encode_id("User", user.id),
             "name": user.username,
             "email": user.email,
-            "createdAt": _iso(member.created_at),
+            "createdAt": iso(member.created_at),
             "toUser": user,
         }
     }
@@ -292,7 +238,7 @@ def resolve_generate_api_key(
     )
     rows = keys.list_keys(session_of(info), context.principal, username)
     row = max((r for r in rows if key.endswith(r.hint)), key=lambda r: r.id)
-    return {"apiKey": _key_node(row, name=key)}
+    return {"apiKey": key_node(row, name=key)}
 
 
 @mutation.field("deleteApiKey")
@@ -305,169 +251,4 @@ def resolve_delete_api_key(
     return {"success": True}
 
 
-# ---- User ----
-
-
-def as_user(parent: User | Principal, info: GraphQLResolveInfo) -> User:
-    """The user row behind a User object (some resolvers answer with a principal)."""
-    if isinstance(parent, Principal):
-        return directory.user_by_id(session_of(info), parent.user_id)
-    return parent
-
-
-@user_type.field("id")
-def resolve_user_id(parent: User | Principal, info: GraphQLResolveInfo) -> str:
-    """Node id of the user."""
-    user = as_user(parent, info)
-    return encode_id("User", user.id)
-
-
-@user_type.field("name")
-def resolve_user_name(parent: User | Principal, info: GraphQLResolveInfo) -> str:
-    """Display name of the user (its username)."""
-    user = as_user(parent, info)
-    return user.username
-
-
-@user_type.field("entity")
-def resolve_user_entity(parent: User | Principal, info: GraphQLResolveInfo) -> str:
-    """The user's default entity: where runs go when the client sends no entity."""
-    user = as_user(parent, info)
-    return user.default_entity.name
-
-
-@user_type.field("admin")
-def resolve_user_admin(parent: User | Principal, info: GraphQLResolveInfo) -> bool:
-    """Whether the user administers this server."""
-    user = as_user(parent, info)
-    return user.is_admin
-
-
-@user_type.field("flags")
-def resolve_user_flags(*_: Any) -> str:
-    """Feature flags (a JSON string); Runyard sets none."""
-    return "{}"
-
-
-@user_type.field("deletedAt")
-def resolve_user_deleted_at(parent: User | Principal, info: GraphQLResolveInfo) -> str | None:
-    """When the user was disabled."""
-    user = as_user(parent, info)
-    return _iso(user.disabled_at)
-
-
-@user_type.field("accountType")
-def resolve_user_account_type(parent: User | Principal, info: GraphQLResolveInfo) -> str:
-    """USER, or SERVICE for a service account."""
-    user = as_user(parent, info)
-    return _account_type(user)
-
-
-@user_type.field("teams")
-def resolve_user_teams(parent: User | Principal, info: GraphQLResolveInfo) -> dict[str, Any]:
-    """The user's personal entity and teams that the caller may see."""
-    user = as_user(parent, info)
-    context = ctx(info)
-    found = directory.teams_of(session_of(info), context.principal, user)
-    return {"edges": [{"node": e} for e in found]}
-
-
-@user_type.field("apiKeys")
-def resolve_user_api_keys(parent: User | Principal, info: GraphQLResolveInfo) -> dict[str, Any]:
-    """The user's keys by their last characters; empty unless the caller is the user or admin."""
-    user = as_user(parent, info)
-    context = ctx(info)
-    found = directory.keys_of(session_of(info), context.principal, user)
-    return {"edges": [{"node": _key_node(k)} for k in found]}
-
-
-@user_type.field("organizations")
-def resolve_user_organizations(*_: Any) -> list[dict[str, Any]]:
-    """Every user belongs to the one implicit organization."""
-    return [organization_node()]
-
-
-# ---- Entity ----
-
-
-@entity_type.field("available")
-def resolve_entity_available(*_: Any) -> bool:
-    """An existing entity's name is taken."""
-    return False
-
-
-@entity_type.field("readOnly")
-def resolve_entity_read_only(entity: Entity, info: GraphQLResolveInfo) -> bool:
-    """Whether the caller may only read (a viewer)."""
-    return not allows(ctx(info).principal, entity.name, Action.WRITE)
-
-
-@entity_type.field("readOnlyAdmin")
-def resolve_entity_read_only_admin(entity: Entity, info: GraphQLResolveInfo) -> bool:
-    """Whether the caller may not manage the entity."""
-    return not allows(ctx(info).principal, entity.name, Action.MANAGE)
-
-
-@entity_type.field("entityType")
-def resolve_entity_type(entity: Entity, _: GraphQLResolveInfo) -> str:
-    """user, team or organization."""
-    if entity.name == directory.ORGANIZATION and entity.is_team:
-        return "organization"
-    return "team" if entity.is_team else "user"
-
-
-@entity_type.field("privateOnly")
-def resolve_entity_private_only(*_: Any) -> bool:
-    """Projects are private to their entity."""
-    return True
-
-
-@entity_type.field("storageBytes")
-def resolve_entity_storage_bytes(*_: Any) -> int:
-    """Storage is not metered per entity."""
-    return 0
-
-
-@entity_type.field("codeSavingEnabled")
-def resolve_entity_code_saving(*_: Any) -> bool:
-    """Code saving is the client's choice."""
-    return False
-
-
-@entity_type.field("defaultAccess")
-def resolve_entity_default_access(*_: Any) -> str:
-    """Projects are visible to their entity only."""
-    return "PRIVATE"
-
-
-@entity_type.field("isPaid")
-def resolve_entity_is_paid(*_: Any) -> bool:
-    """No billing."""
-    return False
-
-
-@entity_type.field("limits")
-def resolve_entity_limits(*_: Any) -> str:
-    """No plan limits."""
-    return "{}"
-
-
-@entity_type.field("members")
-def resolve_entity_members(entity: Entity, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
-    """A team's members; a personal entity's only member is its owner (as admin)."""
-    context = ctx(info)
-    if entity.is_team:
-        found = teams.list_members(session_of(info), context.principal, entity.name)
-        # Oldest membership first, as W&B lists them: a new service account comes last.
-        return [_member_node(m.user, m.role) for m in sorted(found, key=lambda m: m.id)]
-    owner = directory.owner_of(session_of(info), entity)
-    return [] if owner is None else [_member_node(owner, "admin")]
-
-
-@entity_type.field("user")
-def resolve_entity_user(entity: Entity, info: GraphQLResolveInfo) -> User | None:
-    """The owner of a personal entity; null for teams."""
-    return directory.owner_of(session_of(info), entity)
-
-
-BINDABLES = [query, mutation, user_type, entity_type, member_type, organization_type]
+BINDABLES = [query, mutation]

@@ -15,6 +15,7 @@ from runyard.server.graphql import (
     launch_agent,
     launch_queues,
     people,
+    people_types,
     project_list,
     projects,
     run_delete,
@@ -45,5 +46,6 @@ def build_schema() -> GraphQLSchema:
         *run_delete.BINDABLES,
         *server_settings.BINDABLES,
         *people.BINDABLES,
+        *people_types.BINDABLES,
         *project_list.BINDABLES,
     )
