@@ -735,4 +735,83 @@ FIELDS: list[Field] = [
         variables=lambda w, f: {"i": {"id": f["run_node"], "clientMutationId": "x"}},
         setup=fresh_run,
     ),
+    # People: users are the instance admins', keys their owners'.
+    gql("query", "users", INSTANCE_ADMIN, "{ users { edges { node { id } } } }"),
+    gql(
+        "query",
+        "user",
+        PERSONAL,
+        "query($u: String) { user(userName: $u) { id username } }",
+        variables=lambda w, f: {"u": "alice"},
+    ),
+    gql("query", "organization", SIGNED_IN, "{ organization { id name } }"),
+    gql(
+        "query",
+        "models",
+        READ,
+        "query($e: String) { models(entityName: $e) { edges { node { id } } } }",
+        variables=lambda w, f: {"e": w.team},
+    ),
+    gql(
+        "mutation",
+        "createUser",
+        INSTANCE_ADMIN,
+        "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }",
+        variables=lambda w, f: {"i": {"email": f"{_new('u')}@example.com"}},
+    ),
+    gql(
+        "mutation",
+        "updateUser",
+        PERSONAL,
+        "mutation($i: UpdateUserInput!) { updateUser(input: $i) { user { id } } }",
+        variables=lambda w, f: {"i": {"id": w.user_node("alice"), "defaultEntity": "alice"}},
+    ),
+    gql(
+        "mutation",
+        "createTeam",
+        SIGNED_IN,
+        "mutation($i: CreateTeamInput!) { createTeam(input: $i) { entity { id } } }",
+        variables=lambda w, f: {"i": {"teamName": _new("team")}},
+    ),
+    gql(
+        "mutation",
+        "createInvite",
+        MANAGE,
+        "mutation($i: CreateInviteInput!) { createInvite(input: $i) { invite { id } } }",
+        variables=lambda w, f: {
+            "i": {"entityName": w.team, "username": f["username"], "role": "viewer"}
+        },
+        setup=fresh_user,
+    ),
+    gql(
+        "mutation",
+        "deleteInvite",
+        MANAGE,
+        "mutation($i: DeleteInviteInput!) { deleteInvite(input: $i) { success } }",
+        variables=lambda w, f: {"i": {"id": w.user_node(f["username"]), "entityName": w.team}},
+        setup=fresh_member,
+    ),
+    gql(
+        "mutation",
+        "createServiceAccount",
+        MANAGE,
+        "mutation($i: CreateServiceAccountInput!) {"
+        " createServiceAccount(input: $i) { user { id } } }",
+        variables=lambda w, f: {"i": {"entityName": w.team, "description": "matrix"}},
+    ),
+    gql(
+        "mutation",
+        "generateApiKey",
+        SIGNED_IN,
+        "mutation($i: GenerateApiKeyInput!) { generateApiKey(input: $i) { apiKey { id } } }",
+        variables=lambda w, f: {"i": {"description": "matrix"}},
+    ),
+    gql(
+        "mutation",
+        "deleteApiKey",
+        PERSONAL,
+        "mutation($i: DeleteApiKeyInput!) { deleteApiKey(input: $i) { success } }",
+        variables=lambda w, f: {"i": {"id": encode_id("ApiKey", f["key_id"])}},
+        setup=owners_key,
+    ),
 ]

@@ -29,6 +29,11 @@ class GraphQLContext:
     wandb_user_email: str = ""
 
 
+def session_of(info: GraphQLResolveInfo) -> Session:
+    """The request's database session, for handing to services (adapters run no queries)."""
+    return ctx(info).session
+
+
 def ctx(info: GraphQLResolveInfo) -> GraphQLContext:
     """Typed access to the resolver context."""
     context: Any = info.context

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from runyard.server.access import Action
 from runyard.server.api.models import as_utc
 from runyard.server.auth import Principal
-from runyard.server.db.models import EventLine, HistoryLine, Project, Run
+from runyard.server.db.models import EventLine, HistoryLine, Project, Run, User
 from runyard.server.graphql.context import ctx
 from runyard.server.graphql.identity import owner_of
 from runyard.server.people.attribution import attribution_for, run_user
@@ -193,7 +193,7 @@ def resolve_run_id(run: Run, _: GraphQLResolveInfo) -> str:
 
 
 @run_type.field("user")
-def resolve_run_user(run: Run, info: GraphQLResolveInfo) -> Principal | None:
+def resolve_run_user(run: Run, info: GraphQLResolveInfo) -> Principal | User | None:
     """Who started the run (a service account's run: the member it named), else the owner."""
     session = ctx(info).session
     return run_user(session, run) or owner_of(session, run.project.entity)

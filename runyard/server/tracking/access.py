@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from runyard.server.access import Action, require
 from runyard.server.auth import Principal
-from runyard.server.db.models import Entity, Project, Run
-from runyard.server.errors import ServiceError
+from runyard.server.db.models import Project, Run
 from runyard.server.tracking.runs import TrackingError, find_project, find_run
 
 
@@ -17,19 +15,6 @@ def check_entity_access(
 ) -> None:
     """Raise a ServiceError unless the caller may do `action` on the entity's contents."""
     require(principal, entity_name, action)
-
-
-def readable_entity(session: Session, principal: Principal, name: str) -> Entity | None:
-    """The entity `name` if the caller may read it, else None.
-
-    An entity that does not exist and one the caller has no role in get the same answer,
-    so entity names cannot be probed.
-    """
-    try:
-        require(principal, name, Action.READ)
-    except ServiceError:
-        return None
-    return session.scalars(select(Entity).where(Entity.name == name)).first()
 
 
 def accessible_project(
