@@ -82,7 +82,7 @@ def test_bad_launches_explain_themselves(runyard, tmp_path: Path) -> None:  # ty
     name = f"q-{uuid.uuid4().hex[:6]}"
     config = tmp_path / "queue.yaml"
     config.write_text(QUEUE_FILE)
-    runyard("queue", "create", name, "--config", str(config))
+    runyard("queue", "create", name, "--resource", "kubernetes", "--config", str(config))
 
     too_many = runyard("launch", "-q", name, "-v", "gpus=16")
     assert too_many.exit_code == 1
@@ -126,7 +126,8 @@ def test_prioritize_moves_a_pending_item(runyard, sqlite_server: LiveServer) -> 
     runyard("queue", "create", name)
     with sqlite_server.api() as api:
         path = f"/api/v1/queues/admin/{name}/items"
-        item = api.post(path, json={"priority": "low"}).json()
+        spec = {"entry_point": ["python", "train.py"]}
+        item = api.post(path, json={"priority": "low", "run_spec": spec}).json()
     moved = runyard("queue", "prioritize", item["id"], "critical")
     assert moved.exit_code == 0 and "is now critical" in moved.output
     wrong = runyard("queue", "prioritize", item["id"], "asap")
@@ -154,6 +155,15 @@ def test_bad_commands_are_refused_and_nothing_is_enqueued(
     assert empty.exit_code == 2 and "nothing after `--`" in empty.output
     stray = runyard("launch", "-q", name, "python", "train.py")
     assert stray.exit_code == 2 and "put the command after `--`" in stray.output
+    # A local-process queue runs commands: an item that names none is refused at enqueue.
+    bare = runyard("launch", "-q", name, "--project", "p")
+    assert bare.exit_code == 1 and "run_spec.entry_point is required" in bare.output
+    assert f"runyard launch -q {name} -- python train.py" in bare.output
+    image = runyard("launch", "-q", name, "--docker-image", "org/train:1")
+    assert image.exit_code == 1 and "names only the image org/train:1" in image.output
+    assert "local-container or kubernetes queue" in image.output
+    unknown = runyard("launch", "-q", f"{name}-nope", "--", "true")
+    assert unknown.exit_code == 1 and f"queue admin/{name}-nope does not exist" in unknown.output
     with sqlite_server.api() as api:
         assert api.get(f"/api/v1/queues/admin/{name}/items").json() == []
 

@@ -51,7 +51,15 @@ def server(request: pytest.FixtureRequest) -> LiveServer:
 
 def _create(api: httpx.Client, **settings: object) -> str:
     name = f"q-{uuid.uuid4().hex[:8]}"
-    body = {"name": name, "entity": "admin", "config": TEMPLATE, "variables": VARIABLES, **settings}
+    # kubernetes: items run an image, so they need no entry point.
+    body = {
+        "name": name,
+        "entity": "admin",
+        "resource": "kubernetes",
+        "config": TEMPLATE,
+        "variables": VARIABLES,
+        **settings,
+    }
     response = api.post("/api/v1/queues", json=body)
     assert response.status_code == 201, response.text
     return name

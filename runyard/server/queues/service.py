@@ -11,11 +11,16 @@ from pydantic import BaseModel
 
 from runyard.launch.models import EnqueueRequest, Priority, Queue, QueueItem
 from runyard.launch.queue.store import PendingSummary, QueueStore
+from runyard.launch.run_spec import missing_entry_point
 from runyard.launch.templating import render_config, requirements_of, validate_values
 
 
 class SpecTooLarge(ValueError):
     """An item whose run spec is over the server's value limit."""
+
+
+class NoEntryPoint(ValueError):
+    """A local-process item that says nothing to run."""
 
 
 class QueueStats(BaseModel):
@@ -29,13 +34,16 @@ class QueueStats(BaseModel):
 def enqueue(
     store: QueueStore, queue: Queue, request: EnqueueRequest, now: datetime, max_bytes: int
 ) -> tuple[QueueItem, bool]:
-    """Validate template values, render the queue's config, and add the item."""
+    """Check the item can run there, validate template values, render the config, add it."""
     size = len(json.dumps(request.run_spec))
     if size > max_bytes:
         raise SpecTooLarge(
             f"run_spec is {size:,} bytes, over the {max_bytes:,}-byte limit: "
             "put large inputs in an artifact or file and reference it"
         )
+    problem = missing_entry_point(queue.resource, f"{queue.entity}/{queue.name}", request.run_spec)
+    if problem:
+        raise NoEntryPoint(problem)
     values = validate_values(queue.variables, request.template_values)
     fields: dict[str, Any] = {"queue": queue.name, "entity": queue.entity}
     project = request.run_spec.get("project")
