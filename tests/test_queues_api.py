@@ -328,8 +328,10 @@ def test_reprioritising_a_pending_item_over_rest(server: LiveServer) -> None:
         assert late.status_code == 409 and "only orders pending items" in late.text
         bad = api.patch(f"/api/v1/items/{first['id']}", json={"priority": "urgent"})
         assert bad.status_code == 422 and "critical, high, medium, low" in bad.text
-        missing = api.patch("/api/v1/items/nope", json={"priority": "low"})
-        assert missing.status_code == 404
+        missing = api.patch("/api/v1/items/0000dead", json={"priority": "low"})
+        assert missing.status_code == 404 and "does not exist" in missing.text
+        not_an_id = api.patch("/api/v1/items/nope", json={"priority": "low"})
+        assert not_an_id.status_code == 400 and "hexadecimal" in not_an_id.text
 
 
 def test_a_crashed_agent_is_gone_after_three_missed_heartbeats_and_its_items_move(

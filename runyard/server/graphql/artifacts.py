@@ -10,6 +10,7 @@ from ariadne import InterfaceType, MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 from sqlalchemy.orm import Session
 
+from runyard.server.access import Action
 from runyard.server.api.models import as_utc
 from runyard.server.db.models import (
     Artifact,
@@ -385,6 +386,16 @@ def resolve_use(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict
     artifact = _artifact(context, input["artifactID"])
     service.use_artifact(context.session, run, artifact, input.get("usedAs"))
     return {"artifact": artifact}
+
+
+@mutation.field("updateArtifact")
+def resolve_update(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Replace a version's metadata or description."""
+    context = ctx(info)
+    artifact = _artifact(context, input["artifactID"])
+    check_entity_access(context.principal, artifact.collection.project.entity.name, Action.WRITE)
+    service.update_artifact(artifact, input.get("description"), input.get("metadata"))
+    return {"artifact": artifact, "clientMutationId": input.get("clientMutationId")}
 
 
 BINDABLES = [

@@ -1,6 +1,7 @@
 """Queues created through the official client, mapped onto Runyard's queue model:
 `upsertRunQueue` (`wandb.Api().upsert_run_queue`) and the pair
-`createDefaultResourceConfig` + `createRunQueue` (`wandb.Api().create_run_queue`).
+`createDefaultResourceConfig` + `createRunQueue` (`wandb.Api().create_run_queue`), and
+`deleteRunQueues` (`RunQueue.delete()`).
 
 W&B keeps resource configs apart from queues; in Runyard a queue owns its config. So the
 config id handed out by createDefaultResourceConfig is a draft that carries the config
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 from typing import Any
@@ -124,11 +126,13 @@ def resolve_create_resource_config(
     return {"defaultResourceConfigID": encode_id(DRAFT, packed), "success": True}
 
 
+# What createRunQueue without a defaultResourceConfigID gets (W&B makes a default config).
+DEFAULT_DRAFT: dict[str, Any] = {"resourceType": "local-process", "resourceConfig": None}
+
+
 def _draft(node_id: str | None) -> dict[str, Any]:
     if not node_id:
-        raise TrackingError(
-            "defaultResourceConfigID is required: create one with createDefaultResourceConfig"
-        )
+        return dict(DEFAULT_DRAFT)
     try:
         draft = json.loads(base64.urlsafe_b64decode(decode_key(DRAFT, node_id)))
     except (ValueError, binascii.Error) as exc:
@@ -163,6 +167,37 @@ def resolve_create_run_queue(
         raise TrackingError(str(exc), status=409) from exc
     log.info("run queue created", extra={"queue": f"{spec.entity}/{spec.name}"})
     return {"success": True, "queueID": encode_id("RunQueue", queue.id)}
+
+
+@mutation.field("deleteRunQueues")
+def resolve_delete_run_queues(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """Delete each queue named by node id; all are checked before any is deleted."""
+    context = ctx(info)
+    store = context.state.queue_store
+    by_id = {queue.id: queue for queue in store.list_queues()}
+    doomed = []
+    for node_id in input["queueIDs"]:
+        try:
+            queue = by_id.get(decode_key("RunQueue", node_id))
+        except ValueError as exc:
+            raise TrackingError(f"queueIDs: {exc}", status=400) from exc
+        if queue is None:
+            raise TrackingError(f"queueIDs: launch queue {node_id} does not exist", status=404)
+        check_entity_access(context.principal, queue.entity, Action.MANAGE)
+        if queue.managed_by:
+            raise TrackingError(
+                f"queue {queue.entity}/{queue.name} is managed by {queue.managed_by}: "
+                "delete it there (for runyard-operator, its LaunchQueue resource)",
+                status=409,
+            )
+        doomed.append(queue)
+    for queue in doomed:
+        with contextlib.suppress(QueueStoreError):  # deleted meanwhile: the goal is reached
+            store.delete_queue(queue.entity, queue.name)
+        log.info("run queue deleted", extra={"queue": f"{queue.entity}/{queue.name}"})
+    return {"success": True, "clientMutationId": input.get("clientMutationId")}
 
 
 @mutation.field("upsertRunQueue")
