@@ -118,7 +118,9 @@ def test_launch_agent_round_trip_runs_job_and_links_run(
         timeout=120,
     )
     assert pushed.returncode != 0, pushed.stdout + pushed.stderr
-    assert "run_spec.entry_point is required" in pushed.stdout + pushed.stderr
+    # The CLI shows only this; the server's reason (naming run_spec.entry_point) is in the
+    # client's debug log, and in the GraphQL error (tests/test_wandb_queue_lifecycle.py).
+    assert "Error adding run to queue" in pushed.stdout + pushed.stderr
     # 2. A runnable local command, pushed by the official client's LaunchApi.
     _push_runnable(client, tmp_path, queue, project)
 

@@ -56,6 +56,14 @@ bare = gql(
 )
 out("bare", bare)
 out("listed", queue_names())
+# A local-process queue runs commands: an item naming none is refused, saying what to give
+# (the query LaunchApi.push_to_run_queue_by_name sends; that method hides the error).
+out("push_bare", gql(
+    "mutation($e: String!, $q: String!, $s: JSONString!) { pushToRunQueueByName(input: "
+    "{entityName: $e, projectName: \"model-registry\", queueName: $q, runSpec: $s}) "
+    "{ runQueueItemId } }",
+    {"e": "admin", "q": name, "s": json.dumps({"entity": "admin", "project": "p"})},
+))
 api.run_queue("admin", name).delete()
 attempt("delete_again", lambda: gql(
     "mutation($ids: [ID!]!) { deleteRunQueues(input: {queueIDs: $ids}) { success } }",
@@ -86,11 +94,17 @@ def test_create_run_queue_without_a_config_then_delete_it(
     assert done.returncode == 0, done.stdout + done.stderr
     steps = {
         s["step"]: s["value"]
-        for s in (json.loads(line[7:]) for line in done.stdout.splitlines() if line[:7] == "RESULT ")
+        for s in (
+            json.loads(line[7:]) for line in done.stdout.splitlines() if line[:7] == "RESULT "
+        )
     }
     assert steps["created"]["name"] == name and steps["created"]["type"] == "local-process"
     assert steps["bare"]["data"]["createRunQueue"]["success"] is True, steps["bare"]
     assert {name, f"{name}-bare"} <= set(steps["listed"])
+    refused = steps["push_bare"]
+    assert refused["data"]["pushToRunQueueByName"] is None, refused
+    assert "run_spec.entry_point is required" in refused["errors"][0]["message"]
+    assert f"runyard launch -q {name} -- python train.py" in refused["errors"][0]["message"]
     # A queue id that names nothing any more is refused, naming the field.
     again = steps["delete_again"]["ok"]
     assert again["data"]["deleteRunQueues"] is None

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from runyard import __version__
-from runyard.server.api import agents, filestream, health, queues, runs, storage
+from runyard.server.api import agents, artifacts, filestream, health, queues, runs, storage
 from runyard.server.clock import utcnow
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
@@ -104,7 +104,7 @@ def create_app(state: ServerState) -> FastAPI:
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_request_bytes)
     install_web_security(app, state.settings, state.signer)
-    for module in (health, graphql_route, filestream, storage, runs, queues, agents):
+    for module in (health, graphql_route, filestream, storage, runs, queues, agents, artifacts):
         app.include_router(module.router)
     mount_ui(app)
     return app

@@ -336,9 +336,7 @@ def delete_created_by(session: Session, run: Run) -> int:
     return len(doomed)
 
 
-def update_artifact(
-    artifact: Artifact, description: str | None, metadata: str | None
-) -> Artifact:
+def update_artifact(artifact: Artifact, description: str | None, metadata: str | None) -> Artifact:
     """Replace the version's metadata (when given) and description (when given), as W&B does:
     what a partial job's run writes (its input and output types) drops `_partial`."""
     if metadata is not None:
