@@ -193,6 +193,7 @@ def test_wandb_code_job_runs_on_the_builtin_agent(make_run: MakeRun, tmp_path: P
         assert run.json()["summary"]["message"] == "shipped with the job"
         # The run used its job: its types are recorded and the job is no longer partial.
         job = api.get("/api/v1/artifacts/admin/jobs/trainer:latest").json()
+        assert job["version"] == "v0"  # updated in place: the run made no new job version
     assert "_partial" not in job["metadata"], job["metadata"]
     assert "input_types" in job["metadata"]
     venvs = list((make_run.cwd / ".runyard" / "agent" / "venvs").glob("*/bin/python"))

@@ -60,6 +60,9 @@ def wandb_values(item: QueueItem, server_url: str, run_id: str) -> dict[str, str
     artifacts = dict((spec.get("overrides") or {}).get("artifacts") or {})
     if isinstance(spec.get("job"), str) and spec["job"]:
         artifacts = {"_wandb_job": spec["job"], **artifacts}
+        # The client's job builder (off by default) is what writes those types; it only
+        # touches the job the run used, and makes no new job for a job's run.
+        env["WANDB_DISABLE_JOB_CREATION"] = "false"
     if artifacts:
         env["WANDB_ARTIFACTS"] = json.dumps(artifacts)
     run_config = (spec.get("overrides") or {}).get("run_config")

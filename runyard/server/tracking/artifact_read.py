@@ -3,14 +3,17 @@ run a W&B code job (the job artifact, then the code artifact its `wandb-job.json
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from runyard.server.auth import Principal
-from runyard.server.db.models import Artifact
+from runyard.server.db.models import Artifact, ArtifactCollection, ArtifactFile, Entity, Project
 from runyard.server.tracking import artifact_files
 from runyard.server.tracking.access import accessible_project, check_entity_access
 from runyard.server.tracking.artifacts import find_membership
@@ -84,3 +87,33 @@ def describe(session: Session, artifact: Artifact, url_for: Callable[[str], str]
             for f in artifact_files.files_of(session, artifact)
         ],
     )
+
+
+def stored_file(
+    session: Session, principal: Principal, entity: str, birth_id: str | None, hexhash: str
+) -> str:
+    """The storage key of an entity's artifact file by content digest (hex MD5), from the
+    version it was first logged in when given: what W&B's download URLs
+    (`/artifactsV2/...`, `/artifacts/{entity}/{md5}`) name, e.g. for `entry.download()`."""
+    check_entity_access(principal, entity)
+    try:
+        md5_b64 = base64.b64encode(bytes.fromhex(hexhash)).decode()
+    except ValueError as exc:
+        raise TrackingError(f"{hexhash!r} is not a hex MD5 digest", status=400) from exc
+    query = (
+        select(ArtifactFile.storage_key)
+        .join(Artifact, Artifact.id == ArtifactFile.artifact_id)
+        .join(ArtifactCollection, ArtifactCollection.id == Artifact.collection_id)
+        .join(Project, Project.id == ArtifactCollection.project_id)
+        .join(Entity, Entity.id == Project.entity_id)
+        .where(ArtifactFile.md5_b64 == md5_b64, Entity.name == entity, ArtifactFile.uploaded)
+    )
+    if birth_id:
+        try:
+            query = query.where(Artifact.id == decode_id("Artifact", birth_id))
+        except (ValueError, binascii.Error) as exc:
+            raise TrackingError(f"{birth_id!r} is not an artifact id", status=400) from exc
+    key = session.scalars(query.limit(1)).first()
+    if key is None:
+        raise TrackingError(f"no artifact file of {entity} has the digest {hexhash}", status=404)
+    return key
