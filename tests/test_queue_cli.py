@@ -201,3 +201,46 @@ def test_unknown_and_too_short_prefixes_explain_themselves(
     with sqlite_server.api() as api:
         (item,) = api.get(f"/api/v1/queues/admin/{name}/items").json()
     assert item["state"] == "pending" and item["priority"] == 2  # nothing was changed
+
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def test_the_readme_examples_create_a_queue_and_launch_a_spec(  # type: ignore[no-untyped-def]
+    runyard, sqlite_server: LiveServer
+) -> None:
+    """`examples/queue.yaml` makes a queue and `examples/spec.json` launches on it, as the
+    README shows; the spec's own entry point is enough for a local-process queue."""
+    gpu = f"q-{uuid.uuid4().hex[:6]}"
+    made = runyard(
+        "queue", "create", gpu, "--resource", "kubernetes", "--config", str(EXAMPLES / "queue.yaml")
+    )
+    assert made.exit_code == 0, made.output
+    spec = str(EXAMPLES / "spec.json")
+    launched = runyard(
+        "launch",
+        "-q",
+        gpu,
+        "-c",
+        spec,
+        "--docker-image",
+        "org/train:1",
+        "-v",
+        "gpus=4",
+        "-v",
+        "memory=128Gi",
+    )
+    assert launched.exit_code == 0, launched.output
+    local = f"q-{uuid.uuid4().hex[:6]}"
+    runyard("queue", "create", local)
+    assert runyard("launch", "-q", local, "-c", spec).exit_code == 0
+    with sqlite_server.api() as api:
+        (item,) = api.get(f"/api/v1/queues/admin/{gpu}/items").json()
+        (plain,) = api.get(f"/api/v1/queues/admin/{local}/items").json()
+    assert item["requirements"] == {"gpus": 4}
+    assert item["template_values"] == {"gpus": 4, "memory": "128Gi", "split": "train"}
+    container = item["rendered_config"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["limits"]["memory"] == "128Gi"
+    assert container["env"] == [{"name": "DATA_SPLIT", "value": "train"}]
+    assert plain["run_spec"]["entry_point"] == ["python", "train.py"]
+    assert plain["run_spec"]["overrides"]["run_config"] == {"lr": 0.1, "batch_size": 64}
