@@ -3,7 +3,8 @@
 It is the embedded default (`make run`). Every job runs through `wrapper`, which writes
 the exit code to the job's folder; with the pid stored there too, an agent that restarts
 finds the jobs an earlier agent started, adopts them and learns how they ended, without
-polling (it waits on a pidfd).
+polling (it waits on a pidfd). An item naming a W&B job (`run_spec.job`) runs the job's
+code in a cached venv of its requirements (`code_jobs.py`).
 """
 
 from __future__ import annotations
@@ -124,8 +125,8 @@ class LocalProcessRunner:
         A redelivered item whose process an earlier agent started here is adopted instead.
         """
         spec = item.run_spec
-        job = job_of(spec)
-        command = command_of(spec) if job is None else []
+        wandb_job = job_of(spec)
+        command = command_of(spec) if wandb_job is None else []
         folder = self.workdir / item.id
         if (folder / "job.json").exists() and not (folder / "reported").exists():
             logger.info("adopting a process started earlier", extra={"item": item.id})
@@ -138,10 +139,10 @@ class LocalProcessRunner:
         env = {**os.environ, **local_env(item, self.server_url, self.api_key, run_id)}
         cwd = Path(spec.get("cwd") or folder)
         self._put(JobUpdate(item.id, ItemState.LAUNCHING))
-        if job is not None:
-            logger.info("preparing code job", extra={"item": item.id, "job": job})
+        if wandb_job is not None:
+            logger.info("preparing code job", extra={"item": item.id, "job": wandb_job})
             source, cwd, python = await self.jobs.prepare(
-                job,
+                wandb_job,
                 str(spec.get("entity") or item.entity),
                 str(spec.get("project") or "uncategorized"),
                 folder,
