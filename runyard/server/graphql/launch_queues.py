@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import logging
 from typing import Any
@@ -26,6 +25,7 @@ from runyard.launch.queue.store import QueueStoreError
 from runyard.server.access import Action
 from runyard.server.clock import utcnow
 from runyard.server.graphql.context import ctx
+from runyard.server.queues import removal
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.ids import decode_key, encode_id
 from runyard.server.tracking.runs import TrackingError
@@ -173,29 +173,11 @@ def resolve_create_run_queue(
 def resolve_delete_run_queues(
     _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
 ) -> dict[str, Any]:
-    """Delete each queue named by node id; all are checked before any is deleted."""
+    """Delete each queue named by node id (all or none)."""
     context = ctx(info)
-    store = context.state.queue_store
-    by_id = {queue.id: queue for queue in store.list_queues()}
-    doomed = []
-    for node_id in input["queueIDs"]:
-        try:
-            queue = by_id.get(decode_key("RunQueue", node_id))
-        except ValueError as exc:
-            raise TrackingError(f"queueIDs: {exc}", status=400) from exc
-        if queue is None:
-            raise TrackingError(f"queueIDs: launch queue {node_id} does not exist", status=404)
-        check_entity_access(context.principal, queue.entity, Action.MANAGE)
-        if queue.managed_by:
-            raise TrackingError(
-                f"queue {queue.entity}/{queue.name} is managed by {queue.managed_by}: "
-                "delete it there (for runyard-operator, its LaunchQueue resource)",
-                status=409,
-            )
-        doomed.append(queue)
-    for queue in doomed:
-        with contextlib.suppress(QueueStoreError):  # deleted meanwhile: the goal is reached
-            store.delete_queue(queue.entity, queue.name)
+    for queue in removal.delete_queues(
+        context.state.queue_store, context.principal, input["queueIDs"]
+    ):
         log.info("run queue deleted", extra={"queue": f"{queue.entity}/{queue.name}"})
     return {"success": True, "clientMutationId": input.get("clientMutationId")}
 
