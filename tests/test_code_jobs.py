@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runyard.launch.agent.code_jobs import (
+    READY,
+    JobFetcher,
     job_command,
     job_source,
     requirement_lines,
@@ -123,3 +126,18 @@ def test_a_job_run_uses_its_job_artifact() -> None:
     assert env["WANDB_DISABLE_JOB_CREATION"] == "false"
     plain = item.model_copy(update={"run_spec": {"entry_point": ["t"]}})
     assert "WANDB_ARTIFACTS" not in wandb_values(plain, "http://x", "r1")
+
+
+def test_requirements_pip_cannot_install_fail_the_setup_and_are_not_cached(
+    tmp_path: Path,
+) -> None:
+    fetcher = JobFetcher("http://unused", "key", tmp_path / "venvs")
+    log = tmp_path / "output.log"
+    missing = str(tmp_path / "no-such-package")
+    with pytest.raises(LaunchError, match="pip install exited with code") as info:
+        fetcher.environment([missing], log)
+    assert info.value.error.stage == "setup"
+    assert "no-such-package" in log.read_text()  # pip's own words are in the job's log
+    assert not list((tmp_path / "venvs").glob(f"*/{READY}"))  # the next launch tries again
+    python = fetcher.environment([], log)  # no requirements: a bare venv, built once
+    assert python.exists() and fetcher.environment([], log) == python

@@ -196,8 +196,23 @@ def test_wandb_code_job_runs_on_the_builtin_agent(make_run: MakeRun, tmp_path: P
         assert job["version"] == "v0"  # updated in place: the run made no new job version
     assert "_partial" not in job["metadata"], job["metadata"]
     assert "input_types" in job["metadata"]
-    venvs = list((make_run.cwd / ".runyard" / "agent" / "venvs").glob("*/bin/python"))
-    assert len(venvs) == 1  # built once, kept for the next job with these requirements
+    agent_dir = make_run.cwd / ".runyard" / "agent"
+    assert "-m venv" in (agent_dir / item_id / "output.log").read_text()
+    # The next job with these requirements reuses the environment instead of building one.
+    with make_run.api() as api:
+        before = {i["id"] for i in api.get("/api/v1/queues/admin/default/items").json()}
+    _wandb(
+        client,
+        *("launch", "--job", "admin/jobs/trainer:latest", "--queue", "default"),
+        *("--entity", "admin", "--project", "jobs"),
+    )
+    with make_run.api() as api:
+        (again,) = {i["id"] for i in api.get("/api/v1/queues/admin/default/items").json()} - (
+            before
+        )
+    assert make_run.wait_item(again)["state"] == "finished"
+    assert "-m venv" not in (agent_dir / again / "output.log").read_text()
+    assert len(list((agent_dir / "venvs").glob("*/bin/python"))) == 1
 
 
 def test_bad_input_is_refused_and_changes_nothing(make_run: MakeRun) -> None:
