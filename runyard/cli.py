@@ -9,6 +9,7 @@ import click
 
 from runyard import log_setup
 from runyard.agent_cli import agent
+from runyard.people_cli import key, team, user
 from runyard.queue_cli import launch, queue
 
 if TYPE_CHECKING:
@@ -177,6 +178,9 @@ def serve(settings: object, local_agent: bool = False) -> None:
 main.add_command(queue)
 main.add_command(launch)
 main.add_command(agent)
+main.add_command(user)
+main.add_command(team)
+main.add_command(key)
 
 if __name__ == "__main__":
     main()

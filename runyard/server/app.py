@@ -13,7 +13,17 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from runyard import __version__
-from runyard.server.api import agents, artifacts, filestream, health, queues, runs, storage
+from runyard.server.api import (
+    agents,
+    artifacts,
+    filestream,
+    health,
+    people,
+    queues,
+    runs,
+    storage,
+)
+from runyard.server.api.error_handlers import install_error_handlers
 from runyard.server.clock import utcnow
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
@@ -21,6 +31,7 @@ from runyard.server.metrics import ServerMetrics
 from runyard.server.queues.capacity_board import CapacityBoard
 from runyard.server.queues.wakeup import Wakeup
 from runyard.server.state import ServerState
+from runyard.server.storage_health import StorageHealth
 from runyard.server.tracking.runs import mark_crashed_runs
 from runyard.server.ui.routes import mount_ui
 from runyard.server.web_security import install_web_security
@@ -88,6 +99,8 @@ def create_app(state: ServerState) -> FastAPI:
     app.state.metrics.watch_queues(state.queue_store)
     app.state.queue_wakeup = Wakeup()
     app.state.capacity_board = CapacityBoard()
+    app.state.storage_health = StorageHealth()
+    install_error_handlers(app)
 
     @app.middleware("http")
     async def observe(
@@ -104,7 +117,8 @@ def create_app(state: ServerState) -> FastAPI:
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_request_bytes)
     install_web_security(app, state.settings, state.signer)
-    for module in (health, graphql_route, filestream, storage, runs, queues, agents, artifacts):
+    routers = (health, graphql_route, filestream, storage, runs, queues, agents, people, artifacts)
+    for module in routers:
         app.include_router(module.router)
     mount_ui(app)
     return app

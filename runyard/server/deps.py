@@ -58,6 +58,8 @@ def public_base_url(request: Request) -> str:
     return (configured or str(request.base_url)).rstrip("/")
 
 
-SessionDep = Annotated[Session, Depends(db_session)]
+# "function" scope: commit before the response is sent, so a client that got its answer
+# reads its own write on the next request (the default commits after sending).
+SessionDep = Annotated[Session, Depends(db_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 StateDep = Annotated[ServerState, Depends(get_state)]

@@ -36,6 +36,11 @@ class ServerSettings(BaseSettings):
     admin_api_key: str | None = Field(
         None, description="Admin API key to create at first start (default: a random one)."
     )
+    users_can_create_teams: bool = Field(
+        True,
+        description="Whether any user may create a team (as on W&B); when off, only instance "
+        "admins create teams.",
+    )
     run_heartbeat_timeout_s: float = Field(
         300.0, gt=0, description="A running run with no client contact this long becomes crashed."
     )
@@ -54,6 +59,18 @@ class ServerSettings(BaseSettings):
     max_request_bytes: int = Field(25_000_000, gt=0, description="Largest request body.")
     ingest_concurrency: int = Field(
         4, ge=1, le=256, description="file_stream posts processed at once (bounds memory)."
+    )
+    graphql_max_depth: int = Field(
+        20, ge=1, description="Deepest nesting of fields one GraphQL operation may select."
+    )
+    graphql_max_fields: int = Field(
+        1_000, ge=1, description="Most fields one GraphQL operation selects, fragments expanded."
+    )
+    graphql_max_aliases: int = Field(
+        200, ge=0, description="Most aliases one GraphQL operation uses, fragments expanded."
+    )
+    graphql_max_tokens: int = Field(
+        10_000, ge=100, description="Most tokens (names, punctuation, values) in a GraphQL query."
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
     trusted_proxies: str = Field(

@@ -32,7 +32,7 @@ from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
 from runyard.server.deps import PrincipalDep, StateDep
 from runyard.server.errors import ServiceError
-from runyard.server.queues import agents, pending, service
+from runyard.server.queues import agents, pending, pools, service
 from runyard.server.queues.capacity_board import CapacityBoard, wait_any
 from runyard.server.queues.item_ids import resolve_item_id
 from runyard.server.queues.wakeup import Wakeup
@@ -248,10 +248,18 @@ async def enqueue(
 
     def work() -> tuple[QueueItem, bool]:
         queue = _queue(state.queue_store, principal, entity, name, Action.WRITE)
+        policies = pools.serving_policies(state.sessions, queue, utcnow())
         try:
             return service.enqueue(
-                state.queue_store, queue, body, utcnow(), state.settings.max_value_bytes
+                state.queue_store,
+                queue,
+                body,
+                utcnow(),
+                state.settings.max_value_bytes,
+                pools=policies,
             )
+        except pools.PoolPolicyRefused as exc:
+            raise HTTPException(422, {"message": str(exc), "problems": exc.problems}) from exc
         except (TemplateValueError, service.SpecTooLarge) as exc:
             raise _store_error(exc) from exc
         except ValueError as exc:  # the template itself cannot be rendered

@@ -18,7 +18,7 @@ from runyard.server.access import Action
 from runyard.server.clock import utcnow
 from runyard.server.db.models import Entity, Project
 from runyard.server.graphql.context import GraphQLContext, ctx
-from runyard.server.queues import service
+from runyard.server.queues import pools, service
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.ids import decode_key, encode_id
 from runyard.server.tracking.runs import TrackingError
@@ -242,6 +242,7 @@ def _push(context: GraphQLContext, queue: Queue, data: dict[str, Any]) -> dict[s
             request,
             utcnow(),
             context.state.settings.max_value_bytes,
+            pools=pools.serving_policies(context.state.sessions, queue, utcnow()),
         )
     except TemplateValueError as exc:
         raise TrackingError(str(exc), status=422) from exc

@@ -236,9 +236,9 @@ def resolve_agent_heartbeat(agent: AgentView, _: GraphQLResolveInfo) -> str:
 
 
 @entity_type.field("isTeam")
-def resolve_is_team(*_: Any) -> bool:
-    """Runyard entities are personal namespaces."""
-    return False
+def resolve_is_team(entity: Entity, _: GraphQLResolveInfo) -> bool:
+    """Whether the entity is a team (the agent warns that its members can run code here)."""
+    return entity.is_team
 
 
 @mutation.field("popFromRunQueue")

@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 from runyard.server.access import Action
 from runyard.server.api.models import as_utc
 from runyard.server.auth import Principal
-from runyard.server.db.models import EventLine, HistoryLine, Project, Run
+from runyard.server.db.models import EventLine, HistoryLine, Project, Run, User
 from runyard.server.graphql.context import ctx
 from runyard.server.graphql.identity import owner_of
+from runyard.server.people.attribution import attribution_for, run_user
 from runyard.server.tracking import history, rollups
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.config import wrap_config
@@ -192,9 +193,10 @@ def resolve_run_id(run: Run, _: GraphQLResolveInfo) -> str:
 
 
 @run_type.field("user")
-def resolve_run_user(run: Run, info: GraphQLResolveInfo) -> Principal | None:
-    """The owner of the run's entity (runs carry no per-user owner yet)."""
-    return owner_of(ctx(info).session, run.project.entity)
+def resolve_run_user(run: Run, info: GraphQLResolveInfo) -> Principal | User | None:
+    """Who started the run (a service account's run: the member it named), else the owner."""
+    session = ctx(info).session
+    return run_user(session, run) or owner_of(session, run.project.entity)
 
 
 @run_type.field("wandbConfig")
@@ -291,6 +293,13 @@ def resolve_upsert_bucket(
         context.principal,
         data,
         max_value_bytes=context.state.settings.max_value_bytes,
+        attributed_user_id=attribution_for(
+            context.session,
+            context.principal,
+            data.entity,
+            context.wandb_username,
+            context.wandb_user_email,
+        ),
     )
     return {"bucket": run, "inserted": inserted}
 

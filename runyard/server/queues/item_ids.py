@@ -25,8 +25,8 @@ def resolve_item_id(
     ref = ref.strip().lower()
     if not _HEX.match(ref):
         raise ServiceError(
-            ErrorCode.INVALID,
-            f"item id {ref!r} is not an item id: ids are hexadecimal, e.g. as shown by "
+            ErrorCode.NOT_FOUND,
+            f"queue item {ref!r} does not exist: ids are hexadecimal, e.g. as shown by "
             "`runyard queue describe`",
         )
     if len(ref) < MIN_PREFIX:
