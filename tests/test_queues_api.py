@@ -331,7 +331,7 @@ def test_reprioritising_a_pending_item_over_rest(server: LiveServer) -> None:
         missing = api.patch("/api/v1/items/0000dead", json={"priority": "low"})
         assert missing.status_code == 404 and "does not exist" in missing.text
         not_an_id = api.patch("/api/v1/items/nope", json={"priority": "low"})
-        assert not_an_id.status_code == 400 and "hexadecimal" in not_an_id.text
+        assert not_an_id.status_code == 404 and "ids are hexadecimal" in not_an_id.text
 
 
 def test_a_crashed_agent_is_gone_after_three_missed_heartbeats_and_its_items_move(
