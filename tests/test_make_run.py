@@ -99,7 +99,9 @@ def start_make_run(tmp_path: Path, extra_env: dict[str, str] | None = None) -> M
                 agents = api.get("/api/v1/agents").json()
             except httpx.HTTPError:
                 agents = []
-            if any(a["alive"] and a["queues"] == ["admin/default"] for a in agents):
+            # Registered, and done saying so: what comes after is the idle server.
+            registered = "runyard.launch.agent.loop registered" in log.read_text()
+            if registered and any(a["alive"] and a["queues"] == ["admin/default"] for a in agents):
                 return started
             time.sleep(0.2)
     stop(started)

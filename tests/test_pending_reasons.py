@@ -102,6 +102,11 @@ def test_each_case_appears_on_the_item(sqlite_server: LiveServer) -> None:
         assert "(at most 2; node-1: 2)" in _reason(api, item["id"])
         listed = api.get(path).json()
         assert "needs 4 GPU(s)" in listed[0]["pending_reason"]
+        with httpx.Client(base_url=sqlite_server.url) as browser:
+            login = {"api_key": sqlite_server.admin_key, "next": "/"}
+            assert browser.post("/login", data=login).status_code == 303
+            page = browser.get(f"/launch/admin/{queue}").text
+        assert "needs 4 GPU(s), more than any agent serving" in page
 
         beat = {"agent_id": agent["id"], "status": "polling", "capacity": {"gpus": 8}}
         assert api.post("/api/v1/agents/heartbeat", json=beat).status_code == 200
