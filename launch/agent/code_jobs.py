@@ -47,15 +47,6 @@ class JobSource:
     entrypoint: list[str]
 
 
-@dataclass(frozen=True)
-class PreparedJob:
-    """A job ready to start: its command, the folder to start it in, extra environment."""
-
-    command: list[str]
-    cwd: Path
-    env: dict[str, str]
-
-
 def split_job_name(job: str, entity: str, project: str) -> tuple[str, str, str]:
     """`entity/project/name:alias` (or `name:alias`, in the item's entity and project)."""
     parts = job.split("/")
@@ -139,25 +130,30 @@ class JobFetcher:
         """Download the job into `folder/code`; returns its source, the code folder and
         the Python of its environment (pip's output goes to `log`)."""
         owner, proj, name = split_job_name(job, entity, project)
-        async with httpx.AsyncClient(
-            base_url=self.server_url + "/api/v1",
-            headers={"Authorization": f"Bearer {self.api_key}"},
-            timeout=httpx.Timeout(120.0, connect=10.0),
-        ) as http:
+        timeout = httpx.Timeout(120.0, connect=10.0)
+        # File URLs are signed capability URLs (maybe an object store's): no key goes there.
+        async with (
+            httpx.AsyncClient(
+                base_url=self.server_url + "/api/v1",
+                headers={"Authorization": f"Bearer {self.api_key}"},
+                timeout=timeout,
+            ) as http,
+            httpx.AsyncClient(timeout=timeout, follow_redirects=True) as files,
+        ):
             job_doc = await self._get(http, f"/artifacts/{owner}/{proj}/{name}", job)
             if job_doc.get("type") not in (None, "job"):
                 raise LaunchError(
                     "launch", f"run_spec.job {job} is a {job_doc['type']} artifact, not a job"
                 )
             meta = folder / "job"
-            await self._download(http, job_doc["files"], meta)
+            await self._download(files, job_doc["files"], meta)
             job_file = meta / JOB_FILE
             if not job_file.exists():
                 raise LaunchError("launch", f"job {job} has no {JOB_FILE}")
             source = job_source(job, json.loads(job_file.read_text()))
             code_doc = await self._get(http, f"/artifacts/id/{source.code_artifact_id}", job)
             code = folder / "code"
-            await self._download(http, code_doc["files"], code)
+            await self._download(files, code_doc["files"], code)
         requirements: list[str] = []
         for where in (meta, code):
             found = [where / n for n in REQUIREMENT_FILES if (where / n).exists()]
@@ -191,7 +187,7 @@ class JobFetcher:
             target = safe_path(root, entry["name"])
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                async with http.stream("GET", entry["url"], headers={"Authorization": ""}) as got:
+                async with http.stream("GET", entry["url"]) as got:
                     got.raise_for_status()
                     with target.open("wb") as out:
                         async for chunk in got.aiter_bytes():
