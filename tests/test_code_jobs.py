@@ -3,16 +3,19 @@ whether an item can run on a local-process queue at all."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from runyard.launch.agent.code_jobs import (
     READY,
     JobFetcher,
+    JobSource,
     job_command,
     job_source,
     requirement_lines,
@@ -20,8 +23,9 @@ from runyard.launch.agent.code_jobs import (
     split_job_name,
     venv_key,
 )
+from runyard.launch.agent.local_process import LocalProcessRunner
 from runyard.launch.agent.run_env import wandb_values
-from runyard.launch.agent.runner import LaunchError
+from runyard.launch.agent.runner import JobUpdate, LaunchError
 from runyard.launch.models import ItemState, Priority, QueueItem, Requirements
 from runyard.launch.run_spec import entry_point_of, job_of, missing_entry_point
 
@@ -141,3 +145,42 @@ def test_requirements_pip_cannot_install_fail_the_setup_and_are_not_cached(
     assert not list((tmp_path / "venvs").glob(f"*/{READY}"))  # the next launch tries again
     python = fetcher.environment([], log)  # no requirements: a bare venv, built once
     assert python.exists() and fetcher.environment([], log) == python
+
+
+def test_a_code_job_canceled_while_it_is_prepared_never_starts(tmp_path: Path) -> None:
+    item = QueueItem(
+        id="c0ffee00",
+        queue="default",
+        entity="admin",
+        priority=Priority.MEDIUM,
+        run_spec={"job": "admin/p/trainer:latest"},
+        template_values={},
+        rendered_config={},
+        requirements=Requirements(),
+        state=ItemState.CLAIMED,
+        state_times={},
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+    async def scenario() -> list[ItemState]:
+        runner = LocalProcessRunner(tmp_path / "agent", "http://unused", "key", None)
+        preparing, release = asyncio.Event(), asyncio.Event()
+
+        class SlowDownload:
+            async def prepare(self, *_: object) -> tuple[JobSource, Path, Path]:
+                preparing.set()
+                await release.wait()
+                return JobSource("id", ["python", "t.py"]), tmp_path, Path(sys.executable)
+
+        runner.jobs = cast(JobFetcher, SlowDownload())
+        updates: asyncio.Queue[JobUpdate] = asyncio.Queue()
+        await runner.start("agent-1", updates)
+        launching = asyncio.create_task(runner.launch(item))
+        await preparing.wait()
+        await runner.cancel(item.id)  # the queue says canceled while the code downloads
+        release.set()
+        await launching
+        return [updates.get_nowait().state for _ in range(updates.qsize())]
+
+    assert asyncio.run(scenario()) == [ItemState.LAUNCHING]
+    assert not (tmp_path / "agent" / item.id / "job.json").exists()  # no process started

@@ -102,6 +102,9 @@ class LocalProcessRunner:
         )
         self._jobs: dict[str, _Job] = {}
         self._gpus_used: dict[str, int] = {}
+        # Code jobs being prepared, and those of them canceled (or taken away) meanwhile.
+        self._preparing: set[str] = set()
+        self._dropped: set[str] = set()
         self._updates: asyncio.Queue[JobUpdate] | None = None
 
     async def start(self, agent_id: str, updates: asyncio.Queue[JobUpdate]) -> None:
@@ -141,17 +144,26 @@ class LocalProcessRunner:
         self._put(JobUpdate(item.id, ItemState.LAUNCHING))
         if wandb_job is not None:
             logger.info("preparing code job", extra={"item": item.id, "job": wandb_job})
-            source, cwd, python = await self.jobs.prepare(
-                wandb_job,
-                str(spec.get("entity") or item.entity),
-                str(spec.get("project") or "uncategorized"),
-                folder,
-                folder / "output.log",
-            )
+            self._preparing.add(item.id)
+            try:
+                source, cwd, python = await self.jobs.prepare(
+                    wandb_job,
+                    str(spec.get("entity") or item.entity),
+                    str(spec.get("project") or "uncategorized"),
+                    folder,
+                    folder / "output.log",
+                )
+            finally:
+                self._preparing.discard(item.id)
+                dropped = item.id in self._dropped
+                self._dropped.discard(item.id)
             entry = entry_point_of(spec) or source.entrypoint
             command = job_command(entry, str(python), args_of(spec))
             env["VIRTUAL_ENV"] = str(python.parent.parent)
             env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
+            if dropped:  # canceled while preparing: start nothing
+                logger.info("canceled before it started", extra={"item": item.id})
+                return
         with (folder / "output.log").open("ab") as log:
             try:
                 process = await asyncio.create_subprocess_exec(
@@ -220,6 +232,8 @@ class LocalProcessRunner:
         """Terminate the item's process group (SIGTERM, then SIGKILL after a grace period)."""
         job = self._jobs.get(item_id)
         if job is None:
+            if item_id in self._preparing:
+                self._dropped.add(item_id)  # a code job still preparing must not start
             # A leftover whose item ended (e.g. canceled while no agent ran): stop it, and
             # don't offer it for adoption again.
             job_file = self.workdir / item_id / "job.json"
