@@ -26,7 +26,7 @@ from runyard.server.app import create_app
 from runyard.server.graphql.schema import SDL_PATH, build_schema
 from runyard.server.tracking.ids import encode_id
 from support.authz_expectations import EXPECTED, FIELDS, ROUTES, Auth, Field, Outcome, Route, fill
-from support.authz_world import ROLES, World, add_people, logged_runs
+from support.authz_world import ENTRY_POINT, ROLES, World, add_people, logged_runs
 from support.server import LiveServer
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -332,7 +332,9 @@ def test_heartbeat_with_another_users_agent_id_changes_nothing(world: World) -> 
     }
     world.as_owner("POST", "/api/v1/queues", json=gpu_queue)
     item = world.as_owner(
-        "POST", "/api/v1/queues/t/gpuq/items", json={"template_values": {"gpus": 4}}
+        "POST",
+        "/api/v1/queues/t/gpuq/items",
+        json={"template_values": {"gpus": 4}, "run_spec": {"entry_point": ENTRY_POINT}},
     )
     before = _alice_agent(world)
     claim = {"agent_id": world.agent, "queues": ["t/gpuq"], "capacity": {"gpus": 0}, "wait": 2}
@@ -376,3 +378,13 @@ def test_a_report_on_a_held_item_speaks_for_its_holder(world: World) -> None:
     assert world.as_owner("GET", f"/api/v1/items/{item}")["run_id"] is None
     honest = {"agent_id": world.agent, "state": "launching"}
     assert world.api("owner").post(f"/api/v1/items/{item}/report", json=honest).status_code == 200
+
+
+def test_artifact_ids_of_others_look_like_ids_of_no_artifact(world: World) -> None:
+    nobody = encode_id("Artifact", 10**9)
+    answers = {}
+    for node in (world.artifact_node, nobody):
+        answer = world.api("other").get(f"/api/v1/artifacts/id/{node}")
+        assert answer.status_code == 404
+        answers[node] = answer.text.replace(node, "ID")
+    assert answers[world.artifact_node] == answers[nobody]

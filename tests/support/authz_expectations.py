@@ -21,6 +21,7 @@ placeholders (a new user to disable, a new member to remove, a new key to revoke
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from enum import StrEnum
 from typing import Any
 
 from runyard.server.tracking.ids import encode_id
-from support.authz_world import QUEUE_CONFIG, ROLES, World
+from support.authz_world import DATASET_FILE, ENTRY_POINT, QUEUE_CONFIG, ROLES, World
 
 Fresh = dict[str, str]
 Maker = Callable[[World, Fresh], Any]
@@ -179,7 +180,12 @@ def claimed(w: World) -> Fresh:
 
 def fresh_queue(w: World) -> Fresh:
     """A queue of `t` to update or delete."""
-    return {"name": w.fresh_queue()}
+    name, node = w.fresh_queue()
+    return {"name": name, "queue_node": node}
+
+
+def _dataset_md5() -> str:
+    return hashlib.md5(DATASET_FILE[1].encode()).hexdigest()
 
 
 def fresh_run(w: World) -> Fresh:
@@ -295,7 +301,7 @@ ROUTES: list[Route] = [
         "POST",
         "/api/v1/queues/{entity}/{name}/items",
         WRITE,
-        json=lambda w, f: {"run_spec": {"project": w.project}},
+        json=lambda w, f: {"run_spec": {"project": w.project, "entry_point": ENTRY_POINT}},
     ),
     rest("GET", "/api/v1/queues/{entity}/{name}/items", READ),
     rest("GET", "/api/v1/items/{item_id}", READ),
@@ -336,6 +342,34 @@ ROUTES: list[Route] = [
         AGENT,
         json=lambda w, f: {"agent_id": w.agent, "item_ids": [f["item_id"]]},
         setup=claimed,
+    ),
+    # Artifacts: committed versions, and W&B's own file download URLs.
+    rest(
+        "GET",
+        "/api/v1/artifacts/id/{node_id}",
+        READ,
+        url=lambda w, f: f"/api/v1/artifacts/id/{w.artifact_node}",
+    ),
+    rest(
+        "GET",
+        "/api/v1/artifacts/{entity}/{project}/{name}",
+        READ,
+        url=lambda w, f: f"/api/v1/artifacts/{w.team}/{w.project}/{w.artifact}:v0",
+    ),
+    rest(
+        "GET",
+        "/artifacts/{entity}/{hexhash}",
+        READ,
+        url=lambda w, f: f"/artifacts/{w.team}/{_dataset_md5()}",
+    ),
+    rest(
+        "GET",
+        "/artifactsV2/{region}/{entity}/{project}/{collection}/{birth_id}/{hexhash}/{name}",
+        READ,
+        url=lambda w, f: (
+            f"/artifactsV2/default/{w.team}/{w.project}/{w.artifact}/{w.artifact_node}/"
+            f"{_dataset_md5()}/{DATASET_FILE[0]}"
+        ),
     ),
     # People: users (instance admins), teams (their admins), API keys (their owners).
     rest("POST", "/api/v1/users", INSTANCE_ADMIN, json=lambda w, f: {"username": _new("u")}),
@@ -526,7 +560,7 @@ FIELDS: list[Field] = [
                 "entityName": w.team,
                 "projectName": w.project,
                 "queueName": w.queue,
-                "runSpec": json.dumps({"project": w.project}),
+                "runSpec": json.dumps({"project": w.project, "entry_point": ENTRY_POINT}),
             }
         },
     ),
@@ -535,7 +569,9 @@ FIELDS: list[Field] = [
         "pushToRunQueue",
         WRITE,
         "mutation($i: PushToRunQueueInput!) { pushToRunQueue(input: $i) { runQueueItemId } }",
-        variables=lambda w, f: {"i": {"queueID": _queue_node(w), "runSpec": "{}"}},
+        variables=lambda w, f: {
+            "i": {"queueID": _queue_node(w), "runSpec": json.dumps({"entry_point": ENTRY_POINT})}
+        },
     ),
     gql(
         "mutation",
@@ -616,6 +652,21 @@ FIELDS: list[Field] = [
                 "resourceConfig": json.dumps({"resource_args": {"local-process": {}}}),
             }
         },
+    ),
+    gql(
+        "mutation",
+        "deleteRunQueues",
+        MANAGE,
+        "mutation($i: DeleteRunQueuesInput!) { deleteRunQueues(input: $i) { success } }",
+        variables=lambda w, f: {"i": {"queueIDs": [f["queue_node"]]}},
+        setup=fresh_queue,
+    ),
+    gql(
+        "mutation",
+        "updateArtifact",
+        WRITE,
+        "mutation($i: UpdateArtifactInput!) { updateArtifact(input: $i) { artifact { id } } }",
+        variables=lambda w, f: {"i": {"artifactID": w.artifact_node, "description": "matrix"}},
     ),
     gql(
         "mutation",

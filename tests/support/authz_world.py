@@ -35,6 +35,9 @@ TEAM_ROLES = {"owner": "admin", "member": "member", "viewer": "viewer"}
 TEAM = "t"
 PROJECT = "proj"
 QUEUE_CONFIG = {"env": {"MATRIX": "1"}}
+DATASET_FILE = ("rows.csv", "a,b\n1,2\n")  # the file of the logged artifact `ds`
+# What an item on a local-process queue runs (such items must say).
+ENTRY_POINT = ["python", "train.py"]
 CSRF_FIELD = re.compile(r'name="csrf_token"\s+value="([^"]+)"')
 
 
@@ -160,7 +163,8 @@ class World:
 
     def enqueue(self, queue: str, run_spec: dict[str, Any] | None = None) -> str:
         """A new pending item on `t/<queue>`; its id."""
-        body = {"run_spec": run_spec or {"project": self.project}}
+        spec = {"project": self.project, **(run_spec or {}), "entry_point": ENTRY_POINT}
+        body = {"run_spec": spec}
         return str(
             self.as_owner("POST", f"/api/v1/queues/{self.team}/{queue}/items", json=body)["id"]
         )
@@ -173,12 +177,12 @@ class World:
         assert item is not None and item["state"] == "claimed", item
         return str(item["id"])
 
-    def fresh_queue(self) -> str:
-        """A new queue in `t`; its name."""
+    def fresh_queue(self) -> tuple[str, str]:
+        """A new queue in `t`; its name and node id."""
         name = f"fresh-{uuid.uuid4().hex[:8]}"
         spec = {"name": name, "entity": self.team, "config": QUEUE_CONFIG}
-        self.as_owner("POST", "/api/v1/queues", json=spec)
-        return name
+        queue = self.as_owner("POST", "/api/v1/queues", json=spec)
+        return name, encode_id("RunQueue", queue["id"])
 
     def fresh_run(self) -> tuple[str, str]:
         """A new running run in `t/proj`; its name and node id."""
@@ -315,7 +319,7 @@ def logged_runs(tmp: Path, world: World, client_factory: Any) -> None:
     """Log the team run, the artifact and alice's personal run with the official client."""
     src = tmp / "dataset"
     src.mkdir()
-    (src / "rows.csv").write_text("a,b\n1,2\n")
+    (src / DATASET_FILE[0]).write_text(DATASET_FILE[1])
     world.artifact = "ds"
     team_client = client_factory(tmp / "team", world.server, world.keys["owner"])
     team_client.env["WANDB_ENTITY"] = world.team

@@ -32,7 +32,7 @@ from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
 from runyard.server.deps import PrincipalDep, StateDep
 from runyard.server.errors import ServiceError
-from runyard.server.queues import agents, pools, service
+from runyard.server.queues import agents, pending, pools, service
 from runyard.server.queues.capacity_board import CapacityBoard, wait_any
 from runyard.server.queues.item_ids import resolve_item_id
 from runyard.server.queues.wakeup import Wakeup
@@ -283,7 +283,9 @@ def list_items(
 ) -> list[QueueItem]:
     """A queue's items in claim order (priority, then FIFO), optionally by state."""
     queue = _queue(state.queue_store, principal, entity, name)
-    return state.queue_store.list_items(queue, item_state, limit)
+    items = state.queue_store.list_items(queue, item_state, limit)
+    with state.sessions() as session:
+        return pending.with_reasons(state.queue_store, session, queue, items, utcnow())
 
 
 def _speak_for(state: StateDep, principal: Principal, agent_id: str) -> None:
@@ -310,8 +312,13 @@ def _item(
 
 @router.get("/items/{item_id}", response_model=QueueItem)
 def get_item(item_id: str, state: StateDep, principal: PrincipalDep) -> QueueItem:
-    """One item with its state history."""
-    return _item(state, principal, item_id)
+    """One item with its state history (and why it waits, while pending)."""
+    item = _item(state, principal, item_id)
+    queue = state.queue_store.get_queue(item.entity, item.queue)
+    if queue is None:
+        return item
+    with state.sessions() as session:
+        return pending.with_reasons(state.queue_store, session, queue, [item], utcnow())[0]
 
 
 @router.patch("/items/{item_id}", response_model=QueueItem)
@@ -440,7 +447,9 @@ async def heartbeat(
             mine.append(item_id)
         now = utcnow()
         with state.write_sessions.begin() as session:
-            agents.touch(session, body.agent_id, now, body.status)  # registered agents only
+            # Registered agents only; the capacity is kept for pending items' reasons.
+            capacity = body.capacity.model_dump() if body.capacity is not None else None
+            agents.touch(session, body.agent_id, now, body.status, capacity)
         return store.renew(body.agent_id, mine, now)
 
     return await run_in_threadpool(renew)

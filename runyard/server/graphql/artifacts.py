@@ -394,6 +394,16 @@ def resolve_use(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict
     return {"artifact": artifact}
 
 
+@mutation.field("updateArtifact")
+def resolve_update(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Replace a version's metadata or description."""
+    context = ctx(info)
+    artifact = _artifact(context, input["artifactID"])
+    check_entity_access(context.principal, artifact.collection.project.entity.name, Action.WRITE)
+    service.update_artifact(artifact, input.get("description"), input.get("metadata"))
+    return {"artifact": artifact, "clientMutationId": input.get("clientMutationId")}
+
+
 BINDABLES = [
     query,
     mutation,

@@ -1,6 +1,7 @@
 """Queues created through the official client, mapped onto Runyard's queue model:
 `upsertRunQueue` (`wandb.Api().upsert_run_queue`) and the pair
-`createDefaultResourceConfig` + `createRunQueue` (`wandb.Api().create_run_queue`).
+`createDefaultResourceConfig` + `createRunQueue` (`wandb.Api().create_run_queue`), and
+`deleteRunQueues` (`RunQueue.delete()`).
 
 W&B keeps resource configs apart from queues; in Runyard a queue owns its config. So the
 config id handed out by createDefaultResourceConfig is a draft that carries the config
@@ -24,6 +25,7 @@ from runyard.launch.queue.store import QueueStoreError
 from runyard.server.access import Action
 from runyard.server.clock import utcnow
 from runyard.server.graphql.context import ctx
+from runyard.server.queues import removal
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.ids import decode_key, encode_id
 from runyard.server.tracking.runs import TrackingError
@@ -124,11 +126,13 @@ def resolve_create_resource_config(
     return {"defaultResourceConfigID": encode_id(DRAFT, packed), "success": True}
 
 
+# What createRunQueue without a defaultResourceConfigID gets (W&B makes a default config).
+DEFAULT_DRAFT: dict[str, Any] = {"resourceType": "local-process", "resourceConfig": None}
+
+
 def _draft(node_id: str | None) -> dict[str, Any]:
     if not node_id:
-        raise TrackingError(
-            "defaultResourceConfigID is required: create one with createDefaultResourceConfig"
-        )
+        return dict(DEFAULT_DRAFT)
     try:
         draft = json.loads(base64.urlsafe_b64decode(decode_key(DRAFT, node_id)))
     except (ValueError, binascii.Error) as exc:
@@ -163,6 +167,19 @@ def resolve_create_run_queue(
         raise TrackingError(str(exc), status=409) from exc
     log.info("run queue created", extra={"queue": f"{spec.entity}/{spec.name}"})
     return {"success": True, "queueID": encode_id("RunQueue", queue.id)}
+
+
+@mutation.field("deleteRunQueues")
+def resolve_delete_run_queues(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """Delete each queue named by node id (all or none)."""
+    context = ctx(info)
+    for queue in removal.delete_queues(
+        context.state.queue_store, context.principal, input["queueIDs"]
+    ):
+        log.info("run queue deleted", extra={"queue": f"{queue.entity}/{queue.name}"})
+    return {"success": True, "clientMutationId": input.get("clientMutationId")}
 
 
 @mutation.field("upsertRunQueue")

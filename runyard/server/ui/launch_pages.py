@@ -12,7 +12,7 @@ from runyard.launch.queue.store import Conflict, NotFound
 from runyard.server.access import Action
 from runyard.server.clock import utcnow
 from runyard.server.errors import ServiceError
-from runyard.server.queues import agents, service
+from runyard.server.queues import agents, pending, service
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.runs import resolve_entity
 from runyard.server.ui import views
@@ -66,6 +66,8 @@ def queue_page(request: Request, entity: str, name: str) -> Response:
         return _error(request, me, 404, f"queue {entity}/{name} does not exist")
     now = utcnow()
     items = store.list_items(queue, None, 1000)
+    with request.app.state.runyard.sessions() as session:
+        items = pending.with_reasons(store, session, queue, items, now)
     rows = []
     pending_seen = 0
     for item in items:
