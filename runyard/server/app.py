@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from runyard import __version__
 from runyard.server.api import agents, filestream, health, queues, runs, storage
 from runyard.server.clock import utcnow
+from runyard.server.errors import ServiceError
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
 from runyard.server.metrics import ServerMetrics
@@ -22,6 +24,7 @@ from runyard.server.queues.capacity_board import CapacityBoard
 from runyard.server.queues.wakeup import Wakeup
 from runyard.server.state import ServerState
 from runyard.server.tracking.runs import mark_crashed_runs
+from runyard.server.ui.pages import error_page
 from runyard.server.ui.routes import mount_ui
 
 logger = logging.getLogger(__name__)
@@ -100,6 +103,14 @@ def create_app(state: ServerState) -> FastAPI:
             time.perf_counter() - started
         )
         return response
+
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> Response:
+        """The one place REST (and UI pages) turn a service's refusal into a response."""
+        page = error_page(request, exc)
+        if page is not None:
+            return page
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_request_bytes)
     for module in (health, graphql_route, filestream, storage, runs, queues, agents):

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from runyard.server.auth import AuthError, Principal, key_from_authorization, principal_for_key
 from runyard.server.state import ServerState
+from runyard.server.unit_of_work import UnitOfWork
 
 
 def get_state(request: Request) -> ServerState:
@@ -27,6 +28,17 @@ def db_session(
         yield session
 
 
+def unit_of_work(
+    request: Request, state: Annotated[ServerState, Depends(get_state)]
+) -> Iterator[UnitOfWork]:
+    """Yield the request's unit of work, committed when the handler returns normally.
+
+    GET and HEAD read; other methods write (on SQLite: the write lock at the first statement).
+    """
+    with UnitOfWork(state, write=request.method not in ("GET", "HEAD")) as uow:
+        yield uow
+
+
 def authenticate(session: Session, authorization: str | None) -> Principal:
     """Return the caller, or raise a 401 whose body says what to fix."""
     try:
@@ -37,6 +49,12 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
             detail=str(exc),
             headers={"WWW-Authenticate": 'Basic realm="runyard"'},
         ) from exc
+
+
+def authenticate_request(uow: UnitOfWork, authorization: str | None) -> Principal:
+    """The caller, authenticated in a short session of its own (see `current_principal`)."""
+    with uow.read_session() as session:
+        return authenticate(session, authorization)
 
 
 def current_principal(
@@ -61,3 +79,4 @@ def public_base_url(request: Request) -> str:
 SessionDep = Annotated[Session, Depends(db_session)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 StateDep = Annotated[ServerState, Depends(get_state)]
+UowDep = Annotated[UnitOfWork, Depends(unit_of_work)]
