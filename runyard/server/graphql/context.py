@@ -4,25 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLResolveInfo
-from sqlalchemy.orm import Session
 
 from runyard.server.auth import Principal
 from runyard.server.state import ServerState
+from runyard.server.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass
 class GraphQLContext:
-    """The request's database session, caller, server state and public base URL."""
+    """The request's unit of work, caller, server state and public base URL."""
 
-    session: Session
+    uow: UnitOfWork
     principal: Principal
     state: ServerState
     base_url: str
     # Wakes agents waiting in a claim; safe to call from the resolver's worker thread.
     on_enqueued: Callable[[], None] = lambda: None
+
+    @property
+    def session(self) -> Session:
+        """The unit of work's session (for resolvers not yet moved onto services)."""
+        return self.uow.session
 
 
 def ctx(info: GraphQLResolveInfo) -> GraphQLContext:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ariadne import ObjectType, QueryType
 from graphql import GraphQLResolveInfo
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from runyard import __version__
 from runyard.server.auth import Principal
-from runyard.server.db.models import ApiKey, Entity, User
 from runyard.server.graphql.context import ctx
+from runyard.server.tracking import entities
 from runyard.server.tracking.ids import encode_id
+
+if TYPE_CHECKING:
+    from runyard.server.db.models import Entity
 
 query = QueryType()
 user = ObjectType("User")
@@ -65,9 +66,7 @@ def resolve_user_teams(principal: Principal, _: GraphQLResolveInfo) -> dict[str,
 @user.field("apiKeys")
 def resolve_user_api_keys(principal: Principal, info: GraphQLResolveInfo) -> dict[str, Any]:
     """The user's API keys, identified by their last characters (never the key itself)."""
-    keys = ctx(info).session.scalars(
-        select(ApiKey).where(ApiKey.user_id == principal.user_id).order_by(ApiKey.id)
-    )
+    keys = entities.api_keys_of(ctx(info).uow, principal)
     return {
         "edges": [
             {
@@ -80,21 +79,6 @@ def resolve_user_api_keys(principal: Principal, info: GraphQLResolveInfo) -> dic
             for k in keys
         ]
     }
-
-
-def owner_of(session: Session, entity: Entity) -> Principal | None:
-    """The user whose personal entity this is, as a Principal (None for teams)."""
-    owner = session.scalars(select(User).where(User.default_entity_id == entity.id)).first()
-    if owner is None:
-        return None
-    return Principal(
-        user_id=owner.id,
-        username=owner.username,
-        email=owner.email,
-        is_admin=owner.is_admin,
-        entity_id=entity.id,
-        entity_name=entity.name,
-    )
 
 
 @query.field("serverInfo")
@@ -114,9 +98,8 @@ def resolve_server_info(*_: Any) -> dict[str, Any]:
 @query.field("entity")
 def resolve_entity(_: Any, info: GraphQLResolveInfo, name: str | None = None) -> Entity | None:
     """An entity by name (default: the caller's)."""
-    session = ctx(info).session
     wanted = name or ctx(info).principal.entity_name
-    return session.scalars(select(Entity).where(Entity.name == wanted)).first()
+    return entities.find_entity(ctx(info).uow, wanted)
 
 
 @entity_type.field("id")

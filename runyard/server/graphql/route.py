@@ -14,11 +14,12 @@ from fastapi.responses import JSONResponse
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.concurrency import run_in_threadpool
 
-from runyard.server.deps import authenticate, get_state, public_base_url
+from runyard.server.deps import authenticate_request, get_state, public_base_url
 from runyard.server.errors import ServiceError
 from runyard.server.graphql.context import GraphQLContext
 from runyard.server.graphql.schema import build_schema
 from runyard.server.state import ServerState
+from runyard.server.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["graphql"])
@@ -45,13 +46,12 @@ def _execute(
     data: Any,
     on_enqueued: Callable[[], None],
 ) -> tuple[bool, dict[str, Any]]:
-    with state.sessions() as session:
-        principal = authenticate(session, authorization)
-    # A mutation's session locks (on SQLite) at its first statement, not before: a resolver
-    # that only uses the queue store must not hold the lock the store waits for.
-    factory = state.write_sessions if _is_mutation(data) else state.sessions
-    with factory() as session:
-        context = GraphQLContext(session, principal, state, base_url, on_enqueued)
+    # A mutation's unit writes; its session locks (on SQLite) at its first statement, not
+    # before: a resolver that only uses the queue store must not hold the lock the store needs.
+    uow = UnitOfWork(state, write=_is_mutation(data))
+    principal = authenticate_request(uow, authorization)
+    try:
+        context = GraphQLContext(uow, principal, state, base_url, on_enqueued)
         success, result = graphql_sync(
             build_schema(),
             data,
@@ -61,10 +61,12 @@ def _execute(
         )
         # A failed mutation writes nothing: commit only a fully successful operation.
         if success and not result.get("errors"):
-            session.commit()
+            uow.commit()
         else:
-            session.rollback()
+            uow.rollback()
         return success, result
+    finally:
+        uow.close()
 
 
 def _is_mutation(data: dict[str, Any]) -> bool:

@@ -12,6 +12,7 @@ from runyard.server.db.models import Entity, MetricRollup, Project, Run
 from runyard.server.tracking import rollups
 from runyard.server.tracking.access import accessible_project, check_entity_access
 from runyard.server.tracking.rollups import Bucket
+from runyard.server.tracking.runs import find_project, find_run
 from runyard.server.unit_of_work import UnitOfWork
 
 MAX_RUNS_PER_METRIC_READ = 500
@@ -140,3 +141,16 @@ def metric_of_runs(
         }
         for name, rid in ids.items()
     }
+
+
+def find_readable_project(
+    uow: UnitOfWork, principal: Principal, entity: str, name: str
+) -> Project | None:
+    """A project by entity and name if the caller may read the entity; None if missing."""
+    check_entity_access(principal, entity)
+    return find_project(uow.session, entity, name)
+
+
+def run_of_project(uow: UnitOfWork, project: Project, name: str) -> Run | None:
+    """A run of a project already reached, by its client-chosen name."""
+    return find_run(uow.session, project, name)

@@ -1,0 +1,85 @@
+"""Writing runs and projects: upsert a run (W&B's `upsertBucket`), its files, deleting it."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from runyard.server.access import Action, require
+from runyard.server.auth import Principal
+from runyard.server.db.models import Entity, Project, Run
+from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.tracking.artifacts import delete_created_by
+from runyard.server.tracking.files import register_run_files
+from runyard.server.tracking.ids import decode_id
+from runyard.server.tracking.runs import (
+    UpsertRunInput,
+    find_project,
+    find_run,
+    get_or_create_project,
+    upsert_run,
+)
+from runyard.server.unit_of_work import UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+
+def upsert_bucket(uow: UnitOfWork, principal: Principal, data: UpsertRunInput) -> tuple[Run, bool]:
+    """Create or update a run (see `tracking.runs.upsert_run`); return it and if it is new."""
+    return upsert_run(uow.session, principal, data, max_value_bytes=uow.settings.max_value_bytes)
+
+
+def create_run_files(
+    uow: UnitOfWork,
+    principal: Principal,
+    entity: str,
+    project: str,
+    run_name: str,
+    names: list[str],
+    base_url: str,
+) -> tuple[Run, list[tuple[str, str]]]:
+    """Record files a run will upload; return the run and `(name, signed upload URL)` pairs."""
+    require(principal, entity, Action.WRITE)
+    proj = find_project(uow.session, entity, project)
+    run = find_run(uow.session, proj, run_name) if proj else None
+    if run is None:
+        raise ServiceError(
+            ErrorCode.INVALID,
+            f"run {entity}/{project}/{run_name} does not exist: call upsertBucket first",
+        )
+    keys = register_run_files(uow.session, run, names)
+    return run, [(name, uow.signer.url(base_url, "PUT", key)) for name, key in keys]
+
+
+def upsert_project(
+    uow: UnitOfWork, principal: Principal, entity: str, name: str
+) -> tuple[Project, bool]:
+    """Create project `name` of `entity` if missing; return it and whether it was created."""
+    require(principal, entity, Action.WRITE)
+    found = uow.session.scalars(select(Entity).where(Entity.name == entity)).first()
+    if found is None:
+        raise ServiceError(ErrorCode.NOT_FOUND, f"entityName: entity {entity!r} does not exist")
+    existed = find_project(uow.session, entity, name) is not None
+    return get_or_create_project(uow.session, found, name), not existed
+
+
+def delete_run(
+    uow: UnitOfWork, principal: Principal, node_id: str, *, delete_artifacts: bool
+) -> None:
+    """Delete a run by node id with its history and files (and, if asked, its artifacts)."""
+    try:
+        pk = decode_id("Run", node_id)
+    except ValueError as exc:
+        raise ServiceError(ErrorCode.INVALID, f"id: {exc}") from exc
+    run = uow.session.get(Run, pk)
+    if run is None:
+        raise ServiceError(ErrorCode.NOT_FOUND, f"id: no run {node_id!r}")
+    require(principal, run.project.entity.name, Action.WRITE)
+    deleted_artifacts = delete_created_by(uow.session, run) if delete_artifacts else 0
+    uow.session.delete(run)
+    uow.session.flush()
+    logger.info(
+        "run deleted",
+        extra={"run": run.name, "project": run.project.name, "artifacts": deleted_artifacts},
+    )
