@@ -110,7 +110,8 @@ def create_app(state: ServerState) -> FastAPI:
         page = error_page(request, exc)
         if page is not None:
             return page
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        detail = {"message": exc.message, **exc.details} if exc.details else exc.message
+        return JSONResponse({"detail": detail}, status_code=exc.status)
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_request_bytes)
     for module in (health, graphql_route, filestream, storage, runs, queues, agents):

@@ -7,7 +7,7 @@ shapes (node ids, JSON strings, integer priorities) to Runyard's.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ariadne import MutationType, ObjectType
 from graphql import GraphQLResolveInfo
@@ -16,12 +16,14 @@ from runyard.launch.models import EnqueueRequest, ItemState, Priority, Queue, Qu
 from runyard.launch.templating import TemplateValueError
 from runyard.server.access import Action
 from runyard.server.clock import utcnow
-from runyard.server.db.models import Entity, Project
 from runyard.server.graphql.context import GraphQLContext, ctx
 from runyard.server.queues import service
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.ids import decode_key, encode_id
 from runyard.server.tracking.runs import TrackingError
+
+if TYPE_CHECKING:
+    from runyard.server.db.models import Entity, Project
 
 mutation = MutationType()
 project_type = ObjectType("Project")

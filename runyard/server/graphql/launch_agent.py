@@ -12,24 +12,20 @@ The same calls move acked items to the final state of their runs (launch_agent_r
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from ariadne import MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
-from sqlalchemy import select
 
 from runyard.launch.models import ItemError, ItemState, Queue, QueueItem
 from runyard.launch.queue.rules import TransitionError
 from runyard.launch.queue.store import QueueStoreError
-from runyard.server.api.models import as_utc
 from runyard.server.clock import utcnow
-from runyard.server.db.models import Entity, LaunchAgent, Project, Run
 from runyard.server.graphql import launch_agent_rules as rules
 from runyard.server.graphql.context import GraphQLContext, ctx
 from runyard.server.graphql.launch import queue_named
-from runyard.server.queues import agents
+from runyard.server.queues import agent_service, agents
+from runyard.server.queues.agent_service import AgentView
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.ids import decode_key, encode_id
 from runyard.server.tracking.runs import TrackingError
@@ -51,18 +47,6 @@ def _key(kind: str, node_id: str, field: str) -> str:
         raise TrackingError(f"{field}: {exc}", status=400) from exc
 
 
-@dataclass(frozen=True)
-class AgentView:
-    """A registered agent as read in its own short session (see _agent)."""
-
-    id: str
-    name: str
-    queues: list[str]
-    hostname: str
-    status: str
-    heartbeat_at: datetime
-
-
 def _agent(context: GraphQLContext, node_id: str, field: str) -> AgentView:
     """The agent, read in a session of its own.
 
@@ -70,24 +54,8 @@ def _agent(context: GraphQLContext, node_id: str, field: str) -> AgentView:
     its first statement, and the SQL queue store writes through its own connection, so
     holding it across a store call would deadlock the request against itself.
     """
-    with context.state.sessions() as session:
-        agent = session.get(LaunchAgent, _key("LaunchAgent", node_id, field))
-        if agent is None:
-            raise TrackingError(
-                f"{field}: launch agent {node_id} is not registered; restart the agent "
-                "(it registers with createLaunchAgent)",
-                status=404,
-            )
-        entity = session.get(Entity, agent.entity_id)
-        check_entity_access(context.principal, entity.name if entity else "")
-        return AgentView(
-            agent.id,
-            agent.name,
-            list(agent.queues),
-            agent.hostname,
-            agent.status,
-            as_utc(agent.heartbeat_at) or utcnow(),
-        )
+    agent_id = _key("LaunchAgent", node_id, field)
+    return agent_service.agent_view(context.uow, context.principal, agent_id, field)
 
 
 def _item(context: GraphQLContext, node_id: str) -> QueueItem:
@@ -130,16 +98,9 @@ def resolve_create_agent(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
         version=(input.get("version") or "")[:64],
         queues=[f"{q.entity}/{q.name}" for q in queues],
     )
-    with context.state.write_sessions.begin() as session:
-        entity = session.scalars(select(Entity).where(Entity.name == input["entityName"])).first()
-        if entity is None:
-            raise TrackingError(
-                f"entityName: entity {input['entityName']!r} does not exist", status=404
-            )
-        agent = agents.register(session, entity, body, utcnow())
-        # W&B agents create a run named after themselves: make the name unique per start.
-        agent.name = f"agent-{agent.id[:12]}"
-        agent_id = agent.id
+    agent_id = agent_service.register_wandb_agent(
+        context.uow, context.principal, input["entityName"], body
+    )
     log.info("wandb launch agent registered", extra={"agent": agent_id, "queues": body.queues})
     return {"launchAgentId": encode_id("LaunchAgent", agent_id)}
 
@@ -160,13 +121,7 @@ def _keep_alive(context: GraphQLContext, agent: AgentView) -> None:
         where = rules.run_location(item)
         if item.state is not ItemState.RUNNING or where is None:
             continue
-        with context.state.sessions() as session:
-            row = session.execute(
-                select(Run.state, Run.exit_code)
-                .join(Project, Run.project_id == Project.id)
-                .join(Entity, Project.entity_id == Entity.id)
-                .where(Entity.name == where[0], Project.name == where[1], Run.name == where[2])
-            ).first()
+        row = agent_service.run_outcome(context.uow, *where)
         outcome = rules.outcome_of_run(row[0], row[1]) if row else None
         if outcome is not None:
             state, error = outcome
@@ -184,8 +139,7 @@ def resolve_update_agent(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
     agent = _agent(context, input["launchAgentId"], "launchAgentId")
     status = (input.get("agentStatus") or "").lower()[:32] or None
     _keep_alive(context, agent)
-    with context.state.write_sessions.begin() as session:
-        agents.touch(session, agent.id, utcnow(), status)
+    agent_service.touch(context.uow, agent.id, status)
     return {"success": True}
 
 

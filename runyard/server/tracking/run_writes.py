@@ -10,9 +10,11 @@ from runyard.server.access import Action, require
 from runyard.server.auth import Principal
 from runyard.server.db.models import Entity, Project, Run
 from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.tracking import filestream
 from runyard.server.tracking.artifacts import delete_created_by
 from runyard.server.tracking.files import register_run_files
 from runyard.server.tracking.ids import decode_id
+from runyard.server.tracking.run_reads import RunPath, read_run
 from runyard.server.tracking.runs import (
     UpsertRunInput,
     find_project,
@@ -83,3 +85,13 @@ def delete_run(
         "run deleted",
         extra={"run": run.name, "project": run.project.name, "artifacts": deleted_artifacts},
     )
+
+
+def apply_file_stream(
+    uow: UnitOfWork, principal: Principal, path: RunPath, body: filestream.FileStreamRequest
+) -> bool:
+    """Store a `file_stream` post (history, events, console, summary, state) of a run the
+    caller may write; return whether the run was asked to stop."""
+    run = read_run(uow, principal, path, Action.WRITE)
+    filestream.apply_post(uow.session, run, body, uow.settings.max_value_bytes)
+    return run.stop_requested

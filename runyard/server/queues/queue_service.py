@@ -1,0 +1,271 @@
+"""Launch queues as the adapters use them: queues, items, claims, leases and adoption.
+
+Every call takes the caller and applies the access rule; queue-store refusals become
+ServiceErrors (not found, conflict, invalid template values, too large).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from runyard.launch.models import (
+    EnqueueRequest,
+    ItemError,
+    ItemState,
+    Priority,
+    Queue,
+    QueueItem,
+    QueueSpec,
+    Requirements,
+)
+from runyard.launch.queue.store import Conflict, NotFound
+from runyard.launch.templating import TemplateValueError
+from runyard.server.access import Action, require
+from runyard.server.auth import Principal
+from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.queues import agent_service, service
+from runyard.server.tracking.runs import get_or_create_project, resolve_entity
+from runyard.server.unit_of_work import UnitOfWork
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """Turn a queue store's or template's refusal into a ServiceError."""
+    try:
+        yield
+    except NotFound as exc:
+        raise ServiceError(ErrorCode.NOT_FOUND, str(exc)) from exc
+    except Conflict as exc:
+        raise ServiceError(ErrorCode.CONFLICT, str(exc)) from exc
+    except TemplateValueError as exc:
+        raise ServiceError(
+            ErrorCode.UNPROCESSABLE, str(exc), details={"problems": exc.problems}
+        ) from exc
+    except service.SpecTooLarge as exc:
+        raise ServiceError(ErrorCode.TOO_LARGE, str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class QueueWithStats:
+    """A queue and its item counts."""
+
+    queue: Queue
+    stats: service.QueueStats
+
+
+def with_stats(uow: UnitOfWork, queue: Queue) -> QueueWithStats:
+    """A queue with its counts by state and its pending items by priority."""
+    store = uow.queue_store
+    now = uow.now()
+    stats = service.queue_stats(store.count_by_state(queue), store.pending_summary(queue), now)
+    return QueueWithStats(queue, stats)
+
+
+# --- queues ----------------------------------------------------------------------------------
+
+
+def get_queue(
+    uow: UnitOfWork, principal: Principal, entity: str, name: str, action: Action = Action.READ
+) -> Queue:
+    """A queue the caller may `action` on; not found names the entity's queues."""
+    require(principal, entity, action)
+    store = uow.queue_store
+    queue = store.get_queue(entity, name)
+    if queue is None:
+        known = ", ".join(q.name for q in store.list_queues(entity)) or "none"
+        raise ServiceError(
+            ErrorCode.NOT_FOUND,
+            f"queue {entity}/{name} does not exist (queues of {entity}: {known})",
+        )
+    return queue
+
+
+def create_queue(uow: UnitOfWork, principal: Principal, spec: QueueSpec) -> QueueWithStats:
+    """Create a queue (and its project: W&B clients look queues up through it)."""
+    require(principal, spec.entity, Action.MANAGE)
+    # A short transaction of its own: the SQL queue store needs the lock next.
+    with uow.write_transaction() as session:
+        entity = resolve_entity(session, principal, spec.entity)
+        get_or_create_project(session, entity, spec.project)
+    with store_errors():
+        queue = uow.queue_store.create_queue(spec, uow.now())
+    return with_stats(uow, queue)
+
+
+def list_queues(uow: UnitOfWork, principal: Principal, entity: str | None) -> list[QueueWithStats]:
+    """Queues of an entity (default: the caller's), with counts."""
+    wanted = entity or principal.entity_name
+    require(principal, wanted, Action.READ)
+    return [with_stats(uow, q) for q in uow.queue_store.list_queues(wanted)]
+
+
+def _check_owner(queue: Queue, caller: str | None) -> None:
+    """Refuse changes to a queue someone else manages: they would be undone at its next sync."""
+    if queue.managed_by and caller != queue.managed_by:
+        raise ServiceError(
+            ErrorCode.CONFLICT,
+            f"queue {queue.entity}/{queue.name} is managed by {queue.managed_by}: change it "
+            "there (for runyard-operator, its LaunchQueue resource), or send "
+            f"managed_by={queue.managed_by!r} to take over",
+        )
+
+
+def update_queue(
+    uow: UnitOfWork, principal: Principal, entity: str, name: str, spec: QueueSpec
+) -> QueueWithStats:
+    """Replace a queue's settings; its items stay."""
+    if (spec.entity, spec.name) != (entity, name):
+        raise ServiceError(
+            ErrorCode.INVALID, f"body names {spec.entity}/{spec.name}, path {entity}/{name}"
+        )
+    _check_owner(get_queue(uow, principal, entity, name, Action.MANAGE), spec.managed_by)
+    return with_stats(uow, uow.queue_store.update_queue(spec))
+
+
+def delete_queue(
+    uow: UnitOfWork, principal: Principal, entity: str, name: str, managed_by: str | None
+) -> None:
+    """Delete a queue and all its items."""
+    _check_owner(get_queue(uow, principal, entity, name, Action.MANAGE), managed_by)
+    uow.queue_store.delete_queue(entity, name)
+
+
+# --- items -----------------------------------------------------------------------------------
+
+
+def enqueue(
+    uow: UnitOfWork, principal: Principal, entity: str, name: str, body: EnqueueRequest
+) -> tuple[QueueItem, bool]:
+    """Validate template values, render the config and add an item; True when it is new."""
+    queue = get_queue(uow, principal, entity, name, Action.WRITE)
+    with store_errors():
+        try:
+            return service.enqueue(
+                uow.queue_store, queue, body, uow.now(), uow.settings.max_value_bytes
+            )
+        except (TemplateValueError, service.SpecTooLarge):
+            raise
+        except ValueError as exc:  # the template itself cannot be rendered
+            raise ServiceError(ErrorCode.UNPROCESSABLE, str(exc)) from exc
+
+
+def list_items(
+    uow: UnitOfWork,
+    principal: Principal,
+    entity: str,
+    name: str,
+    states: list[ItemState] | None,
+    limit: int,
+) -> list[QueueItem]:
+    """A queue's items in claim order (priority, then FIFO), optionally by state."""
+    queue = get_queue(uow, principal, entity, name)
+    return uow.queue_store.list_items(queue, states, limit)
+
+
+def get_item(
+    uow: UnitOfWork, principal: Principal, item_id: str, action: Action = Action.READ
+) -> QueueItem:
+    """An item the caller may `action` on."""
+    item = uow.queue_store.get_item(item_id)
+    if item is None:
+        raise ServiceError(ErrorCode.NOT_FOUND, f"queue item {item_id} does not exist")
+    require(principal, item.entity, action)
+    return item
+
+
+def set_priority(
+    uow: UnitOfWork, principal: Principal, item_id: str, priority: Priority
+) -> QueueItem:
+    """Re-prioritise a pending item; it keeps its enqueue order within the new level."""
+    get_item(uow, principal, item_id, Action.WRITE)
+    with store_errors():
+        return uow.queue_store.set_priority(item_id, priority)
+
+
+def cancel_item(uow: UnitOfWork, principal: Principal, item_id: str) -> QueueItem:
+    """Cancel an item; a running one is stopped by its agent at its next heartbeat."""
+    get_item(uow, principal, item_id, Action.WRITE)
+    with store_errors():
+        return uow.queue_store.cancel(item_id, uow.now())
+
+
+@dataclass(frozen=True)
+class Report:
+    """An agent's progress report on one item."""
+
+    agent_id: str
+    state: ItemState
+    run_id: str | None = None
+    error: ItemError | None = None
+    warning: str | None = None
+    requeue: bool = False
+
+
+def report_item(
+    uow: UnitOfWork, principal: Principal, item_id: str, report: Report
+) -> tuple[QueueItem, QueueItem]:
+    """Apply an agent's report; return the item before and after."""
+    before = get_item(uow, principal, item_id, Action.WRITE)
+    with store_errors():
+        item = uow.queue_store.report(
+            item_id,
+            report.agent_id,
+            report.state,
+            uow.now(),
+            run_id=report.run_id,
+            error=report.error,
+            warning=report.warning,
+            requeue=report.requeue,
+        )
+    return before, item
+
+
+# --- agents: claims, leases, adoption ----------------------------------------------------
+
+
+def claim_queues(uow: UnitOfWork, principal: Principal, paths: list[str]) -> list[Queue]:
+    """The queues an agent asks to be served from (`entity/name` each), for claiming."""
+    queues = []
+    for path in paths:
+        entity, sep, name = path.partition("/")
+        if not sep:
+            raise ServiceError(ErrorCode.INVALID, f"queues: {path!r} must be 'entity/name'")
+        queues.append(get_queue(uow, principal, entity, name, Action.WRITE))
+    return queues
+
+
+def claim(
+    uow: UnitOfWork,
+    queues: list[Queue],
+    agent_id: str,
+    capacity: Requirements | None,
+    backfill: bool,
+) -> QueueItem | None:
+    """Lease the best item that fits the capacity, or None."""
+    return uow.queue_store.claim(queues, agent_id, capacity, backfill, uow.now())
+
+
+def renew(
+    uow: UnitOfWork,
+    principal: Principal,
+    agent_id: str,
+    item_ids: list[str],
+    status: str | None,
+) -> list[QueueItem]:
+    """An agent's heartbeat: renew the leases of its items; they come back with their state."""
+    mine = [get_item(uow, principal, item_id, Action.WRITE).id for item_id in item_ids]
+    agent_service.touch(uow, agent_id, status)  # registered agents only
+    return uow.queue_store.renew(agent_id, mine, uow.now())
+
+
+def adopt(
+    uow: UnitOfWork, principal: Principal, agent_id: str, item_ids: list[str]
+) -> list[QueueItem]:
+    """Lease to a restarted agent the items its workloads belong to, unless a live agent
+    holds them; every found item comes back (final ones tell the agent to clean up)."""
+    for item_id in item_ids:
+        get_item(uow, principal, item_id)
+    alive = agent_service.touch_and_list_alive(uow, agent_id)
+    return uow.queue_store.adopt(agent_id, item_ids, alive, uow.now())
