@@ -22,6 +22,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from sqlalchemy import text
+
 from runyard.server.clock import utcnow
 
 if TYPE_CHECKING:
@@ -95,6 +97,11 @@ class UnitOfWork:
     def dialect(self) -> str:
         """The SQL dialect of the database (`sqlite`, `postgresql`)."""
         return self.state.engine.dialect.name
+
+    def ping(self) -> None:
+        """Run a trivial statement on a connection of its own; raises if the database is down."""
+        with self.state.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from runyard.server.deps import get_state
+from runyard.server.unit_of_work import UnitOfWork
 
 router = APIRouter(tags=["health"])
 
@@ -21,10 +21,8 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(request: Request) -> Response:
     """The database answers; a load balancer may send traffic."""
-    state = get_state(request)
     try:
-        with state.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        UnitOfWork(get_state(request)).ping()
     except Exception as exc:  # any database failure means not ready
         error = f"database unreachable: {type(exc).__name__}"
         return JSONResponse({"status": "unavailable", "error": error}, status_code=503)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -11,8 +9,8 @@ from starlette.concurrency import run_in_threadpool
 from runyard.server.deps import get_state
 from runyard.server.signing import SignatureError
 from runyard.server.storage import TooLarge
-from runyard.server.tracking.artifact_files import record_artifact_upload
-from runyard.server.tracking.files import record_upload
+from runyard.server.tracking.uploads import record_stored_object
+from runyard.server.unit_of_work import UnitOfWork
 
 router = APIRouter()
 
@@ -33,9 +31,8 @@ async def upload(
         )
     except TooLarge as exc:
         raise HTTPException(413, f"{exc}: RUNYARD_MAX_REQUEST_BYTES limits uploads") from exc
-    await run_in_threadpool(record_upload, state.write_sessions, key, stored.size, stored.md5_hex)
-    md5_b64 = base64.b64encode(bytes.fromhex(stored.md5_hex)).decode()
-    await run_in_threadpool(record_artifact_upload, state.write_sessions, key, stored.size, md5_b64)
+    uow = UnitOfWork(state, write=True)
+    await run_in_threadpool(record_stored_object, uow, key, stored.size, stored.md5_hex)
     return {"size": stored.size, "md5": stored.md5_hex}
 
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graphql import GraphQLResolveInfo
 
 from runyard.server.auth import Principal
 from runyard.server.state import ServerState
 from runyard.server.unit_of_work import UnitOfWork
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 
 @dataclass
@@ -26,11 +23,6 @@ class GraphQLContext:
     base_url: str
     # Wakes agents waiting in a claim; safe to call from the resolver's worker thread.
     on_enqueued: Callable[[], None] = lambda: None
-
-    @property
-    def session(self) -> Session:
-        """The unit of work's session (for resolvers not yet moved onto services)."""
-        return self.uow.session
 
 
 def ctx(info: GraphQLResolveInfo) -> GraphQLContext:
