@@ -26,14 +26,15 @@ from runyard.server.state import ServerState
 from runyard.server.tracking.runs import mark_crashed_runs
 from runyard.server.ui.pages import error_page
 from runyard.server.ui.routes import mount_ui
+from runyard.server.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
 
 def _sweep_crashed(state: ServerState) -> int:
     timeout = timedelta(seconds=state.settings.run_heartbeat_timeout_s)
-    with state.write_sessions.begin() as session:
-        return mark_crashed_runs(session, timeout)
+    with UnitOfWork(state, write=True) as uow:
+        return mark_crashed_runs(uow.session, timeout, uow.now())
 
 
 async def _crash_detector(state: ServerState, metrics: ServerMetrics) -> None:

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: server state, a database session per request, the caller."""
+"""FastAPI dependencies: server state, a unit of work per request, the caller."""
 
 from __future__ import annotations
 
@@ -17,15 +17,6 @@ def get_state(request: Request) -> ServerState:
     """Return the server state attached to the app."""
     state: ServerState = request.app.state.runyard
     return state
-
-
-def db_session(
-    request: Request, state: Annotated[ServerState, Depends(get_state)]
-) -> Iterator[Session]:
-    """Yield a session in a transaction, committed when the handler returns normally."""
-    factory = state.sessions if request.method in ("GET", "HEAD") else state.write_sessions
-    with factory.begin() as session:
-        yield session
 
 
 def unit_of_work(
@@ -66,8 +57,7 @@ def current_principal(
     SQLite every transaction holds the write lock, and a handler that opens another
     connection (the queue store does) must not wait on its own request's lock.
     """
-    with state.sessions() as session:
-        return authenticate(session, request.headers.get("authorization"))
+    return authenticate_request(UnitOfWork(state), request.headers.get("authorization"))
 
 
 def public_base_url(request: Request) -> str:
@@ -76,7 +66,6 @@ def public_base_url(request: Request) -> str:
     return (configured or str(request.base_url)).rstrip("/")
 
 
-SessionDep = Annotated[Session, Depends(db_session)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 StateDep = Annotated[ServerState, Depends(get_state)]
 UowDep = Annotated[UnitOfWork, Depends(unit_of_work)]

@@ -18,17 +18,14 @@ from ariadne import MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 
 from runyard.launch.models import ItemError, ItemState, Queue, QueueItem
-from runyard.launch.queue.rules import TransitionError
-from runyard.launch.queue.store import QueueStoreError
-from runyard.server.clock import utcnow
+from runyard.server.access import Action, require
+from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql import launch_agent_rules as rules
 from runyard.server.graphql.context import GraphQLContext, ctx
 from runyard.server.graphql.launch import queue_named
-from runyard.server.queues import agent_service, agents
+from runyard.server.queues import agent_service, agents, queue_service
 from runyard.server.queues.agent_service import AgentView
-from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.ids import decode_key, encode_id
-from runyard.server.tracking.runs import TrackingError
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +34,12 @@ mutation = MutationType()
 entity_type = ObjectType("Entity")
 agent_type = ObjectType("LaunchAgent")
 
-HELD = [ItemState.CLAIMED, ItemState.LAUNCHING, ItemState.RUNNING]
-
 
 def _key(kind: str, node_id: str, field: str) -> str:
     try:
         return decode_key(kind, node_id)
     except ValueError as exc:
-        raise TrackingError(f"{field}: {exc}", status=400) from exc
+        raise ServiceError(ErrorCode.INVALID, f"{field}: {exc}") from exc
 
 
 def _agent(context: GraphQLContext, node_id: str, field: str) -> AgentView:
@@ -59,39 +54,32 @@ def _agent(context: GraphQLContext, node_id: str, field: str) -> AgentView:
 
 
 def _item(context: GraphQLContext, node_id: str) -> QueueItem:
-    item = context.state.queue_store.get_item(_key("RunQueueItem", node_id, "runQueueItemId"))
-    if item is None:
-        raise TrackingError(f"runQueueItemId: queue item {node_id} does not exist", status=404)
-    check_entity_access(context.principal, item.entity)
-    return item
+    item_id = _key("RunQueueItem", node_id, "runQueueItemId")
+    return queue_service.get_item(context.uow, context.principal, item_id, field="runQueueItemId")
 
 
 def _queue_by_node_id(context: GraphQLContext, node_id: str) -> Queue:
     queue_id = _key("RunQueue", node_id, "runQueues")
-    for queue in context.state.queue_store.list_queues():
-        if queue.id == queue_id:
-            check_entity_access(context.principal, queue.entity)
-            return queue
-    raise TrackingError(f"runQueues: launch queue {node_id} does not exist", status=404)
+    return queue_service.queue_by_id(context.uow, context.principal, queue_id, field="runQueues")
 
 
 def _report(context: GraphQLContext, item: QueueItem, state: ItemState, **kwargs: Any) -> QueueItem:
     try:
-        return context.state.queue_store.report(
-            item.id, item.agent_id or "", state, utcnow(), **kwargs
-        )
-    except (QueueStoreError, TransitionError) as exc:
-        raise TrackingError(f"runQueueItemId: {exc}", status=409) from exc
+        return queue_service.report_held(context.uow, item, state, **kwargs)
+    except ServiceError as exc:
+        raise ServiceError(exc.code, f"runQueueItemId: {exc}") from exc
 
 
 @mutation.field("createLaunchAgent")
 def resolve_create_agent(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
     """Register the agent for its queues; its name doubles as the name of its own run."""
     context = ctx(info)
-    check_entity_access(context.principal, input["entityName"])
+    require(context.principal, input["entityName"], Action.READ)
     queues = [_queue_by_node_id(context, node_id) for node_id in input["runQueues"]]
     if not queues:
-        raise TrackingError("runQueues: name at least one queue (wandb launch-agent -q NAME)")
+        raise ServiceError(
+            ErrorCode.INVALID, "runQueues: name at least one queue (wandb launch-agent -q NAME)"
+        )
     body = agents.AgentRegistration(
         name="wandb-launch-agent",
         hostname=input["hostname"][:256],
@@ -107,16 +95,9 @@ def resolve_create_agent(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
 
 def _keep_alive(context: GraphQLContext, agent: AgentView) -> None:
     """Renew the leases of the agent's items and settle acked items whose runs ended."""
-    store = context.state.queue_store
-    now = utcnow()
-    mine: list[QueueItem] = []
-    for path in agent.queues:
-        entity, _, name = path.partition("/")
-        queue = store.get_queue(entity, name)
-        if queue is not None:
-            mine += [i for i in store.list_items(queue, HELD) if i.agent_id == agent.id]
+    mine = queue_service.held_items(context.uow, agent.id, agent.queues)
     if mine:
-        store.renew(agent.id, [i.id for i in mine], now)
+        queue_service.renew_leases(context.uow, agent.id, [i.id for i in mine])
     for item in mine:
         where = rules.run_location(item)
         if item.state is not ItemState.RUNNING or where is None:
@@ -125,7 +106,7 @@ def _keep_alive(context: GraphQLContext, agent: AgentView) -> None:
         outcome = rules.outcome_of_run(row[0], row[1]) if row else None
         if outcome is not None:
             state, error = outcome
-            store.report(item.id, agent.id, state, now, error=error)
+            queue_service.report_held(context.uow, item, state, error=error)
             log.info(
                 "wandb launch item settled",
                 extra={"item": item.id, "run": item.run_id, "state": state.value},
@@ -161,11 +142,11 @@ def resolve_agent_id(agent: AgentView, _: GraphQLResolveInfo) -> str:
 @agent_type.field("runQueues")
 def resolve_agent_queues(agent: AgentView, info: GraphQLResolveInfo) -> list[str]:
     """Node ids of the queues the agent serves (deleted queues are left out)."""
-    store = ctx(info).state.queue_store
+    context = ctx(info)
     out = []
     for path in agent.queues:
         entity, _, name = path.partition("/")
-        queue = store.get_queue(entity, name)
+        queue = queue_service.find_queue(context.uow, context.principal, entity, name)
         if queue is not None:
             out.append(encode_id("RunQueue", queue.id))
     return out
@@ -202,12 +183,13 @@ def resolve_pop(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict
     queue = queue_named(context, input["entityName"], input["queueName"])
     agent_node = input.get("launchAgentId")
     if not agent_node:
-        raise TrackingError(
+        raise ServiceError(
+            ErrorCode.INVALID,
             "launchAgentId: popping needs a registered agent (createLaunchAgent) to hold "
-            "the item's lease"
+            "the item's lease",
         )
     agent = _agent(context, agent_node, "launchAgentId")
-    item = context.state.queue_store.claim([queue], agent.id, None, True, utcnow())
+    item = queue_service.claim(context.uow, [queue], agent.id, None, True)
     if item is None:
         return None
     log.info(
@@ -226,10 +208,10 @@ def resolve_ack(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict
     context = ctx(info)
     item = _item(context, input["runQueueItemId"])
     if item.state is not ItemState.CLAIMED:
-        raise TrackingError(
+        raise ServiceError(
+            ErrorCode.CONFLICT,
             f"runQueueItemId: item {item.id} is {item.state.value}, not claimed: only an "
             "item popped with popFromRunQueue can be acked",
-            status=409,
         )
     _report(context, item, ItemState.RUNNING, run_id=input["runName"])
     return {"success": True}
@@ -247,10 +229,10 @@ def resolve_fail(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dic
     context = ctx(info)
     item = _item(context, input["runQueueItemId"])
     if not item.state.holds_lease:
-        raise TrackingError(
+        raise ServiceError(
+            ErrorCode.CONFLICT,
             f"runQueueItemId: item {item.id} is {item.state.value}: only an item an agent "
             "holds (claimed, launching or running) can be failed",
-            status=409,
         )
     _report(context, item, ItemState.FAILED, error=_problem(input))
     return {"success": True}
@@ -266,10 +248,10 @@ def resolve_warning(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> 
     if problem.log:
         text += f" ({problem.log})"
     if item.state.is_final or item.agent_id is None:
-        raise TrackingError(
+        raise ServiceError(
+            ErrorCode.CONFLICT,
             f"runQueueItemId: item {item.id} is {item.state.value}: warnings go on items "
             "an agent holds",
-            status=409,
         )
     _report(context, item, item.state, warning=text)
     return {"success": True}

@@ -20,9 +20,10 @@ from runyard.launch.models import (
     QueueSpec,
     Requirements,
 )
-from runyard.launch.queue.store import Conflict, NotFound
+from runyard.launch.queue.rules import TransitionError
+from runyard.launch.queue.store import Conflict, NotFound, QueueStoreError
 from runyard.launch.templating import TemplateValueError
-from runyard.server.access import Action, require
+from runyard.server.access import Action, allows, require
 from runyard.server.auth import Principal
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.queues import agent_service, service
@@ -37,7 +38,7 @@ def store_errors() -> Iterator[None]:
         yield
     except NotFound as exc:
         raise ServiceError(ErrorCode.NOT_FOUND, str(exc)) from exc
-    except Conflict as exc:
+    except (Conflict, QueueStoreError, TransitionError) as exc:
         raise ServiceError(ErrorCode.CONFLICT, str(exc)) from exc
     except TemplateValueError as exc:
         raise ServiceError(
@@ -67,9 +68,16 @@ def with_stats(uow: UnitOfWork, queue: Queue) -> QueueWithStats:
 
 
 def get_queue(
-    uow: UnitOfWork, principal: Principal, entity: str, name: str, action: Action = Action.READ
+    uow: UnitOfWork,
+    principal: Principal,
+    entity: str,
+    name: str,
+    action: Action = Action.READ,
+    *,
+    what: str = "queue",
+    hint: str = "",
 ) -> Queue:
-    """A queue the caller may `action` on; not found names the entity's queues."""
+    """A queue the caller may `action` on; not found names the entity's queues (and `hint`)."""
     require(principal, entity, action)
     store = uow.queue_store
     queue = store.get_queue(entity, name)
@@ -77,9 +85,49 @@ def get_queue(
         known = ", ".join(q.name for q in store.list_queues(entity)) or "none"
         raise ServiceError(
             ErrorCode.NOT_FOUND,
-            f"queue {entity}/{name} does not exist (queues of {entity}: {known})",
+            f"{what} {entity}/{name} does not exist (queues of {entity}: {known}){hint}",
         )
     return queue
+
+
+def find_queue(uow: UnitOfWork, principal: Principal, entity: str, name: str) -> Queue | None:
+    """A queue of an entity the caller may read, or None."""
+    require(principal, entity, Action.READ)
+    return uow.queue_store.get_queue(entity, name)
+
+
+def queues_of(uow: UnitOfWork, principal: Principal, entity: str | None = None) -> list[Queue]:
+    """The queues of an entity the caller may read (None: every queue it may read)."""
+    if entity is not None:
+        require(principal, entity, Action.READ)
+        return uow.queue_store.list_queues(entity)
+    return [q for q in uow.queue_store.list_queues() if allows(principal, q.entity, Action.READ)]
+
+
+def queue_by_id(
+    uow: UnitOfWork,
+    principal: Principal,
+    queue_id: str,
+    action: Action = Action.READ,
+    *,
+    field: str = "queue",
+) -> Queue:
+    """A queue by its id, if the caller may `action` on its entity."""
+    for queue in uow.queue_store.list_queues():
+        if queue.id == queue_id:
+            require(principal, queue.entity, action)
+            return queue
+    raise ServiceError(ErrorCode.NOT_FOUND, f"{field}: launch queue {queue_id} does not exist")
+
+
+def put_queue(uow: UnitOfWork, principal: Principal, spec: QueueSpec) -> Queue:
+    """Create the queue, or replace its settings (pending items keep their rendered config)."""
+    require(principal, spec.entity, Action.MANAGE)
+    store = uow.queue_store
+    with store_errors():
+        if store.get_queue(spec.entity, spec.name) is None:
+            return store.create_queue(spec, uow.now())
+        return store.update_queue(spec)
 
 
 def create_queue(uow: UnitOfWork, principal: Principal, spec: QueueSpec) -> QueueWithStats:
@@ -139,7 +187,14 @@ def enqueue(
     uow: UnitOfWork, principal: Principal, entity: str, name: str, body: EnqueueRequest
 ) -> tuple[QueueItem, bool]:
     """Validate template values, render the config and add an item; True when it is new."""
-    queue = get_queue(uow, principal, entity, name, Action.WRITE)
+    return enqueue_on(uow, principal, get_queue(uow, principal, entity, name, Action.WRITE), body)
+
+
+def enqueue_on(
+    uow: UnitOfWork, principal: Principal, queue: Queue, body: EnqueueRequest
+) -> tuple[QueueItem, bool]:
+    """Like `enqueue`, on a queue already found."""
+    require(principal, queue.entity, Action.WRITE)
     with store_errors():
         try:
             return service.enqueue(
@@ -164,14 +219,33 @@ def list_items(
     return uow.queue_store.list_items(queue, states, limit)
 
 
+def items_of(uow: UnitOfWork, queue: Queue, limit: int) -> list[QueueItem]:
+    """The items of a queue already found, in claim order."""
+    return uow.queue_store.list_items(queue, None, limit)
+
+
 def get_item(
-    uow: UnitOfWork, principal: Principal, item_id: str, action: Action = Action.READ
+    uow: UnitOfWork,
+    principal: Principal,
+    item_id: str,
+    action: Action = Action.READ,
+    *,
+    field: str = "",
 ) -> QueueItem:
-    """An item the caller may `action` on."""
+    """An item the caller may `action` on; `field` prefixes the message with the input."""
     item = uow.queue_store.get_item(item_id)
     if item is None:
-        raise ServiceError(ErrorCode.NOT_FOUND, f"queue item {item_id} does not exist")
+        prefix = f"{field}: " if field else ""
+        raise ServiceError(ErrorCode.NOT_FOUND, f"{prefix}queue item {item_id} does not exist")
     require(principal, item.entity, action)
+    return item
+
+
+def item_of_queue(uow: UnitOfWork, queue: Queue, item_id: str) -> QueueItem | None:
+    """An item of a queue already found, or None (also when it is another queue's)."""
+    item = uow.queue_store.get_item(item_id)
+    if item is None or (item.entity, item.queue) != (queue.entity, queue.name):
+        return None
     return item
 
 
@@ -220,6 +294,48 @@ def report_item(
             requeue=report.requeue,
         )
     return before, item
+
+
+def report_held(
+    uow: UnitOfWork,
+    item: QueueItem,
+    state: ItemState,
+    *,
+    run_id: str | None = None,
+    error: ItemError | None = None,
+    warning: str | None = None,
+) -> QueueItem:
+    """Report on an item (already found) on behalf of the agent holding it."""
+    with store_errors():
+        return uow.queue_store.report(
+            item.id,
+            item.agent_id or "",
+            state,
+            uow.now(),
+            run_id=run_id,
+            error=error,
+            warning=warning,
+        )
+
+
+HELD = [ItemState.CLAIMED, ItemState.LAUNCHING, ItemState.RUNNING]
+
+
+def held_items(uow: UnitOfWork, agent_id: str, queue_paths: list[str]) -> list[QueueItem]:
+    """The items an agent holds in the queues it serves (`entity/name` each)."""
+    store = uow.queue_store
+    mine: list[QueueItem] = []
+    for path in queue_paths:
+        entity, _, name = path.partition("/")
+        queue = store.get_queue(entity, name)
+        if queue is not None:
+            mine += [i for i in store.list_items(queue, HELD) if i.agent_id == agent_id]
+    return mine
+
+
+def renew_leases(uow: UnitOfWork, agent_id: str, item_ids: list[str]) -> list[QueueItem]:
+    """Renew the leases of items the agent holds (found through `held_items`)."""
+    return uow.queue_store.renew(agent_id, item_ids, uow.now())
 
 
 # --- agents: claims, leases, adoption ----------------------------------------------------
