@@ -128,8 +128,7 @@ def list_queues(uow: UowDep, principal: PrincipalDep, entity: str | None = None)
 @router.get("/queues/{entity}/{name}", response_model=QueueOut)
 def get_queue(entity: str, name: str, uow: UowDep, principal: PrincipalDep) -> QueueOut:
     """One queue with its counts."""
-    queue = queue_service.get_queue(uow, principal, entity, name)
-    return _out(queue_service.with_stats(uow, queue))
+    return _out(queue_service.queue_with_stats(uow, principal, entity, name))
 
 
 @router.put("/queues/{entity}/{name}", response_model=QueueOut)

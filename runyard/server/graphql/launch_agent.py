@@ -6,7 +6,7 @@ Leases: the W&B agent never heartbeats per item. Every loop (about every 10 s, s
 while jobs run) it sends `launchAgent` and `updateLaunchAgent`; both renew the leases of
 every item the agent holds, so a queue's `lease_seconds` (60 s by default) outlives
 several loops, while an agent that dies loses its items to the lease expiry as usual.
-The same calls move acked items to the final state of their runs (launch_agent_rules).
+The same calls move acked items to the final state of their runs (queues.wandb_agent).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from graphql import GraphQLResolveInfo
 from runyard.launch.models import ItemError, ItemState, Queue, QueueItem
 from runyard.server.access import Action, require
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.graphql import launch_agent_rules as rules
 from runyard.server.graphql.context import GraphQLContext, ctx
 from runyard.server.graphql.launch import queue_named
-from runyard.server.queues import agent_service, agents, queue_service
+from runyard.server.queues import agent_service, agents, queue_service, wandb_agent
+from runyard.server.queues import wandb_agent_rules as rules
 from runyard.server.queues.agent_service import AgentView
 from runyard.server.tracking.ids import decode_key, encode_id
 
@@ -93,33 +93,13 @@ def resolve_create_agent(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
     return {"launchAgentId": encode_id("LaunchAgent", agent_id)}
 
 
-def _keep_alive(context: GraphQLContext, agent: AgentView) -> None:
-    """Renew the leases of the agent's items and settle acked items whose runs ended."""
-    mine = queue_service.held_items(context.uow, agent.id, agent.queues)
-    if mine:
-        queue_service.renew_leases(context.uow, agent.id, [i.id for i in mine])
-    for item in mine:
-        where = rules.run_location(item)
-        if item.state is not ItemState.RUNNING or where is None:
-            continue
-        row = agent_service.run_outcome(context.uow, *where)
-        outcome = rules.outcome_of_run(row[0], row[1]) if row else None
-        if outcome is not None:
-            state, error = outcome
-            queue_service.report_held(context.uow, item, state, error=error)
-            log.info(
-                "wandb launch item settled",
-                extra={"item": item.id, "run": item.run_id, "state": state.value},
-            )
-
-
 @mutation.field("updateLaunchAgent")
 def resolve_update_agent(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
     """The agent's heartbeat: record its status and keep its items alive."""
     context = ctx(info)
     agent = _agent(context, input["launchAgentId"], "launchAgentId")
     status = (input.get("agentStatus") or "").lower()[:32] or None
-    _keep_alive(context, agent)
+    wandb_agent.keep_alive(context.uow, agent)
     agent_service.touch(context.uow, agent.id, status)
     return {"success": True}
 
@@ -129,7 +109,7 @@ def resolve_launch_agent(_: Any, info: GraphQLResolveInfo, id: str) -> AgentView
     """The agent as it polls itself each loop; also a heartbeat for its items' leases."""
     context = ctx(info)
     agent = _agent(context, id, "id")
-    _keep_alive(context, agent)
+    wandb_agent.keep_alive(context.uow, agent)
     return agent
 
 

@@ -27,6 +27,7 @@ from runyard.server.access import Action, allows, require
 from runyard.server.auth import Principal
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.queues import agent_service, service
+from runyard.server.queues.agents import AgentOut
 from runyard.server.tracking.runs import get_or_create_project, resolve_entity
 from runyard.server.unit_of_work import UnitOfWork
 
@@ -385,3 +386,45 @@ def adopt(
         get_item(uow, principal, item_id)
     alive = agent_service.touch_and_list_alive(uow, agent_id)
     return uow.queue_store.adopt(agent_id, item_ids, alive, uow.now())
+
+
+# --- overviews (what the UI pages show) ------------------------------------------------------
+
+
+def queue_with_stats(
+    uow: UnitOfWork, principal: Principal, entity: str, name: str
+) -> QueueWithStats:
+    """One queue the caller may read, with its counts."""
+    return with_stats(uow, get_queue(uow, principal, entity, name))
+
+
+@dataclass(frozen=True)
+class QueueContents:
+    """A queue with its counts and its items in claim order."""
+
+    queue: QueueWithStats
+    items: list[QueueItem]
+
+
+def queue_contents(
+    uow: UnitOfWork, principal: Principal, entity: str, name: str, limit: int
+) -> QueueContents:
+    """A queue the caller may read, its counts, and its first `limit` items in claim order."""
+    queue = get_queue(uow, principal, entity, name)
+    return QueueContents(with_stats(uow, queue), uow.queue_store.list_items(queue, None, limit))
+
+
+@dataclass(frozen=True)
+class LaunchOverview:
+    """The caller's queues with counts, and its agents with their heartbeats."""
+
+    queues: list[QueueWithStats]
+    agents: list[AgentOut]
+
+
+def launch_overview(uow: UnitOfWork, principal: Principal) -> LaunchOverview:
+    """The queues and agents of the caller's own entity."""
+    return LaunchOverview(
+        queues=list_queues(uow, principal, None),
+        agents=agent_service.list_agents(uow, principal, None),
+    )

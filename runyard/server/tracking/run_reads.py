@@ -48,6 +48,17 @@ class RunFileInfo:
 
 
 @dataclass(frozen=True)
+class RunOverview:
+    """What a run's page shows: the run, its files, console tail, metrics and launch item."""
+
+    run: Run
+    files: list[RunFileInfo]
+    console: list[tuple[int, str]]
+    metrics: list[str]
+    launch_item: QueueItem | None
+
+
+@dataclass(frozen=True)
 class SystemCharts:
     """A run's system metrics as buckets over run time, and the charts they group into."""
 
@@ -241,3 +252,17 @@ def launch_item(uow: UnitOfWork, principal: Principal, path: RunPath) -> QueueIt
 def find_launch_item(uow: UnitOfWork, path: RunPath) -> QueueItem | None:
     """The launch item of a run already read, or None."""
     return launched.item_for_run(uow.queue_store, path.entity, path.project, path.run)
+
+
+def run_overview(
+    uow: UnitOfWork, principal: Principal, path: RunPath, *, console_lines: int, base_url: str
+) -> RunOverview:
+    """A run with its files, last `console_lines` console lines, metric names and launch item."""
+    run = read_run(uow, principal, path)
+    return RunOverview(
+        run=run,
+        files=run_files(uow, run, base_url),
+        console=console_tail(uow, run, console_lines),
+        metrics=metric_names(uow, run),
+        launch_item=find_launch_item(uow, path),
+    )

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from runyard.launch.models import Priority
-from runyard.server.access import Action
-from runyard.server.queues import agent_service, queue_service
+from runyard.server.queues import queue_service
 from runyard.server.ui import views
 from runyard.server.ui.pages import _error, _me, _page, _to_login
 from runyard.server.unit_of_work import UnitOfWork
@@ -25,8 +24,9 @@ def launch(request: Request) -> Response:
         return _to_login(request)
     uow = UnitOfWork(request.app.state.runyard)
     now = uow.now()
-    queues = [(q.queue, q.stats) for q in queue_service.list_queues(uow, me, None)]
-    agent_rows = agent_service.list_agents(uow, me, None)
+    overview = queue_service.launch_overview(uow, me)
+    queues = [(q.queue, q.stats) for q in overview.queues]
+    agent_rows = overview.agents
     return _page(
         request,
         "launch.html",
@@ -45,9 +45,9 @@ def queue_page(request: Request, entity: str, name: str) -> Response:
     if me is None:
         return _to_login(request)
     uow = UnitOfWork(request.app.state.runyard)
-    queue = queue_service.get_queue(uow, me, entity, name)
+    contents = queue_service.queue_contents(uow, me, entity, name, 1000)
     now = uow.now()
-    items = queue_service.list_items(uow, me, entity, name, None, 1000)
+    items = contents.items
     rows = []
     pending_seen = 0
     for item in items:
@@ -64,7 +64,7 @@ def queue_page(request: Request, entity: str, name: str) -> Response:
                 "final": item.state.is_final,
             }
         )
-    stats = queue_service.with_stats(uow, queue).stats
+    queue, stats = contents.queue.queue, contents.queue.stats
     return _page(
         request,
         "queue.html",
@@ -82,13 +82,11 @@ def set_priority(request: Request, item_id: str, priority: Annotated[str, Form()
     me = _me(request)
     if me is None:
         return _to_login(request)
-    uow = UnitOfWork(request.app.state.runyard)
-    queue_service.get_item(uow, me, item_id, Action.WRITE)
     try:
         wanted = Priority.parse(priority)
     except ValueError as exc:
         return _error(request, me, 422, str(exc))
-    item = queue_service.set_priority(uow, me, item_id, wanted)
+    item = queue_service.set_priority(UnitOfWork(request.app.state.runyard), me, item_id, wanted)
     return RedirectResponse(f"/launch/{item.entity}/{item.queue}", status_code=303)
 
 

@@ -297,11 +297,14 @@ def run_page(
         return _to_login(request)
     path = RunPath(entity, project, run)
     with _uow(request) as uow:
-        row = run_reads.read_run(uow, me, path)
-        files = run_reads.run_files(uow, row, public_base_url(request))
-        lines = run_reads.console_tail(uow, row, min(max(console_limit, 1), 10_000))
-        metrics = run_reads.metric_names(uow, row)
-        launch_item = run_reads.find_launch_item(uow, path)
+        found = run_reads.run_overview(
+            uow,
+            me,
+            path,
+            console_lines=min(max(console_limit, 1), 10_000),
+            base_url=public_base_url(request),
+        )
+        row, lines, metrics = found.run, found.console, found.metrics
         payload = {
             "entity": entity,
             "project": project,
@@ -316,8 +319,8 @@ def run_page(
             "duration": views.run_seconds(row.created_at, row.finished_at, row.heartbeat_at),
             "config": views.flatten(row.config or {}),
             "summary": views.visible_summary(row.summary or {}),
-            "files": files,
-            "launch_item": launch_item,
+            "files": found.files,
+            "launch_item": found.launch_item,
             "console": lines,
             "metrics": metrics,
             "entity": entity,
