@@ -61,6 +61,20 @@ def test_a_write_transaction_commits_on_its_own(state: ServerState) -> None:
     assert "kept-team" in _entity_names(state)
 
 
+def test_a_write_transaction_refuses_to_wait_on_its_own_units_lock(state: ServerState) -> None:
+    with UnitOfWork(state, write=True) as uow:
+        uow.session.add(Entity(name="locking-team"))
+        uow.session.flush()  # BEGIN IMMEDIATE: this unit now holds SQLite's write lock
+        assert uow.holds_write_lock()
+        with pytest.raises(RuntimeError, match="wait on itself"), uow.write_transaction():
+            pass
+        uow.commit()
+        assert not uow.holds_write_lock()
+        with uow.write_transaction() as session:
+            session.add(Entity(name="after-commit-team"))
+    assert {"locking-team", "after-commit-team"} <= _entity_names(state)
+
+
 def test_services_read_the_units_clock(state: ServerState) -> None:
     moment = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert UnitOfWork(state, clock=lambda: moment).now() == moment

@@ -62,10 +62,25 @@ class UnitOfWork:
         """A short write transaction of its own, committed on exit (rolled back on error).
 
         Use it for a write that goes with queue-store calls: on SQLite the lock is released
-        before the store, which shares the database, needs it.
+        before the store, which shares the database, needs it. On SQLite it refuses to start
+        while this unit's own write transaction holds the lock: it would wait on itself.
         """
+        if self.holds_write_lock():
+            raise RuntimeError(
+                "write_transaction() while this unit's write session holds SQLite's lock "
+                "would wait on itself: commit the unit first, or use its session"
+            )
         with self.state.write_sessions.begin() as session:
             yield session
+
+    def holds_write_lock(self) -> bool:
+        """Whether this unit's session holds SQLite's write lock (an open write transaction)."""
+        return (
+            self.write
+            and self.dialect == "sqlite"
+            and self._session is not None
+            and self._session.in_transaction()
+        )
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
