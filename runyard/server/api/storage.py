@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from runyard.server.deps import get_state
-from runyard.server.signing import SignatureError
-from runyard.server.storage import TooLarge
-from runyard.server.tracking.uploads import record_stored_object
+from runyard.server.tracking import uploads
 from runyard.server.unit_of_work import UnitOfWork
 
 router = APIRouter()
@@ -20,19 +17,8 @@ async def upload(
     request: Request, key: str, expires: str | None = None, sig: str | None = None
 ) -> dict[str, object]:
     """Store the body under `key` if the URL's signature allows it."""
-    state = get_state(request)
-    try:
-        state.signer.verify("PUT", key, expires, sig)
-    except SignatureError as exc:
-        raise HTTPException(403, str(exc)) from exc
-    try:
-        stored = await state.store.put_stream(
-            key, request.stream(), state.settings.max_request_bytes
-        )
-    except TooLarge as exc:
-        raise HTTPException(413, f"{exc}: RUNYARD_MAX_REQUEST_BYTES limits uploads") from exc
-    uow = UnitOfWork(state, write=True)
-    await run_in_threadpool(record_stored_object, uow, key, stored.size, stored.md5_hex)
+    uow = UnitOfWork(get_state(request), write=True)
+    stored = await uploads.store_upload(uow, key, request.stream(), expires, sig)
     return {"size": stored.size, "md5": stored.md5_hex}
 
 
@@ -41,11 +27,5 @@ def download(
     request: Request, key: str, expires: str | None = None, sig: str | None = None
 ) -> StreamingResponse:
     """Stream the object under `key` if the URL's signature allows it."""
-    state = get_state(request)
-    try:
-        state.signer.verify("GET", key, expires, sig)
-    except SignatureError as exc:
-        raise HTTPException(403, str(exc)) from exc
-    if not state.store.exists(key):
-        raise HTTPException(404, f"no object stored at {key!r}")
-    return StreamingResponse(state.store.open_chunks(key), media_type="application/octet-stream")
+    chunks = uploads.open_download(UnitOfWork(get_state(request)), key, expires, sig)
+    return StreamingResponse(chunks, media_type="application/octet-stream")
