@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from runyard import log_setup
+
 if TYPE_CHECKING:
     from runyard.launch.agent.config import AgentConfig
     from runyard.launch.agent.runner import Runner
@@ -62,7 +64,7 @@ def agent(config_path: Path | None, **flags: Any) -> None:
         url, key = resolve_server(config)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log_setup.configure(logging.INFO)
     from runyard.launch.agent.api import Refused
 
     try:

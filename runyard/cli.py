@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import click
 
+from runyard import log_setup
 from runyard.agent_cli import agent
+from runyard.people_cli import key, team, user
 from runyard.queue_cli import launch, queue
 
 if TYPE_CHECKING:
@@ -132,9 +133,7 @@ def serve(settings: object, local_agent: bool = False) -> None:
     from runyard.server.state import open_state
 
     assert isinstance(settings, ServerSettings)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    log_setup.configure(settings.log_level)
     state = open_state(settings)
     url = settings.public_url or f"http://{settings.host}:{settings.port}"
     console = Console(soft_wrap=True)  # never wrap the export lines: they are copied as-is
@@ -147,6 +146,10 @@ def serve(settings: object, local_agent: bool = False) -> None:
     console.print(f"export WANDB_BASE_URL={url}", highlight=False)
     if state.new_admin_key:
         console.print(f"export WANDB_API_KEY={state.new_admin_key}", highlight=False)
+    # The `runyard` CLI (queues, launch, agents, people) reads these two.
+    console.print(f"export RUNYARD_URL={url}", highlight=False)
+    if state.new_admin_key:
+        console.print(f"export RUNYARD_API_KEY={state.new_admin_key}", highlight=False)
     agent = None
     if local_agent:
         from runyard.server import local_agent as local
@@ -160,7 +163,9 @@ def serve(settings: object, local_agent: bool = False) -> None:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
-            proxy_headers=True,
+            log_config=None,  # keep log_setup's format and filters
+            # X-Forwarded-* are believed only from RUNYARD_TRUSTED_PROXIES (web_security.py).
+            proxy_headers=False,
             # Claims are 30 s long polls: don't make Ctrl-C wait for them.
             timeout_graceful_shutdown=3,
         )
@@ -173,6 +178,9 @@ def serve(settings: object, local_agent: bool = False) -> None:
 main.add_command(queue)
 main.add_command(launch)
 main.add_command(agent)
+main.add_command(user)
+main.add_command(team)
+main.add_command(key)
 
 if __name__ == "__main__":
     main()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -111,6 +112,11 @@ class RunyardClient:
         )
         return result
 
+    def get_item(self, item_id: str) -> dict[str, Any]:
+        """One item, by id or a unique prefix of it."""
+        result: dict[str, Any] = self._call("GET", f"/items/{item_id}")
+        return result
+
     def cancel_item(self, item_id: str) -> dict[str, Any]:
         """Cancel an item."""
         result: dict[str, Any] = self._call("POST", f"/items/{item_id}/cancel")
@@ -122,3 +128,80 @@ class RunyardClient:
             "GET", "/agents", params={"entity": entity} if entity else None
         )
         return result
+
+    # --- people: users, teams, API keys ---------------------------------------------------
+
+    def create_user(self, username: str, email: str = "", admin: bool = False) -> dict[str, Any]:
+        """Create a user (instance admins); the answer holds its first `api_key`."""
+        body = {"username": username, "email": email, "admin": admin}
+        result: dict[str, Any] = self._call("POST", "/users", json=body)
+        return result
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every user (instance admins)."""
+        result: list[dict[str, Any]] = self._call("GET", "/users")
+        return result
+
+    def set_user_disabled(self, username: str, disabled: bool) -> dict[str, Any]:
+        """Disable (keys refused at once) or enable a user."""
+        action = "disable" if disabled else "enable"
+        result: dict[str, Any] = self._call("POST", f"/users/{_seg(username)}/{action}")
+        return result
+
+    def create_team(self, name: str, admin: str | None = None) -> dict[str, Any]:
+        """Create a team whose admin is `admin` (default: the caller)."""
+        result: dict[str, Any] = self._call("POST", "/teams", json={"name": name, "admin": admin})
+        return result
+
+    def list_teams(self) -> list[dict[str, Any]]:
+        """Teams the caller belongs to."""
+        result: list[dict[str, Any]] = self._call("GET", "/teams")
+        return result
+
+    def list_members(self, team: str) -> list[dict[str, Any]]:
+        """A team's members and roles."""
+        result: list[dict[str, Any]] = self._call("GET", f"/teams/{_seg(team)}/members")
+        return result
+
+    def add_member(self, team: str, username: str, role: str = "member") -> dict[str, Any]:
+        """Add a user to a team with a role."""
+        body = {"username": username, "role": role}
+        result: dict[str, Any] = self._call("POST", f"/teams/{_seg(team)}/members", json=body)
+        return result
+
+    def set_role(self, team: str, username: str, role: str) -> dict[str, Any]:
+        """Change a member's role."""
+        path = f"/teams/{_seg(team)}/members/{_seg(username)}"
+        result: dict[str, Any] = self._call("PATCH", path, json={"role": role})
+        return result
+
+    def remove_member(self, team: str, username: str) -> None:
+        """Remove a member from a team."""
+        self._call("DELETE", f"/teams/{_seg(team)}/members/{_seg(username)}")
+
+    def create_service_account(self, team: str, description: str = "") -> dict[str, Any]:
+        """Create a team service account; the answer holds its `api_key`."""
+        path = f"/teams/{_seg(team)}/service-accounts"
+        result: dict[str, Any] = self._call("POST", path, json={"description": description})
+        return result
+
+    def create_key(self, username: str | None = None, description: str = "") -> dict[str, Any]:
+        """Create an API key for the caller (or `username`); the answer holds `api_key`."""
+        body = {"username": username, "description": description}
+        result: dict[str, Any] = self._call("POST", "/keys", json=body)
+        return result
+
+    def list_keys(self, username: str | None = None) -> list[dict[str, Any]]:
+        """API keys of the caller (or `username`), without the keys themselves."""
+        params = {"user": username} if username else None
+        result: list[dict[str, Any]] = self._call("GET", "/keys", params=params)
+        return result
+
+    def revoke_key(self, key_id: int) -> None:
+        """Revoke an API key."""
+        self._call("DELETE", f"/keys/{key_id}")
+
+
+def _seg(name: str) -> str:
+    """A name as one URL path segment (a stray '/' must not pick another route)."""
+    return quote(name, safe="")

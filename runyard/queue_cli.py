@@ -177,13 +177,16 @@ def list_queues(entity: str | None) -> None:
 @click.argument("name")
 @click.option("--entity", default=None, help="Owner entity [yours].")
 def describe(name: str, entity: str | None) -> None:
-    """Show a queue's settings, counts by priority and state, and its items."""
+    """Show a queue (NAME) or one item (its id or a unique prefix of it)."""
     client = _client()
     owner = _entity(client, entity)
     try:
         q = client.get_queue(owner, name)
         items = client.list_items(owner, name)
     except ApiError as exc:
+        if exc.status == 404 and _looks_like_item_id(name):
+            _describe_item(client, name)
+            return
         raise _fail(exc) from None
     stats = q["stats"]
     console.print(
@@ -195,6 +198,25 @@ def describe(name: str, entity: str | None) -> None:
     by_state = "  ".join(f"{k}={v}" for k, v in sorted(stats["by_state"].items()))
     console.print(f"pending by priority: {by_priority}\nitems by state: {by_state or 'none'}")
     console.print(items_table(items, f"items of {owner}/{name}"))
+
+
+def _looks_like_item_id(text: str) -> bool:
+    return len(text) >= 4 and all(c in "0123456789abcdef" for c in text.lower())
+
+
+def _describe_item(client: RunyardClient, item_id: str) -> None:
+    try:
+        item = client.get_item(item_id)
+    except ApiError as exc:
+        raise _fail(exc) from None
+    console.print(
+        f"[bold]item {item['id']}[/bold] of {item['entity']}/{item['queue']}  "
+        f"state={item['state']}  priority={PRIORITY_NAMES[item['priority']]}  "
+        f"attempts={item['attempts']}"
+    )
+    console.print(items_table([item], "item"))
+    for warning in item.get("warnings") or []:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
 @queue.command("items")
@@ -224,6 +246,18 @@ def prioritize(item_id: str, priority: str) -> None:
         raise _fail(exc) from None
     level = ("critical", "high", "medium", "low")[int(item["priority"])]
     console.print(f"item {item_id} of {item['entity']}/{item['queue']} is now {level}")
+
+
+@queue.command("cancel")
+@click.argument("item_id")
+def cancel(item_id: str) -> None:
+    """Cancel an item (ITEM_ID or a unique prefix of it); a running one is stopped."""
+    client = _client()
+    try:
+        item = client.cancel_item(item_id)
+    except ApiError as exc:
+        raise _fail(exc) from None
+    console.print(f"item {item['id']} of {item['entity']}/{item['queue']} is {item['state']}")
 
 
 @queue.command("agents")
@@ -274,7 +308,15 @@ def delete(name: str, entity: str | None, yes: bool) -> None:
     console.print(f"deleted queue {owner}/{name}")
 
 
-@click.command("launch")
+class _CommandAfterDashes(click.Command):
+    """Remembers whether `--` was typed, so `--` with nothing after it can be refused."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["dashes"] = "--" in args
+        return super().parse_args(ctx, args)
+
+
+@click.command("launch", cls=_CommandAfterDashes)
 @click.option("--queue", "-q", "queue_name", required=True, help="Queue to put the run on.")
 @click.option("--entity", default=None, help="Queue owner [yours].")
 @click.option("--project", default=None, help="Project of the run.")
@@ -291,7 +333,10 @@ def delete(name: str, entity: str | None, yes: bool) -> None:
     help="JSON run spec to start from (W&B launch config).",
 )
 @click.option("--request-id", default=None, help="Enqueueing twice with one id adds one item.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
 def launch(
+    ctx: click.Context,
     queue_name: str,
     entity: str | None,
     project: str | None,
@@ -300,8 +345,22 @@ def launch(
     priority: str,
     spec_file: Path | None,
     request_id: str | None,
+    command: tuple[str, ...],
 ) -> None:
-    """Put a run on a launch queue."""
+    """Put a run on a launch queue: `runyard launch -q Q [options] -- python train.py --lr 0.1`.
+
+    The words after `--` are the run's command (its entry point).
+    """
+    if ctx.meta.get("dashes") and not command:
+        raise click.UsageError(
+            "nothing after `--`: give the command to run, e.g. "
+            "`runyard launch -q default -- python train.py`"
+        )
+    if command and not ctx.meta.get("dashes"):
+        raise click.UsageError(
+            f"unexpected argument {command[0]!r}: put the command after `--`, e.g. "
+            f"`runyard launch -q {queue_name} -- {' '.join(command)}`"
+        )
     client = _client()
     owner = _entity(client, entity)
     run_spec: dict[str, Any] = {}
@@ -317,6 +376,8 @@ def launch(
     run_spec.setdefault("entity", owner)
     if docker_image:
         run_spec.setdefault("docker", {})["docker_image"] = docker_image
+    if command:
+        run_spec["entry_point"] = list(command)
     body = {
         "run_spec": run_spec,
         "priority": priority,

@@ -13,6 +13,7 @@ from runyard.launch.agent.config import ConfigError, load_agent_config, resolve_
 from runyard.launch.agent.gpus import local_gpus
 from runyard.launch.agent.local_process import command_of, tail
 from runyard.launch.agent.runner import LaunchError
+from support.server import LiveServer
 
 
 def test_flags_override_the_file_and_nest_into_the_pool(tmp_path: Path) -> None:
@@ -125,3 +126,24 @@ def test_gpus_are_counted_through_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
     gpus = local_gpus()
     assert [g.name for g in gpus] == ["NVIDIA H100 80GB HBM3", "NVIDIA H100"]
     assert gpus[0].memory_total_mib == 81920 and gpus[0].memory_used_mib == 1024
+
+
+def test_kubernetes_runner_without_a_cluster_says_what_to_set(
+    sqlite_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from runyard.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("RUNYARD_URL", sqlite_server.url)
+    monkeypatch.setenv("RUNYARD_API_KEY", sqlite_server.admin_key)
+    with sqlite_server.api() as api:
+        api.post("/api/v1/queues", json={"name": "k8s-nocluster", "entity": "admin"})
+    args = ["agent", "-q", "k8s-nocluster", "--runner", "kubernetes", "--pool", "a100"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "cannot reach Kubernetes" in result.output and "--kubeconfig" in result.output
+    assert "Traceback" not in result.output

@@ -87,6 +87,15 @@ def test_tracking_server_create_renders_a_wired_server_queue_and_pool() -> None:
     ]
 
 
+def test_the_default_pool_takes_its_allow_lists_from_values() -> None:
+    lists = {"allowedSecrets": ["team-*"], "allowedPriorityClasses": ["batch-low"]}
+    values = {**CREATE, "agentPool": lists}
+    pool = next(m for m in chart_check.render(values) if m.body["kind"] == "AgentPool")
+    assert {k: pool.body["spec"][k] for k in lists} == lists
+    assert chart_check.validate([pool]).errors == []  # against the shipped CRD
+    assert "allowedSecrets" not in objects(CREATE)[("AgentPool", "default")]["spec"]
+
+
 def test_postgres_tracking_server_takes_the_url_from_a_secret() -> None:
     values = {
         "trackingServer": {
@@ -220,6 +229,7 @@ def test_check_script_passes_and_fails_with_the_exit_code(
             "minimum",
         ),
         ({"agentPool": {"maxJobsPerAgent": 0}}, "/agentPool/maxJobsPerAgent", "minimum"),
+        ({"agentPool": {"allowedSecrets": ["Team_A"]}}, "/agentPool/allowedSecrets/0", "pattern"),
         ({"operator": {"replicaz": 2}}, "/operator", "'replicaz' not allowed"),
         ({"trackingServr": {"create": True}}, "runyard", "'trackingServr' not allowed"),
         ({"trackingServer": {"database": {"type": "mysql"}}}, "/trackingServer/database/type", ""),

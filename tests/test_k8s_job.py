@@ -178,7 +178,8 @@ def test_the_template_is_merged_under_what_the_item_and_pool_set() -> None:
             },
         },
     }
-    job = render_job(make_item(config=template), POOL, "a")
+    pool = POOL.model_copy(update={"allowed_secrets": ["team-*"]})  # the template's pull secret
+    job = render_job(make_item(config=template), pool, "a")
     assert "generateName" not in job["metadata"]
     assert job["metadata"]["labels"]["team"] == "nlp"
     assert job["metadata"]["labels"]["runyard.dev/pool"] == "a100"

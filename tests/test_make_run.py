@@ -19,8 +19,8 @@ def test_server_with_local_agent_runs_items_of_the_default_queue(tmp_path: Path)
     port = free_port()
     log = tmp_path / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNYARD_", "WANDB_"))}
+    # Exactly what `make run` uses: the default data dir `.runyard`, relative to the cwd.
     cmd = [sys.executable, "-m", "runyard.cli", "server", "--local-agent", "--port", str(port)]
-    cmd += ["--data-dir", str(tmp_path / "data")]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             cmd,

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from runyard.launch.agent.config import AgentConfig
+from runyard.launch.kubernetes.pool import pool_policy
 from runyard.operator import render_pool, render_queue, render_server, status
 from runyard.operator.agent_pool import AgentPoolSpec
 from runyard.operator.launch_queue import LaunchQueueSpec
@@ -248,6 +249,37 @@ def test_pool_workload_kinds_reach_the_agent_config_and_its_role() -> None:
         "resources": ["jobsets"],
         "verbs": ["get", "list", "watch", "create", "delete", "patch"],
     } in role["rules"]
+
+
+def test_pool_allow_lists_reach_the_agent_config() -> None:
+    """allowedSecrets/allowedPriorityClasses become the agent's pool allow-lists; the API key
+    copy the Jobs read is allowed on top (the agent adds it itself)."""
+    spec = _pool(allowedSecrets=["team-a-*", "datasets"], allowedPriorityClasses=["batch-low"])
+    objects = _by_kind(_render_pool(spec))
+    config = yaml.safe_load(objects[("ConfigMap", "a100-agent")]["data"]["agent.yaml"])
+    parsed = AgentConfig.model_validate(config)
+    assert parsed.pool is not None
+    assert parsed.pool.allowed_secrets == ["team-a-*", "datasets"]
+    assert parsed.pool.allowed_priority_classes == ["batch-low"]
+    policy = pool_policy(parsed.pool)  # what the agents report when they register
+    assert policy.allowed_secrets == ["team-a-*", "datasets", "runyard-a100-api-key"]
+    default = yaml.safe_load(
+        _by_kind(_render_pool(_pool()))[("ConfigMap", "a100-agent")]["data"]["agent.yaml"]
+    )
+    assert default["pool"]["allowed_secrets"] == []
+    assert default["pool"]["allowed_priority_classes"] == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"allowedSecrets": ["Team_A"]}, "spec.allowedSecrets"),
+        ({"allowedPriorityClasses": ["high priority"]}, "spec.allowedPriorityClasses"),
+    ],
+)
+def test_bad_allow_list_entries_name_the_field(overrides: dict[str, Any], field: str) -> None:
+    with pytest.raises(SpecError, match=field):
+        _pool(**overrides)
 
 
 def test_a_built_in_workload_kind_is_refused_naming_the_field() -> None:

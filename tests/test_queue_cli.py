@@ -131,3 +131,63 @@ def test_prioritize_moves_a_pending_item(runyard, sqlite_server: LiveServer) -> 
     assert moved.exit_code == 0 and "is now critical" in moved.output
     wrong = runyard("queue", "prioritize", item["id"], "asap")
     assert wrong.exit_code == 1 and "critical, high, medium, low" in wrong.output
+
+
+def test_launch_takes_the_command_after_dashes(  # type: ignore[no-untyped-def]
+    runyard, sqlite_server: LiveServer
+) -> None:
+    name = f"q-{uuid.uuid4().hex[:6]}"
+    runyard("queue", "create", name)
+    launched = runyard("launch", "-q", name, "--", "python", "train.py", "--lr", "0.1")
+    assert launched.exit_code == 0, launched.output
+    with sqlite_server.api() as api:
+        (item,) = api.get(f"/api/v1/queues/admin/{name}/items").json()
+    assert item["run_spec"]["entry_point"] == ["python", "train.py", "--lr", "0.1"]
+
+
+def test_bad_commands_are_refused_and_nothing_is_enqueued(
+    runyard, sqlite_server: LiveServer
+) -> None:  # type: ignore[no-untyped-def]
+    name = f"q-{uuid.uuid4().hex[:6]}"
+    runyard("queue", "create", name)
+    empty = runyard("launch", "-q", name, "--")
+    assert empty.exit_code == 2 and "nothing after `--`" in empty.output
+    stray = runyard("launch", "-q", name, "python", "train.py")
+    assert stray.exit_code == 2 and "put the command after `--`" in stray.output
+    with sqlite_server.api() as api:
+        assert api.get(f"/api/v1/queues/admin/{name}/items").json() == []
+
+
+def test_short_id_prefixes_work_for_prioritize_cancel_and_describe(
+    runyard, sqlite_server: LiveServer
+) -> None:  # type: ignore[no-untyped-def]
+    name = f"q-{uuid.uuid4().hex[:6]}"
+    runyard("queue", "create", name)
+    launched = runyard("launch", "-q", name, "--priority", "low", "--", "sleep", "1")
+    item_id = launched.output.split("enqueued item ")[1].split()[0]
+    short = item_id[:8]
+    moved = runyard("queue", "prioritize", short, "critical")
+    assert moved.exit_code == 0 and "is now critical" in moved.output, moved.output
+    described = runyard("queue", "describe", short)
+    assert described.exit_code == 0 and item_id in described.output, described.output
+    canceled = runyard("queue", "cancel", short)
+    assert canceled.exit_code == 0 and "canceled" in canceled.output, canceled.output
+
+
+def test_unknown_and_too_short_prefixes_explain_themselves(
+    runyard, sqlite_server: LiveServer
+) -> None:  # type: ignore[no-untyped-def]
+    name = f"q-{uuid.uuid4().hex[:6]}"
+    runyard("queue", "create", name)
+    out = runyard("launch", "-q", name, "--", "true").output
+    item_id = out.split("enqueued item ")[1].split()[0]
+    other = "0000" if not item_id.startswith("0000") else "1111"
+    unknown = runyard("queue", "cancel", other)
+    assert unknown.exit_code == 1 and f"queue item {other} does not exist" in unknown.output
+    too_short = runyard("queue", "prioritize", item_id[:2], "high")
+    assert too_short.exit_code == 1 and "at least 4 characters" in too_short.output
+    not_hex = runyard("queue", "cancel", "xyz!")
+    assert not_hex.exit_code == 1 and "ids are hexadecimal" in not_hex.output
+    with sqlite_server.api() as api:
+        (item,) = api.get(f"/api/v1/queues/admin/{name}/items").json()
+    assert item["state"] == "pending" and item["priority"] == 2  # nothing was changed

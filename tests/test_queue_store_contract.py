@@ -439,3 +439,15 @@ def test_count_by_state_follows_the_lifecycle(store: QueueStore) -> None:
     store.report(first.id, "agent-1", ItemState.RUNNING, T0)
     store.cancel(second.id, T0)
     assert store.count_by_state(queue) == {"pending": 2, "running": 1, "canceled": 1}
+
+
+def test_items_are_found_by_a_prefix_of_their_id(store: QueueStore) -> None:
+    queue = _queue(store)
+    items = [_push(store, queue, f"job{i}") for i in range(3)]
+    for item in items:
+        assert item.id in store.find_item_ids(item.id[:8])
+        assert store.find_item_ids(item.id) == [item.id]
+    everything = store.find_item_ids("", limit=100)
+    assert sorted(i.id for i in items) == [i for i in everything if i in {x.id for x in items}]
+    assert store.find_item_ids("zzzz") == []
+    assert len(store.find_item_ids("", limit=2)) == 2

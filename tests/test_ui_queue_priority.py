@@ -6,6 +6,7 @@ API key for a session cookie, post the form, and read the re-rendered queue page
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
@@ -25,9 +26,14 @@ def test_queue_page_reprioritises_a_pending_item(sqlite_server: LiveServer) -> N
         assert login.status_code == 303
         page = browser.get(f"/launch/admin/{queue}").text
         assert f'action="/launch/items/{item["id"]}/priority"' in page
-        moved = browser.post(f"/launch/items/{item['id']}/priority", data={"priority": "high"})
+        # The form carries the page's CSRF token, as a browser submitting it would.
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token is not None
+        form = {"csrf_token": token.group(1)}
+        target = f"/launch/items/{item['id']}/priority"
+        moved = browser.post(target, data={**form, "priority": "high"})
         assert moved.status_code == 303 and moved.headers["location"] == f"/launch/admin/{queue}"
-        refused = browser.post(f"/launch/items/{item['id']}/priority", data={"priority": "asap"})
+        refused = browser.post(target, data={**form, "priority": "asap"})
         assert refused.status_code == 422 and "critical, high, medium, low" in refused.text
     with sqlite_server.api() as api:
         assert api.get(f"/api/v1/items/{item['id']}").json()["priority"] == 1  # high

@@ -75,9 +75,11 @@ class AgentApi:
         version: str,
         entity: str | None,
         heartbeat_interval_s: float | None = None,
+        pool: dict[str, Any] | None = None,
     ) -> str:
-        """Register this agent process; returns its id."""
-        body = {
+        """Register this agent process (a Kubernetes agent with its pool's policy, which
+        the server checks enqueues against); returns its id."""
+        body: dict[str, Any] = {
             "name": name,
             "queues": queues,
             "capacity": capacity,
@@ -85,6 +87,8 @@ class AgentApi:
             "version": version,
             "heartbeat_interval_s": heartbeat_interval_s,
         }
+        if pool is not None:
+            body["pool"] = pool
         params = {"entity": entity} if entity else None
         result = await self._call("POST", "/agents", json=body, params=params)
         return str(result["id"])

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..kubernetes.pool import PoolSettings
 
@@ -73,6 +73,12 @@ class AgentConfig(BaseModel):
     kubeconfig: str | None = Field(
         None, description="kubernetes: kubeconfig file; unset: in-cluster, then ~/.kube/config."
     )
+
+    @field_validator("workdir")
+    @classmethod
+    def _absolute_workdir(cls, value: Path) -> Path:
+        # Jobs run in their own folders: a relative workdir would resolve against each job's.
+        return value.expanduser().resolve()
 
     @model_validator(mode="after")
     def _pool_for_kubernetes(self) -> AgentConfig:

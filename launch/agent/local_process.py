@@ -85,7 +85,8 @@ class LocalProcessRunner:
         gpus: int | None,
         log_tail_lines: int = 50,
     ) -> None:
-        self.workdir = workdir
+        # Absolute: each job runs in its own folder, where a relative path would mean another.
+        self.workdir = workdir.resolve()
         self.server_url = server_url
         self.api_key = api_key
         self.gpus = gpus

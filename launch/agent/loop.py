@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from importlib.metadata import version
 
+from ..kubernetes.pool import pool_policy
 from ..models import ItemError, ItemState, QueueItem
 from .api import AgentApi, Refused
 from .config import AgentConfig
@@ -67,6 +68,7 @@ class Agent:
         entity = self.config.entity or await self.api.viewer_entity()
         self.queues = [q if "/" in q else f"{entity}/{q}" for q in self.config.queues]
         capacity = await self.runner.capacity()
+        pool = self.config.pool if self.config.runner == "kubernetes" else None
         self.agent_id = await self.api.register(
             name=self.config.name,
             queues=self.queues,
@@ -75,6 +77,7 @@ class Agent:
             version=version("runyard"),
             entity=entity,
             heartbeat_interval_s=self.config.heartbeat_interval_s,
+            pool=pool_policy(pool).model_dump() if pool is not None else None,
         )
         logger.info("registered", extra={"agent": self.agent_id, "queues": self.queues})
         await self.runner.start(self.agent_id, self._updates)

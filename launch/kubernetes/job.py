@@ -27,7 +27,8 @@ last word where they must. Decisions:
 - The W&B environment is appended to the main container (`wandb_env`), replacing entries
   of the same name; the API key comes from a Secret, never as a literal.
 - The template's pod spec must pass `security.check_pod_security` before the pool's own
-  settings (its service account) are added.
+  settings (its service account) are added, and the whole template the pool's allow-lists
+  of Secrets and priority classes (`allowlists`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import re
 from typing import Any
 
 from ..models import QueueItem
+from .allowlists import check_allowlists
 from .names import label_value
 from .pod_spec import (
     MAIN_CONTAINER,
@@ -52,7 +54,7 @@ from .pod_spec import (
     place_pod,
     set_main_container,
 )
-from .pool import PoolSettings
+from .pool import PoolSettings, pool_policy
 from .security import check_pod_security
 from .wandb_env import run_id_for
 
@@ -209,6 +211,7 @@ def check_size(manifest: dict[str, Any], item: QueueItem) -> None:
 def render_job(item: QueueItem, pool: PoolSettings, agent_id: str) -> dict[str, Any]:
     """The complete Job manifest of an item on a pool; JobRenderError/PodSecurityError if not."""
     fragment = _check_fragment(item.rendered_config or {})
+    check_allowlists(fragment, pool_policy(pool))
     start_timeout_s(item, pool)  # refuse a bad annotation now, not when the pod waits
     run_id = run_id_for(item)
     template_containers = _at(fragment, f"{POD}.containers") or [{}]

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .allowlists import MAX_ENTRIES, PoolPolicy, check_patterns
 from .names import is_dns_label, is_dns_subdomain, is_label_value, is_qualified_name
 
 TOLERATION_KEYS = frozenset({"key", "operator", "value", "effect", "tolerationSeconds"})
@@ -197,6 +198,17 @@ class PoolSettings(BaseModel):
         default_factory=list,
         description="Custom workloads (e.g. JobSet) queue templates may name besides Jobs.",
     )
+    allowed_secrets: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_ENTRIES,
+        description="Secrets of the job namespace queue templates may reference (names or "
+        "globs such as team-a-*); unset: none but the API key and image pull secrets.",
+    )
+    allowed_priority_classes: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_ENTRIES,
+        description="Priority classes queue templates may set (names or globs); unset: none.",
+    )
     labels: dict[str, str] = Field(default_factory=dict, description="Extra Job labels.")
     annotations: dict[str, str] = Field(default_factory=dict, description="Extra annotations.")
 
@@ -270,6 +282,11 @@ class PoolSettings(BaseModel):
             raise ValueError(f"not Secret names: {', '.join(map(repr, bad))}")
         return value
 
+    @field_validator("allowed_secrets", "allowed_priority_classes")
+    @classmethod
+    def _allow_lists(cls, value: list[str]) -> list[str]:
+        return check_patterns(value)
+
     @field_validator("labels")
     @classmethod
     def _labels(cls, value: dict[str, str]) -> dict[str, str]:
@@ -284,3 +301,16 @@ class PoolSettings(BaseModel):
 def gpu_toleration(pool: PoolSettings) -> dict[str, str]:
     """The toleration of the GPU taint (`nvidia.com/gpu:NoSchedule`) every GPU Job gets."""
     return {"key": pool.gpu_resource, "operator": "Exists", "effect": "NoSchedule"}
+
+
+def pool_policy(pool: PoolSettings) -> PoolPolicy:
+    """What the pool lets templates reference: its allow-lists plus the Secrets the agent
+    adds itself (the API key's, the image pull secrets), which a template may name too."""
+    own = [pool.api_key_secret.name, *pool.image_pull_secrets]
+    secrets = [*pool.allowed_secrets, *(s for s in own if s not in pool.allowed_secrets)]
+    return PoolPolicy(
+        name=pool.name,
+        namespace=pool.namespace,
+        allowed_secrets=secrets,
+        allowed_priority_classes=list(pool.allowed_priority_classes),
+    )

@@ -167,12 +167,20 @@ class KubernetesRunner:
         self.pool_watch = PoolWatch(self.pool, self.core)
 
     def _connect(self) -> client.ApiClient:
-        if self.kubeconfig:
-            return config.new_client_from_config(config_file=self.kubeconfig)
         try:
-            config.load_incluster_config()
-        except config.ConfigException:
-            config.load_kube_config()
+            if self.kubeconfig:
+                return config.new_client_from_config(config_file=self.kubeconfig)
+            try:
+                config.load_incluster_config()
+            except config.ConfigException:
+                config.load_kube_config()
+        except (config.ConfigException, OSError) as exc:
+            # No cluster to talk to is a setup problem, not a crash: say what to set.
+            where = f"kubeconfig {self.kubeconfig!r}" if self.kubeconfig else "no kubeconfig"
+            raise ConfigError(
+                f"cannot reach Kubernetes ({where}: {exc}); run the agent in the cluster, "
+                "or pass --kubeconfig FILE (or `kubeconfig:` in the agent config, or KUBECONFIG)"
+            ) from None
         return client.ApiClient()
 
     async def stop(self) -> None:

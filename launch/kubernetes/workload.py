@@ -24,6 +24,7 @@ import copy
 from typing import Any
 
 from ..models import ItemState, QueueItem
+from .allowlists import check_allowlists
 from .job import (
     TOP_LEVEL_KEYS,
     check_size,
@@ -42,7 +43,7 @@ from .pod_spec import (
     place_pod,
     set_main_container,
 )
-from .pool import PoolSettings, WorkloadKind
+from .pool import PoolSettings, WorkloadKind, pool_policy
 from .security import check_pod_security
 from .wandb_env import run_id_for
 
@@ -106,6 +107,7 @@ def render_workload(
 ) -> dict[str, Any]:
     """The complete manifest of a custom workload; JobRenderError/PodSecurityError if not."""
     manifest = _check_manifest(item.rendered_config or {}, kind)
+    check_allowlists(manifest, pool_policy(pool))  # its own fields may name Secrets too
     start_timeout_s(item, pool)  # refuse a bad annotation now, not when the pods wait
     manifest["apiVersion"], manifest["kind"] = kind.api_version, kind.kind
     meta = manifest.setdefault("metadata", {})

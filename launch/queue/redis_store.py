@@ -446,6 +446,17 @@ class RedisQueueStore:
         fields = self.r.hgetall(self._item_key(item_id))
         return _item(fields) if fields else None
 
+    def find_item_ids(self, prefix: str, limit: int = 10) -> list[str]:
+        """Ids of items that start with `prefix` (lowercase hex), at most `limit`, sorted."""
+        # A scan, not an index: prefixes are typed by people, never on a hot path.
+        if prefix and not prefix.isalnum():
+            return []  # hex ids only; keeps glob characters out of MATCH
+        start = len(self._item_key(""))
+        found = {
+            key[start:] for key in self.r.scan_iter(match=self._item_key(prefix) + "*", count=1000)
+        }
+        return sorted(found)[:limit]
+
     def list_items(
         self, queue: Queue, states: list[ItemState] | None = None, limit: int = 1000
     ) -> list[QueueItem]:

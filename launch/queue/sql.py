@@ -425,6 +425,18 @@ class SqlQueueStore:
             row = conn.execute(select(items_table).where(items_table.c.id == item_id)).first()
         return _item(row) if row is not None else None
 
+    def find_item_ids(self, prefix: str, limit: int = 10) -> list[str]:
+        """Ids of items that start with `prefix` (lowercase hex), at most `limit`, sorted."""
+        # Ids are hex, so a range on the primary key finds a prefix without LIKE escaping.
+        stmt = (
+            select(items_table.c.id)
+            .where(items_table.c.id >= prefix, items_table.c.id < prefix + "g")
+            .order_by(items_table.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [row[0] for row in conn.execute(stmt)]
+
     def list_items(
         self, queue: Queue, states: list[ItemState] | None = None, limit: int = 1000
     ) -> list[QueueItem]:

@@ -136,6 +136,10 @@ class QueueStore(Protocol):
         """One item."""
         ...
 
+    def find_item_ids(self, prefix: str, limit: int = 10) -> list[str]:
+        """Ids of items that start with `prefix` (lowercase hex), at most `limit`, sorted."""
+        ...
+
     def list_items(
         self, queue: Queue, states: list[ItemState] | None = None, limit: int = 1000
     ) -> list[QueueItem]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
+
+from runyard.launch.kubernetes.allowlists import NAME_GLOB
 
 from .api import (
     DNS_LABEL,
@@ -18,6 +20,8 @@ from .api import (
 )
 
 KNOWN_GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915")
+# A Secret or PriorityClass name, with * and ? as wildcards.
+NameGlob = Annotated[str, Field(pattern=NAME_GLOB)]
 
 
 class GpuNodePool(CRModel):
@@ -138,6 +142,19 @@ class AgentPoolSpec(CRModel):
     )
     job_service_account: str | None = Field(
         default=None, description="Service account of the Jobs; unset: none mounted."
+    )
+    allowed_secrets: list[NameGlob] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Secrets of the job namespace queue templates may reference (secretKeyRef, "
+        "envFrom, secret volumes, imagePullSecrets, ...): names or globs such as team-a-*; "
+        "unset: none besides the agents' API key Secret. Anything else is refused at enqueue.",
+    )
+    allowed_priority_classes: list[NameGlob] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="PriorityClasses queue templates may set (priorityClassName): names or "
+        "globs; unset: none.",
     )
     resources: Resources = Field(
         default_factory=lambda: Resources(

@@ -29,6 +29,12 @@ CONFIG_PATH = "/etc/runyard/agent.yaml"
 # Kubernetes owner references cannot cross namespaces or point from cluster-scoped objects,
 # so objects outside the pool's namespace carry this label and the finalizer deletes them.
 OWNER_LABEL = f"{GROUP}/agentpool"
+# Agent config `pool.*` settings that come from their own AgentPool field, not spec.nodePool.
+_POOL_FIELDS = {
+    "workload_kinds": "spec.workloadKinds",
+    "allowed_secrets": "spec.allowedSecrets",
+    "allowed_priority_classes": "spec.allowedPriorityClasses",
+}
 
 
 def owner_label(name: str, namespace: str) -> str:
@@ -93,6 +99,8 @@ def agent_config(
             "workload_kinds": [
                 k.model_dump(by_alias=True, exclude_none=True) for k in spec.workload_kinds
             ],
+            "allowed_secrets": list(spec.allowed_secrets),
+            "allowed_priority_classes": list(spec.allowed_priority_classes),
         },
     }
     try:
@@ -107,8 +115,8 @@ def agent_config(
         for err in exc.errors():
             loc = [str(p) for p in err["loc"]]
             where = fields.get(loc[0], "spec") if loc else "spec"
-            if loc[:2] == ["pool", "workload_kinds"]:
-                where = "spec.workloadKinds"
+            if loc[:1] == ["pool"] and len(loc) > 1 and loc[1] in _POOL_FIELDS:
+                where = _POOL_FIELDS[loc[1]]
             problems.append(
                 f"{where} ({'.'.join(loc)}): {err['msg'].removeprefix('Value error, ')}"
             )

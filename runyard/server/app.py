@@ -10,23 +10,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from runyard import __version__
-from runyard.server.api import agents, filestream, health, queues, runs, storage
+from runyard.server.api import agents, filestream, health, people, queues, runs, storage
 from runyard.server.clock import utcnow
-from runyard.server.errors import ServiceError
+from runyard.server.error_handlers import install_error_handlers
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
 from runyard.server.metrics import ServerMetrics
 from runyard.server.queues.capacity_board import CapacityBoard
 from runyard.server.queues.wakeup import Wakeup
 from runyard.server.state import ServerState
+from runyard.server.storage_health import StorageHealth
 from runyard.server.tracking.runs import mark_crashed_runs
-from runyard.server.ui.pages import error_page
 from runyard.server.ui.routes import mount_ui
 from runyard.server.unit_of_work import UnitOfWork
+from runyard.server.web_security import install_web_security
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,8 @@ def create_app(state: ServerState) -> FastAPI:
     app.state.metrics.watch_queues(state.queue_store)
     app.state.queue_wakeup = Wakeup()
     app.state.capacity_board = CapacityBoard()
+    app.state.storage_health = StorageHealth()
+    install_error_handlers(app)
 
     @app.middleware("http")
     async def observe(
@@ -105,17 +107,9 @@ def create_app(state: ServerState) -> FastAPI:
         )
         return response
 
-    @app.exception_handler(ServiceError)
-    async def service_error(request: Request, exc: ServiceError) -> Response:
-        """The one place REST (and UI pages) turn a service's refusal into a response."""
-        page = error_page(request, exc)
-        if page is not None:
-            return page
-        detail = {"message": exc.message, **exc.details} if exc.details else exc.message
-        return JSONResponse({"detail": detail}, status_code=exc.status)
-
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_request_bytes)
-    for module in (health, graphql_route, filestream, storage, runs, queues, agents):
+    install_web_security(app, state.settings, state.signer)
+    for module in (health, graphql_route, filestream, storage, runs, queues, agents, people):
         app.include_router(module.router)
     mount_ui(app)
     return app

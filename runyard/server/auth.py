@@ -105,7 +105,16 @@ def principal_for_user(session: Session, user: User) -> Principal:
     """The principal of `user`: admin of its own entity, plus its role in each team."""
     roles: dict[str, Role] = {}
     if not user.is_service_account:
-        roles[user.default_entity.name] = Role.ADMIN
+        # A person administers their personal entity, named after them; their default
+        # entity may have been set to a team since (then the membership row decides it).
+        if not user.default_entity.is_team:
+            roles[user.default_entity.name] = Role.ADMIN
+        else:
+            personal = session.scalars(
+                select(Entity.name).where(Entity.name == user.username, Entity.is_team.is_(False))
+            ).first()
+            if personal is not None:
+                roles[personal] = Role.ADMIN
     memberships = session.execute(
         select(Entity.name, TeamMember.role)
         .join(TeamMember, TeamMember.team_id == Entity.id)
@@ -172,7 +181,10 @@ def new_api_key(session: Session, username: str, description: str = "") -> str:
     """Create, store and return a fresh key for an existing user."""
     user = session.scalars(select(User).where(User.username == username)).first()
     if user is None:
-        raise LookupError(f"no user named {username!r}: pass --user with an existing username")
+        raise LookupError(
+            f"no user named {username!r}: create it first (`runyard user create {username}`, "
+            "as an instance admin), or pass --user with an existing username"
+        )
     key = generate_api_key()
     add_api_key(session, user, key, description)
     return key

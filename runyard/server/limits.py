@@ -7,27 +7,30 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    """Raised inside the app when a streamed body passes the limit."""
-
-
 class BodySizeLimit:
-    """Reject bodies over `max_bytes`, by Content-Length up front or while streaming."""
+    """Reject bodies over `max_bytes`, by Content-Length up front or while streaming.
+
+    A streamed (chunked) body is cut off where it passes the limit: the 413 is sent from
+    here at once, and the app is told the client went away. Raising from `receive` instead
+    does not work: `BaseHTTPMiddleware` wraps the error in an exception group and FastAPI
+    turns body-read errors into a 400, so the error never came back here as itself (a 500).
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
-    def _message(self) -> bytes:
+    def message(self) -> str:
+        """The reason given to the client: the limit, its setting, and what to do instead."""
         mb = self.max_bytes / 1_000_000
-        text = (
+        return (
             f"request body is over the {mb:g} MB limit (RUNYARD_MAX_REQUEST_BYTES); "
             "send large files through upload URLs or split the request"
         )
-        return json.dumps({"error": text, "errors": [{"message": text}]}).encode()
 
     async def _reject(self, send: Send) -> None:
-        body = self._message()
+        text = self.message()
+        body = json.dumps({"error": text, "detail": text, "errors": [{"message": text}]}).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -35,6 +38,8 @@ class BodySizeLimit:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    # The rest of the body is never read: the connection cannot be reused.
+                    (b"connection", b"close"),
                 ],
             }
         )
@@ -51,24 +56,34 @@ class BodySizeLimit:
             return
         received = 0
         started = False
+        cut_off = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, cut_off
+            if cut_off:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    cut_off = True
+                    if not started:
+                        await self._reject(send)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if cut_off:
+                return  # the 413 went out already; the app's own answer is dropped
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._reject(send)
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            # The app failed because its body was cut off (a client disconnect to it);
+            # the client has its 413. Any other failure is not ours to hide.
+            if not cut_off:
+                raise

@@ -52,7 +52,7 @@ def spawn(state: ServerState, url: str) -> subprocess.Popen[bytes]:
     """Start `runyard agent` for the default queue; it retries until the server answers."""
     queue = ensure_queue(state)
     env = {**os.environ, "RUNYARD_URL": url, "RUNYARD_API_KEY": agent_key(state)}
-    workdir = state.settings.data_dir / "agent"
+    workdir = (state.settings.data_dir / "agent").resolve()
     return subprocess.Popen(
         [
             sys.executable,

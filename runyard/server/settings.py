@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +36,11 @@ class ServerSettings(BaseSettings):
     admin_api_key: str | None = Field(
         None, description="Admin API key to create at first start (default: a random one)."
     )
+    users_can_create_teams: bool = Field(
+        True,
+        description="Whether any user may create a team (as on W&B); when off, only instance "
+        "admins create teams.",
+    )
     run_heartbeat_timeout_s: float = Field(
         300.0, gt=0, description="A running run with no client contact this long becomes crashed."
     )
@@ -55,6 +61,16 @@ class ServerSettings(BaseSettings):
         4, ge=1, le=256, description="file_stream posts processed at once (bounds memory)."
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated IPs or CIDR networks of reverse proxies whose "
+        "X-Forwarded-Proto/-For headers are believed (e.g. 10.0.0.0/8); '*' trusts every peer. "
+        "Default: none, so a client cannot claim https by sending the header itself.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="When set, /metrics answers only `Authorization: Bearer <token>` requests.",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -63,6 +79,33 @@ class ServerSettings(BaseSettings):
         if value.lower() not in levels:
             raise ValueError(f"log_level must be one of {sorted(levels)}, got {value!r}")
         return value.lower()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        entries = [e.strip() for e in value.split(",") if e.strip()]
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {entry!r} is not an IP address or CIDR network "
+                    "(write e.g. 127.0.0.1,10.0.0.0/8, or * to trust every peer)"
+                ) from None
+        return ",".join(entries)
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None  # an empty RUNYARD_METRICS_TOKEN means "no token", not "any token"
+        return value
+
+    def proxy_list(self) -> list[str]:
+        """The trusted proxies as a list (empty: believe no forwarded headers)."""
+        return [e for e in self.trusted_proxies.split(",") if e]
 
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to SQLite inside the data dir."""

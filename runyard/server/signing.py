@@ -19,6 +19,10 @@ class UrlSigner:
         self._secret = secret
         self.ttl_s = ttl_s
 
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for another use of the server secret (e.g. CSRF tokens), independent of URLs."""
+        return hmac.new(self._secret, f"derive\n{purpose}".encode(), hashlib.sha256).digest()
+
     def _mac(self, method: str, key: str, expires: int) -> str:
         message = f"{method}\n{key}\n{expires}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()

@@ -45,6 +45,7 @@ class LiveServer:
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
+            proxy_headers=False,  # as `runyard server`: the app decides whom to believe
             timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)

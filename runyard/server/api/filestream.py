@@ -11,12 +11,15 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 
 from runyard.server.deps import authenticate_request, get_state
+from runyard.server.input_limits import depth_error
 from runyard.server.state import ServerState
 from runyard.server.tracking import filestream, run_writes
 from runyard.server.tracking.run_reads import RunPath
 from runyard.server.unit_of_work import UnitOfWork
 
 router = APIRouter()
+# Pydantic error types of a well-formed value outside its allowed range.
+_RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
 
 
 def _decode_body(raw: bytes, encoding: str | None, max_bytes: int) -> filestream.FileStreamRequest:
@@ -34,7 +37,12 @@ def _decode_body(raw: bytes, encoding: str | None, max_bytes: int) -> filestream
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise HTTPException(400, f"invalid file_stream body at {where}: {first['msg']}") from exc
+        if "recursion limit" in first["msg"]:
+            raise depth_error("file_stream body") from exc
+        # A well-formed value out of its allowed range (an offset or exit code past the
+        # 32-bit columns) is unprocessable; a malformed body is a bad request.
+        status = 422 if first["type"] in _RANGE_ERRORS else 400
+        raise HTTPException(status, f"invalid file_stream body at {where}: {first['msg']}") from exc
 
 
 def _apply(

@@ -41,6 +41,11 @@ class RunOut(BaseModel):
     updated_at: datetime
     heartbeat_at: datetime
     finished_at: datetime | None
+    user: str | None = Field(
+        None,
+        description="Username the run is attributed to: who started it, or for a service "
+        "account's run the team member named by WANDB_USERNAME.",
+    )
 
     @classmethod
     def from_run(cls, run: Run) -> RunOut:
@@ -66,6 +71,7 @@ class RunOut(BaseModel):
             updated_at=as_utc(run.updated_at),  # type: ignore[arg-type]
             heartbeat_at=as_utc(run.heartbeat_at),  # type: ignore[arg-type]
             finished_at=as_utc(run.finished_at),
+            user=run.user.username if run.user is not None else None,
         )
 
 

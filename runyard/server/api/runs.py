@@ -22,6 +22,7 @@ from runyard.server.api.models import (
     ViewerOut,
 )
 from runyard.server.deps import PrincipalDep, UowDep, public_base_url
+from runyard.server.input_limits import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
 from runyard.server.tracking import history, run_reads
 from runyard.server.tracking.rollups import Bucket
 from runyard.server.tracking.run_reads import RunPath
@@ -54,7 +55,7 @@ def list_runs(
         str | None, Query(description="e.g. -created_at, +summary_metrics.loss")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
 ) -> RunList:
     """List a project's runs, filtered and ordered like W&B's public API."""
     entity_name, sep, project_name = project.partition("/")
@@ -90,7 +91,10 @@ def get_history(
     entity: str,
     project: str,
     run: str,
-    after: Annotated[int, Query(description="Return lines after this line number.")] = -1,
+    after: Annotated[
+        int,
+        Query(ge=INT32_MIN, le=INT32_MAX, description="Return lines after this line number."),
+    ] = -1,
     limit: Annotated[int, Query(ge=1, le=history.MAX_PAGE)] = 1000,
 ) -> Response:
     """Logged history rows exactly as the client sent them, a page at a time."""
@@ -117,8 +121,12 @@ def get_sampled_history(
     run: str,
     keys: Annotated[list[str] | None, Query(description="Metrics; default: all numeric.")] = None,
     buckets: Annotated[int, Query(ge=1, le=history.MAX_BUCKETS)] = 1000,
-    step_min: Annotated[int | None, Query(description="Only steps at or after this.")] = None,
-    step_max: Annotated[int | None, Query(description="Only steps at or before this.")] = None,
+    step_min: Annotated[
+        int | None, Query(ge=INT64_MIN, le=INT64_MAX, description="Only steps at or after this.")
+    ] = None,
+    step_max: Annotated[
+        int | None, Query(ge=INT64_MIN, le=INT64_MAX, description="Only steps at or before this.")
+    ] = None,
 ) -> SampledHistory:
     """Each metric as at most `buckets` x-ranges with min, max and last: what a chart needs.
 
@@ -173,7 +181,10 @@ def get_console(
     entity: str,
     project: str,
     run: str,
-    after: int = -1,
+    after: Annotated[
+        int,
+        Query(ge=INT32_MIN, le=INT32_MAX, description="Return lines after this line number."),
+    ] = -1,
     limit: Annotated[int, Query(ge=1, le=history.MAX_PAGE)] = 1000,
 ) -> ConsoleOut:
     """The run's console output (stdout and stderr), a page at a time."""

@@ -165,6 +165,8 @@ class Run(Base):
     )
 
     project: Mapped[Project] = relationship(lazy="joined")
+    # Loaded on first use: many-to-one loads come from the identity map after the first.
+    user: Mapped[User | None] = relationship()
 
 
 class HistoryLine(Base):
@@ -272,6 +274,8 @@ class LaunchAgent(Base):
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
+    # Kubernetes agents: their pool's allow-lists (`PoolPolicy`), checked at enqueue.
+    pool: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
 
 
 class ArtifactCollection(Base):

@@ -23,6 +23,10 @@ class GraphQLContext:
     base_url: str
     # Wakes agents waiting in a claim; safe to call from the resolver's worker thread.
     on_enqueued: Callable[[], None] = lambda: None
+    # Who the client says runs on behalf of (WANDB_USERNAME / WANDB_USER_EMAIL): a service
+    # account's new runs are attributed to that user when it belongs to the run's entity.
+    wandb_username: str = ""
+    wandb_user_email: str = ""
 
 
 def ctx(info: GraphQLResolveInfo) -> GraphQLContext:

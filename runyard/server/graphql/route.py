@@ -9,15 +9,18 @@ from collections.abc import Callable
 from typing import Any
 
 from ariadne import graphql_sync
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.concurrency import run_in_threadpool
 
 from runyard.server.deps import authenticate_request, get_state, public_base_url
-from runyard.server.errors import ServiceError
+from runyard.server.error_handlers import note_storage_failure
+from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.failures import service_error_for, storage_reason
 from runyard.server.graphql.context import GraphQLContext
 from runyard.server.graphql.schema import build_schema
+from runyard.server.input_limits import loads_limited
 from runyard.server.state import ServerState
 from runyard.server.unit_of_work import UnitOfWork
 
@@ -29,14 +32,33 @@ def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
     """Show our own errors' messages; hide internals of unexpected ones."""
     formatted: dict[str, Any] = dict(error.formatted)
     original = error.original_error
-    if original is not None and not isinstance(original, ServiceError | ValueError):
+    # A full disk, a value past its column or too deep JSON is the service error it stands for.
+    mapped = service_error_for(original) if original is not None else None
+    if mapped is not None and mapped is not original:
+        formatted["message"] = mapped.message
+        if mapped.code is ErrorCode.INSUFFICIENT_STORAGE:
+            logger.error("graphql write failed on storage", extra={"reason": mapped.message})
+    elif original is not None and not isinstance(original, ServiceError | ValueError):
         logger.error("graphql resolver failed", exc_info=original, extra={"path": error.path})
         formatted["message"] = "internal server error (see the server log)"
-    if isinstance(original, ServiceError):
+    if mapped is not None:
         extensions = formatted.setdefault("extensions", {})
-        extensions["status"] = original.status
-        extensions["code"] = original.code.value
+        extensions["status"] = mapped.status
+        extensions["code"] = mapped.code.value
     return formatted
+
+
+def _error_body(error: ServiceError) -> dict[str, Any]:
+    extensions = {"status": error.status, "code": error.code.value}
+    return {"errors": [{"message": error.message, "extensions": extensions}]}
+
+
+def _storage_failure(result: dict[str, Any]) -> str | None:
+    """The message of a result's full-or-read-only storage error (answered as a 507), if any."""
+    for error in result.get("errors") or []:
+        if (error.get("extensions") or {}).get("code") == ErrorCode.INSUFFICIENT_STORAGE.value:
+            return str(error.get("message"))
+    return None
 
 
 def _execute(
@@ -45,13 +67,22 @@ def _execute(
     base_url: str,
     data: Any,
     on_enqueued: Callable[[], None],
+    on_behalf_of: tuple[str, str] = ("", ""),
 ) -> tuple[bool, dict[str, Any]]:
     # A mutation's unit writes; its session locks (on SQLite) at its first statement, not
     # before: a resolver that only uses the queue store must not hold the lock the store needs.
     uow = UnitOfWork(state, write=_is_mutation(data))
     principal = authenticate_request(uow, authorization)
     try:
-        context = GraphQLContext(uow, principal, state, base_url, on_enqueued)
+        context = GraphQLContext(
+            uow,
+            principal,
+            state,
+            base_url,
+            on_enqueued,
+            wandb_username=on_behalf_of[0],
+            wandb_user_email=on_behalf_of[1],
+        )
         success, result = graphql_sync(
             build_schema(),
             data,
@@ -88,10 +119,12 @@ def _is_mutation(data: dict[str, Any]) -> bool:
 async def graphql_endpoint(request: Request) -> JSONResponse:
     """Execute one GraphQL operation (named or anonymous) for the caller."""
     try:
-        data = json.loads(await request.body())
+        data = loads_limited(await request.body(), "graphql request body")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         message = f"request body is not valid JSON: {exc}"
         return JSONResponse({"errors": [{"message": message}]}, status_code=400)
+    except ServiceError as exc:
+        return JSONResponse(_error_body(exc), status_code=exc.status)
     if not isinstance(data, dict) or not isinstance(data.get("query"), str):
         message = 'body must be a JSON object with a "query" string'
         return JSONResponse({"errors": [{"message": message}]}, status_code=400)
@@ -104,12 +137,38 @@ async def graphql_endpoint(request: Request) -> JSONResponse:
     def on_enqueued() -> None:
         loop.call_soon_threadsafe(wakeup.notify)
 
-    success, result = await run_in_threadpool(
-        _execute,
-        get_state(request),
-        request.headers.get("authorization"),
-        public_base_url(request),
-        data,
-        on_enqueued,
-    )
+    try:
+        success, result = await run_in_threadpool(
+            _execute,
+            get_state(request),
+            request.headers.get("authorization"),
+            public_base_url(request),
+            data,
+            on_enqueued,
+            # The official client sends both on every request (empty unless set in its env).
+            (
+                request.headers.get("x-wandb-username", "").strip(),
+                request.headers.get("x-wandb-user-email", "").strip(),
+            ),
+        )
+    except HTTPException as exc:
+        if exc.status_code != 401:
+            raise
+        # GraphQL clients read `errors[].message`: say why the key was refused (e.g. a
+        # disabled user) there, not only in a REST-style `detail`.
+        error = {"message": exc.detail, "extensions": {"code": "unauthenticated", "status": 401}}
+        return JSONResponse({"errors": [error]}, status_code=401, headers=exc.headers)
+    except Exception as exc:
+        # The commit itself failed (a full disk), or the document broke the parser.
+        service_error = service_error_for(exc)
+        if service_error is None:
+            raise
+        if service_error.code is ErrorCode.INSUFFICIENT_STORAGE:
+            note_storage_failure(request, storage_reason(exc))
+        return JSONResponse(_error_body(service_error), status_code=service_error.status)
+    reason = _storage_failure(result)
+    if reason is not None:
+        # 507, not 200: the write did not happen and clients retry 5xx answers.
+        note_storage_failure(request, reason)
+        return JSONResponse(result, status_code=507)
     return JSONResponse(result, status_code=200 if success else 400)

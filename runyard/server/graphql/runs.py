@@ -163,8 +163,8 @@ def resolve_run_id(run: Run, _: GraphQLResolveInfo) -> str:
 
 @run_type.field("user")
 def resolve_run_user(run: Run, info: GraphQLResolveInfo) -> Principal | None:
-    """The owner of the run's entity (runs carry no per-user owner yet)."""
-    return entities.owner_of(ctx(info).uow, run.project.entity)
+    """Who started the run (a service account's run: the member it named), else the owner."""
+    return entities.user_of_run(ctx(info).uow, run)
 
 
 @run_type.field("wandbConfig")
@@ -246,7 +246,13 @@ def resolve_upsert_bucket(
     """Create or update a run (W&B calls runs buckets)."""
     context = ctx(info)
     data = UpsertRunInput.model_validate(input)
-    run, inserted = run_writes.upsert_bucket(context.uow, context.principal, data)
+    run, inserted = run_writes.upsert_bucket(
+        context.uow,
+        context.principal,
+        data,
+        wandb_username=context.wandb_username,
+        wandb_user_email=context.wandb_user_email,
+    )
     return {"bucket": run, "inserted": inserted}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from ariadne import ScalarType, load_schema_from_path, make_executable_schema
 from graphql import GraphQLSchema
@@ -19,12 +20,29 @@ from runyard.server.graphql import (
     runs,
     server_settings,
 )
+from runyard.server.input_limits import INT64_MAX, INT64_MIN
 
 SDL_PATH = Path(__file__).parent / "schema.graphql"
 
 # JSONString values travel as strings both ways; the resolvers encode and decode them.
 json_string = ScalarType("JSONString")
-# JSON, DateTime and Int64 pass through unchanged: resolvers return JSON-ready values.
+# JSON and DateTime pass through unchanged: resolvers return JSON-ready values.
+
+
+def parse_int64(value: Any) -> Any:
+    """An Int64 argument as given, refused when outside the 64-bit range of its columns."""
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not (INT64_MIN <= value <= INT64_MAX)
+    ):
+        raise ValueError(f"Int64 must lie within {INT64_MIN}..{INT64_MAX}, got {value}")
+    return value
+
+
+# Int64 outputs pass through unchanged; inputs are range-checked (a 422-like validation error
+# naming the argument instead of a database overflow).
+int64 = ScalarType("Int64", value_parser=parse_int64)
 
 
 @cache
@@ -33,6 +51,7 @@ def build_schema() -> GraphQLSchema:
     return make_executable_schema(
         load_schema_from_path(str(SDL_PATH)),
         json_string,
+        int64,
         *identity.BINDABLES,
         *runs.BINDABLES,
         *launch.BINDABLES,

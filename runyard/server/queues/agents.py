@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from runyard.launch.kubernetes.allowlists import PoolPolicy
 from runyard.server.api.models import as_utc
 from runyard.server.db.models import Entity, LaunchAgent
 
@@ -47,6 +48,11 @@ class AgentRegistration(BaseModel):
         le=300,
         description="How often the agent heartbeats; after 3 missed ones it counts as gone.",
     )
+    pool: PoolPolicy | None = Field(
+        default=None,
+        description="Kubernetes agents: their pool and what its queue templates may reference "
+        "(enqueues are checked against the pools of live agents).",
+    )
 
 
 class AgentOut(BaseModel):
@@ -63,6 +69,7 @@ class AgentOut(BaseModel):
     alive: bool
     created_at: datetime
     heartbeat_at: datetime
+    pool: PoolPolicy | None = None
 
 
 def agent_out(agent: LaunchAgent, entity: str, now: datetime) -> AgentOut:
@@ -81,6 +88,7 @@ def agent_out(agent: LaunchAgent, entity: str, now: datetime) -> AgentOut:
         alive=now - heartbeat < silence_limit(agent.heartbeat_interval_s),
         created_at=as_utc(agent.created_at) or now,
         heartbeat_at=heartbeat,
+        pool=agent.pool,
     )
 
 
@@ -97,6 +105,7 @@ def register(
         queues=body.queues,
         capacity=body.capacity,
         heartbeat_interval_s=body.heartbeat_interval_s,
+        pool=body.pool.model_dump() if body.pool else None,
         status="polling",
         created_at=now,
         heartbeat_at=now,

@@ -26,8 +26,9 @@ from runyard.launch.templating import TemplateValueError
 from runyard.server.access import Action, allows, require
 from runyard.server.auth import Principal
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.queues import agent_service, service
+from runyard.server.queues import agent_service, pools, service
 from runyard.server.queues.agents import AgentOut
+from runyard.server.queues.item_ids import resolve_item_id
 from runyard.server.tracking.runs import get_or_create_project, resolve_entity
 from runyard.server.unit_of_work import UnitOfWork
 
@@ -196,10 +197,18 @@ def enqueue_on(
 ) -> tuple[QueueItem, bool]:
     """Like `enqueue`, on a queue already found."""
     require(principal, queue.entity, Action.WRITE)
+    # The serving pools' allow-lists, read in a short session of its own: an enqueue must
+    # not hold SQLite's write lock that the queue store waits for.
+    policies = pools.serving_policies(uow.state.sessions, queue, uow.now())
     with store_errors():
         try:
             return service.enqueue(
-                uow.queue_store, queue, body, uow.now(), uow.settings.max_value_bytes
+                uow.queue_store,
+                queue,
+                body,
+                uow.now(),
+                uow.settings.max_value_bytes,
+                pools=policies,
             )
         except (TemplateValueError, service.SpecTooLarge):
             raise
@@ -233,7 +242,12 @@ def get_item(
     *,
     field: str = "",
 ) -> QueueItem:
-    """An item the caller may `action` on; `field` prefixes the message with the input."""
+    """An item the caller may `action` on, by its id or a unique prefix of it (as git takes
+    commit prefixes; other people's items neither match nor show); `field` prefixes the
+    message with the input."""
+    item_id = resolve_item_id(
+        uow.queue_store, item_id, lambda entity: allows(principal, entity, Action.READ)
+    )
     item = uow.queue_store.get_item(item_id)
     if item is None:
         prefix = f"{field}: " if field else ""
@@ -254,14 +268,14 @@ def set_priority(
     uow: UnitOfWork, principal: Principal, item_id: str, priority: Priority
 ) -> QueueItem:
     """Re-prioritise a pending item; it keeps its enqueue order within the new level."""
-    get_item(uow, principal, item_id, Action.WRITE)
+    item_id = get_item(uow, principal, item_id, Action.WRITE).id
     with store_errors():
         return uow.queue_store.set_priority(item_id, priority)
 
 
 def cancel_item(uow: UnitOfWork, principal: Principal, item_id: str) -> QueueItem:
     """Cancel an item; a running one is stopped by its agent at its next heartbeat."""
-    get_item(uow, principal, item_id, Action.WRITE)
+    item_id = get_item(uow, principal, item_id, Action.WRITE).id
     with store_errors():
         return uow.queue_store.cancel(item_id, uow.now())
 
@@ -285,7 +299,7 @@ def report_item(
     before = get_item(uow, principal, item_id, Action.WRITE)
     with store_errors():
         item = uow.queue_store.report(
-            item_id,
+            before.id,
             report.agent_id,
             report.state,
             uow.now(),

@@ -4,14 +4,17 @@ size problems, and summarise a queue. Synchronous; routes run it in a worker thr
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
+from runyard.launch.kubernetes.allowlists import PoolPolicy
 from runyard.launch.models import EnqueueRequest, Priority, Queue, QueueItem
 from runyard.launch.queue.store import PendingSummary, QueueStore
 from runyard.launch.templating import render_config, requirements_of, validate_values
+from runyard.server.queues.pools import check_pools
 
 
 class SpecTooLarge(ValueError):
@@ -27,9 +30,15 @@ class QueueStats(BaseModel):
 
 
 def enqueue(
-    store: QueueStore, queue: Queue, request: EnqueueRequest, now: datetime, max_bytes: int
+    store: QueueStore,
+    queue: Queue,
+    request: EnqueueRequest,
+    now: datetime,
+    max_bytes: int,
+    pools: Sequence[PoolPolicy] = (),
 ) -> tuple[QueueItem, bool]:
-    """Validate template values, render the queue's config, and add the item."""
+    """Validate template values, render the queue's config, check it against the allow-lists
+    of the serving `pools` (`pools.serving_policies`), and add the item."""
     size = len(json.dumps(request.run_spec))
     if size > max_bytes:
         raise SpecTooLarge(
@@ -42,6 +51,7 @@ def enqueue(
     if isinstance(project, str):
         fields["project"] = project
     rendered = render_config(queue.config, values, fields)
+    check_pools(rendered, pools)
     return store.enqueue(queue, request, values, rendered, requirements_of(values), now)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from runyard.server.db.models import Artifact, ArtifactFile
+from runyard.server.input_limits import check_file_name
 from runyard.server.storage import ObjectStore
 from runyard.server.tracking.runs import TrackingError
 
@@ -89,6 +90,7 @@ def register_files(
     existing = {f.name: f for f in files_of(session, artifact)}
     out: list[tuple[ArtifactFile, bool]] = []
     for spec in specs:
+        check_file_name(spec.name, "artifactFiles.name")
         row = existing.get(spec.name)
         if row is None:
             row = ArtifactFile(

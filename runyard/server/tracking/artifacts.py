@@ -29,6 +29,7 @@ from runyard.server.db.models import (
     Project,
     Run,
 )
+from runyard.server.input_limits import check_file_name, loads_limited
 from runyard.server.storage import ObjectStore
 from runyard.server.tracking.artifact_files import (
     files_of,
@@ -177,7 +178,7 @@ def _parse_metadata(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
     try:
-        value = json.loads(text)
+        value = loads_limited(text, "metadata")
     except json.JSONDecodeError as exc:
         raise TrackingError(f"metadata: not valid JSON ({exc.msg})") from exc
     if not isinstance(value, dict):
@@ -260,6 +261,7 @@ def commit_artifact(session: Session, store: ObjectStore, artifact: Artifact) ->
             if stored is None:
                 raise TrackingError(f"manifest: file {path!r} was never uploaded; upload it first")
             if row is None:
+                check_file_name(path, "manifest.contents")
                 row = ArtifactFile(artifact_id=artifact.id, name=path, md5_b64=entry.digest)
                 session.add(row)
             row.storage_key, row.size, row.uploaded = stored.storage_key, stored.size, True

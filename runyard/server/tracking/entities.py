@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from runyard.server.auth import Principal
-from runyard.server.db.models import ApiKey, Entity, User
+from runyard.server.db.models import ApiKey, Entity, Run, User
+from runyard.server.people.attribution import run_user
 from runyard.server.unit_of_work import UnitOfWork
 
 
@@ -36,3 +37,9 @@ def api_keys_of(uow: UnitOfWork, principal: Principal) -> list[ApiKey]:
             select(ApiKey).where(ApiKey.user_id == principal.user_id).order_by(ApiKey.id)
         )
     )
+
+
+def user_of_run(uow: UnitOfWork, run: Run) -> Principal | None:
+    """Who started the run (a service account's run: the member it named), else the owner
+    of the run's entity."""
+    return run_user(uow.session, run) or owner_of(uow, run.project.entity)

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from runyard.server.clock import utcnow
 from runyard.server.db.models import Run, RunFile
+from runyard.server.input_limits import check_file_name
 from runyard.server.tracking.runs import TrackingError
 
 RUN_FILE_PREFIX = "runs/"
@@ -22,7 +23,7 @@ def run_file_key(run: Run, name: str) -> str:
 
 def register_run_files(session: Session, run: Run, names: list[str]) -> list[tuple[str, str]]:
     """Record that `names` will be uploaded for `run`; return `(name, object key)` pairs."""
-    keys = [(name, run_file_key(run, name)) for name in names]
+    keys = [(check_file_name(name, "files"), run_file_key(run, name)) for name in names]
     existing = {f.name: f for f in session.scalars(select(RunFile).where(RunFile.run_id == run.id))}
     for name, _ in keys:
         if name not in existing:

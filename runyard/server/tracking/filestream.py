@@ -20,6 +20,16 @@ from sqlalchemy.orm import Session
 from runyard.server.clock import utcnow
 from runyard.server.db.dialect import insert_for
 from runyard.server.db.models import ConsoleLine, EventLine, HistoryLine, MetricPoint, Run
+from runyard.server.input_limits import (
+    INT32_MAX,
+    INT32_MIN,
+    INT64_MAX,
+    INT64_MIN,
+    check_file_name,
+    check_int_range,
+    loads_limited,
+    unprocessable,
+)
 from runyard.server.tracking.rollups import Point, store_rollups
 from runyard.server.tracking.runs import TrackingError
 
@@ -32,7 +42,8 @@ CONSOLE_FILE = "output.log"
 class FileChunk(BaseModel):
     """Lines of one file, starting at line `offset`."""
 
-    offset: int = Field(0, ge=0)
+    # Line numbers are 32-bit columns: an offset past them is refused with a 422 (see below).
+    offset: int = Field(0, ge=0, le=INT32_MAX)
     content: list[str] = Field(default_factory=list)
 
 
@@ -43,7 +54,7 @@ class FileStreamRequest(BaseModel):
 
     files: dict[str, FileChunk] = Field(default_factory=dict)
     complete: bool | None = None
-    exitcode: int | None = None
+    exitcode: int | None = Field(None, ge=INT32_MIN, le=INT32_MAX)
     preempting: bool | None = None
     uploaded: list[str] | None = None
 
@@ -67,18 +78,34 @@ def _parse_line(name: str, line_no: int, text: str, max_bytes: int) -> dict[str,
             status=413,
         )
     try:
-        value = json.loads(text)
+        value = loads_limited(text, f"{name} line {line_no}")
     except json.JSONDecodeError as exc:
         raise TrackingError(f"{name} line {line_no} is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise TrackingError(f"{name} line {line_no} must be a JSON object")
+    step = value.get("_step")
+    if isinstance(step, int) and not isinstance(step, bool):
+        check_int_range(step, f"{name} line {line_no}: _step", INT64_MIN, INT64_MAX)
     return value
+
+
+def _check_line_numbers(name: str, offset: int, count: int, shift: int = 0) -> None:
+    """Refuse a chunk whose line numbers (and so the line count) pass the 32-bit columns."""
+    last = offset + shift + count  # the file's line count after this chunk
+    if count and last > INT32_MAX:
+        raise unprocessable(
+            f"files.{name}.offset: offset {offset} with {count} lines ends at line {last - 1}; "
+            f"line numbers must stay within 0..{INT32_MAX - 1}: start a new run or file"
+        )
 
 
 def parse_post(body: FileStreamRequest, max_value_bytes: int) -> ParsedPost:
     """Validate every line of a post; raise TrackingError naming the first bad one."""
     parsed = ParsedPost()
+    for name in [*body.files, *(body.uploaded or [])]:
+        check_file_name(name, "files")
     for name, chunk in body.files.items():
+        _check_line_numbers(name, chunk.offset, len(chunk.content))
         lines = list(enumerate(chunk.content, start=chunk.offset))
         if name == HISTORY_FILE:
             parsed.history = [(n, _parse_line(name, n, t, max_value_bytes), t) for n, t in lines]
@@ -106,10 +133,20 @@ def numeric_items(row: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, 
         if isinstance(value, bool):
             continue
         if isinstance(value, int | float):
-            if math.isfinite(value):
-                yield prefix + key, float(value)
+            number = _as_float(value)
+            if number is not None:
+                yield prefix + key, number
         elif isinstance(value, dict) and not value.get("_type"):
             yield from numeric_items(value, f"{prefix}{key}.")
+
+
+def _as_float(value: float) -> float | None:
+    """The value as a finite float, or None (an integer past the float range is not charted)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
@@ -185,6 +222,7 @@ def apply_post(session: Session, run: Run, body: FileStreamRequest, max_value_by
         run.events_line_count = max(run.events_line_count, parsed.events[-1][0] + 1)
     if parsed.console and parsed.console_offset is not None:
         shift = console_shift(run, parsed.console_offset)
+        _check_line_numbers(CONSOLE_FILE, parsed.console_offset, len(parsed.console), shift)
         _upsert_console(
             session,
             [{"run_id": run.id, "line_no": n + shift, "text": text} for n, text in parsed.console],

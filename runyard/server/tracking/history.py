@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from runyard.server.db.models import EventLine, HistoryLine, Run
+from runyard.server.input_limits import INT32_MAX, check_int_range
 
 MAX_PAGE = 10_000
 MAX_BUCKETS = 10_000
@@ -50,6 +51,7 @@ def history_tail(
 
 def sampled_rows(session: Session, run: Run, keys: list[str], samples: int) -> list[dict[str, Any]]:
     """Return up to `samples` rows holding `keys`, evenly spread (W&B's `sampledHistory`)."""
+    check_int_range(samples, "samples", 1, INT32_MAX)
     total = run.history_line_count
     stride = max(1, -(-total // max(samples, 1)))
     rows = session.scalars(

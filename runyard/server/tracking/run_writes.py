@@ -10,6 +10,7 @@ from runyard.server.access import Action, require
 from runyard.server.auth import Principal
 from runyard.server.db.models import Entity, Project, Run
 from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.people.attribution import attribution_for
 from runyard.server.tracking import filestream
 from runyard.server.tracking.artifacts import delete_created_by
 from runyard.server.tracking.files import register_run_files
@@ -27,9 +28,29 @@ from runyard.server.unit_of_work import UnitOfWork
 logger = logging.getLogger(__name__)
 
 
-def upsert_bucket(uow: UnitOfWork, principal: Principal, data: UpsertRunInput) -> tuple[Run, bool]:
-    """Create or update a run (see `tracking.runs.upsert_run`); return it and if it is new."""
-    return upsert_run(uow.session, principal, data, max_value_bytes=uow.settings.max_value_bytes)
+def upsert_bucket(
+    uow: UnitOfWork,
+    principal: Principal,
+    data: UpsertRunInput,
+    *,
+    wandb_username: str = "",
+    wandb_user_email: str = "",
+) -> tuple[Run, bool]:
+    """Create or update a run (see `tracking.runs.upsert_run`); return it and if it is new.
+
+    A service account's new run is attributed to the user the client names
+    (WANDB_USERNAME / WANDB_USER_EMAIL) when that user belongs to the run's entity.
+    """
+    attributed = attribution_for(
+        uow.session, principal, data.entity, wandb_username, wandb_user_email
+    )
+    return upsert_run(
+        uow.session,
+        principal,
+        data,
+        max_value_bytes=uow.settings.max_value_bytes,
+        attributed_user_id=attributed,
+    )
 
 
 def create_run_files(

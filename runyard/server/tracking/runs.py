@@ -18,6 +18,7 @@ from runyard.server.clock import utcnow
 from runyard.server.db.dialect import insert_for
 from runyard.server.db.models import Entity, Project, Run
 from runyard.server.errors import ServiceError, code_for_status
+from runyard.server.input_limits import loads_limited
 from runyard.server.tracking.config import unwrap_config
 from runyard.server.tracking.ids import decode_id
 
@@ -117,7 +118,7 @@ def _parse_json_object(text: str, field: str, max_bytes: int) -> dict[str, Any]:
             status=413,
         )
     try:
-        value = json.loads(text)
+        value = loads_limited(text, field)
     except json.JSONDecodeError as exc:
         raise TrackingError(f"{field} is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):

@@ -20,10 +20,11 @@ from runyard.server.tracking.run_search import RunQuery, search_runs
 from runyard.server.ui import table, views
 from runyard.server.ui.filters import OPERATORS, filter_document
 from runyard.server.ui.session import (
-    COOKIE,
     LoginRequired,
+    clear_session_cookie,
     login_principal,
     session_token,
+    set_session_cookie,
     ui_principal,
 )
 from runyard.server.unit_of_work import UnitOfWork
@@ -105,22 +106,16 @@ def login(
     # Only local paths: an open redirect would let a link bounce users to another site.
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        COOKIE,
-        session_token(state.signer, principal.user_id),
-        max_age=state.signer.ttl_s,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
+    token = session_token(state.signer, principal.user_id)
+    set_session_cookie(request, response, token, state.signer.ttl_s)
     return response
 
 
 @router.post("/logout")
-def logout() -> RedirectResponse:
+def logout(request: Request) -> RedirectResponse:
     """Forget the session cookie."""
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE)
+    clear_session_cookie(request, response)
     return response
 
 
@@ -174,7 +169,7 @@ def workspace(request: Request, entity: str, project: str) -> Response:
         me,
         entity=entity,
         project=project,
-        data=json.dumps(payload),
+        data=payload,
     )
 
 
@@ -325,7 +320,7 @@ def run_page(
             "metrics": metrics,
             "entity": entity,
             "project": project,
-            "data": json.dumps(payload),
+            "data": payload,
         }
         return _page(request, "run.html", me, **context)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from runyard.server.ui import data, launch_links, launch_pages, pages
+from runyard.server.ui import csrf, data, launch_links, launch_pages, pages, people_pages
 
 STATIC = Path(__file__).parent / "static"
 
@@ -15,6 +15,8 @@ STATIC = Path(__file__).parent / "static"
 def mount_ui(app: FastAPI) -> None:
     """Add the web UI to `app` (after the API routes, so their paths win)."""
     STATIC.joinpath("build").mkdir(parents=True, exist_ok=True)
+    # Every POST form carries `{{ csrf_token(request) }}` in a hidden `csrf_token` field.
+    pages.templates.env.globals["csrf_token"] = csrf.token_for
     app.mount("/static/ui", StaticFiles(directory=STATIC), name="ui-static")
-    for module in (data, launch_links, launch_pages, pages):
+    for module in (data, launch_links, launch_pages, people_pages, pages):
         app.include_router(module.router)

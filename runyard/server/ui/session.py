@@ -6,7 +6,7 @@ server's URL-signing secret (kept in the database, so replicas agree).
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Response
 
 from runyard.server.auth import Principal
 from runyard.server.sign_in import principal_for_api_key, principal_for_user_id
@@ -41,6 +41,29 @@ def user_id_from_token(signer: UrlSigner, token: str | None) -> int | None:
 def login_principal(state: ServerState, api_key: str) -> Principal:
     """The owner of an API key pasted into the login form; AuthError if none."""
     return principal_for_api_key(UnitOfWork(state), api_key)
+
+
+def set_session_cookie(request: Request, response: Response, value: str, max_age: int) -> None:
+    """Set the session cookie: HttpOnly, SameSite=Lax, and Secure when served over https.
+
+    The scheme is https for TLS to this server and behind a proxy listed in
+    RUNYARD_TRUSTED_PROXIES that sends `X-Forwarded-Proto: https`.
+    """
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    """Expire the session cookie (with the attributes it was set with, so browsers match it)."""
+    response.delete_cookie(
+        COOKIE, httponly=True, samesite="lax", secure=request.url.scheme == "https"
+    )
 
 
 class LoginRequired(Exception):
