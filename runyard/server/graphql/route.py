@@ -45,6 +45,7 @@ def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
         extensions = formatted.setdefault("extensions", {})
         extensions["status"] = mapped.status
         extensions["code"] = mapped.code.value
+        extensions.update(mapped.details)  # e.g. each invalid template value ("problems")
     return formatted
 
 
