@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# Test files run in parallel, one worker per core (CI has 2); a file stays on one worker.
+PYTEST_WORKERS ?= auto
 
 .PHONY: install run test lint format bench test-compat test-slow clean chart-lint images crds web chromium
 
@@ -36,7 +38,7 @@ run: install web
 
 ## Lint, type-check, and run the test suite (CI runs exactly this).
 test: install lint web chromium
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -8,7 +8,9 @@ from collections.abc import Callable
 
 import pytest
 from click.testing import CliRunner, Result
+from rich.console import Console
 
+from runyard import people_cli, queue_cli
 from runyard.cli import main
 from support.server import LiveServer
 
@@ -38,7 +40,10 @@ def _key(output: str) -> str:
 def runyard(sqlite_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Invoke:
     """Invoke the CLI pointed at the server; `key=` picks whose API key is exported."""
     monkeypatch.setenv("RUNYARD_URL", sqlite_server.url)
+    # A wide terminal: the module's console may have fixed its size at import (xdist workers).
     monkeypatch.setenv("COLUMNS", "200")
+    for module in (queue_cli, people_cli):
+        monkeypatch.setattr(module, "console", Console(width=200))
     runner = CliRunner()
 
     def invoke(*args: str, key: str | None = None) -> Result:

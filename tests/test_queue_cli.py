@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from rich.console import Console
 
+from runyard import people_cli, queue_cli
 from runyard.cli import main
 from support.server import LiveServer
 
@@ -29,7 +31,10 @@ def runyard(sqlite_server: LiveServer, monkeypatch: pytest.MonkeyPatch):  # type
     """Invoke the CLI pointed at the server, as `runyard ...` with the admin key exported."""
     monkeypatch.setenv("RUNYARD_URL", sqlite_server.url)
     monkeypatch.setenv("RUNYARD_API_KEY", sqlite_server.admin_key)
+    # A wide terminal: the module's console may have fixed its size at import (xdist workers).
     monkeypatch.setenv("COLUMNS", "200")
+    for module in (queue_cli, people_cli):
+        monkeypatch.setattr(module, "console", Console(width=200))
     runner = CliRunner()
 
     def invoke(*args: str) -> Result:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from bench_queries import timed
 from common import ADMIN_KEY, percentile, server
 from rich.console import Console
 from rich.table import Table
@@ -72,16 +72,6 @@ def _seed_team_runs(database_url: str, count: int) -> None:
         )
 
 
-def _timed(call, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
-    call()
-    out = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        out.append((time.perf_counter() - started) * 1000)
-    return out
-
-
 def _measure(
     url: str, key: str, entity: str, project: str, upserts: int, repeat: int
 ) -> list[tuple[str, float, float]]:
@@ -119,7 +109,7 @@ def _measure(
             ("UpsertBucket (new run)", upsert, upserts),
             ("runs list, 10k runs, filter + sort", listing, repeat),
         ):
-            ms = _timed(call, count)
+            ms = timed(call, count)
             rows.append((name, percentile(ms, 50), percentile(ms, 99)))
         return rows
 

@@ -60,6 +60,18 @@ class ServerSettings(BaseSettings):
     ingest_concurrency: int = Field(
         4, ge=1, le=256, description="file_stream posts processed at once (bounds memory)."
     )
+    graphql_max_depth: int = Field(
+        20, ge=1, description="Deepest nesting of fields one GraphQL operation may select."
+    )
+    graphql_max_fields: int = Field(
+        1_000, ge=1, description="Most fields one GraphQL operation selects, fragments expanded."
+    )
+    graphql_max_aliases: int = Field(
+        200, ge=0, description="Most aliases one GraphQL operation uses, fragments expanded."
+    )
+    graphql_max_tokens: int = Field(
+        10_000, ge=100, description="Most tokens (names, punctuation, values) in a GraphQL query."
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
     trusted_proxies: str = Field(
         "",

@@ -14,6 +14,7 @@ from runyard.server.auth import bootstrap_admin
 from runyard.server.db import migrate
 from runyard.server.db.engine import make_engine, make_session_factory, writer_engine
 from runyard.server.db.models import ServerSecret
+from runyard.server.people.directory import ensure_org_entity
 from runyard.server.settings import ServerSettings
 from runyard.server.signing import UrlSigner
 from runyard.server.storage import FilesystemStore, ObjectStore
@@ -63,6 +64,7 @@ def open_state(settings: ServerSettings) -> ServerState:
     sessions = make_session_factory(engine)
     with sessions.begin() as session:
         new_key = bootstrap_admin(session, settings.admin_username, settings.admin_api_key)
+        ensure_org_entity(session)
         secret = _signing_secret(session)
     return ServerState(
         settings=settings,

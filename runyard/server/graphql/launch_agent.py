@@ -12,7 +12,7 @@ The same calls move acked items to the final state of their runs (queues.wandb_a
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ariadne import MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
@@ -26,6 +26,9 @@ from runyard.server.queues import agent_service, agents, queue_service, wandb_ag
 from runyard.server.queues import wandb_agent_rules as rules
 from runyard.server.queues.agent_service import AgentView
 from runyard.server.tracking.ids import decode_key, encode_id
+
+if TYPE_CHECKING:
+    from runyard.server.db.models import Entity
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +154,9 @@ def resolve_agent_heartbeat(agent: AgentView, _: GraphQLResolveInfo) -> str:
 
 
 @entity_type.field("isTeam")
-def resolve_is_team(*_: Any) -> bool:
-    """Runyard entities are personal namespaces."""
-    return False
+def resolve_is_team(entity: Entity, _: GraphQLResolveInfo) -> bool:
+    """Whether the entity is a team (the agent warns that its members can run code here)."""
+    return entity.is_team
 
 
 @mutation.field("popFromRunQueue")

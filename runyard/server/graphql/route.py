@@ -11,7 +11,7 @@ from typing import Any
 from ariadne import graphql_sync
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType
 from starlette.concurrency import run_in_threadpool
 
 from runyard.server.deps import authenticate_request, get_state, public_base_url
@@ -19,6 +19,7 @@ from runyard.server.error_handlers import note_storage_failure
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.failures import service_error_for, storage_reason
 from runyard.server.graphql.context import GraphQLContext
+from runyard.server.graphql.limits import GraphQLLimits, check_limits, parse_limited
 from runyard.server.graphql.schema import build_schema
 from runyard.server.input_limits import loads_limited
 from runyard.server.state import ServerState
@@ -70,9 +71,25 @@ def _execute(
     on_enqueued: Callable[[], None],
     on_behalf_of: tuple[str, str] = ("", ""),
 ) -> tuple[bool, dict[str, Any]]:
+    # Too big a query is refused before anything else runs (the standard validation rules
+    # included: some are quadratic in the number of fields).
+    settings = state.settings
+    limits = GraphQLLimits(
+        max_depth=settings.graphql_max_depth,
+        max_fields=settings.graphql_max_fields,
+        max_aliases=settings.graphql_max_aliases,
+        max_tokens=settings.graphql_max_tokens,
+    )
+    try:
+        document = parse_limited(data["query"], limits)
+    except GraphQLError as error:
+        return False, {"errors": [format_error(error)]}
+    too_big = check_limits(document, limits)
+    if too_big:
+        return False, {"errors": [format_error(error) for error in too_big]}
     # A mutation's unit writes; its session locks (on SQLite) at its first statement, not
     # before: a resolver that only uses the queue store must not hold the lock the store needs.
-    uow = UnitOfWork(state, write=_is_mutation(data))
+    uow = UnitOfWork(state, write=_is_mutation(document, data))
     principal = authenticate_request(uow, authorization)
     try:
         context = GraphQLContext(
@@ -87,6 +104,7 @@ def _execute(
         success, result = graphql_sync(
             build_schema(),
             data,
+            query_document=document,
             context_value=context,
             introspection=True,
             error_formatter=format_error,
@@ -101,12 +119,8 @@ def _execute(
         uow.close()
 
 
-def _is_mutation(data: dict[str, Any]) -> bool:
+def _is_mutation(document: DocumentNode, data: dict[str, Any]) -> bool:
     """Whether the operation to run writes (then it takes the write lock at once)."""
-    try:
-        document = parse(data["query"])
-    except GraphQLError:
-        return False
     wanted = data.get("operationName")
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode) and (

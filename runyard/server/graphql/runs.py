@@ -19,7 +19,7 @@ from runyard.server.tracking.run_search import RunQuery, count_runs, search_runs
 from runyard.server.tracking.runs import UpsertRunInput
 
 if TYPE_CHECKING:
-    from runyard.server.db.models import Project, Run
+    from runyard.server.db.models import Project, Run, User
 
 query = QueryType()
 mutation = MutationType()
@@ -162,7 +162,7 @@ def resolve_run_id(run: Run, _: GraphQLResolveInfo) -> str:
 
 
 @run_type.field("user")
-def resolve_run_user(run: Run, info: GraphQLResolveInfo) -> Principal | None:
+def resolve_run_user(run: Run, info: GraphQLResolveInfo) -> Principal | User | None:
     """Who started the run (a service account's run: the member it named), else the owner."""
     return entities.user_of_run(ctx(info).uow, run)
 

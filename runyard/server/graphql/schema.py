@@ -15,6 +15,9 @@ from runyard.server.graphql import (
     launch,
     launch_agent,
     launch_queues,
+    people,
+    people_types,
+    project_list,
     projects,
     run_delete,
     runs,
@@ -61,4 +64,7 @@ def build_schema() -> GraphQLSchema:
         *artifacts.BINDABLES,
         *run_delete.BINDABLES,
         *server_settings.BINDABLES,
+        *people.BINDABLES,
+        *people_types.BINDABLES,
+        *project_list.BINDABLES,
     )

@@ -8,7 +8,9 @@ mistake raises `FilterError` naming where in the document it is and how to fix i
 
 from __future__ import annotations
 
+import json
 import re
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -18,8 +20,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from runyard.server.db.models import Run
 from runyard.server.tracking.json_sql import JsonPath, json_array_contains
+from runyard.server.tracking.regex import MAX_PATTERN_LENGTH, UnsupportedRegex, compile_linear
 
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
+LIST_OPERATORS = ("$in", "$nin", "$and", "$or", "$nor")
 FIELD_OPERATORS = (*COMPARISONS, "$in", "$nin", "$exists", "$regex", "$options", "$not")
 LOGICAL_OPERATORS = ("$and", "$or", "$nor")
 
@@ -62,6 +66,14 @@ NON_PORTABLE_REGEX = {
 }
 # JSON numbers are compared as doubles; a larger integer cannot be represented anyway.
 MAX_EXACT_INT = 2**53
+# Each value becomes SQL: bound the work (and the SQL's bound parameters) one filter can ask for.
+MAX_LIST_ITEMS = 1_000
+MAX_FILTER_VALUES = 2_000
+MAX_FILTER_DEPTH = 32
+_GROUP = 32
+# PostgreSQL's regex engine allows repetition counts up to 255.
+MAX_REPEAT = 255
+_REPEAT = re.compile(r"(?<!\\)\{(\d+)(?:,(\d*))?\}")
 
 
 class FilterError(ValueError):
@@ -72,7 +84,62 @@ def compile_filter(document: Any, dialect: str) -> ColumnElement[bool]:
     """Compile a W&B run filter (parsed JSON, or None for "all runs") into a WHERE clause."""
     if document is None:
         return true()
+    check_filter_size(document)
     return _document(document, "filters", dialect)
+
+
+def parse_filter(text: str | None) -> Any:
+    """A filter's JSON text, parsed and checked for size (FilterError; None for no filter).
+
+    `json.loads` recurses: JSON nested thousands deep would fail with a RecursionError.
+    """
+    if not text:
+        return None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FilterError(f"filters is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise FilterError(
+            f"filters: the filter nests deeper than {MAX_FILTER_DEPTH} levels; flatten it"
+        ) from None
+    check_filter_size(document)
+    return document
+
+
+def check_filter_size(document: Any) -> None:
+    """Refuse a filter whose lists, values or nesting are over the limits (FilterError).
+
+    Walks the parsed JSON without recursion, before anything is compiled.
+    """
+    values = 0
+    stack: list[tuple[Any, str, int]] = [(document, "filters", 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if depth > MAX_FILTER_DEPTH:
+            raise FilterError(
+                f"{where}: the filter nests deeper than {MAX_FILTER_DEPTH} levels; "
+                "flatten it (one $and or $or can hold many conditions)"
+            )
+        if isinstance(node, dict):
+            stack.extend((value, f"{where}[{key!r}]", depth + 1) for key, value in node.items())
+        elif isinstance(node, list):
+            if len(node) > MAX_LIST_ITEMS:
+                operator = where.rsplit("[", 1)[-1].strip("[]'\"")
+                named = f"{operator} " if operator in LIST_OPERATORS else "the list "
+                raise FilterError(
+                    f"{where}: {named}has {len(node):,} items, over the limit of "
+                    f"{MAX_LIST_ITEMS:,} per list; split the query into several, or mark the "
+                    "runs you want with a tag or group and filter on that"
+                )
+            stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(node))
+        else:
+            values += 1
+            if values > MAX_FILTER_VALUES:
+                raise FilterError(
+                    f"filters: the filter holds over {MAX_FILTER_VALUES:,} values, the limit; "
+                    "split the query into several, or filter on a tag or group"
+                )
 
 
 def compile_order(order: str | None, dialect: str) -> list[Any]:
@@ -128,11 +195,11 @@ def _document(document: Any, where: str, dialect: str) -> ColumnElement[bool]:
                 raise FilterError(f"{here} must be a non-empty list of filters")
             parts = [_document(item, f"{here}[{i}]", dialect) for i, item in enumerate(value)]
             if key == "$and":
-                clauses.append(and_(*parts))
+                clauses.append(_combine(and_, parts))
             elif key == "$or":
-                clauses.append(or_(*parts))
+                clauses.append(_combine(or_, parts))
             else:
-                clauses.append(and_(*(_negate(p) for p in parts)))
+                clauses.append(_combine(and_, [_negate(p) for p in parts]))
         elif key.startswith("$"):
             raise FilterError(
                 f"{here}: unknown operator {key!r} at the top level; use one of "
@@ -142,7 +209,25 @@ def _document(document: Any, where: str, dialect: str) -> ColumnElement[bool]:
             clauses.append(_field(key, value, here, dialect))
     if not clauses:
         return true()
-    return and_(*clauses)
+    return _combine(and_, clauses)
+
+
+def _combine(
+    op: Callable[..., ColumnElement[bool]], clauses: list[ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    """`op` (and_/or_) over many clauses as a shallow tree.
+
+    SQL reads `a OR b OR c ...` as a chain as deep as it is long, and SQLite refuses
+    expressions over 1,000 deep. SQLAlchemy flattens nested and_/or_, so each group is
+    wrapped in COALESCE(group, false): the same wherever a filter's result is used (WHERE
+    and `_negate` both read NULL as false).
+    """
+    while len(clauses) > _GROUP:
+        clauses = [
+            func.coalesce(op(*clauses[i : i + _GROUP]), false())
+            for i in range(0, len(clauses), _GROUP)
+        ]
+    return op(*clauses)
 
 
 def _field(field: str, condition: Any, where: str, dialect: str) -> ColumnElement[bool]:
@@ -172,8 +257,8 @@ def _operators(target: _Target, ops: dict[str, Any], where: str) -> ColumnElemen
         elif op in ("$in", "$nin"):
             if not isinstance(operand, list):
                 raise FilterError(f"{here} must be a list of values, got {operand!r}")
-            any_of = or_(
-                false(), *(target.equals(v, f"{here}[{i}]") for i, v in enumerate(operand))
+            any_of = _combine(
+                or_, [false(), *(target.equals(v, f"{here}[{i}]") for i, v in enumerate(operand))]
             )
             clauses.append(any_of if op == "$in" else _negate(any_of))
         elif op == "$exists":
@@ -189,7 +274,7 @@ def _operators(target: _Target, ops: dict[str, Any], where: str) -> ColumnElemen
             if not isinstance(operand, dict) or not operand:
                 raise FilterError(f'{here} must be an object of operators, e.g. {{"$gt": 1}}')
             clauses.append(_negate(_operators(target, operand, here)))
-    return and_(*clauses) if clauses else true()
+    return _combine(and_, clauses) if clauses else true()
 
 
 def _negate(clause: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -230,18 +315,40 @@ def _pattern(pattern: Any, options: Any, where: str) -> str:
     _text(pattern, where)
     if options not in (None, "", "i"):
         raise FilterError(f"{where}: $options may only be 'i' (case-insensitive), got {options!r}")
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise FilterError(
+            f"{where}: the pattern is {len(pattern):,} characters, over the "
+            f"{MAX_PATTERN_LENGTH:,}-character limit of $regex; use a shorter pattern"
+        )
     try:
-        re.compile(pattern)
+        with warnings.catch_warnings():  # "possible nested set" and the like: not ours to log
+            warnings.simplefilter("ignore")
+            re.compile(pattern)  # only for its syntax errors; matching runs on RE2 or PostgreSQL
     except re.error as exc:
         raise FilterError(f"{where}: invalid regular expression {pattern!r}: {exc}") from exc
-    # SQLite runs Python's engine, PostgreSQL its own: refuse what the two read differently.
+    # SQLite runs RE2, PostgreSQL its own engine: refuse what the two read differently.
     for construct, meaning in NON_PORTABLE_REGEX.items():
         if construct in pattern:
             raise FilterError(
                 f"{where}: {meaning} ({construct!r}) is not supported in $regex; "
                 "use plain classes, anchors and $options: 'i'"
             )
-    return f"(?i){pattern}" if options == "i" else pattern
+    for repeat in _REPEAT.finditer(pattern):
+        if any(count and int(count) > MAX_REPEAT for count in repeat.groups()):
+            raise FilterError(
+                f"{where}: repetition counts over {MAX_REPEAT} ({repeat.group()}) are not "
+                "supported in $regex; use a smaller count or '+'"
+            )
+    full = f"(?i){pattern}" if options == "i" else pattern
+    try:
+        compile_linear(full)
+    except UnsupportedRegex as exc:
+        raise FilterError(
+            f"{where}: $regex {pattern!r} is not supported: {exc}. $regex runs on a "
+            "linear-time engine (RE2), which has no backreferences (\\1) or lookarounds; "
+            "match the text itself instead"
+        ) from None
+    return full
 
 
 class _StringColumn(_Target):

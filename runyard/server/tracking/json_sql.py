@@ -7,12 +7,13 @@ string, instead of failing the query (PostgreSQL would raise on a bad cast).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import ARRAY, Boolean, Float, Integer, Text, case, cast, exists, func, literal
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
+
+from runyard.server.tracking.regex import regexp
 
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 
@@ -81,11 +82,5 @@ def json_array_contains(column: Any, item: str, dialect: str) -> ColumnElement[b
 
 
 def register_sqlite_regexp(dbapi_connection: Any, _record: Any) -> None:
-    """Give a SQLite connection the REGEXP function (`x REGEXP pattern`)."""
-
-    def _regexp(pattern: str | None, value: Any) -> bool | None:
-        if pattern is None or value is None:
-            return None
-        return re.search(pattern, str(value)) is not None
-
-    dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
+    """Give a SQLite connection the REGEXP function (`x REGEXP pattern`), on RE2."""
+    dbapi_connection.create_function("regexp", 2, regexp, deterministic=True)
