@@ -19,15 +19,6 @@ def get_state(request: Request) -> ServerState:
     return state
 
 
-def db_session(
-    request: Request, state: Annotated[ServerState, Depends(get_state)]
-) -> Iterator[Session]:
-    """A raw session per request, for adapters not yet moved onto services (people);
-    new code takes `UowDep` and calls services."""
-    with UnitOfWork(state, write=request.method not in ("GET", "HEAD")) as uow:
-        yield uow.session
-
-
 def unit_of_work(
     request: Request, state: Annotated[ServerState, Depends(get_state)]
 ) -> Iterator[UnitOfWork]:
@@ -75,9 +66,8 @@ def public_base_url(request: Request) -> str:
     return (configured or str(request.base_url)).rstrip("/")
 
 
-# "function" scope: commit before the response is sent, so a client that got its answer
-# reads its own write on the next request (the default commits after sending).
-SessionDep = Annotated[Session, Depends(db_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 StateDep = Annotated[ServerState, Depends(get_state)]
+# "function" scope: commit before the response is sent, so a client that got its answer
+# reads its own write on the next request (the default commits after sending).
 UowDep = Annotated[UnitOfWork, Depends(unit_of_work, scope="function")]

@@ -5,7 +5,9 @@ Thin: each handler calls `runyard.server.people` services; a refusal is shown on
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,16 +17,27 @@ from runyard.server.auth import Principal, Role
 from runyard.server.errors import ServiceError
 from runyard.server.people import keys, teams
 from runyard.server.ui.pages import _error, _me, _page, _to_login
+from runyard.server.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 router = APIRouter(include_in_schema=False)
 ROLES = [r.value for r in Role]
 
 
+@contextmanager
+def _session(request: Request, *, write: bool = False) -> Iterator[Session]:
+    """The session of a unit of work, for the people services (which take one); committed
+    at the end of the block, rolled back if it raises."""
+    with UnitOfWork(request.app.state.runyard, write=write) as uow:
+        yield uow.session
+
+
 def _keys_page(
     request: Request, me: Principal, *, new_key: str | None = None, error: str | None = None
 ) -> HTMLResponse:
-    state = request.app.state.runyard
-    with state.sessions() as session:
+    with _session(request) as session:
         rows = [
             {
                 "id": k.id,
@@ -53,7 +66,7 @@ def create_key(request: Request, description: Annotated[str, Form()] = "") -> Re
     if me is None:
         return _to_login(request)
     try:
-        with request.app.state.runyard.write_sessions.begin() as session:
+        with _session(request, write=True) as session:
             key = keys.create_key(session, me, description=description.strip())
     except ServiceError as exc:
         page = _keys_page(request, me, error=str(exc))
@@ -72,7 +85,7 @@ def revoke_key(request: Request, key_id: int) -> Response:
     if me is None:
         return _to_login(request)
     try:
-        with request.app.state.runyard.write_sessions.begin() as session:
+        with _session(request, write=True) as session:
             keys.revoke_key(session, me, key_id)
     except ServiceError as exc:
         page = _keys_page(request, me, error=str(exc))
@@ -92,7 +105,7 @@ def teams_page(request: Request) -> Response:
 
 def _teams_page(request: Request, me: Principal, error: str | None = None) -> HTMLResponse:
     state = request.app.state.runyard
-    with state.sessions() as session:
+    with _session(request) as session:
         rows = [
             {"name": t.name, "role": (role_on(me, t.name) or Role.VIEWER).value}
             for t in teams.list_teams(session, me)
@@ -111,7 +124,7 @@ def create_team(request: Request, name: Annotated[str, Form()]) -> Response:
         return _to_login(request)
     state = request.app.state.runyard
     try:
-        with state.write_sessions.begin() as session:
+        with _session(request, write=True) as session:
             teams.create_team(
                 session,
                 me,
@@ -126,7 +139,7 @@ def create_team(request: Request, name: Annotated[str, Form()]) -> Response:
 
 
 def _team_page(request: Request, me: Principal, team: str, **extra: Any) -> HTMLResponse:
-    with request.app.state.runyard.sessions() as session:
+    with _session(request) as session:
         members = [
             {
                 "username": m.user.username,
@@ -183,7 +196,7 @@ def add_member(
     if me is None:
         return _to_login(request)
     try:
-        with request.app.state.runyard.write_sessions.begin() as session:
+        with _session(request, write=True) as session:
             teams.add_member(session, me, team, username.strip(), role)
     except ServiceError as exc:
         return _team_or_error(request, me, team, exc)
@@ -197,7 +210,7 @@ def set_role(request: Request, team: str, username: str, role: Annotated[str, Fo
     if me is None:
         return _to_login(request)
     try:
-        with request.app.state.runyard.write_sessions.begin() as session:
+        with _session(request, write=True) as session:
             teams.set_role(session, me, team, username, role)
     except ServiceError as exc:
         return _team_or_error(request, me, team, exc)
@@ -211,7 +224,7 @@ def remove_member(request: Request, team: str, username: str) -> Response:
     if me is None:
         return _to_login(request)
     try:
-        with request.app.state.runyard.write_sessions.begin() as session:
+        with _session(request, write=True) as session:
             teams.remove_member(session, me, team, username)
     except ServiceError as exc:
         return _team_or_error(request, me, team, exc)
@@ -229,7 +242,7 @@ def create_service_account(
     if me is None:
         return _to_login(request)
     try:
-        with request.app.state.runyard.write_sessions.begin() as session:
+        with _session(request, write=True) as session:
             user, key = teams.create_service_account(session, me, team, description.strip())
             owner = user.username
     except ServiceError as exc:
