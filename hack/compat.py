@@ -23,6 +23,7 @@ TESTS = [
     "tests/test_resume_and_states.py",
     "tests/test_public_api.py",
     "tests/test_wandb_launch_push.py",
+    "tests/test_wandb_queue_lifecycle.py",
     "tests/test_people_graphql.py",
 ]
 

@@ -222,3 +222,8 @@ class QueueItem(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     request_id: str | None = None
     created_at: datetime
+    pending_reason: str | None = Field(
+        default=None,
+        description="Why a pending item waits: no live agent serves its queue, the agents are "
+        "busy, or it needs more GPUs than any has free (set in API answers, not stored).",
+    )

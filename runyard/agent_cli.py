@@ -37,6 +37,13 @@ if TYPE_CHECKING:
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus /metrics here.")
 @click.option("--workdir", default=None, help="local-process: folder of job folders.")
 @click.option(
+    "--heartbeat-interval",
+    type=float,
+    default=None,
+    help="Seconds between heartbeats that renew leases [10].",
+)
+@click.option("--claim-wait", type=float, default=None, help="Long-poll length of a claim [30].")
+@click.option(
     "--backfill/--no-backfill",
     default=None,
     help="Let smaller items overtake one that does not fit [backfill].",
@@ -58,6 +65,8 @@ def agent(config_path: Path | None, **flags: Any) -> None:
         "metrics_port": flags["metrics_port"],
         "workdir": flags["workdir"],
         "backfill": flags["backfill"],
+        "heartbeat_interval_s": flags["heartbeat_interval"],
+        "claim_wait_s": flags["claim_wait"],
     }
     try:
         config = load_agent_config(config_path, overrides)

@@ -92,7 +92,7 @@ def items_table(items: list[dict[str, Any]], title: str) -> Table:
         "age",
         "attempts",
         "run",
-        "error",
+        "error or reason",
     ):
         table.add_column(column)
     for item in items:
@@ -105,7 +105,7 @@ def items_table(items: list[dict[str, Any]], title: str) -> Table:
             _age(item["created_at"]),
             str(item["attempts"]),
             item.get("run_id") or "",
-            f"{error['stage']}: {error['message']}" if error else "",
+            f"{error['stage']}: {error['message']}" if error else item.get("pending_reason") or "",
         )
     return table
 
@@ -215,6 +215,8 @@ def _describe_item(client: RunyardClient, item_id: str) -> None:
         f"attempts={item['attempts']}"
     )
     console.print(items_table([item], "item"))
+    if item.get("pending_reason"):
+        console.print(f"waiting: {item['pending_reason']}")
     for warning in item.get("warnings") or []:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 

@@ -146,16 +146,19 @@ def test_failed_process_reports_exit_code_and_log_tail(
     assert item["error"]["log"].splitlines()[-2:] == ["loading data", "CUDA out of memory"]
 
 
-def test_item_without_entry_point_fails_with_the_field_to_set(
-    api: httpx.Client, start_agent: Callable[..., AgentProcess]
+def test_item_without_entry_point_is_refused_at_enqueue_naming_the_field_to_set(
+    api: httpx.Client,
 ) -> None:
     queue = _queue(api)
-    agent = start_agent(queue)
-    item_id = _enqueue(api, queue, {"docker": {"docker_image": "org/train:1"}})
-    item = _wait_item(api, item_id, _final, agent)
-    assert item["state"] == "failed" and item["error"]["stage"] == "launch"
-    assert "run_spec.entry_point" in item["error"]["message"]
-    assert "org/train:1" in item["error"]["message"]
+    path = f"/api/v1/queues/admin/{queue}/items"
+    image = api.post(path, json={"run_spec": {"docker": {"docker_image": "org/train:1"}}})
+    bare = api.post(path, json={"run_spec": {"project": "p"}})
+    for refused in (image, bare):
+        assert refused.status_code == 422, refused.text
+        assert "run_spec.entry_point is required" in refused.text
+        assert f"runyard launch -q {queue} -- python train.py" in refused.text
+    assert "org/train:1" in image.text and "local-container or kubernetes queue" in image.text
+    assert api.get(path).json() == []  # nothing was enqueued
 
 
 def test_cancel_stops_the_whole_process_group(

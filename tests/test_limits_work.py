@@ -80,9 +80,9 @@ def _healthy(server: LiveServer) -> None:
 
 def _queue(api: httpx.Client, config: dict[str, object], **settings: object) -> str:
     name = f"q-{uuid.uuid4().hex[:8]}"
-    response = api.post(
-        "/api/v1/queues", json={"name": name, "entity": "admin", "config": config, **settings}
-    )
+    # kubernetes: items run an image, so an item needs no entry point to reach the template.
+    body = {"name": name, "entity": "admin", "resource": "kubernetes", "config": config}
+    response = api.post("/api/v1/queues", json={**body, **settings})
     assert response.status_code == 201, response.text
     return name
 

@@ -87,7 +87,7 @@ def test_bad_launches_explain_themselves(runyard, tmp_path: Path) -> None:  # ty
     name = f"q-{uuid.uuid4().hex[:6]}"
     config = tmp_path / "queue.yaml"
     config.write_text(QUEUE_FILE)
-    runyard("queue", "create", name, "--config", str(config))
+    runyard("queue", "create", name, "--resource", "kubernetes", "--config", str(config))
 
     too_many = runyard("launch", "-q", name, "-v", "gpus=16")
     assert too_many.exit_code == 1
@@ -131,7 +131,8 @@ def test_prioritize_moves_a_pending_item(runyard, sqlite_server: LiveServer) -> 
     runyard("queue", "create", name)
     with sqlite_server.api() as api:
         path = f"/api/v1/queues/admin/{name}/items"
-        item = api.post(path, json={"priority": "low"}).json()
+        spec = {"entry_point": ["python", "train.py"]}
+        item = api.post(path, json={"priority": "low", "run_spec": spec}).json()
     moved = runyard("queue", "prioritize", item["id"], "critical")
     assert moved.exit_code == 0 and "is now critical" in moved.output
     wrong = runyard("queue", "prioritize", item["id"], "asap")
@@ -159,6 +160,15 @@ def test_bad_commands_are_refused_and_nothing_is_enqueued(
     assert empty.exit_code == 2 and "nothing after `--`" in empty.output
     stray = runyard("launch", "-q", name, "python", "train.py")
     assert stray.exit_code == 2 and "put the command after `--`" in stray.output
+    # A local-process queue runs commands: an item that names none is refused at enqueue.
+    bare = runyard("launch", "-q", name, "--project", "p")
+    assert bare.exit_code == 1 and "run_spec.entry_point is required" in bare.output
+    assert f"runyard launch -q {name} -- python train.py" in bare.output
+    image = runyard("launch", "-q", name, "--docker-image", "org/train:1")
+    assert image.exit_code == 1 and "names only the image org/train:1" in image.output
+    assert "local-container or kubernetes queue" in image.output
+    unknown = runyard("launch", "-q", f"{name}-nope", "--", "true")
+    assert unknown.exit_code == 1 and f"queue admin/{name}-nope does not exist" in unknown.output
     with sqlite_server.api() as api:
         assert api.get(f"/api/v1/queues/admin/{name}/items").json() == []
 
@@ -196,3 +206,46 @@ def test_unknown_and_too_short_prefixes_explain_themselves(
     with sqlite_server.api() as api:
         (item,) = api.get(f"/api/v1/queues/admin/{name}/items").json()
     assert item["state"] == "pending" and item["priority"] == 2  # nothing was changed
+
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def test_the_readme_examples_create_a_queue_and_launch_a_spec(  # type: ignore[no-untyped-def]
+    runyard, sqlite_server: LiveServer
+) -> None:
+    """`examples/queue.yaml` makes a queue and `examples/spec.json` launches on it, as the
+    README shows; the spec's own entry point is enough for a local-process queue."""
+    gpu = f"q-{uuid.uuid4().hex[:6]}"
+    made = runyard(
+        "queue", "create", gpu, "--resource", "kubernetes", "--config", str(EXAMPLES / "queue.yaml")
+    )
+    assert made.exit_code == 0, made.output
+    spec = str(EXAMPLES / "spec.json")
+    launched = runyard(
+        "launch",
+        "-q",
+        gpu,
+        "-c",
+        spec,
+        "--docker-image",
+        "org/train:1",
+        "-v",
+        "gpus=4",
+        "-v",
+        "memory=128Gi",
+    )
+    assert launched.exit_code == 0, launched.output
+    local = f"q-{uuid.uuid4().hex[:6]}"
+    runyard("queue", "create", local)
+    assert runyard("launch", "-q", local, "-c", spec).exit_code == 0
+    with sqlite_server.api() as api:
+        (item,) = api.get(f"/api/v1/queues/admin/{gpu}/items").json()
+        (plain,) = api.get(f"/api/v1/queues/admin/{local}/items").json()
+    assert item["requirements"] == {"gpus": 4}
+    assert item["template_values"] == {"gpus": 4, "memory": "128Gi", "split": "train"}
+    container = item["rendered_config"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["limits"]["memory"] == "128Gi"
+    assert container["env"] == [{"name": "DATA_SPLIT", "value": "train"}]
+    assert plain["run_spec"]["entry_point"] == ["python", "train.py"]
+    assert plain["run_spec"]["overrides"]["run_config"] == {"lr": 0.1, "batch_size": 64}

@@ -147,7 +147,7 @@ def _snapshot(api: httpx.Client, queue: str) -> dict[str, tuple[Any, ...]]:
 def test_a_killed_server_loses_and_duplicates_nothing(crashable: tuple[Server, Any]) -> None:
     server, redis = crashable
     with server.api() as api:
-        body = {"name": "durable", "entity": "admin", "resource": "local-process"}
+        body = {"name": "durable", "entity": "admin", "resource": "kubernetes"}
         assert api.post("/api/v1/queues", json=body).status_code == 201
         ids = []
         for n in range(ITEMS):

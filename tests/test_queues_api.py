@@ -51,7 +51,15 @@ def server(request: pytest.FixtureRequest) -> LiveServer:
 
 def _create(api: httpx.Client, **settings: object) -> str:
     name = f"q-{uuid.uuid4().hex[:8]}"
-    body = {"name": name, "entity": "admin", "config": TEMPLATE, "variables": VARIABLES, **settings}
+    # kubernetes: items run an image, so they need no entry point.
+    body = {
+        "name": name,
+        "entity": "admin",
+        "resource": "kubernetes",
+        "config": TEMPLATE,
+        "variables": VARIABLES,
+        **settings,
+    }
     response = api.post("/api/v1/queues", json=body)
     assert response.status_code == 201, response.text
     return name
@@ -320,8 +328,10 @@ def test_reprioritising_a_pending_item_over_rest(server: LiveServer) -> None:
         assert late.status_code == 409 and "only orders pending items" in late.text
         bad = api.patch(f"/api/v1/items/{first['id']}", json={"priority": "urgent"})
         assert bad.status_code == 422 and "critical, high, medium, low" in bad.text
-        missing = api.patch("/api/v1/items/nope", json={"priority": "low"})
-        assert missing.status_code == 404
+        missing = api.patch("/api/v1/items/0000dead", json={"priority": "low"})
+        assert missing.status_code == 404 and "does not exist" in missing.text
+        not_an_id = api.patch("/api/v1/items/nope", json={"priority": "low"})
+        assert not_an_id.status_code == 404 and "ids are hexadecimal" in not_an_id.text
 
 
 def test_a_crashed_agent_is_gone_after_three_missed_heartbeats_and_its_items_move(

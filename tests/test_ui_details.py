@@ -284,7 +284,9 @@ def _launched_run(server: LiveServer) -> dict[str, str]:
     """A queue item claimed by an agent that reports the run it started (streamed here)."""
     queue, project = unique_project(), unique_project()
     with server.api() as api:
-        api.post("/api/v1/queues", json={"name": queue, "entity": "admin"}).raise_for_status()
+        api.post(
+            "/api/v1/queues", json={"name": queue, "entity": "admin", "resource": "kubernetes"}
+        ).raise_for_status()
         item = api.post(
             f"/api/v1/queues/admin/{queue}/items", json={"run_spec": {"project": project}}
         ).json()

@@ -165,6 +165,7 @@ def _queue_with_three_items(server: LiveServer) -> dict[str, Any]:
             json={
                 "name": name,
                 "entity": "admin",
+                "resource": "kubernetes",
                 "config": {"args": ["--lr", "{{lr}}"]},
                 "variables": [{"name": "lr", "type": "number"}],
             },

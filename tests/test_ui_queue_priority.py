@@ -17,7 +17,7 @@ from support.server import LiveServer
 def test_queue_page_reprioritises_a_pending_item(sqlite_server: LiveServer) -> None:
     queue = f"ui-prio-{uuid.uuid4().hex[:6]}"
     with sqlite_server.api() as api:
-        body = {"name": queue, "entity": "admin", "resource": "local-process"}
+        body = {"name": queue, "entity": "admin", "resource": "kubernetes"}
         assert api.post("/api/v1/queues", json=body).status_code == 201
         path = f"/api/v1/queues/admin/{queue}/items"
         item = api.post(path, json={"run_spec": {"n": 1}, "priority": "low"}).json()

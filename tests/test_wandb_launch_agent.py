@@ -106,7 +106,7 @@ def test_launch_agent_round_trip_runs_job_and_links_run(
     with server.api() as api:
         queue = _create_queue(api)
     # 1. What a user does first: `wandb launch --queue ... -v gpus=4 --priority high`. An
-    # image item cannot run on a local-process queue: the agent must fail it, naming why.
+    # image item cannot run on a local-process queue: it is refused at enqueue, naming why.
     pushed = subprocess.run(
         [
             *(WANDB_CLI, "launch", "--queue", queue, "--entity", "admin", "--project", project),
@@ -117,7 +117,10 @@ def test_launch_agent_round_trip_runs_job_and_links_run(
         text=True,
         timeout=120,
     )
-    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    assert pushed.returncode != 0, pushed.stdout + pushed.stderr
+    # The CLI shows only this; the server's reason (naming run_spec.entry_point) is in the
+    # client's debug log, and in the GraphQL error (tests/test_wandb_queue_lifecycle.py).
+    assert "Error adding run to queue" in pushed.stdout + pushed.stderr
     # 2. A runnable local command, pushed by the official client's LaunchApi.
     _push_runnable(client, tmp_path, queue, project)
 
@@ -133,7 +136,7 @@ def test_launch_agent_round_trip_runs_job_and_links_run(
         start_new_session=True,
     )
     try:
-        items = _wait_final(server, queue, 2, timeout=150)
+        items = _wait_final(server, queue, 1, timeout=150)
     finally:
         os.killpg(agent.pid, signal.SIGTERM)
         try:
@@ -141,16 +144,8 @@ def test_launch_agent_round_trip_runs_job_and_links_run(
         except subprocess.TimeoutExpired:
             os.killpg(agent.pid, signal.SIGKILL)
             output, _ = agent.communicate()
-    by_kind = {("image" if i["run_spec"].get("docker") else "job"): i for i in items}
-    assert set(by_kind) == {"image", "job"}, output[-4000:]
-
-    image = by_kind["image"]
-    assert image["state"] == "failed", output[-4000:]
-    assert image["error"]["stage"] == "agent"
-    assert "docker image" in image["error"]["message"]
-    assert image["template_values"] == {"gpus": 4}
-
-    job = by_kind["job"]
+    assert len(items) == 1, output[-4000:]  # the image item never reached the queue
+    job = items[0]
     assert job["state"] == "finished", output[-4000:]
     assert job["run_id"], "the item links the run the agent launched"
     assert job["template_values"] == {"gpus": 2}

@@ -233,7 +233,7 @@ def test_popped_item_returns_when_the_wandb_agent_goes_silent(
     the item at the lease expiry, and the next agent gets it."""
     queue = f"q-{uuid.uuid4().hex[:6]}"
     with sqlite_server.api() as api:
-        body = {"name": queue, "entity": "admin", "lease_seconds": 1}
+        body = {"name": queue, "entity": "admin", "resource": "kubernetes", "lease_seconds": 1}
         assert api.post("/api/v1/queues", json=body).status_code == 201
         pushed = api.post(f"/api/v1/queues/admin/{queue}/items", json={"run_spec": {}})
         assert pushed.status_code in (200, 201), pushed.text

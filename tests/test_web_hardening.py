@@ -111,7 +111,7 @@ def pending_items(server: LiveServer, count: int) -> tuple[str, list[str]]:
     """A new queue with `count` pending items; returns the queue name and the item ids."""
     queue = f"harden-{uuid.uuid4().hex[:6]}"
     with server.api() as api:
-        body = {"name": queue, "entity": "admin", "resource": "local-process"}
+        body = {"name": queue, "entity": "admin", "resource": "kubernetes"}
         assert api.post("/api/v1/queues", json=body).status_code == 201
         path = f"/api/v1/queues/admin/{queue}/items"
         ids = [api.post(path, json={"run_spec": {"n": i}}).json()["id"] for i in range(count)]

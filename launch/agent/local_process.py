@@ -3,7 +3,8 @@
 It is the embedded default (`make run`). Every job runs through `wrapper`, which writes
 the exit code to the job's folder; with the pid stored there too, an agent that restarts
 finds the jobs an earlier agent started, adopts them and learns how they ended, without
-polling (it waits on a pidfd).
+polling (it waits on a pidfd). An item naming a W&B job (`run_spec.job`) runs the job's
+code in a cached venv of its requirements (`code_jobs.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import contextlib
 import json
 import logging
 import os
-import shlex
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ..models import ItemError, ItemState, QueueItem, Requirements
+from ..run_spec import entry_point_of, job_of
+from .code_jobs import JobFetcher, job_command
 from .run_env import local_env, run_id_for
 from .runner import JobUpdate, LaunchError
 
@@ -28,12 +30,19 @@ logger = logging.getLogger(__name__)
 TERMINATE_GRACE_S = 10.0
 
 
+def args_of(run_spec: dict[str, Any]) -> list[str]:
+    """The argument overrides an item adds to its entry point."""
+    args = (run_spec.get("overrides") or {}).get("args") or []
+    if isinstance(args, dict):
+        args = [part for key, value in args.items() for part in (f"--{key}", str(value))]
+    if not isinstance(args, list):
+        raise LaunchError("launch", "run_spec.overrides.args must be a list or a mapping")
+    return [str(a) for a in args]
+
+
 def command_of(run_spec: dict[str, Any]) -> list[str]:
     """The command line an item runs: its entry point plus argument overrides."""
-    overrides = run_spec.get("overrides") or {}
-    entry = overrides.get("entry_point") or run_spec.get("entry_point")
-    if isinstance(entry, str):
-        entry = shlex.split(entry)
+    entry = entry_point_of(run_spec)
     if not entry:
         image = (run_spec.get("docker") or {}).get("docker_image")
         hint = f" (it names the image {image}: use a kubernetes queue)" if image else ""
@@ -44,12 +53,7 @@ def command_of(run_spec: dict[str, Any]) -> list[str]:
         )
     if not isinstance(entry, list) or not all(isinstance(p, str) for p in entry):
         raise LaunchError("launch", "run_spec.entry_point must be a list of strings")
-    args = overrides.get("args") or []
-    if isinstance(args, dict):
-        args = [part for key, value in args.items() for part in (f"--{key}", str(value))]
-    if not isinstance(args, list):
-        raise LaunchError("launch", "run_spec.overrides.args must be a list or a mapping")
-    return [*entry, *(str(a) for a in args)]
+    return [*entry, *args_of(run_spec)]
 
 
 def tail(path: Path, lines: int) -> str:
@@ -84,6 +88,7 @@ class LocalProcessRunner:
         api_key: str,
         gpus: int | None,
         log_tail_lines: int = 50,
+        venv_cache: Path | None = None,
     ) -> None:
         # Absolute: each job runs in its own folder, where a relative path would mean another.
         self.workdir = workdir.resolve()
@@ -91,8 +96,15 @@ class LocalProcessRunner:
         self.api_key = api_key
         self.gpus = gpus
         self.log_tail_lines = log_tail_lines
+        # Code jobs' environments, one per set of requirements, shared by later jobs.
+        self.jobs = JobFetcher(
+            server_url, api_key, (venv_cache or self.workdir / "venvs").resolve()
+        )
         self._jobs: dict[str, _Job] = {}
         self._gpus_used: dict[str, int] = {}
+        # Code jobs being prepared, and those of them canceled (or taken away) meanwhile.
+        self._preparing: set[str] = set()
+        self._dropped: set[str] = set()
         self._updates: asyncio.Queue[JobUpdate] | None = None
 
     async def start(self, agent_id: str, updates: asyncio.Queue[JobUpdate]) -> None:
@@ -115,7 +127,9 @@ class LocalProcessRunner:
 
         A redelivered item whose process an earlier agent started here is adopted instead.
         """
-        command = command_of(item.run_spec)
+        spec = item.run_spec
+        wandb_job = job_of(spec)
+        command = command_of(spec) if wandb_job is None else []
         folder = self.workdir / item.id
         if (folder / "job.json").exists() and not (folder / "reported").exists():
             logger.info("adopting a process started earlier", extra={"item": item.id})
@@ -126,8 +140,30 @@ class LocalProcessRunner:
             (folder / stale).unlink(missing_ok=True)
         run_id = run_id_for(item)
         env = {**os.environ, **local_env(item, self.server_url, self.api_key, run_id)}
-        cwd = Path(item.run_spec.get("cwd") or folder)
+        cwd = Path(spec.get("cwd") or folder)
         self._put(JobUpdate(item.id, ItemState.LAUNCHING))
+        if wandb_job is not None:
+            logger.info("preparing code job", extra={"item": item.id, "job": wandb_job})
+            self._preparing.add(item.id)
+            try:
+                source, cwd, python = await self.jobs.prepare(
+                    wandb_job,
+                    str(spec.get("entity") or item.entity),
+                    str(spec.get("project") or "uncategorized"),
+                    folder,
+                    folder / "output.log",
+                )
+            finally:
+                self._preparing.discard(item.id)
+                dropped = item.id in self._dropped
+                self._dropped.discard(item.id)
+            entry = entry_point_of(spec) or source.entrypoint
+            command = job_command(entry, str(python), args_of(spec))
+            env["VIRTUAL_ENV"] = str(python.parent.parent)
+            env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
+            if dropped:  # canceled while preparing: start nothing
+                logger.info("canceled before it started", extra={"item": item.id})
+                return
         with (folder / "output.log").open("ab") as log:
             try:
                 process = await asyncio.create_subprocess_exec(
@@ -196,6 +232,8 @@ class LocalProcessRunner:
         """Terminate the item's process group (SIGTERM, then SIGKILL after a grace period)."""
         job = self._jobs.get(item_id)
         if job is None:
+            if item_id in self._preparing:
+                self._dropped.add(item_id)  # a code job still preparing must not start
             # A leftover whose item ended (e.g. canceled while no agent ran): stop it, and
             # don't offer it for adoption again.
             job_file = self.workdir / item_id / "job.json"

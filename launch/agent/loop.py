@@ -189,17 +189,26 @@ class Agent:
         capacity = await self.runner.capacity()
         if capacity is None:
             return  # no limit: the claim never waited on capacity
-        status = "running" if self._held else "polling"
+        status = self.status()
         try:
             await self.api.heartbeat(self.agent_id, [], status, capacity)
         except Exception as exc:
             logger.warning("capacity heartbeat failed", extra={"error": str(exc)})
 
+    def status(self) -> str:
+        """busy (every job slot taken), running (some) or polling (none)."""
+        if len(self._held) >= self.config.max_jobs:
+            return "busy"
+        return "running" if self._held else "polling"
+
     async def heartbeat(self) -> None:
-        """Renew leases; stop workloads whose items were canceled or taken away."""
-        status = "running" if self._held else "polling"
+        """Renew leases; stop workloads whose items were canceled or taken away. The free
+        capacity goes along: the server explains pending items with it."""
         try:
-            items = await self.api.heartbeat(self.agent_id, list(self._held), status)
+            capacity = await self.runner.capacity()
+            items = await self.api.heartbeat(
+                self.agent_id, list(self._held), self.status(), capacity
+            )
         except Exception as exc:
             logger.warning("heartbeat failed", extra={"error": str(exc)})
             return

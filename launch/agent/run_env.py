@@ -55,6 +55,16 @@ def wandb_values(item: QueueItem, server_url: str, run_id: str) -> dict[str, str
     }
     if spec.get("name"):
         env["WANDB_NAME"] = str(spec["name"])
+    # A job's run uses its job artifact (W&B's `_wandb_job` slot), as under W&B's agent: the
+    # official client then records the run's input and output types on the job.
+    artifacts = dict((spec.get("overrides") or {}).get("artifacts") or {})
+    if isinstance(spec.get("job"), str) and spec["job"]:
+        artifacts = {"_wandb_job": spec["job"], **artifacts}
+        # The client's job builder (off by default) is what writes those types; it only
+        # touches the job the run used, and makes no new job for a job's run.
+        env["WANDB_DISABLE_JOB_CREATION"] = "false"
+    if artifacts:
+        env["WANDB_ARTIFACTS"] = json.dumps(artifacts)
     run_config = (spec.get("overrides") or {}).get("run_config")
     if isinstance(run_config, dict) and run_config:
         env.update(config_env(run_config))

@@ -1,8 +1,9 @@
 """What a runner is to the agent loop: it starts workloads and tells what happens to them.
 
 The loop owns the queue side (claims, leases, reports); a runner owns the workloads
-(processes, Kubernetes Jobs). Runners never talk to the server: they put `JobUpdate`s
-on the queue the loop gives them, and the loop reports those in order.
+(processes, Kubernetes Jobs). Runners never report to the server: they put `JobUpdate`s
+on the queue the loop gives them, and the loop reports those in order (the local-process
+runner only reads W&B job artifacts from it, `code_jobs.py`).
 """
 
 from __future__ import annotations

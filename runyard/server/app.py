@@ -13,7 +13,16 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from runyard import __version__
-from runyard.server.api import agents, filestream, health, people, queues, runs, storage
+from runyard.server.api import (
+    agents,
+    artifacts,
+    filestream,
+    health,
+    people,
+    queues,
+    runs,
+    storage,
+)
 from runyard.server.clock import utcnow
 from runyard.server.error_handlers import install_error_handlers
 from runyard.server.graphql import route as graphql_route
@@ -109,7 +118,8 @@ def create_app(state: ServerState) -> FastAPI:
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_request_bytes)
     install_web_security(app, state.settings, state.signer)
-    for module in (health, graphql_route, filestream, storage, runs, queues, agents, people):
+    routers = (health, graphql_route, filestream, storage, runs, queues, agents, people, artifacts)
+    for module in routers:
         app.include_router(module.router)
     mount_ui(app)
     return app

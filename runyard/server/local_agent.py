@@ -19,6 +19,19 @@ from runyard.server.tracking.runs import get_or_create_project
 
 QUEUE = "default"
 KEY_FILE = "local-agent.key"
+# The local agent's heartbeat interval and claim long-poll (seconds), e.g. to watch many idle
+# cycles quickly; unset: the agent's defaults (10 and 30).
+HEARTBEAT_ENV = "RUNYARD_LOCAL_AGENT_HEARTBEAT_S"
+CLAIM_WAIT_ENV = "RUNYARD_LOCAL_AGENT_CLAIM_WAIT_S"
+
+
+def timing_flags(environ: dict[str, str]) -> list[str]:
+    """`runyard agent` flags for the local agent's cycle lengths set in the environment."""
+    flags = []
+    for env, flag in ((HEARTBEAT_ENV, "--heartbeat-interval"), (CLAIM_WAIT_ENV, "--claim-wait")):
+        if environ.get(env):
+            flags += [flag, environ[env]]
+    return flags
 
 
 def ensure_queue(state: ServerState) -> str:
@@ -65,6 +78,7 @@ def spawn(state: ServerState, url: str) -> subprocess.Popen[bytes]:
             str(workdir),
             "--name",
             "local",
+            *timing_flags(dict(os.environ)),
         ],
         env=env,
     )

@@ -191,8 +191,8 @@ def list_items(
 
 @router.get("/items/{item_id}", response_model=QueueItem)
 def get_item(item_id: str, uow: UowDep, principal: PrincipalDep) -> QueueItem:
-    """One item with its state history."""
-    return queue_service.get_item(uow, principal, item_id)
+    """One item with its state history (and why it waits, while pending)."""
+    return queue_service.item_with_reason(uow, principal, item_id)
 
 
 @router.patch("/items/{item_id}", response_model=QueueItem)
@@ -274,7 +274,13 @@ async def heartbeat(
         request.app.state.capacity_board.update(body.agent_id, body.capacity)
 
     return await run_in_threadpool(
-        queue_service.renew, uow, principal, body.agent_id, body.item_ids, body.status
+        queue_service.renew,
+        uow,
+        principal,
+        body.agent_id,
+        body.item_ids,
+        body.status,
+        body.capacity,
     )
 
 

@@ -369,6 +369,20 @@ def resolve_use(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict
     return {"artifact": artifact}
 
 
+@mutation.field("updateArtifact")
+def resolve_update(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Replace a version's metadata or description."""
+    context = ctx(info)
+    artifact = service.update_artifact(
+        context.uow,
+        context.principal,
+        input["artifactID"],
+        input.get("description"),
+        input.get("metadata"),
+    )
+    return {"artifact": artifact, "clientMutationId": input.get("clientMutationId")}
+
+
 BINDABLES = [
     query,
     mutation,

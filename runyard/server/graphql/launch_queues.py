@@ -1,6 +1,7 @@
 """Queues created through the official client, mapped onto Runyard's queue model:
 `upsertRunQueue` (`wandb.Api().upsert_run_queue`) and the pair
-`createDefaultResourceConfig` + `createRunQueue` (`wandb.Api().create_run_queue`).
+`createDefaultResourceConfig` + `createRunQueue` (`wandb.Api().create_run_queue`), and
+`deleteRunQueues` (`RunQueue.delete()`).
 
 W&B keeps resource configs apart from queues; in Runyard a queue owns its config. So the
 config id handed out by createDefaultResourceConfig is a draft that carries the config
@@ -122,12 +123,13 @@ def resolve_create_resource_config(
     return {"defaultResourceConfigID": encode_id(DRAFT, packed), "success": True}
 
 
+# What createRunQueue without a defaultResourceConfigID gets (W&B makes a default config).
+DEFAULT_DRAFT: dict[str, Any] = {"resourceType": "local-process", "resourceConfig": None}
+
+
 def _draft(node_id: str | None) -> dict[str, Any]:
     if not node_id:
-        raise ServiceError(
-            ErrorCode.INVALID,
-            "defaultResourceConfigID is required: create one with createDefaultResourceConfig",
-        )
+        return dict(DEFAULT_DRAFT)
     try:
         draft = json.loads(base64.urlsafe_b64decode(decode_key(DRAFT, node_id)))
     except (ValueError, binascii.Error) as exc:
@@ -159,6 +161,17 @@ def resolve_create_run_queue(
     queue = queue_service.create_queue(context.uow, context.principal, spec).queue
     log.info("run queue created", extra={"queue": f"{spec.entity}/{spec.name}"})
     return {"success": True, "queueID": encode_id("RunQueue", queue.id)}
+
+
+@mutation.field("deleteRunQueues")
+def resolve_delete_run_queues(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """Delete each queue named by node id (all or none)."""
+    context = ctx(info)
+    for queue in queue_service.delete_queues(context.uow, context.principal, input["queueIDs"]):
+        log.info("run queue deleted", extra={"queue": f"{queue.entity}/{queue.name}"})
+    return {"success": True, "clientMutationId": input.get("clientMutationId")}
 
 
 @mutation.field("upsertRunQueue")

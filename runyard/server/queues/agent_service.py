@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -52,10 +53,16 @@ def list_agents(uow: UnitOfWork, principal: Principal, entity: str | None) -> li
         return [agents.agent_out(a, owner.name, now) for a in agents.list_agents(session, owner)]
 
 
-def touch(uow: UnitOfWork, agent_id: str, status: str | None = None) -> bool:
-    """Record a heartbeat of a registered agent; False when the id is not one."""
+def touch(
+    uow: UnitOfWork,
+    agent_id: str,
+    status: str | None = None,
+    capacity: dict[str, Any] | None = None,
+) -> bool:
+    """Record a heartbeat of a registered agent (and its free capacity, when it says);
+    False when the id is not one."""
     with uow.write_transaction() as session:
-        return agents.touch(session, agent_id, uow.now(), status)
+        return agents.touch(session, agent_id, uow.now(), status, capacity)
 
 
 def touch_and_list_alive(uow: UnitOfWork, agent_id: str) -> set[str]:

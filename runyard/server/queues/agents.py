@@ -115,14 +115,23 @@ def register(
     return agent
 
 
-def touch(session: Session, agent_id: str, now: datetime, status: str | None = None) -> bool:
-    """Record a heartbeat of a registered agent; False when the id is not one."""
+def touch(
+    session: Session,
+    agent_id: str,
+    now: datetime,
+    status: str | None = None,
+    capacity: dict[str, Any] | None = None,
+) -> bool:
+    """Record a heartbeat of a registered agent (and its free capacity now, when it says);
+    False when the id is not one."""
     agent = session.get(LaunchAgent, agent_id)
     if agent is None:
         return False
     agent.heartbeat_at = now
     if status:
         agent.status = status
+    if capacity is not None and capacity != agent.capacity:
+        agent.capacity = capacity
     return True
 
 

@@ -26,7 +26,7 @@ from runyard.launch.templating import TemplateValueError
 from runyard.server.access import Action, allows, require
 from runyard.server.auth import Principal
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.queues import agent_service, pools, service
+from runyard.server.queues import agent_service, pending, pools, removal, service
 from runyard.server.queues.agents import AgentOut
 from runyard.server.queues.item_ids import resolve_item_id
 from runyard.server.tracking.runs import get_or_create_project, resolve_entity
@@ -224,9 +224,25 @@ def list_items(
     states: list[ItemState] | None,
     limit: int,
 ) -> list[QueueItem]:
-    """A queue's items in claim order (priority, then FIFO), optionally by state."""
+    """A queue's items in claim order (priority, then FIFO), optionally by state; pending
+    ones say why they wait."""
     queue = get_queue(uow, principal, entity, name)
-    return uow.queue_store.list_items(queue, states, limit)
+    return _with_reasons(uow, queue, uow.queue_store.list_items(queue, states, limit))
+
+
+def _with_reasons(uow: UnitOfWork, queue: Queue, items: list[QueueItem]) -> list[QueueItem]:
+    """The items with why each pending one waits (agents read in a short session)."""
+    with uow.read_session() as session:
+        return pending.with_reasons(uow.queue_store, session, queue, items, uow.now())
+
+
+def item_with_reason(uow: UnitOfWork, principal: Principal, item_id: str) -> QueueItem:
+    """One item the caller may read, with its state history (and why it waits, if pending)."""
+    item = get_item(uow, principal, item_id)
+    queue = uow.queue_store.get_queue(item.entity, item.queue)
+    if queue is None:
+        return item
+    return _with_reasons(uow, queue, [item])[0]
 
 
 def items_of(uow: UnitOfWork, queue: Queue, limit: int) -> list[QueueItem]:
@@ -384,10 +400,15 @@ def renew(
     agent_id: str,
     item_ids: list[str],
     status: str | None,
+    capacity: Requirements | None = None,
 ) -> list[QueueItem]:
-    """An agent's heartbeat: renew the leases of its items; they come back with their state."""
+    """An agent's heartbeat: renew the leases of its items; they come back with their state.
+
+    Registered agents also record their status and free capacity (for pending items'
+    reasons)."""
     mine = [get_item(uow, principal, item_id, Action.WRITE).id for item_id in item_ids]
-    agent_service.touch(uow, agent_id, status)  # registered agents only
+    free = capacity.model_dump() if capacity is not None else None
+    agent_service.touch(uow, agent_id, status, free)
     return uow.queue_store.renew(agent_id, mine, uow.now())
 
 
@@ -425,7 +446,8 @@ def queue_contents(
 ) -> QueueContents:
     """A queue the caller may read, its counts, and its first `limit` items in claim order."""
     queue = get_queue(uow, principal, entity, name)
-    return QueueContents(with_stats(uow, queue), uow.queue_store.list_items(queue, None, limit))
+    items = _with_reasons(uow, queue, uow.queue_store.list_items(queue, None, limit))
+    return QueueContents(with_stats(uow, queue), items)
 
 
 @dataclass(frozen=True)
@@ -442,3 +464,8 @@ def launch_overview(uow: UnitOfWork, principal: Principal) -> LaunchOverview:
         queues=list_queues(uow, principal, None),
         agents=agent_service.list_agents(uow, principal, None),
     )
+
+
+def delete_queues(uow: UnitOfWork, principal: Principal, node_ids: list[str]) -> list[Queue]:
+    """Delete each queue named by W&B node id (all or none); return them."""
+    return removal.delete_queues(uow.queue_store, principal, node_ids)

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from runyard.launch.kubernetes.allowlists import PoolPolicy
 from runyard.launch.models import EnqueueRequest, Priority, Queue, QueueItem
 from runyard.launch.queue.store import PendingSummary, QueueStore
+from runyard.launch.run_spec import missing_entry_point
 from runyard.launch.template_sandbox import (
     ForbiddenTemplate,
     RenderLimits,
@@ -38,6 +39,13 @@ class TemplateRefused(ServiceError, ValueError):
         super().__init__(ErrorCode.UNPROCESSABLE, message)
 
 
+class NoEntryPoint(ServiceError, ValueError):
+    """A local-process item that says nothing to run."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.UNPROCESSABLE, message)
+
+
 class QueueStats(BaseModel):
     """A queue's items by state, pending ones by priority, and the oldest pending age."""
 
@@ -54,14 +62,18 @@ def enqueue(
     max_bytes: int,
     pools: Sequence[PoolPolicy] = (),
 ) -> tuple[QueueItem, bool]:
-    """Validate template values, render the queue's config, check it against the allow-lists
-    of the serving `pools` (`pools.serving_policies`), and add the item.
+    """Check the item can run there, validate template values, render the queue's config,
+    check it against the allow-lists of the serving `pools` (`pools.serving_policies`), and
+    add the item.
 
     The run spec, the template values and the rendered config are each held to `max_bytes`
     (RUNYARD_MAX_VALUE_BYTES), and rendering is refused before it would make much more.
     """
     fix = "put large inputs in an artifact or file and reference it"
     _check_size("run_spec", request.run_spec, max_bytes, fix)
+    problem = missing_entry_point(queue.resource, f"{queue.entity}/{queue.name}", request.run_spec)
+    if problem:
+        raise NoEntryPoint(problem)
     fix = "pass large inputs as files or artifacts, not template values"
     _check_size("template_values", request.template_values, max_bytes, fix)
     values = validate_values(queue.variables, request.template_values)

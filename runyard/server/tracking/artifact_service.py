@@ -6,6 +6,7 @@ Thin service functions over a unit of work; the rules live in `tracking.artifact
 
 from __future__ import annotations
 
+from runyard.server.access import Action, require
 from runyard.server.auth import Principal
 from runyard.server.db.models import (
     Artifact,
@@ -127,3 +128,16 @@ def use_artifact(
     artifact = artifact_by_id(uow, principal, artifact_id)
     artifacts.use_artifact(uow.session, run, artifact, used_as)
     return artifact
+
+
+def update_artifact(
+    uow: UnitOfWork,
+    principal: Principal,
+    node_id: str,
+    description: str | None,
+    metadata: str | None,
+) -> Artifact:
+    """Replace a version's metadata or description, if the caller may write its entity."""
+    artifact = artifact_by_id(uow, principal, node_id)
+    require(principal, artifact.collection.project.entity.name, Action.WRITE)
+    return artifacts.update_artifact(artifact, description, metadata)

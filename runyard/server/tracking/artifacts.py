@@ -336,3 +336,13 @@ def delete_created_by(session: Session, run: Run) -> int:
             if newest is not None:
                 move_alias(session, collection, LATEST, newest)
     return len(doomed)
+
+
+def update_artifact(artifact: Artifact, description: str | None, metadata: str | None) -> Artifact:
+    """Replace the version's metadata (when given) and description (when given), as W&B does:
+    what a partial job's run writes (its input and output types) drops `_partial`."""
+    if metadata is not None:
+        artifact.metadata_json = _parse_metadata(metadata)
+    if description is not None:
+        artifact.description = description
+    return artifact

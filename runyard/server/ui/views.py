@@ -118,6 +118,8 @@ def item_reason(item: QueueItem, position: int | None) -> str:
     """Why an item is where it is, in words: its error, or why it is still pending."""
     if item.error is not None:
         return f"{item.error.stage}: {item.error.message}"
+    if item.state == ItemState.PENDING and item.pending_reason:
+        return item.pending_reason
     if item.state == ItemState.PENDING:
         ahead = f"{position} item(s) ahead in claim order" if position else "next in line"
         if item.attempts:
