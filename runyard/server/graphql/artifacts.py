@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ariadne import InterfaceType, MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 
+from runyard.server.access import Action
 from runyard.server.api.models import as_utc
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import GraphQLContext, ctx
@@ -43,8 +44,10 @@ def _iso(value: datetime | None) -> str | None:
     return aware.strftime("%Y-%m-%dT%H:%M:%S") if aware else None
 
 
-def _artifact(context: GraphQLContext, node_id: str, field: str = "artifactID") -> Artifact:
-    return service.artifact_by_id(context.uow, context.principal, node_id, field)
+def _artifact(
+    context: GraphQLContext, node_id: str, field: str = "artifactID", action: Action = Action.READ
+) -> Artifact:
+    return service.artifact_by_id(context.uow, context.principal, node_id, field, action)
 
 
 def _files_page(
@@ -320,7 +323,7 @@ def resolve_create_manifest(
 ) -> dict[str, Any]:
     """The version's manifest and, while pending, where to upload it."""
     context = ctx(info)
-    artifact = _artifact(context, input["artifactID"])
+    artifact = _artifact(context, input["artifactID"], action=Action.WRITE)
     if input["name"] != files.MANIFEST_NAME:
         raise ServiceError(
             ErrorCode.INVALID, f"name: the manifest must be called {files.MANIFEST_NAME}"
@@ -338,7 +341,7 @@ def resolve_create_files(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
     for spec in specs:
         by_artifact.setdefault(spec.artifactID, []).append(spec)
     for node_id, group in by_artifact.items():
-        artifact = _artifact(context, node_id)
+        artifact = _artifact(context, node_id, action=Action.WRITE)
         for row, needs_upload in service.register_files(context.uow, artifact, group):
             node = _file_node(context, row, artifact, upload=needs_upload)
             edges.append({"node": node, "cursor": str(len(edges))})
@@ -349,7 +352,7 @@ def resolve_create_files(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
 def resolve_commit(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
     """Commit the version: it gets its v<N> and its aliases."""
     context = ctx(info)
-    artifact = _artifact(context, input["artifactID"])
+    artifact = _artifact(context, input["artifactID"], action=Action.WRITE)
     return {"artifact": service.commit_artifact(context.uow, artifact)}
 
 

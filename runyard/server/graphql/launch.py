@@ -30,13 +30,16 @@ run_queue_item = ObjectType("RunQueueItem")
 resource_config = ObjectType("DefaultResourceConfig")
 
 
-def queue_named(context: GraphQLContext, entity: str, name: str) -> Queue:
+def queue_named(
+    context: GraphQLContext, entity: str, name: str, action: Action = Action.READ
+) -> Queue:
     """A queue by entity and name; a 404 naming the entity's queues when it does not exist."""
     return queue_service.get_queue(
         context.uow,
         context.principal,
         entity,
         name,
+        action,
         what="launch queue",
         hint="; create it with `runyard queue create`",
     )
@@ -251,7 +254,8 @@ def _push(context: GraphQLContext, queue: Queue, data: dict[str, Any]) -> dict[s
 def resolve_push_by_name(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
     """Enqueue on a queue named by entity and name (the project name is not part of the key)."""
     context = ctx(info)
-    return _push(context, queue_named(context, input["entityName"], input["queueName"]), input)
+    queue = queue_named(context, input["entityName"], input["queueName"], Action.WRITE)
+    return _push(context, queue, input)
 
 
 @mutation.field("pushToRunQueue")

@@ -58,7 +58,10 @@ def _agent(context: GraphQLContext, node_id: str, field: str) -> AgentView:
 
 def _item(context: GraphQLContext, node_id: str) -> QueueItem:
     item_id = _key("RunQueueItem", node_id, "runQueueItemId")
-    return queue_service.get_item(context.uow, context.principal, item_id, field="runQueueItemId")
+    # Acks, failures and warnings act on the item: a write.
+    return queue_service.get_item(
+        context.uow, context.principal, item_id, Action.WRITE, field="runQueueItemId"
+    )
 
 
 def _queue_by_node_id(context: GraphQLContext, node_id: str) -> Queue:
@@ -77,7 +80,7 @@ def _report(context: GraphQLContext, item: QueueItem, state: ItemState, **kwargs
 def resolve_create_agent(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
     """Register the agent for its queues; its name doubles as the name of its own run."""
     context = ctx(info)
-    require(context.principal, input["entityName"], Action.READ)
+    require(context.principal, input["entityName"], Action.WRITE)
     queues = [_queue_by_node_id(context, node_id) for node_id in input["runQueues"]]
     if not queues:
         raise ServiceError(
@@ -163,7 +166,7 @@ def resolve_is_team(entity: Entity, _: GraphQLResolveInfo) -> bool:
 def resolve_pop(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any] | None:
     """Claim the queue's best pending item for the agent (a lease, renewed by its loop)."""
     context = ctx(info)
-    queue = queue_named(context, input["entityName"], input["queueName"])
+    queue = queue_named(context, input["entityName"], input["queueName"], Action.WRITE)
     agent_node = input.get("launchAgentId")
     if not agent_node:
         raise ServiceError(

@@ -49,7 +49,7 @@ def list_agents(uow: UnitOfWork, principal: Principal, entity: str | None) -> li
     """An entity's agents (default: the caller's), most recently heard from first."""
     now = uow.now()
     with uow.read_session() as session:
-        owner = resolve_entity(session, principal, entity)
+        owner = resolve_entity(session, principal, entity, Action.READ)
         return [agents.agent_out(a, owner.name, now) for a in agents.list_agents(session, owner)]
 
 
@@ -99,7 +99,7 @@ def register_wandb_agent(
     uow: UnitOfWork, principal: Principal, entity: str, body: agents.AgentRegistration
 ) -> str:
     """Register an official W&B agent; it is named after its id (its own run's name)."""
-    check_entity_access(principal, entity, Action.READ)
+    check_entity_access(principal, entity, Action.WRITE)
     with uow.write_transaction() as session:
         found = session.scalars(select(Entity).where(Entity.name == entity)).first()
         if found is None:

@@ -418,7 +418,7 @@ def adopt(
     """Lease to a restarted agent the items its workloads belong to, unless a live agent
     holds them; every found item comes back (final ones tell the agent to clean up)."""
     for item_id in item_ids:
-        get_item(uow, principal, item_id)
+        get_item(uow, principal, item_id, Action.WRITE)
     alive = agent_service.touch_and_list_alive(uow, agent_id)
     return uow.queue_store.adopt(agent_id, item_ids, alive, uow.now())
 

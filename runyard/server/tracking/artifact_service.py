@@ -6,7 +6,7 @@ Thin service functions over a unit of work; the rules live in `tracking.artifact
 
 from __future__ import annotations
 
-from runyard.server.access import Action, require
+from runyard.server.access import Action
 from runyard.server.auth import Principal
 from runyard.server.db.models import (
     Artifact,
@@ -23,10 +23,17 @@ from runyard.server.tracking.runs import find_project, find_run
 from runyard.server.unit_of_work import UnitOfWork
 
 
-def project_of(uow: UnitOfWork, principal: Principal, entity: str | None, name: str) -> Project:
-    """A project (entity default: the caller's) the caller may read; not found otherwise."""
+def project_of(
+    uow: UnitOfWork,
+    principal: Principal,
+    entity: str | None,
+    name: str,
+    action: Action = Action.READ,
+) -> Project:
+    """A project (entity default: the caller's) the caller may `action` on; not found
+    otherwise."""
     entity_name = entity or principal.entity_name
-    check_entity_access(principal, entity_name)
+    check_entity_access(principal, entity_name, action)
     project = find_project(uow.session, entity_name, name)
     if project is None:
         raise ServiceError(
@@ -36,9 +43,14 @@ def project_of(uow: UnitOfWork, principal: Principal, entity: str | None, name: 
 
 
 def artifact_by_id(
-    uow: UnitOfWork, principal: Principal, node_id: str, field: str = "artifactID"
+    uow: UnitOfWork,
+    principal: Principal,
+    node_id: str,
+    field: str = "artifactID",
+    action: Action = Action.READ,
 ) -> Artifact:
-    """A version by node id, if the caller may read its entity; `field` names the input."""
+    """A version by node id, if the caller may `action` on its entity; `field` names the
+    input."""
     try:
         pk = decode_id("Artifact", node_id)
     except ValueError as exc:
@@ -46,7 +58,7 @@ def artifact_by_id(
     artifact = uow.session.get(Artifact, pk)
     if artifact is None:
         raise ServiceError(ErrorCode.NOT_FOUND, f"{field}: no artifact {node_id!r}")
-    check_entity_access(principal, artifact.collection.project.entity.name)
+    check_entity_access(principal, artifact.collection.project.entity.name, action)
     return artifact
 
 
@@ -89,7 +101,7 @@ def create_artifact(
     uow: UnitOfWork, principal: Principal, spec: artifacts.CreateArtifactSpec
 ) -> Artifact:
     """Start a version (or return the one a retry or identical contents map to)."""
-    project = project_of(uow, principal, spec.entityName, spec.projectName)
+    project = project_of(uow, principal, spec.entityName, spec.projectName, Action.WRITE)
     run = find_run(uow.session, project, spec.runName) if spec.runName else None
     if spec.runName and run is None:
         raise ServiceError(
@@ -121,7 +133,8 @@ def use_artifact(
     used_as: str | None,
 ) -> Artifact:
     """Record a run's use of a version; return the version."""
-    proj = project_of(uow, principal, entity, project)
+    # Recording a use writes to the run; the artifact itself only has to be readable.
+    proj = project_of(uow, principal, entity, project, Action.WRITE)
     run = find_run(uow.session, proj, run_name)
     if run is None:
         raise ServiceError(ErrorCode.NOT_FOUND, f"runName: run {run_name!r} does not exist")
@@ -138,6 +151,5 @@ def update_artifact(
     metadata: str | None,
 ) -> Artifact:
     """Replace a version's metadata or description, if the caller may write its entity."""
-    artifact = artifact_by_id(uow, principal, node_id)
-    require(principal, artifact.collection.project.entity.name, Action.WRITE)
+    artifact = artifact_by_id(uow, principal, node_id, action=Action.WRITE)
     return artifacts.update_artifact(artifact, description, metadata)
