@@ -22,11 +22,9 @@ def artifact_by_id(
     node_id: str, uow: UowDep, principal: PrincipalDep, request: Request
 ) -> artifact_read.ArtifactOut:
     """A committed version by node id, with its files."""
-    artifact = artifact_read.by_id(uow.session, principal, node_id)
+    artifact = artifact_read.by_id(uow, principal, node_id)
     base = public_base_url(request)
-    return artifact_read.describe(
-        uow.session, artifact, lambda key: uow.signer.url(base, "GET", key)
-    )
+    return artifact_read.describe(uow, artifact, lambda key: uow.signer.url(base, "GET", key))
 
 
 @router.get("/api/v1/artifacts/{entity}/{project}/{name}", response_model=artifact_read.ArtifactOut)
@@ -39,11 +37,9 @@ def artifact_by_name(
     request: Request,
 ) -> artifact_read.ArtifactOut:
     """A committed version by `NAME:alias` or `NAME:vN` (a bare name means latest)."""
-    artifact = artifact_read.by_name(uow.session, principal, entity, project, name)
+    artifact = artifact_read.by_name(uow, principal, entity, project, name)
     base = public_base_url(request)
-    return artifact_read.describe(
-        uow.session, artifact, lambda key: uow.signer.url(base, "GET", key)
-    )
+    return artifact_read.describe(uow, artifact, lambda key: uow.signer.url(base, "GET", key))
 
 
 def _stream(
@@ -53,7 +49,7 @@ def _stream(
     birth_id: str | None,
     hexhash: str,
 ) -> StreamingResponse:
-    key = artifact_read.stored_file(uow.session, principal, entity, birth_id, hexhash)
+    key = artifact_read.stored_file(uow, principal, entity, birth_id, hexhash)
     return StreamingResponse(uow.objects.open_chunks(key), media_type="application/octet-stream")
 
 

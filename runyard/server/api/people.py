@@ -173,28 +173,26 @@ class KeyCreated(BaseModel):
 @router.post("/users", status_code=201, response_model=UserCreated)
 def create_user(uow: UowDep, principal: PrincipalDep, body: UserCreate) -> UserCreated:
     """Create a user with its personal entity; answers its first API key."""
-    user, key = users.create_user(
-        uow.session, principal, body.username, email=body.email, admin=body.admin
-    )
+    user, key = users.create_user(uow, principal, body.username, email=body.email, admin=body.admin)
     return UserCreated(user=UserOut.of(user), api_key=key)
 
 
 @router.get("/users", response_model=list[UserOut])
 def list_users(uow: UowDep, principal: PrincipalDep) -> list[UserOut]:
     """Every user and service account."""
-    return [UserOut.of(u) for u in users.list_users(uow.session, principal)]
+    return [UserOut.of(u) for u in users.list_users(uow, principal)]
 
 
 @router.post("/users/{username}/disable", response_model=UserOut)
 def disable_user(uow: UowDep, principal: PrincipalDep, username: str) -> UserOut:
     """Disable a user: its API keys are refused from the next request on."""
-    return UserOut.of(users.disable_user(uow.session, principal, username))
+    return UserOut.of(users.disable_user(uow, principal, username))
 
 
 @router.post("/users/{username}/enable", response_model=UserOut)
 def enable_user(uow: UowDep, principal: PrincipalDep, username: str) -> UserOut:
     """Enable a disabled user again."""
-    return UserOut.of(users.enable_user(uow.session, principal, username))
+    return UserOut.of(users.enable_user(uow, principal, username))
 
 
 # --- teams -----------------------------------------------------------------------------------
@@ -204,7 +202,7 @@ def enable_user(uow: UowDep, principal: PrincipalDep, username: str) -> UserOut:
 def create_team(uow: UowDep, principal: PrincipalDep, state: StateDep, body: TeamCreate) -> TeamOut:
     """Create a team; `admin` (default: the caller) becomes its admin."""
     team = teams.create_team(
-        uow.session,
+        uow,
         principal,
         body.name,
         admin_username=body.admin,
@@ -216,19 +214,19 @@ def create_team(uow: UowDep, principal: PrincipalDep, state: StateDep, body: Tea
 @router.get("/teams", response_model=list[TeamOut])
 def list_teams(uow: UowDep, principal: PrincipalDep) -> list[TeamOut]:
     """Teams the caller belongs to (all of them for an instance admin)."""
-    return [TeamOut.of(t) for t in teams.list_teams(uow.session, principal)]
+    return [TeamOut.of(t) for t in teams.list_teams(uow, principal)]
 
 
 @router.get("/teams/{team}/members", response_model=list[MemberOut])
 def list_members(uow: UowDep, principal: PrincipalDep, team: str) -> list[MemberOut]:
     """A team's members and their roles."""
-    return [MemberOut.of(m) for m in teams.list_members(uow.session, principal, team)]
+    return [MemberOut.of(m) for m in teams.list_members(uow, principal, team)]
 
 
 @router.post("/teams/{team}/members", status_code=201, response_model=MemberOut)
 def add_member(uow: UowDep, principal: PrincipalDep, team: str, body: MemberAdd) -> MemberOut:
     """Add a user to a team (team admins)."""
-    return MemberOut.of(teams.add_member(uow.session, principal, team, body.username, body.role))
+    return MemberOut.of(teams.add_member(uow, principal, team, body.username, body.role))
 
 
 @router.patch("/teams/{team}/members/{username}", response_model=MemberOut)
@@ -236,13 +234,13 @@ def set_role(
     uow: UowDep, principal: PrincipalDep, team: str, username: str, body: RoleChange
 ) -> MemberOut:
     """Change a member's role (team admins)."""
-    return MemberOut.of(teams.set_role(uow.session, principal, team, username, body.role))
+    return MemberOut.of(teams.set_role(uow, principal, team, username, body.role))
 
 
 @router.delete("/teams/{team}/members/{username}", status_code=204)
 def remove_member(uow: UowDep, principal: PrincipalDep, team: str, username: str) -> Response:
     """Remove a member (team admins; members may remove themselves)."""
-    teams.remove_member(uow.session, principal, team, username)
+    teams.remove_member(uow, principal, team, username)
     return Response(status_code=204)
 
 
@@ -251,7 +249,7 @@ def create_service_account(
     uow: UowDep, principal: PrincipalDep, team: str, body: ServiceAccountCreate
 ) -> UserCreated:
     """Create a service account of the team; answers its API key."""
-    user, key = teams.create_service_account(uow.session, principal, team, body.description)
+    user, key = teams.create_service_account(uow, principal, team, body.description)
     return UserCreated(user=UserOut.of(user), api_key=key)
 
 
@@ -261,9 +259,7 @@ def create_service_account(
 @router.post("/keys", status_code=201, response_model=KeyCreated)
 def create_key(uow: UowDep, principal: PrincipalDep, body: KeyCreate) -> KeyCreated:
     """Create an API key for yourself (or, as an admin, for `username`)."""
-    key = keys.create_key(
-        uow.session, principal, username=body.username, description=body.description
-    )
+    key = keys.create_key(uow, principal, username=body.username, description=body.description)
     return KeyCreated(username=body.username or principal.username, api_key=key)
 
 
@@ -274,11 +270,11 @@ def list_keys(
     user: Annotated[str | None, QueryParam(description="Whose keys [yours].")] = None,
 ) -> list[KeyOut]:
     """API keys of the caller (or of `user`), without the keys themselves."""
-    return [KeyOut.of(k) for k in keys.list_keys(uow.session, principal, user)]
+    return [KeyOut.of(k) for k in keys.list_keys(uow, principal, user)]
 
 
 @router.delete("/keys/{key_id}", status_code=204)
 def revoke_key(uow: UowDep, principal: PrincipalDep, key_id: int) -> Response:
     """Revoke an API key at once."""
-    keys.revoke_key(uow.session, principal, key_id)
+    keys.revoke_key(uow, principal, key_id)
     return Response(status_code=204)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graphql import GraphQLResolveInfo
 
 from runyard.server.auth import Principal
 from runyard.server.state import ServerState
 from runyard.server.unit_of_work import UnitOfWork
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 
 @dataclass
@@ -30,12 +27,6 @@ class GraphQLContext:
     # account's new runs are attributed to that user when it belongs to the run's entity.
     wandb_username: str = ""
     wandb_user_email: str = ""
-
-
-def session_of(info: GraphQLResolveInfo) -> Session:
-    """The unit of work's session, for services that still take one (people, directory);
-    adapters run no queries, and new services take the unit of work itself."""
-    return ctx(info).uow.session
 
 
 def ctx(info: GraphQLResolveInfo) -> GraphQLContext:

@@ -12,4 +12,4 @@ from runyard.server.unit_of_work import UnitOfWork
 def user_of_run(uow: UnitOfWork, run: Run) -> Principal | User | None:
     """Who started the run (a service account's run: the member it named), else the owner
     of the run's entity (None for a team's run of unknown origin)."""
-    return run_user(uow.session, run) or directory.owner_of(uow.session, run.project.entity)
+    return run_user(uow.session, run) or directory.owner_of(uow, run.project.entity)

@@ -5,8 +5,6 @@ Thin: each handler calls `runyard.server.people` services; a refusal is shown on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -20,24 +18,22 @@ from runyard.server.ui.pages import _error, _me, _page, _to_login
 from runyard.server.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    pass
 
 router = APIRouter(include_in_schema=False)
 ROLES = [r.value for r in Role]
 
 
-@contextmanager
-def _session(request: Request, *, write: bool = False) -> Iterator[Session]:
-    """The session of a unit of work, for the people services (which take one); committed
-    at the end of the block, rolled back if it raises."""
-    with UnitOfWork(request.app.state.runyard, write=write) as uow:
-        yield uow.session
+def _unit(request: Request, *, write: bool = False) -> UnitOfWork:
+    """A unit of work for the people services: committed at the end of its block, rolled
+    back if it raises."""
+    return UnitOfWork(request.app.state.runyard, write=write)
 
 
 def _keys_page(
     request: Request, me: Principal, *, new_key: str | None = None, error: str | None = None
 ) -> HTMLResponse:
-    with _session(request) as session:
+    with _unit(request) as uow:
         rows = [
             {
                 "id": k.id,
@@ -45,7 +41,7 @@ def _keys_page(
                 "description": k.description,
                 "created": k.created_at.strftime("%Y-%m-%d %H:%M"),
             }
-            for k in keys.list_keys(session, me)
+            for k in keys.list_keys(uow, me)
         ]
     return _page(request, "keys.html", me, keys=rows, new_key=new_key, error=error)
 
@@ -66,8 +62,8 @@ def create_key(request: Request, description: Annotated[str, Form()] = "") -> Re
     if me is None:
         return _to_login(request)
     try:
-        with _session(request, write=True) as session:
-            key = keys.create_key(session, me, description=description.strip())
+        with _unit(request, write=True) as uow:
+            key = keys.create_key(uow, me, description=description.strip())
     except ServiceError as exc:
         page = _keys_page(request, me, error=str(exc))
         page.status_code = exc.status
@@ -85,8 +81,8 @@ def revoke_key(request: Request, key_id: int) -> Response:
     if me is None:
         return _to_login(request)
     try:
-        with _session(request, write=True) as session:
-            keys.revoke_key(session, me, key_id)
+        with _unit(request, write=True) as uow:
+            keys.revoke_key(uow, me, key_id)
     except ServiceError as exc:
         page = _keys_page(request, me, error=str(exc))
         page.status_code = exc.status
@@ -105,10 +101,10 @@ def teams_page(request: Request) -> Response:
 
 def _teams_page(request: Request, me: Principal, error: str | None = None) -> HTMLResponse:
     state = request.app.state.runyard
-    with _session(request) as session:
+    with _unit(request) as uow:
         rows = [
             {"name": t.name, "role": (role_on(me, t.name) or Role.VIEWER).value}
-            for t in teams.list_teams(session, me)
+            for t in teams.list_teams(uow, me)
         ]
     can_create = me.is_admin or (
         state.settings.users_can_create_teams and not me.is_service_account
@@ -124,9 +120,9 @@ def create_team(request: Request, name: Annotated[str, Form()]) -> Response:
         return _to_login(request)
     state = request.app.state.runyard
     try:
-        with _session(request, write=True) as session:
+        with _unit(request, write=True) as uow:
             teams.create_team(
-                session,
+                uow,
                 me,
                 name.strip(),
                 users_can_create=state.settings.users_can_create_teams,
@@ -139,7 +135,7 @@ def create_team(request: Request, name: Annotated[str, Form()]) -> Response:
 
 
 def _team_page(request: Request, me: Principal, team: str, **extra: Any) -> HTMLResponse:
-    with _session(request) as session:
+    with _unit(request) as uow:
         members = [
             {
                 "username": m.user.username,
@@ -147,7 +143,7 @@ def _team_page(request: Request, me: Principal, team: str, **extra: Any) -> HTML
                 "service_account": m.user.is_service_account,
                 "disabled": m.user.disabled_at is not None,
             }
-            for m in teams.list_members(session, me, team)
+            for m in teams.list_members(uow, me, team)
         ]
     return _page(
         request,
@@ -196,8 +192,8 @@ def add_member(
     if me is None:
         return _to_login(request)
     try:
-        with _session(request, write=True) as session:
-            teams.add_member(session, me, team, username.strip(), role)
+        with _unit(request, write=True) as uow:
+            teams.add_member(uow, me, team, username.strip(), role)
     except ServiceError as exc:
         return _team_or_error(request, me, team, exc)
     return RedirectResponse(f"/teams/{team}", status_code=303)
@@ -210,8 +206,8 @@ def set_role(request: Request, team: str, username: str, role: Annotated[str, Fo
     if me is None:
         return _to_login(request)
     try:
-        with _session(request, write=True) as session:
-            teams.set_role(session, me, team, username, role)
+        with _unit(request, write=True) as uow:
+            teams.set_role(uow, me, team, username, role)
     except ServiceError as exc:
         return _team_or_error(request, me, team, exc)
     return RedirectResponse(f"/teams/{team}", status_code=303)
@@ -224,8 +220,8 @@ def remove_member(request: Request, team: str, username: str) -> Response:
     if me is None:
         return _to_login(request)
     try:
-        with _session(request, write=True) as session:
-            teams.remove_member(session, me, team, username)
+        with _unit(request, write=True) as uow:
+            teams.remove_member(uow, me, team, username)
     except ServiceError as exc:
         return _team_or_error(request, me, team, exc)
     if username == me.username:
@@ -242,8 +238,8 @@ def create_service_account(
     if me is None:
         return _to_login(request)
     try:
-        with _session(request, write=True) as session:
-            user, key = teams.create_service_account(session, me, team, description.strip())
+        with _unit(request, write=True) as uow:
+            user, key = teams.create_service_account(uow, me, team, description.strip())
             owner = user.username
     except ServiceError as exc:
         return _team_or_error(request, me, team, exc)
