@@ -11,6 +11,7 @@ import pytest
 
 from runyard.server.auth import Principal, Role
 from runyard.server.people.attribution import attributed_user_id
+from runyard.server.unit_of_work import UnitOfWork
 from support.server import LiveServer
 
 
@@ -329,11 +330,11 @@ def test_default_entity_moves_to_a_team_and_the_personal_entity_stays_yours(
     names, keys = people["names"], people["keys"]
     assert isinstance(names, dict) and isinstance(keys, dict)
     member = names["member"]
-    with server.state.write_sessions.begin() as session:
-        me = principal_for_key(session, keys["member"])
+    with UnitOfWork(server.state, write=True) as uow:
+        me = principal_for_key(uow.session, keys["member"])
         with pytest.raises(ServiceError, match="is not a member of an entity named"):
-            users.set_default_entity(session, me, member, names["owner"])
-        moved = users.set_default_entity(session, me, member, names["team"])
+            users.set_default_entity(uow, me, member, names["owner"])
+        moved = users.set_default_entity(uow, me, member, names["team"])
         assert moved.default_entity.name == names["team"]
     with server.api(keys["member"]) as api:
         assert api.get("/api/v1/viewer").json()["entity"] == names["team"]
@@ -355,12 +356,12 @@ def test_losing_a_race_for_a_name_is_a_conflict(
     # The loser passed the name check before the winner committed: skip the check here.
     monkeypatch.setattr(users, "ensure_name_free", lambda *_: None)
     monkeypatch.setattr(teams, "ensure_name_free", lambda *_: None)
-    with server.state.write_sessions.begin() as session:
-        admin = principal_for_key(session, server.admin_key)
+    with UnitOfWork(server.state, write=True) as uow:
+        admin = principal_for_key(uow.session, server.admin_key)
         with pytest.raises(ServiceError, match="taken by another request") as raced:
-            users.create_user(session, admin, name)
+            users.create_user(uow, admin, name)
         assert raced.value.status == 409
         with pytest.raises(ServiceError, match="taken by another request"):
-            teams.create_team(session, admin, name)
+            teams.create_team(uow, admin, name)
         # The transaction is still usable after the refused inserts.
-        assert users.get_user(session, admin, name).username == name
+        assert users.get_user(uow.session, admin, name).username == name

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from runyard.launch.models import ItemState, Priority, Queue, QueueItem, Requirements
-from runyard.server.graphql.launch_agent_rules import outcome_of_run, popped_run_spec
+from runyard.server.queues.wandb_agent_rules import outcome_of_run, popped_run_spec
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -23,8 +23,8 @@ from runyard.server.api import (
     runs,
     storage,
 )
-from runyard.server.api.error_handlers import install_error_handlers
 from runyard.server.clock import utcnow
+from runyard.server.error_handlers import install_error_handlers
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
 from runyard.server.metrics import ServerMetrics
@@ -34,6 +34,7 @@ from runyard.server.state import ServerState
 from runyard.server.storage_health import StorageHealth
 from runyard.server.tracking.runs import mark_crashed_runs
 from runyard.server.ui.routes import mount_ui
+from runyard.server.unit_of_work import UnitOfWork
 from runyard.server.web_security import install_web_security
 
 logger = logging.getLogger(__name__)
@@ -41,8 +42,8 @@ logger = logging.getLogger(__name__)
 
 def _sweep_crashed(state: ServerState) -> int:
     timeout = timedelta(seconds=state.settings.run_heartbeat_timeout_s)
-    with state.write_sessions.begin() as session:
-        return mark_crashed_runs(session, timeout)
+    with UnitOfWork(state, write=True) as uow:
+        return mark_crashed_runs(uow.session, timeout, uow.now())
 
 
 async def _crash_detector(state: ServerState, metrics: ServerMetrics) -> None:

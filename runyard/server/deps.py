@@ -1,4 +1,4 @@
-"""FastAPI dependencies: server state, a database session per request, the caller."""
+"""FastAPI dependencies: server state, a unit of work per request, the caller."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from runyard.server.auth import AuthError, Principal, key_from_authorization, principal_for_key
 from runyard.server.state import ServerState
+from runyard.server.unit_of_work import UnitOfWork
 
 
 def get_state(request: Request) -> ServerState:
@@ -18,13 +19,15 @@ def get_state(request: Request) -> ServerState:
     return state
 
 
-def db_session(
+def unit_of_work(
     request: Request, state: Annotated[ServerState, Depends(get_state)]
-) -> Iterator[Session]:
-    """Yield a session in a transaction, committed when the handler returns normally."""
-    factory = state.sessions if request.method in ("GET", "HEAD") else state.write_sessions
-    with factory.begin() as session:
-        yield session
+) -> Iterator[UnitOfWork]:
+    """Yield the request's unit of work, committed when the handler returns normally.
+
+    GET and HEAD read; other methods write (on SQLite: the write lock at the first statement).
+    """
+    with UnitOfWork(state, write=request.method not in ("GET", "HEAD")) as uow:
+        yield uow
 
 
 def authenticate(session: Session, authorization: str | None) -> Principal:
@@ -39,6 +42,12 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
         ) from exc
 
 
+def authenticate_request(uow: UnitOfWork, authorization: str | None) -> Principal:
+    """The caller, authenticated in a short session of its own (see `current_principal`)."""
+    with uow.read_session() as session:
+        return authenticate(session, authorization)
+
+
 def current_principal(
     request: Request, state: Annotated[ServerState, Depends(get_state)]
 ) -> Principal:
@@ -48,8 +57,7 @@ def current_principal(
     SQLite every transaction holds the write lock, and a handler that opens another
     connection (the queue store does) must not wait on its own request's lock.
     """
-    with state.sessions() as session:
-        return authenticate(session, request.headers.get("authorization"))
+    return authenticate_request(UnitOfWork(state), request.headers.get("authorization"))
 
 
 def public_base_url(request: Request) -> str:
@@ -58,8 +66,8 @@ def public_base_url(request: Request) -> str:
     return (configured or str(request.base_url)).rstrip("/")
 
 
-# "function" scope: commit before the response is sent, so a client that got its answer
-# reads its own write on the next request (the default commits after sending).
-SessionDep = Annotated[Session, Depends(db_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 StateDep = Annotated[ServerState, Depends(get_state)]
+# "function" scope: commit before the response is sent, so a client that got its answer
+# reads its own write on the next request (the default commits after sending).
+UowDep = Annotated[UnitOfWork, Depends(unit_of_work, scope="function")]

@@ -7,6 +7,7 @@ in the shape of MLflow's `ERROR_CODE_TO_HTTP_STATUS`. The message names the fiel
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorCode(StrEnum):
@@ -40,9 +41,13 @@ _STATUS_TO_CODE = {status: code for code, status in ERROR_CODE_TO_HTTP_STATUS.it
 class ServiceError(Exception):
     """A request a service refuses; the message names the field and the fix."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, *, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
+        # Machine-readable specifics next to the message, e.g. {"problems": [...]}.
+        self.details = details or {}
 
     @property
     def status(self) -> int:

@@ -10,14 +10,12 @@ import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 
-from runyard.server.access import Action
-from runyard.server.api.errors import http_error
-from runyard.server.deps import authenticate, get_state
+from runyard.server.deps import authenticate_request, get_state
 from runyard.server.input_limits import depth_error
 from runyard.server.state import ServerState
-from runyard.server.tracking import filestream
-from runyard.server.tracking.access import accessible_run
-from runyard.server.tracking.runs import TrackingError
+from runyard.server.tracking import filestream, run_writes
+from runyard.server.tracking.run_reads import RunPath
+from runyard.server.unit_of_work import UnitOfWork
 
 router = APIRouter()
 # Pydantic error types of a well-formed value outside its allowed range.
@@ -40,7 +38,7 @@ def _decode_body(raw: bytes, encoding: str | None, max_bytes: int) -> filestream
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         if "recursion limit" in first["msg"]:
-            raise http_error(depth_error("file_stream body")) from exc
+            raise depth_error("file_stream body") from exc
         # A well-formed value out of its allowed range (an offset or exit code past the
         # 32-bit columns) is unprocessable; a malformed body is a bad request.
         status = 422 if first["type"] in _RANGE_ERRORS else 400
@@ -55,14 +53,11 @@ def _apply(
     run_name: str,
     body: filestream.FileStreamRequest,
 ) -> dict[str, object]:
-    with state.write_sessions.begin() as session:
-        principal = authenticate(session, authorization)
-        try:
-            run = accessible_run(session, principal, entity, project, run_name, Action.WRITE)
-            filestream.apply_post(session, run, body, state.settings.max_value_bytes)
-        except TrackingError as exc:
-            raise http_error(exc) from exc
-        return {"exitcode": None, "limits": {}, "stopped": run.stop_requested}
+    with UnitOfWork(state, write=True) as uow:
+        principal = authenticate_request(uow, authorization)
+        path = RunPath(entity, project, run_name)
+        stopped = run_writes.apply_file_stream(uow, principal, path, body)
+    return {"exitcode": None, "limits": {}, "stopped": stopped}
 
 
 @router.post("/files/{entity}/{project}/{run_name}/file_stream")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from runyard.server.deps import get_state
-from runyard.server.storage_health import StorageHealth, check_writable
+from runyard.server.readiness import not_ready_reason
+from runyard.server.unit_of_work import UnitOfWork
 
 router = APIRouter(tags=["health"])
 
@@ -25,24 +24,9 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(request: Request) -> Response:
     """The database answers and storage takes writes; a load balancer may send traffic."""
-    state = get_state(request)
-    try:
-        with state.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # any database failure means not ready
-        error = f"database unreachable: {type(exc).__name__}"
-        return JSONResponse({"status": "unavailable", "error": error}, status_code=503)
-    # A full or read-only storage: not ready while it lasts, ready again once a probe
-    # write succeeds (space freed, volume writable) without a restart.
-    health: StorageHealth = request.app.state.storage_health
-    dirs = [state.settings.data_dir]
-    store_root = getattr(state.store, "root", None)  # the filesystem object store's folder
-    if isinstance(store_root, Path) and store_root != state.settings.data_dir:
-        dirs.append(store_root)
-    check_writable(health, dirs, state.write_sessions)
-    if health.reason is not None:
-        error = f"storage is full or read-only: {health.reason}"
-        return JSONResponse({"status": "unavailable", "error": error}, status_code=503)
+    reason = not_ready_reason(UnitOfWork(get_state(request)), request.app.state.storage_health)
+    if reason is not None:
+        return JSONResponse({"status": "unavailable", "error": reason}, status_code=503)
     return JSONResponse({"status": "ready"})
 
 

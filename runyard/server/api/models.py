@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from runyard.server.db.models import Run
+if TYPE_CHECKING:
+    from runyard.server.db.models import Run
 
 
 def as_utc(value: datetime | None) -> datetime | None:

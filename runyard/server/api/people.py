@@ -5,8 +5,6 @@ Thin: each route calls one `runyard.server.people` service and shapes its answer
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,26 +12,15 @@ from fastapi import APIRouter, Response
 from fastapi import Query as QueryParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from runyard.server.api.errors import http_error
 from runyard.server.api.models import as_utc
 from runyard.server.auth import Role
-from runyard.server.deps import PrincipalDep, SessionDep, StateDep
-from runyard.server.errors import ServiceError
+from runyard.server.deps import PrincipalDep, StateDep, UowDep
 from runyard.server.people import keys, teams, users
 
 if TYPE_CHECKING:  # adapters see rows only through the services' answers
     from runyard.server.db.models import ApiKey, Entity, TeamMember, User
 
 router = APIRouter(prefix="/api/v1", tags=["people"])
-
-
-@contextmanager
-def _service_errors() -> Iterator[None]:
-    """Turn a service's refusal into its HTTP error."""
-    try:
-        yield
-    except ServiceError as exc:
-        raise http_error(exc) from exc
 
 
 class UserOut(BaseModel):
@@ -184,103 +171,85 @@ class KeyCreated(BaseModel):
 
 
 @router.post("/users", status_code=201, response_model=UserCreated)
-def create_user(session: SessionDep, principal: PrincipalDep, body: UserCreate) -> UserCreated:
+def create_user(uow: UowDep, principal: PrincipalDep, body: UserCreate) -> UserCreated:
     """Create a user with its personal entity; answers its first API key."""
-    with _service_errors():
-        user, key = users.create_user(
-            session, principal, body.username, email=body.email, admin=body.admin
-        )
+    user, key = users.create_user(uow, principal, body.username, email=body.email, admin=body.admin)
     return UserCreated(user=UserOut.of(user), api_key=key)
 
 
 @router.get("/users", response_model=list[UserOut])
-def list_users(session: SessionDep, principal: PrincipalDep) -> list[UserOut]:
+def list_users(uow: UowDep, principal: PrincipalDep) -> list[UserOut]:
     """Every user and service account."""
-    with _service_errors():
-        return [UserOut.of(u) for u in users.list_users(session, principal)]
+    return [UserOut.of(u) for u in users.list_users(uow, principal)]
 
 
 @router.post("/users/{username}/disable", response_model=UserOut)
-def disable_user(session: SessionDep, principal: PrincipalDep, username: str) -> UserOut:
+def disable_user(uow: UowDep, principal: PrincipalDep, username: str) -> UserOut:
     """Disable a user: its API keys are refused from the next request on."""
-    with _service_errors():
-        return UserOut.of(users.disable_user(session, principal, username))
+    return UserOut.of(users.disable_user(uow, principal, username))
 
 
 @router.post("/users/{username}/enable", response_model=UserOut)
-def enable_user(session: SessionDep, principal: PrincipalDep, username: str) -> UserOut:
+def enable_user(uow: UowDep, principal: PrincipalDep, username: str) -> UserOut:
     """Enable a disabled user again."""
-    with _service_errors():
-        return UserOut.of(users.enable_user(session, principal, username))
+    return UserOut.of(users.enable_user(uow, principal, username))
 
 
 # --- teams -----------------------------------------------------------------------------------
 
 
 @router.post("/teams", status_code=201, response_model=TeamOut)
-def create_team(
-    session: SessionDep, principal: PrincipalDep, state: StateDep, body: TeamCreate
-) -> TeamOut:
+def create_team(uow: UowDep, principal: PrincipalDep, state: StateDep, body: TeamCreate) -> TeamOut:
     """Create a team; `admin` (default: the caller) becomes its admin."""
-    with _service_errors():
-        team = teams.create_team(
-            session,
-            principal,
-            body.name,
-            admin_username=body.admin,
-            users_can_create=state.settings.users_can_create_teams,
-        )
+    team = teams.create_team(
+        uow,
+        principal,
+        body.name,
+        admin_username=body.admin,
+        users_can_create=state.settings.users_can_create_teams,
+    )
     return TeamOut.of(team)
 
 
 @router.get("/teams", response_model=list[TeamOut])
-def list_teams(session: SessionDep, principal: PrincipalDep) -> list[TeamOut]:
+def list_teams(uow: UowDep, principal: PrincipalDep) -> list[TeamOut]:
     """Teams the caller belongs to (all of them for an instance admin)."""
-    return [TeamOut.of(t) for t in teams.list_teams(session, principal)]
+    return [TeamOut.of(t) for t in teams.list_teams(uow, principal)]
 
 
 @router.get("/teams/{team}/members", response_model=list[MemberOut])
-def list_members(session: SessionDep, principal: PrincipalDep, team: str) -> list[MemberOut]:
+def list_members(uow: UowDep, principal: PrincipalDep, team: str) -> list[MemberOut]:
     """A team's members and their roles."""
-    with _service_errors():
-        return [MemberOut.of(m) for m in teams.list_members(session, principal, team)]
+    return [MemberOut.of(m) for m in teams.list_members(uow, principal, team)]
 
 
 @router.post("/teams/{team}/members", status_code=201, response_model=MemberOut)
-def add_member(
-    session: SessionDep, principal: PrincipalDep, team: str, body: MemberAdd
-) -> MemberOut:
+def add_member(uow: UowDep, principal: PrincipalDep, team: str, body: MemberAdd) -> MemberOut:
     """Add a user to a team (team admins)."""
-    with _service_errors():
-        return MemberOut.of(teams.add_member(session, principal, team, body.username, body.role))
+    return MemberOut.of(teams.add_member(uow, principal, team, body.username, body.role))
 
 
 @router.patch("/teams/{team}/members/{username}", response_model=MemberOut)
 def set_role(
-    session: SessionDep, principal: PrincipalDep, team: str, username: str, body: RoleChange
+    uow: UowDep, principal: PrincipalDep, team: str, username: str, body: RoleChange
 ) -> MemberOut:
     """Change a member's role (team admins)."""
-    with _service_errors():
-        return MemberOut.of(teams.set_role(session, principal, team, username, body.role))
+    return MemberOut.of(teams.set_role(uow, principal, team, username, body.role))
 
 
 @router.delete("/teams/{team}/members/{username}", status_code=204)
-def remove_member(
-    session: SessionDep, principal: PrincipalDep, team: str, username: str
-) -> Response:
+def remove_member(uow: UowDep, principal: PrincipalDep, team: str, username: str) -> Response:
     """Remove a member (team admins; members may remove themselves)."""
-    with _service_errors():
-        teams.remove_member(session, principal, team, username)
+    teams.remove_member(uow, principal, team, username)
     return Response(status_code=204)
 
 
 @router.post("/teams/{team}/service-accounts", status_code=201, response_model=UserCreated)
 def create_service_account(
-    session: SessionDep, principal: PrincipalDep, team: str, body: ServiceAccountCreate
+    uow: UowDep, principal: PrincipalDep, team: str, body: ServiceAccountCreate
 ) -> UserCreated:
     """Create a service account of the team; answers its API key."""
-    with _service_errors():
-        user, key = teams.create_service_account(session, principal, team, body.description)
+    user, key = teams.create_service_account(uow, principal, team, body.description)
     return UserCreated(user=UserOut.of(user), api_key=key)
 
 
@@ -288,29 +257,24 @@ def create_service_account(
 
 
 @router.post("/keys", status_code=201, response_model=KeyCreated)
-def create_key(session: SessionDep, principal: PrincipalDep, body: KeyCreate) -> KeyCreated:
+def create_key(uow: UowDep, principal: PrincipalDep, body: KeyCreate) -> KeyCreated:
     """Create an API key for yourself (or, as an admin, for `username`)."""
-    with _service_errors():
-        key = keys.create_key(
-            session, principal, username=body.username, description=body.description
-        )
+    key = keys.create_key(uow, principal, username=body.username, description=body.description)
     return KeyCreated(username=body.username or principal.username, api_key=key)
 
 
 @router.get("/keys", response_model=list[KeyOut])
 def list_keys(
-    session: SessionDep,
+    uow: UowDep,
     principal: PrincipalDep,
     user: Annotated[str | None, QueryParam(description="Whose keys [yours].")] = None,
 ) -> list[KeyOut]:
     """API keys of the caller (or of `user`), without the keys themselves."""
-    with _service_errors():
-        return [KeyOut.of(k) for k in keys.list_keys(session, principal, user)]
+    return [KeyOut.of(k) for k in keys.list_keys(uow, principal, user)]
 
 
 @router.delete("/keys/{key_id}", status_code=204)
-def revoke_key(session: SessionDep, principal: PrincipalDep, key_id: int) -> Response:
+def revoke_key(uow: UowDep, principal: PrincipalDep, key_id: int) -> Response:
     """Revoke an API key at once."""
-    with _service_errors():
-        keys.revoke_key(session, principal, key_id)
+    keys.revoke_key(uow, principal, key_id)
     return Response(status_code=204)

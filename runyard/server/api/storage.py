@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from runyard.server.deps import get_state
-from runyard.server.signing import SignatureError
-from runyard.server.storage import TooLarge
-from runyard.server.tracking.artifact_files import record_artifact_upload
-from runyard.server.tracking.files import record_upload
+from runyard.server.tracking import uploads
+from runyard.server.unit_of_work import UnitOfWork
 
 router = APIRouter()
 
@@ -22,20 +17,8 @@ async def upload(
     request: Request, key: str, expires: str | None = None, sig: str | None = None
 ) -> dict[str, object]:
     """Store the body under `key` if the URL's signature allows it."""
-    state = get_state(request)
-    try:
-        state.signer.verify("PUT", key, expires, sig)
-    except SignatureError as exc:
-        raise HTTPException(403, str(exc)) from exc
-    try:
-        stored = await state.store.put_stream(
-            key, request.stream(), state.settings.max_request_bytes
-        )
-    except TooLarge as exc:
-        raise HTTPException(413, f"{exc}: RUNYARD_MAX_REQUEST_BYTES limits uploads") from exc
-    await run_in_threadpool(record_upload, state.write_sessions, key, stored.size, stored.md5_hex)
-    md5_b64 = base64.b64encode(bytes.fromhex(stored.md5_hex)).decode()
-    await run_in_threadpool(record_artifact_upload, state.write_sessions, key, stored.size, md5_b64)
+    uow = UnitOfWork(get_state(request), write=True)
+    stored = await uploads.store_upload(uow, key, request.stream(), expires, sig)
     return {"size": stored.size, "md5": stored.md5_hex}
 
 
@@ -44,11 +27,5 @@ def download(
     request: Request, key: str, expires: str | None = None, sig: str | None = None
 ) -> StreamingResponse:
     """Stream the object under `key` if the URL's signature allows it."""
-    state = get_state(request)
-    try:
-        state.signer.verify("GET", key, expires, sig)
-    except SignatureError as exc:
-        raise HTTPException(403, str(exc)) from exc
-    if not state.store.exists(key):
-        raise HTTPException(404, f"no object stored at {key!r}")
-    return StreamingResponse(state.store.open_chunks(key), media_type="application/octet-stream")
+    chunks = uploads.open_download(UnitOfWork(get_state(request)), key, expires, sig)
+    return StreamingResponse(chunks, media_type="application/octet-stream")

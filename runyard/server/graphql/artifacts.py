@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ariadne import InterfaceType, MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
-from sqlalchemy.orm import Session
 
 from runyard.server.access import Action
 from runyard.server.api.models import as_utc
-from runyard.server.db.models import (
-    Artifact,
-    ArtifactAlias,
-    ArtifactCollection,
-    ArtifactFile,
-    Project,
-)
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import GraphQLContext, ctx
 from runyard.server.tracking import artifact_files as files
-from runyard.server.tracking import artifacts as service
-from runyard.server.tracking.access import check_entity_access
-from runyard.server.tracking.ids import decode_id, encode_id
-from runyard.server.tracking.runs import TrackingError, find_project, find_run
+from runyard.server.tracking import artifact_service as service
+from runyard.server.tracking.artifacts import CreateArtifactSpec, Membership
+from runyard.server.tracking.ids import encode_id
+
+if TYPE_CHECKING:
+    from runyard.server.db.models import (
+        Artifact,
+        ArtifactAlias,
+        ArtifactCollection,
+        ArtifactFile,
+        Project,
+    )
 
 query = QueryType()
 mutation = MutationType()
@@ -44,29 +44,10 @@ def _iso(value: datetime | None) -> str | None:
     return aware.strftime("%Y-%m-%dT%H:%M:%S") if aware else None
 
 
-def _project(
-    context: GraphQLContext, entity_name: str | None, name: str, action: Action = Action.READ
-) -> Project:
-    entity = entity_name or context.principal.entity_name
-    check_entity_access(context.principal, entity, action)
-    project = find_project(context.session, entity, name)
-    if project is None:
-        raise TrackingError(f"projectName: project {entity}/{name} does not exist", status=404)
-    return project
-
-
 def _artifact(
     context: GraphQLContext, node_id: str, field: str = "artifactID", action: Action = Action.READ
 ) -> Artifact:
-    try:
-        pk = decode_id("Artifact", node_id)
-    except ValueError as exc:
-        raise TrackingError(f"{field}: {exc}") from exc
-    artifact = context.session.get(Artifact, pk)
-    if artifact is None:
-        raise TrackingError(f"{field}: no artifact {node_id!r}", status=404)
-    check_entity_access(context.principal, artifact.collection.project.entity.name, action)
-    return artifact
+    return service.artifact_by_id(context.uow, context.principal, node_id, field, action)
 
 
 def _files_page(
@@ -76,7 +57,7 @@ def _files_page(
     first: int | None,
     names: list[str] | None,
 ) -> dict[str, Any]:
-    rows = files.files_of(context.session, artifact)
+    rows = service.files_of(context.uow, artifact)
     if names is not None:
         wanted = set(names)
         rows = [r for r in rows if r.name in wanted]
@@ -123,7 +104,7 @@ def _file_node(
 
 @query.field("artifact")
 def resolve_artifact(_: Any, info: GraphQLResolveInfo, id: str) -> Artifact | None:
-    """A version by node id; unknown ids (and others' versions) answer null like W&B."""
+    """A version by node id; unknown ids answer null like W&B."""
     try:
         return _artifact(ctx(info), id, "id")
     except ServiceError as exc:
@@ -137,16 +118,14 @@ def resolve_project_artifact(
     project: Project, info: GraphQLResolveInfo, name: str
 ) -> Artifact | None:
     """The committed version `name` points at."""
-    found = service.find_membership(ctx(info).session, project, name)
+    found = service.find_membership(ctx(info).uow, project, name)
     return found.artifact if found else None
 
 
 @project_type.field("artifactCollectionMembership")
-def resolve_membership(
-    project: Project, info: GraphQLResolveInfo, name: str
-) -> service.Membership | None:
+def resolve_membership(project: Project, info: GraphQLResolveInfo, name: str) -> Membership | None:
     """The version `name` points at, seen through its collection."""
-    return service.find_membership(ctx(info).session, project, name)
+    return service.find_membership(ctx(info).uow, project, name)
 
 
 @project_type.field("artifactCollection")
@@ -155,7 +134,7 @@ def resolve_collection(
     project: Project, info: GraphQLResolveInfo, name: str
 ) -> ArtifactCollection | None:
     """A collection by name."""
-    return service.find_collection(ctx(info).session, project, name)
+    return service.find_collection(ctx(info).uow, project, name)
 
 
 # --- collections, memberships, aliases ------------------------------------------------------
@@ -176,61 +155,61 @@ def resolve_collection_id(collection: ArtifactCollection, _: GraphQLResolveInfo)
 @sequence_type.field("artifactMembership")
 def resolve_collection_membership(
     collection: ArtifactCollection, info: GraphQLResolveInfo, aliasName: str
-) -> service.Membership | None:
+) -> Membership | None:
     """The version an alias or `vN` of this collection points at."""
-    artifact = service.find_version(ctx(info).session, collection, aliasName)
-    return service.Membership(artifact, collection) if artifact else None
+    artifact = service.find_version(ctx(info).uow, collection, aliasName)
+    return Membership(artifact, collection) if artifact else None
 
 
 @sequence_type.field("latestArtifact")
 def resolve_latest(collection: ArtifactCollection, info: GraphQLResolveInfo) -> Artifact | None:
     """The version `latest` points at."""
-    return service.latest_version(ctx(info).session, collection)
+    return service.latest_version(ctx(info).uow, collection)
 
 
 @membership_type.field("id")
-def resolve_membership_id(membership: service.Membership, _: GraphQLResolveInfo) -> str:
+def resolve_membership_id(membership: Membership, _: GraphQLResolveInfo) -> str:
     """Node id of the membership (one per version: Runyard has no portfolios)."""
     return encode_id("ArtifactCollectionMembership", membership.artifact.id)
 
 
 @membership_type.field("versionIndex")
-def resolve_membership_version(membership: service.Membership, _: GraphQLResolveInfo) -> int | None:
+def resolve_membership_version(membership: Membership, _: GraphQLResolveInfo) -> int | None:
     """v<N> of the version."""
     return membership.artifact.version_index
 
 
 @membership_type.field("createdAt")
-def resolve_membership_created(membership: service.Membership, _: GraphQLResolveInfo) -> str | None:
+def resolve_membership_created(membership: Membership, _: GraphQLResolveInfo) -> str | None:
     """When the version was created."""
     return _iso(membership.artifact.created_at)
 
 
 @membership_type.field("aliases")
 def resolve_membership_aliases(
-    membership: service.Membership, info: GraphQLResolveInfo
+    membership: Membership, info: GraphQLResolveInfo
 ) -> list[ArtifactAlias]:
     """The aliases pointing at the version."""
-    return service.aliases_of(ctx(info).session, membership.artifact)
+    return service.aliases_of(ctx(info).uow, membership.artifact)
 
 
 @membership_type.field("artifactCollection")
 def resolve_membership_collection(
-    membership: service.Membership, _: GraphQLResolveInfo
+    membership: Membership, _: GraphQLResolveInfo
 ) -> ArtifactCollection:
     """The collection."""
     return membership.collection
 
 
 @membership_type.field("artifact")
-def resolve_membership_artifact(membership: service.Membership, _: GraphQLResolveInfo) -> Artifact:
+def resolve_membership_artifact(membership: Membership, _: GraphQLResolveInfo) -> Artifact:
     """The version."""
     return membership.artifact
 
 
 @membership_type.field("files")
 def resolve_membership_files(
-    membership: service.Membership,
+    membership: Membership,
     info: GraphQLResolveInfo,
     after: str | None = None,
     first: int | None = None,
@@ -251,8 +230,7 @@ def resolve_alias_collection(
     alias: ArtifactAlias, info: GraphQLResolveInfo
 ) -> ArtifactCollection | None:
     """The collection the alias belongs to."""
-    session: Session = ctx(info).session
-    return session.get(ArtifactCollection, alias.collection_id)
+    return service.collection_of_alias(ctx(info).uow, alias)
 
 
 # --- Artifact --------------------------------------------------------------------------------
@@ -283,7 +261,7 @@ for _field, _getter in ARTIFACT_ATTRIBUTES.items():
 @artifact_type.field("aliases")
 def resolve_artifact_aliases(artifact: Artifact, info: GraphQLResolveInfo) -> list[ArtifactAlias]:
     """The aliases pointing at the version."""
-    return service.aliases_of(ctx(info).session, artifact)
+    return service.aliases_of(ctx(info).uow, artifact)
 
 
 @artifact_type.field("currentManifest")
@@ -335,12 +313,8 @@ def resolve_create_artifact(
 ) -> dict[str, Any]:
     """Start a version (or return the one a retry or identical contents map to)."""
     context = ctx(info)
-    spec = service.CreateArtifactSpec.model_validate(input)
-    project = _project(context, spec.entityName, spec.projectName, Action.WRITE)
-    run = find_run(context.session, project, spec.runName) if spec.runName else None
-    if spec.runName and run is None:
-        raise TrackingError(f"runName: run {spec.runName!r} does not exist in {spec.projectName}")
-    return {"artifact": service.create_artifact(context.session, project, run, spec)}
+    spec = CreateArtifactSpec.model_validate(input)
+    return {"artifact": service.create_artifact(context.uow, context.principal, spec)}
 
 
 @mutation.field("createArtifactManifest")
@@ -351,7 +325,9 @@ def resolve_create_manifest(
     context = ctx(info)
     artifact = _artifact(context, input["artifactID"], action=Action.WRITE)
     if input["name"] != files.MANIFEST_NAME:
-        raise TrackingError(f"name: the manifest must be called {files.MANIFEST_NAME}")
+        raise ServiceError(
+            ErrorCode.INVALID, f"name: the manifest must be called {files.MANIFEST_NAME}"
+        )
     return {"artifactManifest": _manifest(context, artifact)}
 
 
@@ -366,7 +342,7 @@ def resolve_create_files(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
         by_artifact.setdefault(spec.artifactID, []).append(spec)
     for node_id, group in by_artifact.items():
         artifact = _artifact(context, node_id, action=Action.WRITE)
-        for row, needs_upload in files.register_files(context.session, artifact, group):
+        for row, needs_upload in service.register_files(context.uow, artifact, group):
             node = _file_node(context, row, artifact, upload=needs_upload)
             edges.append({"node": node, "cursor": str(len(edges))})
     return {"files": {"edges": edges, "pageInfo": {"endCursor": None, "hasNextPage": False}}}
@@ -377,20 +353,22 @@ def resolve_commit(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> d
     """Commit the version: it gets its v<N> and its aliases."""
     context = ctx(info)
     artifact = _artifact(context, input["artifactID"], action=Action.WRITE)
-    return {"artifact": service.commit_artifact(context.session, context.state.store, artifact)}
+    return {"artifact": service.commit_artifact(context.uow, artifact)}
 
 
 @mutation.field("useArtifact")
 def resolve_use(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
     """Record a run's use of a version."""
     context = ctx(info)
-    # Recording a use writes to the run; the artifact itself only has to be readable.
-    project = _project(context, input["entityName"], input["projectName"], Action.WRITE)
-    run = find_run(context.session, project, input["runName"])
-    if run is None:
-        raise TrackingError(f"runName: run {input['runName']!r} does not exist", status=404)
-    artifact = _artifact(context, input["artifactID"])
-    service.use_artifact(context.session, run, artifact, input.get("usedAs"))
+    artifact = service.use_artifact(
+        context.uow,
+        context.principal,
+        input["entityName"],
+        input["projectName"],
+        input["runName"],
+        input["artifactID"],
+        input.get("usedAs"),
+    )
     return {"artifact": artifact}
 
 
@@ -398,9 +376,13 @@ def resolve_use(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict
 def resolve_update(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
     """Replace a version's metadata or description."""
     context = ctx(info)
-    artifact = _artifact(context, input["artifactID"])
-    check_entity_access(context.principal, artifact.collection.project.entity.name, Action.WRITE)
-    service.update_artifact(artifact, input.get("description"), input.get("metadata"))
+    artifact = service.update_artifact(
+        context.uow,
+        context.principal,
+        input["artifactID"],
+        input.get("description"),
+        input.get("metadata"),
+    )
     return {"artifact": artifact, "clientMutationId": input.get("clientMutationId")}
 
 

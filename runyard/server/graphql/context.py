@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLResolveInfo
-from sqlalchemy.orm import Session
 
 from runyard.server.auth import Principal
 from runyard.server.state import ServerState
+from runyard.server.unit_of_work import UnitOfWork
 
 
 @dataclass
 class GraphQLContext:
-    """The request's database session, caller, server state and public base URL."""
+    """The request's unit of work, caller, server state and public base URL."""
 
-    session: Session
+    uow: UnitOfWork
     principal: Principal
     state: ServerState
     base_url: str
@@ -27,11 +27,6 @@ class GraphQLContext:
     # account's new runs are attributed to that user when it belongs to the run's entity.
     wandb_username: str = ""
     wandb_user_email: str = ""
-
-
-def session_of(info: GraphQLResolveInfo) -> Session:
-    """The request's database session, for handing to services (adapters run no queries)."""
-    return ctx(info).session
 
 
 def ctx(info: GraphQLResolveInfo) -> GraphQLContext:

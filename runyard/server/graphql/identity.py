@@ -8,14 +8,12 @@ from ariadne import ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 
 from runyard import __version__
-from runyard.server.graphql.context import ctx, session_of
+from runyard.server.graphql.context import ctx
 from runyard.server.graphql.people_types import organization_node
 from runyard.server.people import directory
 from runyard.server.tracking.ids import encode_id
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from runyard.server.db.models import Entity, User
 
 query = QueryType()
@@ -26,12 +24,7 @@ entity_type = ObjectType("Entity")
 def resolve_viewer(_: Any, info: GraphQLResolveInfo) -> User:
     """The user owning the request's API key."""
     context = ctx(info)
-    return directory.current_user(session_of(info), context.principal)
-
-
-def owner_of(session: Session, entity: Entity) -> User | None:
-    """The user whose personal entity this is (None for teams)."""
-    return directory.owner_of(session, entity)
+    return directory.current_user(ctx(info).uow, context.principal)
 
 
 @query.field("serverInfo")
@@ -53,7 +46,7 @@ def resolve_entity(_: Any, info: GraphQLResolveInfo, name: str | None = None) ->
     """An entity by name (default: the caller's); null when missing or not readable alike."""
     context = ctx(info)
     return directory.entity_for(
-        session_of(info), context.principal, name or context.principal.entity_name
+        ctx(info).uow, context.principal, name or context.principal.entity_name
     )
 
 

@@ -7,21 +7,20 @@ shapes (node ids, JSON strings, integer priorities) to Runyard's.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ariadne import MutationType, ObjectType
 from graphql import GraphQLResolveInfo
 
 from runyard.launch.models import EnqueueRequest, ItemState, Priority, Queue, QueueItem
-from runyard.launch.templating import TemplateValueError
 from runyard.server.access import Action
-from runyard.server.clock import utcnow
-from runyard.server.db.models import Entity, Project
+from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import GraphQLContext, ctx
-from runyard.server.queues import pools, service
-from runyard.server.tracking.access import check_entity_access
+from runyard.server.queues import queue_service
 from runyard.server.tracking.ids import decode_key, encode_id
-from runyard.server.tracking.runs import TrackingError
+
+if TYPE_CHECKING:
+    from runyard.server.db.models import Entity, Project
 
 mutation = MutationType()
 project_type = ObjectType("Project")
@@ -35,28 +34,29 @@ def queue_named(
     context: GraphQLContext, entity: str, name: str, action: Action = Action.READ
 ) -> Queue:
     """A queue by entity and name; a 404 naming the entity's queues when it does not exist."""
-    check_entity_access(context.principal, entity, action)
-    queue = context.state.queue_store.get_queue(entity, name)
-    if queue is None:
-        known = ", ".join(q.name for q in context.state.queue_store.list_queues(entity)) or "none"
-        raise TrackingError(
-            f"launch queue {entity}/{name} does not exist (queues of {entity}: {known}); "
-            "create it with `runyard queue create`",
-            status=404,
-        )
-    return queue
+    return queue_service.get_queue(
+        context.uow,
+        context.principal,
+        entity,
+        name,
+        action,
+        what="launch queue",
+        hint="; create it with `runyard queue create`",
+    )
 
 
 @project_type.field("runQueue")
 def resolve_run_queue(project: Project, info: GraphQLResolveInfo, name: str) -> Queue | None:
     """A queue of the project's entity by name (W&B scopes queues to entity/project)."""
-    return ctx(info).state.queue_store.get_queue(project.entity.name, name)
+    context = ctx(info)
+    return queue_service.find_queue(context.uow, context.principal, project.entity.name, name)
 
 
 @project_type.field("runQueues")
 def resolve_run_queues(project: Project, info: GraphQLResolveInfo) -> list[Queue]:
     """Every queue of the project's entity."""
-    return ctx(info).state.queue_store.list_queues(project.entity.name)
+    context = ctx(info)
+    return queue_service.queues_of(context.uow, context.principal, project.entity.name)
 
 
 @run_queue.field("id")
@@ -83,7 +83,7 @@ def resolve_run_queue_items(
     queue: Queue, info: GraphQLResolveInfo, first: int | None = None, **_: Any
 ) -> dict[str, Any]:
     """The queue's items in claim order, at most `first` (W&B asks for 100)."""
-    items = ctx(info).state.queue_store.list_items(queue, None, min(first or 1000, 10_000))
+    items = queue_service.items_of(ctx(info).uow, queue, min(first or 1000, 10_000))
     return {"edges": [{"node": item} for item in items]}
 
 
@@ -93,10 +93,8 @@ def resolve_run_queue_item(queue: Queue, info: GraphQLResolveInfo, id: str) -> Q
     try:
         item_id = decode_key("RunQueueItem", id)
     except ValueError as exc:
-        raise TrackingError(f"id: {exc}", status=400) from exc
-    item = ctx(info).state.queue_store.get_item(item_id)
-    mine = item is not None and (item.entity, item.queue) == (queue.entity, queue.name)
-    return item if mine else None
+        raise ServiceError(ErrorCode.INVALID, f"id: {exc}") from exc
+    return queue_service.item_of_queue(ctx(info).uow, queue, item_id)
 
 
 @run_queue_item.field("id")
@@ -185,9 +183,9 @@ def resolve_default_resource_config(
     try:
         queue_id = decode_key("DefaultResourceConfig", id)
     except ValueError as exc:
-        raise TrackingError(str(exc), status=400) from exc
-    check_entity_access(ctx(info).principal, entity.name)  # templates are the entity's own
-    queues = ctx(info).state.queue_store.list_queues(entity.name)
+        raise ServiceError(ErrorCode.INVALID, str(exc)) from exc
+    context = ctx(info)
+    queues = queue_service.queues_of(context.uow, context.principal, entity.name)
     return next((q for q in queues if q.id == queue_id), None)
 
 
@@ -217,17 +215,17 @@ def _json_object(text: object, field: str) -> dict[str, Any]:
     if not text:
         return {}
     if not isinstance(text, str):
-        raise TrackingError(
+        raise ServiceError(
+            ErrorCode.INVALID,
             f"{field} must be a JSON object encoded as a string (JSONString), "
             f"not a {type(text).__name__}: send json.dumps(value)",
-            status=400,
         )
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise TrackingError(f"{field} is not valid JSON: {exc}", status=400) from exc
+        raise ServiceError(ErrorCode.INVALID, f"{field} is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
-        raise TrackingError(f"{field} must be a JSON object", status=400)
+        raise ServiceError(ErrorCode.INVALID, f"{field} must be a JSON object")
     return value
 
 
@@ -240,20 +238,10 @@ def _push(context: GraphQLContext, queue: Queue, data: dict[str, Any]) -> dict[s
                 data.get("templateVariableValues"), "templateVariableValues"
             ),
         )
-        item, created = service.enqueue(
-            context.state.queue_store,
-            queue,
-            request,
-            utcnow(),
-            context.state.settings.max_value_bytes,
-            pools=pools.serving_policies(context.state.sessions, queue, utcnow()),
-        )
-    except TemplateValueError as exc:
-        raise TrackingError(str(exc), status=422) from exc
-    except service.SpecTooLarge as exc:
-        raise TrackingError(str(exc), status=413) from exc
-    except ValueError as exc:  # pydantic (priority) and template rendering errors
-        raise TrackingError(str(exc).replace("\n", " "), status=422) from exc
+    except ValueError as exc:  # pydantic (priority)
+        message = str(exc).replace("\n", " ")
+        raise ServiceError(ErrorCode.UNPROCESSABLE, message) from exc
+    item, created = queue_service.enqueue_on(context.uow, context.principal, queue, request)
     if created:
         context.on_enqueued()
     return {
@@ -277,12 +265,11 @@ def resolve_push(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dic
     try:
         queue_id = decode_key("RunQueue", input["queueID"])
     except ValueError as exc:
-        raise TrackingError(str(exc), status=400) from exc
-    for queue in context.state.queue_store.list_queues():
-        if queue.id == queue_id:
-            check_entity_access(context.principal, queue.entity, Action.WRITE)
-            return _push(context, queue, input)
-    raise TrackingError(f"launch queue {input['queueID']} does not exist", status=404)
+        raise ServiceError(ErrorCode.INVALID, str(exc)) from exc
+    queue = queue_service.queue_by_id(
+        context.uow, context.principal, queue_id, Action.WRITE, field="queueID"
+    )
+    return _push(context, queue, input)
 
 
 BINDABLES = [mutation, project_type, entity_type, run_queue, run_queue_item, resource_config]

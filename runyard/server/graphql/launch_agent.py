@@ -6,34 +6,29 @@ Leases: the W&B agent never heartbeats per item. Every loop (about every 10 s, s
 while jobs run) it sends `launchAgent` and `updateLaunchAgent`; both renew the leases of
 every item the agent holds, so a queue's `lease_seconds` (60 s by default) outlives
 several loops, while an agent that dies loses its items to the lease expiry as usual.
-The same calls move acked items to the final state of their runs (launch_agent_rules).
+The same calls move acked items to the final state of their runs (queues.wandb_agent).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ariadne import MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
-from sqlalchemy import select
 
 from runyard.launch.models import ItemError, ItemState, Queue, QueueItem
-from runyard.launch.queue.rules import TransitionError
-from runyard.launch.queue.store import QueueStoreError
-from runyard.server.access import Action
-from runyard.server.api.models import as_utc
-from runyard.server.clock import utcnow
-from runyard.server.db.models import Entity, LaunchAgent, Project, Run
-from runyard.server.graphql import launch_agent_rules as rules
+from runyard.server.access import Action, require
+from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import GraphQLContext, ctx
 from runyard.server.graphql.launch import queue_named
-from runyard.server.queues import agents
-from runyard.server.tracking.access import check_entity_access
+from runyard.server.queues import agent_service, agents, queue_service, wandb_agent
+from runyard.server.queues import wandb_agent_rules as rules
+from runyard.server.queues.agent_service import AgentView
 from runyard.server.tracking.ids import decode_key, encode_id
-from runyard.server.tracking.runs import TrackingError
+
+if TYPE_CHECKING:
+    from runyard.server.db.models import Entity
 
 log = logging.getLogger(__name__)
 
@@ -42,26 +37,12 @@ mutation = MutationType()
 entity_type = ObjectType("Entity")
 agent_type = ObjectType("LaunchAgent")
 
-HELD = [ItemState.CLAIMED, ItemState.LAUNCHING, ItemState.RUNNING]
-
 
 def _key(kind: str, node_id: str, field: str) -> str:
     try:
         return decode_key(kind, node_id)
     except ValueError as exc:
-        raise TrackingError(f"{field}: {exc}", status=400) from exc
-
-
-@dataclass(frozen=True)
-class AgentView:
-    """A registered agent as read in its own short session (see _agent)."""
-
-    id: str
-    name: str
-    queues: list[str]
-    hostname: str
-    status: str
-    heartbeat_at: datetime
+        raise ServiceError(ErrorCode.INVALID, f"{field}: {exc}") from exc
 
 
 def _agent(context: GraphQLContext, node_id: str, field: str) -> AgentView:
@@ -71,114 +52,49 @@ def _agent(context: GraphQLContext, node_id: str, field: str) -> AgentView:
     its first statement, and the SQL queue store writes through its own connection, so
     holding it across a store call would deadlock the request against itself.
     """
-    with context.state.sessions() as session:
-        agent = session.get(LaunchAgent, _key("LaunchAgent", node_id, field))
-        if agent is None:
-            raise TrackingError(
-                f"{field}: launch agent {node_id} is not registered; restart the agent "
-                "(it registers with createLaunchAgent)",
-                status=404,
-            )
-        agents.speak_for(session, context.principal, agent.id)
-        return AgentView(
-            agent.id,
-            agent.name,
-            list(agent.queues),
-            agent.hostname,
-            agent.status,
-            as_utc(agent.heartbeat_at) or utcnow(),
-        )
+    agent_id = _key("LaunchAgent", node_id, field)
+    return agent_service.agent_view(context.uow, context.principal, agent_id, field)
 
 
 def _item(context: GraphQLContext, node_id: str) -> QueueItem:
-    item = context.state.queue_store.get_item(_key("RunQueueItem", node_id, "runQueueItemId"))
-    if item is None:
-        raise TrackingError(f"runQueueItemId: queue item {node_id} does not exist", status=404)
-    # Acks, failures and warnings speak for the agent holding the item.
-    check_entity_access(context.principal, item.entity, Action.WRITE)
-    if item.agent_id:
-        with context.state.sessions() as session:
-            agents.speak_for(session, context.principal, item.agent_id)
-    return item
+    item_id = _key("RunQueueItem", node_id, "runQueueItemId")
+    # Acks, failures and warnings act on the item for the agent holding it.
+    return queue_service.held_item(context.uow, context.principal, item_id, "runQueueItemId")
 
 
 def _queue_by_node_id(context: GraphQLContext, node_id: str) -> Queue:
     queue_id = _key("RunQueue", node_id, "runQueues")
-    for queue in context.state.queue_store.list_queues():
-        if queue.id == queue_id:
-            check_entity_access(context.principal, queue.entity)
-            return queue
-    raise TrackingError(f"runQueues: launch queue {node_id} does not exist", status=404)
+    return queue_service.queue_by_id(context.uow, context.principal, queue_id, field="runQueues")
 
 
 def _report(context: GraphQLContext, item: QueueItem, state: ItemState, **kwargs: Any) -> QueueItem:
     try:
-        return context.state.queue_store.report(
-            item.id, item.agent_id or "", state, utcnow(), **kwargs
-        )
-    except (QueueStoreError, TransitionError) as exc:
-        raise TrackingError(f"runQueueItemId: {exc}", status=409) from exc
+        return queue_service.report_held(context.uow, item, state, **kwargs)
+    except ServiceError as exc:
+        raise ServiceError(exc.code, f"runQueueItemId: {exc}") from exc
 
 
 @mutation.field("createLaunchAgent")
 def resolve_create_agent(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
     """Register the agent for its queues; its name doubles as the name of its own run."""
     context = ctx(info)
-    check_entity_access(context.principal, input["entityName"], Action.WRITE)
+    require(context.principal, input["entityName"], Action.WRITE)
     queues = [_queue_by_node_id(context, node_id) for node_id in input["runQueues"]]
     if not queues:
-        raise TrackingError("runQueues: name at least one queue (wandb launch-agent -q NAME)")
+        raise ServiceError(
+            ErrorCode.INVALID, "runQueues: name at least one queue (wandb launch-agent -q NAME)"
+        )
     body = agents.AgentRegistration(
         name="wandb-launch-agent",
         hostname=input["hostname"][:256],
         version=(input.get("version") or "")[:64],
         queues=[f"{q.entity}/{q.name}" for q in queues],
     )
-    with context.state.write_sessions.begin() as session:
-        entity = session.scalars(select(Entity).where(Entity.name == input["entityName"])).first()
-        if entity is None:
-            raise TrackingError(
-                f"entityName: entity {input['entityName']!r} does not exist", status=404
-            )
-        agent = agents.register(session, entity, body, utcnow(), context.principal.user_id)
-        # W&B agents create a run named after themselves: make the name unique per start.
-        agent.name = f"agent-{agent.id[:12]}"
-        agent_id = agent.id
+    agent_id = agent_service.register_wandb_agent(
+        context.uow, context.principal, input["entityName"], body
+    )
     log.info("wandb launch agent registered", extra={"agent": agent_id, "queues": body.queues})
     return {"launchAgentId": encode_id("LaunchAgent", agent_id)}
-
-
-def _keep_alive(context: GraphQLContext, agent: AgentView) -> None:
-    """Renew the leases of the agent's items and settle acked items whose runs ended."""
-    store = context.state.queue_store
-    now = utcnow()
-    mine: list[QueueItem] = []
-    for path in agent.queues:
-        entity, _, name = path.partition("/")
-        queue = store.get_queue(entity, name)
-        if queue is not None:
-            mine += [i for i in store.list_items(queue, HELD) if i.agent_id == agent.id]
-    if mine:
-        store.renew(agent.id, [i.id for i in mine], now)
-    for item in mine:
-        where = rules.run_location(item)
-        if item.state is not ItemState.RUNNING or where is None:
-            continue
-        with context.state.sessions() as session:
-            row = session.execute(
-                select(Run.state, Run.exit_code)
-                .join(Project, Run.project_id == Project.id)
-                .join(Entity, Project.entity_id == Entity.id)
-                .where(Entity.name == where[0], Project.name == where[1], Run.name == where[2])
-            ).first()
-        outcome = rules.outcome_of_run(row[0], row[1]) if row else None
-        if outcome is not None:
-            state, error = outcome
-            store.report(item.id, agent.id, state, now, error=error)
-            log.info(
-                "wandb launch item settled",
-                extra={"item": item.id, "run": item.run_id, "state": state.value},
-            )
 
 
 @mutation.field("updateLaunchAgent")
@@ -187,9 +103,8 @@ def resolve_update_agent(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
     context = ctx(info)
     agent = _agent(context, input["launchAgentId"], "launchAgentId")
     status = (input.get("agentStatus") or "").lower()[:32] or None
-    _keep_alive(context, agent)
-    with context.state.write_sessions.begin() as session:
-        agents.touch(session, agent.id, utcnow(), status)
+    wandb_agent.keep_alive(context.uow, agent)
+    agent_service.touch(context.uow, agent.id, status)
     return {"success": True}
 
 
@@ -198,7 +113,7 @@ def resolve_launch_agent(_: Any, info: GraphQLResolveInfo, id: str) -> AgentView
     """The agent as it polls itself each loop; also a heartbeat for its items' leases."""
     context = ctx(info)
     agent = _agent(context, id, "id")
-    _keep_alive(context, agent)
+    wandb_agent.keep_alive(context.uow, agent)
     return agent
 
 
@@ -211,11 +126,11 @@ def resolve_agent_id(agent: AgentView, _: GraphQLResolveInfo) -> str:
 @agent_type.field("runQueues")
 def resolve_agent_queues(agent: AgentView, info: GraphQLResolveInfo) -> list[str]:
     """Node ids of the queues the agent serves (deleted queues are left out)."""
-    store = ctx(info).state.queue_store
+    context = ctx(info)
     out = []
     for path in agent.queues:
         entity, _, name = path.partition("/")
-        queue = store.get_queue(entity, name)
+        queue = queue_service.find_queue(context.uow, context.principal, entity, name)
         if queue is not None:
             out.append(encode_id("RunQueue", queue.id))
     return out
@@ -252,12 +167,13 @@ def resolve_pop(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict
     queue = queue_named(context, input["entityName"], input["queueName"], Action.WRITE)
     agent_node = input.get("launchAgentId")
     if not agent_node:
-        raise TrackingError(
+        raise ServiceError(
+            ErrorCode.INVALID,
             "launchAgentId: popping needs a registered agent (createLaunchAgent) to hold "
-            "the item's lease"
+            "the item's lease",
         )
     agent = _agent(context, agent_node, "launchAgentId")
-    item = context.state.queue_store.claim([queue], agent.id, None, True, utcnow())
+    item = queue_service.claim(context.uow, [queue], agent.id, None, True)
     if item is None:
         return None
     log.info(
@@ -276,10 +192,10 @@ def resolve_ack(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict
     context = ctx(info)
     item = _item(context, input["runQueueItemId"])
     if item.state is not ItemState.CLAIMED:
-        raise TrackingError(
+        raise ServiceError(
+            ErrorCode.CONFLICT,
             f"runQueueItemId: item {item.id} is {item.state.value}, not claimed: only an "
             "item popped with popFromRunQueue can be acked",
-            status=409,
         )
     _report(context, item, ItemState.RUNNING, run_id=input["runName"])
     return {"success": True}
@@ -297,10 +213,10 @@ def resolve_fail(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dic
     context = ctx(info)
     item = _item(context, input["runQueueItemId"])
     if not item.state.holds_lease:
-        raise TrackingError(
+        raise ServiceError(
+            ErrorCode.CONFLICT,
             f"runQueueItemId: item {item.id} is {item.state.value}: only an item an agent "
             "holds (claimed, launching or running) can be failed",
-            status=409,
         )
     _report(context, item, ItemState.FAILED, error=_problem(input))
     return {"success": True}
@@ -316,10 +232,10 @@ def resolve_warning(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> 
     if problem.log:
         text += f" ({problem.log})"
     if item.state.is_final or item.agent_id is None:
-        raise TrackingError(
+        raise ServiceError(
+            ErrorCode.CONFLICT,
             f"runQueueItemId: item {item.id} is {item.state.value}: warnings go on items "
             "an agent holds",
-            status=409,
         )
     _report(context, item, item.state, warning=text)
     return {"success": True}

@@ -21,14 +21,11 @@ from graphql import GraphQLResolveInfo
 from pydantic import ValidationError
 
 from runyard.launch.models import QueueSpec, TemplateVariable
-from runyard.launch.queue.store import QueueStoreError
-from runyard.server.access import Action
-from runyard.server.clock import utcnow
+from runyard.server.access import Action, require
+from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import ctx
-from runyard.server.queues import removal
-from runyard.server.tracking.access import check_entity_access
+from runyard.server.queues import queue_service
 from runyard.server.tracking.ids import decode_key, encode_id
-from runyard.server.tracking.runs import TrackingError
 
 log = logging.getLogger(__name__)
 mutation = MutationType()
@@ -42,9 +39,9 @@ def _decode(text: str | None, field: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise TrackingError(f"{field} is not valid JSON: {exc}", status=400) from exc
+        raise ServiceError(ErrorCode.INVALID, f"{field} is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
-        raise TrackingError(f"{field} must be a JSON object", status=400)
+        raise ServiceError(ErrorCode.INVALID, f"{field} must be a JSON object")
     return value
 
 
@@ -101,9 +98,9 @@ def _spec_or_error(data: dict[str, Any]) -> QueueSpec:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'queue'}: {e['msg']}" for e in exc.errors()
         )
-        raise TrackingError(problems, status=422) from exc
+        raise ServiceError(ErrorCode.UNPROCESSABLE, problems) from exc
     except ValueError as exc:
-        raise TrackingError(str(exc), status=422) from exc
+        raise ServiceError(ErrorCode.UNPROCESSABLE, str(exc)) from exc
 
 
 @mutation.field("createDefaultResourceConfig")
@@ -112,7 +109,7 @@ def resolve_create_resource_config(
 ) -> dict[str, Any]:
     """Validate the config and hand it back as a draft id for createRunQueue."""
     context = ctx(info)
-    check_entity_access(context.principal, input["entityName"], Action.MANAGE)
+    require(context.principal, input["entityName"], Action.MANAGE)
     draft = {
         "resourceType": input["resource"],
         "resourceConfig": input["config"],
@@ -136,13 +133,13 @@ def _draft(node_id: str | None) -> dict[str, Any]:
     try:
         draft = json.loads(base64.urlsafe_b64decode(decode_key(DRAFT, node_id)))
     except (ValueError, binascii.Error) as exc:
-        raise TrackingError(
+        raise ServiceError(
+            ErrorCode.INVALID,
             f"defaultResourceConfigID: {node_id[:40]!r} is not an id from "
             "createDefaultResourceConfig",
-            status=400,
         ) from exc
     if not isinstance(draft, dict):
-        raise TrackingError("defaultResourceConfigID: not a resource config", status=400)
+        raise ServiceError(ErrorCode.INVALID, "defaultResourceConfigID: not a resource config")
     return draft
 
 
@@ -152,7 +149,7 @@ def resolve_create_run_queue(
 ) -> dict[str, Any]:
     """Create the queue with the draft's config; an existing name is refused."""
     context = ctx(info)
-    check_entity_access(context.principal, input["entityName"], Action.MANAGE)
+    require(context.principal, input["entityName"], Action.MANAGE)
     data = {
         **_draft(input.get("defaultResourceConfigID")),
         "queueName": input["queueName"],
@@ -161,10 +158,7 @@ def resolve_create_run_queue(
         "prioritizationMode": input.get("prioritizationMode"),
     }
     spec = _spec_or_error(data)
-    try:
-        queue = context.state.queue_store.create_queue(spec, utcnow())
-    except QueueStoreError as exc:
-        raise TrackingError(str(exc), status=409) from exc
+    queue = queue_service.create_queue(context.uow, context.principal, spec).queue
     log.info("run queue created", extra={"queue": f"{spec.entity}/{spec.name}"})
     return {"success": True, "queueID": encode_id("RunQueue", queue.id)}
 
@@ -175,9 +169,7 @@ def resolve_delete_run_queues(
 ) -> dict[str, Any]:
     """Delete each queue named by node id (all or none)."""
     context = ctx(info)
-    for queue in removal.delete_queues(
-        context.state.queue_store, context.principal, input["queueIDs"]
-    ):
+    for queue in queue_service.delete_queues(context.uow, context.principal, input["queueIDs"]):
         log.info("run queue deleted", extra={"queue": f"{queue.entity}/{queue.name}"})
     return {"success": True, "clientMutationId": input.get("clientMutationId")}
 
@@ -188,16 +180,9 @@ def resolve_upsert_run_queue(
 ) -> dict[str, Any]:
     """Create the queue, or replace its settings (pending items keep their rendered config)."""
     context = ctx(info)
-    check_entity_access(context.principal, input["entityName"], Action.MANAGE)
+    require(context.principal, input["entityName"], Action.MANAGE)
     spec = _spec_or_error(input)
-    store = context.state.queue_store
-    try:
-        if store.get_queue(spec.entity, spec.name) is None:
-            store.create_queue(spec, utcnow())
-        else:
-            store.update_queue(spec)
-    except QueueStoreError as exc:
-        raise TrackingError(str(exc), status=409) from exc
+    queue_service.put_queue(context.uow, context.principal, spec)
     log.info("run queue upserted", extra={"queue": f"{spec.entity}/{spec.name}"})
     return {"success": True, "configSchemaValidationErrors": []}
 

@@ -15,7 +15,7 @@ from ariadne import MutationType, QueryType
 from graphql import GraphQLResolveInfo
 
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.graphql.context import ctx, session_of
+from runyard.server.graphql.context import ctx
 from runyard.server.graphql.people_types import iso, key_node, organization_id, organization_node
 from runyard.server.people import directory, keys, teams, users
 from runyard.server.tracking.ids import decode_id, encode_id
@@ -57,7 +57,7 @@ def resolve_users(
 ) -> dict[str, Any]:
     """Users whose username or email contains `query`, exact matches first (admins only)."""
     context = ctx(info)
-    found = users.list_users(session_of(info), context.principal)
+    found = users.list_users(ctx(info).uow, context.principal)
     wanted = matching_users(found, query)
     if first is not None:
         wanted = wanted[: max(first, 0)]
@@ -80,10 +80,10 @@ def resolve_user(
     """A user by username, email or node id: the caller itself, or anyone for instance admins."""
     context = ctx(info)
     if id is not None:
-        return directory.find_user(session_of(info), context.principal, _decode("User", id, "id"))
+        return directory.find_user(ctx(info).uow, context.principal, _decode("User", id, "id"))
     if not userName:
         raise ServiceError(ErrorCode.INVALID, "user: pass userName (a username or email) or id")
-    return directory.find_user(session_of(info), context.principal, userName)
+    return directory.find_user(ctx(info).uow, context.principal, userName)
 
 
 @query.field("organization")
@@ -113,7 +113,7 @@ def resolve_create_user(_: Any, info: GraphQLResolveInfo, input: dict[str, Any])
     for attempt in range(_MAX_NAME_TRIES):
         try:
             user, key = users.create_user(
-                session_of(info),
+                ctx(info).uow,
                 context.principal,
                 username_from_email(email, attempt),
                 email=email,
@@ -137,13 +137,13 @@ def resolve_update_user(_: Any, info: GraphQLResolveInfo, input: dict[str, Any])
     """Change a user's default entity (the caller's, or another's for instance admins)."""
     context = ctx(info)
     target = (
-        directory.find_user(session_of(info), context.principal, _decode("User", input["id"], "id"))
+        directory.find_user(ctx(info).uow, context.principal, _decode("User", input["id"], "id"))
         if input.get("id")
-        else directory.current_user(session_of(info), context.principal)
+        else directory.current_user(ctx(info).uow, context.principal)
     )
     if input.get("defaultEntity"):
         target = users.set_default_entity(
-            session_of(info), context.principal, target.username, input["defaultEntity"]
+            ctx(info).uow, context.principal, target.username, input["defaultEntity"]
         )
     return {"user": target}
 
@@ -153,7 +153,7 @@ def resolve_create_team(_: Any, info: GraphQLResolveInfo, input: dict[str, Any])
     """Create a team with `teamAdminUserName` (default: the caller) as its admin."""
     context = ctx(info)
     entity = teams.create_team(
-        session_of(info),
+        ctx(info).uow,
         context.principal,
         input["teamName"],
         admin_username=input.get("teamAdminUserName") or None,
@@ -174,11 +174,11 @@ def resolve_create_invite(
         email = input.get("email")
         if not email:
             raise ServiceError(ErrorCode.INVALID, "createInvite: pass username or email")
-        found = users.find_user_by_email(session_of(info), email)
+        found = users.find_user_by_email(ctx(info).uow, email)
         # An unknown email is refused like a non-member would be: nothing to probe.
         username = found.username if found is not None else email
     role = input.get("role") or ("admin" if input.get("admin") else "member")
-    member = teams.add_member(session_of(info), context.principal, team, username, role)
+    member = teams.add_member(ctx(info).uow, context.principal, team, username, role)
     user = member.user
     return {
         "invite": {
@@ -203,11 +203,11 @@ def resolve_delete_invite(
             ErrorCode.INVALID, "deleteInvite: pass id (a member's id) and entityName (the team)"
         )
     user_id = _decode("User", input["id"], "id")
-    members = teams.list_members(session_of(info), context.principal, team)
+    members = teams.list_members(ctx(info).uow, context.principal, team)
     member = next((m for m in members if m.user_id == user_id), None)
     if member is None:
         raise ServiceError(ErrorCode.NOT_FOUND, f"id: {input['id']!r} is not a member of {team!r}")
-    teams.remove_member(session_of(info), context.principal, team, member.user.username)
+    teams.remove_member(ctx(info).uow, context.principal, team, member.user.username)
     return {"success": True}
 
 
@@ -218,7 +218,7 @@ def resolve_create_service_account(
     """Create a team's service account; its key is in the answer, this once."""
     context = ctx(info)
     user, key = teams.create_service_account(
-        session_of(info), context.principal, input["entityName"], input.get("description") or ""
+        ctx(info).uow, context.principal, input["entityName"], input.get("description") or ""
     )
     return {"user": user, "apiKey": key}
 
@@ -231,12 +231,12 @@ def resolve_generate_api_key(
     context = ctx(info)
     username = input.get("userName") or None
     key = keys.create_key(
-        session_of(info),
+        ctx(info).uow,
         context.principal,
         username=username,
         description=input.get("description") or "",
     )
-    rows = keys.list_keys(session_of(info), context.principal, username)
+    rows = keys.list_keys(ctx(info).uow, context.principal, username)
     row = max((r for r in rows if key.endswith(r.hint)), key=lambda r: r.id)
     return {"apiKey": key_node(row, name=key)}
 
@@ -247,7 +247,7 @@ def resolve_delete_api_key(
 ) -> dict[str, Any]:
     """Revoke a key by its node id."""
     context = ctx(info)
-    keys.revoke_key(session_of(info), context.principal, _decode("ApiKey", input["id"], "id"))
+    keys.revoke_key(ctx(info).uow, context.principal, _decode("ApiKey", input["id"], "id"))
     return {"success": True}
 
 

@@ -15,7 +15,7 @@ from graphql import GraphQLResolveInfo
 
 from runyard.server.access import Action, allows
 from runyard.server.auth import Principal
-from runyard.server.graphql.context import ctx, session_of
+from runyard.server.graphql.context import ctx
 from runyard.server.people import directory, teams
 from runyard.server.tracking.ids import encode_id
 
@@ -76,7 +76,7 @@ def organization_node() -> dict[str, Any]:
 @organization_type.field("orgEntity")
 def resolve_org_entity(_: Any, info: GraphQLResolveInfo) -> Entity | None:
     """The entity that holds the organization's registries."""
-    return directory.org_entity(session_of(info))
+    return directory.organization(ctx(info).uow)
 
 
 # ---- User ----
@@ -85,7 +85,7 @@ def resolve_org_entity(_: Any, info: GraphQLResolveInfo) -> Entity | None:
 def as_user(parent: User | Principal, info: GraphQLResolveInfo) -> User:
     """The user row behind a User object (some resolvers answer with a principal)."""
     if isinstance(parent, Principal):
-        return directory.user_by_id(session_of(info), parent.user_id)
+        return directory.user_by_id(ctx(info).uow, parent.user_id)
     return parent
 
 
@@ -142,7 +142,7 @@ def resolve_user_teams(parent: User | Principal, info: GraphQLResolveInfo) -> di
     """The user's personal entity and teams that the caller may see."""
     user = as_user(parent, info)
     context = ctx(info)
-    found = directory.teams_of(session_of(info), context.principal, user)
+    found = directory.teams_of(ctx(info).uow, context.principal, user)
     return {"edges": [{"node": e} for e in found]}
 
 
@@ -151,7 +151,7 @@ def resolve_user_api_keys(parent: User | Principal, info: GraphQLResolveInfo) ->
     """The user's keys by their last characters; empty unless the caller is the user or admin."""
     user = as_user(parent, info)
     context = ctx(info)
-    found = directory.keys_of(session_of(info), context.principal, user)
+    found = directory.keys_of(ctx(info).uow, context.principal, user)
     return {"edges": [{"node": key_node(k)} for k in found]}
 
 
@@ -231,17 +231,17 @@ def resolve_entity_members(entity: Entity, info: GraphQLResolveInfo) -> list[dic
     """A team's members; a personal entity's only member is its owner (as admin)."""
     context = ctx(info)
     if entity.is_team:
-        found = teams.list_members(session_of(info), context.principal, entity.name)
+        found = teams.list_members(ctx(info).uow, context.principal, entity.name)
         # Oldest membership first, as W&B lists them: a new service account comes last.
         return [member_node(m.user, m.role) for m in sorted(found, key=lambda m: m.id)]
-    owner = directory.owner_of(session_of(info), entity)
+    owner = directory.owner_of(ctx(info).uow, entity)
     return [] if owner is None else [member_node(owner, "admin")]
 
 
 @entity_type.field("user")
 def resolve_entity_user(entity: Entity, info: GraphQLResolveInfo) -> User | None:
     """The owner of a personal entity; null for teams."""
-    return directory.owner_of(session_of(info), entity)
+    return directory.owner_of(ctx(info).uow, entity)
 
 
 BINDABLES = [user_type, entity_type, member_type, organization_type]

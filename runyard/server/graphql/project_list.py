@@ -8,7 +8,7 @@ from ariadne import ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.graphql.context import ctx, session_of
+from runyard.server.graphql.context import ctx
 from runyard.server.people import directory
 from runyard.server.tracking.ids import decode_id, encode_id
 from runyard.server.tracking.project_list import list_projects
@@ -37,7 +37,7 @@ def resolve_models(
         except ValueError as exc:
             raise ServiceError(ErrorCode.INVALID, f"after: {exc}") from exc
     projects, more = list_projects(
-        session_of(info),
+        ctx(info).uow,
         context.principal,
         entityName or context.principal.entity_name,
         after_id=after_id,
@@ -65,7 +65,7 @@ def resolve_project_is_benchmark(*_: Any) -> bool:
 @project_type.field("user")
 def resolve_project_user(project: Project, info: GraphQLResolveInfo) -> User | None:
     """The owner of the project's entity when it is a person's; null for team projects."""
-    return directory.owner_of(session_of(info), project.entity)
+    return directory.owner_of(ctx(info).uow, project.entity)
 
 
 BINDABLES = [query, project_type]

@@ -6,13 +6,10 @@ from typing import Any
 
 from ariadne import MutationType, ObjectType
 from graphql import GraphQLResolveInfo
-from sqlalchemy import select
 
-from runyard.server.access import Action
-from runyard.server.db.models import Entity
+from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import ctx
-from runyard.server.tracking.access import check_entity_access
-from runyard.server.tracking.runs import TrackingError, find_project, get_or_create_project
+from runyard.server.tracking import run_writes
 
 mutation = MutationType()
 project_type = ObjectType("Project")
@@ -24,15 +21,10 @@ def resolve_upsert_model(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
     context = ctx(info)
     name = input.get("name")
     if not name:
-        raise TrackingError("upsertModel: name is required (the project's name)")
+        raise ServiceError(ErrorCode.INVALID, "upsertModel: name is required (the project's name)")
     entity_name = input.get("entityName") or context.principal.entity_name
-    check_entity_access(context.principal, entity_name, Action.WRITE)
-    entity = context.session.scalars(select(Entity).where(Entity.name == entity_name)).first()
-    if entity is None:
-        raise TrackingError(f"entityName: entity {entity_name!r} does not exist", status=404)
-    existed = find_project(context.session, entity_name, name) is not None
-    project = get_or_create_project(context.session, entity, name)
-    return {"project": project, "model": project, "inserted": not existed}
+    project, inserted = run_writes.upsert_project(context.uow, context.principal, entity_name, name)
+    return {"project": project, "model": project, "inserted": inserted}
 
 
 @project_type.field("access")

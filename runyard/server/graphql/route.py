@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType
 from starlette.concurrency import run_in_threadpool
 
-from runyard.server.api.error_handlers import note_storage_failure
-from runyard.server.deps import authenticate, get_state, public_base_url
+from runyard.server.deps import authenticate_request, get_state, public_base_url
+from runyard.server.error_handlers import note_storage_failure
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.failures import service_error_for, storage_reason
 from runyard.server.graphql.context import GraphQLContext
@@ -23,6 +23,7 @@ from runyard.server.graphql.limits import GraphQLLimits, check_limits, parse_lim
 from runyard.server.graphql.schema import build_schema
 from runyard.server.input_limits import loads_limited
 from runyard.server.state import ServerState
+from runyard.server.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["graphql"])
@@ -45,6 +46,7 @@ def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
         extensions = formatted.setdefault("extensions", {})
         extensions["status"] = mapped.status
         extensions["code"] = mapped.code.value
+        extensions.update(mapped.details)  # e.g. each invalid template value ("problems")
     return formatted
 
 
@@ -85,14 +87,13 @@ def _execute(
     too_big = check_limits(document, limits)
     if too_big:
         return False, {"errors": [format_error(error) for error in too_big]}
-    with state.sessions() as session:
-        principal = authenticate(session, authorization)
-    # A mutation's session locks (on SQLite) at its first statement, not before: a resolver
-    # that only uses the queue store must not hold the lock the store waits for.
-    factory = state.write_sessions if _is_mutation(document, data) else state.sessions
-    with factory() as session:
+    # A mutation's unit writes; its session locks (on SQLite) at its first statement, not
+    # before: a resolver that only uses the queue store must not hold the lock the store needs.
+    uow = UnitOfWork(state, write=_is_mutation(document, data))
+    principal = authenticate_request(uow, authorization)
+    try:
         context = GraphQLContext(
-            session,
+            uow,
             principal,
             state,
             base_url,
@@ -110,10 +111,12 @@ def _execute(
         )
         # A failed mutation writes nothing: commit only a fully successful operation.
         if success and not result.get("errors"):
-            session.commit()
+            uow.commit()
         else:
-            session.rollback()
+            uow.rollback()
         return success, result
+    finally:
+        uow.close()
 
 
 def _is_mutation(document: DocumentNode, data: dict[str, Any]) -> bool:

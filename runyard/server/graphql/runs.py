@@ -4,40 +4,27 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ariadne import MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
-from sqlalchemy import func, select
 
-from runyard.server.access import Action
 from runyard.server.api.models import as_utc
 from runyard.server.auth import Principal
-from runyard.server.db.models import EventLine, HistoryLine, Project, Run, User
 from runyard.server.graphql.context import ctx
-from runyard.server.graphql.identity import owner_of
-from runyard.server.people.attribution import attribution_for, run_user
-from runyard.server.tracking import history, rollups
-from runyard.server.tracking.access import check_entity_access
+from runyard.server.tracking import entities, history, project_reads, run_reads, run_writes
 from runyard.server.tracking.config import wrap_config
-from runyard.server.tracking.files import register_run_files
-from runyard.server.tracking.filters import FilterError, compile_filter, compile_order
 from runyard.server.tracking.ids import decode_id, encode_id
-from runyard.server.tracking.runs import (
-    TrackingError,
-    UpsertRunInput,
-    find_project,
-    find_run,
-    upsert_run,
-)
+from runyard.server.tracking.run_search import RunQuery, count_runs, search_runs
+from runyard.server.tracking.runs import UpsertRunInput
+
+if TYPE_CHECKING:
+    from runyard.server.db.models import Project, Run, User
 
 query = QueryType()
 mutation = MutationType()
 project_type = ObjectType("Project")
 run_type = ObjectType("Run")
-
-TAIL_LINES = 10
-
 
 # --- queries ---------------------------------------------------------------------------------
 
@@ -50,8 +37,9 @@ def resolve_project(
     """A project by name; a missing entity means the caller's default entity."""
     context = ctx(info)
     entity_name = entityName or context.principal.entity_name
-    check_entity_access(context.principal, entity_name)
-    return find_project(context.session, entity_name, name or "uncategorized")
+    return project_reads.find_readable_project(
+        context.uow, context.principal, entity_name, name or "uncategorized"
+    )
 
 
 # --- Project ---------------------------------------------------------------------------------
@@ -87,18 +75,7 @@ def resolve_project_run(
     project: Project, info: GraphQLResolveInfo, name: str, missingOk: bool = True
 ) -> Run | None:
     """A run of the project by its name (the client-chosen id)."""
-    return find_run(ctx(info).session, project, name)
-
-
-def _filtered_runs(project: Project, filters: str | None, dialect: str) -> Any:
-    try:
-        parsed = json.loads(filters) if filters else None
-    except json.JSONDecodeError as exc:
-        raise TrackingError(f"filters is not valid JSON: {exc}") from exc
-    try:
-        return (Run.project_id == project.id, compile_filter(parsed, dialect))
-    except FilterError as exc:
-        raise TrackingError(f"invalid filter: {exc}") from exc
+    return project_reads.run_of_project(ctx(info).uow, project, name)
 
 
 @project_type.field("runCount")
@@ -106,9 +83,8 @@ def resolve_run_count(
     project: Project, info: GraphQLResolveInfo, filters: str | None = None
 ) -> int:
     """Number of runs matching `filters`."""
-    session = ctx(info).session
-    where = _filtered_runs(project, filters, session.get_bind().dialect.name)
-    return session.scalar(select(func.count()).select_from(Run).where(*where)) or 0
+    context = ctx(info)
+    return count_runs(context.uow, context.principal, project, None, filters)
 
 
 @project_type.field("runs")
@@ -122,25 +98,18 @@ def resolve_runs(
     **_: Any,
 ) -> dict[str, Any]:
     """A page of runs, filtered and ordered like W&B; cursors are offsets."""
-    dialect = ctx(info).session.get_bind().dialect.name
-    where = _filtered_runs(project, filters, dialect)
-    try:
-        ordering = compile_order(order, dialect)
-    except FilterError as exc:
-        raise TrackingError(f"invalid order: {exc}") from exc
+    context = ctx(info)
     start = decode_id("Cursor", after) + 1 if after else 0
     size = max(1, min(first or 50, 1000))
-    rows = list(
-        ctx(info).session.scalars(
-            select(Run).where(*where).order_by(*ordering).offset(start).limit(size + 1)
-        )
-    )
-    page = rows[:size]
-    edges = [{"node": run, "cursor": encode_id("Cursor", start + i)} for i, run in enumerate(page)]
+    query = RunQuery(filters=filters, order=order, offset=start, limit=size)
+    page = search_runs(context.uow, context.principal, project, None, query)
+    edges = [
+        {"node": run, "cursor": encode_id("Cursor", start + i)} for i, run in enumerate(page.runs)
+    ]
     return {
         "edges": edges,
         "pageInfo": {
-            "hasNextPage": len(rows) > size,
+            "hasNextPage": page.has_more,
             "endCursor": edges[-1]["cursor"] if edges else None,
         },
     }
@@ -195,8 +164,7 @@ def resolve_run_id(run: Run, _: GraphQLResolveInfo) -> str:
 @run_type.field("user")
 def resolve_run_user(run: Run, info: GraphQLResolveInfo) -> Principal | User | None:
     """Who started the run (a service account's run: the member it named), else the owner."""
-    session = ctx(info).session
-    return run_user(session, run) or owner_of(session, run.project.entity)
+    return entities.user_of_run(ctx(info).uow, run)
 
 
 @run_type.field("wandbConfig")
@@ -210,13 +178,13 @@ def resolve_wandb_config(run: Run, _: GraphQLResolveInfo, keys: list[str] | None
 @run_type.field("historyTail")
 def resolve_history_tail(run: Run, info: GraphQLResolveInfo) -> str:
     """The last history lines: a JSON string of an array of JSON strings."""
-    return json.dumps(history.history_tail(ctx(info).session, run, HistoryLine, TAIL_LINES))
+    return json.dumps(run_reads.history_tail(ctx(info).uow, run))
 
 
 @run_type.field("eventsTail")
 def resolve_events_tail(run: Run, info: GraphQLResolveInfo) -> str:
     """The last system-metrics lines, in the same form as historyTail."""
-    return json.dumps(history.history_tail(ctx(info).session, run, EventLine, TAIL_LINES))
+    return json.dumps(run_reads.history_tail(ctx(info).uow, run, events=True))
 
 
 @run_type.field("history")
@@ -229,16 +197,10 @@ def resolve_history(
     **_: Any,
 ) -> list[str]:
     """History lines as JSON strings: a step range page, or an even sample of the whole run."""
-    session = ctx(info).session
+    uow = ctx(info).uow
     if minStep is not None or maxStep is not None:
-        stmt = select(HistoryLine.data).where(HistoryLine.run_id == run.id)
-        if minStep is not None:
-            stmt = stmt.where(HistoryLine.step >= minStep)
-        if maxStep is not None:
-            stmt = stmt.where(HistoryLine.step < maxStep)
-        limit = min(samples or history.MAX_PAGE, history.MAX_PAGE)
-        return list(session.scalars(stmt.order_by(HistoryLine.line_no).limit(limit)))
-    rows = history.sampled_rows(session, run, [], samples or 500)
+        return run_reads.history_range(uow, run, minStep, maxStep, samples)
+    rows = run_reads.sampled_rows(uow, run, [], samples or 500)
     return [json.dumps(row) for row in rows]
 
 
@@ -251,30 +213,26 @@ def resolve_sampled_history(
     for spec_text in specs:
         spec = json.loads(spec_text)
         keys = [k for k in spec.get("keys", []) if k != "_step"]
-        out.append(
-            history.sampled_rows(ctx(info).session, run, keys, int(spec.get("samples", 500)))
-        )
+        out.append(run_reads.sampled_rows(ctx(info).uow, run, keys, int(spec.get("samples", 500))))
     return out
 
 
 @run_type.field("historyKeys")
 def resolve_history_keys(run: Run, info: GraphQLResolveInfo, **_: Any) -> dict[str, Any]:
     """Metric names with type counts, and the last step."""
-    session = ctx(info).session
-    counts = rollups.metric_counts(session, run.id).items()
-    last_step = session.scalar(
-        select(func.max(HistoryLine.step)).where(HistoryLine.run_id == run.id)
-    )
+    counts, last_step = run_reads.history_keys(ctx(info).uow, run)
     return {
         "lastStep": last_step if last_step is not None else -1,
-        "keys": {key: {"typeCounts": [{"type": "number", "count": n}]} for key, n in counts},
+        "keys": {
+            key: {"typeCounts": [{"type": "number", "count": n}]} for key, n in counts.items()
+        },
     }
 
 
 @run_type.field("parquetHistory")
 def resolve_parquet_history(run: Run, info: GraphQLResolveInfo, **_: Any) -> dict[str, Any]:
     """No parquet exports: all history is served as live rows."""
-    lines = history.history_page(ctx(info).session, run, limit=history.MAX_PAGE)
+    lines = run_reads.history_page(ctx(info).uow, run, limit=history.MAX_PAGE)
     return {"parquetUrls": [], "liveData": [json.loads(line) for line in lines]}
 
 
@@ -288,18 +246,12 @@ def resolve_upsert_bucket(
     """Create or update a run (W&B calls runs buckets)."""
     context = ctx(info)
     data = UpsertRunInput.model_validate(input)
-    run, inserted = upsert_run(
-        context.session,
+    run, inserted = run_writes.upsert_bucket(
+        context.uow,
         context.principal,
         data,
-        max_value_bytes=context.state.settings.max_value_bytes,
-        attributed_user_id=attribution_for(
-            context.session,
-            context.principal,
-            data.entity,
-            context.wandb_username,
-            context.wandb_user_email,
-        ),
+        wandb_username=context.wandb_username,
+        wandb_user_email=context.wandb_user_email,
     )
     return {"bucket": run, "inserted": inserted}
 
@@ -311,23 +263,19 @@ def resolve_create_run_files(
     """Hand out signed upload URLs for run files; the client PUTs without credentials."""
     context = ctx(info)
     entity_name = input.get("entityName") or context.principal.entity_name
-    check_entity_access(context.principal, entity_name, Action.WRITE)
-    project = find_project(context.session, entity_name, input["projectName"])
-    run = find_run(context.session, project, input["runName"]) if project else None
-    if run is None:
-        raise TrackingError(
-            f"run {entity_name}/{input['projectName']}/{input['runName']} does not exist: "
-            "call upsertBucket first"
-        )
-    keys = register_run_files(context.session, run, list(input["files"]))
-    signer = context.state.signer
+    run, urls = run_writes.create_run_files(
+        context.uow,
+        context.principal,
+        entity_name,
+        input["projectName"],
+        input["runName"],
+        list(input["files"]),
+        context.base_url,
+    )
     return {
         "runID": encode_id("Run", run.id),
         "uploadHeaders": [],
-        "files": [
-            {"name": name, "uploadUrl": signer.url(context.base_url, "PUT", key)}
-            for name, key in keys
-        ],
+        "files": [{"name": name, "uploadUrl": url} for name, url in urls],
     }
 
 

@@ -18,25 +18,28 @@ from runyard.server.auth import Principal
 from runyard.server.db.models import ApiKey, Entity, TeamMember, User
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.people import keys
+from runyard.server.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
 ORGANIZATION = "runyard"
 
 
-def current_user(session: Session, principal: Principal) -> User:
+def current_user(uow: UnitOfWork, principal: Principal) -> User:
     """The caller's own user row."""
+    session = uow.session
     user = session.get(User, principal.user_id)
     if user is None:  # the key's user was deleted mid-request
         raise ServiceError(ErrorCode.UNAUTHENTICATED, "the caller's user no longer exists")
     return user
 
 
-def find_user(session: Session, principal: Principal, who: str | int) -> User:
+def find_user(uow: UnitOfWork, principal: Principal, who: str | int) -> User:
     """A user by username, email or id; others than the caller only for instance admins.
 
     Non-admins asking for anyone else get `not found`, so usernames cannot be probed.
     """
+    session = uow.session
     if isinstance(who, int):
         query = select(User).where(User.id == who)
     elif "@" in who:
@@ -53,8 +56,9 @@ def find_user(session: Session, principal: Principal, who: str | int) -> User:
     return user
 
 
-def user_by_id(session: Session, user_id: int) -> User:
+def user_by_id(uow: UnitOfWork, user_id: int) -> User:
     """A user row by id, for callers that already hold a principal of it."""
+    session = uow.session
     user = session.get(User, user_id)
     if user is None:
         raise ServiceError(ErrorCode.NOT_FOUND, f"no user with id {user_id}")
@@ -70,8 +74,9 @@ def personal_entity(session: Session, user: User) -> Entity | None:
     ).first()
 
 
-def teams_of(session: Session, principal: Principal, user: User) -> list[Entity]:
+def teams_of(uow: UnitOfWork, principal: Principal, user: User) -> list[Entity]:
     """The user's personal entity and teams, limited to those the caller may read."""
+    session = uow.session
     rows = list(
         session.scalars(
             select(Entity)
@@ -93,7 +98,7 @@ def teams_of(session: Session, principal: Principal, user: User) -> list[Entity]
     return out
 
 
-def keys_of(session: Session, principal: Principal, user: User) -> list[ApiKey]:
+def keys_of(uow: UnitOfWork, principal: Principal, user: User) -> list[ApiKey]:
     """The user's API keys (their hints, never the keys); empty for callers who may not see them.
 
     Keys show wherever a user does (a run's author, a project's owner), so this answers
@@ -102,22 +107,24 @@ def keys_of(session: Session, principal: Principal, user: User) -> list[ApiKey]:
     if not keys.may_manage_keys_of(principal, user):
         return []
     owner = None if user.id == principal.user_id else user.username
-    return keys.list_keys(session, principal, owner)
+    return keys.list_keys(uow, principal, owner)
 
 
-def entity_for(session: Session, principal: Principal, name: str) -> Entity | None:
+def entity_for(uow: UnitOfWork, principal: Principal, name: str) -> Entity | None:
     """An entity the caller may read, by name; None when it does not exist or is not readable.
 
     Both cases answer the same, so a non-member learns nothing about the entity.
     """
+    session = uow.session
     readable = readable_entities(principal)
     if readable is not None and name not in readable:
         return None
     return session.scalars(select(Entity).where(Entity.name == name)).first()
 
 
-def owner_of(session: Session, entity: Entity) -> User | None:
+def owner_of(uow: UnitOfWork, entity: Entity) -> User | None:
     """The user whose personal entity this is (None for teams and the org entity)."""
+    session = uow.session
     if entity.is_team:
         return None
     # A personal entity is named after its user; the user's default entity may have moved.
@@ -131,6 +138,11 @@ def org_entity(session: Session) -> Entity | None:
     return session.scalars(
         select(Entity).where(Entity.name == ORGANIZATION, Entity.is_team.is_(True))
     ).first()
+
+
+def organization(uow: UnitOfWork) -> Entity | None:
+    """The implicit organization's entity, or None (see `org_entity`)."""
+    return org_entity(uow.session)
 
 
 def ensure_org_entity(session: Session) -> Entity | None:

@@ -13,6 +13,7 @@ from runyard.server.auth import Principal
 from runyard.server.db.models import ApiKey, User
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.people.users import find_user
+from runyard.server.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +47,10 @@ def _key_owner(session: Session, principal: Principal, username: str | None) -> 
 
 
 def create_key(
-    session: Session, principal: Principal, *, username: str | None = None, description: str = ""
+    uow: UnitOfWork, principal: Principal, *, username: str | None = None, description: str = ""
 ) -> str:
     """Create an API key for the caller (or `username`); return it (shown only once)."""
+    session = uow.session
     if len(description) > MAX_DESCRIPTION:
         raise ServiceError(
             ErrorCode.INVALID,
@@ -62,15 +64,17 @@ def create_key(
     return key
 
 
-def list_keys(session: Session, principal: Principal, username: str | None = None) -> list[ApiKey]:
+def list_keys(uow: UnitOfWork, principal: Principal, username: str | None = None) -> list[ApiKey]:
     """The caller's (or `username`'s) keys, oldest first; only their last characters are kept."""
+    session = uow.session
     owner = _key_owner(session, principal, username)
     query = select(ApiKey).where(ApiKey.user_id == owner.id).order_by(ApiKey.id)
     return list(session.scalars(query))
 
 
-def revoke_key(session: Session, principal: Principal, key_id: int) -> None:
+def revoke_key(uow: UnitOfWork, principal: Principal, key_id: int) -> None:
     """Delete a key at once: requests carrying it are refused from now on."""
+    session = uow.session
     # Ids are 32-bit: a larger one names no key (and must not reach the database as one).
     row = session.get(ApiKey, key_id) if 0 < key_id <= MAX_KEY_ID else None
     # Someone else's key id reads as unknown, so key ids cannot be probed.

@@ -16,6 +16,7 @@ from runyard.server.db.models import Entity, TeamMember, User
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.people.names import MAX_NAME, check_name, claiming, ensure_name_free
 from runyard.server.people.users import find_user
+from runyard.server.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def _refuse_losing_last_admin(session: Session, team: Entity, member: TeamMember
 
 
 def create_team(
-    session: Session,
+    uow: UnitOfWork,
     principal: Principal,
     name: str,
     *,
@@ -101,6 +102,7 @@ def create_team(
     (setting RUNYARD_USERS_CAN_CREATE_TEAMS, like W&B where any user can start a team).
     A non-admin caller who names someone else as admin becomes an admin too.
     """
+    session = uow.session
     if principal.is_service_account:
         raise ServiceError(
             ErrorCode.FORBIDDEN,
@@ -145,8 +147,9 @@ def create_team(
     return team
 
 
-def list_teams(session: Session, principal: Principal) -> list[Entity]:
+def list_teams(uow: UnitOfWork, principal: Principal) -> list[Entity]:
     """Teams the caller belongs to (all teams for an instance admin), by name."""
+    session = uow.session
     query = select(Entity).where(Entity.is_team.is_(True)).order_by(Entity.name)
     if not principal.is_admin:
         query = query.where(Entity.name.in_(list(principal.roles)))
@@ -154,9 +157,10 @@ def list_teams(session: Session, principal: Principal) -> list[Entity]:
 
 
 def add_member(
-    session: Session, principal: Principal, team: str, username: str, role: str = "member"
+    uow: UnitOfWork, principal: Principal, team: str, username: str, role: str = "member"
 ) -> TeamMember:
     """Add a user to a team with a role (team admins and instance admins)."""
+    session = uow.session
     parsed = parse_role(role)
     entity = find_team(session, principal, team, Action.MANAGE)
     user = find_user(session, username)
@@ -184,9 +188,10 @@ def add_member(
 
 
 def set_role(
-    session: Session, principal: Principal, team: str, username: str, role: str
+    uow: UnitOfWork, principal: Principal, team: str, username: str, role: str
 ) -> TeamMember:
     """Change a member's role; the last admin cannot step down."""
+    session = uow.session
     parsed = parse_role(role)
     entity = find_team(session, principal, team, Action.MANAGE)
     member = _require_membership(session, entity, username)
@@ -197,8 +202,9 @@ def set_role(
     return member
 
 
-def remove_member(session: Session, principal: Principal, team: str, username: str) -> None:
+def remove_member(uow: UnitOfWork, principal: Principal, team: str, username: str) -> None:
     """Remove a member (team admins; any member may leave); the last admin cannot leave."""
+    session = uow.session
     leaving = username == principal.username
     entity = find_team(session, principal, team, Action.READ if leaving else Action.MANAGE)
     member = _require_membership(session, entity, username)
@@ -210,8 +216,9 @@ def remove_member(session: Session, principal: Principal, team: str, username: s
     )
 
 
-def list_members(session: Session, principal: Principal, team: str) -> list[TeamMember]:
+def list_members(uow: UnitOfWork, principal: Principal, team: str) -> list[TeamMember]:
     """A team's members with their roles (anyone in the team may look)."""
+    session = uow.session
     entity = find_team(session, principal, team, Action.READ)
     return list(
         session.scalars(
@@ -234,9 +241,10 @@ def _service_account_name(session: Session, team: str) -> str:
 
 
 def create_service_account(
-    session: Session, principal: Principal, team: str, description: str = ""
+    uow: UnitOfWork, principal: Principal, team: str, description: str = ""
 ) -> tuple[User, str]:
     """Create a team's service account (a member whose home entity is the team) and its key."""
+    session = uow.session
     if len(description) > MAX_DESCRIPTION:
         raise ServiceError(
             ErrorCode.INVALID,

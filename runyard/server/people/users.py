@@ -14,6 +14,7 @@ from runyard.server.clock import utcnow
 from runyard.server.db.models import Entity, User
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.people.names import check_name, claiming, ensure_name_free
+from runyard.server.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -54,15 +55,17 @@ def find_user(session: Session, username: str) -> User:
     return user
 
 
-def find_user_by_email(session: Session, email: str) -> User | None:
+def find_user_by_email(uow: UnitOfWork, email: str) -> User | None:
     """The first user with this email address, if any."""
+    session = uow.session
     return session.scalars(select(User).where(User.email == email).order_by(User.id)).first()
 
 
 def create_user(
-    session: Session, principal: Principal, username: str, *, email: str = "", admin: bool = False
+    uow: UnitOfWork, principal: Principal, username: str, *, email: str = "", admin: bool = False
 ) -> tuple[User, str]:
     """Create a user with its personal entity and first API key; return both."""
+    session = uow.session
     require_instance_admin(principal, "creating users")
     check_name(username, "username")
     check_email(email)
@@ -75,8 +78,9 @@ def create_user(
     return user, key
 
 
-def list_users(session: Session, principal: Principal) -> list[User]:
+def list_users(uow: UnitOfWork, principal: Principal) -> list[User]:
     """Every user, service accounts included, oldest first (instance admins only)."""
+    session = uow.session
     require_instance_admin(principal, "listing users")
     return list(session.scalars(select(User).order_by(User.id)))
 
@@ -88,8 +92,9 @@ def get_user(session: Session, principal: Principal, username: str) -> User:
     return find_user(session, username)
 
 
-def disable_user(session: Session, principal: Principal, username: str) -> User:
+def disable_user(uow: UnitOfWork, principal: Principal, username: str) -> User:
     """Disable a user: its keys stop working at once; the user and its runs are kept."""
+    session = uow.session
     require_instance_admin(principal, "disabling users")
     user = find_user(session, username)
     if user.id == principal.user_id:
@@ -104,8 +109,9 @@ def disable_user(session: Session, principal: Principal, username: str) -> User:
     return user
 
 
-def enable_user(session: Session, principal: Principal, username: str) -> User:
+def enable_user(uow: UnitOfWork, principal: Principal, username: str) -> User:
     """Enable a disabled user again; its existing keys work again."""
+    session = uow.session
     require_instance_admin(principal, "enabling users")
     user = find_user(session, username)
     if user.disabled_at is not None:
@@ -116,9 +122,10 @@ def enable_user(session: Session, principal: Principal, username: str) -> User:
 
 
 def set_default_entity(
-    session: Session, principal: Principal, username: str, entity_name: str
+    uow: UnitOfWork, principal: Principal, username: str, entity_name: str
 ) -> User:
     """Set where a user's runs go when the client names no entity (an entity it belongs to)."""
+    session = uow.session
     if username != principal.username:
         require_instance_admin(principal, "changing another user's default entity")
     user = find_user(session, username)

@@ -37,6 +37,7 @@ class PoolPolicyRefused(ServiceError):
             ErrorCode.UNPROCESSABLE,
             "the queue's config template names what the pools serving the queue do not "
             "allow:\n  - " + "\n  - ".join(problems),
+            details={"problems": problems},
         )
         self.problems = problems
 

@@ -7,7 +7,8 @@ from sqlalchemy.orm import Session
 from runyard.server.access import Action, require
 from runyard.server.auth import Principal
 from runyard.server.db.models import Project, Run
-from runyard.server.tracking.runs import TrackingError, find_project, find_run
+from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.tracking.runs import find_project, find_run
 
 
 def check_entity_access(
@@ -28,7 +29,9 @@ def accessible_project(
     require(principal, entity_name, action)
     project = find_project(session, entity_name, project_name)
     if project is None:
-        raise TrackingError(f"project {entity_name}/{project_name} does not exist", status=404)
+        raise ServiceError(
+            ErrorCode.NOT_FOUND, f"project {entity_name}/{project_name} does not exist"
+        )
     return project
 
 
@@ -44,9 +47,9 @@ def accessible_run(
     project = accessible_project(session, principal, entity_name, project_name, action)
     run = find_run(session, project, run_name)
     if run is None:
-        raise TrackingError(
+        raise ServiceError(
+            ErrorCode.NOT_FOUND,
             f"run {entity_name}/{project_name}/{run_name} does not exist: start it with "
             "wandb.init() first",
-            status=404,
         )
     return run

@@ -10,7 +10,6 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from runyard.server.access import Action, allows
 from runyard.server.auth import Principal
@@ -20,6 +19,7 @@ from runyard.server.tracking.access import accessible_project, check_entity_acce
 from runyard.server.tracking.artifacts import find_membership
 from runyard.server.tracking.ids import decode_id, encode_id
 from runyard.server.tracking.runs import TrackingError
+from runyard.server.unit_of_work import UnitOfWork
 
 
 class ArtifactFileOut(BaseModel):
@@ -45,9 +45,10 @@ class ArtifactOut(BaseModel):
 
 
 def by_name(
-    session: Session, principal: Principal, entity: str, project: str, name: str
+    uow: UnitOfWork, principal: Principal, entity: str, project: str, name: str
 ) -> Artifact:
     """The version `name:alias` (or `name:vN`; a bare name means latest) the caller may read."""
+    session = uow.session
     owner = accessible_project(session, principal, entity, project)
     found = find_membership(session, owner, name)
     if found is None:
@@ -59,8 +60,9 @@ def by_name(
     return found.artifact
 
 
-def by_id(session: Session, principal: Principal, node_id: str) -> Artifact:
+def by_id(uow: UnitOfWork, principal: Principal, node_id: str) -> Artifact:
     """A committed version by its node id (what `wandb-artifact://_id/<id>` names)."""
+    session = uow.session
     try:
         pk = decode_id("Artifact", node_id)
     except ValueError as exc:
@@ -76,8 +78,9 @@ def by_id(session: Session, principal: Principal, node_id: str) -> Artifact:
     return artifact
 
 
-def describe(session: Session, artifact: Artifact, url_for: Callable[[str], str]) -> ArtifactOut:
+def describe(uow: UnitOfWork, artifact: Artifact, url_for: Callable[[str], str]) -> ArtifactOut:
     """The version with a download URL per file (`url_for` signs a storage key)."""
+    session = uow.session
     collection = artifact.collection
     return ArtifactOut(
         id=encode_id("Artifact", artifact.id),
@@ -95,11 +98,12 @@ def describe(session: Session, artifact: Artifact, url_for: Callable[[str], str]
 
 
 def stored_file(
-    session: Session, principal: Principal, entity: str, birth_id: str | None, hexhash: str
+    uow: UnitOfWork, principal: Principal, entity: str, birth_id: str | None, hexhash: str
 ) -> str:
     """The storage key of an entity's artifact file by content digest (hex MD5), from the
     version it was first logged in when given: what W&B's download URLs
     (`/artifactsV2/...`, `/artifacts/{entity}/{md5}`) name, e.g. for `entry.download()`."""
+    session = uow.session
     check_entity_access(principal, entity)
     try:
         md5_b64 = base64.b64encode(bytes.fromhex(hexhash)).decode()

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from runyard.server.access import Action, require
 from runyard.server.auth import Principal
 from runyard.server.db.models import Entity, Project
 from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.unit_of_work import UnitOfWork
 
 MAX_PAGE = 1000
 
 
 def list_projects(
-    session: Session, principal: Principal, entity_name: str, *, after_id: int = 0, limit: int = 50
+    uow: UnitOfWork, principal: Principal, entity_name: str, *, after_id: int = 0, limit: int = 50
 ) -> tuple[list[Project], bool]:
     """The entity's projects with ids above `after_id`, oldest first, and whether more follow."""
+    session = uow.session
     if not 1 <= limit <= MAX_PAGE:
         raise ServiceError(
             ErrorCode.INVALID, f"first: {limit} is out of range: ask for 1 to {MAX_PAGE} projects"

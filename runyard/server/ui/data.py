@@ -6,24 +6,26 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from runyard.server.api import runs as runs_api
 from runyard.server.api.models import BucketOut, SampledHistory, SystemMetrics
 from runyard.server.auth import Principal
-from runyard.server.db.models import ConsoleLine, MetricRollup, Run
-from runyard.server.errors import ServiceError
-from runyard.server.tracking import history, rollups
-from runyard.server.tracking.access import accessible_project, accessible_run
+from runyard.server.tracking import history, project_reads, run_reads
+from runyard.server.tracking.run_reads import RunPath
 from runyard.server.ui import views
 from runyard.server.ui.session import ui_principal
+from runyard.server.unit_of_work import UnitOfWork
 
 router = APIRouter(prefix="/ui/api", include_in_schema=False)
 MeDep = Annotated[Principal, Depends(ui_principal)]
 POLL_INTERVAL_S = 0.5
+
+
+def _uow(request: Request) -> UnitOfWork:
+    """A read unit of work for one JSON read (the ServiceError handler maps refusals)."""
+    return UnitOfWork(request.app.state.runyard)
 
 
 @router.get("/runs/{entity}/{project}/{run}/sampled", response_model=SampledHistory)
@@ -38,10 +40,12 @@ def sampled(
     step_max: int | None = None,
 ) -> SampledHistory:
     """Every numeric metric of a run as min/max/last buckets (the REST endpoint, cookie auth)."""
-    with request.app.state.runyard.sessions() as session:
-        return runs_api.get_sampled_history(
-            session, me, entity, project, run, None, buckets, step_min, step_max
-        )
+    path = RunPath(entity, project, run)
+    with _uow(request) as uow:
+        series = run_reads.sampled_history(uow, me, path, None, buckets, step_min, step_max)
+    return SampledHistory(
+        buckets=buckets, series={k: runs_api.buckets_out(v) for k, v in series.items()}
+    )
 
 
 @router.get("/runs/{entity}/{project}/{run}/system", response_model=SystemMetrics)
@@ -54,8 +58,9 @@ def system(
     buckets: Annotated[int, Query(ge=1, le=history.MAX_BUCKETS)] = 500,
 ) -> SystemMetrics:
     """A run's system metrics and their charts (the REST endpoint, cookie auth)."""
-    with request.app.state.runyard.sessions() as session:
-        return runs_api.get_system_metrics(session, me, entity, project, run, buckets)
+    with _uow(request) as uow:
+        charts = run_reads.system_charts(uow, me, RunPath(entity, project, run), buckets)
+    return runs_api.system_metrics_out(charts.panels, charts.series)
 
 
 @router.get("/runs/{entity}/{project}/{run}/console")
@@ -73,31 +78,10 @@ def console_after(
     The page asks again from its last shown line, so a line the client rewrote in place
     (a progress bar) is replaced rather than duplicated.
     """
-    with request.app.state.runyard.sessions() as session:
-        try:
-            row = accessible_run(session, me, entity, project, run)
-        except ServiceError as exc:
-            raise HTTPException(exc.status, str(exc)) from exc
-        lines = session.execute(
-            select(ConsoleLine.line_no, ConsoleLine.text)
-            .where(ConsoleLine.run_id == row.id, ConsoleLine.line_no >= since)
-            .order_by(ConsoleLine.line_no)
-            .limit(limit)
-        ).all()
+    path = RunPath(entity, project, run)
+    with _uow(request) as uow:
+        row, lines = run_reads.console_since(uow, me, path, since=since, limit=limit)
         return {"lines": [[n, text] for n, text in lines], "state": row.state}
-
-
-def project_metric_keys(session: Session, project_id: int) -> list[str]:
-    """Every numeric metric logged by any run of a project (one row per key, from rollups)."""
-    return list(
-        session.scalars(
-            select(MetricRollup.key)
-            .join(Run, Run.id == MetricRollup.run_id)
-            .where(Run.project_id == project_id, MetricRollup.level == rollups.TOP_LEVEL)
-            .distinct()
-            .order_by(MetricRollup.key)
-        )
-    )
 
 
 @router.get("/projects/{entity}/{project}/metric")
@@ -118,47 +102,25 @@ def metric_of_runs(
     without computing every metric of every run first. A zoomed panel passes
     `step_min`/`step_max` and gets finer buckets of that window.
     """
-    names = [r for r in runs.split(",") if r][:500]
-    with request.app.state.runyard.sessions() as session:
-        try:
-            proj = accessible_project(session, me, entity, project)
-        except ServiceError as exc:
-            raise HTTPException(exc.status, str(exc)) from exc
-        ids = dict(
-            session.execute(
-                select(Run.name, Run.id).where(Run.project_id == proj.id, Run.name.in_(names))
-            ).all()
+    names = [r for r in runs.split(",") if r]
+    with _uow(request) as uow:
+        found = project_reads.metric_of_runs(
+            uow, me, entity, project, names, key, buckets, step_min, step_max
         )
-        return {
-            name: {
-                k: [
-                    BucketOut(**vars(b))
-                    for b in rollups.sampled_series(
-                        session, rid, k, buckets, step_min, step_max, coarse=True
-                    )
-                ]
-                for k in key
-            }
-            for name, rid in ids.items()
-        }
+    return {
+        name: {k: runs_api.buckets_out(v) for k, v in series.items()}
+        for name, series in found.items()
+    }
 
 
 def _changed(
     request: Request, me: Principal, entity: str, project: str, since: datetime
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Runs updated after `since` and, when there are any, the project's metric names."""
-    with request.app.state.runyard.sessions() as session:
-        try:
-            proj = accessible_project(session, me, entity, project)
-        except ServiceError as exc:
-            raise HTTPException(exc.status, str(exc)) from exc
-        runs = session.scalars(
-            select(Run).where(Run.project_id == proj.id, Run.updated_at > since)
-        ).all()
-        if not runs:
-            return [], []
-        return project_metric_keys(session, proj.id), [
-            {**views.sidebar_run(r), "updated": r.updated_at.isoformat()} for r in runs
+    with _uow(request) as uow:
+        found = project_reads.runs_changed_since(uow, me, entity, project, since)
+        return found.metrics, [
+            {**views.sidebar_run(r), "updated": r.updated_at.isoformat()} for r in found.runs
         ]
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from runyard.server.errors import ServiceError
-from runyard.server.queues import launched
-from runyard.server.tracking.access import check_entity_access
+from runyard.server.queues import launched, queue_service
 from runyard.server.ui.pages import _error, _me, _to_login
+from runyard.server.unit_of_work import UnitOfWork
 
 router = APIRouter(include_in_schema=False)
 
@@ -19,13 +18,7 @@ def item_run(request: Request, item_id: str) -> Response:
     me = _me(request)
     if me is None:
         return _to_login(request)
-    item = request.app.state.runyard.queue_store.get_item(item_id)
-    if item is None:
-        return _error(request, me, 404, f"queue item {item_id} does not exist")
-    try:
-        check_entity_access(me, item.entity)
-    except ServiceError as exc:
-        return _error(request, me, exc.status, str(exc))
+    item = queue_service.get_item(UnitOfWork(request.app.state.runyard), me, item_id)
     path = launched.run_path(item)
     if path is None:
         return _error(request, me, 404, f"queue item {item_id} has not started a run yet")

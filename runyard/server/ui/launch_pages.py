@@ -8,15 +8,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from runyard.launch.models import Priority
-from runyard.launch.queue.store import Conflict, NotFound
-from runyard.server.access import Action
-from runyard.server.clock import utcnow
-from runyard.server.errors import ServiceError
-from runyard.server.queues import agents, pending, service
-from runyard.server.tracking.access import check_entity_access
-from runyard.server.tracking.runs import resolve_entity
+from runyard.server.queues import queue_service
 from runyard.server.ui import views
 from runyard.server.ui.pages import _error, _me, _page, _to_login
+from runyard.server.unit_of_work import UnitOfWork
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,18 +22,11 @@ def launch(request: Request) -> Response:
     me = _me(request)
     if me is None:
         return _to_login(request)
-    state = request.app.state.runyard
-    store = state.queue_store
-    now = utcnow()
-    queues = [
-        (q, service.queue_stats(store.count_by_state(q), store.pending_summary(q), now))
-        for q in store.list_queues(me.entity_name)
-    ]
-    with state.sessions() as session:
-        owner = resolve_entity(session, me, None)
-        agent_rows = [
-            agents.agent_out(a, owner.name, now) for a in agents.list_agents(session, owner)
-        ]
+    uow = UnitOfWork(request.app.state.runyard)
+    now = uow.now()
+    overview = queue_service.launch_overview(uow, me)
+    queues = [(q.queue, q.stats) for q in overview.queues]
+    agent_rows = overview.agents
     return _page(
         request,
         "launch.html",
@@ -56,18 +44,10 @@ def queue_page(request: Request, entity: str, name: str) -> Response:
     me = _me(request)
     if me is None:
         return _to_login(request)
-    try:
-        check_entity_access(me, entity)
-    except ServiceError as exc:
-        return _error(request, me, exc.status, str(exc))
-    store = request.app.state.runyard.queue_store
-    queue = store.get_queue(entity, name)
-    if queue is None:
-        return _error(request, me, 404, f"queue {entity}/{name} does not exist")
-    now = utcnow()
-    items = store.list_items(queue, None, 1000)
-    with request.app.state.runyard.sessions() as session:
-        items = pending.with_reasons(store, session, queue, items, now)
+    uow = UnitOfWork(request.app.state.runyard)
+    contents = queue_service.queue_contents(uow, me, entity, name, 1000)
+    now = uow.now()
+    items = contents.items
     rows = []
     pending_seen = 0
     for item in items:
@@ -84,7 +64,7 @@ def queue_page(request: Request, entity: str, name: str) -> Response:
                 "final": item.state.is_final,
             }
         )
-    stats = service.queue_stats(store.count_by_state(queue), store.pending_summary(queue), now)
+    queue, stats = contents.queue.queue, contents.queue.stats
     return _page(
         request,
         "queue.html",
@@ -102,19 +82,11 @@ def set_priority(request: Request, item_id: str, priority: Annotated[str, Form()
     me = _me(request)
     if me is None:
         return _to_login(request)
-    store = request.app.state.runyard.queue_store
-    item = store.get_item(item_id)
-    if item is None:
-        return _error(request, me, 404, f"queue item {item_id} does not exist")
     try:
-        check_entity_access(me, item.entity, Action.WRITE)
-        store.set_priority(item_id, Priority.parse(priority))
-    except ServiceError as exc:
-        return _error(request, me, exc.status, str(exc))
+        wanted = Priority.parse(priority)
     except ValueError as exc:
         return _error(request, me, 422, str(exc))
-    except (NotFound, Conflict) as exc:
-        return _error(request, me, 409, str(exc))
+    item = queue_service.set_priority(UnitOfWork(request.app.state.runyard), me, item_id, wanted)
     return RedirectResponse(f"/launch/{item.entity}/{item.queue}", status_code=303)
 
 
@@ -124,16 +96,6 @@ def cancel(request: Request, item_id: str) -> Response:
     me = _me(request)
     if me is None:
         return _to_login(request)
-    store = request.app.state.runyard.queue_store
-    item = store.get_item(item_id)
-    if item is None:
-        return _error(request, me, 404, f"queue item {item_id} does not exist")
-    try:
-        check_entity_access(me, item.entity, Action.WRITE)
-        store.cancel(item_id, utcnow())
-    except ServiceError as exc:
-        return _error(request, me, exc.status, str(exc))
-    except (NotFound, Conflict) as exc:
-        return _error(request, me, 409, str(exc))
+    item = queue_service.cancel_item(UnitOfWork(request.app.state.runyard), me, item_id)
     request.app.state.metrics.items_done.labels(f"{item.entity}/{item.queue}", "canceled").inc()
     return RedirectResponse(f"/launch/{item.entity}/{item.queue}", status_code=303)

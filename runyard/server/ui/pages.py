@@ -4,32 +4,33 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import func, select
 
-from runyard.server.api import runs as runs_api
-from runyard.server.auth import AuthError, Principal, principal_for_key
+from runyard.server.auth import AuthError, Principal
 from runyard.server.clock import utcnow
-from runyard.server.db.models import ConsoleLine, Entity, Project, Run
-from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.queues import launched
-from runyard.server.tracking import rollups
-from runyard.server.tracking.access import accessible_project, accessible_run
-from runyard.server.tracking.filters import FilterError, compile_filter, compile_order
+from runyard.server.deps import public_base_url
+from runyard.server.errors import ServiceError
+from runyard.server.tracking import project_reads, run_reads
+from runyard.server.tracking.run_reads import RunPath
+from runyard.server.tracking.run_search import RunQuery, search_runs
 from runyard.server.ui import table, views
-from runyard.server.ui.data import project_metric_keys
 from runyard.server.ui.filters import OPERATORS, filter_document
 from runyard.server.ui.session import (
     LoginRequired,
     clear_session_cookie,
+    login_principal,
     session_token,
     set_session_cookie,
     ui_principal,
 )
+from runyard.server.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from runyard.server.db.models import Run
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -46,9 +47,16 @@ TABLE_LIMIT = 500
 
 def _me(request: Request) -> Principal | None:
     try:
-        return ui_principal(request)
+        me = ui_principal(request)
     except LoginRequired:
         return None
+    request.state.ui_me = me  # a ServiceError on this request becomes an error page
+    return me
+
+
+def _uow(request: Request) -> UnitOfWork:
+    """A read unit of work for a page (pages only read; forms post elsewhere)."""
+    return UnitOfWork(request.app.state.runyard)
 
 
 def _to_login(request: Request) -> RedirectResponse:
@@ -65,6 +73,17 @@ def _error(request: Request, me: Principal, status: int, message: str) -> HTMLRe
     return response
 
 
+def error_page(request: Request, exc: ServiceError) -> Response | None:
+    """The UI's one mapping of a service's refusal: an error page (plain text for a CSV);
+    None for requests that are not UI pages."""
+    me: Principal | None = getattr(request.state, "ui_me", None)
+    if me is None:
+        return None
+    if request.url.path.endswith(".csv"):
+        return Response(exc.message, status_code=exc.status, media_type="text/plain")
+    return _error(request, me, exc.status, exc.message)
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/") -> HTMLResponse:
     """The sign-in form: paste the API key printed at first start (or one from `runyard key`)."""
@@ -78,8 +97,7 @@ def login(
     """Exchange an API key for a signed session cookie."""
     state = request.app.state.runyard
     try:
-        with state.sessions() as session:
-            principal = principal_for_key(session, api_key.strip())
+        principal = login_principal(state, api_key.strip())
     except AuthError as exc:
         context = {"next": next, "error": str(exc)}
         refused = templates.TemplateResponse(request, "login.html", context)
@@ -107,47 +125,19 @@ def projects(request: Request) -> Response:
     me = _me(request)
     if me is None:
         return _to_login(request)
-    state = request.app.state.runyard
-    with state.sessions() as session:
-        rows = session.execute(
-            select(
-                Project.name,
-                Entity.name,
-                func.count(Run.id),
-                func.max(Run.updated_at),
-                func.min(Project.created_at),
-            )
-            .join(Entity, Project.entity_id == Entity.id)
-            .outerjoin(Run, Run.project_id == Project.id)
-            .where(Entity.name == me.entity_name)
-            .group_by(Project.id, Project.name, Entity.name)
-        ).all()
-        spans = session.execute(
-            select(Run.project_id, Run.created_at, Run.finished_at, Run.heartbeat_at)
-            .join(Project, Run.project_id == Project.id)
-            .join(Entity, Project.entity_id == Entity.id)
-            .where(Entity.name == me.entity_name)
-        ).all()
-        ids = dict(
-            session.execute(
-                select(Project.name, Project.id)
-                .join(Entity, Project.entity_id == Entity.id)
-                .where(Entity.name == me.entity_name)
-            ).all()
-        )
-    compute: dict[int, float] = {}
-    for project_id, created, finished, heartbeat in spans:
-        seconds = views.run_seconds(created, finished, heartbeat)
-        compute[project_id] = compute.get(project_id, 0.0) + seconds
-    items = [
+    with _uow(request) as uow:
+        activity = project_reads.project_activity(uow, me, me.entity_name)
+    items: list[dict[str, Any]] = [
         {
-            "name": name,
-            "entity": entity,
-            "runs": count,
-            "last": last or created,
-            "compute": compute.get(ids[name], 0.0),
+            "name": p.name,
+            "entity": p.entity,
+            "runs": p.run_count,
+            "last": p.last_activity or p.created_at,
+            "compute": sum(
+                views.run_seconds(r.created_at, r.finished_at, r.heartbeat_at) for r in p.spans
+            ),
         }
-        for name, entity, count, last, created in rows
+        for p in activity
     ]
     items.sort(key=lambda p: p["last"], reverse=True)
     return _page(request, "projects.html", me, projects=items)
@@ -163,23 +153,14 @@ def workspace(request: Request, entity: str, project: str) -> Response:
     me = _me(request)
     if me is None:
         return _to_login(request)
-    state = request.app.state.runyard
-    with state.sessions() as session:
-        try:
-            proj = accessible_project(session, me, entity, project)
-        except ServiceError as exc:
-            return _error(request, me, exc.status, str(exc))
-        runs = list(
-            session.scalars(
-                select(Run).where(Run.project_id == proj.id).order_by(Run.created_at, Run.id)
-            )
-        )
-        cursor = max((r.updated_at for r in runs), default=utcnow())
+    with _uow(request) as uow:
+        found = project_reads.workspace(uow, me, entity, project)
+        cursor = max((r.updated_at for r in found.runs), default=utcnow())
         payload = {
             "entity": entity,
             "project": project,
-            "runs": [_run_payload(r, i) for i, r in enumerate(runs)],
-            "metrics": project_metric_keys(session, proj.id),
+            "runs": [_run_payload(r, i) for i, r in enumerate(found.runs)],
+            "metrics": found.metrics,
             "cursor": cursor.isoformat(),
         }
     return _page(
@@ -209,27 +190,13 @@ def _table_rows(runs: list[Run]) -> tuple[list[str], list[str], list[dict[str, A
 
 def _query_runs(
     request: Request, me: Principal, entity: str, project: str, filters: str, order: str
-) -> tuple[list[Run], int] | ServiceError:
-    state = request.app.state.runyard
-    with state.sessions() as session:
-        try:
-            proj = accessible_project(session, me, entity, project)
-            parsed = json.loads(filters) if filters.strip() else None
-            dialect = session.get_bind().dialect.name
-            condition = compile_filter(parsed, dialect)
-            ordering = compile_order(order or None, dialect)
-        except ServiceError as exc:
-            return exc
-        except (json.JSONDecodeError, FilterError) as exc:
-            return ServiceError(ErrorCode.INVALID, f"invalid filter: {exc}")
-        where = (Run.project_id == proj.id, condition)
-        total = session.scalar(select(func.count()).select_from(Run).where(*where)) or 0
-        runs = list(
-            session.scalars(select(Run).where(*where).order_by(*ordering).limit(TABLE_LIMIT))
-        )
-        for run in runs:  # load before the session closes
+) -> tuple[list[Run], int]:
+    query = RunQuery(filters=filters, order=order or None, limit=TABLE_LIMIT, with_total=True)
+    with _uow(request) as uow:
+        page = search_runs(uow, me, entity, project, query)
+        for run in page.runs:  # load before the session closes
             _ = run.project.entity.name
-        return runs, total
+    return page.runs, page.total or 0
 
 
 @router.get("/projects/{entity}/{project}/runs", response_class=HTMLResponse, response_model=None)
@@ -258,10 +225,7 @@ def runs_table(
         return _error(request, me, 400, str(exc))
     if document is not None:
         filters = json.dumps(document)
-    result = _query_runs(request, me, entity, project, filters, order)
-    if isinstance(result, ServiceError):
-        return _error(request, me, result.status, str(result))
-    runs, total = result
+    runs, total = _query_runs(request, me, entity, project, filters, order)
     config_keys, summary_keys, rows = _table_rows(runs)
     groups = table.group_rows(rows, group) if group in config_keys else None
     return _page(
@@ -294,10 +258,8 @@ def runs_csv(
     me = _me(request)
     if me is None:
         return _to_login(request)
-    result = _query_runs(request, me, entity, project, filters, order)
-    if isinstance(result, ServiceError):
-        return Response(str(result), status_code=result.status, media_type="text/plain")
-    config_keys, summary_keys, rows = _table_rows(result[0])
+    runs, _ = _query_runs(request, me, entity, project, filters, order)
+    config_keys, summary_keys, rows = _table_rows(runs)
     header = ["state", "name", "id", "tags", "created", "duration_s"]
     header += [f"config.{k}" for k in config_keys] + [f"summary.{k}" for k in summary_keys]
     body = views.runs_csv(
@@ -328,22 +290,16 @@ def run_page(
     me = _me(request)
     if me is None:
         return _to_login(request)
-    state = request.app.state.runyard
-    with state.sessions() as session:
-        try:
-            row = accessible_run(session, me, entity, project, run)
-        except ServiceError as exc:
-            return _error(request, me, exc.status, str(exc))
-        files = runs_api.list_files(request, state, session, me, entity, project, run)
-        console = session.execute(
-            select(ConsoleLine.line_no, ConsoleLine.text)
-            .where(ConsoleLine.run_id == row.id)
-            .order_by(ConsoleLine.line_no.desc())
-            .limit(min(max(console_limit, 1), 10_000))
-        ).all()
-        lines = [(n, text) for n, text in reversed(console)]
-        metrics = list(rollups.metric_counts(session, row.id))
-        launch_item = launched.item_for_run(state.queue_store, entity, project, run)
+    path = RunPath(entity, project, run)
+    with _uow(request) as uow:
+        found = run_reads.run_overview(
+            uow,
+            me,
+            path,
+            console_lines=min(max(console_limit, 1), 10_000),
+            base_url=public_base_url(request),
+        )
+        row, lines, metrics = found.run, found.console, found.metrics
         payload = {
             "entity": entity,
             "project": project,
@@ -358,8 +314,8 @@ def run_page(
             "duration": views.run_seconds(row.created_at, row.finished_at, row.heartbeat_at),
             "config": views.flatten(row.config or {}),
             "summary": views.visible_summary(row.summary or {}),
-            "files": files,
-            "launch_item": launch_item,
+            "files": found.files,
+            "launch_item": found.launch_item,
             "console": lines,
             "metrics": metrics,
             "entity": entity,

@@ -5,7 +5,7 @@ Thin: each handler calls `runyard.server.people` services; a refusal is shown on
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,16 +15,25 @@ from runyard.server.auth import Principal, Role
 from runyard.server.errors import ServiceError
 from runyard.server.people import keys, teams
 from runyard.server.ui.pages import _error, _me, _page, _to_login
+from runyard.server.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    pass
 
 router = APIRouter(include_in_schema=False)
 ROLES = [r.value for r in Role]
 
 
+def _unit(request: Request, *, write: bool = False) -> UnitOfWork:
+    """A unit of work for the people services: committed at the end of its block, rolled
+    back if it raises."""
+    return UnitOfWork(request.app.state.runyard, write=write)
+
+
 def _keys_page(
     request: Request, me: Principal, *, new_key: str | None = None, error: str | None = None
 ) -> HTMLResponse:
-    state = request.app.state.runyard
-    with state.sessions() as session:
+    with _unit(request) as uow:
         rows = [
             {
                 "id": k.id,
@@ -32,7 +41,7 @@ def _keys_page(
                 "description": k.description,
                 "created": k.created_at.strftime("%Y-%m-%d %H:%M"),
             }
-            for k in keys.list_keys(session, me)
+            for k in keys.list_keys(uow, me)
         ]
     return _page(request, "keys.html", me, keys=rows, new_key=new_key, error=error)
 
@@ -53,8 +62,8 @@ def create_key(request: Request, description: Annotated[str, Form()] = "") -> Re
     if me is None:
         return _to_login(request)
     try:
-        with request.app.state.runyard.write_sessions.begin() as session:
-            key = keys.create_key(session, me, description=description.strip())
+        with _unit(request, write=True) as uow:
+            key = keys.create_key(uow, me, description=description.strip())
     except ServiceError as exc:
         page = _keys_page(request, me, error=str(exc))
         page.status_code = exc.status
@@ -72,8 +81,8 @@ def revoke_key(request: Request, key_id: int) -> Response:
     if me is None:
         return _to_login(request)
     try:
-        with request.app.state.runyard.write_sessions.begin() as session:
-            keys.revoke_key(session, me, key_id)
+        with _unit(request, write=True) as uow:
+            keys.revoke_key(uow, me, key_id)
     except ServiceError as exc:
         page = _keys_page(request, me, error=str(exc))
         page.status_code = exc.status
@@ -92,10 +101,10 @@ def teams_page(request: Request) -> Response:
 
 def _teams_page(request: Request, me: Principal, error: str | None = None) -> HTMLResponse:
     state = request.app.state.runyard
-    with state.sessions() as session:
+    with _unit(request) as uow:
         rows = [
             {"name": t.name, "role": (role_on(me, t.name) or Role.VIEWER).value}
-            for t in teams.list_teams(session, me)
+            for t in teams.list_teams(uow, me)
         ]
     can_create = me.is_admin or (
         state.settings.users_can_create_teams and not me.is_service_account
@@ -111,9 +120,9 @@ def create_team(request: Request, name: Annotated[str, Form()]) -> Response:
         return _to_login(request)
     state = request.app.state.runyard
     try:
-        with state.write_sessions.begin() as session:
+        with _unit(request, write=True) as uow:
             teams.create_team(
-                session,
+                uow,
                 me,
                 name.strip(),
                 users_can_create=state.settings.users_can_create_teams,
@@ -126,7 +135,7 @@ def create_team(request: Request, name: Annotated[str, Form()]) -> Response:
 
 
 def _team_page(request: Request, me: Principal, team: str, **extra: Any) -> HTMLResponse:
-    with request.app.state.runyard.sessions() as session:
+    with _unit(request) as uow:
         members = [
             {
                 "username": m.user.username,
@@ -134,7 +143,7 @@ def _team_page(request: Request, me: Principal, team: str, **extra: Any) -> HTML
                 "service_account": m.user.is_service_account,
                 "disabled": m.user.disabled_at is not None,
             }
-            for m in teams.list_members(session, me, team)
+            for m in teams.list_members(uow, me, team)
         ]
     return _page(
         request,
@@ -183,8 +192,8 @@ def add_member(
     if me is None:
         return _to_login(request)
     try:
-        with request.app.state.runyard.write_sessions.begin() as session:
-            teams.add_member(session, me, team, username.strip(), role)
+        with _unit(request, write=True) as uow:
+            teams.add_member(uow, me, team, username.strip(), role)
     except ServiceError as exc:
         return _team_or_error(request, me, team, exc)
     return RedirectResponse(f"/teams/{team}", status_code=303)
@@ -197,8 +206,8 @@ def set_role(request: Request, team: str, username: str, role: Annotated[str, Fo
     if me is None:
         return _to_login(request)
     try:
-        with request.app.state.runyard.write_sessions.begin() as session:
-            teams.set_role(session, me, team, username, role)
+        with _unit(request, write=True) as uow:
+            teams.set_role(uow, me, team, username, role)
     except ServiceError as exc:
         return _team_or_error(request, me, team, exc)
     return RedirectResponse(f"/teams/{team}", status_code=303)
@@ -211,8 +220,8 @@ def remove_member(request: Request, team: str, username: str) -> Response:
     if me is None:
         return _to_login(request)
     try:
-        with request.app.state.runyard.write_sessions.begin() as session:
-            teams.remove_member(session, me, team, username)
+        with _unit(request, write=True) as uow:
+            teams.remove_member(uow, me, team, username)
     except ServiceError as exc:
         return _team_or_error(request, me, team, exc)
     if username == me.username:
@@ -229,8 +238,8 @@ def create_service_account(
     if me is None:
         return _to_login(request)
     try:
-        with request.app.state.runyard.write_sessions.begin() as session:
-            user, key = teams.create_service_account(session, me, team, description.strip())
+        with _unit(request, write=True) as uow:
+            user, key = teams.create_service_account(uow, me, team, description.strip())
             owner = user.username
     except ServiceError as exc:
         return _team_or_error(request, me, team, exc)

@@ -7,12 +7,12 @@ server's URL-signing secret (kept in the database, so replicas agree).
 from __future__ import annotations
 
 from fastapi import HTTPException, Request, Response
-from sqlalchemy.orm import Session
 
-from runyard.server import auth
 from runyard.server.auth import Principal
-from runyard.server.db.models import User
+from runyard.server.sign_in import principal_for_api_key, principal_for_user_id
 from runyard.server.signing import SignatureError, UrlSigner
+from runyard.server.state import ServerState
+from runyard.server.unit_of_work import UnitOfWork
 
 COOKIE = "runyard_session"
 _ACTION = "UI-SESSION"
@@ -38,12 +38,9 @@ def user_id_from_token(signer: UrlSigner, token: str | None) -> int | None:
     return int(parts[0])
 
 
-def principal_for_user(session: Session, user_id: int) -> Principal | None:
-    """The principal of a signed-in user, or None if the user no longer exists."""
-    user = session.get(User, user_id)
-    if user is None or user.disabled_at is not None:
-        return None
-    return auth.principal_for_user(session, user)
+def login_principal(state: ServerState, api_key: str) -> Principal:
+    """The owner of an API key pasted into the login form; AuthError if none."""
+    return principal_for_api_key(UnitOfWork(state), api_key)
 
 
 def set_session_cookie(request: Request, response: Response, value: str, max_age: int) -> None:
@@ -78,8 +75,7 @@ def ui_principal(request: Request) -> Principal:
     state = request.app.state.runyard
     user_id = user_id_from_token(state.signer, request.cookies.get(COOKIE))
     if user_id is not None:
-        with state.sessions() as session:
-            principal = principal_for_user(session, user_id)
+        principal = principal_for_user_id(UnitOfWork(state), user_id)
         if principal is not None:
             return principal
     if request.url.path.startswith("/ui/api/"):

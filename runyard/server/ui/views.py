@@ -6,10 +6,12 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runyard.launch.models import ItemState, Priority, QueueItem
-from runyard.server.db.models import Run
+
+if TYPE_CHECKING:
+    from runyard.server.db.models import Run
 
 PRIORITY_NAMES = {int(p): p.name.lower() for p in Priority}
 FINAL_STATES = {ItemState.FINISHED, ItemState.FAILED, ItemState.CANCELED, ItemState.PREEMPTED}

@@ -1,6 +1,7 @@
 """App-wide exception handlers: service errors and low-level failures become clear answers.
 
-Routes map their own `ServiceError`s; these catch what escapes them: a full or read-only
+Services raise `ServiceError`s and this is where REST and UI pages map them (routes never
+catch them); the rest catch what escapes: a full or read-only
 storage (507, and the server reports not ready), a value past its column's range or JSON
 nested too deeply (422). Anything else stays an internal error.
 """
@@ -16,11 +17,13 @@ from starlette.exceptions import HTTPException
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.failures import service_error_for, storage_reason
 from runyard.server.storage_health import StorageHealth
+from runyard.server.ui.pages import error_page
 
 
 def error_response(error: ServiceError) -> JSONResponse:
-    """The REST body of a service error: its message and code, with its HTTP status."""
-    return JSONResponse({"detail": error.message, "code": error.code.value}, error.status)
+    """The REST body of a service error: its message (with its details, if any) and code."""
+    detail = {"message": error.message, **error.details} if error.details else error.message
+    return JSONResponse({"detail": detail, "code": error.code.value}, error.status)
 
 
 def note_storage_failure(request: Request, reason: str | None) -> None:
@@ -31,8 +34,9 @@ def note_storage_failure(request: Request, reason: str | None) -> None:
 
 
 async def _service_error(request: Request, exc: Exception) -> Response:
+    """The one mapping of a service's refusal: an error page on UI pages, JSON elsewhere."""
     assert isinstance(exc, ServiceError)
-    return error_response(exc)
+    return error_page(request, exc) or error_response(exc)
 
 
 async def _low_level(request: Request, exc: Exception) -> Response:

@@ -1,0 +1,155 @@
+"""Artifacts as the adapters use them: lookups that apply the access rule, and the writes.
+
+Thin service functions over a unit of work; the rules live in `tracking.artifacts` and
+`tracking.artifact_files`.
+"""
+
+from __future__ import annotations
+
+from runyard.server.access import Action
+from runyard.server.auth import Principal
+from runyard.server.db.models import (
+    Artifact,
+    ArtifactAlias,
+    ArtifactCollection,
+    ArtifactFile,
+    Project,
+)
+from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.tracking import artifact_files, artifacts
+from runyard.server.tracking.access import check_entity_access
+from runyard.server.tracking.ids import decode_id
+from runyard.server.tracking.runs import find_project, find_run
+from runyard.server.unit_of_work import UnitOfWork
+
+
+def project_of(
+    uow: UnitOfWork,
+    principal: Principal,
+    entity: str | None,
+    name: str,
+    action: Action = Action.READ,
+) -> Project:
+    """A project (entity default: the caller's) the caller may `action` on; not found
+    otherwise."""
+    entity_name = entity or principal.entity_name
+    check_entity_access(principal, entity_name, action)
+    project = find_project(uow.session, entity_name, name)
+    if project is None:
+        raise ServiceError(
+            ErrorCode.NOT_FOUND, f"projectName: project {entity_name}/{name} does not exist"
+        )
+    return project
+
+
+def artifact_by_id(
+    uow: UnitOfWork,
+    principal: Principal,
+    node_id: str,
+    field: str = "artifactID",
+    action: Action = Action.READ,
+) -> Artifact:
+    """A version by node id, if the caller may `action` on its entity; `field` names the
+    input."""
+    try:
+        pk = decode_id("Artifact", node_id)
+    except ValueError as exc:
+        raise ServiceError(ErrorCode.INVALID, f"{field}: {exc}") from exc
+    artifact = uow.session.get(Artifact, pk)
+    if artifact is None:
+        raise ServiceError(ErrorCode.NOT_FOUND, f"{field}: no artifact {node_id!r}")
+    check_entity_access(principal, artifact.collection.project.entity.name, action)
+    return artifact
+
+
+def files_of(uow: UnitOfWork, artifact: Artifact) -> list[ArtifactFile]:
+    """The version's files by name."""
+    return artifact_files.files_of(uow.session, artifact)
+
+
+def find_membership(uow: UnitOfWork, project: Project, name: str) -> artifacts.Membership | None:
+    """The version `name` (`collection:alias`) points at, seen through its collection."""
+    return artifacts.find_membership(uow.session, project, name)
+
+
+def find_collection(uow: UnitOfWork, project: Project, name: str) -> ArtifactCollection | None:
+    """A collection of the project by name."""
+    return artifacts.find_collection(uow.session, project, name)
+
+
+def find_version(uow: UnitOfWork, collection: ArtifactCollection, selector: str) -> Artifact | None:
+    """The committed version a selector (`latest`, `v3`, a user alias) points at."""
+    return artifacts.find_version(uow.session, collection, selector)
+
+
+def latest_version(uow: UnitOfWork, collection: ArtifactCollection) -> Artifact | None:
+    """The version `latest` points at."""
+    return artifacts.latest_version(uow.session, collection)
+
+
+def aliases_of(uow: UnitOfWork, artifact: Artifact) -> list[ArtifactAlias]:
+    """The aliases pointing at the version."""
+    return artifacts.aliases_of(uow.session, artifact)
+
+
+def collection_of_alias(uow: UnitOfWork, alias: ArtifactAlias) -> ArtifactCollection | None:
+    """The collection an alias belongs to."""
+    return uow.session.get(ArtifactCollection, alias.collection_id)
+
+
+def create_artifact(
+    uow: UnitOfWork, principal: Principal, spec: artifacts.CreateArtifactSpec
+) -> Artifact:
+    """Start a version (or return the one a retry or identical contents map to)."""
+    project = project_of(uow, principal, spec.entityName, spec.projectName, Action.WRITE)
+    run = find_run(uow.session, project, spec.runName) if spec.runName else None
+    if spec.runName and run is None:
+        raise ServiceError(
+            ErrorCode.INVALID,
+            f"runName: run {spec.runName!r} does not exist in {spec.projectName}",
+        )
+    return artifacts.create_artifact(uow.session, project, run, spec)
+
+
+def register_files(
+    uow: UnitOfWork, artifact: Artifact, specs: list[artifact_files.FileSpec]
+) -> list[tuple[ArtifactFile, bool]]:
+    """Record files to upload; each with whether the client must upload it."""
+    return artifact_files.register_files(uow.session, artifact, specs)
+
+
+def commit_artifact(uow: UnitOfWork, artifact: Artifact) -> Artifact:
+    """Commit the version: it gets its v<N> and its aliases."""
+    return artifacts.commit_artifact(uow.session, uow.objects, artifact)
+
+
+def use_artifact(
+    uow: UnitOfWork,
+    principal: Principal,
+    entity: str | None,
+    project: str,
+    run_name: str,
+    artifact_id: str,
+    used_as: str | None,
+) -> Artifact:
+    """Record a run's use of a version; return the version."""
+    # Recording a use writes to the run; the artifact itself only has to be readable.
+    proj = project_of(uow, principal, entity, project, Action.WRITE)
+    run = find_run(uow.session, proj, run_name)
+    if run is None:
+        raise ServiceError(ErrorCode.NOT_FOUND, f"runName: run {run_name!r} does not exist")
+    artifact = artifact_by_id(uow, principal, artifact_id)
+    artifacts.use_artifact(uow.session, run, artifact, used_as)
+    return artifact
+
+
+def update_artifact(
+    uow: UnitOfWork,
+    principal: Principal,
+    node_id: str,
+    description: str | None,
+    metadata: str | None,
+) -> Artifact:
+    """Replace a version's metadata or description, if the caller may write its entity."""
+    artifact = artifact_by_id(uow, principal, node_id, action=Action.WRITE)
+    return artifacts.update_artifact(artifact, description, metadata)

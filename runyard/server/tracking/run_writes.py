@@ -1,0 +1,111 @@
+"""Writing runs and projects: upsert a run (W&B's `upsertBucket`), its files, deleting it."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from runyard.server.access import Action, require
+from runyard.server.auth import Principal
+from runyard.server.db.models import Entity, Project, Run
+from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.people.attribution import attribution_for
+from runyard.server.tracking import filestream
+from runyard.server.tracking.artifacts import delete_created_by
+from runyard.server.tracking.files import register_run_files
+from runyard.server.tracking.run_reads import RunPath, read_run
+from runyard.server.tracking.runs import (
+    UpsertRunInput,
+    find_project,
+    find_run,
+    get_or_create_project,
+    run_by_id,
+    upsert_run,
+)
+from runyard.server.unit_of_work import UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+
+def upsert_bucket(
+    uow: UnitOfWork,
+    principal: Principal,
+    data: UpsertRunInput,
+    *,
+    wandb_username: str = "",
+    wandb_user_email: str = "",
+) -> tuple[Run, bool]:
+    """Create or update a run (see `tracking.runs.upsert_run`); return it and if it is new.
+
+    A service account's new run is attributed to the user the client names
+    (WANDB_USERNAME / WANDB_USER_EMAIL) when that user belongs to the run's entity.
+    """
+    attributed = attribution_for(
+        uow.session, principal, data.entity, wandb_username, wandb_user_email
+    )
+    return upsert_run(
+        uow.session,
+        principal,
+        data,
+        max_value_bytes=uow.settings.max_value_bytes,
+        attributed_user_id=attributed,
+    )
+
+
+def create_run_files(
+    uow: UnitOfWork,
+    principal: Principal,
+    entity: str,
+    project: str,
+    run_name: str,
+    names: list[str],
+    base_url: str,
+) -> tuple[Run, list[tuple[str, str]]]:
+    """Record files a run will upload; return the run and `(name, signed upload URL)` pairs."""
+    require(principal, entity, Action.WRITE)
+    proj = find_project(uow.session, entity, project)
+    run = find_run(uow.session, proj, run_name) if proj else None
+    if run is None:
+        raise ServiceError(
+            ErrorCode.INVALID,
+            f"run {entity}/{project}/{run_name} does not exist: call upsertBucket first",
+        )
+    keys = register_run_files(uow.session, run, names)
+    return run, [(name, uow.signer.url(base_url, "PUT", key)) for name, key in keys]
+
+
+def upsert_project(
+    uow: UnitOfWork, principal: Principal, entity: str, name: str
+) -> tuple[Project, bool]:
+    """Create project `name` of `entity` if missing; return it and whether it was created."""
+    require(principal, entity, Action.WRITE)
+    found = uow.session.scalars(select(Entity).where(Entity.name == entity)).first()
+    if found is None:
+        raise ServiceError(ErrorCode.NOT_FOUND, f"entityName: entity {entity!r} does not exist")
+    existed = find_project(uow.session, entity, name) is not None
+    return get_or_create_project(uow.session, found, name), not existed
+
+
+def delete_run(
+    uow: UnitOfWork, principal: Principal, node_id: str, *, delete_artifacts: bool
+) -> None:
+    """Delete a run by node id with its history and files (and, if asked, its artifacts)."""
+    run = run_by_id(uow.session, principal, node_id, Action.WRITE)
+    deleted_artifacts = delete_created_by(uow.session, run) if delete_artifacts else 0
+    uow.session.delete(run)
+    uow.session.flush()
+    logger.info(
+        "run deleted",
+        extra={"run": run.name, "project": run.project.name, "artifacts": deleted_artifacts},
+    )
+
+
+def apply_file_stream(
+    uow: UnitOfWork, principal: Principal, path: RunPath, body: filestream.FileStreamRequest
+) -> bool:
+    """Store a `file_stream` post (history, events, console, summary, state) of a run the
+    caller may write; return whether the run was asked to stop."""
+    run = read_run(uow, principal, path, Action.WRITE)
+    filestream.apply_post(uow.session, run, body, uow.settings.max_value_bytes)
+    return run.stop_requested
