@@ -95,3 +95,22 @@ def test_a_bad_filter_is_refused_alike_by_every_adapter(server: LiveServer) -> N
     assert error["extensions"]["code"] == "invalid"
     assert page.status_code == 400 and "$between" in page.text
     assert exported.status_code == 400 and exported.text == message
+
+
+def test_a_filter_nested_thousands_deep_is_refused_not_a_500(server: LiveServer) -> None:
+    project = unique_project()
+    with server.api() as api:
+        _make_runs(api, project)
+        # json.loads itself gives up on nesting this deep (RecursionError): a 400, not a 500.
+        rest = api.get(
+            "/api/v1/runs",
+            params={"project": f"admin/{project}", "filters": "[" * 2000 + "]" * 2000},
+        )
+        variables = {"project": project, "filters": "[" * 5000 + "]" * 5000, "order": None}
+        graphql = api.post("/graphql", json={"query": RUNS, "variables": variables}).json()
+        still_works = api.get("/api/v1/runs", params={"project": f"admin/{project}"})
+    assert rest.status_code == 400, rest.text
+    assert "nests deeper than" in rest.json()["detail"] and "flatten it" in rest.json()["detail"]
+    assert graphql["errors"][0]["extensions"]["code"] == "invalid"
+    assert "nests deeper than" in graphql["errors"][0]["message"]
+    assert still_works.status_code == 200 and still_works.json()["total"] == 5
