@@ -28,6 +28,7 @@ parser.add_argument("--run-id", default=None)
 parser.add_argument("--into", default=None)
 parser.add_argument("--path", default=None)
 parser.add_argument("--name", default=None)
+parser.add_argument("--per-page", type=int, default=50)
 args = parser.parse_args()
 
 
@@ -75,7 +76,7 @@ def log() -> None:
 def read() -> None:
     api = wandb.Api(timeout=30)
     run = api.run(f"{args.project}/{args.run_id}")
-    files = run.files()
+    files = run.files(per_page=args.per_page)
     listed = []
     for file in files:
         file.download(root=args.into, replace=True)

@@ -24,6 +24,7 @@ from runyard.server.clock import utcnow
 from runyard.server.db.models import ConsoleLine, Run, RunFile
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.tracking.files import RUN_FILE_PREFIX, register_run_files, run_file_key
+from runyard.server.tracking.run_reads import RunPath, read_run
 from runyard.server.unit_of_work import UnitOfWork
 
 CONSOLE_FILE = "output.log"
@@ -232,6 +233,13 @@ def run_file(uow: UnitOfWork, run: Run, name: str, base_url: str) -> RunFileView
             f"file {name!r} not found in run {run.name}: list the run's files to see their names",
         )
     return page.files[0]
+
+
+def read_run_file(
+    uow: UnitOfWork, principal: Principal, path: RunPath, name: str, base_url: str
+) -> RunFileView:
+    """The file `name` of the run at `path`, after the read check; not found names the file."""
+    return run_file(uow, read_run(uow, principal, path), name, base_url)
 
 
 def upload_url(uow: UnitOfWork, principal: Principal, run: Run, name: str, base_url: str) -> str:
