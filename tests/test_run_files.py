@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -219,3 +220,41 @@ def test_upload_file_pull_and_restore(wandb_client: WandbClient, tmp_path: Path)
     assert restored_config, result.stdout + result.stderr
     text = restored_config[0].read_text()
     assert "lr:" in text and "0.01" in text and "layers:" in text
+
+
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+def test_live_run_serves_its_console_as_output_log(
+    wandb_client: WandbClient, tmp_path: Path
+) -> None:
+    project = unique_project()
+    release = tmp_path / "release"
+    proc = wandb_client.popen("run_files.py", "live", "--project", project, "--path", str(release))
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        while line and not line.startswith("RESULT "):
+            line = proc.stdout.readline()
+        started = json.loads(line[len("RESULT ") :])
+        run_id = started["run_id"]
+        # The console reaches the server over file_stream a little later: read until it has.
+        into = tmp_path / "live"
+        for attempt in range(200):
+            listing = _read(wandb_client, project, run_id, into / str(attempt))
+            if "output.log" in _names(listing):
+                body = (into / str(attempt) / "output.log").read_bytes()
+                if b"live line two" in body:
+                    break
+        else:
+            raise AssertionError("output.log never listed for the live run")
+        info = next(f for f in listing["files"] if f["name"] == "output.log")  # type: ignore[attr-defined]
+        assert body.startswith(b"live line one\nlive line two\n")
+        # The same bytes the client has written to its own output.log so far.
+        local = (Path(started["files_dir"]) / "output.log").read_bytes()
+        assert local.startswith(body)
+        assert info["size"] == len(body)
+        assert info["md5"] == _md5_b64(body)
+        assert info["mimetype"] == "text/plain"
+    finally:
+        release.touch()
+        proc.communicate(timeout=120)
+    assert proc.returncode == 0

@@ -2,6 +2,7 @@
 
 `log`: a run logs Image, Table, Histogram, Html, Audio and Video, prints to stdout, and
 prints RESULT {"run_id", "files_dir"} (the run's local files directory).
+`live`: a run prints two lines, then waits (still running) until the file `--path` exists.
 `read`: lists the run's files (`run.files()`) and downloads each into `--into`; prints
 RESULT {"files": [...]} with name, size, md5 and mimetype as the API reports them.
 `upload`: `run.upload_file(path)` for an existing run; prints RESULT with the returned File.
@@ -14,6 +15,7 @@ import argparse
 import json
 import os
 import struct
+import time
 import wave
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import wandb
 from PIL import Image
 
 parser = argparse.ArgumentParser()
-parser.add_argument("phase", choices=["log", "read", "upload", "missing"])
+parser.add_argument("phase", choices=["log", "live", "read", "upload", "missing"])
 parser.add_argument("--project", required=True)
 parser.add_argument("--run-id", default=None)
 parser.add_argument("--into", default=None)
@@ -73,6 +75,18 @@ def log() -> None:
     run.finish()
 
 
+def live() -> None:
+    run = wandb.init(project=args.project)
+    print("live line one", flush=True)
+    print("live line two", flush=True)
+    run.log({"loss": 1.0})
+    print("RESULT " + json.dumps({"run_id": run.id, "files_dir": run.dir}), flush=True)
+    release = Path(args.path)
+    while not release.exists():
+        time.sleep(0.2)
+    run.finish()
+
+
 def read() -> None:
     api = wandb.Api(timeout=30)
     run = api.run(f"{args.project}/{args.run_id}")
@@ -115,4 +129,4 @@ def missing() -> None:
         print("RESULT " + json.dumps({"error": None}), flush=True)
 
 
-{"log": log, "read": read, "upload": upload, "missing": missing}[args.phase]()
+{"log": log, "live": live, "read": read, "upload": upload, "missing": missing}[args.phase]()

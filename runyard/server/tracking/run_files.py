@@ -106,9 +106,19 @@ def console_key(run: Run) -> str:
     return f"{RUN_FILE_PREFIX}{run.id}{CONSOLE_KEY_SUFFIX}"
 
 
+# file_stream console lines carry the client's timestamp (`ERROR ` first for stderr); the
+# client's own output.log holds the bare text.
+_CONSOLE_PREFIX = re.compile(r"^(?:ERROR )?\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z? ")
+
+
+def console_text(line: str) -> str:
+    """A stored console line without the timestamp (and stderr marker) file_stream adds."""
+    return _CONSOLE_PREFIX.sub("", line, count=1)
+
+
 def console_bytes(lines: list[str]) -> bytes:
-    """`output.log` as the client writes it: each console line ended by a newline."""
-    return "".join(f"{line}\n" for line in lines).encode()
+    """`output.log` as the client writes it: each line's text ended by a newline."""
+    return "".join(f"{console_text(line)}\n" for line in lines).encode()
 
 
 def _md5_b64(data: bytes) -> str:
