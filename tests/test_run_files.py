@@ -7,6 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import CLIENT_PYTHON, ScriptResult, WandbClient, unique_project
@@ -258,3 +259,80 @@ def test_live_run_serves_its_console_as_output_log(
         release.touch()
         proc.communicate(timeout=120)
     assert proc.returncode == 0
+
+
+FILES_QUERY = """
+query($e: String, $p: String, $r: String!, $pattern: String, $upload: Boolean) {
+  project(name: $p, entityName: $e) {
+    run(name: $r) {
+      fileCount
+      files(pattern: $pattern, first: 2) {
+        totalCount
+        pageInfo { hasNextPage endCursor }
+        edges { node { name mimetype sizeBytes updatedAt url(upload: $upload) } }
+      }
+    }
+  }
+}
+"""
+
+
+def _files_query(
+    server: LiveServer, key: str, project: str, run_id: str, **variables: object
+) -> dict[str, object]:
+    with server.api(key) as api:
+        answer = api.post(
+            "/graphql",
+            json={
+                "query": FILES_QUERY,
+                "variables": {"e": "rf", "p": project, "r": run_id, **variables},
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        body: dict[str, object] = answer.json()
+        return body
+
+
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+def test_only_writers_get_upload_urls_and_patterns_filter(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    with server.api() as admin:
+        created = admin.post("/api/v1/users", json={"username": "rf-viewer"})
+        assert created.status_code == 201, created.text
+        viewer_key = created.json()["api_key"]
+        assert admin.post("/api/v1/teams", json={"name": "rf"}).status_code == 201
+        added = admin.post(
+            "/api/v1/teams/rf/members", json={"username": "rf-viewer", "role": "viewer"}
+        )
+        assert added.status_code == 201, added.text
+    client = WandbClient(tmp_path / "admin", server)
+    client.env["WANDB_ENTITY"] = "rf"
+    try:
+        project = unique_project()
+        run_id, _ = _log_run(client, project)
+    finally:
+        client.kill_leftovers()
+
+    # A viewer reads the files (a LIKE pattern, pages of two) and download URLs.
+    seen = _files_query(server, viewer_key, project, run_id, pattern="%.json")
+    assert "errors" not in seen, seen
+    run = seen["data"]["project"]["run"]  # type: ignore[index]
+    names = [e["node"]["name"] for e in run["files"]["edges"]]
+    assert names and all(n.endswith(".json") for n in names)
+    assert run["files"]["totalCount"] >= 3  # metadata, summary, the table
+    assert run["files"]["pageInfo"]["hasNextPage"] is True
+    assert run["fileCount"] > run["files"]["totalCount"]
+    assert all("/storage/" in e["node"]["url"] for e in run["files"]["edges"])
+
+    # Asking for upload URLs needs write access: refused, naming the role; nothing stored.
+    refused = _files_query(server, viewer_key, project, run_id, upload=True)
+    assert refused.get("errors"), refused
+    assert "viewer" in json.dumps(refused["errors"]), refused["errors"]
+    allowed = _files_query(server, server.admin_key, project, run_id, upload=True)
+    assert "errors" not in allowed, allowed
+    edges = allowed["data"]["project"]["run"]["files"]["edges"]  # type: ignore[index]
+    put_url = edges[0]["node"]["url"]
+    with httpx.Client() as anonymous:
+        # The URL is signed for PUT only: a GET with it is refused.
+        assert anonymous.get(put_url).status_code == 403

@@ -23,7 +23,7 @@ from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
 from runyard.server.db.models import ConsoleLine, Run, RunFile
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.tracking.files import RUN_FILE_PREFIX, register_run_files, run_file_key
+from runyard.server.tracking.files import RUN_FILE_PREFIX, run_file_key
 from runyard.server.tracking.run_reads import RunPath, read_run
 from runyard.server.unit_of_work import UnitOfWork
 
@@ -255,7 +255,7 @@ def read_run_file(
 def upload_url(uow: UnitOfWork, principal: Principal, run: Run, name: str, base_url: str) -> str:
     """A signed PUT URL for the run file `name`; only writers of the run's entity get one."""
     require(principal, run.project.entity.name, Action.WRITE)
-    register_run_files(uow.session, run, [name])
+    # The PUT records the file (tracking/files.record_upload); a query writes nothing.
     return uow.signer.url(base_url, "PUT", run_file_key(run, name))
 
 
