@@ -84,6 +84,9 @@ def test_media_and_console_read_back_byte_identical(
     for name in ("output.log", "wandb-metadata.json", "requirements.txt", "config.yaml"):
         assert name in files, (name, sorted(files))
     assert "wandb-summary.json" in files
+    # The script's code (save_code) and a file saved with run.save.
+    assert any(n.startswith("code/") and n.endswith("run_files.py") for n in files), sorted(files)
+    assert "notes.txt" in files
 
     # Byte-identical to what the run wrote locally, and the API's size and md5 agree.
     for name, info in files.items():

@@ -55,7 +55,10 @@ def log() -> None:
     work.mkdir(parents=True, exist_ok=True)
     write_wav(work / "tone.wav")
     write_gif(work / "clip.gif")
-    run = wandb.init(project=args.project, config={"lr": 0.01, "layers": 3})
+    run = wandb.init(project=args.project, config={"lr": 0.01, "layers": 3}, save_code=True)
+    notes = work / "notes.txt"
+    notes.write_text("saved with run.save\n")
+    run.save(str(notes), base_path=str(work))
     print("hello from the training script", flush=True)
     pixels = np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)
     table = wandb.Table(columns=["a", "b"], data=[[1, "x"], [2, "y"]])
