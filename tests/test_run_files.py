@@ -328,6 +328,11 @@ def test_only_writers_get_upload_urls_and_patterns_filter(
     assert run["fileCount"] > run["files"]["totalCount"]
     assert all("/storage/" in e["node"]["url"] for e in run["files"]["edges"])
 
+    # An overlong pattern is refused naming the field and the limit.
+    overlong = _files_query(server, viewer_key, project, run_id, pattern="%" * 1001)
+    assert "pattern" in json.dumps(overlong.get("errors")), overlong
+    assert "1000" in json.dumps(overlong["errors"])
+
     # Asking for upload URLs needs write access: refused, naming the role; nothing stored.
     refused = _files_query(server, viewer_key, project, run_id, upload=True)
     assert refused.get("errors"), refused

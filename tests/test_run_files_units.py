@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.tracking import run_files
 
 
@@ -63,3 +64,17 @@ def test_console_key_round_trips_and_rejects_other_keys() -> None:
     assert run_files.console_file_run_id("runs/42/files/output.log") is None
     assert run_files.console_file_run_id("runs/x/console/output.log") is None
     assert run_files.console_file_run_id("artifacts/42/console/output.log") is None
+
+
+def test_like_patterns_run_in_linear_time() -> None:
+    # On a backtracking engine this pattern over a 512-character name takes minutes.
+    pattern = "%a" * 30 + "%b"
+    assert run_files.like_matches(pattern, "a" * 512) is False
+
+
+def test_an_overlong_pattern_is_refused_naming_the_limit() -> None:
+    with pytest.raises(ServiceError) as refused:
+        run_files.check_pattern("%" * 1001)
+    assert refused.value.code is ErrorCode.INVALID
+    assert "pattern" in str(refused.value) and "1000" in str(refused.value)
+    run_files.check_pattern("%" * 1000)

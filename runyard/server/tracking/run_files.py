@@ -24,6 +24,7 @@ from runyard.server.clock import utcnow
 from runyard.server.db.models import ConsoleLine, Run, RunFile
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.tracking.files import RUN_FILE_PREFIX, run_file_key
+from runyard.server.tracking.regex import MAX_PATTERN_LENGTH, compile_linear
 from runyard.server.tracking.run_reads import RunPath, read_run
 from runyard.server.unit_of_work import UnitOfWork
 
@@ -82,8 +83,8 @@ def mimetype_for(name: str) -> str:
     return guessed or "application/octet-stream"
 
 
-def like_matches(pattern: str, name: str) -> bool:
-    """Whether `name` matches a MySQL LIKE pattern (`%` any run, `_` one char, `\\` escapes)."""
+def like_to_regex(pattern: str) -> str:
+    """A MySQL LIKE pattern (`%` any run, `_` one char, `\\` escapes) as an anchored regex."""
     parts: list[str] = []
     escaped = False
     for ch in pattern:
@@ -98,7 +99,22 @@ def like_matches(pattern: str, name: str) -> bool:
             parts.append(".")
         else:
             parts.append(re.escape(ch))
-    return re.fullmatch("".join(parts), name, flags=re.DOTALL) is not None
+    return "(?s)^" + "".join(parts) + "$"
+
+
+def like_matches(pattern: str, name: str) -> bool:
+    """Whether `name` matches the LIKE `pattern`, on the linear-time engine (no ReDoS)."""
+    return compile_linear(like_to_regex(pattern)).search(name) is not None
+
+
+def check_pattern(pattern: str | None) -> None:
+    """Refuse a files pattern longer than the limit, naming the field and the limit."""
+    if pattern is not None and len(pattern) > MAX_PATTERN_LENGTH:
+        raise ServiceError(
+            ErrorCode.INVALID,
+            f"pattern: {len(pattern)} characters is over the limit of {MAX_PATTERN_LENGTH}; "
+            "give a shorter LIKE pattern such as '%.json'",
+        )
 
 
 def console_key(run: Run) -> str:
@@ -210,6 +226,7 @@ def files_page(
     Unknown names are left out (W&B's answer; `wandb restore` asks for files that may not
     exist); `run_file` is the lookup that refuses an unknown name.
     """
+    check_pattern(pattern)
     size = max(1, min(first or DEFAULT_FILES_PAGE, MAX_FILES_PAGE))
     rows = _stored(uow, run)
     stored_names = {r.name for r in rows}
