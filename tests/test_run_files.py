@@ -272,7 +272,7 @@ query($e: String, $p: String, $r: String!, $pattern: String, $upload: Boolean) {
       files(pattern: $pattern, first: 2) {
         totalCount
         pageInfo { hasNextPage endCursor }
-        edges { node { name mimetype sizeBytes updatedAt url(upload: $upload) } }
+        edges { node { id name mimetype sizeBytes updatedAt url(upload: $upload) } }
       }
     }
   }
@@ -344,3 +344,42 @@ def test_only_writers_get_upload_urls_and_patterns_filter(
     with httpx.Client() as anonymous:
         # The URL is signed for PUT only: a GET with it is refused.
         assert anonymous.get(put_url).status_code == 403
+
+    # A viewer cannot delete a file: refused naming the role, and the file stays.
+    file_id = edges[0]["node"]["id"]
+    with server.api(viewer_key) as viewer:
+        answer = viewer.post(
+            "/graphql",
+            json={
+                "query": "mutation($f: [ID!]!) { deleteFiles(input: {files: $f}) { success } }",
+                "variables": {"f": [file_id]},
+            },
+        )
+    assert "viewer" in json.dumps(answer.json().get("errors")), answer.text
+    still = _files_query(server, viewer_key, project, run_id)
+    assert still["data"]["project"]["run"]["fileCount"] == run["fileCount"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+def test_file_delete_removes_one_file_and_a_second_delete_names_it(
+    wandb_client: WandbClient, tmp_path: Path
+) -> None:
+    project = unique_project()
+    run_id, _ = _log_run(wandb_client, project)
+    before = _read(wandb_client, project, run_id, tmp_path / "a")
+    deleted = _ok(
+        wandb_client.run(
+            "run_files.py",
+            "delete",
+            "--project",
+            project,
+            "--run-id",
+            run_id,
+            "--name",
+            "notes.txt",
+        )
+    )
+    assert deleted["again"] and "notes.txt" in str(deleted["again"]), deleted
+    after = _read(wandb_client, project, run_id, tmp_path / "b")
+    assert _names(after) == [n for n in _names(before) if n != "notes.txt"]
+    assert after["count"] == before["count"] - 1  # type: ignore[operator]

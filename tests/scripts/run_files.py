@@ -6,6 +6,8 @@ prints RESULT {"run_id", "files_dir"} (the run's local files directory).
 `read`: lists the run's files (`run.files()`) and downloads each into `--into`; prints
 RESULT {"files": [...]} with name, size, md5 and mimetype as the API reports them.
 `upload`: `run.upload_file(path)` for an existing run; prints RESULT with the returned File.
+`delete`: `run.file(name).delete()`, then the same delete again; prints RESULT with the
+second attempt's error.
 `missing`: `run.file(name)` for a name the run lacks; prints RESULT with the error.
 """
 
@@ -24,7 +26,7 @@ import wandb
 from PIL import Image
 
 parser = argparse.ArgumentParser()
-parser.add_argument("phase", choices=["log", "live", "read", "upload", "missing"])
+parser.add_argument("phase", choices=["log", "live", "read", "upload", "missing", "delete"])
 parser.add_argument("--project", required=True)
 parser.add_argument("--run-id", default=None)
 parser.add_argument("--into", default=None)
@@ -132,4 +134,20 @@ def missing() -> None:
         print("RESULT " + json.dumps({"error": None}), flush=True)
 
 
-{"log": log, "live": live, "read": read, "upload": upload, "missing": missing}[args.phase]()
+def delete() -> None:
+    api = wandb.Api(timeout=30)
+    run = api.run(f"{args.project}/{args.run_id}")
+    file = run.file(args.name)
+    file.delete()
+    try:
+        file.delete()
+    except Exception as exc:  # the client's own error type varies by release
+        again = f"{type(exc).__name__}: {exc}"
+    else:
+        again = None
+    print("RESULT " + json.dumps({"again": again}), flush=True)
+
+
+{"delete": delete, "log": log, "live": live, "read": read, "upload": upload, "missing": missing}[
+    args.phase
+]()

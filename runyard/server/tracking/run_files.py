@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import mimetypes
 import re
 from dataclasses import dataclass
@@ -24,9 +25,12 @@ from runyard.server.clock import utcnow
 from runyard.server.db.models import ConsoleLine, Run, RunFile
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.tracking.files import RUN_FILE_PREFIX, run_file_key
+from runyard.server.tracking.ids import decode_key
 from runyard.server.tracking.regex import MAX_PATTERN_LENGTH, compile_linear
 from runyard.server.tracking.run_reads import RunPath, read_run
 from runyard.server.unit_of_work import UnitOfWork
+
+logger = logging.getLogger(__name__)
 
 CONSOLE_FILE = "output.log"
 # Object-store-like key of the virtual console file; no object is stored under it.
@@ -274,6 +278,49 @@ def upload_url(uow: UnitOfWork, principal: Principal, run: Run, name: str, base_
     require(principal, run.project.entity.name, Action.WRITE)
     # The PUT records the file (tracking/files.record_upload); a query writes nothing.
     return uow.signer.url(base_url, "PUT", run_file_key(run, name))
+
+
+def _parse_file_id(node_id: str) -> tuple[int, str]:
+    try:
+        run_part, _, name = decode_key("File", node_id).partition(":")
+    except ValueError as exc:
+        raise ServiceError(ErrorCode.INVALID, f"files: {exc}") from exc
+    if not run_part.isdigit() or not name:
+        raise ServiceError(
+            ErrorCode.INVALID, f"files: {node_id!r} is not a run file id (artifact files stay)"
+        )
+    return int(run_part), name
+
+
+def delete_files(uow: UnitOfWork, principal: Principal, node_ids: list[str]) -> int:
+    """Delete run files by node id (the client's `File.delete()`); all or nothing.
+
+    Each id is checked (it exists, the caller may write its run) before any is deleted.
+    The bytes stay in the object store, as a deleted run's do; a later upload replaces them.
+    """
+    rows: list[RunFile] = []
+    for node_id in node_ids:
+        run_id, name = _parse_file_id(node_id)
+        run = uow.session.get(Run, run_id)
+        if run is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"files: file {name!r} not found: no run")
+        require(principal, run.project.entity.name, Action.WRITE)
+        row = uow.session.scalars(
+            select(RunFile).where(
+                RunFile.run_id == run_id, RunFile.name == name, RunFile.uploaded.is_(True)
+            )
+        ).first()
+        if row is None:
+            hint = " (the live console is deleted with its run)" if name == CONSOLE_FILE else ""
+            raise ServiceError(
+                ErrorCode.NOT_FOUND, f"files: file {name!r} not found in run {run.name}{hint}"
+            )
+        rows.append(row)
+    for row in rows:
+        uow.session.delete(row)
+    uow.session.flush()
+    logger.info("run files deleted", extra={"count": len(rows)})
+    return len(rows)
 
 
 def console_file_run_id(key: str) -> int | None:
