@@ -20,6 +20,7 @@ from runyard.server.graphql import (
     project_list,
     projects,
     run_delete,
+    run_files,
     runs,
     server_settings,
 )
@@ -57,6 +58,7 @@ def build_schema() -> GraphQLSchema:
         int64,
         *identity.BINDABLES,
         *runs.BINDABLES,
+        *run_files.BINDABLES,
         *launch.BINDABLES,
         *launch_agent.BINDABLES,
         *launch_queues.BINDABLES,
