@@ -247,12 +247,16 @@ def request_stop(session: Session, run: Run) -> None:
 
 
 def mark_crashed_runs(session: Session, timeout: timedelta, now: datetime | None = None) -> int:
-    """Turn running runs whose client went silent for `timeout` into `crashed`; return the count."""
+    """Turn running runs whose client went silent for `timeout` into `crashed`; return the count.
+
+    A crashed run ends at its last heartbeat, the last moment it was known alive: ending it at
+    the sweep would add the whole heartbeat timeout to its duration and compute time.
+    """
     cutoff = (now or utcnow()) - timeout
     result = session.execute(
         update(Run)
         .where(Run.state == "running", Run.heartbeat_at < cutoff)
-        .values(state="crashed", finished_at=now or utcnow())
+        .values(state="crashed", finished_at=Run.heartbeat_at)
         .execution_options(synchronize_session=False)
     )
     count = int(getattr(result, "rowcount", 0) or 0)
