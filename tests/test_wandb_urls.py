@@ -141,9 +141,9 @@ def test_catch_all_pages_shadow_no_server_path(sqlite_server: LiveServer) -> Non
 
 
 def test_links_printed_by_the_client_open_their_pages(
-    sqlite_server: LiveServer, sqlite_client: WandbClient, browser: Browser, tmp_path: Path
+    server: LiveServer, wandb_client: WandbClient, browser: Browser, tmp_path: Path
 ) -> None:
-    server, client = sqlite_server, sqlite_client
+    client = wandb_client
     project = unique_project()
     ran = client.run("run_urls.py", "--project", project)
     assert ran.returncode == 0, ran.stderr
