@@ -26,6 +26,8 @@ TESTS = [
     "tests/test_wandb_queue_lifecycle.py",
     "tests/test_people_graphql.py",
     "tests/test_run_files.py",
+    "tests/test_run_names.py",
+    "tests/test_wandb_urls.py",
 ]
 MEDIA_PACKAGES = ["numpy>=1.26", "pillow>=10.0"]
 

@@ -59,6 +59,7 @@ class Kind(StrEnum):
     AGENT = "agent"  # the user who registered the agent, or an admin of its entity
     PERSONAL = "personal"  # the owner's own (an API key): the owner or an instance admin
     INSTANCE_ADMIN = "instance admin"  # the instance admin only
+    NOT_YET = "not yet"  # a W&B page Runyard lacks: a 404 page for anyone signed in
 
 
 A, F, N, U = Outcome.ALLOWED, Outcome.FORBIDDEN, Outcome.NOT_FOUND, Outcome.UNAUTHENTICATED
@@ -81,6 +82,7 @@ EXPECTED: dict[Kind, dict[str, Outcome]] = {
     Kind.AGENT: _row(A, F, F, N, U, A),
     Kind.PERSONAL: _row(A, N, N, N, U, A),
     Kind.INSTANCE_ADMIN: _row(F, F, F, F, U, A),
+    Kind.NOT_YET: _row(N, N, N, N, U, N),
 }
 PUBLIC, CAPABILITY, SIGNED_IN = Kind.PUBLIC, Kind.CAPABILITY, Kind.SIGNED_IN
 READ, WRITE, MANAGE, AGENT = Kind.READ, Kind.WRITE, Kind.MANAGE, Kind.AGENT
@@ -261,6 +263,12 @@ def fill(path: str, w: World, f: Fresh) -> str:
 
 
 # --- REST and UI routes ----------------------------------------------------------------------
+
+
+def _not_yet_url(w: World, path: str) -> str:
+    """A concrete URL for a page route that may end in `{rest:path}`."""
+    return fill(path.replace("{rest:path}", "some/thing"), w, {})
+
 
 RUN = "/api/v1/runs/{entity}/{project}/{run}"
 UI_RUN = "/ui/api/runs/{entity}/{project}/{run}"
@@ -445,10 +453,27 @@ ROUTES: list[Route] = [
     page("MOUNT", "/static/ui", PUBLIC, url=lambda w, f: "/static/ui/build/app.css"),
     page("GET", "/", SIGNED_IN),
     page("GET", "/launch", SIGNED_IN),
-    page("GET", "/projects/{entity}/{project}", READ),
-    page("GET", "/projects/{entity}/{project}/runs", READ),
-    page("GET", "/projects/{entity}/{project}/runs.csv", READ),
-    page("GET", "/runs/{entity}/{project}/{run}", READ),
+    # W&B's URLs (`/<entity>/<project>/...`).
+    page("GET", "/{entity}/{project}", READ),
+    page("GET", "/{entity}/{project}/workspace", READ),
+    page("GET", "/{entity}/{project}/table", READ),
+    page("GET", "/{entity}/{project}/table.csv", READ),
+    page("GET", "/{entity}/{project}/runs/{run}", READ),
+    page("GET", "/{entity}/{project}/jobs", READ),
+    *(
+        page("GET", path, Kind.NOT_YET, url=lambda w, f, p=path: _not_yet_url(w, p))
+        for feature in ("artifacts", "sweeps", "reports")
+        for path in (
+            f"/{{entity}}/{{project}}/{feature}",
+            f"/{{entity}}/{{project}}/{feature}/{{rest:path}}",
+        )
+    ),
+    # Earlier UI URLs and W&B's runs list redirect without looking anything up.
+    page("GET", "/{entity}/{project}/runs", PUBLIC),
+    page("GET", "/projects/{entity}/{project}", PUBLIC),
+    page("GET", "/projects/{entity}/{project}/runs", PUBLIC),
+    page("GET", "/projects/{entity}/{project}/runs.csv", PUBLIC),
+    page("GET", "/runs/{entity}/{project}/{run}", PUBLIC),
     page("GET", "/launch/{entity}/{name}", READ),
     page(
         "GET",
