@@ -20,6 +20,7 @@ from runyard.server.graphql import (
     project_list,
     projects,
     run_delete,
+    run_state,
     runs,
     server_settings,
 )
@@ -63,6 +64,7 @@ def build_schema() -> GraphQLSchema:
         *projects.BINDABLES,
         *artifacts.BINDABLES,
         *run_delete.BINDABLES,
+        *run_state.BINDABLES,
         *server_settings.BINDABLES,
         *people.BINDABLES,
         *people_types.BINDABLES,

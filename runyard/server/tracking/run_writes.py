@@ -12,9 +12,9 @@ from runyard.server.db.models import Entity, Project, Run
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.people.attribution import attribution_for
 from runyard.server.tracking import filestream
+from runyard.server.tracking.access import run_by_node_id
 from runyard.server.tracking.artifacts import delete_created_by
 from runyard.server.tracking.files import register_run_files
-from runyard.server.tracking.ids import decode_id
 from runyard.server.tracking.run_reads import RunPath, read_run
 from runyard.server.tracking.runs import (
     UpsertRunInput,
@@ -90,15 +90,15 @@ def upsert_project(
 def delete_run(
     uow: UnitOfWork, principal: Principal, node_id: str, *, delete_artifacts: bool
 ) -> None:
-    """Delete a run by node id with its history and files (and, if asked, its artifacts)."""
-    try:
-        pk = decode_id("Run", node_id)
-    except ValueError as exc:
-        raise ServiceError(ErrorCode.INVALID, f"id: {exc}") from exc
-    run = uow.session.get(Run, pk)
+    """Delete a run by node id with its history and files (and, if asked, its artifacts).
+
+    Deleting is idempotent as on W&B: a run already gone is answered like a deleted one
+    (the public API's `Run.delete()` may be called again, e.g. with `delete_artifacts`).
+    """
+    run = run_by_node_id(uow.session, principal, node_id, Action.WRITE)
     if run is None:
-        raise ServiceError(ErrorCode.NOT_FOUND, f"id: no run {node_id!r}")
-    require(principal, run.project.entity.name, Action.WRITE)
+        logger.info("run already deleted", extra={"id": node_id})
+        return
     deleted_artifacts = delete_created_by(uow.session, run) if delete_artifacts else 0
     uow.session.delete(run)
     uow.session.flush()
