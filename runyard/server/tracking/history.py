@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from runyard.server.db.models import EventLine, HistoryLine, Run
@@ -102,16 +102,33 @@ def sampled_rows(
     else:
         total = session.scalar(select(func.count()).select_from(HistoryLine).where(*in_range)) or 0
     wanted = min(samples, MAX_PAGE)
-    stmt = select(HistoryLine.data).where(*in_range, *_stride(HistoryLine, total, wanted))
-    rows = session.scalars(stmt.order_by(HistoryLine.line_no).limit(wanted))
+    rows = session.scalars(_evenly(HistoryLine, in_range, total, wanted))
     picked = (_select_keys(json.loads(text), keys) for text in rows)
     return [row for row in picked if row is not None]
 
 
-def _stride(model: type[HistoryLine] | type[EventLine], total: int, wanted: int) -> list[Any]:
-    """The filter keeping every n-th line so `wanted` lines span `total` (none if all fit)."""
-    stride = -(-total // wanted)  # ceil
-    return [model.line_no % stride == 0] if stride > 1 else []
+def _evenly(
+    model: type[HistoryLine] | type[EventLine], where: list[Any], total: int, wanted: int
+) -> Select[tuple[str]]:
+    """The `data` of `wanted` of the `total` lines matching `where`, evenly spread.
+
+    Line k (0-based, in line order) is taken when k = floor(i * total / wanted) for some i:
+    the first line always, and when one line too many matches (a client sending an
+    inclusive page end, as 0.22's sampledHistory scan does) the last one is the one left
+    out, so consecutive pages join without a gap or a repeat.
+    """
+    if total <= wanted:
+        return select(model.data).where(*where).order_by(model.line_no).limit(wanted)
+    k = (func.row_number().over(order_by=model.line_no) - 1).label("k")
+    numbered = select(model.data, model.line_no, k).where(*where).subquery()
+    # i = ceil(k * wanted / total); line k is taken iff i * total < (k + 1) * wanted.
+    i = (numbered.c.k * wanted + total - 1) // total
+    return (
+        select(numbered.c.data)
+        .where(i * total < (numbered.c.k + 1) * wanted)
+        .order_by(numbered.c.line_no)
+        .limit(wanted)
+    )
 
 
 def _select_keys(row: dict[str, Any], keys: list[str]) -> dict[str, Any] | None:
@@ -127,7 +144,5 @@ def sampled_events(session: Session, run: Run, samples: int) -> list[str]:
     """Up to `samples` verbatim system-metrics lines, evenly spread (W&B's `Run.events`)."""
     check_int_range(samples, "samples", 1, INT32_MAX)
     wanted = min(samples, MAX_PAGE)
-    stmt = select(EventLine.data).where(
-        EventLine.run_id == run.id, *_stride(EventLine, run.events_line_count, wanted)
-    )
-    return list(session.scalars(stmt.order_by(EventLine.line_no).limit(wanted)))
+    where = [EventLine.run_id == run.id]
+    return list(session.scalars(_evenly(EventLine, where, run.events_line_count, wanted)))
