@@ -157,7 +157,9 @@ def test_history_keys_previous_value_and_events(
     query = """
     query($project: String!, $run: String!) {
       project(name: $project, entityName: "admin") {
-        run(name: $run, desc: "ignored") { historyKeys systemMetrics all: events few: events(samples: 4) }
+        run(name: $run, desc: "ignored") {
+          historyKeys systemMetrics all: events few: events(samples: 4)
+        }
       }
     }
     """
