@@ -109,7 +109,7 @@ def sampled_rows(
 
 def _evenly(
     model: type[HistoryLine] | type[EventLine], where: list[Any], total: int, wanted: int
-) -> Select[tuple[str]]:
+) -> Select[Any]:
     """The `data` of `wanted` of the `total` lines matching `where`, evenly spread.
 
     Line k (0-based, in line order) is taken when k = floor(i * total / wanted) for some i:
