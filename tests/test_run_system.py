@@ -122,23 +122,24 @@ def test_sampled_history_pages_by_step_range_on_both_client_conventions(
 
 
 @pytest.mark.parametrize(
-    ("spec", "field"),
+    ("spec", "expected"),
     [
-        ("not json", "spec"),
-        (json.dumps({"keys": "loss"}), "keys"),
-        (json.dumps({"keys": ["loss"], "samples": 0}), "samples"),
-        (json.dumps({"keys": ["loss"], "minStep": "x"}), "minStep"),
+        ("not json", "sampledHistory specs: spec"),
+        (json.dumps({"keys": "loss"}), "sampledHistory specs: keys"),
+        (json.dumps({"keys": ["loss"], "samples": 0}), "samples is 0, outside the allowed range"),
+        (json.dumps({"keys": ["loss"], "minStep": "x"}), "sampledHistory specs: minStep"),
+        (json.dumps({"maxStep": 2**64}), "maxStep is 18446744073709551616, outside"),
     ],
 )
 def test_a_malformed_sampled_history_spec_is_refused_by_field(
-    sqlite_server: LiveServer, run_with_history: tuple[str, str], spec: str, field: str
+    sqlite_server: LiveServer, run_with_history: tuple[str, str], spec: str, expected: str
 ) -> None:
     project, run = run_with_history
     response = graphql(sqlite_server, SAMPLED, project=project, run=run, specs=[spec])
     body = response.json()
     assert response.status_code == 200 and body["errors"], body
     message = body["errors"][0]["message"]
-    assert "sampledHistory specs" in message and field in message, message
+    assert expected in message, message
 
 
 def test_history_keys_previous_value_and_events(

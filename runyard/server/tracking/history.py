@@ -23,16 +23,16 @@ class SampleSpec(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     keys: list[str] = Field(default_factory=list)
-    samples: int = Field(500, ge=1, le=INT32_MAX)
+    samples: int = 500
     # Both inclusive (the client sends maxStep - 1 for an exclusive page end).
-    min_step: int | None = Field(None, alias="minStep", ge=INT64_MIN, le=INT64_MAX)
-    max_step: int | None = Field(None, alias="maxStep", ge=INT64_MIN, le=INT64_MAX)
+    min_step: int | None = Field(None, alias="minStep")
+    max_step: int | None = Field(None, alias="maxStep")
 
 
 def parse_sample_spec(text: str) -> SampleSpec:
     """A `sampledHistory` spec from its JSON text; a malformed one is refused by field."""
     try:
-        return SampleSpec.model_validate_json(text)
+        spec = SampleSpec.model_validate_json(text)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or "spec"
@@ -41,6 +41,12 @@ def parse_sample_spec(text: str) -> SampleSpec:
             f"sampledHistory specs: {where}: {error['msg']} (a spec is "
             '{"keys": [...], "samples": n, "minStep": a, "maxStep": b})',
         ) from exc
+    # Out of range: the same 422 naming the range as every other integer input.
+    check_int_range(spec.samples, "samples", 1, INT32_MAX)
+    for name, step in (("minStep", spec.min_step), ("maxStep", spec.max_step)):
+        if step is not None:
+            check_int_range(step, name, INT64_MIN, INT64_MAX)
+    return spec
 
 
 def history_page(session: Session, run: Run, *, after: int = -1, limit: int = 1000) -> list[str]:
