@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import CLIENT_PYTHON, ScriptResult, WandbClient, unique_project
@@ -82,6 +84,9 @@ def test_media_and_console_read_back_byte_identical(
     for name in ("output.log", "wandb-metadata.json", "requirements.txt", "config.yaml"):
         assert name in files, (name, sorted(files))
     assert "wandb-summary.json" in files
+    # The script's code (save_code) and a file saved with run.save.
+    assert any(n.startswith("code/") and n.endswith("run_files.py") for n in files), sorted(files)
+    assert "notes.txt" in files
 
     # Byte-identical to what the run wrote locally, and the API's size and md5 agree.
     for name, info in files.items():
@@ -219,3 +224,162 @@ def test_upload_file_pull_and_restore(wandb_client: WandbClient, tmp_path: Path)
     assert restored_config, result.stdout + result.stderr
     text = restored_config[0].read_text()
     assert "lr:" in text and "0.01" in text and "layers:" in text
+
+
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+def test_live_run_serves_its_console_as_output_log(
+    wandb_client: WandbClient, tmp_path: Path
+) -> None:
+    project = unique_project()
+    release = tmp_path / "release"
+    proc = wandb_client.popen("run_files.py", "live", "--project", project, "--path", str(release))
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        while line and not line.startswith("RESULT "):
+            line = proc.stdout.readline()
+        started = json.loads(line[len("RESULT ") :])
+        run_id = started["run_id"]
+        # The console reaches the server over file_stream a little later: read until it has.
+        into = tmp_path / "live"
+        for attempt in range(200):
+            listing = _read(wandb_client, project, run_id, into / str(attempt))
+            if "output.log" in _names(listing):
+                body = (into / str(attempt) / "output.log").read_bytes()
+                if b"live line two" in body:
+                    break
+        else:
+            raise AssertionError("output.log never listed for the live run")
+        info = next(f for f in listing["files"] if f["name"] == "output.log")  # type: ignore[attr-defined]
+        assert body.startswith(b"live line one\nlive line two\n")
+        # The same bytes the client has written to its own output.log so far.
+        local = (Path(started["files_dir"]) / "output.log").read_bytes()
+        assert local.startswith(body)
+        assert info["size"] == len(body)
+        assert info["md5"] == _md5_b64(body)
+        assert info["mimetype"] == "text/plain"
+    finally:
+        release.touch()
+        proc.communicate(timeout=120)
+    assert proc.returncode == 0
+
+
+FILES_QUERY = """
+query($e: String, $p: String, $r: String!, $pattern: String, $upload: Boolean) {
+  project(name: $p, entityName: $e) {
+    run(name: $r) {
+      fileCount
+      files(pattern: $pattern, first: 2) {
+        totalCount
+        pageInfo { hasNextPage endCursor }
+        edges { node { id name mimetype sizeBytes updatedAt url(upload: $upload) } }
+      }
+    }
+  }
+}
+"""
+
+
+def _files_query(
+    server: LiveServer, key: str, project: str, run_id: str, **variables: object
+) -> dict[str, object]:
+    with server.api(key) as api:
+        answer = api.post(
+            "/graphql",
+            json={
+                "query": FILES_QUERY,
+                "variables": {"e": "rf", "p": project, "r": run_id, **variables},
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        body: dict[str, object] = answer.json()
+        return body
+
+
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+def test_only_writers_get_upload_urls_and_patterns_filter(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    with server.api() as admin:
+        created = admin.post("/api/v1/users", json={"username": "rf-viewer"})
+        assert created.status_code == 201, created.text
+        viewer_key = created.json()["api_key"]
+        assert admin.post("/api/v1/teams", json={"name": "rf"}).status_code == 201
+        added = admin.post(
+            "/api/v1/teams/rf/members", json={"username": "rf-viewer", "role": "viewer"}
+        )
+        assert added.status_code == 201, added.text
+    client = WandbClient(tmp_path / "admin", server)
+    client.env["WANDB_ENTITY"] = "rf"
+    try:
+        project = unique_project()
+        run_id, _ = _log_run(client, project)
+    finally:
+        client.kill_leftovers()
+
+    # A viewer reads the files (a LIKE pattern, pages of two) and download URLs.
+    seen = _files_query(server, viewer_key, project, run_id, pattern="%.json")
+    assert "errors" not in seen, seen
+    run = seen["data"]["project"]["run"]  # type: ignore[index]
+    names = [e["node"]["name"] for e in run["files"]["edges"]]
+    assert names and all(n.endswith(".json") for n in names)
+    assert run["files"]["totalCount"] >= 3  # metadata, summary, the table
+    assert run["files"]["pageInfo"]["hasNextPage"] is True
+    assert run["fileCount"] > run["files"]["totalCount"]
+    assert all("/storage/" in e["node"]["url"] for e in run["files"]["edges"])
+
+    # An overlong pattern is refused naming the field and the limit.
+    overlong = _files_query(server, viewer_key, project, run_id, pattern="%" * 1001)
+    assert "pattern" in json.dumps(overlong.get("errors")), overlong
+    assert "1000" in json.dumps(overlong["errors"])
+
+    # Asking for upload URLs needs write access: refused, naming the role; nothing stored.
+    refused = _files_query(server, viewer_key, project, run_id, upload=True)
+    assert refused.get("errors"), refused
+    assert "viewer" in json.dumps(refused["errors"]), refused["errors"]
+    allowed = _files_query(server, server.admin_key, project, run_id, upload=True)
+    assert "errors" not in allowed, allowed
+    edges = allowed["data"]["project"]["run"]["files"]["edges"]  # type: ignore[index]
+    put_url = edges[0]["node"]["url"]
+    with httpx.Client() as anonymous:
+        # The URL is signed for PUT only: a GET with it is refused.
+        assert anonymous.get(put_url).status_code == 403
+
+    # A viewer cannot delete a file: refused naming the role, and the file stays.
+    file_id = edges[0]["node"]["id"]
+    with server.api(viewer_key) as viewer:
+        answer = viewer.post(
+            "/graphql",
+            json={
+                "query": "mutation($f: [ID!]!) { deleteFiles(input: {files: $f}) { success } }",
+                "variables": {"f": [file_id]},
+            },
+        )
+    assert "viewer" in json.dumps(answer.json().get("errors")), answer.text
+    still = _files_query(server, viewer_key, project, run_id)
+    assert still["data"]["project"]["run"]["fileCount"] == run["fileCount"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+def test_file_delete_removes_one_file_and_a_second_delete_names_it(
+    wandb_client: WandbClient, tmp_path: Path
+) -> None:
+    project = unique_project()
+    run_id, _ = _log_run(wandb_client, project)
+    before = _read(wandb_client, project, run_id, tmp_path / "a")
+    deleted = _ok(
+        wandb_client.run(
+            "run_files.py",
+            "delete",
+            "--project",
+            project,
+            "--run-id",
+            run_id,
+            "--name",
+            "notes.txt",
+        )
+    )
+    assert deleted["again"] and "notes.txt" in str(deleted["again"]), deleted
+    after = _read(wandb_client, project, run_id, tmp_path / "b")
+    assert _names(after) == [n for n in _names(before) if n != "notes.txt"]
+    assert after["count"] == before["count"] - 1  # type: ignore[operator]

@@ -2,9 +2,12 @@
 
 `log`: a run logs Image, Table, Histogram, Html, Audio and Video, prints to stdout, and
 prints RESULT {"run_id", "files_dir"} (the run's local files directory).
+`live`: a run prints two lines, then waits (still running) until the file `--path` exists.
 `read`: lists the run's files (`run.files()`) and downloads each into `--into`; prints
 RESULT {"files": [...]} with name, size, md5 and mimetype as the API reports them.
 `upload`: `run.upload_file(path)` for an existing run; prints RESULT with the returned File.
+`delete`: `run.file(name).delete()`, then the same delete again; prints RESULT with the
+second attempt's error.
 `missing`: `run.file(name)` for a name the run lacks; prints RESULT with the error.
 """
 
@@ -14,6 +17,7 @@ import argparse
 import json
 import os
 import struct
+import time
 import wave
 from pathlib import Path
 
@@ -22,7 +26,7 @@ import wandb
 from PIL import Image
 
 parser = argparse.ArgumentParser()
-parser.add_argument("phase", choices=["log", "read", "upload", "missing"])
+parser.add_argument("phase", choices=["log", "live", "read", "upload", "missing", "delete"])
 parser.add_argument("--project", required=True)
 parser.add_argument("--run-id", default=None)
 parser.add_argument("--into", default=None)
@@ -53,7 +57,10 @@ def log() -> None:
     work.mkdir(parents=True, exist_ok=True)
     write_wav(work / "tone.wav")
     write_gif(work / "clip.gif")
-    run = wandb.init(project=args.project, config={"lr": 0.01, "layers": 3})
+    run = wandb.init(project=args.project, config={"lr": 0.01, "layers": 3}, save_code=True)
+    notes = work / "notes.txt"
+    notes.write_text("saved with run.save\n")
+    run.save(str(notes), base_path=str(work))
     print("hello from the training script", flush=True)
     pixels = np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)
     table = wandb.Table(columns=["a", "b"], data=[[1, "x"], [2, "y"]])
@@ -70,6 +77,18 @@ def log() -> None:
     )
     print("second line", flush=True)
     print("RESULT " + json.dumps({"run_id": run.id, "files_dir": run.dir}), flush=True)
+    run.finish()
+
+
+def live() -> None:
+    run = wandb.init(project=args.project)
+    print("live line one", flush=True)
+    print("live line two", flush=True)
+    run.log({"loss": 1.0})
+    print("RESULT " + json.dumps({"run_id": run.id, "files_dir": run.dir}), flush=True)
+    release = Path(args.path)
+    while not release.exists():
+        time.sleep(0.2)
     run.finish()
 
 
@@ -115,4 +134,20 @@ def missing() -> None:
         print("RESULT " + json.dumps({"error": None}), flush=True)
 
 
-{"log": log, "read": read, "upload": upload, "missing": missing}[args.phase]()
+def delete() -> None:
+    api = wandb.Api(timeout=30)
+    run = api.run(f"{args.project}/{args.run_id}")
+    file = run.file(args.name)
+    file.delete()
+    try:
+        file.delete()
+    except Exception as exc:  # the client's own error type varies by release
+        again = f"{type(exc).__name__}: {exc}"
+    else:
+        again = None
+    print("RESULT " + json.dumps({"again": again}), flush=True)
+
+
+{"delete": delete, "log": log, "live": live, "read": read, "upload": upload, "missing": missing}[
+    args.phase
+]()

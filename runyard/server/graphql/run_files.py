@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ariadne import ObjectType
+from ariadne import MutationType, ObjectType
 from graphql import GraphQLResolveInfo
 
 from runyard.server.api.models import as_utc
@@ -15,6 +15,7 @@ from runyard.server.tracking.ids import encode_id
 if TYPE_CHECKING:
     from runyard.server.db.models import Run
 
+mutation = MutationType()
 run_type = ObjectType("Run")
 file_type = ObjectType("File")
 
@@ -90,4 +91,12 @@ def resolve_file_url(file: dict[str, Any], info: GraphQLResolveInfo, upload: boo
     return run_files.upload_url(context.uow, context.principal, run, file["name"], context.base_url)
 
 
-BINDABLES = [run_type, file_type]
+@mutation.field("deleteFiles")
+def resolve_delete_files(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Delete run files by node id; every id is checked before any is deleted."""
+    context = ctx(info)
+    run_files.delete_files(context.uow, context.principal, list(input["files"]))
+    return {"success": True, "clientMutationId": input.get("clientMutationId")}
+
+
+BINDABLES = [mutation, run_type, file_type]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import mimetypes
 import re
 from dataclasses import dataclass
@@ -23,9 +24,13 @@ from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
 from runyard.server.db.models import ConsoleLine, Run, RunFile
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.tracking.files import RUN_FILE_PREFIX, register_run_files, run_file_key
+from runyard.server.tracking.files import RUN_FILE_PREFIX, run_file_key
+from runyard.server.tracking.ids import decode_key
+from runyard.server.tracking.regex import MAX_PATTERN_LENGTH, compile_linear
 from runyard.server.tracking.run_reads import RunPath, read_run
 from runyard.server.unit_of_work import UnitOfWork
+
+logger = logging.getLogger(__name__)
 
 CONSOLE_FILE = "output.log"
 # Object-store-like key of the virtual console file; no object is stored under it.
@@ -82,8 +87,8 @@ def mimetype_for(name: str) -> str:
     return guessed or "application/octet-stream"
 
 
-def like_matches(pattern: str, name: str) -> bool:
-    """Whether `name` matches a MySQL LIKE pattern (`%` any run, `_` one char, `\\` escapes)."""
+def like_to_regex(pattern: str) -> str:
+    """A MySQL LIKE pattern (`%` any run, `_` one char, `\\` escapes) as an anchored regex."""
     parts: list[str] = []
     escaped = False
     for ch in pattern:
@@ -98,7 +103,22 @@ def like_matches(pattern: str, name: str) -> bool:
             parts.append(".")
         else:
             parts.append(re.escape(ch))
-    return re.fullmatch("".join(parts), name, flags=re.DOTALL) is not None
+    return "(?s)^" + "".join(parts) + "$"
+
+
+def like_matches(pattern: str, name: str) -> bool:
+    """Whether `name` matches the LIKE `pattern`, on the linear-time engine (no ReDoS)."""
+    return compile_linear(like_to_regex(pattern)).search(name) is not None
+
+
+def check_pattern(pattern: str | None) -> None:
+    """Refuse a files pattern longer than the limit, naming the field and the limit."""
+    if pattern is not None and len(pattern) > MAX_PATTERN_LENGTH:
+        raise ServiceError(
+            ErrorCode.INVALID,
+            f"pattern: {len(pattern)} characters is over the limit of {MAX_PATTERN_LENGTH}; "
+            "give a shorter LIKE pattern such as '%.json'",
+        )
 
 
 def console_key(run: Run) -> str:
@@ -106,9 +126,19 @@ def console_key(run: Run) -> str:
     return f"{RUN_FILE_PREFIX}{run.id}{CONSOLE_KEY_SUFFIX}"
 
 
+# file_stream console lines carry the client's timestamp (`ERROR ` first for stderr); the
+# client's own output.log holds the bare text.
+_CONSOLE_PREFIX = re.compile(r"^(?:ERROR )?\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z? ")
+
+
+def console_text(line: str) -> str:
+    """A stored console line without the timestamp (and stderr marker) file_stream adds."""
+    return _CONSOLE_PREFIX.sub("", line, count=1)
+
+
 def console_bytes(lines: list[str]) -> bytes:
-    """`output.log` as the client writes it: each console line ended by a newline."""
-    return "".join(f"{line}\n" for line in lines).encode()
+    """`output.log` as the client writes it: each line's text ended by a newline."""
+    return "".join(f"{console_text(line)}\n" for line in lines).encode()
 
 
 def _md5_b64(data: bytes) -> str:
@@ -200,6 +230,7 @@ def files_page(
     Unknown names are left out (W&B's answer; `wandb restore` asks for files that may not
     exist); `run_file` is the lookup that refuses an unknown name.
     """
+    check_pattern(pattern)
     size = max(1, min(first or DEFAULT_FILES_PAGE, MAX_FILES_PAGE))
     rows = _stored(uow, run)
     stored_names = {r.name for r in rows}
@@ -254,8 +285,51 @@ def read_run_file(
 def upload_url(uow: UnitOfWork, principal: Principal, run: Run, name: str, base_url: str) -> str:
     """A signed PUT URL for the run file `name`; only writers of the run's entity get one."""
     require(principal, run.project.entity.name, Action.WRITE)
-    register_run_files(uow.session, run, [name])
+    # The PUT records the file (tracking/files.record_upload); a query writes nothing.
     return uow.signer.url(base_url, "PUT", run_file_key(run, name))
+
+
+def _parse_file_id(node_id: str) -> tuple[int, str]:
+    try:
+        run_part, _, name = decode_key("File", node_id).partition(":")
+    except ValueError as exc:
+        raise ServiceError(ErrorCode.INVALID, f"files: {exc}") from exc
+    if not run_part.isdigit() or not name:
+        raise ServiceError(
+            ErrorCode.INVALID, f"files: {node_id!r} is not a run file id (artifact files stay)"
+        )
+    return int(run_part), name
+
+
+def delete_files(uow: UnitOfWork, principal: Principal, node_ids: list[str]) -> int:
+    """Delete run files by node id (the client's `File.delete()`); all or nothing.
+
+    Each id is checked (it exists, the caller may write its run) before any is deleted.
+    The bytes stay in the object store, as a deleted run's do; a later upload replaces them.
+    """
+    rows: list[RunFile] = []
+    for node_id in node_ids:
+        run_id, name = _parse_file_id(node_id)
+        run = uow.session.get(Run, run_id)
+        if run is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"files: file {name!r} not found: no run")
+        require(principal, run.project.entity.name, Action.WRITE)
+        row = uow.session.scalars(
+            select(RunFile).where(
+                RunFile.run_id == run_id, RunFile.name == name, RunFile.uploaded.is_(True)
+            )
+        ).first()
+        if row is None:
+            hint = " (the live console is deleted with its run)" if name == CONSOLE_FILE else ""
+            raise ServiceError(
+                ErrorCode.NOT_FOUND, f"files: file {name!r} not found in run {run.name}{hint}"
+            )
+        rows.append(row)
+    for row in rows:
+        uow.session.delete(row)
+    uow.session.flush()
+    logger.info("run files deleted", extra={"count": len(rows)})
+    return len(rows)
 
 
 def console_file_run_id(key: str) -> int | None:
