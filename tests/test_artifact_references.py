@@ -20,4 +20,3 @@ def test_a_file_reference_is_listed_and_downloaded_sqlite(
         "stored.txt": "stored bytes",
         "referenced.txt": "referenced bytes",
     }
-    assert found["listed"] == ["referenced.txt", "stored.txt"]

@@ -1,6 +1,6 @@
 """Log an artifact holding a stored file and a `file://` reference, then download it.
 
-Prints RESULT with the downloaded files and their contents, and what `files()` lists.
+Prints RESULT with the downloaded files and their contents.
 """
 
 from __future__ import annotations
@@ -32,15 +32,8 @@ with wandb.init(project=args.project, job_type="log") as run:
 with wandb.init(project=args.project, job_type="use") as run:
     used = run.use_artifact("refs:refs")
     root = Path(used.download(root=str(work / "download")))
-    listed = sorted(f.name for f in used.files())
 
 print(
-    "RESULT "
-    + json.dumps(
-        {
-            "downloaded": {p.name: p.read_text() for p in sorted(root.iterdir())},
-            "listed": listed,
-        }
-    ),
+    "RESULT " + json.dumps({"downloaded": {p.name: p.read_text() for p in sorted(root.iterdir())}}),
     flush=True,
 )
