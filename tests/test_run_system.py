@@ -214,7 +214,7 @@ def test_update_run_state_moves_and_refuses_by_the_rules(sqlite_server: LiveServ
 
 @pytest.mark.parametrize(
     ("node_id", "message"),
-    [("bm90IGEgcnVu", "is not a Run id"), ("UnVuOjk5OTk5OTk=", "no run")],
+    [("bm90IGEgcnVu", "is not a Run id"), ("UnVuOjk5OTk5OTk=", "does not exist")],
 )
 def test_update_run_state_names_a_bad_or_unknown_id(
     sqlite_server: LiveServer, node_id: str, message: str

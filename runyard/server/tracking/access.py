@@ -8,7 +8,6 @@ from runyard.server.access import Action, require
 from runyard.server.auth import Principal
 from runyard.server.db.models import Project, Run
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.tracking.ids import decode_id
 from runyard.server.tracking.runs import find_project, find_run
 
 
@@ -53,21 +52,4 @@ def accessible_run(
             f"run {entity_name}/{project_name}/{run_name} does not exist: start it with "
             "wandb.init() first",
         )
-    return run
-
-
-def run_by_node_id(
-    session: Session, principal: Principal, node_id: str, action: Action = Action.READ
-) -> Run | None:
-    """The run with this GraphQL node id, if the caller may use it; None when there is none.
-
-    A malformed id is the caller's error (400 naming `id`); a forbidden run a 403.
-    """
-    try:
-        pk = decode_id("Run", node_id)
-    except ValueError as exc:
-        raise ServiceError(ErrorCode.INVALID, f"id: {exc}") from exc
-    run = session.get(Run, pk)
-    if run is not None:
-        require(principal, run.project.entity.name, action)
     return run

@@ -13,7 +13,7 @@ from runyard.server.access import Action
 from runyard.server.auth import Principal
 from runyard.server.db.models import Run
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.tracking.access import run_by_node_id
+from runyard.server.tracking.runs import run_by_id
 from runyard.server.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -47,9 +47,7 @@ def check_transition(current: str, target: str, *, in_sweep: bool) -> None:
 
 def update_run_state(uow: UnitOfWork, principal: Principal, node_id: str, state: str) -> Run:
     """Move the run with this node id to `state` (see TRANSITIONS); return it."""
-    run = run_by_node_id(uow.session, principal, node_id, Action.WRITE)
-    if run is None:
-        raise ServiceError(ErrorCode.NOT_FOUND, f"id: no run {node_id!r}")
+    run = run_by_id(uow.session, principal, node_id, Action.WRITE)
     target = state.strip().lower()
     check_transition(run.state, target, in_sweep=bool(run.sweep_name))
     previous, run.state = run.state, target

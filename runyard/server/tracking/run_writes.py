@@ -12,15 +12,16 @@ from runyard.server.db.models import Entity, Project, Run
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.people.attribution import attribution_for
 from runyard.server.tracking import filestream
-from runyard.server.tracking.access import run_by_node_id
 from runyard.server.tracking.artifacts import delete_created_by
 from runyard.server.tracking.files import register_run_files
+from runyard.server.tracking.ids import decode_id
 from runyard.server.tracking.run_reads import RunPath, read_run
 from runyard.server.tracking.runs import (
     UpsertRunInput,
     find_project,
     find_run,
     get_or_create_project,
+    run_by_id,
     upsert_run,
 )
 from runyard.server.unit_of_work import UnitOfWork
@@ -92,13 +93,20 @@ def delete_run(
 ) -> None:
     """Delete a run by node id with its history and files (and, if asked, its artifacts).
 
-    Deleting is idempotent as on W&B: a run already gone is answered like a deleted one
-    (the public API's `Run.delete()` may be called again, e.g. with `delete_artifacts`).
+    Deleting is idempotent as on W&B, where the public API's `Run.delete()` may be called
+    again (e.g. with `delete_artifacts`): an id whose run no longer exists is answered like
+    a delete. A run of an entity the caller has no role in still reads as not found.
     """
-    run = run_by_node_id(uow.session, principal, node_id, Action.WRITE)
-    if run is None:
-        logger.info("run already deleted", extra={"id": node_id})
-        return
+    try:
+        run = run_by_id(uow.session, principal, node_id, Action.WRITE)
+    except ServiceError as exc:
+        if (
+            exc.code is ErrorCode.NOT_FOUND
+            and uow.session.get(Run, decode_id("Run", node_id)) is None
+        ):
+            logger.info("run already deleted", extra={"id": node_id})
+            return
+        raise
     deleted_artifacts = delete_created_by(uow.session, run) if delete_artifacts else 0
     uow.session.delete(run)
     uow.session.flush()
