@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import httpx
+
 from runyard.server.tracking.ids import encode_id
 from support.authz_world import DATASET_FILE, ENTRY_POINT, QUEUE_CONFIG, ROLES, World
 
@@ -194,6 +196,26 @@ def fresh_run(w: World) -> Fresh:
     return {"run": name, "run_name": name, "run_node": node}
 
 
+def fresh_run_file(w: World) -> Fresh:
+    """A file uploaded to the logged run (to delete), by its node id."""
+    name = _new("delete-me") + ".txt"
+    created = w.gql(
+        "owner",
+        "mutation($i: CreateRunFilesInput!) { createRunFiles(input: $i) { files { uploadUrl } } }",
+        {"i": {"entityName": w.team, "projectName": w.project, "runName": w.run, "files": [name]}},
+    )
+    url = created.json()["data"]["createRunFiles"]["files"][0]["uploadUrl"]
+    assert httpx.put(url, content=b"bye").status_code == 200
+    found = w.gql(
+        "owner",
+        "query($e: String, $p: String, $r: String!, $n: [String]) { project(name: $p,"
+        " entityName: $e) { run(name: $r) { files(names: $n) { edges { node { id } } } } } }",
+        {"e": w.team, "p": w.project, "r": w.run, "n": [name]},
+    )
+    edges = found.json()["data"]["project"]["run"]["files"]["edges"]
+    return {"file_node": edges[0]["node"]["id"]}
+
+
 def fresh_user(w: World) -> Fresh:
     """A new user, in no team (to add, disable)."""
     return {"username": w.fresh_user()}
@@ -280,6 +302,12 @@ ROUTES: list[Route] = [
     rest("GET", RUN + "/launch-item", READ),
     rest("GET", RUN + "/console", READ),
     rest("GET", RUN + "/files", READ),
+    rest(
+        "GET",
+        RUN + "/files/{name:path}",
+        READ,
+        url=lambda w, f: fill(RUN, w, f) + "/files/" + w.run_file,
+    ),
     # Launch queues and items.
     rest(
         "POST",
@@ -785,6 +813,14 @@ FIELDS: list[Field] = [
         "mutation($i: DeleteRunInput!) { deleteRun(input: $i) { clientMutationId } }",
         variables=lambda w, f: {"i": {"id": f["run_node"], "clientMutationId": "x"}},
         setup=fresh_run,
+    ),
+    gql(
+        "mutation",
+        "deleteFiles",
+        WRITE,
+        "mutation($f: [ID!]!) { deleteFiles(input: {files: $f}) { success } }",
+        variables=lambda w, f: {"f": [f["file_node"]]},
+        setup=fresh_run_file,
     ),
     # People: users are the instance admins', keys their owners'.
     gql("query", "users", INSTANCE_ADMIN, "{ users { edges { node { id } } } }"),
