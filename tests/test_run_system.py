@@ -247,6 +247,17 @@ def test_deleting_a_run_twice_answers_alike(sqlite_server: LiveServer) -> None:
         body = graphql(sqlite_server, DELETE, id=node["id"]).json()
         assert body == {"data": {"deleteRun": {"clientMutationId": None}}}, body
     assert _run_node(sqlite_server, project) is None
+    # To a user without a role in the run's entity, the deleted id still reads as no run.
+    created = graphql(
+        sqlite_server,
+        "mutation($e: String!) { createUser(input: {email: $e}) { apiKey } }",
+        e=f"{project}@example.com",
+    ).json()
+    with sqlite_server.api(created["data"]["createUser"]["apiKey"]) as stranger:
+        body = stranger.post(
+            "/graphql", json={"query": DELETE, "variables": {"id": node["id"]}}
+        ).json()
+    assert "does not exist" in body["errors"][0]["message"], body
     bad = graphql(sqlite_server, DELETE, id="bm90IGEgcnVu").json()
     assert "id:" in bad["errors"][0]["message"] and "is not a Run id" in bad["errors"][0]["message"]
 
