@@ -28,6 +28,9 @@ TESTS = [
     "tests/test_run_files.py",
     "tests/test_run_names.py",
     "tests/test_wandb_urls.py",
+    "tests/test_run_system.py",
+    "tests/test_artifact_references.py",
+    "tests/test_wandb_verify.py",
 ]
 MEDIA_PACKAGES = ["numpy>=1.26", "pillow>=10.0"]
 

@@ -8,6 +8,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# A plain release number like 0.31.0: what the client's `packaging.version.parse` accepts.
+VERSION_PATTERN = r"^\d+(\.\d+){0,3}$"
+
 
 class ServerSettings(BaseSettings):
     """Settings of the tracking server; every field maps to `RUNYARD_<FIELD>`."""
@@ -71,6 +74,18 @@ class ServerSettings(BaseSettings):
     )
     graphql_max_tokens: int = Field(
         10_000, ge=100, description="Most tokens (names, punctuation, values) in a GraphQL query."
+    )
+    cli_min_version: str = Field(
+        "0.19.11",
+        pattern=VERSION_PATTERN,
+        description="Oldest wandb client release this server supports (`wandb verify` fails "
+        "older ones).",
+    )
+    cli_max_version: str = Field(
+        "0.31.0",
+        pattern=VERSION_PATTERN,
+        description="Newest wandb client release this server was tested with (`wandb verify` "
+        "warns on newer ones); raise it once a newer client passes the compat tests.",
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
     trusted_proxies: str = Field(

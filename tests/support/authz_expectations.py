@@ -299,6 +299,8 @@ ROUTES: list[Route] = [
     ),
     rest("PUT", "/storage/{key:path}", CAPABILITY, url=lambda w, f: w.upload_url, content=b"x"),
     rest("GET", "/storage/{key:path}", CAPABILITY, url=lambda w, f: w.run_file_url),
+    # The CORS preflight of a capability URL carries no credentials and grants nothing.
+    rest("OPTIONS", "/storage/{key:path}", PUBLIC, url=lambda w, f: w.upload_url),
     # Runs.
     rest("GET", "/api/v1/viewer", SIGNED_IN),
     rest("GET", "/api/v1/runs", READ, params=lambda w, f: {"project": f"{w.team}/{w.project}"}),
@@ -837,6 +839,14 @@ FIELDS: list[Field] = [
         WRITE,
         "mutation($i: DeleteRunInput!) { deleteRun(input: $i) { clientMutationId } }",
         variables=lambda w, f: {"i": {"id": f["run_node"], "clientMutationId": "x"}},
+        setup=fresh_run,
+    ),
+    gql(
+        "mutation",
+        "updateRunState",
+        WRITE,
+        "mutation($i: UpdateRunStateInput!) { updateRunState(input: $i) { success } }",
+        variables=lambda w, f: {"i": {"id": f["run_node"], "state": "failed"}},
         setup=fresh_run,
     ),
     gql(

@@ -26,8 +26,14 @@ class LiveServer:
     """A Runyard server on 127.0.0.1 with its own data dir and database."""
 
     def __init__(
-        self, data_dir: Path, database_url: str | None = None, **overrides: object
+        self,
+        data_dir: Path,
+        database_url: str | None = None,
+        *,
+        tls: tuple[Path, Path] | None = None,
+        **overrides: object,
     ) -> None:
+        """`tls`: (certificate chain, private key) PEM files to serve https with."""
         self.port = free_port()
         self.settings = ServerSettings(
             host="127.0.0.1",
@@ -39,7 +45,7 @@ class LiveServer:
         self.state: ServerState = open_state(self.settings)
         assert self.state.new_admin_key, "a fresh database must bootstrap an admin key"
         self.admin_key: str = self.state.new_admin_key
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             create_app(self.state),
             host="127.0.0.1",
@@ -47,6 +53,8 @@ class LiveServer:
             log_level="warning",
             proxy_headers=False,  # as `runyard server`: the app decides whom to believe
             timeout_graceful_shutdown=2,
+            ssl_certfile=str(tls[0]) if tls else None,
+            ssl_keyfile=str(tls[1]) if tls else None,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from runyard.server.deps import get_state
+from runyard.server.deps import get_state, public_base_url
 from runyard.server.tracking import uploads
 from runyard.server.unit_of_work import UnitOfWork
 
 router = APIRouter()
 
 
+def _cors(request: Request) -> dict[str, str]:
+    return uploads.cors_headers(request.headers.get("origin"), public_base_url(request))
+
+
+@router.options("/storage/{key:path}")
+def preflight(request: Request, key: str) -> Response:
+    """CORS preflight: the server's own web origin may GET and PUT capability URLs."""
+    return Response(status_code=204, headers=_cors(request))
+
+
 @router.put("/storage/{key:path}")
 async def upload(
-    request: Request, key: str, expires: str | None = None, sig: str | None = None
+    request: Request,
+    response: Response,
+    key: str,
+    expires: str | None = None,
+    sig: str | None = None,
 ) -> dict[str, object]:
     """Store the body under `key` if the URL's signature allows it."""
     uow = UnitOfWork(get_state(request), write=True)
     stored = await uploads.store_upload(uow, key, request.stream(), expires, sig)
+    response.headers.update(_cors(request))
     return {"size": stored.size, "md5": stored.md5_hex}
 
 
@@ -28,4 +43,4 @@ def download(
 ) -> StreamingResponse:
     """Stream the object under `key` if the URL's signature allows it."""
     chunks = uploads.open_download(UnitOfWork(get_state(request)), key, expires, sig)
-    return StreamingResponse(chunks, media_type="application/octet-stream")
+    return StreamingResponse(chunks, media_type="application/octet-stream", headers=_cors(request))

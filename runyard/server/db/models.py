@@ -169,6 +169,20 @@ class Run(Base):
     user: Mapped[User | None] = relationship()
 
 
+class DeletedRun(Base):
+    """A tombstone of a deleted run: a repeated delete by its entity's writers is answered
+    like the first (as on W&B), while to others the id still reads as no run at all."""
+
+    __tablename__ = "deleted_runs"
+
+    # The deleted run's id (its node id is `Run:<run_id>`); no foreign key, the run is gone.
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
+    deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    entity: Mapped[Entity] = relationship(lazy="joined")
+
+
 class HistoryLine(Base):
     """One `wandb-history.jsonl` line, kept verbatim; `line_no` is the file_stream offset."""
 

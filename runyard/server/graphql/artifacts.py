@@ -58,7 +58,7 @@ def _files_page(
     first: int | None,
     names: list[str] | None,
 ) -> dict[str, Any]:
-    rows = service.files_of(context.uow, artifact)
+    rows = service.listed_files(context.uow, artifact)
     if names is not None:
         wanted = set(names)
         rows = [r for r in rows if r.name in wanted]
@@ -80,8 +80,13 @@ def _files_page(
 
 
 def _file_node(
-    context: GraphQLContext, row: ArtifactFile, artifact: Artifact, upload: bool = False
+    context: GraphQLContext,
+    row: ArtifactFile | files.ReferenceEntry,
+    artifact: Artifact,
+    upload: bool = False,
 ) -> dict[str, Any]:
+    if isinstance(row, files.ReferenceEntry):
+        return _reference_node(row, artifact)
     signer = context.state.signer
     url = signer.url(context.base_url, "GET", row.storage_key)
     return {
@@ -97,6 +102,25 @@ def _file_node(
         "url": url,
         "storagePath": row.storage_key,
         "uploadUrl": signer.url(context.base_url, "PUT", row.storage_key) if upload else None,
+        "uploadHeaders": [],
+        "uploadMultipartUrls": None,
+        "artifact": artifact,
+    }
+
+
+def _reference_node(ref: files.ReferenceEntry, artifact: Artifact) -> dict[str, Any]:
+    """A reference entry: its URL is the reference itself (the client reads it from there)."""
+    return {
+        "id": encode_id("File", f"{ref.artifact_id}:{ref.name}"),
+        "name": ref.name,
+        "displayName": ref.name.rsplit("/", 1)[-1],
+        "digest": ref.digest,
+        "md5": None,
+        "sizeBytes": ref.size,
+        "directUrl": ref.ref,
+        "url": ref.ref,
+        "storagePath": None,
+        "uploadUrl": None,
         "uploadHeaders": [],
         "uploadMultipartUrls": None,
         "artifact": artifact,

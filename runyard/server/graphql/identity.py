@@ -8,6 +8,7 @@ from ariadne import ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 
 from runyard import __version__
+from runyard.server import server_info
 from runyard.server.graphql.context import ctx
 from runyard.server.graphql.people_types import organization_node
 from runyard.server.people import directory
@@ -28,11 +29,11 @@ def resolve_viewer(_: Any, info: GraphQLResolveInfo) -> User:
 
 
 @query.field("serverInfo")
-def resolve_server_info(*_: Any) -> dict[str, Any]:
-    """Server version and feature flags; the client treats missing features as off."""
+def resolve_server_info(_: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
+    """Server version, supported client versions and features (missing features are off)."""
     return {
-        "features": [],
-        "cliVersionInfo": {"max_cli_version": None},
+        "features": [{"name": name, "isEnabled": True} for name in server_info.FEATURES],
+        "cliVersionInfo": server_info.cli_version_info(ctx(info).state.settings),
         "latestLocalVersionInfo": {
             "outOfDate": False,
             "latestVersionString": __version__,

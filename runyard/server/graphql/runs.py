@@ -72,9 +72,9 @@ def resolve_read_only(*_: Any) -> bool:
 @project_type.field("run")
 @project_type.field("bucket")
 def resolve_project_run(
-    project: Project, info: GraphQLResolveInfo, name: str, missingOk: bool = True
+    project: Project, info: GraphQLResolveInfo, name: str, **_: Any
 ) -> Run | None:
-    """A run of the project by its name (the client-chosen id)."""
+    """A run of the project by its name (the client-chosen id); `missingOk`/`desc` unused."""
     return project_reads.run_of_project(ctx(info).uow, project, name)
 
 
@@ -141,7 +141,6 @@ RUN_ATTRIBUTES = {
     "heartbeatAt": lambda r: _iso(r.heartbeat_at),
     "config": lambda r: json.dumps(wrap_config(r.config or {}, r.wandb_config or {})),
     "summaryMetrics": lambda r: json.dumps(r.summary or {}),
-    "systemMetrics": lambda r: "{}",
     "readOnly": lambda r: False,
     "project": lambda r: r.project,
 }
@@ -204,27 +203,45 @@ def resolve_history(
     return [json.dumps(row) for row in rows]
 
 
+@run_type.field("events")
+def resolve_events(run: Run, info: GraphQLResolveInfo, samples: int | None = None) -> list[str]:
+    """System-metrics lines as JSON strings, an even sample of the run's (default 500)."""
+    return run_reads.sampled_events(ctx(info).uow, run, samples or 500)
+
+
+@run_type.field("systemMetrics")
+def resolve_system_metrics(run: Run, info: GraphQLResolveInfo) -> str:
+    """The latest value of each system metric, as a JSON string."""
+    return json.dumps(run_reads.latest_system_metrics(ctx(info).uow, run))
+
+
 @run_type.field("sampledHistory")
 def resolve_sampled_history(
     run: Run, info: GraphQLResolveInfo, specs: list[str], **_: Any
 ) -> list[list[dict[str, Any]]]:
-    """For each spec `{"keys": [...], "samples": n}`, rows holding all the keys."""
+    """For each spec `{"keys", "samples", "minStep", "maxStep"}`, rows holding all the keys."""
+    uow = ctx(info).uow
     out = []
-    for spec_text in specs:
-        spec = json.loads(spec_text)
-        keys = [k for k in spec.get("keys", []) if k != "_step"]
-        out.append(run_reads.sampled_rows(ctx(info).uow, run, keys, int(spec.get("samples", 500))))
+    for spec in map(history.parse_sample_spec, specs):
+        rows = run_reads.sampled_rows(
+            uow, run, spec.keys, spec.samples, spec.min_step, spec.max_step
+        )
+        out.append(rows)
     return out
 
 
 @run_type.field("historyKeys")
 def resolve_history_keys(run: Run, info: GraphQLResolveInfo, **_: Any) -> dict[str, Any]:
-    """Metric names with type counts, and the last step."""
-    counts, last_step = run_reads.history_keys(ctx(info).uow, run)
+    """Metric names with type counts and latest value, and the last step."""
+    stats, last_step = run_reads.history_keys(ctx(info).uow, run)
     return {
         "lastStep": last_step if last_step is not None else -1,
         "keys": {
-            key: {"typeCounts": [{"type": "number", "count": n}]} for key, n in counts.items()
+            key: {
+                "typeCounts": [{"type": "number", "count": stat.count}],
+                "previousValue": stat.last,
+            }
+            for key, stat in stats.items()
         },
     }
 

@@ -21,6 +21,7 @@ from runyard.server.graphql import (
     projects,
     run_delete,
     run_files,
+    run_state,
     runs,
     server_settings,
 )
@@ -65,6 +66,7 @@ def build_schema() -> GraphQLSchema:
         *projects.BINDABLES,
         *artifacts.BINDABLES,
         *run_delete.BINDABLES,
+        *run_state.BINDABLES,
         *server_settings.BINDABLES,
         *people.BINDABLES,
         *people_types.BINDABLES,

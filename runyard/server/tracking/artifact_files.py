@@ -8,6 +8,7 @@ what was stored. Bytes already stored for the same collection (same MD5) are reu
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
@@ -75,6 +76,36 @@ def files_of(session: Session, artifact: Artifact) -> list[ArtifactFile]:
             .where(ArtifactFile.artifact_id == artifact.id)
             .order_by(ArtifactFile.name)
         )
+    )
+
+
+@dataclass(frozen=True)
+class ReferenceEntry:
+    """A manifest entry naming bytes kept outside Runyard (`file://`, `s3://`, `https://`).
+
+    Runyard stores nothing for it, but lists it with the version's files: the client
+    downloads only the entries the server lists, and fetches a reference from `ref` itself.
+    """
+
+    artifact_id: int
+    name: str
+    ref: str
+    digest: str
+    size: int | None
+
+
+def reference_entries(store: ObjectStore, artifact: Artifact) -> list[ReferenceEntry]:
+    """The reference entries of a committed version's manifest, by name (pending: none)."""
+    if artifact.state != "COMMITTED" or not store.exists(manifest_key(artifact)):
+        return []
+    manifest = read_manifest(store, artifact)
+    return sorted(
+        (
+            ReferenceEntry(artifact.id, path, entry.ref, entry.digest, entry.size)
+            for path, entry in manifest.contents.items()
+            if entry.ref is not None
+        ),
+        key=lambda ref: ref.name,
     )
 
 

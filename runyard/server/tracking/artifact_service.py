@@ -67,6 +67,16 @@ def files_of(uow: UnitOfWork, artifact: Artifact) -> list[ArtifactFile]:
     return artifact_files.files_of(uow.session, artifact)
 
 
+def listed_files(
+    uow: UnitOfWork, artifact: Artifact
+) -> list[ArtifactFile | artifact_files.ReferenceEntry]:
+    """What the version's `files` lists, by name: its stored files and its reference entries
+    (the client downloads only listed entries; it fetches references from their URI)."""
+    stored: list[ArtifactFile | artifact_files.ReferenceEntry] = list(files_of(uow, artifact))
+    refs = artifact_files.reference_entries(uow.objects, artifact)
+    return sorted([*stored, *refs], key=lambda entry: entry.name)
+
+
 def find_membership(uow: UnitOfWork, project: Project, name: str) -> artifacts.Membership | None:
     """The version `name` (`collection:alias`) points at, seen through its collection."""
     return artifacts.find_membership(uow.session, project, name)

@@ -5,14 +5,48 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from runyard.server.db.models import EventLine, HistoryLine, Run
-from runyard.server.input_limits import INT32_MAX, check_int_range
+from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.input_limits import INT32_MAX, INT64_MAX, INT64_MIN, check_int_range
 
 MAX_PAGE = 10_000
 MAX_BUCKETS = 10_000
+
+
+class SampleSpec(BaseModel):
+    """One `sampledHistory` spec: the keys rows must hold, how many rows, a step range."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    keys: list[str] = Field(default_factory=list)
+    samples: int = 500
+    # Both inclusive (the client sends maxStep - 1 for an exclusive page end).
+    min_step: int | None = Field(None, alias="minStep")
+    max_step: int | None = Field(None, alias="maxStep")
+
+
+def parse_sample_spec(text: str) -> SampleSpec:
+    """A `sampledHistory` spec from its JSON text; a malformed one is refused by field."""
+    try:
+        spec = SampleSpec.model_validate_json(text)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "spec"
+        raise ServiceError(
+            ErrorCode.INVALID,
+            f"sampledHistory specs: {where}: {error['msg']} (a spec is "
+            '{"keys": [...], "samples": n, "minStep": a, "maxStep": b})',
+        ) from exc
+    # Out of range: the same 422 naming the range as every other integer input.
+    check_int_range(spec.samples, "samples", 1, INT32_MAX)
+    for name, step in (("minStep", spec.min_step), ("maxStep", spec.max_step)):
+        if step is not None:
+            check_int_range(step, name, INT64_MIN, INT64_MAX)
+    return spec
 
 
 def history_page(session: Session, run: Run, *, after: int = -1, limit: int = 1000) -> list[str]:
@@ -49,23 +83,72 @@ def history_tail(
     return list(reversed(list(rows)))
 
 
-def sampled_rows(session: Session, run: Run, keys: list[str], samples: int) -> list[dict[str, Any]]:
-    """Return up to `samples` rows holding `keys`, evenly spread (W&B's `sampledHistory`)."""
+def sampled_rows(
+    session: Session,
+    run: Run,
+    keys: list[str],
+    samples: int,
+    min_step: int | None = None,
+    max_step: int | None = None,
+) -> list[dict[str, Any]]:
+    """Return up to `samples` rows holding `keys`, evenly spread (W&B's `sampledHistory`).
+
+    `min_step`/`max_step` bound the rows' steps, both inclusive as in W&B's spec; a range
+    holding no more lines than `samples` comes back whole, so paging over step ranges
+    (the client's `scan_history` with keys) reads every row in order.
+    """
     check_int_range(samples, "samples", 1, INT32_MAX)
-    total = run.history_line_count
-    stride = max(1, -(-total // max(samples, 1)))
-    rows = session.scalars(
-        select(HistoryLine.data)
-        .where(HistoryLine.run_id == run.id, HistoryLine.line_no % stride == 0)
-        .order_by(HistoryLine.line_no)
-        .limit(samples)
+    in_range = [HistoryLine.run_id == run.id]
+    if min_step is not None:
+        in_range.append(HistoryLine.step >= min_step)
+    if max_step is not None:
+        in_range.append(HistoryLine.step <= max_step)
+    if min_step is None and max_step is None:
+        total = run.history_line_count
+    else:
+        total = session.scalar(select(func.count()).select_from(HistoryLine).where(*in_range)) or 0
+    wanted = min(samples, MAX_PAGE)
+    rows = session.scalars(_evenly(HistoryLine, in_range, total, wanted))
+    picked = (_select_keys(json.loads(text), keys) for text in rows)
+    return [row for row in picked if row is not None]
+
+
+def _evenly(
+    model: type[HistoryLine] | type[EventLine], where: list[Any], total: int, wanted: int
+) -> Select[Any]:
+    """The `data` of `wanted` of the `total` lines matching `where`, evenly spread.
+
+    Line k (0-based, in line order) is taken when k = floor(i * total / wanted) for some i:
+    the first line always, and when one line too many matches (a client sending an
+    inclusive page end, as 0.22's sampledHistory scan does) the last one is the one left
+    out, so consecutive pages join without a gap or a repeat.
+    """
+    if total <= wanted:
+        return select(model.data).where(*where).order_by(model.line_no).limit(wanted)
+    k = (func.row_number().over(order_by=model.line_no) - 1).label("k")
+    numbered = select(model.data, model.line_no, k).where(*where).subquery()
+    # i = ceil(k * wanted / total); line k is taken iff i * total < (k + 1) * wanted.
+    i = (numbered.c.k * wanted + total - 1) // total
+    return (
+        select(numbered.c.data)
+        .where(i * total < (numbered.c.k + 1) * wanted)
+        .order_by(numbered.c.line_no)
+        .limit(wanted)
     )
-    out = []
-    for text in rows:
-        row = json.loads(text)
-        if keys:
-            if not all(k in row for k in keys):
-                continue
-            row = {"_step": row.get("_step"), **{k: row[k] for k in keys}}
-        out.append(row)
-    return out
+
+
+def _select_keys(row: dict[str, Any], keys: list[str]) -> dict[str, Any] | None:
+    """The row cut to `_step` and `keys`; None when it lacks one of them (no keys: all)."""
+    if not keys:
+        return row
+    if not all(k in row for k in keys):
+        return None
+    return {"_step": row.get("_step"), **{k: row[k] for k in keys}}
+
+
+def sampled_events(session: Session, run: Run, samples: int) -> list[str]:
+    """Up to `samples` verbatim system-metrics lines, evenly spread (W&B's `Run.events`)."""
+    check_int_range(samples, "samples", 1, INT32_MAX)
+    wanted = min(samples, MAX_PAGE)
+    where = [EventLine.run_id == run.id]
+    return list(session.scalars(_evenly(EventLine, where, run.events_line_count, wanted)))

@@ -303,3 +303,33 @@ def metric_counts(session: Session, run_id: int) -> dict[str, int]:
         .order_by(MetricRollup.key)
     ).all()
     return {key: int(n) for key, n in rows}
+
+
+@dataclass(frozen=True)
+class MetricStats:
+    """A metric's point count and its latest value (at the highest step, latest line)."""
+
+    count: int
+    last: float
+
+
+def metric_stats(session: Session, run_id: int) -> dict[str, MetricStats]:
+    """Each numeric metric of a run with its count and latest value, from the top level."""
+    rows = session.execute(
+        select(
+            MetricRollup.key,
+            MetricRollup.count,
+            MetricRollup.x_max,
+            MetricRollup.last_line,
+            MetricRollup.last,
+        )
+        .where(MetricRollup.run_id == run_id, MetricRollup.level == TOP_LEVEL)
+        .order_by(MetricRollup.key, MetricRollup.x_max, MetricRollup.last_line)
+    ).all()
+    counts: dict[str, int] = {}
+    lasts: dict[str, float] = {}
+    # Ordered by (x_max, last_line) within a key, so the last row seen holds the latest value.
+    for key, count, _x, _line, last in rows:
+        counts[key] = counts.get(key, 0) + int(count)
+        lasts[key] = float(last)
+    return {key: MetricStats(counts[key], lasts[key]) for key in counts}

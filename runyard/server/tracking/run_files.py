@@ -238,7 +238,9 @@ def files_page(
     if _has_virtual_console(uow, run, stored_names):
         listed.append((CONSOLE_FILE, None))
         listed.sort(key=lambda item: item[0])
-    wanted = set(names) if names else None
+    # A name as the client's working directory spells it (`./notes.txt`, what `wandb verify`
+    # asks for) names the file saved as `notes.txt`.
+    wanted = {_relative_name(n) for n in names} if names else None
     matching = [
         (name, row)
         for name, row in listed
@@ -253,6 +255,13 @@ def files_page(
         for _, row in page
     ]
     return RunFilePage(files=views, has_next=len(selected) > size, total=len(matching))
+
+
+def _relative_name(name: str) -> str:
+    """A requested file name without leading `./` segments."""
+    while name.startswith("./"):
+        name = name[2:].lstrip("/")
+    return name
 
 
 def run_file(uow: UnitOfWork, run: Run, name: str, base_url: str) -> RunFileView:

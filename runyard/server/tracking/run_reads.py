@@ -20,7 +20,7 @@ from runyard.server.queues import launched
 from runyard.server.tracking import history, rollups, system_metrics
 from runyard.server.tracking.access import accessible_project, accessible_run
 from runyard.server.tracking.files import run_file_key
-from runyard.server.tracking.rollups import Bucket
+from runyard.server.tracking.rollups import Bucket, MetricStats
 from runyard.server.tracking.runs import request_stop
 from runyard.server.unit_of_work import UnitOfWork
 
@@ -147,9 +147,30 @@ def history_range(
     return list(uow.session.scalars(stmt.order_by(HistoryLine.line_no).limit(limit)))
 
 
-def sampled_rows(uow: UnitOfWork, run: Run, keys: list[str], samples: int) -> list[dict[str, Any]]:
-    """Up to `samples` history rows holding all `keys`, evenly spread."""
-    return history.sampled_rows(uow.session, run, keys, samples)
+def sampled_rows(
+    uow: UnitOfWork,
+    run: Run,
+    keys: list[str],
+    samples: int,
+    min_step: int | None = None,
+    max_step: int | None = None,
+) -> list[dict[str, Any]]:
+    """Up to `samples` history rows holding all `keys`, evenly spread over the step range
+    `min_step..max_step` (inclusive; a range with no more rows than `samples` comes whole)."""
+    # Every row comes with its `_step`; the client lists it among the keys.
+    wanted = [key for key in keys if key != "_step"]
+    return history.sampled_rows(uow.session, run, wanted, samples, min_step, max_step)
+
+
+def sampled_events(uow: UnitOfWork, run: Run, samples: int) -> list[str]:
+    """Up to `samples` system-metrics lines, verbatim and evenly spread over the run."""
+    return history.sampled_events(uow.session, run, samples)
+
+
+def latest_system_metrics(uow: UnitOfWork, run: Run) -> dict[str, Any]:
+    """The latest value of each system metric (W&B's `Run.systemMetrics`)."""
+    lines = history.history_tail(uow.session, run, EventLine, HISTORY_TAIL_LINES)
+    return system_metrics.latest_values(lines)
 
 
 def history_page(uow: UnitOfWork, run: Run, limit: int = history.MAX_PAGE) -> list[str]:
@@ -157,13 +178,14 @@ def history_page(uow: UnitOfWork, run: Run, limit: int = history.MAX_PAGE) -> li
     return history.history_page(uow.session, run, limit=limit)
 
 
-def history_keys(uow: UnitOfWork, run: Run) -> tuple[dict[str, int], int | None]:
-    """Each numeric metric with its point count, and the last step (None: no history)."""
-    counts = rollups.metric_counts(uow.session, run.id)
+def history_keys(uow: UnitOfWork, run: Run) -> tuple[dict[str, MetricStats], int | None]:
+    """Each numeric metric with its point count and latest value, and the last step (None:
+    no history)."""
+    stats = rollups.metric_stats(uow.session, run.id)
     last_step = uow.session.scalar(
         select(func.max(HistoryLine.step)).where(HistoryLine.run_id == run.id)
     )
-    return counts, last_step
+    return stats, last_step
 
 
 def metric_names(uow: UnitOfWork, run: Run) -> list[str]:

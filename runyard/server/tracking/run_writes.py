@@ -8,12 +8,13 @@ from sqlalchemy import select
 
 from runyard.server.access import Action, require
 from runyard.server.auth import Principal
-from runyard.server.db.models import Entity, Project, Run
+from runyard.server.db.models import DeletedRun, Entity, Project, Run
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.people.attribution import attribution_for
 from runyard.server.tracking import filestream
 from runyard.server.tracking.artifacts import delete_created_by
 from runyard.server.tracking.files import register_run_files
+from runyard.server.tracking.ids import decode_id
 from runyard.server.tracking.run_reads import RunPath, read_run
 from runyard.server.tracking.runs import (
     UpsertRunInput,
@@ -90,15 +91,42 @@ def upsert_project(
 def delete_run(
     uow: UnitOfWork, principal: Principal, node_id: str, *, delete_artifacts: bool
 ) -> None:
-    """Delete a run by node id with its history and files (and, if asked, its artifacts)."""
-    run = run_by_id(uow.session, principal, node_id, Action.WRITE)
+    """Delete a run by node id with its history and files (and, if asked, its artifacts).
+
+    Deleting is idempotent as on W&B, where the public API's `Run.delete()` may be called
+    again (e.g. with `delete_artifacts`): the run's tombstone answers a repeat by a writer
+    of its entity like the delete. To anyone else the id reads as no run, like a run of an
+    entity they have no role in.
+    """
+    try:
+        run = run_by_id(uow.session, principal, node_id, Action.WRITE)
+    except ServiceError as exc:
+        if exc.code is ErrorCode.NOT_FOUND and _deleted_before(uow, principal, node_id):
+            logger.info("run already deleted", extra={"id": node_id})
+            return
+        raise
     deleted_artifacts = delete_created_by(uow.session, run) if delete_artifacts else 0
+    uow.session.merge(
+        DeletedRun(run_id=run.id, entity_id=run.project.entity_id, deleted_at=uow.now())
+    )
     uow.session.delete(run)
     uow.session.flush()
     logger.info(
         "run deleted",
         extra={"run": run.name, "project": run.project.name, "artifacts": deleted_artifacts},
     )
+
+
+def _deleted_before(uow: UnitOfWork, principal: Principal, node_id: str) -> bool:
+    """Whether the caller may write the entity of a run deleted under this node id."""
+    tombstone = uow.session.get(DeletedRun, decode_id("Run", node_id))
+    if tombstone is None:
+        return False
+    try:
+        require(principal, tombstone.entity.name, Action.WRITE)
+    except ServiceError:
+        return False
+    return True
 
 
 def apply_file_stream(

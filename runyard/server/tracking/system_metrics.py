@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -118,3 +119,20 @@ def system_series(session: Session, run_id: int, buckets: int) -> dict[str, list
         select(EventLine.data).where(EventLine.run_id == run_id).order_by(EventLine.line_no)
     )
     return {key: bucket_points(pts, buckets) for key, pts in event_points(texts).items()}
+
+
+def latest_values(texts: Iterable[str]) -> dict[str, Any]:
+    """The latest value of each key over events lines given oldest first.
+
+    The client samples every metric at once, but a device can drop out of a sample (a
+    GPU query that timed out), so a few recent lines are merged rather than only the last.
+    """
+    latest: dict[str, Any] = {}
+    for text in texts:
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            latest.update(row)
+    return latest

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 
@@ -18,6 +19,33 @@ from runyard.server.tracking import run_files
 from runyard.server.tracking.artifact_files import record_artifact_upload
 from runyard.server.tracking.files import record_upload
 from runyard.server.unit_of_work import UnitOfWork
+
+# What a browser may send to a capability URL: W&B's web app reads and writes the bucket.
+CORS_METHODS = "GET, PUT, HEAD"
+CORS_HEADERS = "Content-Type, Content-MD5, Content-Length, X-Requested-With"
+
+
+def origin_of(url: str) -> str:
+    """The web origin (`scheme://host[:port]`) of a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def cors_headers(origin: str | None, server_url: str) -> dict[str, str]:
+    """CORS headers for a capability URL: only the server's own web origin may use them.
+
+    The signature authorises the transfer, never a cookie, so no credentials are allowed;
+    another origin gets no CORS headers (and its browser refuses to read the answer).
+    """
+    if not origin or origin.rstrip("/").lower() != origin_of(server_url):
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": CORS_METHODS,
+        "Access-Control-Allow-Headers": CORS_HEADERS,
+        "Access-Control-Max-Age": "3600",
+        "Vary": "Origin",
+    }
 
 
 def _verify(uow: UnitOfWork, method: str, key: str, expires: str | None, sig: str | None) -> None:

@@ -1,0 +1,22 @@
+"""What the server tells clients about itself: supported client versions and features."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runyard.server.settings import ServerSettings
+
+# Server features the official client asks about (`serverInfo.features`); each is served.
+FEATURES = ("UPDATE_RUN_STATE",)
+
+
+def cli_version_info(settings: ServerSettings) -> dict[str, Any]:
+    """`serverInfo.cliVersionInfo`: the client versions this server supports.
+
+    Clients before 0.23 ask for `max_cli_version` before logging media and ask again while
+    it is null; `wandb verify` fails when it is missing. Both are always set.
+    """
+    return {
+        "min_cli_version": settings.cli_min_version,
+        "max_cli_version": settings.cli_max_version,
+    }
