@@ -242,6 +242,8 @@ ARTIFACT_ATTRIBUTES = {
     "artifactType": lambda a: {
         "id": encode_id("ArtifactType", a.collection.id),
         "name": a.collection.type_name,
+        # ArtifactType.artifactCollections (graphql/run_artifacts.py) starts from it.
+        "artifact": a,
     },
     "metadata": lambda a: json.dumps(a.metadata_json or {}),
     "ttlDurationSeconds": lambda a: -2,
