@@ -7,6 +7,8 @@ Steps:
   read ENTITY/PROJECT/ID  what wandb.Api() shows of the run
   projects ENTITY         api.projects(ENTITY) names, and api.viewer
   jobs ENTITY PROJECT     api.list_jobs(ENTITY, PROJECT) as `wandb job list` reads it
+  ci PROJECT NAME SHA TAGS ACC  a CI training run NAME: config.github_sha=SHA (`-` for none), tags
+                          comma-separated (`-` for none), summary accuracy=ACC, loss=1-ACC
 Prints `RESULT {...}` JSON lines so tests can see what the client saw.
 """
 
@@ -28,7 +30,7 @@ def artifact_names(artifacts: object) -> list[str]:
 
 
 parser = argparse.ArgumentParser()
-parser.add_argument("step", choices=["produce", "consume", "read", "projects", "jobs"])
+parser.add_argument("step", choices=["produce", "consume", "read", "projects", "jobs", "ci"])
 parser.add_argument("args", nargs="*")
 args = parser.parse_args()
 
@@ -69,6 +71,17 @@ elif args.step == "projects":
         projects=[p.name for p in api.projects(entity)],
         viewer={"username": viewer.username, "entity": viewer.entity},
     )
+elif args.step == "ci":
+    project, name, sha, tags, acc = args.args
+    config = {} if sha == "-" else {"github_sha": sha}
+    with wandb.init(
+        project=project,
+        name=name,
+        config=config,
+        tags=[] if tags == "-" else tags.split(","),
+    ) as run:
+        run.log({"accuracy": float(acc), "loss": round(1 - float(acc), 3)})
+        emit(id=run.id, name=run.name, entity=run.entity)
 elif args.step == "jobs":
     entity, project = args.args
     jobs = wandb.Api(timeout=30).list_jobs(entity, project)
