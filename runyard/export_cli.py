@@ -24,7 +24,8 @@ def _wandb_api(url: str | None, api_key: str | None) -> Any:
     try:
         return wandb.Api(overrides=overrides, api_key=api_key, timeout=60)
     except Exception as exc:  # the client raises several types for a bad key or host
-        raise click.ClickException(f"cannot reach the server at {url or 'WANDB_BASE_URL'}: {exc}")
+        where = url or "WANDB_BASE_URL"
+        raise click.ClickException(f"cannot reach the server at {where}: {exc}") from None
 
 
 def _write_outputs(counts: dict[str, int], path: str | None) -> None:
@@ -37,23 +38,57 @@ def _write_outputs(counts: dict[str, int], path: str | None) -> None:
 
 
 @click.command("export-runs")
-@click.option("--project", "project", envvar="PROJECT_NAME", required=True,
-              help="ENTITY/PROJECT to read runs from [PROJECT_NAME].")
-@click.option("--github-sha", envvar="FILTER_GITHUB_SHA", default=None,
-              help="Candidates: runs whose config.github_sha is this commit [FILTER_GITHUB_SHA].")
-@click.option("--run-id", envvar="RUN_ID", default=None,
-              help="Candidate: this run only; wins over --github-sha [RUN_ID].")
-@click.option("--baseline-tags", envvar="BASELINE_TAGS", default=None,
-              help="Baselines: runs with any of these tags, e.g. \"['baseline']\" [BASELINE_TAGS].")
-@click.option("--display-metrics", envvar="DISPLAY_METRICS", default=None,
-              help="Summary metrics to add as columns, e.g. \"['loss', 'acc']\" [DISPLAY_METRICS].")
-@click.option("--url", envvar=["RUNYARD_URL", "WANDB_BASE_URL"], default=None,
-              help="Server URL [RUNYARD_URL, WANDB_BASE_URL; W&B when unset].")
-@click.option("--api-key", envvar=["RUNYARD_API_KEY", "WANDB_API_KEY"], default=None,
-              help="API key [RUNYARD_API_KEY, WANDB_API_KEY].")
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
-              envvar="GITHUB_WORKSPACE", default=Path("."), show_default=True,
-              help="Folder for wandb_report.csv [GITHUB_WORKSPACE].")
+@click.option(
+    "--project",
+    "project",
+    envvar="PROJECT_NAME",
+    required=True,
+    help="ENTITY/PROJECT to read runs from [PROJECT_NAME].",
+)
+@click.option(
+    "--github-sha",
+    envvar="FILTER_GITHUB_SHA",
+    default=None,
+    help="Candidates: runs whose config.github_sha is this commit [FILTER_GITHUB_SHA].",
+)
+@click.option(
+    "--run-id",
+    envvar="RUN_ID",
+    default=None,
+    help="Candidate: this run only; wins over --github-sha [RUN_ID].",
+)
+@click.option(
+    "--baseline-tags",
+    envvar="BASELINE_TAGS",
+    default=None,
+    help="Baselines: runs with any of these tags, e.g. \"['baseline']\" [BASELINE_TAGS].",
+)
+@click.option(
+    "--display-metrics",
+    envvar="DISPLAY_METRICS",
+    default=None,
+    help="Summary metrics to add as columns, e.g. \"['loss', 'acc']\" [DISPLAY_METRICS].",
+)
+@click.option(
+    "--url",
+    envvar=["RUNYARD_URL", "WANDB_BASE_URL"],
+    default=None,
+    help="Server URL [RUNYARD_URL, WANDB_BASE_URL; W&B when unset].",
+)
+@click.option(
+    "--api-key",
+    envvar=["RUNYARD_API_KEY", "WANDB_API_KEY"],
+    default=None,
+    help="API key [RUNYARD_API_KEY, WANDB_API_KEY].",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="GITHUB_WORKSPACE",
+    default=Path("."),
+    show_default=True,
+    help="Folder for wandb_report.csv [GITHUB_WORKSPACE].",
+)
 def export_runs_command(
     project: str,
     github_sha: str | None,

@@ -4,6 +4,7 @@ actions/export-runs/action.yml write `wandb_report.csv` from runs logged by the 
 
 from __future__ import annotations
 
+import ast
 import csv
 import os
 import re
@@ -151,7 +152,7 @@ def _sorted_tags(rows: list[list[str]]) -> list[list[str]]:
     for row in rows:
         fixed = list(row)
         if fixed[2].startswith("["):
-            fixed[2] = str(sorted(eval(fixed[2])))  # noqa: S307 - our own CSV, a list literal
+            fixed[2] = str(sorted(ast.literal_eval(fixed[2])))
         out.append(fixed)
     return out
 
@@ -209,8 +210,15 @@ def test_export_refuses_bad_inputs_with_the_input_named(
 ) -> None:
     def export(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [RUNYARD, "export-runs", "--url", sqlite_server.url, "--output-dir", str(tmp_path)]
-            + list(args),
+            [
+                RUNYARD,
+                "export-runs",
+                "--url",
+                sqlite_server.url,
+                "--output-dir",
+                str(tmp_path),
+                *args,
+            ],
             env=ci_project["env"],
             capture_output=True,
             text=True,

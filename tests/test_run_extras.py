@@ -97,10 +97,8 @@ def _cli(client: WandbClient, *args: str, cwd: Path | None = None) -> str:
     return done.stdout + done.stderr
 
 
-def test_jobs_are_listed_after_wandb_job_create(
-    sqlite_client: WandbClient, tmp_path: Path
-) -> None:
-    client, project = sqlite_client, unique_project()
+def test_jobs_are_listed_after_wandb_job_create(wandb_client: WandbClient, tmp_path: Path) -> None:
+    client, project = wandb_client, unique_project()
     code = tmp_path / "code"
     code.mkdir()
     (code / "train.py").write_text("import wandb\nwandb.init().finish()\n")
@@ -119,9 +117,7 @@ def test_jobs_are_listed_after_wandb_job_create(
     # Runyard keeps no `vN` aliases (the client derives versions from versionIndex).
     assert "trainer -- versions (1): latest" in listed
     jobs = _result(client.run("run_extras.py", "jobs", "admin", project))["jobs"]
-    assert jobs == [
-        {"name": "trainer", "aliases": [["latest"], []], "states": ["COMMITTED"] * 2}
-    ]
+    assert jobs == [{"name": "trainer", "aliases": [["latest"], []], "states": ["COMMITTED"] * 2}]
     # Artifacts of other types are not jobs.
     src = tmp_path / "src"
     src.mkdir()

@@ -9,9 +9,10 @@ were logged) and newest first for a collection's versions (as W&B lists them).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from runyard.server.access import Action, allows
 from runyard.server.auth import Principal
@@ -66,13 +67,17 @@ def cursor_id(kind: str, after: str | None) -> int | None:
 
 
 def _page(
-    uow: UnitOfWork, query: Select[tuple[Artifact]], key: object, size: int, total: int
+    uow: UnitOfWork,
+    query: Select[Artifact],
+    key: ColumnElement[Any] | InstrumentedAttribute[int],
+    size: int,
+    total: int,
 ) -> Page[Artifact]:
     rows = list(uow.session.scalars(query.order_by(key).limit(size + 1)))
     return Page(rows[:size], len(rows) > size, total)
 
 
-def _count(uow: UnitOfWork, query: Select[tuple[Artifact]]) -> int:
+def _count(uow: UnitOfWork, query: Select[Artifact]) -> int:
     return uow.session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
