@@ -25,8 +25,10 @@ TESTS = [
     "tests/test_wandb_launch_push.py",
     "tests/test_wandb_queue_lifecycle.py",
     "tests/test_people_graphql.py",
+    "tests/test_run_files.py",
     "tests/test_run_extras.py",
 ]
+MEDIA_PACKAGES = ["numpy>=1.26", "pillow>=10.0"]
 
 
 def client_python(version: str) -> Path:
@@ -39,6 +41,11 @@ def client_python(version: str) -> Path:
         spec = "wandb" if version == "latest" else f"wandb=={version}"
         subprocess.run([python, "-m", "pip", "install", "-q", "-U", spec], check=True)
         stamp.touch()
+    media = target / ".installed-media"
+    if not media.exists():
+        # The run-files scripts log wandb.Image and wandb.Histogram, which need these.
+        subprocess.run([python, "-m", "pip", "install", "-q", *MEDIA_PACKAGES], check=True)
+        media.touch()
     return python
 
 

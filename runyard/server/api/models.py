@@ -151,6 +151,17 @@ class FileOut(BaseModel):
     url: str | None
 
 
+class RunFileOut(BaseModel):
+    """One stored run file: its size, base64 md5, MIME type and a signed download URL."""
+
+    name: str
+    size: int
+    md5: str
+    mimetype: str
+    updated_at: datetime
+    url: str
+
+
 class ViewerOut(BaseModel):
     """The caller."""
 

@@ -13,6 +13,7 @@ from runyard.server.api.models import (
     ConsoleLineOut,
     ConsoleOut,
     FileOut,
+    RunFileOut,
     RunList,
     RunOut,
     SampledHistory,
@@ -23,7 +24,7 @@ from runyard.server.api.models import (
 )
 from runyard.server.deps import PrincipalDep, UowDep, public_base_url
 from runyard.server.input_limits import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
-from runyard.server.tracking import history, run_reads
+from runyard.server.tracking import history, run_files, run_reads
 from runyard.server.tracking.rollups import Bucket
 from runyard.server.tracking.run_reads import RunPath
 from runyard.server.tracking.run_search import RunQuery, search_runs
@@ -202,3 +203,26 @@ def list_files(
     path = RunPath(entity, project, run)
     files = run_reads.list_run_files(uow, principal, path, public_base_url(request))
     return [FileOut(**vars(f)) for f in files]
+
+
+@router.get("/runs/{entity}/{project}/{run}/files/{name:path}", response_model=RunFileOut)
+def read_file(
+    request: Request,
+    uow: UowDep,
+    principal: PrincipalDep,
+    entity: str,
+    project: str,
+    run: str,
+    name: str,
+) -> RunFileOut:
+    """One of the run's files by name (404 naming the file when the run has none by that name)."""
+    path = RunPath(entity, project, run)
+    found = run_files.read_run_file(uow, principal, path, name, public_base_url(request))
+    return RunFileOut(
+        name=found.name,
+        size=found.size,
+        md5=found.md5_b64,
+        mimetype=found.mimetype,
+        updated_at=found.updated_at,
+        url=found.url,
+    )

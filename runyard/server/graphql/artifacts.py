@@ -17,6 +17,7 @@ from runyard.server.tracking import artifact_files as files
 from runyard.server.tracking import artifact_service as service
 from runyard.server.tracking.artifacts import CreateArtifactSpec, Membership
 from runyard.server.tracking.ids import encode_id
+from runyard.server.tracking.run_files import mimetype_for
 
 if TYPE_CHECKING:
     from runyard.server.db.models import (
@@ -74,6 +75,7 @@ def _files_page(
             "endCursor": edges[-1]["cursor"] if edges else None,
             "hasNextPage": start + size < len(rows),
         },
+        "totalCount": len(rows),
     }
 
 
@@ -89,6 +91,8 @@ def _file_node(
         "digest": row.md5_b64,
         "md5": row.md5_b64,
         "sizeBytes": row.size,
+        "mimetype": mimetype_for(row.name),
+        "updatedAt": None,
         "directUrl": url,
         "url": url,
         "storagePath": row.storage_key,

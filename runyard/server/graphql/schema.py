@@ -21,6 +21,7 @@ from runyard.server.graphql import (
     projects,
     run_artifacts,
     run_delete,
+    run_files,
     runs,
     server_settings,
 )
@@ -60,6 +61,7 @@ def build_schema() -> GraphQLSchema:
         int64,
         *identity.BINDABLES,
         *runs.BINDABLES,
+        *run_files.BINDABLES,
         *launch.BINDABLES,
         *launch_agent.BINDABLES,
         *launch_queues.BINDABLES,

@@ -14,6 +14,7 @@ import anyio.to_thread
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.signing import SignatureError
 from runyard.server.storage import StoredObject, TooLarge
+from runyard.server.tracking import run_files
 from runyard.server.tracking.artifact_files import record_artifact_upload
 from runyard.server.tracking.files import record_upload
 from runyard.server.unit_of_work import UnitOfWork
@@ -60,6 +61,9 @@ def open_download(
 ) -> Iterator[bytes]:
     """The bytes stored under `key`, in chunks, if the URL's signature allows it."""
     _verify(uow, "GET", key, expires, sig)
+    console_run = run_files.console_file_run_id(key)
+    if console_run is not None:
+        return iter([run_files.console_download(uow, console_run)])
     if not uow.objects.exists(key):
         raise ServiceError(ErrorCode.NOT_FOUND, f"no object stored at {key!r}")
     return uow.objects.open_chunks(key)
