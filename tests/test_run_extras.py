@@ -4,6 +4,7 @@ api.viewer, and jobs (`wandb job list`, api.list_jobs)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,11 @@ def test_runs_show_logged_and_used_artifacts_user_sweep_and_metadata(
     assert produced["used"] == []
     assert produced["user"]["username"] == "admin"
     assert produced["sweep"] is None
+    # run.metadata is the run's wandb-metadata.json, read back through Run.files.
+    metadata = produced["metadata"]
+    assert isinstance(metadata, dict), metadata
+    assert metadata["program"].endswith("run_extras.py")
+    assert re.search(r"\d+\.\d+\.\d+", metadata["python"]), metadata["python"]
 
     consumed = _result(client.run("run_extras.py", "read", f"{entity}/{project}/{consumer['id']}"))
     assert consumed["used"] == ["ds:v0|dataset"]
