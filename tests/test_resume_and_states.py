@@ -142,6 +142,9 @@ def test_killed_training_process_becomes_crashed(
             timeout=30,
             what="the run to become crashed",
         )
+        crashed = _run_json(fast_crash_server, path)
+        # It ends at its last heartbeat: the 3 s of silence before the sweep are not runtime.
+        assert crashed["finished_at"] == crashed["heartbeat_at"]
     finally:
         proc.kill()
         proc.wait()

@@ -64,7 +64,7 @@ def test_rest_graphql_and_ui_return_the_same_runs(server: LiveServer) -> None:
         graphql = api.post("/graphql", json={"query": RUNS, "variables": variables}).json()
     with _ui(server) as browser:
         exported = browser.get(
-            f"/projects/admin/{project}/runs.csv", params={"filters": FILTERS, "order": ORDER}
+            f"/admin/{project}/table.csv", params={"filters": FILTERS, "order": ORDER}
         )
     assert exported.status_code == 200, exported.text
     ui_names = [row["id"] for row in csv.DictReader(io.StringIO(exported.text))]
@@ -85,8 +85,8 @@ def test_a_bad_filter_is_refused_alike_by_every_adapter(server: LiveServer) -> N
         variables = {"project": project, "filters": bad, "order": None}
         graphql = api.post("/graphql", json={"query": RUNS, "variables": variables}).json()
     with _ui(server) as browser:
-        page = browser.get(f"/projects/admin/{project}/runs", params={"filters": bad})
-        exported = browser.get(f"/projects/admin/{project}/runs.csv", params={"filters": bad})
+        page = browser.get(f"/admin/{project}/table", params={"filters": bad})
+        exported = browser.get(f"/admin/{project}/table.csv", params={"filters": bad})
     message = rest.json()["detail"]
     assert rest.status_code == 400
     assert message.startswith("invalid filter") and "$between" in message

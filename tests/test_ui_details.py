@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from conftest import unique_project
-from support.browser import chromium, shot, signed_in, stream_console, stream_run
+from support.browser import chromium, run_page, shot, signed_in, stream_console, stream_run
 from support.server import LiveServer
 
 
@@ -35,7 +35,7 @@ def test_zooming_a_chart_draws_finer_data_of_that_window(
     ]
     with sqlite_server.api() as api:
         path = stream_run(api, project, "long", history=history)
-    page.goto(f"{sqlite_server.url}/runs/{path}")
+    page.goto(f"{sqlite_server.url}{run_page(path)}")
     fig = page.locator('figure[data-metric="loss"]')
     expect(fig.locator("canvas")).to_have_count(1)
     whole = int(fig.get_attribute("data-points") or 0)
@@ -81,7 +81,7 @@ def test_workspace_plots_loss_against_a_chosen_logged_metric(
                 for s in range(100)
             ]
             stream_run(api, project, run, history=history)
-    page.goto(f"{sqlite_server.url}/projects/admin/{project}")
+    page.goto(f"{sqlite_server.url}/admin/{project}")
     fig = page.locator('figure[data-metric="loss"]')
     expect(fig.locator("canvas")).to_have_count(1)
     expect(fig).to_have_attribute("data-x-range", "0..99")
@@ -108,7 +108,7 @@ def test_workspace_sidebar_filters_and_sorts_runs_by_config_and_summary(
             stream_run(
                 api, project, run, history=history, config={"lr": lr}, summary={"loss": loss}
             )
-    page.goto(f"{sqlite_server.url}/projects/admin/{project}")
+    page.goto(f"{sqlite_server.url}/admin/{project}")
     fig = page.locator('figure[data-metric="loss"]')
     expect(fig.locator("canvas")).to_have_count(1)
     expect(page.locator("#visible-count")).to_have_text("3 of 3 visualized")
@@ -168,7 +168,7 @@ def test_run_page_charts_system_metrics_with_gpu_panels(
         cpu_run = stream_run(
             api, project, "cpu", history=[{"_step": 0, "loss": 1.0}], events=_samples(0)
         )
-    page.goto(f"{sqlite_server.url}/runs/{gpu_run}")
+    page.goto(f"{sqlite_server.url}{run_page(gpu_run)}")
     system = page.locator("#system-panels")
     gpu = system.locator('section[data-section="gpu"]')
     expect(gpu.get_by_role("heading", name="GPU")).to_be_visible()
@@ -182,7 +182,7 @@ def test_run_page_charts_system_metrics_with_gpu_panels(
     expect(page.locator("#panels figure")).to_have_count(1)
     shot(page, "run-system")
 
-    page.goto(f"{sqlite_server.url}/runs/{cpu_run}")
+    page.goto(f"{sqlite_server.url}{run_page(cpu_run)}")
     expect(system.locator('figure[data-system="cpu"] canvas')).to_have_count(1)
     expect(system.locator('section[data-section="gpu"]')).to_have_count(0)
 
@@ -194,7 +194,7 @@ def test_run_page_console_shows_new_lines_of_a_running_run(
     with sqlite_server.api() as api:
         path = stream_run(api, project, "talky", history=[{"_step": 0, "loss": 1.0}])
         stream_console(api, path, 0, ["epoch 0 starting", "epoch 0 done"])
-    page.goto(f"{sqlite_server.url}/runs/{path}")
+    page.goto(f"{sqlite_server.url}{run_page(path)}")
     console = page.locator("#console .line")
     expect(console).to_have_text(["epoch 0 starting", "epoch 0 done"])
     page.get_by_label("Search console").fill("done")
@@ -232,7 +232,7 @@ def test_runs_table_multi_sort_columns_keys_and_groups(
     page: Page, sqlite_server: LiveServer
 ) -> None:
     project = _table_project(sqlite_server)
-    page.goto(f"{sqlite_server.url}/projects/admin/{project}/runs")
+    page.goto(f"{sqlite_server.url}/admin/{project}/table")
     runs = page.locator("#runs-table tr[data-run]")
     expect(runs).to_have_count(4)
     order = "rows => rows.map(r => r.dataset.run)"
@@ -306,7 +306,7 @@ def _launched_run(server: LiveServer) -> dict[str, str]:
 
 def test_run_page_links_to_its_launch_item_and_back(page: Page, sqlite_server: LiveServer) -> None:
     launched = _launched_run(sqlite_server)
-    page.goto(f"{sqlite_server.url}/runs/{launched['run']}")
+    page.goto(f"{sqlite_server.url}{run_page(launched['run'])}")
     origin = page.locator("#launch-item")
     expect(origin).to_contain_text(f"queue admin/{launched['queue']}")
     expect(origin).to_contain_text("(running)")
@@ -317,6 +317,6 @@ def test_run_page_links_to_its_launch_item_and_back(page: Page, sqlite_server: L
     )
     # Each item's run opens through /launch/items/{id}/run (the queue page's link target).
     page.goto(f"{sqlite_server.url}/launch/items/{launched['item']}/run")
-    expect(page).to_have_url(f"{sqlite_server.url}/runs/{launched['run']}")
-    page.goto(f"{sqlite_server.url}/runs/{launched['other']}")
+    expect(page).to_have_url(f"{sqlite_server.url}{run_page(launched['run'])}")
+    page.goto(f"{sqlite_server.url}{run_page(launched['other'])}")
     expect(page.locator("#launch-item")).to_have_text("not launched from a queue")

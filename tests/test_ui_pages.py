@@ -30,12 +30,17 @@ def page(browser: Browser, sqlite_server: LiveServer) -> Iterator[Page]:
 
 def log_runs(client: WandbClient, project: str, lrs: list[float]) -> list[str]:
     """Log one finished run per lr with the official client; return the run ids in order."""
-    ids = []
+    return [str(r["id"]) for r in log_named_runs(client, project, lrs)]
+
+
+def log_named_runs(client: WandbClient, project: str, lrs: list[float]) -> list[dict[str, Any]]:
+    """Log one finished run per lr; return each run's id and (generated) name, in order."""
+    found = []
     for lr in lrs:
         result = client.run("ui_train.py", "--project", project, "--lr", str(lr))
         assert result.returncode == 0, result.stderr
-        ids.append(str(result.results[0]["id"]))
-    return ids
+        found.append(result.results[0])
+    return found
 
 
 def lines(page: Page, metric: str) -> list[str]:
@@ -59,7 +64,8 @@ def test_workspace_charts_eye_and_grouping(
     page: Page, sqlite_server: LiveServer, sqlite_client: WandbClient
 ) -> None:
     project = unique_project()
-    ids = log_runs(sqlite_client, project, [0.01, 0.01, 0.1])
+    logged = log_named_runs(sqlite_client, project, [0.01, 0.01, 0.1])
+    ids, names = [str(r["id"]) for r in logged], [str(r["name"]) for r in logged]
     page.goto(f"{sqlite_server.url}/")
     row = page.get_by_role("row").filter(has_text=project)
     expect(row).to_contain_text("3")
@@ -70,14 +76,15 @@ def test_workspace_charts_eye_and_grouping(
     for metric in ("train/loss", "val/acc"):
         expect(page.locator(f'figure[data-metric="{metric}"] canvas')).to_have_count(1)
     assert page.locator("figure.panel").count() == 2
-    assert sorted(lines(page, "train/loss")) == sorted(ids)
+    # Lines are labelled with the runs' names (generated ones: none was given).
+    assert sorted(lines(page, "train/loss")) == sorted(names)
     assert page.locator('section[data-section="train"] figure').count() == 1
     shot(page, "workspace")
 
     page.locator(f'li[data-run="{ids[2]}"] button.eye').click()
     expect(page.locator("#visible-count")).to_have_text("2 of 3 visualized")
     val_acc = page.locator('figure[data-metric="val/acc"]')
-    expect(val_acc).to_have_attribute("data-lines", "\n".join(ids[:2]))
+    expect(val_acc).to_have_attribute("data-lines", "\n".join(names[:2]))
     page.locator(f'li[data-run="{ids[2]}"] button.eye').click()
 
     page.get_by_label("Group by").select_option("lr")
@@ -88,7 +95,7 @@ def test_workspace_charts_eye_and_grouping(
     expect(page.locator('figure[data-metric="train/loss"]')).to_have_attribute("data-bands", "2")
     shot(page, "workspace-grouped")
 
-    page.goto(f"{sqlite_server.url}/runs/admin/{project}/{ids[0]}")
+    page.goto(f"{sqlite_server.url}/admin/{project}/runs/{ids[0]}")
     expect(page.get_by_role("table", name="Config")).to_contain_text("0.01")
     expect(page.locator('figure[data-metric="train/loss"] canvas')).to_have_count(1)
     expect(page.get_by_role("table", name="Files")).to_contain_text("config.yaml")
@@ -100,7 +107,7 @@ def test_runs_table_filters_sorts_and_downloads(
 ) -> None:
     project = unique_project()
     ids = log_runs(sqlite_client, project, [0.01, 0.1, 0.01])
-    page.goto(f"{sqlite_server.url}/projects/admin/{project}/runs")
+    page.goto(f"{sqlite_server.url}/admin/{project}/table")
     table_rows = page.locator("#runs-table tbody tr")
     expect(table_rows).to_have_count(3)
     runs_in_order = "rows => rows.map(r => r.dataset.run)"
@@ -134,7 +141,7 @@ def test_a_logging_run_appears_and_its_chart_grows(
 ) -> None:
     project = unique_project()
     log_runs(sqlite_client, project, [0.01])
-    page.goto(f"{sqlite_server.url}/projects/admin/{project}")
+    page.goto(f"{sqlite_server.url}/admin/{project}")
     expect(page.locator("#visible-count")).to_have_text("1 of 1 visualized")
     proc = sqlite_client.popen(
         "ui_train.py", "--project", project, "--lr", "0.2", "--steps", "100", "--sleep", "0.2"

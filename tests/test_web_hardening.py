@@ -145,7 +145,7 @@ def test_script_payloads_in_names_keys_and_metrics_render_as_text(
     with signed_in(browser, sqlite_server) as page:
         watch = Watch(page)
 
-        page.goto(f"{sqlite_server.url}/projects/admin/{project}")
+        page.goto(f"{sqlite_server.url}/admin/{project}")
         expect(page.locator("#run-list")).to_contain_text(name)
         expect(page.locator("figure.panel canvas")).to_have_count(2)  # one chart per payload
         titles = page.locator("figure.panel .u-title").all_text_contents()
@@ -161,7 +161,7 @@ def test_script_payloads_in_names_keys_and_metrics_render_as_text(
         expect(page.locator("#panels figure.panel canvas")).to_have_count(2)
         watch.assert_inert(page)
 
-        page.goto(f"{sqlite_server.url}/projects/admin/{project}/runs")
+        page.goto(f"{sqlite_server.url}/admin/{project}/table")
         table = page.locator("#runs-table")
         expect(table.get_by_role("link", name=name)).to_be_visible()
         header = table.locator("thead")
@@ -182,7 +182,7 @@ def test_json_in_pages_cannot_close_its_script_block(
     assert result.returncode == 0, result.stderr
     run_id = result.results[0]["id"]
     with logged_in(sqlite_server) as client:
-        for path in (f"/projects/admin/{project}", f"/runs/admin/{project}/{run_id}"):
+        for path in (f"/admin/{project}", f"/admin/{project}/runs/{run_id}"):
             page = client.get(path).text
             block = page.split('<script id="ws-data" type="application/json">', 1)[1]
             data, _ = block.split("</script>", 1)
@@ -322,7 +322,7 @@ def test_ui_pages_carry_a_content_security_policy(sqlite_server: LiveServer) -> 
     assert "script-src 'self'" in CONTENT_SECURITY_POLICY
     assert "unsafe-inline" not in CONTENT_SECURITY_POLICY
     with logged_in(sqlite_server) as client:
-        for path in ("/login", "/", "/launch", f"/launch/admin/{queue}", "/projects/admin/nope"):
+        for path in ("/login", "/", "/launch", f"/launch/admin/{queue}", "/admin/nope"):
             page = client.get(path)
             assert page.headers["content-type"].startswith("text/html"), path
             assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path

@@ -15,7 +15,7 @@ parser.add_argument("--sleep", type=float, default=0.0)
 args = parser.parse_args()
 
 run = wandb.init(project=args.project, config={"lr": args.lr})
-print("RESULT " + json.dumps({"id": run.id}), flush=True)
+print("RESULT " + json.dumps({"id": run.id, "name": run.name}), flush=True)
 for step in range(args.steps):
     # Runs with the same lr differ a little, as real ones do, so a group has a visible band.
     noise = 1 + random.uniform(-0.2, 0.2)

@@ -25,7 +25,7 @@ FLAGS = [
 SHOTS = Path(__file__).resolve().parent.parent.parent / "build" / "screenshots"
 UPSERT = """
 mutation UpsertBucket($name: String, $project: String, $config: JSONString, $summary: JSONString) {
-  upsertBucket(input: {name: $name, modelName: $project, config: $config,
+  upsertBucket(input: {name: $name, displayName: $name, modelName: $project, config: $config,
                        summaryMetrics: $summary}) { inserted }
 }
 """
@@ -72,6 +72,7 @@ def stream_run(
     """Create a run and post its history and system-metric events through file_stream.
 
     What the official client sends, without its ~15 s batching: tests stay deterministic.
+    The run is named after its id (`wandb.init(name=run, id=run)`), so charts label it so.
     Returns the run's path `admin/project/run`.
     """
     variables = {
@@ -98,3 +99,9 @@ def stream_console(api: httpx.Client, path: str, offset: int, lines: list[str]) 
     """Post console lines (`output.log`) starting at line `offset` through file_stream."""
     files = {"output.log": {"offset": offset, "content": lines}}
     api.post(f"/files/{path}/file_stream", json={"files": files}).raise_for_status()
+
+
+def run_page(path: str) -> str:
+    """The page of run `entity/project/id`: W&B's `/<entity>/<project>/runs/<id>`."""
+    entity, project, run = path.split("/")
+    return f"/{entity}/{project}/runs/{run}"

@@ -134,7 +134,7 @@ function renderSidebar() {
     swatch.className = "swatch";
     swatch.style.background = run.color;
     const link = document.createElement("a");
-    link.href = `/runs/${data.entity}/${data.project}/${run.id}`;
+    link.href = `/${data.entity}/${data.project}/runs/${run.id}`;
     link.textContent = `${run.name} (${run.state})`;
     li.dataset.run = run.id;
     li.append(eye, swatch, link);

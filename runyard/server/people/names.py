@@ -17,6 +17,27 @@ from runyard.server.errors import ErrorCode, ServiceError
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MAX_NAME = 64
 
+# The web app serves W&B's URLs, `/<entity>/<project>/...`: an entity named like one of the
+# server's own first path segments (or one kept for pages to come) would be unreachable or
+# would shadow that path, so no user or team may take these names.
+RESERVED_NAMES = frozenset(
+    {
+        # served today
+        "api", "artifacts", "docs", "files", "graphql", "healthz", "launch", "login",
+        "logout", "metrics", "projects", "readyz", "redoc", "runs", "settings", "static",
+        "storage", "teams", "ui",
+        # kept for the server's own pages and endpoints
+        "about", "account", "auth", "automations", "health", "help", "home", "jobs",
+        "models", "oauth", "oidc", "orgs", "registry", "reports", "signup", "sso", "sweeps",
+        "users", "well-known",
+    }
+)  # fmt: skip
+
+
+def is_reserved(name: str) -> bool:
+    """Whether `name` is a first path segment of the server's own, never an entity."""
+    return name in RESERVED_NAMES
+
 
 def check_name(name: str, field: str) -> str:
     """Return `name` if it is a valid user or team name, else raise naming the rule."""
@@ -25,6 +46,13 @@ def check_name(name: str, field: str) -> str:
             ErrorCode.INVALID,
             f"{field}: {name!r} is not a valid name: use 1 to {MAX_NAME} lowercase letters, "
             "digits, '-' or '_', starting with a letter or digit (e.g. 'ml-team')",
+        )
+    if is_reserved(name):
+        raise ServiceError(
+            ErrorCode.INVALID,
+            f"{field}: {name!r} is reserved: the web app uses /{name}/ for its own pages, "
+            "so no user or team can be named so; pick another name (e.g. "
+            f"'{name}-team')",
         )
     return name
 

@@ -21,6 +21,7 @@ from runyard.server.errors import ServiceError, code_for_status
 from runyard.server.input_limits import loads_limited
 from runyard.server.tracking.config import unwrap_config
 from runyard.server.tracking.ids import decode_id
+from runyard.server.tracking.run_names import name_new_run
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +151,7 @@ def upsert_run(
     A non-null `id` is how the client says it is resuming: a new attempt starts
     (state back to running, the stop flag cleared, console offsets re-based).
     A new run is attributed to `attributed_user_id` (default: the caller).
+    A new run without a display name gets a generated one (`gentle-river-12`).
     """
     attributed_user_id = attributed_user_id or principal.user_id
     run: Run | None = None
@@ -206,6 +208,8 @@ def upsert_run(
             setattr(run, attr, value)
     if data.tags is not None:
         run.tags = list(data.tags)
+    if inserted and not run.display_name:
+        name_new_run(session, run)
     run.updated_at = now
     run.heartbeat_at = now
     session.flush()
@@ -247,12 +251,16 @@ def request_stop(session: Session, run: Run) -> None:
 
 
 def mark_crashed_runs(session: Session, timeout: timedelta, now: datetime | None = None) -> int:
-    """Turn running runs whose client went silent for `timeout` into `crashed`; return the count."""
+    """Turn running runs whose client went silent for `timeout` into `crashed`; return the count.
+
+    A crashed run ends at its last heartbeat, the last moment it was known alive: ending it at
+    the sweep would add the whole heartbeat timeout to its duration and compute time.
+    """
     cutoff = (now or utcnow()) - timeout
     result = session.execute(
         update(Run)
         .where(Run.state == "running", Run.heartbeat_at < cutoff)
-        .values(state="crashed", finished_at=now or utcnow())
+        .values(state="crashed", finished_at=Run.heartbeat_at)
         .execution_options(synchronize_session=False)
     )
     count = int(getattr(result, "rowcount", 0) or 0)

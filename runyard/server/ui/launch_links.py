@@ -22,4 +22,4 @@ def item_run(request: Request, item_id: str) -> Response:
     path = launched.run_path(item)
     if path is None:
         return _error(request, me, 404, f"queue item {item_id} has not started a run yet")
-    return RedirectResponse(f"/runs/{path.entity}/{path.project}/{path.run}", status_code=303)
+    return RedirectResponse(f"/{path.entity}/{path.project}/runs/{path.run}", status_code=303)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -14,11 +14,13 @@ from runyard.server.auth import AuthError, Principal
 from runyard.server.clock import utcnow
 from runyard.server.deps import public_base_url
 from runyard.server.errors import ServiceError
+from runyard.server.people.names import is_reserved
 from runyard.server.tracking import project_reads, run_reads
 from runyard.server.tracking.run_reads import RunPath
 from runyard.server.tracking.run_search import RunQuery, search_runs
 from runyard.server.ui import table, views
 from runyard.server.ui.filters import OPERATORS, filter_document
+from runyard.server.ui.next_path import login_url, safe_next
 from runyard.server.ui.session import (
     LoginRequired,
     clear_session_cookie,
@@ -60,7 +62,15 @@ def _uow(request: Request) -> UnitOfWork:
 
 
 def _to_login(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    """Send a logged-out visitor to the login page, which sends them back to this link."""
+    return RedirectResponse(login_url(request.url.path, request.url.query), status_code=303)
+
+
+def check_entity_segment(entity: str) -> None:
+    """404 for a W&B-style page URL whose first segment is one of the server's own paths:
+    `/api/nope` stays an API 404 (JSON), not a login redirect or a page."""
+    if is_reserved(entity):
+        raise HTTPException(404, f"no page or endpoint at this path (/{entity}/ is not an entity)")
 
 
 def _page(request: Request, name: str, me: Principal, **context: Any) -> HTMLResponse:
@@ -87,7 +97,8 @@ def error_page(request: Request, exc: ServiceError) -> Response | None:
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/") -> HTMLResponse:
     """The sign-in form: paste the API key printed at first start (or one from `runyard key`)."""
-    return templates.TemplateResponse(request, "login.html", {"next": next, "error": None})
+    context = {"next": safe_next(next), "error": None}
+    return templates.TemplateResponse(request, "login.html", context)
 
 
 @router.post("/login", response_model=None)
@@ -99,13 +110,11 @@ def login(
     try:
         principal = login_principal(state, api_key.strip())
     except AuthError as exc:
-        context = {"next": next, "error": str(exc)}
+        context = {"next": safe_next(next), "error": str(exc)}
         refused = templates.TemplateResponse(request, "login.html", context)
         refused.status_code = 401
         return refused
-    # Only local paths: an open redirect would let a link bounce users to another site.
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(safe_next(next), status_code=303)
     token = session_token(state.signer, principal.user_id)
     set_session_cookie(request, response, token, state.signer.ttl_s)
     return response
@@ -147,9 +156,11 @@ def _run_payload(run: Run, color: int) -> dict[str, Any]:
     return {**views.sidebar_run(run), "color": color}
 
 
-@router.get("/projects/{entity}/{project}", response_class=HTMLResponse, response_model=None)
+@router.get("/{entity}/{project}", response_class=HTMLResponse, response_model=None)
+@router.get("/{entity}/{project}/workspace", response_class=HTMLResponse, response_model=None)
 def workspace(request: Request, entity: str, project: str) -> Response:
-    """The workspace: runs sidebar and one chart per metric (drawn by workspace.js)."""
+    """The workspace (W&B's project URL): runs sidebar and one chart per metric."""
+    check_entity_segment(entity)
     me = _me(request)
     if me is None:
         return _to_login(request)
@@ -199,7 +210,7 @@ def _query_runs(
     return page.runs, page.total or 0
 
 
-@router.get("/projects/{entity}/{project}/runs", response_class=HTMLResponse, response_model=None)
+@router.get("/{entity}/{project}/table", response_class=HTMLResponse, response_model=None)
 def runs_table(
     request: Request,
     entity: str,
@@ -216,6 +227,7 @@ def runs_table(
     `order` takes several comma-separated keys (shift-click on a header adds one);
     `group` groups the rows by a config key, with a count per group.
     """
+    check_entity_segment(entity)
     me = _me(request)
     if me is None:
         return _to_login(request)
@@ -250,11 +262,12 @@ def runs_table(
     )
 
 
-@router.get("/projects/{entity}/{project}/runs.csv", response_model=None)
+@router.get("/{entity}/{project}/table.csv", response_model=None)
 def runs_csv(
     request: Request, entity: str, project: str, filters: str = "", order: str = "-created_at"
 ) -> Response:
     """The runs table (same filter and order) as a CSV download."""
+    check_entity_segment(entity)
     me = _me(request)
     if me is None:
         return _to_login(request)
@@ -282,11 +295,12 @@ def runs_csv(
     return Response(body, media_type="text/csv", headers={"Content-Disposition": disposition})
 
 
-@router.get("/runs/{entity}/{project}/{run}", response_class=HTMLResponse, response_model=None)
+@router.get("/{entity}/{project}/runs/{run}", response_class=HTMLResponse, response_model=None)
 def run_page(
     request: Request, entity: str, project: str, run: str, console_limit: int = 2000
 ) -> Response:
-    """One run: overview, config and summary, charts, console and files."""
+    """One run (W&B's run URL): overview, config and summary, charts, console and files."""
+    check_entity_segment(entity)
     me = _me(request)
     if me is None:
         return _to_login(request)

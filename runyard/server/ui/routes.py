@@ -7,7 +7,15 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from runyard.server.ui import csrf, data, launch_links, launch_pages, pages, people_pages
+from runyard.server.ui import (
+    csrf,
+    data,
+    launch_links,
+    launch_pages,
+    pages,
+    people_pages,
+    wandb_urls,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -18,5 +26,8 @@ def mount_ui(app: FastAPI) -> None:
     # Every POST form carries `{{ csrf_token(request) }}` in a hidden `csrf_token` field.
     pages.templates.env.globals["csrf_token"] = csrf.token_for
     app.mount("/static/ui", StaticFiles(directory=STATIC), name="ui-static")
-    for module in (data, launch_links, launch_pages, people_pages, pages):
+    # Order matters: W&B's `/<entity>/<project>/...` pages come last, so every fixed path
+    # (`/teams/x`, `/launch/x/y`, the old `/projects/...` redirects) is matched first; the
+    # names of those first segments are reserved (`people.names.RESERVED_NAMES`).
+    for module in (data, launch_links, launch_pages, people_pages, wandb_urls, pages):
         app.include_router(module.router)
