@@ -89,6 +89,21 @@ def test_filters_keep_candidates_and_baselines_apart() -> None:
     assert export_runs.baseline_filter(export_runs.make_spec("t/p", SHA, None, "", None)) is None
 
 
+def test_without_the_wandb_client_the_command_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from runyard.cli import main
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` now raises ImportError
+    args = ["export-runs", "--project", "t/p", "--github-sha", SHA, "--output-dir", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert "pip install 'runyard[export]'" in result.output
+    assert not (tmp_path / "wandb_report.csv").exists()
+
+
 # --- against a live server, through wandb.Api ---------------------------------------------------
 
 

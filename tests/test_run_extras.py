@@ -122,7 +122,9 @@ def test_jobs_are_listed_after_wandb_job_create(wandb_client: WandbClient, tmp_p
     listed = _cli(client, "job", "list", "-p", project, "-e", "admin")
     assert "trainer -- versions (3): v0,v1,latest" in listed
     jobs = _result(client.run("run_extras.py", "jobs", "admin", project))["jobs"]
-    assert jobs == [{"name": "trainer", "aliases": [["latest", "v1"], ["v0"]], "states": ["COMMITTED"] * 2}]
+    assert jobs == [
+        {"name": "trainer", "aliases": [["latest", "v1"], ["v0"]], "states": ["COMMITTED"] * 2}
+    ]
     # Artifacts of other types are not jobs.
     src = tmp_path / "src"
     src.mkdir()
