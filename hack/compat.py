@@ -31,6 +31,7 @@ TESTS = [
     "tests/test_run_system.py",
     "tests/test_artifact_references.py",
     "tests/test_wandb_verify.py",
+    "tests/test_run_extras.py",
 ]
 MEDIA_PACKAGES = ["numpy>=1.26", "pillow>=10.0"]
 

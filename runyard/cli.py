@@ -9,6 +9,7 @@ import click
 
 from runyard import log_setup
 from runyard.agent_cli import agent
+from runyard.export_cli import export_runs_command
 from runyard.people_cli import key, team, user
 from runyard.queue_cli import launch, queue
 
@@ -181,6 +182,7 @@ main.add_command(agent)
 main.add_command(user)
 main.add_command(team)
 main.add_command(key)
+main.add_command(export_runs_command)
 
 if __name__ == "__main__":
     main()

@@ -15,6 +15,7 @@ from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import GraphQLContext, ctx
 from runyard.server.tracking import artifact_files as files
 from runyard.server.tracking import artifact_service as service
+from runyard.server.tracking.artifact_service import VersionAlias
 from runyard.server.tracking.artifacts import CreateArtifactSpec, Membership
 from runyard.server.tracking.ids import encode_id
 from runyard.server.tracking.run_files import mimetype_for
@@ -216,7 +217,7 @@ def resolve_membership_created(membership: Membership, _: GraphQLResolveInfo) ->
 @membership_type.field("aliases")
 def resolve_membership_aliases(
     membership: Membership, info: GraphQLResolveInfo
-) -> list[ArtifactAlias]:
+) -> list[ArtifactAlias | VersionAlias]:
     """The aliases pointing at the version."""
     return service.aliases_of(ctx(info).uow, membership.artifact)
 
@@ -248,14 +249,14 @@ def resolve_membership_files(
 
 
 @alias_type.field("id")
-def resolve_alias_id(alias: ArtifactAlias, _: GraphQLResolveInfo) -> str:
+def resolve_alias_id(alias: ArtifactAlias | VersionAlias, _: GraphQLResolveInfo) -> str:
     """Node id of the alias."""
     return encode_id("ArtifactAlias", alias.id)
 
 
 @alias_type.field("artifactCollection")
 def resolve_alias_collection(
-    alias: ArtifactAlias, info: GraphQLResolveInfo
+    alias: ArtifactAlias | VersionAlias, info: GraphQLResolveInfo
 ) -> ArtifactCollection | None:
     """The collection the alias belongs to."""
     return service.collection_of_alias(ctx(info).uow, alias)
@@ -270,6 +271,8 @@ ARTIFACT_ATTRIBUTES = {
     "artifactType": lambda a: {
         "id": encode_id("ArtifactType", a.collection.id),
         "name": a.collection.type_name,
+        # ArtifactType.artifactCollections (graphql/run_artifacts.py) starts from it.
+        "artifact": a,
     },
     "metadata": lambda a: json.dumps(a.metadata_json or {}),
     "ttlDurationSeconds": lambda a: -2,
@@ -287,7 +290,9 @@ for _field, _getter in ARTIFACT_ATTRIBUTES.items():
 
 
 @artifact_type.field("aliases")
-def resolve_artifact_aliases(artifact: Artifact, info: GraphQLResolveInfo) -> list[ArtifactAlias]:
+def resolve_artifact_aliases(
+    artifact: Artifact, info: GraphQLResolveInfo
+) -> list[ArtifactAlias | VersionAlias]:
     """The aliases pointing at the version."""
     return service.aliases_of(ctx(info).uow, artifact)
 

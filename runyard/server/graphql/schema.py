@@ -19,6 +19,7 @@ from runyard.server.graphql import (
     people_types,
     project_list,
     projects,
+    run_artifacts,
     run_delete,
     run_files,
     run_state,
@@ -28,6 +29,8 @@ from runyard.server.graphql import (
 from runyard.server.input_limits import INT64_MAX, INT64_MIN
 
 SDL_PATH = Path(__file__).parent / "schema.graphql"
+# Further SDL files extend the main one, one per concept (e.g. run_artifacts.graphql).
+SDL_FILES = [SDL_PATH, *sorted(p for p in SDL_PATH.parent.glob("*.graphql") if p != SDL_PATH)]
 
 # JSONString values travel as strings both ways; the resolvers encode and decode them.
 json_string = ScalarType("JSONString")
@@ -54,7 +57,7 @@ int64 = ScalarType("Int64", value_parser=parse_int64)
 def build_schema() -> GraphQLSchema:
     """Load the SDL and bind every resolver; cached because it is immutable."""
     return make_executable_schema(
-        load_schema_from_path(str(SDL_PATH)),
+        [load_schema_from_path(str(path)) for path in SDL_FILES],
         json_string,
         int64,
         *identity.BINDABLES,
@@ -71,4 +74,5 @@ def build_schema() -> GraphQLSchema:
         *people.BINDABLES,
         *people_types.BINDABLES,
         *project_list.BINDABLES,
+        *run_artifacts.BINDABLES,
     )

@@ -6,6 +6,8 @@ Thin service functions over a unit of work; the rules live in `tracking.artifact
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from runyard.server.access import Action
 from runyard.server.auth import Principal
 from runyard.server.db.models import (
@@ -97,12 +99,32 @@ def latest_version(uow: UnitOfWork, collection: ArtifactCollection) -> Artifact 
     return artifacts.latest_version(uow.session, collection)
 
 
-def aliases_of(uow: UnitOfWork, artifact: Artifact) -> list[ArtifactAlias]:
-    """The aliases pointing at the version."""
-    return artifacts.aliases_of(uow.session, artifact)
+@dataclass(frozen=True)
+class VersionAlias:
+    """The `vN` alias W&B lists beside a version's own aliases; Runyard derives it from the
+    version index instead of storing it (clients tell it apart by its shape)."""
+
+    id: str
+    alias: str
+    collection_id: int
+    artifact_id: int
 
 
-def collection_of_alias(uow: UnitOfWork, alias: ArtifactAlias) -> ArtifactCollection | None:
+def aliases_of(uow: UnitOfWork, artifact: Artifact) -> list[ArtifactAlias | VersionAlias]:
+    """The aliases pointing at the version, then its `vN` once committed (as W&B answers:
+    `wandb job list` prints versions from them)."""
+    rows: list[ArtifactAlias | VersionAlias] = list(artifacts.aliases_of(uow.session, artifact))
+    if artifact.version_index is not None:
+        version = f"v{artifact.version_index}"
+        rows.append(
+            VersionAlias(f"version-{artifact.id}", version, artifact.collection_id, artifact.id)
+        )
+    return rows
+
+
+def collection_of_alias(
+    uow: UnitOfWork, alias: ArtifactAlias | VersionAlias
+) -> ArtifactCollection | None:
     """The collection an alias belongs to."""
     return uow.session.get(ArtifactCollection, alias.collection_id)
 
