@@ -193,6 +193,11 @@ def apply_post(session: Session, run: Run, body: FileStreamRequest, max_value_by
     """Validate and store one file_stream post for `run`, in the caller's transaction."""
     parsed = parse_post(body, max_value_bytes)
     now = utcnow()
+    if parsed.history and run.history_base:
+        # A fork's client counts its own lines from 0; its parent's lines come first.
+        base = run.history_base
+        _check_line_numbers(HISTORY_FILE, parsed.history[0][0], len(parsed.history), base)
+        parsed.history = [(n + base, row, text) for n, row, text in parsed.history]
     if parsed.history:
         new_lines = _insert_new_lines(
             session,

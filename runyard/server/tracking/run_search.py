@@ -61,7 +61,12 @@ def parse_filters(text: str | None) -> Any:
 def _where(project: Project, filters: str | None, dialect: str) -> tuple[ColumnElement[bool], ...]:
     document = parse_filters(filters)
     try:
-        return (Run.project_id == project.id, compile_filter(document, dialect))
+        # A rewind's archive is read through its run, never listed with the live runs.
+        return (
+            Run.project_id == project.id,
+            Run.archived_at.is_(None),
+            compile_filter(document, dialect),
+        )
     except FilterError as exc:
         raise ServiceError(ErrorCode.INVALID, f"invalid filter: {exc}") from exc
 
