@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from conftest import WandbClient, unique_project
+from support.browser import chromium, shot, signed_in
 from support.server import LiveServer
 
 
@@ -196,3 +198,31 @@ def test_rewind_mutation_refuses_bad_steps(
     errors = answer.json()["errors"]
     assert message in errors[0]["message"], errors
     assert _history(sqlite_server, f"admin/{project}/r") == [(s, float(s)) for s in range(3)]
+
+
+def test_run_pages_show_forks_archives_and_alerts(
+    sqlite_server: LiveServer, sqlite_client: WandbClient
+) -> None:
+    project = unique_project()
+    _logged(sqlite_client, project, "src", "--steps", "6")
+    _logged(sqlite_client, project, "kid", "--fork-from", "src?_step=2", "--steps", "2")
+    _logged(sqlite_client, project, "src", "--resume-from", "src?_step=4", "--steps", "1")
+    alerted = sqlite_client.run(
+        "alerts.py", "--project", project, "--run-id", "kid", "--repeat", "1"
+    )
+    assert alerted.returncode == 0, alerted.stdout + alerted.stderr
+    base = f"{sqlite_server.url}/runs/admin/{project}"
+    with chromium() as browser, signed_in(browser, sqlite_server) as page:
+        page.goto(f"{base}/kid")
+        expect(page.locator("#forked-from")).to_contain_text("src at step 2")
+        alerts = page.get_by_role("table", name="Alerts")
+        expect(alerts).to_contain_text("Loss is NaN")
+        expect(alerts).to_contain_text("loss went to NaN at step 0")
+        page.locator("#forked-from a").click()
+        expect(page).to_have_url(f"{base}/src")
+        expect(page.locator("#forks")).to_contain_text("kid (at step 2)")
+        expect(page.locator("#forked-from")).to_contain_text("before it was rewound")
+        shot(page, "run-forks-and-archives")
+        page.locator("#archives a").click()
+        expect(page).to_have_url(f"{base}/src-archive-1")
+        expect(page.locator("#archived-of")).to_contain_text("src")
