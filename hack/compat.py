@@ -25,6 +25,8 @@ TESTS = [
     "tests/test_wandb_launch_push.py",
     "tests/test_wandb_queue_lifecycle.py",
     "tests/test_people_graphql.py",
+    "tests/test_run_branches.py",
+    "tests/test_run_alerts.py",
 ]
 
 

@@ -24,7 +24,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+            def do_POST(self) -> None:
                 length = int(self.headers["Content-Length"])
                 receiver.bodies.append(json.loads(self.rfile.read(length)))
                 self.send_response(status)
@@ -101,9 +101,7 @@ def test_repeated_alert_is_stored_and_delivered_once(
     )
 
 
-def test_alert_shows_on_graphql(
-    sqlite_server: LiveServer, sqlite_client: WandbClient
-) -> None:
+def test_alert_shows_on_graphql(sqlite_server: LiveServer, sqlite_client: WandbClient) -> None:
     project = unique_project()
     result = sqlite_client.run("alerts.py", "--project", project, "--run-id", "ag", "--repeat", "1")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -111,7 +109,7 @@ def test_alert_shows_on_graphql(
         answer = api.post(
             "/graphql",
             json={
-                "query": "query($p: String) { project(name: $p, entityName: \"admin\") "
+                "query": 'query($p: String) { project(name: $p, entityName: "admin") '
                 '{ run(name: "ag") { alerts { title text severity waitDuration } } } }',
                 "variables": {"p": project},
             },
@@ -138,7 +136,9 @@ def test_alert_over_the_limits_is_refused(
     sqlite_server: LiveServer, sqlite_client: WandbClient, title: str, text: str, message: str
 ) -> None:
     project = unique_project()
-    result = sqlite_client.run("alerts.py", "--project", project, "--run-id", "lim", "--repeat", "0")
+    result = sqlite_client.run(
+        "alerts.py", "--project", project, "--run-id", "lim", "--repeat", "0"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     with sqlite_server.api() as api:
         answer = api.post(

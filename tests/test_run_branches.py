@@ -189,8 +189,8 @@ def test_rewind_mutation_refuses_bad_steps(
         answer = api.post(
             "/graphql",
             json={
-                "query": "mutation($v: Float!, $p: String) { rewindRun(input: {runName: \"r\", "
-                "projectName: $p, metricName: \"_step\", metricValue: $v}) "
+                "query": 'mutation($v: Float!, $p: String) { rewindRun(input: {runName: "r", '
+                'projectName: $p, metricName: "_step", metricValue: $v}) '
                 "{ rewoundRun { historyLineCount } } }",
                 "variables": {"v": step, "p": project},
             },

@@ -73,7 +73,7 @@ class Notifier:
 def _deliver(channel: AlertChannel, message: AlertMessage) -> None:
     try:
         channel.deliver(message)
-    except Exception as exc:  # noqa: BLE001 - any failure is logged, never raised to a client
+    except Exception as exc:
         logger.warning(
             "alert delivery failed",
             extra={

@@ -35,9 +35,7 @@ def resolve_rewind_run(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) 
 
 
 @mutation.field("notifyScriptableRunAlert")
-def resolve_notify_alert(
-    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
-) -> dict[str, Any]:
+def resolve_notify_alert(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
     """Store an alert (unless a repeat within its wait duration) and deliver it after commit."""
     context = ctx(info)
     alerts.send_alert(context.uow, context.principal, alerts.AlertInput.model_validate(input))

@@ -20,7 +20,7 @@ from runyard.server.api.models import as_utc
 from runyard.server.auth import Principal
 from runyard.server.db.models import Run, RunAlert
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.notifications import AlertMessage, notifier_for
+from runyard.server.notifications import AlertMessage, Notifier, notifier_for
 from runyard.server.tracking.run_reads import RunPath, read_run
 from runyard.server.unit_of_work import UnitOfWork
 
@@ -123,8 +123,12 @@ def send_alert(uow: UnitOfWork, principal: Principal, data: AlertInput) -> RunAl
         created_at=now.isoformat(),
     )
     notifier = notifier_for(uow.settings.alert_webhook_url, uow.settings.alert_webhook_timeout_s)
-    uow.after_commit(lambda: notifier.notify(message) and None)
+    uow.after_commit(lambda: _notify(notifier, message))
     return alert
+
+
+def _notify(notifier: Notifier, message: AlertMessage) -> None:
+    notifier.notify(message)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 
 from runyard.server.access import Action
 from runyard.server.auth import Principal
-from runyard.server.clock import utcnow
 from runyard.server.db.models import HistoryLine, MetricPoint, MetricRollup, Run
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.tracking.rollups import Point, store_rollups
@@ -146,8 +145,9 @@ def _rebuild_rollups(session: Session, run_id: int) -> None:
         # Finish the last line of the chunk, so a line's points never straddle two reads.
         last = rows[-1].line_no
         rest = session.execute(
-            select(MetricPoint.key, MetricPoint.line_no, MetricPoint.step, MetricPoint.value)
-            .where(MetricPoint.run_id == run_id, MetricPoint.line_no == last)
+            select(MetricPoint.key, MetricPoint.line_no, MetricPoint.step, MetricPoint.value).where(
+                MetricPoint.run_id == run_id, MetricPoint.line_no == last
+            )
         ).all()
         points = {(r.key, r.line_no): Point(*r) for r in [*rows, *rest]}
         store_rollups(session, run_id, points.values())
