@@ -226,3 +226,42 @@ def test_run_pages_show_forks_archives_and_alerts(
         page.locator("#archives a").click()
         expect(page).to_have_url(f"{base}/src-archive-1")
         expect(page.locator("#archived-of")).to_contain_text("src")
+
+
+REWIND = (
+    'mutation($v: Float!, $p: String) { rewindRun(input: {runName: "r", projectName: $p, '
+    'metricName: "_step", metricValue: $v}) { rewoundRun { id historyLineCount '
+    "forkedFrom { runName step run { archived archivedFrom { name } } } } } }"
+)
+
+
+def test_a_retried_rewind_keeps_one_archive_and_deleting_the_run_deletes_it(
+    sqlite_server: LiveServer, sqlite_client: WandbClient
+) -> None:
+    project = unique_project()
+    _logged(sqlite_client, project, "r", "--steps", "5")
+    with sqlite_server.api() as api:
+        answers = [
+            api.post("/graphql", json={"query": REWIND, "variables": {"v": 2, "p": project}})
+            for _ in range(2)
+        ]
+        for answer in answers:
+            rewound = answer.json()["data"]["rewindRun"]["rewoundRun"]
+            assert rewound["historyLineCount"] == 3
+            assert rewound["forkedFrom"] == {
+                "runName": "r-archive-1",
+                "step": 2,
+                "run": {"archived": True, "archivedFrom": {"name": "r"}},
+            }
+        assert api.get(f"/api/v1/runs/admin/{project}/r/lineage").json()["archives"] == [
+            "r-archive-1"
+        ]
+        deleted = api.post(
+            "/graphql",
+            json={
+                "query": "mutation($id: ID!) { deleteRun(input: {id: $id}) { clientMutationId } }",
+                "variables": {"id": rewound["id"]},
+            },
+        )
+        assert "errors" not in deleted.json(), deleted.text
+        assert api.get(f"/api/v1/runs/admin/{project}/r-archive-1").status_code == 404

@@ -180,7 +180,7 @@ def apply_fork(session: Session, run: Run, internals: dict[str, Any]) -> None:
         )
     cut = cut_line(session, parent, point.step, "fork_from")
     copy_history_prefix(session, parent.id, run.id, cut)
-    run.forked_from_id = parent.id
+    run.forked_from = parent
     run.fork_step = point.step
     run.history_base = cut
     run.history_line_count = cut
@@ -208,6 +208,17 @@ def summary_of_prefix(lines: list[str]) -> dict[str, Any]:
         if isinstance(row, dict):
             summary.update(row)
     return summary
+
+
+def _already_rewound(run: Run, step: int, cut: int) -> bool:
+    """Whether the run was just rewound to `step` and has logged nothing since."""
+    parent = run.forked_from
+    return (
+        parent is not None
+        and parent.archived_of_id == run.id
+        and run.fork_step == step
+        and run.history_line_count == cut
+    )
 
 
 def rewind_run(
@@ -248,6 +259,8 @@ def rewind_run(
             "is: fork from it instead (fork_from=...)",
         )
     cut = cut_line(session, run, step, "resume_from")
+    if _already_rewound(run, step, cut):
+        return run  # a retried rewindRun: the first one did the work
     now = uow.now()
     archive = Run(
         project_id=run.project_id,
@@ -273,9 +286,9 @@ def rewind_run(
         heartbeat_at=run.heartbeat_at,
         finished_at=run.finished_at or now,
         user_id=run.user_id,
-        forked_from_id=run.forked_from_id,
+        forked_from=run.forked_from,
         fork_step=run.fork_step,
-        archived_of_id=run.id,
+        archived_of=run,
         archived_at=now,
     )
     session.add(archive)
@@ -299,7 +312,7 @@ def rewind_run(
     run.summary = summary_of_prefix(kept)
     run.history_line_count = cut
     run.history_base = 0
-    run.forked_from_id = archive.id
+    run.forked_from = archive
     run.fork_step = step
     run.updated_at = now
     session.flush()

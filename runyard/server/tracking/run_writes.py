@@ -103,6 +103,15 @@ def delete_run(
         raise ServiceError(ErrorCode.NOT_FOUND, f"id: no run {node_id!r}")
     require(principal, run.project.entity.name, Action.WRITE)
     deleted_artifacts = delete_created_by(uow.session, run) if delete_artifacts else 0
+    # The archives a rewind kept are the run's own past: they go with it.
+    archives = forks.lineage(uow, run).archives
+    if archives:
+        # The run names its newest archive as parent and each archive names the run: cut
+        # the run's side first, so the deletes have an order.
+        run.forked_from = None
+        uow.session.flush()
+    for archive in archives:
+        uow.session.delete(archive)
     uow.session.delete(run)
     uow.session.flush()
     logger.info(
