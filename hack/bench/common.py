@@ -77,7 +77,12 @@ class ServerProcess:
     """`runyard server` in a child process with its own data dir."""
 
     def __init__(
-        self, data_dir: Path, database_url: str | None, extra_env: dict[str, str] | None = None
+        self,
+        data_dir: Path,
+        database_url: str | None,
+        extra_env: dict[str, str] | None = None,
+        python: str = sys.executable,
+        cwd: Path | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -93,8 +98,9 @@ class ServerProcess:
             env["RUNYARD_DATABASE_URL"] = database_url
         env.update(extra_env or {})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "runyard.cli", "server"],
+            [python, "-m", "runyard.cli", "server"],
             env=env,
+            cwd=cwd,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
