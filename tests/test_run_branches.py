@@ -226,6 +226,10 @@ def test_run_pages_show_forks_archives_and_alerts(
         page.locator("#archives a").click()
         expect(page).to_have_url(f"{base}/src-archive-1")
         expect(page.locator("#archived-of")).to_contain_text("src")
+        # The workspace draws the live runs only.
+        page.goto(f"{sqlite_server.url}/projects/admin/{project}")
+        expect(page.locator("#run-list")).to_contain_text("kid")
+        expect(page.locator("#run-list")).not_to_contain_text("archived at rewind")
 
 
 REWIND = (
