@@ -9,6 +9,7 @@ import pytest
 from runyard.server.db.models import RunAlert
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.tracking.alerts import AlertInput, check_alert, is_throttled
+from runyard.server.tracking.filestream import history_shift
 from runyard.server.tracking.forks import (
     BranchPoint,
     branch_point_of,
@@ -80,3 +81,9 @@ def test_bad_alerts_are_refused(fields: dict[str, object], code: ErrorCode, mess
 
 def test_an_alert_at_the_limits_passes() -> None:
     check_alert(_alert(title="t" * 64, text="x" * 10_000, severity="ERROR", waitDuration=0))
+
+
+def test_a_fresh_fork_shifts_only_clients_that_count_from_zero() -> None:
+    assert history_shift(6, 0) == 6  # an older client: its line 0 follows the parent's 6
+    assert history_shift(6, 6) == 0  # a newer client continues at historyLineCount
+    assert history_shift(0, 0) == 0

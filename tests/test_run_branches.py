@@ -69,6 +69,8 @@ def test_fork_reads_parent_up_to_the_fork_step_then_its_own(
     with server.api() as api:
         child = api.get(f"/api/v1/runs/{entity}/{project}/child").json()
         assert child["forked_from"] == {"run": "parent", "step": 5}
+        # No gap between the parent's lines and the fork's own.
+        assert child["history_line_count"] == 10
         parent_lineage = api.get(f"/api/v1/runs/{entity}/{project}/parent/lineage").json()
         assert parent_lineage["forks"] == [{"run": "child", "step": 5}]
         assert parent_lineage["forked_from"] is None
@@ -80,6 +82,19 @@ def test_fork_reads_parent_up_to_the_fork_step_then_its_own(
         assert sampled.status_code == 200, sampled.text
         series = sampled.json()["series"]["v"]
         assert [(b["x_min"], b["last"]) for b in series] == expected
+
+
+def test_a_resumed_fork_continues_after_its_own_lines(
+    sqlite_server: LiveServer, sqlite_client: WandbClient
+) -> None:
+    project = unique_project()
+    _logged(sqlite_client, project, "p", "--steps", "10")
+    _logged(sqlite_client, project, "c", "--fork-from", "p?_step=5", "--steps", "2")
+    init = _logged(sqlite_client, project, "c", "--resume", "allow", "--steps", "2")
+    assert init["start"] == 8
+    expected = [(s, float(s)) for s in range(10)]
+    # Parent's 0..5, the fork's own 6..7, then the resumed attempt's 8..9: no gap, no overlap.
+    assert _history(sqlite_server, f"admin/{project}/c") == expected
 
 
 def test_rewind_continues_after_the_step_and_keeps_an_archive(

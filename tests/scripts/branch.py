@@ -17,6 +17,7 @@ parser.add_argument("--steps", type=int, default=10)
 parser.add_argument("--offset", type=float, default=0.0)
 parser.add_argument("--fork-from")
 parser.add_argument("--resume-from")
+parser.add_argument("--resume")
 args = parser.parse_args()
 
 run = wandb.init(
@@ -25,6 +26,7 @@ run = wandb.init(
     id=args.run_id,
     fork_from=args.fork_from,
     resume_from=args.resume_from,
+    resume=args.resume,
     config={"lr": 0.1},
 )
 start = run.starting_step

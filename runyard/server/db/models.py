@@ -170,9 +170,12 @@ class Run(Base):
         ForeignKey("runs.id", ondelete="SET NULL"), nullable=True
     )
     fork_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    # File_stream history offsets of the current attempt start here: a fork holds its
-    # parent's lines first while its client counts its own lines from 0.
-    history_base: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Added to the file_stream history offsets of the current attempt. A fork holds its
+    # parent's lines first; None until its first post shows whether its client continues
+    # after them (newer clients) or counts its own lines from 0 (see filestream.py).
+    history_base: Mapped[int | None] = mapped_column(
+        Integer, nullable=True, default=0, server_default="0"
+    )
     # Set on the archive a rewind keeps of a run's history: the run it was archived from.
     archived_of_id: Mapped[int | None] = mapped_column(
         ForeignKey("runs.id", ondelete="SET NULL"), nullable=True

@@ -5,8 +5,9 @@ copy of the source's history lines (and their metric points and rollups) up to t
 branch step, so every reader — REST history, GraphQL history/sampledHistory/scan, charts —
 reads one run's own rows and needs no knowledge of lineage.
 
-- A fork is a new run: its client counts its own history lines from 0, so the copied
-  prefix shifts them by `history_base` (filestream.py adds it to every offset).
+- A fork is a new run: upsertBucket answers `historyLineCount` = the copied lines, and
+  newer clients continue after them; older ones count their own lines from 0, so their
+  offsets are shifted by `history_base` (decided at the first post, filestream.py).
 - A rewind keeps the run's id: all its history moves to a new *archive* run (readable,
   hidden from project run lists), the prefix is copied back, and the client continues at
   the `historyLineCount` that `rewindRun` returns. The run's "forked from" then names the
@@ -182,7 +183,7 @@ def apply_fork(session: Session, run: Run, internals: dict[str, Any]) -> None:
     copy_history_prefix(session, parent.id, run.id, cut)
     run.forked_from = parent
     run.fork_step = point.step
-    run.history_base = cut
+    run.history_base = None  # decided by the client's first history post
     run.history_line_count = cut
     session.flush()
     logger.info(

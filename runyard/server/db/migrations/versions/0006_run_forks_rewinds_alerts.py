@@ -20,9 +20,7 @@ def upgrade() -> None:
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("forked_from_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("fork_step", sa.BigInteger(), nullable=True))
-        batch.add_column(
-            sa.Column("history_base", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch.add_column(sa.Column("history_base", sa.Integer(), nullable=True, server_default="0"))
         batch.add_column(sa.Column("archived_of_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True))
         batch.create_foreign_key(
