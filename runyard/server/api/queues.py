@@ -234,7 +234,9 @@ def report_item(
 @router.post("/agents/claim", response_model=QueueItem | None)
 async def claim(body: ClaimRequest, uow: UowDep, principal: PrincipalDep, request: Request) -> Any:
     """Lease the best item that fits, waiting up to `wait` seconds; null if none came."""
-    queues = await run_in_threadpool(queue_service.claim_queues, uow, principal, body.queues)
+    queues = await run_in_threadpool(
+        queue_service.claim_queues, uow, principal, body.queues, body.agent_id
+    )
     signal = wakeup(request)
     board: CapacityBoard = request.app.state.capacity_board
     deadline = time.monotonic() + body.wait
@@ -269,11 +271,9 @@ async def heartbeat(
     body: HeartbeatRequest, uow: UowDep, principal: PrincipalDep, request: Request
 ) -> list[QueueItem]:
     """Renew the agent's leases; items come back with their state (stop canceled ones).
-    A `capacity` reaches the agent's waiting claim at once."""
-    if body.capacity is not None:
-        request.app.state.capacity_board.update(body.agent_id, body.capacity)
-
-    return await run_in_threadpool(
+    A `capacity` reaches the agent's waiting claim at once (once the caller may speak for
+    the agent: renew checks that first)."""
+    items = await run_in_threadpool(
         queue_service.renew,
         uow,
         principal,
@@ -282,6 +282,9 @@ async def heartbeat(
         body.status,
         body.capacity,
     )
+    if body.capacity is not None:
+        request.app.state.capacity_board.update(body.agent_id, body.capacity)
+    return items
 
 
 @router.post("/agents/adopt", response_model=list[QueueItem])

@@ -58,10 +58,8 @@ def _agent(context: GraphQLContext, node_id: str, field: str) -> AgentView:
 
 def _item(context: GraphQLContext, node_id: str) -> QueueItem:
     item_id = _key("RunQueueItem", node_id, "runQueueItemId")
-    # Acks, failures and warnings act on the item: a write.
-    return queue_service.get_item(
-        context.uow, context.principal, item_id, Action.WRITE, field="runQueueItemId"
-    )
+    # Acks, failures and warnings act on the item for the agent holding it.
+    return queue_service.held_item(context.uow, context.principal, item_id, "runQueueItemId")
 
 
 def _queue_by_node_id(context: GraphQLContext, node_id: str) -> Queue:

@@ -42,7 +42,8 @@ def register(
     now = uow.now()
     with uow.write_transaction() as session:
         owner = resolve_entity(session, principal, entity)
-        return agents.agent_out(agents.register(session, owner, body, now), owner.name, now)
+        agent = agents.register(session, owner, body, now, principal.user_id)
+        return agents.agent_out(agent, owner.name, now)
 
 
 def list_agents(uow: UnitOfWork, principal: Principal, entity: str | None) -> list[agents.AgentOut]:
@@ -51,6 +52,12 @@ def list_agents(uow: UnitOfWork, principal: Principal, entity: str | None) -> li
     with uow.read_session() as session:
         owner = resolve_entity(session, principal, entity, Action.READ)
         return [agents.agent_out(a, owner.name, now) for a in agents.list_agents(session, owner)]
+
+
+def speak_for(uow: UnitOfWork, principal: Principal, agent_id: str) -> None:
+    """Refuse unless the caller may act as agent `agent_id` (see `agents.speak_for`)."""
+    with uow.read_session() as session:
+        agents.speak_for(session, principal, agent_id)
 
 
 def touch(
@@ -83,8 +90,7 @@ def agent_view(uow: UnitOfWork, principal: Principal, agent_id: str, field: str)
                 f"{field}: launch agent {agent_id} is not registered; restart the agent "
                 "(it registers with createLaunchAgent)",
             )
-        entity = session.get(Entity, agent.entity_id)
-        check_entity_access(principal, entity.name if entity else "")
+        agents.speak_for(session, principal, agent.id)
         return AgentView(
             agent.id,
             agent.name,
@@ -104,7 +110,7 @@ def register_wandb_agent(
         found = session.scalars(select(Entity).where(Entity.name == entity)).first()
         if found is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"entityName: entity {entity!r} does not exist")
-        agent = agents.register(session, found, body, uow.now())
+        agent = agents.register(session, found, body, uow.now(), principal.user_id)
         # W&B agents create a run named after themselves: make the name unique per start.
         agent.name = f"agent-{agent.id[:12]}"
         return agent.id

@@ -11,8 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from runyard.launch.kubernetes.allowlists import PoolPolicy
+from runyard.server.access import Action, require
 from runyard.server.api.models import as_utc
+from runyard.server.auth import Principal
 from runyard.server.db.models import Entity, LaunchAgent
+from runyard.server.errors import ErrorCode, ServiceError
 
 # An agent that did not say how often it heartbeats counts as gone after this silence.
 SILENT_AFTER = timedelta(seconds=90)
@@ -93,9 +96,13 @@ def agent_out(agent: LaunchAgent, entity: str, now: datetime) -> AgentOut:
 
 
 def register(
-    session: Session, entity: Entity, body: AgentRegistration, now: datetime
+    session: Session,
+    entity: Entity,
+    body: AgentRegistration,
+    now: datetime,
+    user_id: int | None = None,
 ) -> LaunchAgent:
-    """Store a new agent; each start of an agent process registers anew."""
+    """Store a new agent, owned by the registering user; each agent start registers anew."""
     agent = LaunchAgent(
         id=uuid.uuid4().hex,
         entity_id=entity.id,
@@ -109,9 +116,37 @@ def register(
         status="polling",
         created_at=now,
         heartbeat_at=now,
+        user_id=user_id,
     )
     session.add(agent)
     session.flush()
+    return agent
+
+
+def speak_for(session: Session, principal: Principal, agent_id: str) -> LaunchAgent | None:
+    """Check that the caller may act as agent `agent_id`: heartbeat, claim, report, adopt.
+
+    The user who registered an agent speaks for it while they may write to its entity;
+    anyone else needs to manage that entity. Agents registered before owners were recorded
+    are open to the entity's writers, as they were. An id that was never registered only
+    names a lease holder: None, and nothing to check.
+    """
+    agent = session.get(LaunchAgent, agent_id)
+    if agent is None:
+        return None
+    entity = session.get(Entity, agent.entity_id)
+    entity_name = entity.name if entity is not None else ""
+    mine = agent.user_id is None or agent.user_id == principal.user_id
+    try:
+        require(principal, entity_name, Action.WRITE if mine else Action.MANAGE)
+    except ServiceError as exc:
+        if exc.code is not ErrorCode.FORBIDDEN or mine:
+            raise
+        raise ServiceError(
+            ErrorCode.FORBIDDEN,
+            f"agent_id: agent {agent_id} was registered by another user; only they or an "
+            f"admin of {entity_name!r} may act as it: register an agent of your own",
+        ) from exc
     return agent
 
 

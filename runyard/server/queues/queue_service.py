@@ -313,6 +313,10 @@ def report_item(
 ) -> tuple[QueueItem, QueueItem]:
     """Apply an agent's report; return the item before and after."""
     before = get_item(uow, principal, item_id, Action.WRITE)
+    # Both the reporting agent and the one holding the item must be the caller's to speak for:
+    # a same-state report (run id, warning, error) is accepted from any agent id.
+    for agent_id in {report.agent_id, before.agent_id or report.agent_id}:
+        agent_service.speak_for(uow, principal, agent_id)
     with store_errors():
         item = uow.queue_store.report(
             before.id,
@@ -325,6 +329,15 @@ def report_item(
             requeue=report.requeue,
         )
     return before, item
+
+
+def held_item(uow: UnitOfWork, principal: Principal, item_id: str, field: str) -> QueueItem:
+    """An item to report on for the agent holding it (acks, failures, warnings): a write to
+    the item, by someone who may speak for that agent."""
+    item = get_item(uow, principal, item_id, Action.WRITE, field=field)
+    if item.agent_id:
+        agent_service.speak_for(uow, principal, item.agent_id)
+    return item
 
 
 def report_held(
@@ -372,8 +385,11 @@ def renew_leases(uow: UnitOfWork, agent_id: str, item_ids: list[str]) -> list[Qu
 # --- agents: claims, leases, adoption ----------------------------------------------------
 
 
-def claim_queues(uow: UnitOfWork, principal: Principal, paths: list[str]) -> list[Queue]:
-    """The queues an agent asks to be served from (`entity/name` each), for claiming."""
+def claim_queues(
+    uow: UnitOfWork, principal: Principal, paths: list[str], agent_id: str
+) -> list[Queue]:
+    """The queues agent `agent_id` asks to be served from (`entity/name` each), for claiming."""
+    agent_service.speak_for(uow, principal, agent_id)
     queues = []
     for path in paths:
         entity, sep, name = path.partition("/")
@@ -406,6 +422,7 @@ def renew(
 
     Registered agents also record their status and free capacity (for pending items'
     reasons)."""
+    agent_service.speak_for(uow, principal, agent_id)
     mine = [get_item(uow, principal, item_id, Action.WRITE).id for item_id in item_ids]
     free = capacity.model_dump() if capacity is not None else None
     agent_service.touch(uow, agent_id, status, free)
@@ -417,6 +434,7 @@ def adopt(
 ) -> list[QueueItem]:
     """Lease to a restarted agent the items its workloads belong to, unless a live agent
     holds them; every found item comes back (final ones tell the agent to clean up)."""
+    agent_service.speak_for(uow, principal, agent_id)
     for item_id in item_ids:
         get_item(uow, principal, item_id, Action.WRITE)
     alive = agent_service.touch_and_list_alive(uow, agent_id)

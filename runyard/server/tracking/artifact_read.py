@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from runyard.server.access import Action, allows
 from runyard.server.auth import Principal
 from runyard.server.db.models import Artifact, ArtifactCollection, ArtifactFile, Entity, Project
 from runyard.server.tracking import artifact_files
@@ -67,9 +68,13 @@ def by_id(uow: UnitOfWork, principal: Principal, node_id: str) -> Artifact:
     except ValueError as exc:
         raise TrackingError(f"id: {exc}", status=400) from exc
     artifact = session.get(Artifact, pk)
-    if artifact is None or artifact.state != "COMMITTED":
+    # Ids are guessable (base64 of `Artifact:<n>`): another entity's version reads as missing.
+    if (
+        artifact is None
+        or artifact.state != "COMMITTED"
+        or not allows(principal, artifact.collection.project.entity.name, Action.READ)
+    ):
         raise TrackingError(f"artifact {node_id} does not exist", status=404)
-    check_entity_access(principal, artifact.collection.project.entity.name)
     return artifact
 
 

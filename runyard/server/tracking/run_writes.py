@@ -14,13 +14,13 @@ from runyard.server.people.attribution import attribution_for
 from runyard.server.tracking import filestream, forks
 from runyard.server.tracking.artifacts import delete_created_by
 from runyard.server.tracking.files import register_run_files
-from runyard.server.tracking.ids import decode_id
 from runyard.server.tracking.run_reads import RunPath, read_run
 from runyard.server.tracking.runs import (
     UpsertRunInput,
     find_project,
     find_run,
     get_or_create_project,
+    run_by_id,
     upsert_run,
 )
 from runyard.server.unit_of_work import UnitOfWork
@@ -94,14 +94,7 @@ def delete_run(
     uow: UnitOfWork, principal: Principal, node_id: str, *, delete_artifacts: bool
 ) -> None:
     """Delete a run by node id with its history and files (and, if asked, its artifacts)."""
-    try:
-        pk = decode_id("Run", node_id)
-    except ValueError as exc:
-        raise ServiceError(ErrorCode.INVALID, f"id: {exc}") from exc
-    run = uow.session.get(Run, pk)
-    if run is None:
-        raise ServiceError(ErrorCode.NOT_FOUND, f"id: no run {node_id!r}")
-    require(principal, run.project.entity.name, Action.WRITE)
+    run = run_by_id(uow.session, principal, node_id, Action.WRITE)
     deleted_artifacts = delete_created_by(uow.session, run) if delete_artifacts else 0
     # The archives a rewind kept are the run's own past: they go with it.
     archives = forks.lineage(uow, run).archives

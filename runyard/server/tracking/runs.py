@@ -17,7 +17,7 @@ from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
 from runyard.server.db.dialect import insert_for
 from runyard.server.db.models import Entity, Project, Run
-from runyard.server.errors import ServiceError, code_for_status
+from runyard.server.errors import ErrorCode, ServiceError, code_for_status
 from runyard.server.input_limits import loads_limited
 from runyard.server.tracking.config import unwrap_config
 from runyard.server.tracking.ids import decode_id
@@ -137,6 +137,27 @@ def _check_value_sizes(values: dict[str, Any], field: str, max_bytes: int) -> No
             )
 
 
+def run_by_id(session: Session, principal: Principal, node_id: str, action: Action) -> Run:
+    """The run with node id `node_id`, if the caller may `action` it.
+
+    Node ids are guessable (base64 of `Run:<n>`), so a run in an entity the caller has no
+    role in gets the same answer as one that does not exist: an id reveals neither.
+    """
+    try:
+        run = session.get(Run, decode_id("Run", node_id))
+    except ValueError as exc:
+        raise TrackingError(f"id: {exc}; leave id unset to create a run") from exc
+    missing = ServiceError(ErrorCode.NOT_FOUND, f"id: run {node_id!r} does not exist")
+    if run is None:
+        raise missing
+    try:
+        require(principal, run.project.entity.name, Action.READ)
+    except ServiceError as exc:
+        raise missing from exc
+    require(principal, run.project.entity.name, action)
+    return run
+
+
 def upsert_run(
     session: Session,
     principal: Principal,
@@ -154,14 +175,8 @@ def upsert_run(
     attributed_user_id = attributed_user_id or principal.user_id
     run: Run | None = None
     if data.id:
-        try:
-            run = session.get(Run, decode_id("Run", data.id))
-        except ValueError as exc:
-            raise TrackingError(f"id: {exc}; leave id unset to create a run") from exc
-        if run is None:
-            raise TrackingError(f"id: run {data.id!r} does not exist", status=404)
-        # Ids are guessable (base64 of `Run:<n>`): resuming by id needs write access too.
-        require(principal, run.project.entity.name, Action.WRITE)
+        # Resuming by id is a write to that run (ids are guessable: run takeover).
+        run = run_by_id(session, principal, data.id, Action.WRITE)
         project = run.project
     else:
         if not data.name:
