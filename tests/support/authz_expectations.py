@@ -194,6 +194,15 @@ def fresh_run(w: World) -> Fresh:
     return {"run": name, "run_name": name, "run_node": node}
 
 
+def logged_run(w: World) -> Fresh:
+    """A run of `t/proj` with history at steps 0 and 1 (to rewind)."""
+    name, node = w.fresh_run()
+    lines = ['{"loss": 1.0, "_step": 0}', '{"loss": 0.5, "_step": 1}']
+    body = {"files": {"wandb-history.jsonl": {"offset": 0, "content": lines}}}
+    w.as_owner("POST", f"/files/{w.team}/{w.project}/{name}/file_stream", json=body)
+    return {"run": name, "run_name": name, "run_node": node}
+
+
 def fresh_user(w: World) -> Fresh:
     """A new user, in no team (to add, disable)."""
     return {"username": w.fresh_user()}
@@ -280,6 +289,8 @@ ROUTES: list[Route] = [
     rest("GET", RUN + "/launch-item", READ),
     rest("GET", RUN + "/console", READ),
     rest("GET", RUN + "/files", READ),
+    rest("GET", RUN + "/lineage", READ),
+    rest("GET", RUN + "/alerts", READ),
     # Launch queues and items.
     rest(
         "POST",
@@ -785,6 +796,39 @@ FIELDS: list[Field] = [
         "mutation($i: DeleteRunInput!) { deleteRun(input: $i) { clientMutationId } }",
         variables=lambda w, f: {"i": {"id": f["run_node"], "clientMutationId": "x"}},
         setup=fresh_run,
+    ),
+    gql(
+        "mutation",
+        "rewindRun",
+        WRITE,
+        "mutation($i: RewindRunInput!) { rewindRun(input: $i) { rewoundRun { id } } }",
+        variables=lambda w, f: {
+            "i": {
+                "entityName": w.team,
+                "projectName": w.project,
+                "runName": f["run"],
+                "metricName": "_step",
+                "metricValue": 0,
+            }
+        },
+        setup=logged_run,
+    ),
+    gql(
+        "mutation",
+        "notifyScriptableRunAlert",
+        WRITE,
+        "mutation($i: NotifyScriptableRunAlertInput!) {"
+        " notifyScriptableRunAlert(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {
+                "entityName": w.team,
+                "projectName": w.project,
+                "runName": w.run,
+                "title": _new("alert"),
+                "text": "matrix",
+                "waitDuration": 0,
+            }
+        },
     ),
     # People: users are the instance admins', keys their owners'.
     gql("query", "users", INSTANCE_ADMIN, "{ users { edges { node { id } } } }"),
