@@ -32,6 +32,8 @@ TESTS = [
     "tests/test_artifact_references.py",
     "tests/test_wandb_verify.py",
     "tests/test_run_extras.py",
+    "tests/test_run_branches.py",
+    "tests/test_run_alerts.py",
 ]
 MEDIA_PACKAGES = ["numpy>=1.26", "pillow>=10.0"]
 

@@ -98,6 +98,14 @@ class ServerSettings(BaseSettings):
         None,
         description="When set, /metrics answers only `Authorization: Bearer <token>` requests.",
     )
+    alert_webhook_url: str | None = Field(
+        None,
+        description="POST each run alert (`run.alert`) as JSON to this URL; default: alerts "
+        "are only stored and shown.",
+    )
+    alert_webhook_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="How long one alert webhook delivery may take."
+    )
 
     @field_validator("log_level")
     @classmethod

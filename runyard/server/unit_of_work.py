@@ -46,6 +46,7 @@ class UnitOfWork:
         self.write = write
         self._clock = clock
         self._session: Session | None = None
+        self._after_commit: list[Callable[[], None]] = []
 
     # --- storage ------------------------------------------------------------------------
 
@@ -124,13 +125,25 @@ class UnitOfWork:
 
     # --- ending -------------------------------------------------------------------------
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the unit's work is committed (dropped on rollback).
+
+        For side effects outside the database (e.g. delivering an alert): they must
+        not happen for work that is then rolled back.
+        """
+        self._after_commit.append(callback)
+
     def commit(self) -> None:
         """Commit what the unit's session holds (a later use starts a new transaction)."""
         if self._session is not None:
             self._session.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     def rollback(self) -> None:
         """Drop what the unit's session holds."""
+        self._after_commit = []
         if self._session is not None:
             self._session.rollback()
 

@@ -218,6 +218,15 @@ def fresh_run_file(w: World) -> Fresh:
     return {"file_node": edges[0]["node"]["id"]}
 
 
+def logged_run(w: World) -> Fresh:
+    """A run of `t/proj` with history at steps 0 and 1 (to rewind)."""
+    name, node = w.fresh_run()
+    lines = ['{"loss": 1.0, "_step": 0}', '{"loss": 0.5, "_step": 1}']
+    body = {"files": {"wandb-history.jsonl": {"offset": 0, "content": lines}}}
+    w.as_owner("POST", f"/files/{w.team}/{w.project}/{name}/file_stream", json=body)
+    return {"run": name, "run_name": name, "run_node": node}
+
+
 def fresh_user(w: World) -> Fresh:
     """A new user, in no team (to add, disable)."""
     return {"username": w.fresh_user()}
@@ -318,6 +327,8 @@ ROUTES: list[Route] = [
         READ,
         url=lambda w, f: fill(RUN, w, f) + "/files/" + w.run_file,
     ),
+    rest("GET", RUN + "/lineage", READ),
+    rest("GET", RUN + "/alerts", READ),
     # Launch queues and items.
     rest(
         "POST",
@@ -856,6 +867,39 @@ FIELDS: list[Field] = [
         "mutation($f: [ID!]!) { deleteFiles(input: {files: $f}) { success } }",
         variables=lambda w, f: {"f": [f["file_node"]]},
         setup=fresh_run_file,
+    ),
+    gql(
+        "mutation",
+        "rewindRun",
+        WRITE,
+        "mutation($i: RewindRunInput!) { rewindRun(input: $i) { rewoundRun { id } } }",
+        variables=lambda w, f: {
+            "i": {
+                "entityName": w.team,
+                "projectName": w.project,
+                "runName": f["run"],
+                "metricName": "_step",
+                "metricValue": 0,
+            }
+        },
+        setup=logged_run,
+    ),
+    gql(
+        "mutation",
+        "notifyScriptableRunAlert",
+        WRITE,
+        "mutation($i: NotifyScriptableRunAlertInput!) {"
+        " notifyScriptableRunAlert(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {
+                "entityName": w.team,
+                "projectName": w.project,
+                "runName": w.run,
+                "title": _new("alert"),
+                "text": "matrix",
+                "waitDuration": 0,
+            }
+        },
     ),
     # People: users are the instance admins', keys their owners'.
     gql("query", "users", INSTANCE_ADMIN, "{ users { edges { node { id } } } }"),

@@ -18,6 +18,33 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+class RunBranchOut(BaseModel):
+    """Where a run branched: the source run's id and the `_step` it branched at."""
+
+    run: str
+    step: int
+
+
+class RunLineageOut(BaseModel):
+    """A run's branches: its source, its forks, and the archives its rewinds kept."""
+
+    forked_from: RunBranchOut | None
+    archived_of: str | None
+    forks: list[RunBranchOut]
+    archives: list[str] = Field(description="Ids of the archives this run's rewinds kept.")
+
+
+class AlertOut(BaseModel):
+    """An alert a run's script sent with `run.alert`."""
+
+    id: int
+    title: str
+    text: str
+    level: str = Field(description="INFO, WARN or ERROR.")
+    wait_duration_ms: int = Field(description="Repeats of this title within it were dropped.")
+    created_at: datetime
+
+
 class RunOut(BaseModel):
     """A tracked run as the native API shows it."""
 
@@ -46,6 +73,14 @@ class RunOut(BaseModel):
         description="Username the run is attributed to: who started it, or for a service "
         "account's run the team member named by WANDB_USERNAME.",
     )
+    forked_from: RunBranchOut | None = Field(
+        None,
+        description="The run this one branched from: a fork's parent (`fork_from`), or for a "
+        "rewound run the archive of its history before the rewind.",
+    )
+    archived_of: str | None = Field(
+        None, description="Set on the archive a rewind keeps: the id of the rewound run."
+    )
 
     @classmethod
     def from_run(cls, run: Run) -> RunOut:
@@ -72,6 +107,10 @@ class RunOut(BaseModel):
             heartbeat_at=as_utc(run.heartbeat_at),  # type: ignore[arg-type]
             finished_at=as_utc(run.finished_at),
             user=run.user.username if run.user is not None else None,
+            forked_from=RunBranchOut(run=run.forked_from.name, step=run.fork_step or 0)
+            if run.forked_from is not None
+            else None,
+            archived_of=run.archived_of.name if run.archived_of is not None else None,
         )
 
 

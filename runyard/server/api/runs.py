@@ -9,11 +9,14 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from runyard.launch.models import QueueItem
 from runyard.server.api.models import (
+    AlertOut,
     BucketOut,
     ConsoleLineOut,
     ConsoleOut,
     FileOut,
+    RunBranchOut,
     RunFileOut,
+    RunLineageOut,
     RunList,
     RunOut,
     SampledHistory,
@@ -24,7 +27,7 @@ from runyard.server.api.models import (
 )
 from runyard.server.deps import PrincipalDep, UowDep, public_base_url
 from runyard.server.input_limits import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
-from runyard.server.tracking import history, run_files, run_reads
+from runyard.server.tracking import alerts, forks, history, run_files, run_reads
 from runyard.server.tracking.rollups import Bucket
 from runyard.server.tracking.run_reads import RunPath
 from runyard.server.tracking.run_search import RunQuery, search_runs
@@ -74,6 +77,32 @@ def list_runs(
 def get_run(uow: UowDep, principal: PrincipalDep, entity: str, project: str, run: str) -> RunOut:
     """One run with its config, summary and state."""
     return RunOut.from_run(run_reads.read_run(uow, principal, RunPath(entity, project, run)))
+
+
+@router.get("/runs/{entity}/{project}/{run}/lineage", response_model=RunLineageOut)
+def get_lineage(
+    uow: UowDep, principal: PrincipalDep, entity: str, project: str, run: str
+) -> RunLineageOut:
+    """Where the run branched from, its forks, and the archives its rewinds kept."""
+    _, lineage = forks.run_lineage(uow, principal, RunPath(entity, project, run))
+    parent = lineage.forked_from
+    return RunLineageOut(
+        forked_from=RunBranchOut(run=parent.name, step=lineage.fork_step or 0)
+        if parent is not None
+        else None,
+        archived_of=lineage.archived_of.name if lineage.archived_of is not None else None,
+        forks=[RunBranchOut(run=f.name, step=f.fork_step or 0) for f in lineage.forks],
+        archives=[a.name for a in lineage.archives],
+    )
+
+
+@router.get("/runs/{entity}/{project}/{run}/alerts", response_model=list[AlertOut])
+def get_alerts(
+    uow: UowDep, principal: PrincipalDep, entity: str, project: str, run: str
+) -> list[AlertOut]:
+    """The alerts the run's script sent (`run.alert`), newest first."""
+    views = alerts.run_alerts(uow, principal, RunPath(entity, project, run))
+    return [AlertOut.model_validate(v, from_attributes=True) for v in views]
 
 
 @router.post("/runs/{entity}/{project}/{run}/stop", response_model=RunOut)

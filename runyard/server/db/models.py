@@ -164,9 +164,34 @@ class Run(Base):
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
 
+    # A fork's parent (`fork_from`), or for a rewound run the archive of its old history;
+    # `fork_step` is the parent's `_step` it branched at (see tracking/forks.py).
+    forked_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), nullable=True
+    )
+    fork_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Added to the file_stream history offsets of the current attempt. A fork holds its
+    # parent's lines first; None until its first post shows whether its client continues
+    # after them (newer clients) or counts its own lines from 0 (see filestream.py).
+    history_base: Mapped[int | None] = mapped_column(
+        Integer, nullable=True, default=0, server_default="0"
+    )
+    # Set on the archive a rewind keeps of a run's history: the run it was archived from.
+    archived_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), nullable=True
+    )
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
     project: Mapped[Project] = relationship(lazy="joined")
     # Loaded on first use: many-to-one loads come from the identity map after the first.
     user: Mapped[User | None] = relationship()
+    # Loaded on first use; no query at all for the usual run, whose keys are null.
+    forked_from: Mapped[Run | None] = relationship(
+        remote_side="Run.id", foreign_keys="Run.forked_from_id"
+    )
+    archived_of: Mapped[Run | None] = relationship(
+        remote_side="Run.id", foreign_keys="Run.archived_of_id"
+    )
 
 
 class DeletedRun(Base):
@@ -383,4 +408,19 @@ class ArtifactUse(Base):
         ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
     )
     used_as: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RunAlert(Base):
+    """An alert a run's script sent (`run.alert`); repeats within `wait_duration` are dropped."""
+
+    __tablename__ = "run_alerts"
+    __table_args__ = (Index("ix_run_alerts_run_title", "run_id", "title", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(8))
+    wait_duration_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -189,10 +189,25 @@ def console_shift(run: Run, first_offset: int) -> int:
     return run.console_base
 
 
+def history_shift(copied_lines: int, first_offset: int) -> int:
+    """How far to shift the history offsets of a fresh fork holding `copied_lines` lines.
+
+    Newer clients continue at the `historyLineCount` that upsertBucket answered (after the
+    parent's lines); older ones count their own lines from 0 and need the shift.
+    """
+    return copied_lines if first_offset < copied_lines else 0
+
+
 def apply_post(session: Session, run: Run, body: FileStreamRequest, max_value_bytes: int) -> None:
     """Validate and store one file_stream post for `run`, in the caller's transaction."""
     parsed = parse_post(body, max_value_bytes)
     now = utcnow()
+    if parsed.history and run.history_base is None:
+        run.history_base = history_shift(run.history_line_count, parsed.history[0][0])
+    if parsed.history and run.history_base:
+        base = run.history_base
+        _check_line_numbers(HISTORY_FILE, parsed.history[0][0], len(parsed.history), base)
+        parsed.history = [(n + base, row, text) for n, row, text in parsed.history]
     if parsed.history:
         new_lines = _insert_new_lines(
             session,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from runyard.server.auth import Principal
 from runyard.server.db.models import Entity, MetricRollup, Project, Run
@@ -52,7 +52,7 @@ def project_activity(uow: UnitOfWork, principal: Principal, entity: str) -> list
             func.min(Project.created_at),
         )
         .join(Entity, Project.entity_id == Entity.id)
-        .outerjoin(Run, Run.project_id == Project.id)
+        .outerjoin(Run, and_(Run.project_id == Project.id, Run.archived_at.is_(None)))
         .where(Entity.name == entity)
         .group_by(Project.id, Project.name)
     ).all()
@@ -61,7 +61,7 @@ def project_activity(uow: UnitOfWork, principal: Principal, entity: str) -> list
         select(Run.project_id, Run.created_at, Run.finished_at, Run.heartbeat_at)
         .join(Project, Run.project_id == Project.id)
         .join(Entity, Project.entity_id == Entity.id)
-        .where(Entity.name == entity)
+        .where(Entity.name == entity, Run.archived_at.is_(None))
     ).all():
         spans.setdefault(project_id, []).append(RunSpan(created, finished, heartbeat))
     return [
@@ -96,7 +96,10 @@ def workspace(uow: UnitOfWork, principal: Principal, entity: str, project: str) 
     proj = accessible_project(uow.session, principal, entity, project)
     runs = list(
         uow.session.scalars(
-            select(Run).where(Run.project_id == proj.id).order_by(Run.created_at, Run.id)
+            # A rewind's archive is read through its run, not drawn with the project's runs.
+            select(Run)
+            .where(Run.project_id == proj.id, Run.archived_at.is_(None))
+            .order_by(Run.created_at, Run.id)
         )
     )
     return Workspace(runs=runs, metrics=project_metric_keys(uow, proj))
@@ -108,7 +111,11 @@ def runs_changed_since(
     """Runs of a project updated after `since` and, when there are any, its metric names."""
     proj = accessible_project(uow.session, principal, entity, project)
     runs = list(
-        uow.session.scalars(select(Run).where(Run.project_id == proj.id, Run.updated_at > since))
+        uow.session.scalars(
+            select(Run).where(
+                Run.project_id == proj.id, Run.updated_at > since, Run.archived_at.is_(None)
+            )
+        )
     )
     return Workspace(runs=runs, metrics=project_metric_keys(uow, proj) if runs else [])
 

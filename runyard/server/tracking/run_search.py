@@ -50,7 +50,12 @@ def _where(project: Project, filters: str | None, dialect: str) -> tuple[ColumnE
     try:
         # parse_filter refuses JSON too deep for json.loads and lists over the limits.
         document = parse_filter(filters.strip() if filters else None)
-        return (Run.project_id == project.id, compile_filter(document, dialect))
+        # A rewind's archive is read through its run, never listed with the live runs.
+        return (
+            Run.project_id == project.id,
+            Run.archived_at.is_(None),
+            compile_filter(document, dialect),
+        )
     except FilterError as exc:
         raise ServiceError(ErrorCode.INVALID, f"invalid filter: {exc}") from exc
 

@@ -11,7 +11,7 @@ from runyard.server.auth import Principal
 from runyard.server.db.models import DeletedRun, Entity, Project, Run
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.people.attribution import attribution_for
-from runyard.server.tracking import filestream
+from runyard.server.tracking import filestream, forks
 from runyard.server.tracking.artifacts import delete_created_by
 from runyard.server.tracking.files import register_run_files
 from runyard.server.tracking.ids import decode_id
@@ -45,13 +45,16 @@ def upsert_bucket(
     attributed = attribution_for(
         uow.session, principal, data.entity, wandb_username, wandb_user_email
     )
-    return upsert_run(
+    run, inserted = upsert_run(
         uow.session,
         principal,
         data,
         max_value_bytes=uow.settings.max_value_bytes,
         attributed_user_id=attributed,
     )
+    if data.config is not None:
+        forks.apply_fork(uow.session, run, run.wandb_config or {})
+    return run, inserted
 
 
 def create_run_files(
@@ -106,6 +109,15 @@ def delete_run(
             return
         raise
     deleted_artifacts = delete_created_by(uow.session, run) if delete_artifacts else 0
+    # The archives a rewind kept are the run's own past: they go with it.
+    archives = forks.lineage(uow, run).archives
+    if archives:
+        # The run names its newest archive as parent and each archive names the run: cut
+        # the run's side first, so the deletes have an order.
+        run.forked_from = None
+        uow.session.flush()
+    for archive in archives:
+        uow.session.delete(archive)
     uow.session.merge(
         DeletedRun(run_id=run.id, entity_id=run.project.entity_id, deleted_at=uow.now())
     )

@@ -253,6 +253,8 @@ def start_attempt(run: Run) -> None:
     run.stop_requested = False
     run.console_base = None
     run.console_resume_at = run.log_line_count
+    # A resumed (or rewound) client continues at the stored historyLineCount itself.
+    run.history_base = 0
 
 
 def request_stop(session: Session, run: Run) -> None:

@@ -15,7 +15,7 @@ from runyard.server.clock import utcnow
 from runyard.server.deps import public_base_url
 from runyard.server.errors import ServiceError
 from runyard.server.people.names import is_reserved
-from runyard.server.tracking import project_reads, run_reads
+from runyard.server.tracking import alerts, forks, project_reads, run_reads
 from runyard.server.tracking.run_reads import RunPath
 from runyard.server.tracking.run_search import RunQuery, search_runs
 from runyard.server.ui import table, views
@@ -330,6 +330,8 @@ def run_page(
             "summary": views.visible_summary(row.summary or {}),
             "files": found.files,
             "launch_item": found.launch_item,
+            "lineage": forks.lineage(uow, row),
+            "alerts": alerts.alerts_of_run(uow, row),
             "console": lines,
             "metrics": metrics,
             "entity": entity,

@@ -1,6 +1,6 @@
 """runs: tombstones of deleted runs, so a repeated delete is answered like the first
 
-Revision ID: 0006_deleted_runs
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-04 22:30:00
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_deleted_runs"
+revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
