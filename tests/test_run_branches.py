@@ -226,7 +226,7 @@ def test_run_pages_show_forks_archives_and_alerts(
         "alerts.py", "--project", project, "--run-id", "kid", "--repeat", "1"
     )
     assert alerted.returncode == 0, alerted.stdout + alerted.stderr
-    base = f"{sqlite_server.url}/runs/admin/{project}"
+    base = f"{sqlite_server.url}/admin/{project}/runs"
     with chromium() as browser, signed_in(browser, sqlite_server) as page:
         page.goto(f"{base}/kid")
         expect(page.locator("#forked-from")).to_contain_text("src at step 2")
@@ -242,7 +242,7 @@ def test_run_pages_show_forks_archives_and_alerts(
         expect(page).to_have_url(f"{base}/src-archive-1")
         expect(page.locator("#archived-of")).to_contain_text("src")
         # The workspace draws the live runs only.
-        page.goto(f"{sqlite_server.url}/projects/admin/{project}")
+        page.goto(f"{sqlite_server.url}/admin/{project}")
         expect(page.locator("#run-list")).to_contain_text("kid")
         expect(page.locator("#run-list")).not_to_contain_text("archived at rewind")
 

@@ -24,6 +24,7 @@ run = wandb.init(
     project=args.project,
     entity=args.entity,
     id=args.run_id,
+    name=args.run_id,  # pages show names: the test reads runs by their ids
     fork_from=args.fork_from,
     resume_from=args.resume_from,
     resume=args.resume,
