@@ -286,3 +286,15 @@ def test_an_idle_server_with_its_local_agent_logs_nothing_at_info(tmp_path: Path
     lines = [line for line in idle.splitlines() if line.strip() and "GET /metrics" not in line]
     assert not [line for line in lines if re.search(r"\bINFO\b", line)], idle[-4000:]
     assert not [line for line in lines if re.search(r"\b(WARNING|ERROR)\b", line)], idle[-4000:]
+
+
+def test_ctrl_c_stops_make_run_without_a_traceback(tmp_path: Path) -> None:
+    """Ctrl-C while the local agent waits in a claim long poll (it always does when idle):
+    the server cancels that poll at shutdown, which must not print an ASGI traceback."""
+    started = start_make_run(tmp_path)
+    time.sleep(1)  # the agent's claim is now waiting on the server
+    os.killpg(started.proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends
+    started.proc.wait(timeout=60)
+    log = started.log.read_text()
+    assert "Traceback" not in log, log
+    assert "CancelledError" not in log, log
