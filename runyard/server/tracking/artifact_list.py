@@ -14,6 +14,10 @@ from runyard.server.tracking.access import accessible_project
 from runyard.server.unit_of_work import UnitOfWork
 
 JOB_TYPE = "job"
+# A page lists at most this many collections and versions (the newest): a project that
+# made thousands of job versions must not make one page load them all.
+MAX_COLLECTIONS = 200
+MAX_VERSIONS = 2_000
 
 
 class VersionRow(BaseModel):
@@ -36,24 +40,30 @@ class CollectionRow(BaseModel):
 def collections_of_type(
     uow: UnitOfWork, principal: Principal, entity: str, project: str, type_name: str
 ) -> list[CollectionRow]:
-    """The project's collections of `type_name` (by name) with their versions, for a reader."""
+    """The project's collections of `type_name` (by name) with their versions, for a reader.
+
+    At most MAX_COLLECTIONS collections and MAX_VERSIONS versions, the newest.
+    """
     session = uow.session
     owner = accessible_project(session, principal, entity, project)
     collections = session.scalars(
         select(ArtifactCollection)
         .where(ArtifactCollection.project_id == owner.id, ArtifactCollection.type_name == type_name)
         .order_by(ArtifactCollection.name)
+        .limit(MAX_COLLECTIONS)
     ).all()
     ids = [c.id for c in collections]
     versions = session.scalars(
         select(Artifact)
         .where(Artifact.collection_id.in_(ids), Artifact.state == "COMMITTED")
-        .order_by(Artifact.version_index.desc())
+        .order_by(Artifact.id.desc())
+        .limit(MAX_VERSIONS)
     ).all()
+    version_ids = [v.id for v in versions]
     aliases: dict[int, list[str]] = {}
     for alias in session.scalars(
         select(ArtifactAlias)
-        .where(ArtifactAlias.collection_id.in_(ids))
+        .where(ArtifactAlias.artifact_id.in_(version_ids))
         .order_by(ArtifactAlias.alias)
     ):
         aliases.setdefault(alias.artifact_id, []).append(alias.alias)
