@@ -274,12 +274,19 @@ def fill(path: str, w: World, f: Fresh) -> str:
 # --- REST and UI routes ----------------------------------------------------------------------
 
 
+def _artifact_url(w: World, rest: str = "/ds") -> str:
+    """A page of the logged artifact `ds` (type `dataset`) in the artifact browser."""
+    return f"/{w.team}/{w.project}/artifacts/dataset{rest}"
+
+
 def _not_yet_url(w: World, path: str) -> str:
     """A concrete URL for a page route that may end in `{rest:path}`."""
     return fill(path.replace("{rest:path}", "some/thing"), w, {})
 
 
 RUN = "/api/v1/runs/{entity}/{project}/{run}"
+ARTIFACTS = "/{entity}/{project}/artifacts"
+VERSION = ARTIFACTS + "/{type_name}/{collection}/{version}"
 UI_RUN = "/ui/api/runs/{entity}/{project}/{run}"
 UI_PROJECT = "/ui/api/projects/{entity}/{project}"
 REGISTRATION = {"name": "matrix-agent", "queues": ["t/q"], "capacity": {"gpus": 1}}
@@ -473,9 +480,14 @@ ROUTES: list[Route] = [
     page("GET", "/{entity}/{project}/table.csv", READ),
     page("GET", "/{entity}/{project}/runs/{run}", READ),
     page("GET", "/{entity}/{project}/jobs", READ),
+    page("GET", ARTIFACTS, READ),
+    page("GET", ARTIFACTS + "/{type_name}", READ, url=lambda w, f: _artifact_url(w, "")),
+    page("GET", ARTIFACTS + "/{type_name}/{collection}", READ, url=lambda w, f: _artifact_url(w)),
+    page("GET", VERSION, READ, url=lambda w, f: _artifact_url(w, "/ds/v0")),
+    page("GET", VERSION + "/{tab}", READ, url=lambda w, f: _artifact_url(w, "/ds/v0/lineage")),
     *(
         page("GET", path, Kind.NOT_YET, url=lambda w, f, p=path: _not_yet_url(w, p))
-        for feature in ("artifacts", "sweeps", "reports")
+        for feature in ("sweeps", "reports")
         for path in (
             f"/{{entity}}/{{project}}/{feature}",
             f"/{{entity}}/{{project}}/{feature}/{{rest:path}}",

@@ -38,6 +38,8 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["duration"] = views.human_duration
 templates.env.filters["cell"] = views.cell
+templates.env.filters["filesize"] = views.human_size
+templates.env.filters["flatten"] = views.flatten
 templates.env.globals.update(
     next_order=table.next_order,
     sort_mark=table.sort_mark,

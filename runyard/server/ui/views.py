@@ -34,6 +34,20 @@ def human_duration(seconds: float | None) -> str:
     return f"{secs}s"
 
 
+def human_size(size: int | None) -> str:
+    """`1536` → `1.5 KB`; a byte count for tables (1 KB = 1024 bytes; '' when unknown)."""
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KB", "MB", "GB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"
+
+
 def run_seconds(created: datetime, finished: datetime | None, heartbeat: datetime) -> float:
     """How long a run has run: to its end, or to its last heartbeat while still going."""
     return ((finished or heartbeat) - created).total_seconds()

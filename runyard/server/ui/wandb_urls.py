@@ -1,5 +1,6 @@
 """W&B's URL scheme beyond the workspace, table and run pages (those live in `pages`):
-the jobs list, clear 404s for pages Runyard does not have yet, and redirects from the UI's
+the jobs list, clear 404s for pages Runyard does not have yet (the artifact pages are in
+`artifact_browser`), and redirects from the UI's
 earlier URLs (`/projects/...`, `/runs/...`) so old bookmarks keep working."""
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ router = APIRouter(include_in_schema=False)
 
 # What each missing W&B page is, by the path segment after `/<entity>/<project>/`.
 NOT_YET = {
-    "artifacts": "Artifact pages",
     "sweeps": "Sweep pages",
     "reports": "Reports",
 }
@@ -81,15 +81,6 @@ def _not_yet(request: Request, entity: str, project: str, feature: str) -> Respo
         f"The project's runs are at /{entity}/{project}."
     )
     return _error(request, me, 404, message)
-
-
-@router.get("/{entity}/{project}/artifacts", response_class=HTMLResponse, response_model=None)
-@router.get(
-    "/{entity}/{project}/artifacts/{rest:path}", response_class=HTMLResponse, response_model=None
-)
-def artifacts(request: Request, entity: str, project: str, rest: str = "") -> Response:
-    """W&B's artifact pages: not available yet (a clear 404 page)."""
-    return _not_yet(request, entity, project, "artifacts")
 
 
 @router.get("/{entity}/{project}/sweeps", response_class=HTMLResponse, response_model=None)

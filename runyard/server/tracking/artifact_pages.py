@@ -1,0 +1,461 @@
+"""What the web UI's artifact pages show, as plain models: a project's types and collections,
+a collection's versions, and one version's overview, files and lineage (runs → artifacts →
+runs).
+
+Reads only: the rules live in `tracking.artifacts` and `tracking.run_artifacts`; these
+functions put their answers into the shapes the pages render (no ORM rows leave here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from runyard.server.access import Action, allows
+from runyard.server.auth import Principal
+from runyard.server.db.models import Artifact, ArtifactCollection, ArtifactUse, Project, Run
+from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.tracking import artifact_files, artifact_service, artifacts, run_artifacts
+from runyard.server.tracking.ids import encode_id
+from runyard.server.unit_of_work import UnitOfWork
+
+# A page shows at most this many of each thing; it says how many more there are.
+MAX_COLLECTIONS = 200
+VERSIONS_PAGE = 100
+FILES_PAGE = 500
+MAX_LINEAGE_NODES = 25
+
+
+class RunRef(BaseModel):
+    """A run as a page links to it."""
+
+    entity: str
+    project: str
+    name: str
+    display_name: str
+    state: str
+    job_type: str | None
+
+
+class VersionRef(BaseModel):
+    """An artifact version as a page links to it (`name:vN`)."""
+
+    entity: str
+    project: str
+    type: str
+    collection: str
+    version: str
+    aliases: list[str]
+
+
+class CollectionSummary(BaseModel):
+    """A collection in a project's listing."""
+
+    name: str
+    type: str
+    version_count: int
+    latest: str | None
+    created_at: datetime
+
+
+class TypeGroup(BaseModel):
+    """An artifact type and its collections, by name."""
+
+    name: str
+    collections: list[CollectionSummary]
+    more: int
+
+
+class VersionRow(BaseModel):
+    """One version in a collection's listing."""
+
+    version: str
+    aliases: list[str]
+    tags: list[str]
+    size: int
+    file_count: int
+    digest: str
+    created_at: datetime
+    created_by: RunRef | None
+
+
+class CollectionView(BaseModel):
+    """A collection with one page of its versions, newest first."""
+
+    entity: str
+    project: str
+    type: str
+    name: str
+    created_at: datetime
+    versions: list[VersionRow]
+    total: int
+    next_after: str | None
+
+
+class FileRow(BaseModel):
+    """A file of a version: stored (with a signed download URL) or a reference (its URI)."""
+
+    name: str
+    size: int | None
+    digest: str
+    url: str | None
+    ref: str | None
+
+
+class FilesPage(BaseModel):
+    """One page of a version's files, by name."""
+
+    rows: list[FileRow]
+    total: int
+    page: int
+    pages: int
+
+
+class LineageNode(BaseModel):
+    """A run or an artifact version in a lineage graph; `key` is unique within the graph."""
+
+    key: str
+    kind: str  # "run" or "artifact"
+    run: RunRef | None = None
+    artifact: VersionRef | None = None
+    current: bool = False
+
+
+class LineageGraph(BaseModel):
+    """Layers of nodes, left to right, and the edges between them (producer → product,
+    input → consumer); `more` counts what each layer left out."""
+
+    layers: list[list[LineageNode]]
+    edges: list[tuple[str, str]]
+    more: list[int]
+
+
+class VersionView(BaseModel):
+    """One version's overview."""
+
+    id: str
+    ref: VersionRef
+    digest: str
+    description: str | None
+    metadata: dict[str, Any]
+    tags: list[str]
+    size: int
+    file_count: int
+    created_at: datetime
+    created_by: RunRef | None
+    used_by: list[RunRef]
+    used_by_more: int
+
+
+# --- small shapes ----------------------------------------------------------------------------
+
+
+def _run_ref(run: Run) -> RunRef:
+    return RunRef(
+        entity=run.project.entity.name,
+        project=run.project.name,
+        name=run.name,
+        display_name=run.display_name or run.name,
+        state=run.state,
+        job_type=run.job_type,
+    )
+
+
+def _user_aliases(uow: UnitOfWork, artifact: Artifact) -> list[str]:
+    return [a.alias for a in artifacts.aliases_of(uow.session, artifact)]
+
+
+def _version_ref(uow: UnitOfWork, artifact: Artifact) -> VersionRef:
+    collection = artifact.collection
+    return VersionRef(
+        entity=collection.project.entity.name,
+        project=collection.project.name,
+        type=collection.type_name,
+        collection=collection.name,
+        version=f"v{artifact.version_index}",
+        aliases=_user_aliases(uow, artifact),
+    )
+
+
+def _created_by(uow: UnitOfWork, principal: Principal, artifact: Artifact) -> RunRef | None:
+    if artifact.created_by_run_id is None:
+        return None
+    run = uow.session.get(Run, artifact.created_by_run_id)
+    if run is None or not allows(principal, run.project.entity.name, Action.READ):
+        return None
+    return _run_ref(run)
+
+
+def version_tags(uow: UnitOfWork, artifact: Artifact) -> list[str]:
+    """A version's tags (none until the version-tag store exists)."""
+    return []
+
+
+# --- lookups ---------------------------------------------------------------------------------
+
+
+def _project(uow: UnitOfWork, principal: Principal, entity: str, project: str) -> Project:
+    return artifact_service.project_of(uow, principal, entity, project)
+
+
+def _collection(
+    uow: UnitOfWork, principal: Principal, entity: str, project: str, type_name: str, name: str
+) -> ArtifactCollection:
+    owner = _project(uow, principal, entity, project)
+    collection = artifacts.find_collection(uow.session, owner, name)
+    if collection is None:
+        raise ServiceError(
+            ErrorCode.NOT_FOUND,
+            f"artifact {entity}/{project}/{name} does not exist: the project's artifacts are "
+            f"listed at /{entity}/{project}/artifacts",
+        )
+    if collection.type_name != type_name:
+        raise ServiceError(
+            ErrorCode.NOT_FOUND,
+            f"artifact {name!r} has type {collection.type_name!r}, not {type_name!r}: it is at "
+            f"/{entity}/{project}/artifacts/{collection.type_name}/{name}",
+        )
+    return collection
+
+
+def find_version(
+    uow: UnitOfWork,
+    principal: Principal,
+    entity: str,
+    project: str,
+    type_name: str,
+    name: str,
+    selector: str,
+) -> Artifact:
+    """The committed version `selector` (`v3`, `latest`, a user alias) of a collection the
+    caller may read; a clear 404 otherwise."""
+    collection = _collection(uow, principal, entity, project, type_name, name)
+    artifact = artifacts.find_version(uow.session, collection, selector)
+    if artifact is None or artifact.state != run_artifacts.COMMITTED:
+        raise ServiceError(
+            ErrorCode.NOT_FOUND,
+            f"artifact {name}:{selector} does not exist: its versions are listed at "
+            f"/{entity}/{project}/artifacts/{type_name}/{name}",
+        )
+    return artifact
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+def project_artifacts(
+    uow: UnitOfWork, principal: Principal, entity: str, project: str, type_name: str | None = None
+) -> list[TypeGroup]:
+    """The project's artifact types (or just `type_name`), each with its collections by name,
+    their version counts and latest versions."""
+    owner = _project(uow, principal, entity, project)
+    groups: list[TypeGroup] = []
+    for kind in run_artifacts.types_in_project(uow, owner):
+        if type_name is not None and kind.name != type_name:
+            continue
+        page = run_artifacts.collections_of_type(uow, kind, None, MAX_COLLECTIONS)
+        summaries = []
+        for collection in sorted(page.rows, key=lambda c: c.name):
+            versions = run_artifacts.versions_of(uow, collection, None, 1)
+            newest = artifacts.latest_version(uow.session, collection)
+            summaries.append(
+                CollectionSummary(
+                    name=collection.name,
+                    type=collection.type_name,
+                    version_count=versions.total,
+                    latest=None if newest is None else f"v{newest.version_index}",
+                    created_at=collection.created_at,
+                )
+            )
+        groups.append(
+            TypeGroup(name=kind.name, collections=summaries, more=page.total - len(summaries))
+        )
+    if type_name is not None and not groups:
+        raise ServiceError(
+            ErrorCode.NOT_FOUND,
+            f"project {entity}/{project} has no artifacts of type {type_name!r}: its artifacts "
+            f"are listed at /{entity}/{project}/artifacts",
+        )
+    return groups
+
+
+def collection_view(
+    uow: UnitOfWork,
+    principal: Principal,
+    entity: str,
+    project: str,
+    type_name: str,
+    name: str,
+    after: str | None = None,
+) -> CollectionView:
+    """A collection and a page of its committed versions (newest first) with their aliases,
+    tags, sizes and the runs that logged them."""
+    collection = _collection(uow, principal, entity, project, type_name, name)
+    page = run_artifacts.versions_of(uow, collection, after or None, VERSIONS_PAGE)
+    rows = [
+        VersionRow(
+            version=f"v{a.version_index}",
+            aliases=_user_aliases(uow, a),
+            tags=version_tags(uow, a),
+            size=a.size,
+            file_count=a.file_count,
+            digest=a.digest,
+            created_at=a.committed_at or a.created_at,
+            created_by=_created_by(uow, principal, a),
+        )
+        for a in page.rows
+    ]
+    return CollectionView(
+        entity=entity,
+        project=project,
+        type=type_name,
+        name=name,
+        created_at=collection.created_at,
+        versions=rows,
+        total=page.total,
+        next_after=encode_id("Artifact", page.rows[-1].id) if page.has_next else None,
+    )
+
+
+def _consumers(uow: UnitOfWork, principal: Principal, artifact: Artifact) -> tuple[list[Run], int]:
+    """The runs that used the version (readable ones, first used first) and how many more."""
+    runs = list(
+        uow.session.scalars(
+            select(Run)
+            .join(ArtifactUse, ArtifactUse.run_id == Run.id)
+            .where(ArtifactUse.artifact_id == artifact.id)
+            .order_by(ArtifactUse.created_at, Run.id)
+        )
+    )
+    visible = [r for r in runs if allows(principal, r.project.entity.name, Action.READ)]
+    return visible[:MAX_LINEAGE_NODES], max(len(visible) - MAX_LINEAGE_NODES, 0)
+
+
+def version_view(uow: UnitOfWork, principal: Principal, artifact: Artifact) -> VersionView:
+    """A version's overview: names, digest, description, metadata, aliases, tags, and the run
+    that logged it and the runs that used it."""
+    consumers, more = _consumers(uow, principal, artifact)
+    return VersionView(
+        id=encode_id("Artifact", artifact.id),
+        ref=_version_ref(uow, artifact),
+        digest=artifact.digest,
+        description=artifact.description,
+        metadata=dict(artifact.metadata_json or {}),
+        tags=version_tags(uow, artifact),
+        size=artifact.size,
+        file_count=artifact.file_count,
+        created_at=artifact.committed_at or artifact.created_at,
+        created_by=_created_by(uow, principal, artifact),
+        used_by=[_run_ref(r) for r in consumers],
+        used_by_more=more,
+    )
+
+
+def files_page(
+    uow: UnitOfWork, artifact: Artifact, page: int, url_for: Callable[[str], str]
+) -> FilesPage:
+    """Page `page` (from 1) of the version's files by name; stored files get a download URL
+    from `url_for` (which signs a storage key), references show their URI."""
+    entries = artifact_service.listed_files(uow, artifact)
+    pages = max((len(entries) + FILES_PAGE - 1) // FILES_PAGE, 1)
+    page = min(max(page, 1), pages)
+    rows = []
+    for entry in entries[(page - 1) * FILES_PAGE : page * FILES_PAGE]:
+        if isinstance(entry, artifact_files.ReferenceEntry):
+            rows.append(
+                FileRow(
+                    name=entry.name, size=entry.size, digest=entry.digest, url=None, ref=entry.ref
+                )
+            )
+        else:
+            url = url_for(entry.storage_key) if entry.uploaded else None
+            rows.append(
+                FileRow(name=entry.name, size=entry.size, digest=entry.md5_b64, url=url, ref=None)
+            )
+    return FilesPage(rows=rows, total=len(entries), page=page, pages=pages)
+
+
+def _artifact_node(uow: UnitOfWork, artifact: Artifact, current: bool = False) -> LineageNode:
+    return LineageNode(
+        key=f"a{artifact.id}",
+        kind="artifact",
+        artifact=_version_ref(uow, artifact),
+        current=current,
+    )
+
+
+def _run_node(run: Run) -> LineageNode:
+    return LineageNode(key=f"r{run.id}", kind="run", run=_run_ref(run))
+
+
+class _Graph:
+    """Layers being filled: a node is placed once (a run or version can show up on both
+    sides of a cycle), and each layer keeps at most MAX_LINEAGE_NODES."""
+
+    def __init__(self, layers: int) -> None:
+        self.layers: list[list[LineageNode]] = [[] for _ in range(layers)]
+        self.more = [0] * layers
+        self.edges: list[tuple[str, str]] = []
+        self.placed: set[str] = set()
+
+    def place(self, layer: int, node: LineageNode) -> bool:
+        """Put `node` in `layer` unless it is placed already; False when the layer is full."""
+        if node.key in self.placed:
+            return True
+        if len(self.layers[layer]) >= MAX_LINEAGE_NODES:
+            self.more[layer] += 1
+            return False
+        self.placed.add(node.key)
+        self.layers[layer].append(node)
+        return True
+
+    def edge(self, source: str, target: str) -> None:
+        """An arrow between two placed nodes (once)."""
+        pair = (source, target)
+        if source in self.placed and target in self.placed and pair not in self.edges:
+            self.edges.append(pair)
+
+    def done(self) -> LineageGraph:
+        """The finished graph."""
+        return LineageGraph(layers=self.layers, edges=self.edges, more=self.more)
+
+
+def lineage(uow: UnitOfWork, principal: Principal, artifact: Artifact) -> LineageGraph:
+    """Two steps either side of the version: the artifacts its producing run used → that
+    run → what it logged (this version among them) → the runs that used this version →
+    what they logged. Nodes the caller may not read are left out."""
+    graph = _Graph(5)
+    me = _artifact_node(uow, artifact, current=True)
+    graph.place(2, me)
+    producer = None
+    if artifact.created_by_run_id is not None:
+        producer = uow.session.get(Run, artifact.created_by_run_id)
+    if producer is not None and allows(principal, producer.project.entity.name, Action.READ):
+        node = _run_node(producer)
+        graph.place(1, node)
+        graph.edge(node.key, me.key)
+        inputs = run_artifacts.used_by(uow, principal, producer, None, MAX_LINEAGE_NODES)
+        graph.more[0] += inputs.total - len(inputs.rows)
+        for used in inputs.rows:
+            if graph.place(0, _artifact_node(uow, used)):
+                graph.edge(f"a{used.id}", node.key)
+        outputs = run_artifacts.logged_by(uow, producer, None, MAX_LINEAGE_NODES)
+        graph.more[2] += outputs.total - len(outputs.rows)
+        for logged in outputs.rows:
+            if graph.place(2, _artifact_node(uow, logged)):
+                graph.edge(node.key, f"a{logged.id}")
+    consumers, graph.more[3] = _consumers(uow, principal, artifact)
+    for run in consumers:
+        node = _run_node(run)
+        graph.place(3, node)
+        graph.edge(me.key, node.key)
+        outputs = run_artifacts.logged_by(uow, run, None, MAX_LINEAGE_NODES)
+        graph.more[4] += outputs.total - len(outputs.rows)
+        for logged in outputs.rows:
+            if graph.place(4, _artifact_node(uow, logged)):
+                graph.edge(node.key, f"a{logged.id}")
+    return graph.done()

@@ -1,0 +1,236 @@
+"""The artifact browser in headless Chromium, over artifacts the official client logged:
+types → collections → versions → files, metadata and aliases, the lineage page, alias
+editing and deletion seen by the client, and a viewer who can change nothing.
+
+Screenshots of each page (1440x900) go to build/screenshots/artifact-*.png.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from conftest import WandbClient
+from support.browser import chromium, shot
+from support.server import LiveServer
+
+MARKUP_ALIAS = "<img src=x onerror=alert(1)>"
+RAW_V1 = {"a.txt": "second\n", "sub/b.csv": "x,y\n1,2\n3,4\n"}
+
+
+@dataclass
+class Logged:
+    """What the client logged, where, and a viewer's key."""
+
+    team: str
+    project: str
+    producer: str
+    consumer: str
+    versions: dict[str, Any]
+    viewer_key: str
+    client: WandbClient
+
+    def url(self, server: LiveServer, path: str = "") -> str:
+        """A page of the project's artifacts."""
+        return f"{server.url}/{self.team}/{self.project}/artifacts{path}"
+
+
+@pytest.fixture(scope="module")
+def logged(sqlite_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Logged]:
+    tmp = tmp_path_factory.mktemp("artifact-ui")
+    team, viewer = f"lab-{uuid.uuid4().hex[:6]}", f"viewer-{uuid.uuid4().hex[:6]}"
+    with sqlite_server.api() as admin:
+        created = admin.post("/api/v1/users", json={"username": viewer})
+        assert created.status_code == 201, created.text
+        assert admin.post("/api/v1/teams", json={"name": team}).status_code == 201
+        added = admin.post(
+            f"/api/v1/teams/{team}/members", json={"username": viewer, "role": "viewer"}
+        )
+        assert added.status_code == 201, added.text
+    client = WandbClient(tmp, sqlite_server)
+    client.env["WANDB_ENTITY"] = team
+    project = f"p-{uuid.uuid4().hex[:8]}"
+    producer, consumer = f"prod{uuid.uuid4().hex[:6]}", f"cons{uuid.uuid4().hex[:6]}"
+    result = client.run(
+        "artifact_ui.py",
+        "--project",
+        project,
+        "--root",
+        str(tmp / "files"),
+        "--producer",
+        producer,
+        "--consumer",
+        consumer,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    try:
+        yield Logged(
+            team,
+            project,
+            producer,
+            consumer,
+            result.results[0],
+            created.json()["api_key"],
+            client,
+        )
+    finally:
+        client.kill_leftovers()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@contextmanager
+def _signed_in(browser: Browser, server: LiveServer, key: str) -> Iterator[Page]:
+    """A 1440x900 tab signed in with `key`; fails the test if a page ever opens a dialog
+    (markup in names must render as text, never run)."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    tab = context.new_page()
+    dialogs: list[str] = []
+    tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    tab.goto(f"{server.url}/login")
+    tab.get_by_label("API key").fill(key)
+    tab.get_by_role("button", name="Sign in").click()
+    expect(tab.get_by_role("heading", name=re.compile("^Projects of "))).to_be_visible()
+    yield tab
+    context.close()
+    assert dialogs == [], f"a page ran script from a name: {dialogs}"
+
+
+@pytest.fixture
+def admin_tab(browser: Browser, sqlite_server: LiveServer) -> Iterator[Page]:
+    with _signed_in(browser, sqlite_server, sqlite_server.admin_key) as tab:
+        yield tab
+
+
+def _md5_b64(text: str) -> str:
+    return base64.b64encode(hashlib.md5(text.encode()).digest()).decode()
+
+
+def test_browser_lists_types_collections_versions_and_files_the_client_logged(
+    admin_tab: Page, sqlite_server: LiveServer, logged: Logged
+) -> None:
+    tab = admin_tab
+    tab.goto(f"{sqlite_server.url}/{logged.team}/{logged.project}")
+    tab.get_by_role("navigation", name="Project").get_by_role("link", name="Artifacts").click()
+    expect(
+        tab.get_by_role("heading", name=f"Artifacts of {logged.team}/{logged.project}")
+    ).to_be_visible()
+    types = tab.locator("section.artifact-type")
+    expect(types).to_have_count(2)
+    assert [t.get_attribute("data-type") for t in types.all()] == ["dataset", "model"]
+    datasets = tab.get_by_role("table", name="Collections of type dataset")
+    assert [r.get_attribute("data-collection") for r in datasets.locator("tbody tr").all()] == [
+        "clean",
+        "raw",
+    ]
+    expect(datasets.locator('tr[data-collection="raw"] td').nth(1)).to_have_text("2")
+    models = tab.get_by_role("table", name="Collections of type model")
+    assert [r.get_attribute("data-collection") for r in models.locator("tbody tr").all()] == ["net"]
+    shot(tab, "artifact-types")
+
+    datasets.get_by_role("link", name="raw", exact=True).click()
+    expect(tab.get_by_role("heading", name="raw dataset")).to_be_visible()
+    rows = tab.get_by_role("table", name="Versions").locator("tbody tr")
+    assert [r.get_attribute("data-version") for r in rows.all()] == ["v1", "v0"]
+    v1 = rows.nth(0)
+    expect(v1.locator(".alias")).to_have_text(["latest", MARKUP_ALIAS, "best"])
+    expect(v1.get_by_role("link", name="<b>producer</b>")).to_have_attribute(
+        "href", f"/{logged.team}/{logged.project}/runs/{logged.producer}"
+    )
+    expect(v1.locator("td").nth(4)).to_have_text("2")  # files
+    expect(rows.nth(1).locator(".alias")).to_have_count(0)
+    shot(tab, "artifact-collection")
+
+    v1.get_by_role("link", name="v1").click()
+    expect(tab.get_by_role("heading", name="raw:v1 dataset")).to_be_visible()
+    expect(tab.locator("#digest")).to_have_text(logged.versions["raw:v1"]["digest"])
+    expect(tab.locator("#aliases .alias .name")).to_have_text(["latest", MARKUP_ALIAS, "best"])
+    expect(tab.locator("#description")).to_have_text("<i>cleaned</i> rows")
+    metadata = tab.get_by_role("table", name="Metadata")
+    expect(metadata.locator("tr", has_text="rows")).to_contain_text("3")
+    expect(metadata.locator("tr", has_text="source.url")).to_contain_text(
+        "https://example.com/<script>x</script>"
+    )
+    expect(tab.locator("#logged-by").get_by_role("link")).to_have_text("<b>producer</b>")
+    expect(tab.locator("#used-by").get_by_role("link")).to_have_text("consumer")
+    shot(tab, "artifact-version")
+
+    tab.get_by_role("navigation", name="Version").get_by_role("link", name="Files").click()
+    files = tab.get_by_role("table", name="Files").locator("tbody tr")
+    assert [f.get_attribute("data-file") for f in files.all()] == ["a.txt", "sub/b.csv"]
+    for row, (name, text) in zip(files.all(), RAW_V1.items(), strict=True):
+        expect(row.locator("td").nth(2)).to_have_text(_md5_b64(text))
+        href = row.get_by_role("link", name=name).get_attribute("href")
+        assert href is not None
+        assert httpx.get(href).text == text  # the download link serves the logged bytes
+    shot(tab, "artifact-files")
+
+    # Versions are also reached by alias, as W&B's URLs allow.
+    tab.goto(logged.url(sqlite_server, "/model/net/candidate"))
+    expect(tab.get_by_role("heading", name="net:v0 model")).to_be_visible()
+    tab.goto(logged.url(sqlite_server, "/model/raw/v1"))
+    expect(tab.get_by_role("alert")).to_contain_text("has type 'dataset', not 'model'")
+
+
+def test_lineage_page_links_the_producing_run_the_artifact_and_the_consuming_run(
+    admin_tab: Page, sqlite_server: LiveServer, logged: Logged
+) -> None:
+    tab = admin_tab
+    tab.goto(logged.url(sqlite_server, "/dataset/raw/v1/lineage"))
+    graph = tab.locator("svg.lineage")
+    producer = graph.locator('a[data-kind="run"]', has_text="<b>producer</b>")
+    consumer = graph.locator('a[data-kind="run"]', has_text="consumer")
+    current = graph.locator("a.current")
+    expect(current).to_contain_text("raw:v1")
+    expect(producer).to_have_attribute(
+        "href", f"/{logged.team}/{logged.project}/runs/{logged.producer}"
+    )
+    expect(consumer).to_have_attribute(
+        "href", f"/{logged.team}/{logged.project}/runs/{logged.consumer}"
+    )
+    # Siblings the producer logged, and what the consumer logged, one step further.
+    expect(graph.locator('a[data-kind="artifact"]', has_text="clean:v0")).to_have_count(1)
+    net = graph.locator('a[data-kind="artifact"]', has_text="net:v0")
+    expect(net).to_have_attribute(
+        "href", f"/{logged.team}/{logged.project}/artifacts/model/net/v0/lineage"
+    )
+    # Arrows: producer → raw:v1 → consumer → net:v0.
+    keys = {
+        name: loc.get_attribute("data-node")
+        for name, loc in (("p", producer), ("a", current), ("c", consumer), ("n", net))
+    }
+    for source, target in (("p", "a"), ("a", "c"), ("c", "n")):
+        edge = f'path.edge[data-from="{keys[source]}"][data-to="{keys[target]}"]'
+        expect(graph.locator(edge)).to_have_count(1)
+    # The producer sits left of the artifact, the consumer right of it.
+    xs = {
+        k: (loc.bounding_box() or {"x": 0})["x"]
+        for k, loc in (("p", producer), ("a", current), ("c", consumer))
+    }
+    assert xs["p"] < xs["a"] < xs["c"]
+    shot(tab, "artifact-lineage")
+
+    tab.locator("#lineage-producer").get_by_role("link", name="<b>producer</b>").click()
+    expect(tab).to_have_url(
+        f"{sqlite_server.url}/{logged.team}/{logged.project}/runs/{logged.producer}"
+    )
+    tab.go_back()
+    net.click()
+    expect(tab.get_by_role("heading", name="net:v0 model")).to_be_visible()
+    producer_of_net = tab.locator("svg.lineage a.node-run", has_text="consumer")
+    expect(producer_of_net).to_have_count(1)
