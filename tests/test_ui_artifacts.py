@@ -234,3 +234,82 @@ def test_lineage_page_links_the_producing_run_the_artifact_and_the_consuming_run
     expect(tab.get_by_role("heading", name="net:v0 model")).to_be_visible()
     producer_of_net = tab.locator("svg.lineage a.node-run", has_text="consumer")
     expect(producer_of_net).to_have_count(1)
+
+
+# --- the pure parts ----------------------------------------------------------------------------
+
+
+def _run(name: str) -> Any:
+    from runyard.server.tracking.artifact_pages import LineageNode, RunRef
+
+    ref = RunRef(
+        entity="e", project="p", name=name, display_name=name, state="finished", job_type=None
+    )
+    return LineageNode(key=f"r-{name}", kind="run", run=ref)
+
+
+def _version(name: str, current: bool = False) -> Any:
+    from runyard.server.tracking.artifact_pages import LineageNode, VersionRef
+
+    collection, version = name.split(":")
+    ref = VersionRef(
+        entity="e", project="p", type="data set", collection=collection, version=version, aliases=[]
+    )
+    return LineageNode(key=f"a-{name}", kind="artifact", artifact=ref, current=current)
+
+
+def test_lineage_layout_puts_layers_in_columns_and_skips_empty_ones() -> None:
+    from runyard.server.tracking.artifact_pages import LineageGraph
+    from runyard.server.ui import lineage_layout as ll
+
+    me, producer = _version("ds:v1", current=True), _run("p1")
+    consumers = [_run("c1"), _run("c2"), _run("c3")]
+    graph = LineageGraph(
+        layers=[[], [producer], [me], consumers, []],
+        edges=[(producer.key, me.key)] + [(me.key, c.key) for c in consumers] + [("gone", me.key)],
+        more=[0, 0, 0, 2, 0],
+    )
+    drawn = ll.layout(graph)
+    where = {n.key: n for n in drawn.nodes}
+    # Three columns (the empty first and last layers take none), left to right.
+    assert where[producer.key].x < where[me.key].x < where[consumers[0].key].x
+    assert drawn.width == 2 * ll.PAD + 3 * ll.NODE_W + 2 * ll.COLUMN_GAP
+    # The tallest column (3 runs and a "2 more" note) sets the height; shorter ones are centred.
+    assert drawn.height == 2 * ll.PAD + 4 * ll.NODE_H + 3 * ll.ROW_GAP
+    ys = [where[c.key].y for c in consumers]
+    assert ys == sorted(ys) and ys[0] == ll.PAD
+    assert where[producer.key].y > ll.PAD
+    assert [text for _, _, text in drawn.notes] == ["and 2 more"]
+    # One arrow per edge between placed nodes; an edge to a node not drawn is dropped.
+    assert [(a.source, a.target) for a in drawn.arrows] == graph.edges[:4]
+    assert drawn.arrows[0].path.startswith(f"M{where[producer.key].x + ll.NODE_W},")
+    # Links: run pages and the version's lineage tab, names quoted for the URL.
+    assert where[producer.key].href == "/e/p/runs/p1"
+    assert where[me.key].href == "/e/p/artifacts/data%20set/ds/v1/lineage"
+    assert where[me.key].current and not where[producer.key].current
+
+
+def test_lineage_layout_shortens_long_labels_and_keeps_the_full_title() -> None:
+    from runyard.server.tracking.artifact_pages import LineageGraph
+    from runyard.server.ui import lineage_layout as ll
+
+    long = _run("r" * 60)
+    drawn = ll.layout(LineageGraph(layers=[[long]], edges=[], more=[0]))
+    (node,) = drawn.nodes
+    assert len(node.label) == ll.LABEL_CHARS and node.label.endswith("…")
+    assert "r" * 60 in node.title
+    empty = ll.layout(LineageGraph(layers=[[], []], edges=[], more=[0, 0]))
+    assert empty.nodes == [] and empty.width == 2 * ll.PAD
+
+
+def test_human_size() -> None:
+    from runyard.server.ui.views import human_size
+
+    assert [human_size(n) for n in (None, 0, 1023, 1536, 5 * 1024**2, 3 * 1024**4)] == [
+        "",
+        "0 B",
+        "1023 B",
+        "1.5 KB",
+        "5.0 MB",
+        "3.0 TB",
+    ]
