@@ -236,6 +236,19 @@ def test_lineage_page_links_the_producing_run_the_artifact_and_the_consuming_run
     expect(producer_of_net).to_have_count(1)
 
 
+def test_a_viewer_sees_no_edit_controls(
+    browser: Browser, sqlite_server: LiveServer, logged: Logged
+) -> None:
+    with _signed_in(browser, sqlite_server, logged.viewer_key) as tab:
+        tab.goto(logged.url(sqlite_server, "/dataset/raw/v1"))
+        expect(tab.get_by_role("heading", name="raw:v1 dataset")).to_be_visible()
+        expect(tab.locator("#aliases .alias .name")).to_have_text(["latest", MARKUP_ALIAS, "best"])
+        for control in ("Add alias", "Add tag", "Delete version", "Remove alias best"):
+            expect(tab.get_by_role("button", name=control)).to_have_count(0)
+        expect(tab.locator("main form")).to_have_count(0)
+        shot(tab, "artifact-version-viewer")
+
+
 # --- the pure parts ----------------------------------------------------------------------------
 
 

@@ -166,7 +166,9 @@ def _run_ref(run: Run) -> RunRef:
 
 
 def _user_aliases(uow: UnitOfWork, artifact: Artifact) -> list[str]:
-    return [a.alias for a in artifacts.aliases_of(uow.session, artifact)]
+    # Only the version's own collection's: a registry link keeps its aliases per collection.
+    rows = artifacts.aliases_of(uow.session, artifact)
+    return [a.alias for a in rows if a.collection_id == artifact.collection_id]
 
 
 def _version_ref(uow: UnitOfWork, artifact: Artifact) -> VersionRef:
@@ -242,6 +244,20 @@ def find_version(
             f"/{entity}/{project}/artifacts/{type_name}/{name}",
         )
     return artifact
+
+
+def version_node(
+    uow: UnitOfWork,
+    principal: Principal,
+    entity: str,
+    project: str,
+    type_name: str,
+    name: str,
+    selector: str,
+) -> tuple[str, str]:
+    """The node id and `vN` of the version a page's URL names (what its forms edit)."""
+    artifact = find_version(uow, principal, entity, project, type_name, name, selector)
+    return encode_id("Artifact", artifact.id), f"v{artifact.version_index}"
 
 
 # --- pages -----------------------------------------------------------------------------------

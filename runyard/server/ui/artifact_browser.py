@@ -7,6 +7,8 @@ Thin: each handler calls `tracking.artifact_pages` and renders what it answers.
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -19,6 +21,7 @@ from runyard.server.ui import lineage_layout
 from runyard.server.ui.pages import _me, _page, _to_login, _uow, check_entity_segment
 
 router = APIRouter(include_in_schema=False)
+VERSION_NAME = re.compile(r"v\d+")
 
 ARTIFACTS = "/{entity}/{project}/artifacts"
 COLLECTION = ARTIFACTS + "/{type_name}/{collection}"
@@ -60,9 +63,16 @@ def artifacts_of_type(request: Request, entity: str, project: str, type_name: st
 
 @router.get(COLLECTION, response_class=HTMLResponse, response_model=None)
 def collection(
-    request: Request, entity: str, project: str, type_name: str, collection: str, after: str = ""
+    request: Request,
+    entity: str,
+    project: str,
+    type_name: str,
+    collection: str,
+    after: str = "",
+    deleted: str = "",
 ) -> Response:
-    """A collection's versions, newest first, with aliases, tags, sizes and the logging run."""
+    """A collection's versions, newest first, with aliases, tags, sizes and the logging run
+    (`deleted` names the version a delete form just removed)."""
     check_entity_segment(entity)
     me = _me(request)
     if me is None:
@@ -71,10 +81,19 @@ def collection(
         view = artifact_pages.collection_view(
             uow, me, entity, project, type_name, collection, after or None
         )
-    return _page(request, "artifact_collection.html", me, c=view, entity=entity, project=project)
+    notice = f"Deleted {collection}:{deleted}." if VERSION_NAME.fullmatch(deleted) else None
+    return _page(
+        request,
+        "artifact_collection.html",
+        me,
+        c=view,
+        entity=entity,
+        project=project,
+        notice=notice,
+    )
 
 
-def _version_page(
+def version_page(
     request: Request,
     me: Principal,
     entity: str,
@@ -125,7 +144,7 @@ def version(
     me = _me(request)
     if me is None:
         return _to_login(request)
-    return _version_page(request, me, entity, project, type_name, collection, version, "overview")
+    return version_page(request, me, entity, project, type_name, collection, version, "overview")
 
 
 @router.get(VERSION + "/{tab}", response_class=HTMLResponse, response_model=None)
@@ -149,6 +168,6 @@ def version_tab(
             ErrorCode.NOT_FOUND,
             f"an artifact version has no {tab!r} tab: use overview, files or lineage",
         )
-    return _version_page(
+    return version_page(
         request, me, entity, project, type_name, collection, version, TABS[tab], page
     )
