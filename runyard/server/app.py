@@ -23,6 +23,7 @@ from runyard.server.api import (
     runs,
     storage,
 )
+from runyard.server.artifacts import sweeper as artifact_sweeper
 from runyard.server.clock import utcnow
 from runyard.server.error_handlers import install_error_handlers
 from runyard.server.graphql import route as graphql_route
@@ -79,6 +80,7 @@ def create_app(state: ServerState) -> FastAPI:
         tasks = [
             asyncio.create_task(_crash_detector(state, app.state.metrics)),
             asyncio.create_task(_lease_expiry(state, app)),
+            asyncio.create_task(artifact_sweeper.run_sweeper(state)),
         ]
         try:
             yield

@@ -53,6 +53,21 @@ class ServerSettings(BaseSettings):
     lease_check_interval_s: float = Field(
         2.0, gt=0, description="How often expired queue-item leases are looked for."
     )
+    artifact_sweep_interval_s: float = Field(
+        60.0,
+        gt=0,
+        description="How often versions past their TTL are deleted and unreferenced artifact "
+        "bytes removed.",
+    )
+    artifact_gc_grace_s: float = Field(
+        3600.0,
+        ge=0,
+        description="How long bytes a deleted version left behind wait before they are removed "
+        "(if no version uses them by then); covers uploads that started before the delete.",
+    )
+    artifact_sweep_batch: int = Field(
+        500, ge=1, le=100_000, description="Versions or blobs one sweep transaction handles."
+    )
     signed_url_ttl_s: int = Field(
         86400, gt=0, description="Lifetime of upload/download capability URLs."
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from runyard.launch.queue.sql import SqlQueueStore
 from runyard.launch.queue.store import QueueStore
 from runyard.server.auth import bootstrap_admin
+from runyard.server.clock import utcnow
 from runyard.server.db import migrate
 from runyard.server.db.engine import make_engine, make_session_factory, writer_engine
 from runyard.server.db.models import ServerSecret
@@ -35,6 +38,8 @@ class ServerState:
     signer: UrlSigner
     queue_store: QueueStore
     new_admin_key: str | None = None
+    # The time every unit of work sees (`UnitOfWork.now`); tests move it instead of sleeping.
+    clock: Callable[[], datetime] = utcnow
 
 
 def _queue_store(settings: ServerSettings, engine: Engine) -> QueueStore:

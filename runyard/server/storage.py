@@ -27,6 +27,10 @@ class ObjectStore(Protocol):
         """Tell whether `key` is stored."""
         ...
 
+    def delete(self, key: str) -> int:
+        """Remove `key`; return the bytes freed (0 if it was not stored)."""
+        ...
+
 
 class StoredObject:
     """Size and MD5 of a stored object."""
@@ -62,10 +66,9 @@ class FilesystemStore:
     ) -> StoredObject:
         """Store the streamed bytes under `key`; a partial upload never replaces the old file."""
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        fd, tmp_name = self._temp_file(path.parent)
         try:
             with os.fdopen(fd, "wb") as tmp:
                 async for chunk in chunks:
@@ -80,6 +83,19 @@ class FilesystemStore:
             raise
         return StoredObject(size, digest.hexdigest())
 
+    @staticmethod
+    def _temp_file(directory: Path) -> tuple[int, str]:
+        """A new temp file in `directory`, created if missing; a second try covers `delete`
+        removing the emptied directory between the mkdir and the file."""
+        for attempt in range(2):
+            directory.mkdir(parents=True, exist_ok=True)
+            try:
+                return tempfile.mkstemp(dir=directory, prefix=".upload-")
+            except FileNotFoundError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
     def open_chunks(self, key: str) -> Iterator[bytes]:
         """Yield the file's bytes in 64 KiB chunks."""
         with self._path(key).open("rb") as handle:
@@ -89,3 +105,20 @@ class FilesystemStore:
     def exists(self, key: str) -> bool:
         """Tell whether the file exists."""
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> int:
+        """Remove the file and the directories it leaves empty; 0 if it was not there."""
+        path = self._path(key)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        parent = path.parent
+        while parent != self.root:
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (or removed meanwhile): stop climbing
+                break
+            parent = parent.parent
+        return size

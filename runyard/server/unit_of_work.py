@@ -24,8 +24,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
-from runyard.server.clock import utcnow
-
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -40,11 +38,16 @@ class UnitOfWork:
     """A request's session (read or write, opened on first use), stores and clock."""
 
     def __init__(
-        self, state: ServerState, *, write: bool = False, clock: Callable[[], datetime] = utcnow
+        self,
+        state: ServerState,
+        *,
+        write: bool = False,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.state = state
         self.write = write
-        self._clock = clock
+        # Default: the server's clock (utcnow unless a test moved it).
+        self._clock = clock or state.clock
         self._session: Session | None = None
         self._after_commit: list[Callable[[], None]] = []
 

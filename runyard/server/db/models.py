@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -329,6 +330,10 @@ class ArtifactCollection(Base):
     # The artifact type (dataset, model, job, code, ...): fixed by the first version.
     type_name: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSONDoc, default=list, server_default="[]")
+    # The TTL a version inherits unless it sets its own (None: versions never expire).
+    ttl_duration_seconds: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     project: Mapped[Project] = relationship(lazy="joined")
 
@@ -364,6 +369,16 @@ class Artifact(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     committed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSONDoc, default=list, server_default="[]")
+    # The version's own TTL when not inherited (None: never expires); see artifacts/ttl.py.
+    ttl_duration_seconds: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    ttl_is_inherited: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # created_at + the effective TTL, kept so the sweeper finds expired versions by index.
+    expires_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, index=True
+    )
+    # A deleted version keeps its row (state DELETED) so its v<N> and id are never reused.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     collection: Mapped[ArtifactCollection] = relationship(lazy="joined")
 
@@ -372,7 +387,11 @@ class ArtifactFile(Base):
     """A file of an artifact version: its manifest path, MD5 and object-store key."""
 
     __tablename__ = "artifact_files"
-    __table_args__ = (UniqueConstraint("artifact_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("artifact_id", "name"),
+        # Blob GC asks whether any file row still references a key (artifacts/blob_gc.py).
+        Index("ix_artifact_files_storage_key", "storage_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"))
@@ -382,6 +401,21 @@ class ArtifactFile(Base):
     storage_key: Mapped[str] = mapped_column(String(600))
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     uploaded: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ArtifactBlobOrphan(Base):
+    """An object-store key that a deleted version referenced: a candidate for blob GC.
+
+    The collector removes the bytes only after a grace period and only if no live file
+    row (or live version, for a manifest) references the key by then (artifacts/blob_gc.py).
+    """
+
+    __tablename__ = "artifact_blob_orphans"
+
+    storage_key: Mapped[str] = mapped_column(String(600), primary_key=True)
+    orphaned_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
 
 
 class ArtifactAlias(Base):

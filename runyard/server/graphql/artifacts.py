@@ -11,7 +11,9 @@ from graphql import GraphQLResolveInfo
 
 from runyard.server.access import Action
 from runyard.server.api.models import as_utc
+from runyard.server.artifacts import edits
 from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.graphql.artifact_edits import tag_nodes
 from runyard.server.graphql.context import GraphQLContext, ctx
 from runyard.server.tracking import artifact_files as files
 from runyard.server.tracking import artifact_service as service
@@ -275,9 +277,9 @@ ARTIFACT_ATTRIBUTES = {
         "artifact": a,
     },
     "metadata": lambda a: json.dumps(a.metadata_json or {}),
-    "ttlDurationSeconds": lambda a: -2,
-    "ttlIsInherited": lambda a: True,
-    "tags": lambda a: [],
+    "ttlDurationSeconds": edits.ttl_answer,
+    "ttlIsInherited": lambda a: a.ttl_is_inherited,
+    "tags": lambda a: tag_nodes(a.tags),
     "historyStep": lambda a: None,
     "commitHash": lambda a: a.digest[:12],
     "fileCount": lambda a: a.file_count,
@@ -407,15 +409,10 @@ def resolve_use(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict
 
 @mutation.field("updateArtifact")
 def resolve_update(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
-    """Replace a version's metadata or description."""
+    """Change a version's description, metadata, tags or TTL."""
     context = ctx(info)
-    artifact = service.update_artifact(
-        context.uow,
-        context.principal,
-        input["artifactID"],
-        input.get("description"),
-        input.get("metadata"),
-    )
+    spec = edits.UpdateArtifactSpec.model_validate(input)
+    artifact = edits.update_artifact(context.uow, context.principal, spec)
     return {"artifact": artifact, "clientMutationId": input.get("clientMutationId")}
 
 

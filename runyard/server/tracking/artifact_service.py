@@ -173,15 +173,3 @@ def use_artifact(
     artifact = artifact_by_id(uow, principal, artifact_id)
     artifacts.use_artifact(uow.session, run, artifact, used_as)
     return artifact
-
-
-def update_artifact(
-    uow: UnitOfWork,
-    principal: Principal,
-    node_id: str,
-    description: str | None,
-    metadata: str | None,
-) -> Artifact:
-    """Replace a version's metadata or description, if the caller may write its entity."""
-    artifact = artifact_by_id(uow, principal, node_id, action=Action.WRITE)
-    return artifacts.update_artifact(artifact, description, metadata)

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from runyard.server.artifacts import ttl
+from runyard.server.artifacts.tags import TagInput, check_tags
 from runyard.server.clock import utcnow
 from runyard.server.db.models import (
     Artifact,
@@ -70,6 +72,8 @@ class CreateArtifactSpec(BaseModel):
     aliases: list[AliasInput] | None = None
     clientID: str | None = None
     enableDigestDeduplication: bool | None = None
+    ttlDurationSeconds: int | None = None
+    tags: list[TagInput] | None = None
 
     def collection_name(self) -> str:
         """The collection named by either the singular or the list field."""
@@ -174,7 +178,8 @@ def latest_version(session: Session, collection: ArtifactCollection) -> Artifact
 # --- writes ----------------------------------------------------------------------------------
 
 
-def _parse_metadata(text: str | None) -> dict[str, Any]:
+def parse_metadata(text: str | None) -> dict[str, Any]:
+    """A version's metadata from its JSON text (empty: {}); refuse anything but an object."""
     if not text:
         return {}
     try:
@@ -198,7 +203,13 @@ def create_artifact(
             return existing
     name = check_collection_name(spec.collection_name())
     aliases = sorted({check_alias(a.alias) for a in spec.aliases or []} | {LATEST})
-    metadata = _parse_metadata(spec.metadata)
+    metadata = parse_metadata(spec.metadata)
+    version_tags = check_tags([t.tagName for t in spec.tags or []], "tags")
+    own_ttl = (
+        ttl.TtlSetting(inherited=True, seconds=None)
+        if spec.ttlDurationSeconds is None
+        else ttl.parse_ttl(spec.ttlDurationSeconds)
+    )
     collection = find_collection(session, project, name)
     if collection is None:
         collection = ArtifactCollection(
@@ -230,6 +241,7 @@ def create_artifact(
                 extra={"collection": name, "version": same.version_index, "digest": spec.digest},
             )
             return same
+    created_at = utcnow()
     artifact = Artifact(
         collection_id=collection.id,
         client_id=spec.clientID or uuid.uuid4().hex,
@@ -238,6 +250,13 @@ def create_artifact(
         metadata_json=metadata,
         requested_aliases=aliases,
         created_by_run_id=run.id if run else None,
+        created_at=created_at,
+        tags=version_tags,
+        ttl_is_inherited=own_ttl.inherited,
+        ttl_duration_seconds=own_ttl.seconds,
+        expires_at=ttl.expiry(
+            created_at, ttl.effective_ttl(own_ttl, collection.ttl_duration_seconds)
+        ),
     )
     session.add(artifact)
     session.flush()
@@ -317,32 +336,3 @@ def use_artifact(session: Session, run: Run, artifact: Artifact, used_as: str | 
     if session.get(ArtifactUse, (run.id, artifact.id)) is None:
         session.add(ArtifactUse(run_id=run.id, artifact_id=artifact.id, used_as=used_as))
         session.flush()
-
-
-def delete_created_by(session: Session, run: Run) -> int:
-    """Delete the versions `run` created; `latest` falls back to the newest one left."""
-    doomed = list(session.scalars(select(Artifact).where(Artifact.created_by_run_id == run.id)))
-    collections = {a.collection_id: a.collection for a in doomed}
-    for artifact in doomed:
-        session.delete(artifact)
-    session.flush()
-    for collection in collections.values():
-        if latest_version(session, collection) is None:
-            newest = session.scalars(
-                select(Artifact)
-                .where(Artifact.collection_id == collection.id, Artifact.state == "COMMITTED")
-                .order_by(Artifact.version_index.desc())
-            ).first()
-            if newest is not None:
-                move_alias(session, collection, LATEST, newest)
-    return len(doomed)
-
-
-def update_artifact(artifact: Artifact, description: str | None, metadata: str | None) -> Artifact:
-    """Replace the version's metadata (when given) and description (when given), as W&B does:
-    what a partial job's run writes (its input and output types) drops `_partial`."""
-    if metadata is not None:
-        artifact.metadata_json = _parse_metadata(metadata)
-    if description is not None:
-        artifact.description = description
-    return artifact

@@ -7,12 +7,12 @@ import logging
 from sqlalchemy import select
 
 from runyard.server.access import Action, require
+from runyard.server.artifacts.deletion import delete_created_by
 from runyard.server.auth import Principal
 from runyard.server.db.models import DeletedRun, Entity, Project, Run
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.people.attribution import attribution_for
 from runyard.server.tracking import filestream, forks
-from runyard.server.tracking.artifacts import delete_created_by
 from runyard.server.tracking.files import register_run_files
 from runyard.server.tracking.ids import decode_id
 from runyard.server.tracking.run_reads import RunPath, read_run
@@ -108,7 +108,7 @@ def delete_run(
             logger.info("run already deleted", extra={"id": node_id})
             return
         raise
-    deleted_artifacts = delete_created_by(uow.session, run) if delete_artifacts else 0
+    deleted_artifacts = delete_created_by(uow.session, run, uow.now()) if delete_artifacts else 0
     # The archives a rewind kept are the run's own past: they go with it.
     archives = forks.lineage(uow, run).archives
     if archives:

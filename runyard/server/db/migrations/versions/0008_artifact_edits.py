@@ -1,0 +1,65 @@
+"""artifacts: tags, TTL and soft deletion of versions; collection description, tags and
+default TTL; blob GC candidates
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-04 23:40:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+# JSONB on PostgreSQL, as models.JSONDoc.
+JSON_DOC = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("artifact_collections") as batch:
+        batch.add_column(sa.Column("description", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("tags", JSON_DOC, nullable=False, server_default="[]"))
+        batch.add_column(sa.Column("ttl_duration_seconds", sa.BigInteger(), nullable=True))
+    with op.batch_alter_table("artifacts") as batch:
+        batch.add_column(sa.Column("tags", JSON_DOC, nullable=False, server_default="[]"))
+        batch.add_column(sa.Column("ttl_duration_seconds", sa.BigInteger(), nullable=True))
+        batch.add_column(
+            sa.Column("ttl_is_inherited", sa.Boolean(), nullable=False, server_default=sa.true())
+        )
+        batch.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
+        batch.create_index("ix_artifacts_expires_at", ["expires_at"])
+    with op.batch_alter_table("artifact_files") as batch:
+        batch.create_index("ix_artifact_files_storage_key", ["storage_key"])
+    op.create_table(
+        "artifact_blob_orphans",
+        sa.Column("storage_key", sa.String(600), primary_key=True),
+        sa.Column("orphaned_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index(
+        "ix_artifact_blob_orphans_orphaned_at", "artifact_blob_orphans", ["orphaned_at"]
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_artifact_blob_orphans_orphaned_at", table_name="artifact_blob_orphans")
+    op.drop_table("artifact_blob_orphans")
+    with op.batch_alter_table("artifact_files") as batch:
+        batch.drop_index("ix_artifact_files_storage_key")
+    with op.batch_alter_table("artifacts") as batch:
+        batch.drop_index("ix_artifacts_expires_at")
+        batch.drop_column("deleted_at")
+        batch.drop_column("expires_at")
+        batch.drop_column("ttl_is_inherited")
+        batch.drop_column("ttl_duration_seconds")
+        batch.drop_column("tags")
+    with op.batch_alter_table("artifact_collections") as batch:
+        batch.drop_column("ttl_duration_seconds")
+        batch.drop_column("tags")
+        batch.drop_column("description")
