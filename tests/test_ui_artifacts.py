@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -247,6 +248,116 @@ def test_a_viewer_sees_no_edit_controls(
             expect(tab.get_by_role("button", name=control)).to_have_count(0)
         expect(tab.locator("main form")).to_have_count(0)
         shot(tab, "artifact-version-viewer")
+
+
+FILES_A = {"a.txt": "hello artifact world\n"}
+FILES_B = {"a.txt": "hello artifact world, take two\n"}
+
+
+def _client_use(client: WandbClient, tmp: Path, project: str, name: str) -> dict[str, Any]:
+    """`run.use_artifact(name)` with the official client: its version, or its error."""
+    result = client.run(
+        "artifacts.py", "use", "--project", project, "--name", name, "--dest", str(tmp / "dl")
+    )
+    assert result.returncode == 0, result.stderr
+    return result.results[0]
+
+
+def _client_log(client: WandbClient, tmp: Path, project: str, files: dict[str, str]) -> None:
+    src = tmp / f"src-{len(list(tmp.glob('src-*')))}"
+    for name, text in files.items():
+        src.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(text)
+    result = client.run(
+        "artifacts.py", "log", "--project", project, "--name", "ds", "--src", str(src)
+    )
+    assert result.returncode == 0 and "error" not in result.results[0], result.stdout
+
+
+def test_alias_and_tag_edits_and_a_confirmed_delete_are_seen_by_the_client(
+    admin_tab: Page, sqlite_server: LiveServer, sqlite_client: WandbClient, tmp_path: Path
+) -> None:
+    tab, project = admin_tab, f"p-{uuid.uuid4().hex[:8]}"
+    _client_log(sqlite_client, tmp_path, project, FILES_A)
+    _client_log(sqlite_client, tmp_path, project, FILES_B)
+    collection = f"{sqlite_server.url}/admin/{project}/artifacts/dataset/ds"
+
+    tab.goto(f"{collection}/v0")
+    tab.get_by_label("New alias").fill("production")
+    tab.get_by_role("button", name="Add alias").click()
+    expect(tab.locator("#aliases .alias .name")).to_have_text(["production"])
+    assert _client_use(sqlite_client, tmp_path, project, "ds:production")["version"] == "v0"
+    tab.get_by_label("New tag").fill("reviewed")
+    tab.get_by_role("button", name="Add tag").click()
+    expect(tab.locator("#tags .tag .name")).to_have_text(["reviewed"])
+    shot(tab, "artifact-version-edited")
+
+    # A bad alias is refused on the page, naming the rule; nothing changes.
+    tab.get_by_label("New alias").fill("v7")
+    tab.get_by_role("button", name="Add alias").click()
+    expect(tab.get_by_role("alert")).to_contain_text("v<N> is reserved")
+    expect(tab.locator("#aliases .alias .name")).to_have_text(["production"])
+
+    tab.goto(f"{collection}/v0")
+    tab.get_by_role("button", name="Remove alias production").click()
+    expect(tab.locator("#aliases .alias")).to_have_count(0)
+    assert "ds:production" in str(
+        _client_use(sqlite_client, tmp_path, project, "ds:production")["error"]
+    )
+    tab.get_by_role("button", name="Remove tag reviewed").click()
+    expect(tab.locator("#tags .tag")).to_have_count(0)
+
+    # Deleting v1, which `latest` points at: not without confirming, not without its aliases.
+    tab.goto(f"{collection}/v1")
+    tab.locator('input[name="confirm"]').evaluate("box => { box.required = false; }")
+    tab.get_by_role("button", name="Delete version").click()
+    expect(tab.get_by_role("alert")).to_contain_text("to confirm the deletion; nothing was deleted")
+    tab.get_by_label("Yes, delete ds:v1").check()
+    tab.get_by_role("button", name="Delete version").click()
+    expect(tab.get_by_role("alert")).to_contain_text("still has the aliases latest")
+    shot(tab, "artifact-delete-refused")
+    assert _client_use(sqlite_client, tmp_path, project, "ds:v1")["version"] == "v1"
+
+    tab.get_by_label("Also delete its aliases (latest)").check()
+    tab.get_by_label("Yes, delete ds:v1").check()
+    tab.get_by_role("button", name="Delete version").click()
+    expect(tab.get_by_role("status")).to_have_text("Deleted ds:v1.")
+    rows = tab.get_by_role("table", name="Versions").locator("tbody tr")
+    assert [r.get_attribute("data-version") for r in rows.all()] == ["v0"]
+    expect(rows.nth(0).locator(".alias")).to_have_text(["latest"])  # `latest` moved back
+    shot(tab, "artifact-collection-after-delete")
+    assert "error" in _client_use(sqlite_client, tmp_path, project, "ds:v1")
+    latest = _client_use(sqlite_client, tmp_path, project, "ds:latest")
+    assert (latest["version"], latest["files"]) == ("v0", FILES_A)
+
+
+POST_FORM = """async ([url, fields]) => {
+  const token = document.querySelector('input[name="csrf_token"]').value;
+  const body = new URLSearchParams({csrf_token: token, ...fields});
+  const answer = await fetch(url, {method: "POST", body});
+  return [answer.status, await answer.text()];
+}"""
+
+
+def test_a_viewer_who_posts_an_edit_anyway_is_refused(
+    browser: Browser, sqlite_server: LiveServer, logged: Logged
+) -> None:
+    version = logged.url(sqlite_server, "/dataset/clean/v0")
+    with _signed_in(browser, sqlite_server, logged.viewer_key) as tab:
+        tab.goto(version)
+        for action, fields in (
+            ("aliases/add", {"alias": "hacked"}),
+            ("aliases/remove", {"alias": "latest"}),
+            ("tags/add", {"tag": "hacked"}),
+            ("delete", {"confirm": "yes", "delete_aliases": "yes"}),
+        ):
+            status, text = tab.evaluate(POST_FORM, [f"{version}/{action}", fields])
+            assert status == 403, (action, status)
+            assert "you are a viewer of" in text, action
+    with _signed_in(browser, sqlite_server, sqlite_server.admin_key) as tab:
+        tab.goto(version)
+        expect(tab.locator("#aliases .alias .name")).to_have_text(["latest"])
+        expect(tab.locator("#tags .tag")).to_have_count(0)
 
 
 # --- the pure parts ----------------------------------------------------------------------------

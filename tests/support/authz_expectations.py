@@ -256,6 +256,11 @@ def pending_artifact(w: World) -> Fresh:
     return {"artifact_node": w.pending_artifact()}
 
 
+def committed_artifact(w: World) -> Fresh:
+    """A committed version `v0` of a new collection in `t/proj` (to delete)."""
+    return {"collection": w.committed_artifact()}
+
+
 def fill(path: str, w: World, f: Fresh) -> str:
     """The route's path with the world's objects (fresh ones first) in its placeholders."""
     values = {
@@ -485,6 +490,29 @@ ROUTES: list[Route] = [
     page("GET", ARTIFACTS + "/{type_name}/{collection}", READ, url=lambda w, f: _artifact_url(w)),
     page("GET", VERSION, READ, url=lambda w, f: _artifact_url(w, "/ds/v0")),
     page("GET", VERSION + "/{tab}", READ, url=lambda w, f: _artifact_url(w, "/ds/v0/lineage")),
+    *(
+        page(
+            "POST",
+            VERSION + edit,
+            WRITE,
+            url=lambda w, f, e=edit: _artifact_url(w, "/ds/v0" + e),
+            form=form,
+        )
+        for edit, form in (
+            ("/aliases/add", lambda w, f: {"alias": "matrix"}),
+            ("/aliases/remove", lambda w, f: {"alias": "matrix-none"}),
+            ("/tags/add", lambda w, f: {"tag": "matrix"}),
+            ("/tags/remove", lambda w, f: {"tag": "matrix-none"}),
+        )
+    ),
+    page(
+        "POST",
+        VERSION + "/delete",
+        WRITE,
+        url=lambda w, f: _artifact_url(w, f"/{f['collection']}/v0/delete"),
+        form=lambda w, f: {"confirm": "yes", "delete_aliases": "yes"},
+        setup=committed_artifact,
+    ),
     *(
         page("GET", path, Kind.NOT_YET, url=lambda w, f, p=path: _not_yet_url(w, p))
         for feature in ("sweeps", "reports")

@@ -221,6 +221,50 @@ class World:
         assert not body.get("errors"), body
         return str(body["data"]["createArtifact"]["artifact"]["id"])
 
+    def committed_artifact(self) -> str:
+        """A new committed version (v0, no files) of a new dataset collection in `t/proj`;
+        the collection's name."""
+        name = f"fresh-{uuid.uuid4().hex[:8]}"
+        created = self.gql(
+            "owner",
+            "mutation($i: CreateArtifactInput!) { createArtifact(input: $i) { artifact { id } } }",
+            {
+                "i": {
+                    "entityName": self.team,
+                    "projectName": self.project,
+                    "artifactTypeName": "dataset",
+                    "artifactCollectionName": name,
+                    "digest": uuid.uuid4().hex,
+                    "clientID": uuid.uuid4().hex,
+                }
+            },
+        )
+        node = _ok(created)["data"]["createArtifact"]["artifact"]["id"]
+        manifest = self.gql(
+            "owner",
+            "mutation($i: CreateArtifactManifestInput!) { createArtifactManifest(input: $i)"
+            " { artifactManifest { file { uploadUrl } } } }",
+            {
+                "i": {
+                    "artifactID": node,
+                    "name": "wandb_manifest.json",
+                    "digest": "d",
+                    "entityName": self.team,
+                    "projectName": self.project,
+                    "runName": self.run,
+                }
+            },
+        )
+        url = _ok(manifest)["data"]["createArtifactManifest"]["artifactManifest"]["file"]
+        _ok(httpx.put(url["uploadUrl"], content=b'{"version": 1, "contents": {}}'))
+        committed = self.gql(
+            "owner",
+            "mutation($i: CommitArtifactInput!) { commitArtifact(input: $i) { artifact { id } } }",
+            {"i": {"artifactID": node}},
+        )
+        assert not _ok(committed).get("errors"), committed.text
+        return name
+
     # --- building the world ------------------------------------------------------------------
 
     def build_launch(self) -> None:

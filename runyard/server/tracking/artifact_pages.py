@@ -90,6 +90,8 @@ class CollectionView(BaseModel):
     project: str
     type: str
     name: str
+    description: str | None
+    tags: list[str]
     created_at: datetime
     versions: list[VersionRow]
     total: int
@@ -192,9 +194,9 @@ def _created_by(uow: UnitOfWork, principal: Principal, artifact: Artifact) -> Ru
     return _run_ref(run)
 
 
-def version_tags(uow: UnitOfWork, artifact: Artifact) -> list[str]:
-    """A version's tags (none until the version-tag store exists)."""
-    return []
+def version_tags(artifact: Artifact) -> list[str]:
+    """A version's tags, in the order they were added."""
+    return list(artifact.tags or [])
 
 
 # --- lookups ---------------------------------------------------------------------------------
@@ -316,7 +318,7 @@ def collection_view(
         VersionRow(
             version=f"v{a.version_index}",
             aliases=_user_aliases(uow, a),
-            tags=version_tags(uow, a),
+            tags=version_tags(a),
             size=a.size,
             file_count=a.file_count,
             digest=a.digest,
@@ -330,6 +332,8 @@ def collection_view(
         project=project,
         type=type_name,
         name=name,
+        description=collection.description,
+        tags=list(collection.tags or []),
         created_at=collection.created_at,
         versions=rows,
         total=page.total,
@@ -361,7 +365,7 @@ def version_view(uow: UnitOfWork, principal: Principal, artifact: Artifact) -> V
         digest=artifact.digest,
         description=artifact.description,
         metadata=dict(artifact.metadata_json or {}),
-        tags=version_tags(uow, artifact),
+        tags=version_tags(artifact),
         size=artifact.size,
         file_count=artifact.file_count,
         created_at=artifact.committed_at or artifact.created_at,

@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 
 from runyard.server.ui import (
     artifact_browser,
+    artifact_edits,
     csrf,
     data,
     launch_links,
@@ -30,6 +31,15 @@ def mount_ui(app: FastAPI) -> None:
     # Order matters: W&B's `/<entity>/<project>/...` pages come last, so every fixed path
     # (`/teams/x`, `/launch/x/y`, the old `/projects/...` redirects) is matched first; the
     # names of those first segments are reserved (`people.names.RESERVED_NAMES`).
-    routers = (data, launch_links, launch_pages, people_pages, artifact_browser, wandb_urls, pages)
+    routers = (
+        data,
+        launch_links,
+        launch_pages,
+        people_pages,
+        artifact_browser,
+        artifact_edits,
+        wandb_urls,
+        pages,
+    )
     for module in routers:
         app.include_router(module.router)
