@@ -449,3 +449,116 @@ def test_version_tags_round_trip_and_invalid_tags_are_refused_sqlite(
         assert f"tagsToAdd: {bad!r} is not a valid tag" in error_of(body)
     after = version(sqlite_server, project, "ds:v0")
     assert (after["description"], after["tags"]) == ("the eval split", [{"name": "team a"}])
+
+
+DELETE_COLLECTION = """mutation($id: ID!) { deleteArtifactSequence(input: {artifactSequenceID: $id})
+  { artifactCollection { __typename state } } }"""
+ADD_TAGS = """mutation($i: CreateArtifactCollectionTagAssignmentsInput!) {
+  createArtifactCollectionTagAssignments(input: $i) { tags { __typename id name } } }"""
+DELETE_TAGS = """mutation($i: DeleteArtifactCollectionTagAssignmentsInput!) {
+  deleteArtifactCollectionTagAssignments(input: $i) { success } }"""
+
+
+def collection_row(server: LiveServer, project: str, name: str) -> Any:
+    """The stored collection (description and tags are read by the listing queries)."""
+    from sqlalchemy import select
+
+    from runyard.server.db.models import ArtifactCollection, Project
+    from runyard.server.unit_of_work import UnitOfWork
+
+    with UnitOfWork(server.state) as uow:
+        return uow.session.scalars(
+            select(ArtifactCollection)
+            .join(Project, Project.id == ArtifactCollection.project_id)
+            .where(Project.name == project, ArtifactCollection.name == name)
+        ).first()
+
+
+def test_collection_description_name_and_tags_edits_sqlite(
+    sqlite_client: WandbClient, sqlite_server: LiveServer, tmp_path: Path
+) -> None:
+    project = unique_project()
+    steps(sqlite_client, tmp_path, project, {"do": "log", "name": "ds", "files": FILES_A})
+    seq = collection_id(sqlite_server, project, "ds:v0")
+    renamed = gql(
+        sqlite_server,
+        SET_COLLECTION,
+        i={"artifactSequenceID": seq, "name": "ds-renamed", "description": "eval data"},
+    )["data"]["updateArtifactSequence"]["artifactCollection"]
+    assert (renamed["name"], renamed["state"]) == ("ds-renamed", "READY")
+    where = {"entityName": "admin", "projectName": project, "artifactCollectionName": "ds-renamed"}
+    added = gql(
+        sqlite_server, ADD_TAGS, i={**where, "tags": [{"tagName": "eval"}, {"tagName": "team a"}]}
+    )["data"]["createArtifactCollectionTagAssignments"]["tags"]
+    assert [t["name"] for t in added] == ["eval", "team a"]
+    assert added[0]["__typename"] == "Tag"
+    assert gql(sqlite_server, DELETE_TAGS, i={**where, "tags": [{"tagName": "eval"}]})["data"] == {
+        "deleteArtifactCollectionTagAssignments": {"success": True}
+    }
+    row = collection_row(sqlite_server, project, "ds-renamed")
+    assert (row.description, row.tags) == ("eval data", ["team a"])
+    used = steps(sqlite_client, tmp_path, project, {"do": "use", "name": "ds-renamed:v0"})
+    assert used == [{"version": "v0", "files": FILES_A}]
+
+    # Bad input: refused with the field named, nothing changed.
+    bad_tag = gql(
+        sqlite_server, ADD_TAGS, i={**where, "tags": [{"tagName": "ok"}, {"tagName": "a/b"}]}
+    )
+    assert error_of(bad_tag).startswith("tags: 'a/b' is not a valid tag")
+    steps(sqlite_client, tmp_path, project, {"do": "log", "name": "other", "files": FILES_B})
+    clash = gql(
+        sqlite_server,
+        SET_COLLECTION,
+        i={"artifactSequenceID": seq, "name": "other", "description": "x"},
+    )
+    assert "already has an artifact collection 'other'" in error_of(clash)
+    bad_ttl = gql(
+        sqlite_server, SET_COLLECTION, i={"artifactSequenceID": seq, "ttlDurationSeconds": -1}
+    )
+    assert error_of(bad_ttl).startswith("ttlDurationSeconds:")
+    missing = gql(
+        sqlite_server, ADD_TAGS, i={**where, "artifactCollectionName": "nope", "tags": []}
+    )
+    assert "no artifact collection 'nope'" in error_of(missing)
+    row = collection_row(sqlite_server, project, "ds-renamed")
+    assert (row.name, row.description, row.tags) == ("ds-renamed", "eval data", ["team a"])
+
+
+def test_deleting_a_collection_removes_its_versions_and_frees_their_bytes_sqlite(
+    sqlite_client: WandbClient, sqlite_server: LiveServer, tmp_path: Path
+) -> None:
+    project = unique_project()
+    logged = steps(
+        sqlite_client,
+        tmp_path,
+        project,
+        {"do": "log", "name": "ds", "files": FILES_A},
+        {"do": "log", "name": "ds", "files": FILES_B, "aliases": ["best"]},
+    )
+    ids = [decode_id("Artifact", r["id"]) for r in logged]
+    assert stored_bytes(sqlite_server, *ids) > 0
+    seq = collection_id(sqlite_server, project, "ds:v0")
+    body = gql(sqlite_server, DELETE_COLLECTION, id=seq)
+    assert body["data"]["deleteArtifactSequence"]["artifactCollection"] == {
+        "__typename": "ArtifactSequence",
+        "state": "DELETED",
+    }
+    again = gql(sqlite_server, DELETE_COLLECTION, id=seq)
+    assert error_of(again).startswith("artifactSequenceID: no artifact collection")
+    after = steps(
+        sqlite_client,
+        tmp_path,
+        project,
+        {"do": "use", "name": "ds:best"},
+        # The name is free again: a new collection starts at v0.
+        {"do": "log", "name": "ds", "files": {"new.txt": "new\n"}},
+    )
+    assert "ds:best" in after[0]["error"]
+    assert after[1]["version"] == "v0"
+    sweep(sqlite_server, after_grace(sqlite_server))
+    # On SQLite a new version may reuse a deleted one's id; keep its bytes out of the sum.
+    new_id = decode_id("Artifact", after[1]["id"])
+    assert stored_bytes(sqlite_server, *(i for i in ids if i != new_id)) == 0
+    assert steps(sqlite_client, tmp_path, project, {"do": "use", "name": "ds:latest"}) == [
+        {"version": "v0", "files": {"new.txt": "new\n"}}
+    ]
