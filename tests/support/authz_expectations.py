@@ -261,6 +261,36 @@ def committed_artifact(w: World) -> Fresh:
     return {"collection": w.committed_artifact()}
 
 
+def fresh_collection(w: World) -> Fresh:
+    """A new collection of `t/proj` holding one pending version (to delete)."""
+    response = w.gql(
+        "owner",
+        "mutation($i: CreateArtifactInput!) { createArtifact(input: $i) "
+        "{ artifact { artifactSequence { id } } } }",
+        {
+            "i": {
+                "entityName": w.team,
+                "projectName": w.project,
+                "artifactTypeName": "dataset",
+                "artifactCollectionName": _new("matrix-coll"),
+                "digest": uuid.uuid4().hex,
+            }
+        },
+    )
+    body = response.json()
+    assert not body.get("errors"), body
+    return {"collection_node": body["data"]["createArtifact"]["artifact"]["artifactSequence"]["id"]}
+
+
+def _alias_target(w: World, alias: str) -> dict[str, str]:
+    return {
+        "entityName": w.team,
+        "projectName": w.project,
+        "artifactCollectionName": w.artifact,
+        "alias": alias,
+    }
+
+
 def fill(path: str, w: World, f: Fresh) -> str:
     """The route's path with the world's objects (fresh ones first) in its placeholders."""
     values = {
@@ -773,6 +803,82 @@ FIELDS: list[Field] = [
         WRITE,
         "mutation($i: UpdateArtifactInput!) { updateArtifact(input: $i) { artifact { id } } }",
         variables=lambda w, f: {"i": {"artifactID": w.artifact_node, "description": "matrix"}},
+    ),
+    gql(
+        "mutation",
+        "addAliases",
+        WRITE,
+        "mutation($i: AddAliasesInput!) { addAliases(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {"artifactID": w.artifact_node, "aliases": [_alias_target(w, "matrix")]}
+        },
+    ),
+    gql(
+        "mutation",
+        "deleteAliases",
+        WRITE,
+        "mutation($i: DeleteAliasesInput!) { deleteAliases(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {"artifactID": w.artifact_node, "aliases": [_alias_target(w, "matrix")]}
+        },
+    ),
+    gql(
+        "mutation",
+        "deleteArtifact",
+        WRITE,
+        "mutation($i: DeleteArtifactInput!) { deleteArtifact(input: $i) { artifact { id } } }",
+        variables=lambda w, f: {"i": {"artifactID": f["artifact_node"]}},
+        setup=pending_artifact,
+    ),
+    gql(
+        "mutation",
+        "updateArtifactSequence",
+        WRITE,
+        "mutation($i: UpdateArtifactSequenceInput!) {"
+        " updateArtifactSequence(input: $i) { artifactCollection { id } } }",
+        variables=lambda w, f: {
+            "i": {"artifactSequenceID": f["collection_node"], "description": "matrix"}
+        },
+        setup=fresh_collection,
+    ),
+    gql(
+        "mutation",
+        "deleteArtifactSequence",
+        WRITE,
+        "mutation($i: DeleteArtifactSequenceInput!) {"
+        " deleteArtifactSequence(input: $i) { artifactCollection { state } } }",
+        variables=lambda w, f: {"i": {"artifactSequenceID": f["collection_node"]}},
+        setup=fresh_collection,
+    ),
+    gql(
+        "mutation",
+        "createArtifactCollectionTagAssignments",
+        WRITE,
+        "mutation($i: CreateArtifactCollectionTagAssignmentsInput!) {"
+        " createArtifactCollectionTagAssignments(input: $i) { tags { name } } }",
+        variables=lambda w, f: {
+            "i": {
+                "entityName": w.team,
+                "projectName": w.project,
+                "artifactCollectionName": w.artifact,
+                "tags": [{"tagName": "matrix"}],
+            }
+        },
+    ),
+    gql(
+        "mutation",
+        "deleteArtifactCollectionTagAssignments",
+        WRITE,
+        "mutation($i: DeleteArtifactCollectionTagAssignmentsInput!) {"
+        " deleteArtifactCollectionTagAssignments(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {
+                "entityName": w.team,
+                "projectName": w.project,
+                "artifactCollectionName": w.artifact,
+                "tags": [{"tagName": "matrix"}],
+            }
+        },
     ),
     gql(
         "mutation",
