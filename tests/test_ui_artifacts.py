@@ -364,7 +364,7 @@ def test_a_viewer_who_posts_an_edit_anyway_is_refused(
 
 
 def _run(name: str) -> Any:
-    from runyard.server.tracking.artifact_pages import LineageNode, RunRef
+    from runyard.server.artifacts.pages import LineageNode, RunRef
 
     ref = RunRef(
         entity="e", project="p", name=name, display_name=name, state="finished", job_type=None
@@ -373,7 +373,7 @@ def _run(name: str) -> Any:
 
 
 def _version(name: str, current: bool = False) -> Any:
-    from runyard.server.tracking.artifact_pages import LineageNode, VersionRef
+    from runyard.server.artifacts.pages import LineageNode, VersionRef
 
     collection, version = name.split(":")
     ref = VersionRef(
@@ -383,7 +383,7 @@ def _version(name: str, current: bool = False) -> Any:
 
 
 def test_lineage_layout_puts_layers_in_columns_and_skips_empty_ones() -> None:
-    from runyard.server.tracking.artifact_pages import LineageGraph
+    from runyard.server.artifacts.pages import LineageGraph
     from runyard.server.ui import lineage_layout as ll
 
     me, producer = _version("ds:v1", current=True), _run("p1")
@@ -414,7 +414,7 @@ def test_lineage_layout_puts_layers_in_columns_and_skips_empty_ones() -> None:
 
 
 def test_lineage_layout_shortens_long_labels_and_keeps_the_full_title() -> None:
-    from runyard.server.tracking.artifact_pages import LineageGraph
+    from runyard.server.artifacts.pages import LineageGraph
     from runyard.server.ui import lineage_layout as ll
 
     long = _run("r" * 60)
@@ -437,3 +437,20 @@ def test_human_size() -> None:
         "5.0 MB",
         "3.0 TB",
     ]
+
+
+def test_lineage_columns_follow_the_arrows_from_the_version() -> None:
+    from runyard.server.artifacts.pages import layers_of
+
+    # producer p logs ds and other; c uses ds and logs model; x (an input of p) feeds p;
+    # a cycle back from c to p must not move p.
+    edges = [("p", "ds"), ("p", "other"), ("x", "p"), ("ds", "c"), ("c", "model"), ("c", "p")]
+    assert layers_of("ds", edges) == {
+        "ds": 0,
+        "p": -1,
+        "c": 1,
+        "other": 0,
+        "x": -2,
+        "model": 2,
+    }
+    assert layers_of("alone", []) == {"alone": 0}

@@ -1,5 +1,5 @@
-"""Artifact edits and retention: aliases, tags, descriptions, TTL, deletion and blob GC.
+"""Artifact services: listings of types, collections and versions, lineage, and the edits
+and retention of versions (aliases, tags, descriptions, TTL, deletion and blob GC).
 
-Logging and reading versions live in `runyard.server.tracking.artifacts`; this package
-changes versions and collections after they exist and removes them again.
+Logging and reading single versions live in `runyard.server.tracking.artifacts`.
 """

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from runyard.server.access import Action, allows
+from runyard.server.artifacts import pages as artifact_pages
 from runyard.server.auth import Principal
 from runyard.server.deps import public_base_url
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.tracking import artifact_pages
 from runyard.server.ui import lineage_layout
 from runyard.server.ui.pages import _me, _page, _to_login, _uow, check_entity_segment
 

@@ -14,10 +14,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from runyard.server.artifacts import edits
+from runyard.server.artifacts import pages as artifact_pages
 from runyard.server.artifacts.tags import TagInput
 from runyard.server.auth import Principal
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.tracking import artifact_pages
 from runyard.server.ui.artifact_browser import VERSION, version_page
 from runyard.server.ui.pages import _me, _to_login, check_entity_segment
 from runyard.server.unit_of_work import UnitOfWork

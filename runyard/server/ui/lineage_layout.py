@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from runyard.server.tracking.artifact_pages import LineageGraph, LineageNode
+from runyard.server.artifacts.pages import LineageGraph, LineageNode
 
 NODE_W = 210
 NODE_H = 46

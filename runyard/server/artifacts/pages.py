@@ -2,7 +2,7 @@
 a collection's versions, and one version's overview, files and lineage (runs → artifacts →
 runs).
 
-Reads only: the rules live in `tracking.artifacts` and `tracking.run_artifacts`; these
+Reads only: the listings and lineage are `artifacts.listing` and `artifacts.lineage`; these
 functions put their answers into the shapes the pages render (no ORM rows leave here).
 """
 
@@ -13,13 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
 
-from runyard.server.access import Action, allows
+from runyard.server.artifacts import lineage as lineage_reads
+from runyard.server.artifacts import listing
 from runyard.server.auth import Principal
-from runyard.server.db.models import Artifact, ArtifactCollection, ArtifactUse, Project, Run
+from runyard.server.db.models import Artifact, ArtifactCollection, Project, Run
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.tracking import artifact_files, artifact_service, artifacts, run_artifacts
+from runyard.server.tracking import artifact_files, artifact_service, artifacts
 from runyard.server.tracking.ids import encode_id
 from runyard.server.unit_of_work import UnitOfWork
 
@@ -186,12 +186,8 @@ def _version_ref(uow: UnitOfWork, artifact: Artifact) -> VersionRef:
 
 
 def _created_by(uow: UnitOfWork, principal: Principal, artifact: Artifact) -> RunRef | None:
-    if artifact.created_by_run_id is None:
-        return None
-    run = uow.session.get(Run, artifact.created_by_run_id)
-    if run is None or not allows(principal, run.project.entity.name, Action.READ):
-        return None
-    return _run_ref(run)
+    run = lineage_reads.creator_of(uow, principal, artifact)
+    return None if run is None else _run_ref(run)
 
 
 def version_tags(artifact: Artifact) -> list[str]:
@@ -239,7 +235,7 @@ def find_version(
     caller may read; a clear 404 otherwise."""
     collection = _collection(uow, principal, entity, project, type_name, name)
     artifact = artifacts.find_version(uow.session, collection, selector)
-    if artifact is None or artifact.state != run_artifacts.COMMITTED:
+    if artifact is None or artifact.state != listing.COMMITTED:
         raise ServiceError(
             ErrorCode.NOT_FOUND,
             f"artifact {name}:{selector} does not exist: its versions are listed at "
@@ -272,26 +268,25 @@ def project_artifacts(
     their version counts and latest versions."""
     owner = _project(uow, principal, entity, project)
     groups: list[TypeGroup] = []
-    for kind in run_artifacts.types_in_project(uow, owner):
+    for kind in listing.types_in_project(uow, owner, first=listing.MAX_PAGE).rows:
         if type_name is not None and kind.name != type_name:
             continue
-        page = run_artifacts.collections_of_type(uow, kind, None, MAX_COLLECTIONS)
+        page = listing.collections(uow, owner, kind.name, first=MAX_COLLECTIONS, order="name")
         summaries = []
-        for collection in sorted(page.rows, key=lambda c: c.name):
-            versions = run_artifacts.versions_of(uow, collection, None, 1)
+        for collection in page.rows:
+            count = listing.versions(uow, collection, first=1).total
             newest = artifacts.latest_version(uow.session, collection)
             summaries.append(
                 CollectionSummary(
                     name=collection.name,
                     type=collection.type_name,
-                    version_count=versions.total,
+                    version_count=count,
                     latest=None if newest is None else f"v{newest.version_index}",
                     created_at=collection.created_at,
                 )
             )
-        groups.append(
-            TypeGroup(name=kind.name, collections=summaries, more=page.total - len(summaries))
-        )
+        more = page.total - len(summaries)
+        groups.append(TypeGroup(name=kind.name, collections=summaries, more=more))
     if type_name is not None and not groups:
         raise ServiceError(
             ErrorCode.NOT_FOUND,
@@ -313,7 +308,7 @@ def collection_view(
     """A collection and a page of its committed versions (newest first) with their aliases,
     tags, sizes and the runs that logged them."""
     collection = _collection(uow, principal, entity, project, type_name, name)
-    page = run_artifacts.versions_of(uow, collection, after or None, VERSIONS_PAGE)
+    page = listing.versions(uow, collection, after=after or None, first=VERSIONS_PAGE)
     rows = [
         VersionRow(
             version=f"v{a.version_index}",
@@ -337,22 +332,14 @@ def collection_view(
         created_at=collection.created_at,
         versions=rows,
         total=page.total,
-        next_after=encode_id("Artifact", page.rows[-1].id) if page.has_next else None,
+        next_after=page.cursors[-1] if page.has_next else None,
     )
 
 
 def _consumers(uow: UnitOfWork, principal: Principal, artifact: Artifact) -> tuple[list[Run], int]:
     """The runs that used the version (readable ones, first used first) and how many more."""
-    runs = list(
-        uow.session.scalars(
-            select(Run)
-            .join(ArtifactUse, ArtifactUse.run_id == Run.id)
-            .where(ArtifactUse.artifact_id == artifact.id)
-            .order_by(ArtifactUse.created_at, Run.id)
-        )
-    )
-    visible = [r for r in runs if allows(principal, r.project.entity.name, Action.READ)]
-    return visible[:MAX_LINEAGE_NODES], max(len(visible) - MAX_LINEAGE_NODES, 0)
+    page = lineage_reads.users_of(uow, principal, artifact, first=MAX_LINEAGE_NODES)
+    return page.rows, page.total - len(page.rows)
 
 
 def version_view(uow: UnitOfWork, principal: Principal, artifact: Artifact) -> VersionView:
@@ -412,70 +399,54 @@ def _run_node(run: Run) -> LineageNode:
     return LineageNode(key=f"r{run.id}", kind="run", run=_run_ref(run))
 
 
-class _Graph:
-    """Layers being filled: a node is placed once (a run or version can show up on both
-    sides of a cycle), and each layer keeps at most MAX_LINEAGE_NODES."""
+def layers_of(start: str, edges: list[tuple[str, str]]) -> dict[str, int]:
+    """A column per node: each edge goes one column to the right (producer → product,
+    input → consumer), counted from `start` in column 0 by a breadth-first walk; a node keeps
+    the first column it is reached at (a cycle can reach it twice). Pure."""
+    column = {start: 0}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for source, target in edges:
+                if source == node and target not in column:
+                    column[target] = column[node] + 1
+                    following.append(target)
+                elif target == node and source not in column:
+                    column[source] = column[node] - 1
+                    following.append(source)
+        frontier = following
+    return column
 
-    def __init__(self, layers: int) -> None:
-        self.layers: list[list[LineageNode]] = [[] for _ in range(layers)]
-        self.more = [0] * layers
-        self.edges: list[tuple[str, str]] = []
-        self.placed: set[str] = set()
 
-    def place(self, layer: int, node: LineageNode) -> bool:
-        """Put `node` in `layer` unless it is placed already; False when the layer is full."""
-        if node.key in self.placed:
-            return True
-        if len(self.layers[layer]) >= MAX_LINEAGE_NODES:
-            self.more[layer] += 1
-            return False
-        self.placed.add(node.key)
-        self.layers[layer].append(node)
-        return True
-
-    def edge(self, source: str, target: str) -> None:
-        """An arrow between two placed nodes (once)."""
-        pair = (source, target)
-        if source in self.placed and target in self.placed and pair not in self.edges:
-            self.edges.append(pair)
-
-    def done(self) -> LineageGraph:
-        """The finished graph."""
-        return LineageGraph(layers=self.layers, edges=self.edges, more=self.more)
+def _key(node: lineage_reads.NodeKey) -> str:
+    return f"{'r' if node.kind == 'run' else 'a'}{node.id}"
 
 
 def lineage(uow: UnitOfWork, principal: Principal, artifact: Artifact) -> LineageGraph:
-    """Two steps either side of the version: the artifacts its producing run used → that
-    run → what it logged (this version among them) → the runs that used this version →
-    what they logged. Nodes the caller may not read are left out."""
-    graph = _Graph(5)
-    me = _artifact_node(uow, artifact, current=True)
-    graph.place(2, me)
-    producer = None
-    if artifact.created_by_run_id is not None:
-        producer = uow.session.get(Run, artifact.created_by_run_id)
-    if producer is not None and allows(principal, producer.project.entity.name, Action.READ):
-        node = _run_node(producer)
-        graph.place(1, node)
-        graph.edge(node.key, me.key)
-        inputs = run_artifacts.used_by(uow, principal, producer, None, MAX_LINEAGE_NODES)
-        graph.more[0] += inputs.total - len(inputs.rows)
-        for used in inputs.rows:
-            if graph.place(0, _artifact_node(uow, used)):
-                graph.edge(f"a{used.id}", node.key)
-        outputs = run_artifacts.logged_by(uow, producer, None, MAX_LINEAGE_NODES)
-        graph.more[2] += outputs.total - len(outputs.rows)
-        for logged in outputs.rows:
-            if graph.place(2, _artifact_node(uow, logged)):
-                graph.edge(node.key, f"a{logged.id}")
-    consumers, graph.more[3] = _consumers(uow, principal, artifact)
-    for run in consumers:
-        node = _run_node(run)
-        graph.place(3, node)
-        graph.edge(me.key, node.key)
-        outputs = run_artifacts.logged_by(uow, run, None, MAX_LINEAGE_NODES)
-        graph.more[4] += outputs.total - len(outputs.rows)
-        for logged in outputs.rows:
-            if graph.place(4, _artifact_node(uow, logged)):
-                graph.edge(node.key, f"a{logged.id}")
-    return graph.done()
+    """Two steps either side of the version (the runs that logged and used it, and what
+    those runs used and logged), as columns left to right, at most MAX_LINEAGE_NODES a
+    column. Nodes the caller may not read are left out."""
+    start = lineage_reads.NodeKey("artifact", artifact.id)
+    graph = lineage_reads.lineage_graph(uow, principal, start, hops=2)
+    runs, versions = lineage_reads.runs_and_artifacts(uow, graph)
+    edges = [(_key(e.source), _key(e.target)) for e in graph.edges]
+    column = layers_of(_key(start), edges)
+    first = min(column.values())
+    layers: list[list[LineageNode]] = [[] for _ in range(max(column.values()) - first + 1)]
+    more = [0] * len(layers)
+    for node in graph.nodes:
+        key = _key(node)
+        at = column.get(key, 0) - first
+        if len(layers[at]) >= MAX_LINEAGE_NODES:
+            more[at] += 1
+        elif node.kind == "run" and node.id in runs:
+            layers[at].append(LineageNode(key=key, kind="run", run=_run_ref(runs[node.id])))
+        elif node.kind == "artifact" and node.id in versions:
+            ref = _version_ref(uow, versions[node.id])
+            layers[at].append(
+                LineageNode(key=key, kind="artifact", artifact=ref, current=node == start)
+            )
+    placed = {n.key for layer in layers for n in layer}
+    kept = [(a, b) for a, b in edges if a in placed and b in placed]
+    return LineageGraph(layers=layers, edges=kept, more=more)
