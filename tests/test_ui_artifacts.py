@@ -230,7 +230,14 @@ def test_lineage_page_links_the_producing_run_the_artifact_and_the_consuming_run
     expect(tab).to_have_url(
         f"{sqlite_server.url}/{logged.team}/{logged.project}/runs/{logged.producer}"
     )
-    tab.go_back()
+    # The run page lists what the run logged, linking back to the versions.
+    logged_table = tab.get_by_role("table", name="Logged artifacts")
+    expect(logged_table.get_by_role("link")).to_have_text(["raw:v0", "raw:v1", "clean:v0"])
+    expect(tab.get_by_role("table", name="Used artifacts").get_by_role("link")).to_have_count(0)
+    shot(tab, "artifact-run-page")
+    logged_table.get_by_role("link", name="raw:v1").click()
+    expect(tab.get_by_role("heading", name="raw:v1 dataset")).to_be_visible()
+    tab.goto(logged.url(sqlite_server, "/dataset/raw/v1/lineage"))
     net.click()
     expect(tab.get_by_role("heading", name="net:v0 model")).to_be_visible()
     producer_of_net = tab.locator("svg.lineage a.node-run", has_text="consumer")

@@ -28,6 +28,7 @@ MAX_COLLECTIONS = 200
 VERSIONS_PAGE = 100
 FILES_PAGE = 500
 MAX_LINEAGE_NODES = 25
+RUN_ARTIFACTS = 100
 
 
 class RunRef(BaseModel):
@@ -151,6 +152,15 @@ class VersionView(BaseModel):
     created_by: RunRef | None
     used_by: list[RunRef]
     used_by_more: int
+
+
+class RunArtifacts(BaseModel):
+    """The versions a run logged and used (the run page's Artifacts section)."""
+
+    logged: list[VersionRef]
+    used: list[VersionRef]
+    logged_more: int
+    used_more: int
 
 
 # --- small shapes ----------------------------------------------------------------------------
@@ -333,6 +343,18 @@ def collection_view(
         versions=rows,
         total=page.total,
         next_after=page.cursors[-1] if page.has_next else None,
+    )
+
+
+def run_artifacts(uow: UnitOfWork, principal: Principal, run: Run) -> RunArtifacts:
+    """The first RUN_ARTIFACTS versions the run logged and used (readable ones, in order)."""
+    logged = lineage_reads.logged_by_run(uow, principal, run, None, RUN_ARTIFACTS)
+    used = lineage_reads.used_by_run(uow, principal, run, None, RUN_ARTIFACTS)
+    return RunArtifacts(
+        logged=[_version_ref(uow, a) for a in logged.rows],
+        used=[_version_ref(uow, a) for a in used.rows],
+        logged_more=logged.total - len(logged.rows),
+        used_more=used.total - len(used.rows),
     )
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from runyard.server.artifacts import pages as artifact_pages
 from runyard.server.auth import AuthError, Principal
 from runyard.server.clock import utcnow
 from runyard.server.deps import public_base_url
@@ -334,6 +335,7 @@ def run_page(
             "launch_item": found.launch_item,
             "lineage": forks.lineage(uow, row),
             "alerts": alerts.alerts_of_run(uow, row),
+            "artifacts": artifact_pages.run_artifacts(uow, me, row),
             "console": lines,
             "metrics": metrics,
             "entity": entity,
