@@ -8,6 +8,7 @@ Screenshots of each page (1440x900) go to build/screenshots/artifact-*.png.
 from __future__ import annotations
 
 import base64
+import html
 import hashlib
 import re
 import uuid
@@ -365,6 +366,36 @@ def test_a_viewer_who_posts_an_edit_anyway_is_refused(
         tab.goto(version)
         expect(tab.locator("#aliases .alias .name")).to_have_text(["latest"])
         expect(tab.locator("#tags .tag")).to_have_count(0)
+
+
+def test_missing_things_get_a_page_saying_where_to_look(
+    sqlite_server: LiveServer, logged: Logged
+) -> None:
+    with httpx.Client(base_url=sqlite_server.url) as http:
+        login = http.post("/login", data={"api_key": sqlite_server.admin_key, "next": "/"})
+        assert login.status_code == 303
+        base = f"/{logged.team}/{logged.project}/artifacts"
+        for path, status, says in (
+            (f"{base}/dataset/nope", 404, f"the project's artifacts are listed at {base}"),
+            (f"{base}/dataset/raw/v9", 404, f"its versions are listed at {base}/dataset/raw"),
+            (f"{base}/dataset/raw/nope", 404, "raw:nope does not exist"),
+            (f"{base}/dataset/raw/v1/history", 404, "use overview, files or lineage"),
+            (f"{base}/report", 404, "has no artifacts of type 'report'"),
+            (f"{base}/dataset/raw?after=bogus", 400, "after: "),
+            (f"/{logged.team}/no-such-project/artifacts", 404, "does not exist"),
+        ):
+            answer = http.get(path)
+            assert answer.status_code == status, (path, answer.status_code)
+            assert says in html.unescape(answer.text), (path, answer.text[-600:])
+        # Another entity's artifacts read as missing, not as forbidden.
+        stranger = f"stranger-{uuid.uuid4().hex[:6]}"
+        with sqlite_server.api() as admin:
+            key = admin.post("/api/v1/users", json={"username": stranger}).json()["api_key"]
+    with httpx.Client(base_url=sqlite_server.url) as http:
+        http.post("/login", data={"api_key": key, "next": "/"})
+        answer = http.get(f"{base}/dataset/raw/v1")
+        assert answer.status_code == 404
+        assert "raw" not in answer.text.split("<main", 1)[1].replace(logged.team, "")
 
 
 # --- the pure parts ----------------------------------------------------------------------------
