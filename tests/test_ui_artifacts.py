@@ -8,8 +8,8 @@ Screenshots of each page (1440x900) go to build/screenshots/artifact-*.png.
 from __future__ import annotations
 
 import base64
-import html
 import hashlib
+import html
 import re
 import uuid
 from collections.abc import Iterator
