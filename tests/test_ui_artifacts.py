@@ -298,6 +298,10 @@ def test_alias_and_tag_edits_and_a_confirmed_delete_are_seen_by_the_client(
     tab.get_by_label("New tag").fill("reviewed")
     tab.get_by_role("button", name="Add tag").click()
     expect(tab.locator("#tags .tag .name")).to_have_text(["reviewed"])
+    tab.get_by_text("Edit description").click()
+    tab.get_by_label("Description", exact=True).fill("<b>kept</b> for the paper")
+    tab.get_by_role("button", name="Save description").click()
+    expect(tab.locator("#description")).to_have_text("<b>kept</b> for the paper")
     shot(tab, "artifact-version-edited")
 
     # A bad alias is refused on the page, naming the rule; nothing changes.

@@ -533,6 +533,7 @@ ROUTES: list[Route] = [
             ("/aliases/remove", lambda w, f: {"alias": "matrix-none"}),
             ("/tags/add", lambda w, f: {"tag": "matrix"}),
             ("/tags/remove", lambda w, f: {"tag": "matrix-none"}),
+            ("/description", lambda w, f: {"description": "matrix"}),
         )
     ),
     page(

@@ -1,5 +1,5 @@
-"""The artifact browser's forms: add and remove a version's aliases and tags, delete a
-version (confirmed; its aliases only when ticked). Each posts the page's CSRF token
+"""The artifact browser's forms: add and remove a version's aliases and tags, change its
+description, delete a version (confirmed; its aliases only when ticked). Each posts the page's CSRF token
 (`ui.csrf`), calls one `runyard.server.artifacts.edits` service, and goes back to the page;
 a refusal is shown on the version page with its status.
 """
@@ -169,6 +169,25 @@ def remove_tag(
 ) -> Response:
     """Remove a tag from the version."""
     return _apply(request, entity, project, type_name, collection, version, _tags([], [tag]))
+
+
+@router.post(VERSION + "/description", response_model=None)
+def set_description(
+    request: Request,
+    entity: str,
+    project: str,
+    type_name: str,
+    collection: str,
+    version: str,
+    description: Annotated[str, Form()] = "",
+) -> Response:
+    """Replace the version's description (empty clears it)."""
+
+    def edit(uow: UnitOfWork, me: Principal, node: str) -> object:
+        spec = edits.UpdateArtifactSpec(artifactID=node, description=description.strip())
+        return edits.update_artifact(uow, me, spec)
+
+    return _apply(request, entity, project, type_name, collection, version, edit)
 
 
 @router.post(VERSION + "/delete", response_model=None)
