@@ -1,7 +1,7 @@
 """The artifact browser's forms: add and remove a version's aliases and tags, change its
-description, delete a version (confirmed; its aliases only when ticked). Each posts the page's CSRF token
-(`ui.csrf`), calls one `runyard.server.artifacts.edits` service, and goes back to the page;
-a refusal is shown on the version page with its status.
+description, delete a version (confirmed; its aliases only when ticked). Each posts the
+page's CSRF token (`ui.csrf`), calls one `runyard.server.artifacts.edits` service, and goes
+back to the page; a refusal is shown on the version page with its status.
 """
 
 from __future__ import annotations
