@@ -562,3 +562,33 @@ def test_deleting_a_collection_removes_its_versions_and_frees_their_bytes_sqlite
     assert steps(sqlite_client, tmp_path, project, {"do": "use", "name": "ds:latest"}) == [
         {"version": "v0", "files": {"new.txt": "new\n"}}
     ]
+
+
+def test_deleting_a_run_with_its_artifacts_deletes_its_versions_and_their_bytes_sqlite(
+    sqlite_client: WandbClient, sqlite_server: LiveServer, tmp_path: Path
+) -> None:
+    project = unique_project()
+    first = steps(sqlite_client, tmp_path, project, {"do": "log", "name": "ds", "files": FILES_A})
+    second = steps(sqlite_client, tmp_path, project, {"do": "log", "name": "ds", "files": FILES_B})
+    run = gql(
+        sqlite_server,
+        """query($p: String!, $r: String!) { project(name: $p, entityName: "admin") {
+          run(name: $r) { id } } }""",
+        p=project,
+        r=second[0]["run"],
+    )["data"]["project"]["run"]["id"]
+    body = gql(
+        sqlite_server,
+        "mutation($id: ID!) { deleteRun(input: {id: $id, deleteArtifacts: true}) "
+        "{ clientMutationId } }",
+        id=run,
+    )
+    assert not body.get("errors"), body
+    v0, v1 = (decode_id("Artifact", r[0]["id"]) for r in (first, second))
+    sweep(sqlite_server, after_grace(sqlite_server))
+    # v1's own a.txt and manifest are gone; what v0 stores (shared.csv too) stays.
+    assert stored_bytes(sqlite_server, v1) == 0
+    assert stored_bytes(sqlite_server, v0) > sum(len(t) for t in FILES_A.values())
+    assert steps(sqlite_client, tmp_path, project, {"do": "use", "name": "ds:latest"}) == [
+        {"version": "v0", "files": FILES_A}
+    ]
