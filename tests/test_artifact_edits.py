@@ -451,6 +451,8 @@ def test_version_tags_round_trip_and_invalid_tags_are_refused_sqlite(
     assert (after["description"], after["tags"]) == ("the eval split", [{"name": "team a"}])
 
 
+MOVE = """mutation($i: MoveArtifactSequenceInput!) {
+  moveArtifactSequence(input: $i) { artifactCollection { id name } } }"""
 DELETE_COLLECTION = """mutation($id: ID!) { deleteArtifactSequence(input: {artifactSequenceID: $id})
   { artifactCollection { __typename state } } }"""
 ADD_TAGS = """mutation($i: CreateArtifactCollectionTagAssignmentsInput!) {
@@ -522,6 +524,26 @@ def test_collection_description_name_and_tags_edits_sqlite(
     assert "no artifact collection 'nope'" in error_of(missing)
     row = collection_row(sqlite_server, project, "ds-renamed")
     assert (row.name, row.description, row.tags) == ("ds-renamed", "eval data", ["team a"])
+
+    # A collection moves to another type with its versions.
+    for bad_type in ("wandb-history", "a/b"):
+        moved = gql(
+            sqlite_server,
+            MOVE,
+            i={"artifactSequenceID": seq, "destinationArtifactTypeName": bad_type},
+        )
+        assert error_of(moved).startswith("destinationArtifactTypeName:")
+    moved = gql(
+        sqlite_server, MOVE, i={"artifactSequenceID": seq, "destinationArtifactTypeName": "model"}
+    )
+    assert not moved.get("errors"), moved
+    typed = gql(
+        sqlite_server,
+        """query($p: String!) { project(name: $p, entityName: "admin") {
+          artifact(name: "ds-renamed:v0") { artifactType { name } } } }""",
+        p=project,
+    )
+    assert typed["data"]["project"]["artifact"]["artifactType"]["name"] == "model"
 
 
 def test_deleting_a_collection_removes_its_versions_and_frees_their_bytes_sqlite(
