@@ -451,6 +451,8 @@ def test_version_tags_round_trip_and_invalid_tags_are_refused_sqlite(
     assert (after["description"], after["tags"]) == ("the eval split", [{"name": "team a"}])
 
 
+MOVE = """mutation($i: MoveArtifactSequenceInput!) {
+  moveArtifactSequence(input: $i) { artifactCollection { id name } } }"""
 DELETE_COLLECTION = """mutation($id: ID!) { deleteArtifactSequence(input: {artifactSequenceID: $id})
   { artifactCollection { __typename state } } }"""
 ADD_TAGS = """mutation($i: CreateArtifactCollectionTagAssignmentsInput!) {
@@ -523,6 +525,26 @@ def test_collection_description_name_and_tags_edits_sqlite(
     row = collection_row(sqlite_server, project, "ds-renamed")
     assert (row.name, row.description, row.tags) == ("ds-renamed", "eval data", ["team a"])
 
+    # A collection moves to another type with its versions.
+    for bad_type in ("wandb-history", "a/b"):
+        moved = gql(
+            sqlite_server,
+            MOVE,
+            i={"artifactSequenceID": seq, "destinationArtifactTypeName": bad_type},
+        )
+        assert error_of(moved).startswith("destinationArtifactTypeName:")
+    moved = gql(
+        sqlite_server, MOVE, i={"artifactSequenceID": seq, "destinationArtifactTypeName": "model"}
+    )
+    assert not moved.get("errors"), moved
+    typed = gql(
+        sqlite_server,
+        """query($p: String!) { project(name: $p, entityName: "admin") {
+          artifact(name: "ds-renamed:v0") { artifactType { name } } } }""",
+        p=project,
+    )
+    assert typed["data"]["project"]["artifact"]["artifactType"]["name"] == "model"
+
 
 def test_deleting_a_collection_removes_its_versions_and_frees_their_bytes_sqlite(
     sqlite_client: WandbClient, sqlite_server: LiveServer, tmp_path: Path
@@ -561,4 +583,34 @@ def test_deleting_a_collection_removes_its_versions_and_frees_their_bytes_sqlite
     assert stored_bytes(sqlite_server, *(i for i in ids if i != new_id)) == 0
     assert steps(sqlite_client, tmp_path, project, {"do": "use", "name": "ds:latest"}) == [
         {"version": "v0", "files": {"new.txt": "new\n"}}
+    ]
+
+
+def test_deleting_a_run_with_its_artifacts_deletes_its_versions_and_their_bytes_sqlite(
+    sqlite_client: WandbClient, sqlite_server: LiveServer, tmp_path: Path
+) -> None:
+    project = unique_project()
+    first = steps(sqlite_client, tmp_path, project, {"do": "log", "name": "ds", "files": FILES_A})
+    second = steps(sqlite_client, tmp_path, project, {"do": "log", "name": "ds", "files": FILES_B})
+    run = gql(
+        sqlite_server,
+        """query($p: String!, $r: String!) { project(name: $p, entityName: "admin") {
+          run(name: $r) { id } } }""",
+        p=project,
+        r=second[0]["run"],
+    )["data"]["project"]["run"]["id"]
+    body = gql(
+        sqlite_server,
+        "mutation($id: ID!) { deleteRun(input: {id: $id, deleteArtifacts: true}) "
+        "{ clientMutationId } }",
+        id=run,
+    )
+    assert not body.get("errors"), body
+    v0, v1 = (decode_id("Artifact", r[0]["id"]) for r in (first, second))
+    sweep(sqlite_server, after_grace(sqlite_server))
+    # v1's own a.txt and manifest are gone; what v0 stores (shared.csv too) stays.
+    assert stored_bytes(sqlite_server, v1) == 0
+    assert stored_bytes(sqlite_server, v0) > sum(len(t) for t in FILES_A.values())
+    assert steps(sqlite_client, tmp_path, project, {"do": "use", "name": "ds:latest"}) == [
+        {"version": "v0", "files": FILES_A}
     ]

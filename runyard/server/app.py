@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 
 from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -72,6 +73,11 @@ async def _lease_expiry(state: ServerState, app: FastAPI) -> None:
             app.state.queue_wakeup.notify()
 
 
+def _count_sweep(metrics: ServerMetrics, result: artifact_sweeper.SweepResult) -> None:
+    metrics.artifacts_expired.inc(result.expired)
+    metrics.artifact_bytes_freed.inc(result.bytes_freed)
+
+
 def create_app(state: ServerState) -> FastAPI:
     """Build the server app around an opened ServerState (see `state.open_state`)."""
 
@@ -80,7 +86,9 @@ def create_app(state: ServerState) -> FastAPI:
         tasks = [
             asyncio.create_task(_crash_detector(state, app.state.metrics)),
             asyncio.create_task(_lease_expiry(state, app)),
-            asyncio.create_task(artifact_sweeper.run_sweeper(state)),
+            asyncio.create_task(
+                artifact_sweeper.run_sweeper(state, partial(_count_sweep, app.state.metrics))
+            ),
         ]
         try:
             yield

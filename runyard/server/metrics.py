@@ -38,6 +38,16 @@ class ServerMetrics:
             "Runs marked crashed after their client went silent.",
             registry=self.registry,
         )
+        self.artifacts_expired = Counter(
+            "runyard_artifact_versions_expired_total",
+            "Artifact versions the sweeper deleted because their TTL ran out.",
+            registry=self.registry,
+        )
+        self.artifact_bytes_freed = Counter(
+            "runyard_artifact_bytes_freed_total",
+            "Stored artifact bytes removed once no version used them any more.",
+            registry=self.registry,
+        )
         self.claims = Counter(
             "runyard_queue_claims_total", "Queue items handed to agents.", registry=self.registry
         )

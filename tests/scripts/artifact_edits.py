@@ -86,7 +86,7 @@ def do(step, index):
             artifact.ttl = ttl_value(step["ttl"])
         logged = run().log_artifact(artifact, aliases=step.get("aliases"), tags=step.get("tags"))
         logged.wait()
-        return {"version": logged.version, "id": logged.id}
+        return {"version": logged.version, "id": logged.id, "run": run().id}
     if kind == "get":
         return describe(api().artifact(path(step["name"])))
     if kind == "hold":

@@ -863,6 +863,20 @@ FIELDS: list[Field] = [
     ),
     gql(
         "mutation",
+        "moveArtifactSequence",
+        WRITE,
+        "mutation($i: MoveArtifactSequenceInput!) {"
+        " moveArtifactSequence(input: $i) { artifactCollection { id } } }",
+        variables=lambda w, f: {
+            "i": {
+                "artifactSequenceID": f["collection_node"],
+                "destinationArtifactTypeName": "model",
+            }
+        },
+        setup=fresh_collection,
+    ),
+    gql(
+        "mutation",
         "deleteArtifactSequence",
         WRITE,
         "mutation($i: DeleteArtifactSequenceInput!) {"

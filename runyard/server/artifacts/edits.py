@@ -4,6 +4,7 @@ checked before the first write, so a refused request leaves nothing half-written
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -273,6 +274,32 @@ def update_collection(
     if default_ttl != collection.ttl_duration_seconds:
         collection.ttl_duration_seconds = default_ttl
         _reexpire_inheriting(uow, collection)
+    uow.session.flush()
+    return collection
+
+
+_TYPE_RE = re.compile(r"^[-\w]+( *[-.\w]+)*$")
+
+
+def move_collection(
+    uow: UnitOfWork, principal: Principal, node_id: str, type_name: str
+) -> ArtifactCollection:
+    """Give a collection (and so each of its versions) another artifact type."""
+    collection = collection_by_id(uow, principal, node_id, "artifactSequenceID", Action.WRITE)
+    if len(type_name) > 128 or not _TYPE_RE.fullmatch(type_name):
+        raise ServiceError(
+            ErrorCode.INVALID,
+            f"destinationArtifactTypeName: {type_name!r} is not a valid artifact type (up to "
+            "128 letters, digits, '_', '-', '.' and spaces)",
+        )
+    reserved = [n for n in (collection.type_name, type_name) if n.startswith("wandb-")]
+    if reserved and collection.type_name != type_name:
+        raise ServiceError(
+            ErrorCode.INVALID,
+            f"destinationArtifactTypeName: {reserved[0]!r} is an internal type; collections "
+            "cannot move to or from it",
+        )
+    collection.type_name = type_name
     uow.session.flush()
     return collection
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -82,11 +83,11 @@ def sweep_once(state: ServerState, now: datetime) -> SweepResult:
     return SweepResult(expired, removed, freed)
 
 
-async def run_sweeper(state: ServerState) -> None:
-    """Sweep every `artifact_sweep_interval_s` until cancelled."""
+async def run_sweeper(state: ServerState, report: Callable[[SweepResult], None]) -> None:
+    """Sweep every `artifact_sweep_interval_s` until cancelled; `report` gets each result."""
     while True:
         await asyncio.sleep(state.settings.artifact_sweep_interval_s)
         try:
-            await asyncio.to_thread(sweep_once, state, state.clock())
+            report(await asyncio.to_thread(sweep_once, state, state.clock()))
         except Exception:  # keep the sweeper alive through transient database errors
             logger.exception("artifact sweep failed")

@@ -90,6 +90,21 @@ def resolve_update_sequence(
     return {"artifactCollection": collection, "clientMutationId": input.get("clientMutationId")}
 
 
+@mutation.field("moveArtifactSequence")
+def resolve_move_sequence(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """Change a collection's artifact type."""
+    context = ctx(info)
+    collection = edits.move_collection(
+        context.uow,
+        context.principal,
+        input["artifactSequenceID"],
+        input["destinationArtifactTypeName"],
+    )
+    return {"artifactCollection": collection, "clientMutationId": input.get("clientMutationId")}
+
+
 @mutation.field("deleteArtifactSequence")
 def resolve_delete_sequence(
     _: Any, info: GraphQLResolveInfo, input: dict[str, Any]

@@ -267,6 +267,8 @@ def commit_artifact(session: Session, store: ObjectStore, artifact: Artifact) ->
     """Check every manifest file is stored, then number the version and move its aliases."""
     if artifact.state == "COMMITTED":
         return artifact
+    if artifact.state == "DELETED":
+        raise TrackingError("artifactID: the version was deleted; log the artifact again")
     manifest = read_manifest(store, artifact)
     files = {f.name: f for f in files_of(session, artifact)}
     size = 0
@@ -331,6 +333,8 @@ def move_alias(
 
 def use_artifact(session: Session, run: Run, artifact: Artifact, used_as: str | None) -> None:
     """Record that `run` used `artifact` as an input; repeating it changes nothing."""
+    if artifact.state == "DELETED":
+        raise TrackingError("artifactID: the version was deleted; use another version")
     if artifact.state != "COMMITTED":
         raise TrackingError("artifactID: the artifact is not committed yet; wait for it first")
     if session.get(ArtifactUse, (run.id, artifact.id)) is None:
