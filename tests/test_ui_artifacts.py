@@ -163,6 +163,7 @@ def test_browser_lists_types_collections_versions_and_files_the_client_logged(
     expect(tab.locator("#digest")).to_have_text(logged.versions["raw:v1"]["digest"])
     expect(tab.locator("#aliases .alias .name")).to_have_text(["latest", MARKUP_ALIAS, "best"])
     expect(tab.locator("#description")).to_have_text("<i>cleaned</i> rows")
+    expect(tab.locator("#expires")).to_have_text("never")
     metadata = tab.get_by_role("table", name="Metadata")
     expect(metadata.locator("tr", has_text="rows")).to_contain_text("3")
     expect(metadata.locator("tr", has_text="source.url")).to_contain_text(

@@ -149,6 +149,7 @@ class VersionView(BaseModel):
     size: int
     file_count: int
     created_at: datetime
+    expires_at: datetime | None
     created_by: RunRef | None
     used_by: list[RunRef]
     used_by_more: int
@@ -378,6 +379,7 @@ def version_view(uow: UnitOfWork, principal: Principal, artifact: Artifact) -> V
         size=artifact.size,
         file_count=artifact.file_count,
         created_at=artifact.committed_at or artifact.created_at,
+        expires_at=artifact.expires_at,
         created_by=_created_by(uow, principal, artifact),
         used_by=[_run_ref(r) for r in consumers],
         used_by_more=more,
