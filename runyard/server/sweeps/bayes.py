@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import optuna
@@ -51,12 +51,18 @@ def suggest_bayes(
         if param.distribution is not Distribution.CONSTANT
     ]
     space = {name: _optuna_distribution(param) for name, _, param in searched}
+    # Each categorical's values by key (the first of equal values), to place trials fast.
+    lookups = {
+        name: _value_indices(param.values or [])
+        for name, _, param in searched
+        if param.distribution is Distribution.CATEGORICAL
+    }
     maximize = config.metric.goal is Goal.MAXIMIZE
 
     done: list[tuple[dict[str, Any], float | None]] = []
     running: list[dict[str, Any]] = []
     for trial in trials:
-        encoded = _encode(trial.params, searched)
+        encoded = _encode(trial.params, searched, lookups)
         if encoded is None:
             continue  # parameters off the search space (edited config, foreign run)
         if trial.in_flight:
@@ -108,15 +114,27 @@ def _optuna_distribution(param: Parameter) -> BaseDistribution:
     return FloatDistribution(0.0, 1.0)
 
 
+def _value_indices(values: list[Any]) -> dict[Hashable, int]:
+    out: dict[Hashable, int] = {}
+    for i, v in enumerate(values):
+        out.setdefault(value_key(v), i)
+    return out
+
+
 def _encode(
-    params: dict[str, Any], searched: list[tuple[str, tuple[str, ...], Parameter]]
+    params: dict[str, Any],
+    searched: list[tuple[str, tuple[str, ...], Parameter]],
+    lookups: dict[str, dict[Hashable, int]],
 ) -> dict[str, Any] | None:
     encoded: dict[str, Any] = {}
     for name, path, param in searched:
         value = get_path(params, path)
         if is_missing(value):
             return None
-        coded = _encode_value(param, value)
+        if name in lookups:
+            coded = lookups[name].get(value_key(value))
+        else:
+            coded = _encode_value(param, value)
         if coded is None:
             return None
         encoded[name] = coded
@@ -124,12 +142,6 @@ def _encode(
 
 
 def _encode_value(param: Parameter, value: Any) -> Any:
-    if param.distribution is Distribution.CATEGORICAL:
-        key = value_key(value)
-        for i, candidate in enumerate(param.values or []):
-            if value_key(candidate) == key:
-                return i
-        return None
     if param.distribution is Distribution.INT_UNIFORM:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ class _Values:
 
     def __init__(self, values: list[Any]) -> None:
         self.values: list[Any] = []
-        self.index: dict[str, int] = {}
+        self.index: dict[Hashable, int] = {}
         for v in values:
             key = value_key(v)
             if key not in self.index:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Hashable
 from enum import StrEnum
 from typing import Any
 
@@ -108,17 +109,29 @@ def set_path(params: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node[path[-1]] = value
 
 
-def value_key(value: Any) -> str:
-    """A canonical text for comparing parameter values: 3.0 and 3 are the same grid value."""
+def value_key(value: Any) -> Hashable:
+    """A canonical key for comparing parameter values: 3.0 and 3 are the same grid value."""
+    # Scalars (nearly every grid value) skip JSON: a suggestion keys every trial's values.
+    kind = type(value)
+    if kind is str:
+        return ("s", value)
+    if kind is bool:
+        return ("b", value)
+    if kind is int:
+        return ("n", value)
+    if kind is float:
+        # A run config stores 3e6 from YAML as a float but the server may hand it back as
+        # an int (or the reverse); both mean the same grid point.
+        return ("n", int(value)) if value.is_integer() else ("f", value)
+    if value is None:
+        return ("z",)
     try:
-        return json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"))
+        return ("j", json.dumps(_normalise(value), sort_keys=True, separators=(",", ":")))
     except (TypeError, ValueError):
-        return repr(value)
+        return ("r", repr(value))
 
 
 def _normalise(value: Any) -> Any:
-    # A run config stores 3e6 from YAML as a float but the server may hand it back as an
-    # int (or the reverse); both mean the same grid point.
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
