@@ -115,6 +115,16 @@ def _params(**params: Any) -> dict[str, Any]:
             "integer",
         ),
         (_params(x={"maxx": 3}), "parameters.x", "no distribution"),
+        (
+            _params(x={"distribution": "q_uniform", "min": 0.1, "max": 0.2, "q": 1}),
+            "parameters.x.q",
+            "no multiple of q=1",
+        ),
+        (
+            _params(**{f"p{i}": {"value": i} for i in range(1001)}),
+            "parameters",
+            "more than 1000 parameters",
+        ),
         (_params(x={"value": 1, "values": [1]}), "parameters.x", "not both"),
         (
             _params(x={"parameters": {"y": {"min": 3, "max": 1}}}),

@@ -23,7 +23,7 @@ from runyard.server.sweeps.config_models import (
     Parameter,
     SweepConfig,
 )
-from runyard.server.sweeps.parameters import check_grid, parse_parameters
+from runyard.server.sweeps.parameters import MAX_PARAMETERS, check_grid, parse_parameters
 from runyard.server.sweeps.problems import Problems, is_int, is_number
 
 __all__ = [
@@ -91,6 +91,12 @@ def parse_sweep_config(raw: dict[str, Any] | str) -> SweepConfig:
             "metric",
             "early_terminate (hyperband) compares runs by a metric; add e.g. "
             "'metric: {name: val_loss, goal: minimize}'",
+        )
+    if parameters is not None and _count_leaves(parameters) > MAX_PARAMETERS:
+        problems.add(
+            "parameters",
+            f"more than {MAX_PARAMETERS} parameters; search fewer (keep fixed ones in the "
+            "program's own config)",
         )
     if method is Method.GRID and parameters is not None:
         check_grid(parameters, "parameters", problems)
@@ -250,3 +256,10 @@ def _parse_text(value: Any, field: str, problems: Problems) -> str | None:
         problems.add(field, f"expected text, got {type(value).__name__}")
         return None
     return value
+
+
+def _count_leaves(params: dict[str, Parameter | NestedParameters]) -> int:
+    return sum(
+        _count_leaves(node.parameters) if isinstance(node, NestedParameters) else 1
+        for node in params.values()
+    )

@@ -64,11 +64,14 @@ _FORMAT_HINT = {
 
 
 MAX_NESTING = 16
+# Far more than any search uses; bounds the work of every suggestion.
+MAX_PARAMETERS = 1_000
 
 
 def parse_parameters(
     value: Any, field: str, problems: Problems, *, depth: int
 ) -> dict[str, Parameter | NestedParameters] | None:
+    """The parsed `parameters` mapping (None if unusable); problems name each bad field."""
     if value is None:
         problems.add(
             field, "missing; add at least one parameter, e.g. 'lr: {min: 0.001, max: 0.1}'"
@@ -190,6 +193,7 @@ def _check_arguments(
     if dist is Distribution.CATEGORICAL:
         _check_categorical(spec, field, problems)
         return
+    before = len(problems.items)
     if _ARGUMENTS[dist] >= _MIN_MAX:
         _check_bounds(dist, spec, field, problems)
     for key in ("q", "sigma", "a", "b"):
@@ -199,6 +203,32 @@ def _check_arguments(
                 problems.add(f"{field}.{key}", f"must be a positive number, got {v!r}")
     if "mu" in spec and (not is_number(spec["mu"]) or not math.isfinite(spec["mu"])):
         problems.add(f"{field}.mu", f"must be a number, got {spec['mu']!r}")
+    if len(problems.items) == before and dist in _QUANTIZED_BOUNDED:
+        _check_some_multiple(dist, spec, field, problems)
+
+
+# Quantized distributions with bounds: some multiple of q must lie within them.
+_QUANTIZED_BOUNDED = frozenset(
+    {Distribution.Q_UNIFORM, Distribution.Q_LOG_UNIFORM, Distribution.Q_LOG_UNIFORM_VALUES}
+)
+
+
+def _check_some_multiple(
+    dist: Distribution, spec: dict[str, Any], field: str, problems: Problems
+) -> None:
+    lo, hi, q = spec["min"], spec["max"], spec.get("q", 1)
+    if dist is Distribution.Q_LOG_UNIFORM:
+        # Bounds are natural logs; exp of a huge bound overflows, and then surely holds a multiple.
+        try:
+            lo, hi = math.exp(lo), math.exp(hi)
+        except OverflowError:
+            return
+    if math.ceil(lo / q - 1e-9) > math.floor(hi / q + 1e-9):
+        problems.add(
+            f"{field}.q",
+            f"no multiple of q={q!r} lies between the bounds ({lo:g} to {hi:g}); "
+            "use a smaller q or a wider range",
+        )
 
 
 def _check_categorical(spec: dict[str, Any], field: str, problems: Problems) -> None:
@@ -268,6 +298,7 @@ def _check_bounds(dist: Distribution, spec: dict[str, Any], field: str, problems
 def check_grid(
     params: dict[str, Parameter | NestedParameters], field: str, problems: Problems
 ) -> None:
+    """Record each parameter that grid search cannot enumerate."""
     for name, node in params.items():
         here = f"{field}.{name}"
         if isinstance(node, NestedParameters):
