@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from runyard.server.sweeps import Suggestion, Trial, parse_sweep_config, suggest
+from runyard.server.sweeps import (
+    Suggestion,
+    Trial,
+    params_from_wandb_config,
+    parse_sweep_config,
+    suggest,
+)
 from runyard.server.sweeps.distributions import ppf, to_unit
 from runyard.server.sweeps.grid import build_grid
 
@@ -173,7 +179,8 @@ def test_grid_three_by_two_yields_six_distinct_points_then_none() -> None:
         trials.append(Trial(params=s.params, state="running"))
     assert len(set(seen)) == 6
     assert set(seen) == {(lr, b) for lr in (0.1, 0.01, 0.001) for b in (16, 32)}
-    assert seen[:2] == [(0.1, 16), (0.1, 32)], "last parameter varies fastest, config order"
+    # W&B's order: parameters sorted by name (batch, lr), the last varying fastest.
+    assert seen[:4] == [(0.1, 16), (0.01, 16), (0.001, 16), (0.1, 32)]
     assert suggest(config, trials) is None
     finished = [Trial(params=t.params, state="finished", metric=1.0) for t in trials]
     assert suggest(config, finished) is None
@@ -316,3 +323,31 @@ def test_bayes_handles_running_failed_categorical_and_nested_trials() -> None:
     trials.append(Trial(params={"unrelated": 1}, state="finished", metric=100.0))
     trials.append(Trial(params=trials[-2].params, state="running"))
     assert suggest(config, trials, seed=99) is not None
+
+
+def test_grid_over_nested_parameters_and_the_wandb_config_shape() -> None:
+    config = parse_sweep_config(
+        {
+            "method": "grid",
+            "parameters": {
+                "optimizer": {
+                    "parameters": {"name": {"values": ["adam", "sgd"]}, "eps": {"value": 1e-8}}
+                },
+                "layers": {"values": [[64, 64], [128]]},
+            },
+        }
+    )
+    trials: list[Trial] = []
+    points = []
+    while (s := suggest(config, trials)) is not None:
+        points.append(s.params)
+        # The agent gets W&B's shape; the run's config comes back in it too.
+        run_config = s.wandb_config()
+        assert run_config["optimizer"] == {"value": s.params["optimizer"]}
+        trials.append(Trial(params=params_from_wandb_config(run_config), state="finished"))
+    assert points == [
+        {"layers": [64, 64], "optimizer": {"name": "adam", "eps": 1e-8}},
+        {"layers": [64, 64], "optimizer": {"name": "sgd", "eps": 1e-8}},
+        {"layers": [128], "optimizer": {"name": "adam", "eps": 1e-8}},
+        {"layers": [128], "optimizer": {"name": "sgd", "eps": 1e-8}},
+    ]

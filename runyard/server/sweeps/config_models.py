@@ -115,10 +115,10 @@ class SweepConfig(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
 
     def leaves(self) -> list[tuple[tuple[str, ...], Parameter]]:
-        """Every leaf parameter with its path, in config order (nested ones depth-first)."""
+        """Every leaf parameter with its path, sorted by path (W&B's order for grid points)."""
         out: list[tuple[tuple[str, ...], Parameter]] = []
         _collect_leaves(self.parameters, (), out)
-        return out
+        return sorted(out, key=lambda leaf: leaf[0])
 
 
 def _collect_leaves(

@@ -1,6 +1,6 @@
 """Grid search by index arithmetic: a grid point is a mixed-radix number over the parameters.
 
-Points are numbered in config order with the last parameter varying fastest (as W&B's
+Points are numbered with parameters sorted by name and the last varying fastest (as W&B's
 `itertools.product`). A suggestion never lists the grid: it maps each trial to its index,
 then takes the smallest index not taken, so its cost grows with the trials, not the grid.
 """
