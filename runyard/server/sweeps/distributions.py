@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from statistics import NormalDist
 from typing import Any
-
-from scipy import special
 
 from runyard.server.sweeps.config import Distribution, Parameter
 
 # Unbounded distributions (normal, log-normal) are cut at about +-6 sigma so a unit
 # coordinate of exactly 0 or 1 still maps to a finite value.
 _EDGE = 1e-9
+_STANDARD_NORMAL = NormalDist()
 _QUANTIZED = frozenset(
     {
         Distribution.Q_UNIFORM,
@@ -89,10 +89,13 @@ def _continuous_ppf(param: Parameter, u: float) -> float:
         return math.exp(-(hi - u * (hi - lo)))
     edge_u = min(max(u, _EDGE), 1.0 - _EDGE)
     if dist in (Distribution.NORMAL, Distribution.Q_NORMAL):
-        return param.mu + param.sigma * float(special.ndtri(edge_u))
+        return param.mu + param.sigma * _STANDARD_NORMAL.inv_cdf(edge_u)
     if dist in (Distribution.LOG_NORMAL, Distribution.Q_LOG_NORMAL):
-        return math.exp(param.mu + param.sigma * float(special.ndtri(edge_u)))
+        return math.exp(param.mu + param.sigma * _STANDARD_NORMAL.inv_cdf(edge_u))
     if dist in (Distribution.BETA, Distribution.Q_BETA):
+        # scipy only here: importing it costs the server's start half a second.
+        from scipy import special
+
         return float(special.betaincinv(param.a, param.b, u))
     raise ValueError(f"not a continuous distribution: {dist}")
 
@@ -121,10 +124,12 @@ def to_unit(param: Parameter, value: Any) -> float | None:
         elif dist is Distribution.INV_LOG_UNIFORM:
             u = (hi + math.log(x)) / (hi - lo)
         elif dist in (Distribution.NORMAL, Distribution.Q_NORMAL):
-            u = float(special.ndtr((x - param.mu) / param.sigma))
+            u = _STANDARD_NORMAL.cdf((x - param.mu) / param.sigma)
         elif dist in (Distribution.LOG_NORMAL, Distribution.Q_LOG_NORMAL):
-            u = float(special.ndtr((math.log(x) - param.mu) / param.sigma))
+            u = _STANDARD_NORMAL.cdf((math.log(x) - param.mu) / param.sigma)
         else:  # beta, q_beta
+            from scipy import special
+
             u = float(special.betainc(param.a, param.b, _clamp(x, 0.0, 1.0)))
     except ValueError:  # log of a non-positive value: not a value this parameter produces
         return None
