@@ -351,3 +351,25 @@ def test_grid_over_nested_parameters_and_the_wandb_config_shape() -> None:
         {"layers": [128], "optimizer": {"name": "adam", "eps": 1e-8}},
         {"layers": [128], "optimizer": {"name": "sgd", "eps": 1e-8}},
     ]
+
+
+def test_bayes_gives_parallel_agents_different_points() -> None:
+    # Two agents ask one after the other with the same seed: the first's point is in flight
+    # (constant liar counts it as a bad result), so the second gets another point.
+    config = parse_sweep_config(
+        {
+            "method": "bayes",
+            "metric": {"name": "branin", "goal": "minimize"},
+            "parameters": {"x1": {"min": -5.0, "max": 10.0}, "x2": {"min": 0.0, "max": 15.0}},
+        }
+    )
+    rng = random.Random(3)
+    trials = []
+    for _ in range(15):
+        p = {"x1": rng.uniform(-5, 10), "x2": rng.uniform(0, 15)}
+        trials.append(Trial(params=p, state="finished", metric=branin(p["x1"], p["x2"])))
+    first = suggest(config, trials, seed=42)
+    assert first is not None
+    assert suggest(config, trials, seed=42) == first, "same inputs, same seed: same point"
+    second = suggest(config, [*trials, Trial(params=first.params, state="running")], seed=42)
+    assert second is not None and second.params != first.params
