@@ -124,6 +124,10 @@ def test_categorical_probabilities_are_followed() -> None:
             {"distribution": "q_beta", "a": 2, "b": 2, "q": 0.25},
             lambda x: x in (0, 0.25, 0.5, 0.75, 1.0),
         ),
+        (
+            {"distribution": "q_uniform", "min": 1e-20, "max": 1e-19, "q": 1e-21},
+            lambda x: 1e-20 <= x <= 1e-19,
+        ),
         ({"distribution": "constant", "value": [1, 2]}, lambda x: x == [1, 2]),
     ],
 )

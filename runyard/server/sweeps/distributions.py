@@ -155,7 +155,9 @@ def multiple(k: int, q: float) -> float | int:
         return k * q
     exponent = Decimal(repr(q)).as_tuple().exponent
     digits = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    return round(k * q, min(digits, 15))
+    if digits > 15:
+        return k * q  # a q this fine has no noise worth rounding away (and rounding would zero it)
+    return round(k * q, digits)
 
 
 def _value_bounds(param: Parameter) -> tuple[float, float] | None:
