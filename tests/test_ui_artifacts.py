@@ -343,6 +343,20 @@ def test_alias_and_tag_edits_and_a_confirmed_delete_are_seen_by_the_client(
     latest = _client_use(sqlite_client, tmp_path, project, "ds:latest")
     assert (latest["version"], latest["files"]) == ("v0", FILES_A)
 
+    # The collection: its description, then deleting it with all its versions (confirmed).
+    tab.get_by_text("Edit the collection's description").click()
+    tab.get_by_label("Collection description").fill("rows for <em>tests</em>")
+    tab.get_by_role("button", name="Save collection description").click()
+    expect(tab.locator("#collection-description")).to_have_text("rows for <em>tests</em>")
+    tab.locator('input[name="confirm"]').evaluate("box => { box.required = false; }")
+    tab.get_by_role("button", name="Delete collection").click()
+    expect(tab.get_by_role("alert")).to_contain_text("nothing was deleted")
+    tab.get_by_label("Yes, delete ds and all its versions").check()
+    tab.get_by_role("button", name="Delete collection").click()
+    expect(tab.get_by_role("status")).to_have_text("Deleted ds and its versions.")
+    expect(tab.locator("section.artifact-type")).to_have_count(0)
+    assert "error" in _client_use(sqlite_client, tmp_path, project, "ds:latest")
+
 
 POST_FORM = """async ([url, fields]) => {
   const token = document.querySelector('input[name="csrf_token"]').value;

@@ -549,6 +549,21 @@ ROUTES: list[Route] = [
     ),
     page(
         "POST",
+        ARTIFACTS + "/{type_name}/{collection}/description",
+        WRITE,
+        url=lambda w, f: _artifact_url(w, "/ds/description"),
+        form=lambda w, f: {"description": "matrix"},
+    ),
+    page(
+        "POST",
+        ARTIFACTS + "/{type_name}/{collection}/delete",
+        WRITE,
+        url=lambda w, f: _artifact_url(w, f"/{f['collection']}/delete"),
+        form=lambda w, f: {"confirm": "yes"},
+        setup=committed_artifact,
+    ),
+    page(
+        "POST",
         VERSION + "/delete",
         WRITE,
         url=lambda w, f: _artifact_url(w, f"/{f['collection']}/v0/delete"),

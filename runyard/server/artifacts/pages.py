@@ -269,6 +269,14 @@ def version_node(
     return encode_id("Artifact", artifact.id), f"v{artifact.version_index}"
 
 
+def collection_node(
+    uow: UnitOfWork, principal: Principal, entity: str, project: str, type_name: str, name: str
+) -> str:
+    """The node id of the collection a page's URL names (what its forms edit)."""
+    collection = _collection(uow, principal, entity, project, type_name, name)
+    return encode_id("ArtifactCollection", collection.id)
+
+
 # --- pages -----------------------------------------------------------------------------------
 
 

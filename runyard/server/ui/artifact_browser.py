@@ -22,6 +22,7 @@ from runyard.server.ui.pages import _me, _page, _to_login, _uow, check_entity_se
 
 router = APIRouter(include_in_schema=False)
 VERSION_NAME = re.compile(r"v\d+")
+COLLECTION_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 ARTIFACTS = "/{entity}/{project}/artifacts"
 COLLECTION = ARTIFACTS + "/{type_name}/{collection}"
@@ -31,13 +32,16 @@ TABS = {"overview": "overview", "metadata": "overview", "usage": "overview"}
 TABS |= {"files": "files", "lineage": "lineage"}
 
 
-def _listing(request: Request, entity: str, project: str, type_name: str | None) -> Response:
+def _listing(
+    request: Request, entity: str, project: str, type_name: str | None, deleted: str = ""
+) -> Response:
     check_entity_segment(entity)
     me = _me(request)
     if me is None:
         return _to_login(request)
     with _uow(request) as uow:
         groups = artifact_pages.project_artifacts(uow, me, entity, project, type_name)
+    notice = f"Deleted {deleted} and its versions." if COLLECTION_NAME.fullmatch(deleted) else None
     return _page(
         request,
         "artifacts.html",
@@ -46,19 +50,49 @@ def _listing(request: Request, entity: str, project: str, type_name: str | None)
         project=project,
         groups=groups,
         only_type=type_name,
+        notice=notice,
     )
 
 
 @router.get(ARTIFACTS, response_class=HTMLResponse, response_model=None)
-def artifacts(request: Request, entity: str, project: str) -> Response:
-    """The project's artifact types, each with its collections (W&B's Artifacts tab)."""
-    return _listing(request, entity, project, None)
+def artifacts(request: Request, entity: str, project: str, deleted: str = "") -> Response:
+    """The project's artifact types, each with its collections (W&B's Artifacts tab);
+    `deleted` names the collection a delete form just removed."""
+    return _listing(request, entity, project, None, deleted)
 
 
 @router.get(ARTIFACTS + "/{type_name}", response_class=HTMLResponse, response_model=None)
 def artifacts_of_type(request: Request, entity: str, project: str, type_name: str) -> Response:
     """The project's collections of one artifact type."""
     return _listing(request, entity, project, type_name)
+
+
+def collection_page(
+    request: Request,
+    me: Principal,
+    entity: str,
+    project: str,
+    type_name: str,
+    collection: str,
+    after: str = "",
+    **extra: object,
+) -> HTMLResponse:
+    """Render a collection's page; `extra` carries a form's outcome (error, notice)."""
+    with _uow(request) as uow:
+        view = artifact_pages.collection_view(
+            uow, me, entity, project, type_name, collection, after or None
+        )
+    context = {"error": None, "notice": None, **extra}
+    return _page(
+        request,
+        "artifact_collection.html",
+        me,
+        c=view,
+        entity=entity,
+        project=project,
+        can_edit=allows(me, entity, Action.WRITE),
+        **context,
+    )
 
 
 @router.get(COLLECTION, response_class=HTMLResponse, response_model=None)
@@ -77,19 +111,9 @@ def collection(
     me = _me(request)
     if me is None:
         return _to_login(request)
-    with _uow(request) as uow:
-        view = artifact_pages.collection_view(
-            uow, me, entity, project, type_name, collection, after or None
-        )
     notice = f"Deleted {collection}:{deleted}." if VERSION_NAME.fullmatch(deleted) else None
-    return _page(
-        request,
-        "artifact_collection.html",
-        me,
-        c=view,
-        entity=entity,
-        project=project,
-        notice=notice,
+    return collection_page(
+        request, me, entity, project, type_name, collection, after, notice=notice
     )
 
 

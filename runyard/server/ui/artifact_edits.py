@@ -18,7 +18,7 @@ from runyard.server.artifacts import pages as artifact_pages
 from runyard.server.artifacts.tags import TagInput
 from runyard.server.auth import Principal
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.ui.artifact_browser import VERSION, version_page
+from runyard.server.ui.artifact_browser import COLLECTION, VERSION, collection_page, version_page
 from runyard.server.ui.pages import _me, _to_login, check_entity_segment
 from runyard.server.unit_of_work import UnitOfWork
 
@@ -223,3 +223,77 @@ def delete_version(
         edit,
         done=lambda canonical: f"{collection_page}?deleted={canonical}",
     )
+
+
+def _apply_to_collection(
+    request: Request,
+    entity: str,
+    project: str,
+    type_name: str,
+    collection: str,
+    edit: Edit,
+    done: str,
+) -> Response:
+    """Run `edit` on the collection in one write unit; on to `done`, or back to the
+    collection's page with the refusal."""
+    check_entity_segment(entity)
+    me = _me(request)
+    if me is None:
+        return _to_login(request)
+    try:
+        with UnitOfWork(request.app.state.runyard, write=True) as uow:
+            node = artifact_pages.collection_node(uow, me, entity, project, type_name, collection)
+            edit(uow, me, node)
+    except ServiceError as exc:
+        page = collection_page(
+            request, me, entity, project, type_name, collection, error=exc.message
+        )
+        page.status_code = exc.status
+        return page
+    return RedirectResponse(done, status_code=303)
+
+
+@router.post(COLLECTION + "/description", response_model=None)
+def set_collection_description(
+    request: Request,
+    entity: str,
+    project: str,
+    type_name: str,
+    collection: str,
+    description: Annotated[str, Form()] = "",
+) -> Response:
+    """Replace the collection's description (empty clears it)."""
+    change = edits.CollectionUpdate(description=description.strip())
+    return _apply_to_collection(
+        request,
+        entity,
+        project,
+        type_name,
+        collection,
+        lambda uow, me, node: edits.update_collection(uow, me, node, change),
+        _base(entity, project, type_name, collection),
+    )
+
+
+@router.post(COLLECTION + "/delete", response_model=None)
+def delete_collection(
+    request: Request,
+    entity: str,
+    project: str,
+    type_name: str,
+    collection: str,
+    confirm: Annotated[str, Form()] = "",
+) -> Response:
+    """Delete the collection with all its versions once confirmed; on to the project's
+    artifacts."""
+
+    def edit(uow: UnitOfWork, me: Principal, node: str) -> object:
+        if confirm != "yes":
+            raise ServiceError(
+                ErrorCode.INVALID,
+                "confirm: tick “Yes, delete” to confirm the deletion; nothing was deleted",
+            )
+        return edits.delete_collection(uow, me, node)
+
+    done = f"/{entity}/{project}/artifacts?deleted={quote(collection)}"
+    return _apply_to_collection(request, entity, project, type_name, collection, edit, done)
