@@ -213,7 +213,8 @@ def test_listings_of_missing_projects_types_and_collections_are_client_errors_sq
     for key, outcome in found.items():
         assert "error" in outcome, key
         assert "500" not in outcome["error"] and "Internal" not in outcome["error"], outcome
-    assert "'nope'" in found["missing_type"]["error"]
+    assert "Could not find artifact type" in found["missing_type"]["error"]
+    assert "nope" in found["missing_type"]["error"]
     assert "Could not find artifact type" in found["missing_collection"]["error"]
     answer = _gql(
         sqlite_server,
