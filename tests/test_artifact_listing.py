@@ -308,3 +308,64 @@ def test_walk_stops_at_its_hops_and_node_bound() -> None:
     assert len(bounded.nodes) == 4 and bounded.truncated
     assert all(e.source in bounded.nodes and e.target in bounded.nodes for e in bounded.edges)
     assert walk(key(0), neighbours, hops=0).nodes == [key(0)]
+
+
+LINEAGE = """query($e: String, $p: String!, $r: String!, $a: String!) {
+  project(entityName: $e, name: $p) {
+    run(name: $r) {
+      inputArtifacts { totalCount edges { node { artifactSequence { name } } } }
+      outputArtifacts { totalCount edges { node { artifactSequence { name } } } } }
+    artifact(name: $a) {
+      createdBy { __typename ... on Run { name } }
+      usedBy { edges { node { name } } } } } }"""
+
+
+def test_lineage_leaves_out_runs_and_versions_of_entities_the_caller_cannot_read(
+    sqlite_server: LiveServer, tmp_path: Path
+) -> None:
+    suffix = unique_project()[2:]
+    owner, viewer, team = f"own-{suffix}", f"view-{suffix}", f"team-{suffix}"
+    with sqlite_server.api() as admin:
+        keys = {}
+        for name in (owner, viewer):
+            created = admin.post("/api/v1/users", json={"username": name})
+            assert created.status_code == 201, created.text
+            keys[name] = created.json()["api_key"]
+    with sqlite_server.api(keys[owner]) as api:
+        assert api.post("/api/v1/teams", json={"name": team}).status_code == 201
+        added = api.post(
+            f"/api/v1/teams/{team}/members", json={"username": viewer, "role": "viewer"}
+        )
+        assert added.status_code == 201, added.text
+    client = WandbClient(tmp_path / "owner", sqlite_server, api_key=keys[owner])
+    try:
+
+        def run(entity: str, project: str, *extra: str) -> str:
+            args = ("run", "--entity", entity, "--project", project, *extra)
+            return str(_result(client.run("artifact_listing.py", *args))["id"])
+
+        # The owner's private data feeds a team run; a private run uses the team's output.
+        run(owner, "private", "--log", "secret")
+        team_run = run(team, "shared", "--use", f"{owner}/private/secret:v0", "--log", "out")
+        private_run = run(owner, "private", "--use", f"{team}/shared/out:v0")
+    finally:
+        client.kill_leftovers()
+
+    def lineage(key: str) -> dict[str, Any]:
+        with sqlite_server.api(key) as api:
+            variables = {"e": team, "p": "shared", "r": team_run, "a": "out:v0"}
+            answer = api.post("/graphql", json={"query": LINEAGE, "variables": variables})
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json()["data"]["project"])
+
+    mine = lineage(keys[owner])
+    assert mine["run"]["inputArtifacts"]["totalCount"] == 1
+    assert mine["run"]["inputArtifacts"]["edges"][0]["node"]["artifactSequence"]["name"] == "secret"
+    assert [e["node"]["name"] for e in mine["artifact"]["usedBy"]["edges"]] == [private_run]
+    assert mine["artifact"]["createdBy"] == {"__typename": "Run", "name": team_run}
+
+    theirs = lineage(keys[viewer])
+    assert theirs["run"]["inputArtifacts"] == {"totalCount": 0, "edges": []}
+    assert theirs["run"]["outputArtifacts"]["totalCount"] == 1
+    assert theirs["artifact"]["usedBy"]["edges"] == []
+    assert theirs["artifact"]["createdBy"] == {"__typename": "Run", "name": team_run}
