@@ -369,3 +369,27 @@ def test_lineage_leaves_out_runs_and_versions_of_entities_the_caller_cannot_read
     assert theirs["run"]["outputArtifacts"]["totalCount"] == 1
     assert theirs["artifact"]["usedBy"]["edges"] == []
     assert theirs["artifact"]["createdBy"] == {"__typename": "Run", "name": team_run}
+
+
+def test_lineage_index_migration_goes_up_and_down(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from runyard.server.db import migrate
+    from runyard.server.db.engine import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'lineage.db'}")
+
+    def indexes() -> set[str]:
+        inspector = inspect(engine)
+        names = {i["name"] for i in inspector.get_indexes("artifacts")}
+        return names | {i["name"] for i in inspector.get_indexes("artifact_uses")}
+
+    wanted = {"ix_artifacts_created_by_run", "ix_artifact_uses_artifact"}
+    migrate.upgrade(engine)
+    assert wanted <= indexes()
+    command.downgrade(migrate.alembic_config(engine), "0014-1")
+    assert not wanted & indexes()
+    migrate.upgrade(engine)
+    assert wanted <= indexes()
+    engine.dispose()
