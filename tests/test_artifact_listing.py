@@ -74,6 +74,8 @@ def test_each_listing_returns_exactly_what_was_logged_page_by_page(
             number = version["version"]
             assert version["aliases"] == {"v3": ["latest"], "v1": ["best"]}.get(number, [])
             assert version["description"] == f"{collection} {number}"
+            assert version["metadata"] == {"index": int(number[1:])}
+            assert version["ttl"] is None  # Runyard keeps versions until deleted
             assert version["size"] > 0 and version["created_at"] and version["updated_at"]
     assert sorted(seen) == sorted(logged)
 
@@ -173,6 +175,8 @@ def test_lineage_graph_walks_runs_to_artifacts_to_runs_within_its_bounds(
     sqlite_server: LiveServer, sqlite_client: WandbClient
 ) -> None:
     from runyard.server.artifacts.lineage import NodeKey, lineage_graph, runs_and_artifacts
+    from runyard.server.artifacts.lineage_view import artifact_lineage, run_lineage
+    from runyard.server.errors import ServiceError
     from runyard.server.auth import principal_for_key
     from runyard.server.tracking.runs import find_project, find_run
     from runyard.server.unit_of_work import UnitOfWork
@@ -202,6 +206,26 @@ def test_lineage_graph_walks_runs_to_artifacts_to_runs_within_its_bounds(
 
         one = lineage_graph(uow, admin, NodeKey("artifact", next(iter(artifacts))), hops=0)
         assert one.nodes == [one.start] and one.edges == []
+
+        # The view a lineage page draws: named nodes, edges by node key.
+        view = artifact_lineage(uow, admin, "admin", seeded["project"], "dataset-c0:v1", hops=1)
+        named = {n.key: (n.kind, n.name, n.type, n.start) for n in view.nodes}
+        start = f"artifact:{view.nodes[0].key.split(':')[1]}"
+        assert named == {
+            start: ("artifact", "dataset-c0:v1", "dataset", True),
+            f"run:{producer.id}": ("run", producer.name, None, False),
+            f"run:{consumer.id}": ("run", consumer.name, None, False),
+        }
+        assert {(e.source, e.kind, e.target) for e in view.edges} == {
+            (f"run:{producer.id}", "logged", start),
+            (start, "used", f"run:{consumer.id}"),
+        }
+        around_run = run_lineage(uow, admin, "admin", seeded["project"], producer.name, hops=1)
+        assert len(around_run.nodes) == 19 and {e.kind for e in around_run.edges} == {"logged"}
+        with pytest.raises(ServiceError, match="dataset-c0:v9 does not exist"):
+            artifact_lineage(uow, admin, "admin", seeded["project"], "dataset-c0:v9")
+        with pytest.raises(ServiceError, match="hops: 9 is out of range"):
+            run_lineage(uow, admin, "admin", seeded["project"], producer.name, hops=9)
 
 
 def test_listings_of_missing_projects_types_and_collections_are_client_errors_sqlite(
@@ -274,7 +298,7 @@ def test_collection_and_version_filters_and_orders(
     assert [name for name, _ in everything] == sorted(n for ns in COLLECTIONS.values() for n in ns)
     regex = listed(f='{"name": {"$regex": "-c1$"}}', o="-name", vf='{"alias": "best"}')
     assert regex == [("model-c1", ["v1"]), ("eval-c1", ["v1"]), ("dataset-c1", ["v1"])]
-    typed = listed(f='{"type": "eval"}', o="+name", vf='{"versionIndex": {"$gte": 2}}')
+    typed = listed(f='{"type": "eval"}', o="+name", vf='{"metadata.index": {"$gte": 2}}')
     assert typed == [(f"eval-c{c}", ["v3", "v2"]) for c in range(3)]
     either = listed(
         f='{"$or": [{"name": "model-c0"}, {"name": "dataset-c2"}]}',

@@ -43,7 +43,9 @@ def log_versions(run: "wandb.sdk.wandb_run.Run", versions: range, work: pathlib.
             src = work / f"{name}-v{version}"
             src.mkdir(parents=True)
             (src / "data.txt").write_text(f"{kind}/{name}/v{version}\n")
-            artifact = wandb.Artifact(name, type=kind, description=f"{name} v{version}")
+            artifact = wandb.Artifact(
+                name, type=kind, description=f"{name} v{version}", metadata={"index": version}
+            )
             artifact.add_dir(str(src))
             aliases = ["best"] if version == 1 else None
             done = run.log_artifact(artifact, aliases=aliases)
@@ -62,6 +64,8 @@ def describe(artifact: "wandb.Artifact") -> dict:
         "aliases": sorted(artifact.aliases),
         "size": artifact.size,
         "description": artifact.description,
+        "metadata": artifact.metadata,
+        "ttl": None if artifact.ttl is None else str(artifact.ttl),
         "created_at": bool(artifact.created_at),
         "updated_at": bool(artifact.updated_at),
     }
