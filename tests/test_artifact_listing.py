@@ -176,8 +176,8 @@ def test_lineage_graph_walks_runs_to_artifacts_to_runs_within_its_bounds(
 ) -> None:
     from runyard.server.artifacts.lineage import NodeKey, lineage_graph, runs_and_artifacts
     from runyard.server.artifacts.lineage_view import artifact_lineage, run_lineage
-    from runyard.server.errors import ServiceError
     from runyard.server.auth import principal_for_key
+    from runyard.server.errors import ServiceError
     from runyard.server.tracking.runs import find_project, find_run
     from runyard.server.unit_of_work import UnitOfWork
 
