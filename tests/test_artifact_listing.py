@@ -82,6 +82,7 @@ def test_each_listing_returns_exactly_what_was_logged_page_by_page(
     collection = listed["collection"]
     assert collection["name"] == "eval-c1" and collection["type"] == "eval"
     assert collection["versions"] == [f"eval-c1:v{n}" for n in (3, 2, 1, 0)]
+    assert collection["aliases"] == ["best", "latest"]
     assert (collection["exists"], collection["missing_exists"]) == (True, False)
     assert (collection["artifact_exists"], collection["artifact_missing"]) == (True, False)
     assert listed["files"] == ["data.txt"]

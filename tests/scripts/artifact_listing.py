@@ -106,6 +106,7 @@ def listings() -> None:
         "name": collection.name,
         "type": collection.type,
         "versions": [a.name for a in collection.artifacts(per_page=per_page)],
+        "aliases": sorted(collection.aliases),
         "exists": api.artifact_collection_exists(f"{path}/eval-c1", "eval"),
         "missing_exists": api.artifact_collection_exists(f"{path}/nope", "eval"),
         "artifact_exists": api.artifact_exists(f"{path}/eval-c1:v3"),
