@@ -418,3 +418,31 @@ def test_lineage_index_migration_goes_up_and_down(tmp_path: Path) -> None:
     migrate.upgrade(engine)
     assert wanted <= indexes()
     engine.dispose()
+
+
+def test_used_by_without_first_lists_past_one_default_page(
+    sqlite_server: LiveServer, sqlite_client: WandbClient
+) -> None:
+    from sqlalchemy import select
+
+    from runyard.server.db.models import ArtifactUse, Run
+    from runyard.server.tracking.ids import decode_id
+    from runyard.server.unit_of_work import UnitOfWork
+
+    project = unique_project()  # its own project: the seeded one's lineage stays as logged
+    args = ("run", "--entity", "admin", "--project", project, "--log", "shared")
+    logger = _result(sqlite_client.run("artifact_listing.py", *args))["id"]
+    query = """query($p: String!) { project(name: $p, entityName: "admin") {
+      artifact(name: "shared:v0") { id usedBy { edges { node { name } } } } } }"""
+    node = _gql(sqlite_server, query, p=project)["data"]["project"]["artifact"]["id"]
+    # 60 runs used the version (more than the 50 a page holds when `first` is not given).
+    with UnitOfWork(sqlite_server.state, write=True) as uow, uow.write_transaction() as session:
+        owner = session.scalars(select(Run).where(Run.name == logger)).one()
+        names = [f"reader-{i:02d}" for i in range(60)]
+        runs = [Run(project_id=owner.project_id, name=name) for name in names]
+        session.add_all(runs)
+        session.flush()
+        artifact_id = decode_id("Artifact", node)
+        session.add_all(ArtifactUse(run_id=run.id, artifact_id=artifact_id) for run in runs)
+    answer = _gql(sqlite_server, query, p=project)["data"]["project"]["artifact"]
+    assert [e["node"]["name"] for e in answer["usedBy"]["edges"]] == names

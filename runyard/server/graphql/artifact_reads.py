@@ -221,9 +221,11 @@ def resolve_used_by(
     after: str | None = None,
     first: int | None = None,
 ) -> dict[str, Any]:
-    """The runs that used the version."""
+    """The runs that used the version; without `first`, up to MAX_PAGE of them (clients ask
+    for one page and read no cursor)."""
     context = ctx(info)
-    return _connection(lineage.users_of(context.uow, context.principal, artifact, after, first))
+    size = listing.MAX_PAGE if first is None else first
+    return _connection(lineage.users_of(context.uow, context.principal, artifact, after, size))
 
 
 @run_type.field("outputArtifacts")
