@@ -75,7 +75,11 @@ def resolve_artifact_type(
 
 @project_type.field("artifactTypes")
 def resolve_artifact_types(
-    project: Project, info: GraphQLResolveInfo, after: str | None = None, first: int | None = None
+    project: Project,
+    info: GraphQLResolveInfo,
+    after: str | None = None,
+    first: int | None = None,
+    **_: Any,
 ) -> dict[str, Any]:
     """The types the project holds collections of."""
     return _connection(listing.types_in_project(ctx(info).uow, project, after, first))
