@@ -90,20 +90,25 @@ def test_each_listing_returns_exactly_what_was_logged_page_by_page(
         assert listed["filtered"] == ["model-c0", "model-c1"]
         assert listed["oldest_first"] == ["v0", "v1", "v2", "v3"]
 
-    done = subprocess.run(
-        [WANDB_CLI, "artifact", "ls", f"admin/{seeded['project']}"],
-        env=wandb_client.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    rows = [line.split() for line in (done.stdout + done.stderr).splitlines()]
-    latest = sorted(row[-1] for row in rows if row and row[-1].endswith(":v3"))
-    assert latest == sorted(f"{name}:v3" for names in COLLECTIONS.values() for name in names)
-    for row in rows:
-        if row and row[-1].endswith(":v3"):
-            assert row[-1].split("-c")[0] in row  # the type column
+    def artifact_ls(*args: str) -> list[str]:
+        """The `name:version` column of `wandb artifact ls` (one line per collection)."""
+        done = subprocess.run(
+            [WANDB_CLI, "artifact", "ls", *args, f"admin/{seeded['project']}"],
+            env=wandb_client.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        rows = [line.split() for line in (done.stdout + done.stderr).splitlines()]
+        found = [row for row in rows if row and ":v" in row[-1]]
+        for row in found:
+            assert row[-1].split("-c")[0] in row  # the type column names the collection's type
+        return sorted(row[-1] for row in found)
+
+    every = sorted(f"{name}:v3" for names in COLLECTIONS.values() for name in names)
+    assert artifact_ls() == every
+    assert artifact_ls("--type", "model") == [f"{name}:v3" for name in COLLECTIONS["model"]]
 
 
 def test_pages_follow_cursors_and_count_everything(
