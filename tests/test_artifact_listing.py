@@ -74,12 +74,15 @@ def test_each_listing_returns_exactly_what_was_logged_page_by_page(
             number = version["version"]
             assert version["aliases"] == {"v3": ["latest"], "v1": ["best"]}.get(number, [])
             assert version["description"] == f"{collection} {number}"
+            assert version["metadata"] == {"index": int(number[1:])}
+            assert version["ttl"] is None  # Runyard keeps versions until deleted
             assert version["size"] > 0 and version["created_at"] and version["updated_at"]
     assert sorted(seen) == sorted(logged)
 
     collection = listed["collection"]
     assert collection["name"] == "eval-c1" and collection["type"] == "eval"
     assert collection["versions"] == [f"eval-c1:v{n}" for n in (3, 2, 1, 0)]
+    assert collection["aliases"] == ["best", "latest"]
     assert (collection["exists"], collection["missing_exists"]) == (True, False)
     assert (collection["artifact_exists"], collection["artifact_missing"]) == (True, False)
     assert listed["files"] == ["data.txt"]
@@ -87,20 +90,25 @@ def test_each_listing_returns_exactly_what_was_logged_page_by_page(
         assert listed["filtered"] == ["model-c0", "model-c1"]
         assert listed["oldest_first"] == ["v0", "v1", "v2", "v3"]
 
-    done = subprocess.run(
-        [WANDB_CLI, "artifact", "ls", f"admin/{seeded['project']}"],
-        env=wandb_client.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    rows = [line.split() for line in (done.stdout + done.stderr).splitlines()]
-    latest = sorted(row[-1] for row in rows if row and row[-1].endswith(":v3"))
-    assert latest == sorted(f"{name}:v3" for names in COLLECTIONS.values() for name in names)
-    for row in rows:
-        if row and row[-1].endswith(":v3"):
-            assert row[-1].split("-c")[0] in row  # the type column
+    def artifact_ls(*args: str) -> list[str]:
+        """The `name:version` column of `wandb artifact ls` (one line per collection)."""
+        done = subprocess.run(
+            [WANDB_CLI, "artifact", "ls", *args, f"admin/{seeded['project']}"],
+            env=wandb_client.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        rows = [line.split() for line in (done.stdout + done.stderr).splitlines()]
+        found = [row for row in rows if row and ":v" in row[-1]]
+        for row in found:
+            assert row[-1].split("-c")[0] in row  # the type column names the collection's type
+        return sorted(row[-1] for row in found)
+
+    every = sorted(f"{name}:v3" for names in COLLECTIONS.values() for name in names)
+    assert artifact_ls() == every
+    assert artifact_ls("--type", "model") == [f"{name}:v3" for name in COLLECTIONS["model"]]
 
 
 def test_pages_follow_cursors_and_count_everything(
@@ -173,7 +181,9 @@ def test_lineage_graph_walks_runs_to_artifacts_to_runs_within_its_bounds(
     sqlite_server: LiveServer, sqlite_client: WandbClient
 ) -> None:
     from runyard.server.artifacts.lineage import NodeKey, lineage_graph, runs_and_artifacts
+    from runyard.server.artifacts.lineage_view import artifact_lineage, run_lineage
     from runyard.server.auth import principal_for_key
+    from runyard.server.errors import ServiceError
     from runyard.server.tracking.runs import find_project, find_run
     from runyard.server.unit_of_work import UnitOfWork
 
@@ -203,6 +213,26 @@ def test_lineage_graph_walks_runs_to_artifacts_to_runs_within_its_bounds(
         one = lineage_graph(uow, admin, NodeKey("artifact", next(iter(artifacts))), hops=0)
         assert one.nodes == [one.start] and one.edges == []
 
+        # The view a lineage page draws: named nodes, edges by node key.
+        view = artifact_lineage(uow, admin, "admin", seeded["project"], "dataset-c0:v1", hops=1)
+        named = {n.key: (n.kind, n.name, n.type, n.start) for n in view.nodes}
+        start = f"artifact:{view.nodes[0].key.split(':')[1]}"
+        assert named == {
+            start: ("artifact", "dataset-c0:v1", "dataset", True),
+            f"run:{producer.id}": ("run", producer.name, None, False),
+            f"run:{consumer.id}": ("run", consumer.name, None, False),
+        }
+        assert {(e.source, e.kind, e.target) for e in view.edges} == {
+            (f"run:{producer.id}", "logged", start),
+            (start, "used", f"run:{consumer.id}"),
+        }
+        around_run = run_lineage(uow, admin, "admin", seeded["project"], producer.name, hops=1)
+        assert len(around_run.nodes) == 19 and {e.kind for e in around_run.edges} == {"logged"}
+        with pytest.raises(ServiceError, match="dataset-c0:v9 does not exist"):
+            artifact_lineage(uow, admin, "admin", seeded["project"], "dataset-c0:v9")
+        with pytest.raises(ServiceError, match="hops: 9 is out of range"):
+            run_lineage(uow, admin, "admin", seeded["project"], producer.name, hops=9)
+
 
 def test_listings_of_missing_projects_types_and_collections_are_client_errors_sqlite(
     sqlite_server: LiveServer, sqlite_client: WandbClient
@@ -213,7 +243,8 @@ def test_listings_of_missing_projects_types_and_collections_are_client_errors_sq
     for key, outcome in found.items():
         assert "error" in outcome, key
         assert "500" not in outcome["error"] and "Internal" not in outcome["error"], outcome
-    assert "'nope'" in found["missing_type"]["error"]
+    assert "Could not find artifact type" in found["missing_type"]["error"]
+    assert "nope" in found["missing_type"]["error"]
     assert "Could not find artifact type" in found["missing_collection"]["error"]
     answer = _gql(
         sqlite_server,
@@ -273,7 +304,7 @@ def test_collection_and_version_filters_and_orders(
     assert [name for name, _ in everything] == sorted(n for ns in COLLECTIONS.values() for n in ns)
     regex = listed(f='{"name": {"$regex": "-c1$"}}', o="-name", vf='{"alias": "best"}')
     assert regex == [("model-c1", ["v1"]), ("eval-c1", ["v1"]), ("dataset-c1", ["v1"])]
-    typed = listed(f='{"type": "eval"}', o="+name", vf='{"versionIndex": {"$gte": 2}}')
+    typed = listed(f='{"type": "eval"}', o="+name", vf='{"metadata.index": {"$gte": 2}}')
     assert typed == [(f"eval-c{c}", ["v3", "v2"]) for c in range(3)]
     either = listed(
         f='{"$or": [{"name": "model-c0"}, {"name": "dataset-c2"}]}',
@@ -307,3 +338,116 @@ def test_walk_stops_at_its_hops_and_node_bound() -> None:
     assert len(bounded.nodes) == 4 and bounded.truncated
     assert all(e.source in bounded.nodes and e.target in bounded.nodes for e in bounded.edges)
     assert walk(key(0), neighbours, hops=0).nodes == [key(0)]
+
+
+LINEAGE = """query($e: String, $p: String!, $r: String!, $a: String!) {
+  project(entityName: $e, name: $p) {
+    run(name: $r) {
+      inputArtifacts { totalCount edges { node { artifactSequence { name } } } }
+      outputArtifacts { totalCount edges { node { artifactSequence { name } } } } }
+    artifact(name: $a) {
+      createdBy { __typename ... on Run { name } }
+      usedBy { edges { node { name } } } } } }"""
+
+
+def test_lineage_leaves_out_runs_and_versions_of_entities_the_caller_cannot_read(
+    sqlite_server: LiveServer, tmp_path: Path
+) -> None:
+    suffix = unique_project()[2:]
+    owner, viewer, team = f"own-{suffix}", f"view-{suffix}", f"team-{suffix}"
+    with sqlite_server.api() as admin:
+        keys = {}
+        for name in (owner, viewer):
+            created = admin.post("/api/v1/users", json={"username": name})
+            assert created.status_code == 201, created.text
+            keys[name] = created.json()["api_key"]
+    with sqlite_server.api(keys[owner]) as api:
+        assert api.post("/api/v1/teams", json={"name": team}).status_code == 201
+        added = api.post(
+            f"/api/v1/teams/{team}/members", json={"username": viewer, "role": "viewer"}
+        )
+        assert added.status_code == 201, added.text
+    client = WandbClient(tmp_path / "owner", sqlite_server, api_key=keys[owner])
+    try:
+
+        def run(entity: str, project: str, *extra: str) -> str:
+            args = ("run", "--entity", entity, "--project", project, *extra)
+            return str(_result(client.run("artifact_listing.py", *args))["id"])
+
+        # The owner's private data feeds a team run; a private run uses the team's output.
+        run(owner, "private", "--log", "secret")
+        team_run = run(team, "shared", "--use", f"{owner}/private/secret:v0", "--log", "out")
+        private_run = run(owner, "private", "--use", f"{team}/shared/out:v0")
+    finally:
+        client.kill_leftovers()
+
+    def lineage(key: str) -> dict[str, Any]:
+        with sqlite_server.api(key) as api:
+            variables = {"e": team, "p": "shared", "r": team_run, "a": "out:v0"}
+            answer = api.post("/graphql", json={"query": LINEAGE, "variables": variables})
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json()["data"]["project"])
+
+    mine = lineage(keys[owner])
+    assert mine["run"]["inputArtifacts"]["totalCount"] == 1
+    assert mine["run"]["inputArtifacts"]["edges"][0]["node"]["artifactSequence"]["name"] == "secret"
+    assert [e["node"]["name"] for e in mine["artifact"]["usedBy"]["edges"]] == [private_run]
+    assert mine["artifact"]["createdBy"] == {"__typename": "Run", "name": team_run}
+
+    theirs = lineage(keys[viewer])
+    assert theirs["run"]["inputArtifacts"] == {"totalCount": 0, "edges": []}
+    assert theirs["run"]["outputArtifacts"]["totalCount"] == 1
+    assert theirs["artifact"]["usedBy"]["edges"] == []
+    assert theirs["artifact"]["createdBy"] == {"__typename": "Run", "name": team_run}
+
+
+def test_lineage_index_migration_goes_up_and_down(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from runyard.server.db import migrate
+    from runyard.server.db.engine import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'lineage.db'}")
+
+    def indexes() -> set[str]:
+        inspector = inspect(engine)
+        names = {i["name"] for i in inspector.get_indexes("artifacts")}
+        return names | {i["name"] for i in inspector.get_indexes("artifact_uses")}
+
+    wanted = {"ix_artifacts_created_by_run", "ix_artifact_uses_artifact"}
+    migrate.upgrade(engine)
+    assert wanted <= indexes()
+    command.downgrade(migrate.alembic_config(engine), "0014-1")
+    assert not wanted & indexes()
+    migrate.upgrade(engine)
+    assert wanted <= indexes()
+    engine.dispose()
+
+
+def test_used_by_without_first_lists_past_one_default_page(
+    sqlite_server: LiveServer, sqlite_client: WandbClient
+) -> None:
+    from sqlalchemy import select
+
+    from runyard.server.db.models import ArtifactUse, Run
+    from runyard.server.tracking.ids import decode_id
+    from runyard.server.unit_of_work import UnitOfWork
+
+    project = unique_project()  # its own project: the seeded one's lineage stays as logged
+    args = ("run", "--entity", "admin", "--project", project, "--log", "shared")
+    logger = _result(sqlite_client.run("artifact_listing.py", *args))["id"]
+    query = """query($p: String!) { project(name: $p, entityName: "admin") {
+      artifact(name: "shared:v0") { id usedBy { edges { node { name } } } } } }"""
+    node = _gql(sqlite_server, query, p=project)["data"]["project"]["artifact"]["id"]
+    # 60 runs used the version (more than the 50 a page holds when `first` is not given).
+    with UnitOfWork(sqlite_server.state, write=True) as uow, uow.write_transaction() as session:
+        owner = session.scalars(select(Run).where(Run.name == logger)).one()
+        names = [f"reader-{i:02d}" for i in range(60)]
+        runs = [Run(project_id=owner.project_id, name=name) for name in names]
+        session.add_all(runs)
+        session.flush()
+        artifact_id = decode_id("Artifact", node)
+        session.add_all(ArtifactUse(run_id=run.id, artifact_id=artifact_id) for run in runs)
+    answer = _gql(sqlite_server, query, p=project)["data"]["project"]["artifact"]
+    assert [e["node"]["name"] for e in answer["usedBy"]["edges"]] == names

@@ -21,8 +21,11 @@ VERSIONS = 4
 USED = ["dataset-c0:v1", "model-c1:v0", "eval-c2:v1"]
 
 parser = argparse.ArgumentParser()
-parser.add_argument("action", choices=["seed", "list", "lineage", "missing"])
+parser.add_argument("action", choices=["seed", "list", "lineage", "missing", "run"])
 parser.add_argument("--project", required=True)
+parser.add_argument("--entity", help="run: the entity the run logs to")
+parser.add_argument("--use", action="append", default=[], help="run: a full artifact path")
+parser.add_argument("--log", help="run: the name of a dataset to log")
 parser.add_argument("--per-page", type=int, default=2)
 args = parser.parse_args()
 
@@ -40,7 +43,9 @@ def log_versions(run: "wandb.sdk.wandb_run.Run", versions: range, work: pathlib.
             src = work / f"{name}-v{version}"
             src.mkdir(parents=True)
             (src / "data.txt").write_text(f"{kind}/{name}/v{version}\n")
-            artifact = wandb.Artifact(name, type=kind, description=f"{name} v{version}")
+            artifact = wandb.Artifact(
+                name, type=kind, description=f"{name} v{version}", metadata={"index": version}
+            )
             artifact.add_dir(str(src))
             aliases = ["best"] if version == 1 else None
             done = run.log_artifact(artifact, aliases=aliases)
@@ -59,6 +64,8 @@ def describe(artifact: "wandb.Artifact") -> dict:
         "aliases": sorted(artifact.aliases),
         "size": artifact.size,
         "description": artifact.description,
+        "metadata": artifact.metadata,
+        "ttl": None if artifact.ttl is None else str(artifact.ttl),
         "created_at": bool(artifact.created_at),
         "updated_at": bool(artifact.updated_at),
     }
@@ -99,6 +106,7 @@ def listings() -> None:
         "name": collection.name,
         "type": collection.type,
         "versions": [a.name for a in collection.artifacts(per_page=per_page)],
+        "aliases": sorted(collection.aliases),
         "exists": api.artifact_collection_exists(f"{path}/eval-c1", "eval"),
         "missing_exists": api.artifact_collection_exists(f"{path}/nope", "eval"),
         "artifact_exists": api.artifact_exists(f"{path}/eval-c1:v3"),
@@ -163,4 +171,19 @@ def missing() -> None:
     print("RESULT " + json.dumps(found))
 
 
-{"seed": seed, "list": listings, "lineage": lineage, "missing": missing}[args.action]()
+def one_run() -> None:
+    """One run that uses `--use` artifacts and logs `--log` (a one-file dataset)."""
+    with wandb.init(entity=args.entity, project=args.project) as run:
+        for path in args.use:
+            run.use_artifact(path)
+        if args.log:
+            src = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+            src.write_text(f"{args.entity}/{args.project}/{args.log}\n")
+            artifact = wandb.Artifact(args.log, type="dataset")
+            artifact.add_file(str(src))
+            run.log_artifact(artifact).wait()
+        print("RESULT " + json.dumps({"id": run.id}))
+
+
+ACTIONS = {"seed": seed, "list": listings, "lineage": lineage, "missing": missing, "run": one_run}
+ACTIONS[args.action]()

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select
 
 from runyard.server.access import Action, allows
 from runyard.server.artifacts.listing import COMMITTED, Page, paged
 from runyard.server.auth import Principal
-from runyard.server.db.models import Artifact, ArtifactUse, Project, Run
+from runyard.server.db.models import (
+    Artifact,
+    ArtifactCollection,
+    ArtifactUse,
+    Entity,
+    Project,
+    Run,
+)
 from runyard.server.unit_of_work import UnitOfWork
 
 # A lineage graph stops growing at this many nodes, however many hops were asked for.
@@ -29,37 +36,57 @@ def _readable_entity(principal: Principal, project: Project) -> bool:
     return allows(principal, project.entity.name, Action.READ)
 
 
-def _visible(page: Page[Artifact], principal: Principal) -> Page[Artifact]:
-    keep = [
-        (row, cursor)
-        for row, cursor in zip(page.rows, page.cursors, strict=True)
-        if _readable_entity(principal, row.collection.project)
-    ]
-    hidden = len(page.rows) - len(keep)
-    return Page([r for r, _ in keep], [c for _, c in keep], page.has_next, page.total - hidden)
+def _readable_entity_ids(uow: UnitOfWork, principal: Principal, projects: Select[Any]) -> list[int]:
+    """The entities of the rows `projects` (a query of Project.id) that the caller may read.
+
+    The rows of one lineage read span few entities: each is judged by the access rule once,
+    and the listing then keeps its rows in SQL, so totals and pages stay exact.
+    """
+    rows = uow.session.execute(
+        select(Entity.id, Entity.name)
+        .join(Project, Project.entity_id == Entity.id)
+        .where(Project.id.in_(projects))
+        .distinct()
+    ).all()
+    return [entity_id for entity_id, name in rows if allows(principal, name, Action.READ)]
+
+
+def _readable_artifacts(
+    uow: UnitOfWork, principal: Principal, conditions: list[ColumnElement[bool]], use: bool
+) -> Select[Any]:
+    """Committed versions matching `conditions` (joined to their uses when `use`) in
+    entities the caller may read."""
+
+    def base(columns: Any) -> Select[Any]:
+        query = (
+            select(columns)
+            .select_from(Artifact)
+            .join(ArtifactCollection, ArtifactCollection.id == Artifact.collection_id)
+        )
+        if use:
+            query = query.join(ArtifactUse, ArtifactUse.artifact_id == Artifact.id)
+        return query.where(Artifact.state == COMMITTED, *conditions)
+
+    readable = _readable_entity_ids(uow, principal, base(ArtifactCollection.project_id))
+    allowed = select(Project.id).where(Project.entity_id.in_(readable))
+    return base(Artifact).where(ArtifactCollection.project_id.in_(allowed))
 
 
 def logged_by_run(
     uow: UnitOfWork, principal: Principal, run: Run, after: str | None, first: int | None
 ) -> Page[Artifact]:
     """The committed versions the run logged (created), in the order it logged them."""
-    query = select(Artifact).where(
-        Artifact.created_by_run_id == run.id, Artifact.state == COMMITTED
-    )
-    return _visible(paged(uow, query, [Artifact.id], after, first), principal)
+    query = _readable_artifacts(uow, principal, [Artifact.created_by_run_id == run.id], False)
+    return paged(uow, query, [Artifact.id], after, first)
 
 
 def used_by_run(
     uow: UnitOfWork, principal: Principal, run: Run, after: str | None, first: int | None
 ) -> Page[Artifact]:
-    """The committed versions the run declared as inputs, in the order it used them."""
-    query = (
-        select(Artifact)
-        .join(ArtifactUse, ArtifactUse.artifact_id == Artifact.id)
-        .where(ArtifactUse.run_id == run.id, Artifact.state == COMMITTED)
-    )
-    ordering = [ArtifactUse.created_at, Artifact.id]
-    return _visible(paged(uow, query, ordering, after, first), principal)
+    """The committed versions the run declared as inputs, in the order it used them; versions
+    of entities the caller may not read are left out (a run can use another team's data)."""
+    query = _readable_artifacts(uow, principal, [ArtifactUse.run_id == run.id], True)
+    return paged(uow, query, [ArtifactUse.created_at, Artifact.id], after, first)
 
 
 def creator_of(uow: UnitOfWork, principal: Principal, artifact: Artifact) -> Run | None:
@@ -79,20 +106,21 @@ def users_of(
     after: str | None = None,
     first: int | None = None,
 ) -> Page[Run]:
-    """The runs that used the version as an input, in the order they used it."""
-    query = (
-        select(Run)
-        .join(ArtifactUse, ArtifactUse.run_id == Run.id)
-        .where(ArtifactUse.artifact_id == artifact.id)
-    )
-    page = paged(uow, query, [ArtifactUse.created_at, Run.id], after, first)
-    keep = [
-        (run, cursor)
-        for run, cursor in zip(page.rows, page.cursors, strict=True)
-        if _readable_entity(principal, run.project)
-    ]
-    hidden = len(page.rows) - len(keep)
-    return Page([r for r, _ in keep], [c for _, c in keep], page.has_next, page.total - hidden)
+    """The runs that used the version as an input, in the order they used it; runs of
+    entities the caller may not read are left out."""
+
+    def base(columns: Any) -> Select[Any]:
+        return (
+            select(columns)
+            .select_from(Run)
+            .join(ArtifactUse, ArtifactUse.run_id == Run.id)
+            .where(ArtifactUse.artifact_id == artifact.id)
+        )
+
+    readable = _readable_entity_ids(uow, principal, base(Run.project_id))
+    allowed = select(Project.id).where(Project.entity_id.in_(readable))
+    query = base(Run).where(Run.project_id.in_(allowed))
+    return paged(uow, query, [ArtifactUse.created_at, Run.id], after, first)
 
 
 # --- the lineage graph -----------------------------------------------------------------------

@@ -75,7 +75,11 @@ def resolve_artifact_type(
 
 @project_type.field("artifactTypes")
 def resolve_artifact_types(
-    project: Project, info: GraphQLResolveInfo, after: str | None = None, first: int | None = None
+    project: Project,
+    info: GraphQLResolveInfo,
+    after: str | None = None,
+    first: int | None = None,
+    **_: Any,
 ) -> dict[str, Any]:
     """The types the project holds collections of."""
     return _connection(listing.types_in_project(ctx(info).uow, project, after, first))
@@ -221,9 +225,11 @@ def resolve_used_by(
     after: str | None = None,
     first: int | None = None,
 ) -> dict[str, Any]:
-    """The runs that used the version."""
+    """The runs that used the version; without `first`, up to MAX_PAGE of them (clients ask
+    for one page and read no cursor)."""
     context = ctx(info)
-    return _connection(lineage.users_of(context.uow, context.principal, artifact, after, first))
+    size = listing.MAX_PAGE if first is None else first
+    return _connection(lineage.users_of(context.uow, context.principal, artifact, after, size))
 
 
 @run_type.field("outputArtifacts")
