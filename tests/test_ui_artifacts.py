@@ -421,22 +421,26 @@ def test_missing_things_get_a_page_saying_where_to_look(
 
 
 def _run(name: str) -> Any:
-    from runyard.server.artifacts.pages import LineageNode, RunRef
+    from runyard.server.artifacts.lineage_view import LineageNode
 
-    ref = RunRef(
-        entity="e", project="p", name=name, display_name=name, state="finished", job_type=None
+    return LineageNode(
+        key=f"run:{name}", kind="run", entity="e", project="p", name=name, label=name
     )
-    return LineageNode(key=f"r-{name}", kind="run", run=ref)
 
 
 def _version(name: str, current: bool = False) -> Any:
-    from runyard.server.artifacts.pages import LineageNode, VersionRef
+    from runyard.server.artifacts.lineage_view import LineageNode
 
-    collection, version = name.split(":")
-    ref = VersionRef(
-        entity="e", project="p", type="data set", collection=collection, version=version, aliases=[]
+    return LineageNode(
+        key=f"artifact:{name}",
+        kind="artifact",
+        entity="e",
+        project="p",
+        name=name,
+        label=name,
+        type="data set",
+        start=current,
     )
-    return LineageNode(key=f"a-{name}", kind="artifact", artifact=ref, current=current)
 
 
 def test_lineage_layout_puts_layers_in_columns_and_skips_empty_ones() -> None:

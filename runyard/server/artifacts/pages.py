@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from runyard.server.artifacts import lineage as lineage_reads
 from runyard.server.artifacts import listing
+from runyard.server.artifacts.lineage_view import LineageNode, artifact_lineage
 from runyard.server.auth import Principal
 from runyard.server.db.models import Artifact, ArtifactCollection, Project, Run
 from runyard.server.errors import ErrorCode, ServiceError
@@ -118,16 +119,6 @@ class FilesPage(BaseModel):
     pages: int
 
 
-class LineageNode(BaseModel):
-    """A run or an artifact version in a lineage graph; `key` is unique within the graph."""
-
-    key: str
-    kind: str  # "run" or "artifact"
-    run: RunRef | None = None
-    artifact: VersionRef | None = None
-    current: bool = False
-
-
 class LineageGraph(BaseModel):
     """Layers of nodes, left to right, and the edges between them (producer → product,
     input → consumer); `more` counts what each layer left out."""
@@ -135,6 +126,7 @@ class LineageGraph(BaseModel):
     layers: list[list[LineageNode]]
     edges: list[tuple[str, str]]
     more: list[int]
+    truncated: bool = False
 
 
 class VersionView(BaseModel):
@@ -418,19 +410,6 @@ def files_page(
     return FilesPage(rows=rows, total=len(entries), page=page, pages=pages)
 
 
-def _artifact_node(uow: UnitOfWork, artifact: Artifact, current: bool = False) -> LineageNode:
-    return LineageNode(
-        key=f"a{artifact.id}",
-        kind="artifact",
-        artifact=_version_ref(uow, artifact),
-        current=current,
-    )
-
-
-def _run_node(run: Run) -> LineageNode:
-    return LineageNode(key=f"r{run.id}", kind="run", run=_run_ref(run))
-
-
 def layers_of(start: str, edges: list[tuple[str, str]]) -> dict[str, int]:
     """A column per node: each edge goes one column to the right (producer → product,
     input → consumer), counted from `start` in column 0 by a breadth-first walk; a node keeps
@@ -451,34 +430,31 @@ def layers_of(start: str, edges: list[tuple[str, str]]) -> dict[str, int]:
     return column
 
 
-def _key(node: lineage_reads.NodeKey) -> str:
-    return f"{'r' if node.kind == 'run' else 'a'}{node.id}"
-
-
 def lineage(uow: UnitOfWork, principal: Principal, artifact: Artifact) -> LineageGraph:
     """Two steps either side of the version (the runs that logged and used it, and what
-    those runs used and logged), as columns left to right, at most MAX_LINEAGE_NODES a
-    column. Nodes the caller may not read are left out."""
-    start = lineage_reads.NodeKey("artifact", artifact.id)
-    graph = lineage_reads.lineage_graph(uow, principal, start, hops=2)
-    runs, versions = lineage_reads.runs_and_artifacts(uow, graph)
-    edges = [(_key(e.source), _key(e.target)) for e in graph.edges]
-    column = layers_of(_key(start), edges)
+    those runs used and logged; `artifacts.lineage_view`), as columns left to right, at most
+    MAX_LINEAGE_NODES a column. Nodes the caller may not read are left out."""
+    collection = artifact.collection
+    view = artifact_lineage(
+        uow,
+        principal,
+        collection.project.entity.name,
+        collection.project.name,
+        f"{collection.name}:v{artifact.version_index}",
+        hops=2,
+    )
+    edges = [(e.source, e.target) for e in view.edges]
+    start = next(n.key for n in view.nodes if n.start)
+    column = layers_of(start, edges)
     first = min(column.values())
     layers: list[list[LineageNode]] = [[] for _ in range(max(column.values()) - first + 1)]
     more = [0] * len(layers)
-    for node in graph.nodes:
-        key = _key(node)
-        at = column.get(key, 0) - first
-        if len(layers[at]) >= MAX_LINEAGE_NODES:
+    for node in view.nodes:
+        at = column.get(node.key, 0) - first
+        if len(layers[at]) < MAX_LINEAGE_NODES:
+            layers[at].append(node)
+        else:
             more[at] += 1
-        elif node.kind == "run" and node.id in runs:
-            layers[at].append(LineageNode(key=key, kind="run", run=_run_ref(runs[node.id])))
-        elif node.kind == "artifact" and node.id in versions:
-            ref = _version_ref(uow, versions[node.id])
-            layers[at].append(
-                LineageNode(key=key, kind="artifact", artifact=ref, current=node == start)
-            )
     placed = {n.key for layer in layers for n in layer}
     kept = [(a, b) for a, b in edges if a in placed and b in placed]
-    return LineageGraph(layers=layers, edges=kept, more=more)
+    return LineageGraph(layers=layers, edges=kept, more=more, truncated=view.truncated)

@@ -50,6 +50,7 @@ class Layout:
     nodes: list[PlacedNode]
     arrows: list[Arrow]
     notes: list[tuple[int, int, str]]
+    truncated: bool = False
     node_w: int = NODE_W
     node_h: int = NODE_H
 
@@ -60,29 +61,21 @@ def _short(text: str) -> str:
 
 def node_href(node: LineageNode) -> str:
     """The page a node links to: the run page, or the version's lineage tab."""
-    if node.run is not None:
-        r = node.run
-        return f"/{quote(r.entity)}/{quote(r.project)}/runs/{quote(r.name)}"
-    assert node.artifact is not None
-    a = node.artifact
+    if node.kind == "run":
+        return f"/{quote(node.entity)}/{quote(node.project)}/runs/{quote(node.name)}"
+    collection, _, version = node.name.partition(":")
     return (
-        f"/{quote(a.entity)}/{quote(a.project)}/artifacts/{quote(a.type)}/"
-        f"{quote(a.collection)}/{a.version}/lineage"
+        f"/{quote(node.entity)}/{quote(node.project)}/artifacts/{quote(node.type or '')}/"
+        f"{quote(collection)}/{quote(version)}/lineage"
     )
 
 
 def _texts(node: LineageNode) -> tuple[str, str, str]:
     """Label, full title and a detail line of a node."""
-    if node.run is not None:
-        r = node.run
-        title = f"run {r.display_name} ({r.entity}/{r.project}/{r.name})"
-        return r.display_name, title, f"run · {r.job_type or r.state}"
-    assert node.artifact is not None
-    a = node.artifact
-    name = f"{a.collection}:{a.version}"
-    title = f"artifact {a.entity}/{a.project}/{name} ({a.type})"
-    aliases = f" · {', '.join(a.aliases)}" if a.aliases else ""
-    return name, title, f"{a.type}{aliases}"
+    where = f"{node.entity}/{node.project}"
+    if node.kind == "run":
+        return node.label, f"run {node.label} ({where}/{node.name})", "run"
+    return node.label, f"artifact {where}/{node.name} ({node.type})", node.type or ""
 
 
 def layout(graph: LineageGraph) -> Layout:
@@ -109,7 +102,7 @@ def layout(graph: LineageGraph) -> Layout:
                 title=title,
                 detail=_short(detail),
                 href=node_href(node),
-                current=node.current,
+                current=node.start,
             )
             nodes.append(placed)
             where[node.key] = placed
@@ -122,7 +115,14 @@ def layout(graph: LineageGraph) -> Layout:
         if a is None or b is None:
             continue
         arrows.append(Arrow(source, target, _curve(a, b)))
-    return Layout(width=width, height=height, nodes=nodes, arrows=arrows, notes=notes)
+    return Layout(
+        width=width,
+        height=height,
+        nodes=nodes,
+        arrows=arrows,
+        notes=notes,
+        truncated=graph.truncated,
+    )
 
 
 def _curve(a: PlacedNode, b: PlacedNode) -> str:
