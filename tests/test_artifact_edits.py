@@ -3,12 +3,16 @@ deleting versions and collections, the TTL sweeper and blob garbage collection."
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from conftest import WandbClient, unique_project
 from runyard.server.artifacts.sweeper import SweepResult, sweep_once
@@ -614,3 +618,55 @@ def test_deleting_a_run_with_its_artifacts_deletes_its_versions_and_their_bytes_
     assert steps(sqlite_client, tmp_path, project, {"do": "use", "name": "ds:latest"}) == [
         {"version": "v0", "files": FILES_A}
     ]
+
+
+def test_bytes_uploaded_through_a_stale_url_of_a_deleted_version_are_collected_sqlite(
+    sqlite_server: LiveServer,
+) -> None:
+    project = unique_project()
+    made = gql(
+        sqlite_server,
+        "mutation($i: UpsertModelInput!) { upsertModel(input: $i) { project { id } } }",
+        i={"name": project, "entityName": "admin"},
+    )
+    assert not made.get("errors"), made
+    created = gql(
+        sqlite_server,
+        """mutation($i: CreateArtifactInput!) { createArtifact(input: $i) { artifact { id } } }""",
+        i={
+            "entityName": "admin",
+            "projectName": project,
+            "artifactTypeName": "dataset",
+            "artifactCollectionName": "ds",
+            "digest": "0" * 32,
+        },
+    )["data"]["createArtifact"]["artifact"]["id"]
+    data = b"late bytes\n"
+    md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+    files = gql(
+        sqlite_server,
+        """mutation($f: [CreateArtifactFileSpecInput!]!) { createArtifactFiles(
+          input: {artifactFiles: $f}) { files { edges { node { uploadUrl storagePath } } } } }""",
+        f=[{"artifactID": created, "name": "late.txt", "md5": md5}],
+    )["data"]["createArtifactFiles"]["files"]["edges"][0]["node"]
+    # The pending version is deleted while its client still holds the upload URL ...
+    deleted = gql(
+        sqlite_server,
+        "mutation($id: ID!) { deleteArtifact(input: {artifactID: $id}) { artifact { id state } } }",
+        id=created,
+    )["data"]["deleteArtifact"]["artifact"]
+    assert deleted["state"] == "DELETED"
+    sweep(sqlite_server, after_grace(sqlite_server))
+    # ... and uploads after the collector ran: nothing references the bytes, so they are
+    # a candidate themselves and go at a later sweep.
+    assert httpx.put(files["uploadUrl"], content=data).status_code < 300
+    assert stored(sqlite_server, files["storagePath"]) == len(data)
+    sweep(sqlite_server, after_grace(sqlite_server))
+    assert stored(sqlite_server, files["storagePath"]) == 0
+    # The deleted version refuses to be committed.
+    commit = gql(
+        sqlite_server,
+        "mutation($id: ID!) { commitArtifact(input: {artifactID: $id}) { artifact { id } } }",
+        id=created,
+    )
+    assert "was deleted" in error_of(commit)

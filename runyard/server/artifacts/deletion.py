@@ -9,19 +9,16 @@ Deleting twice is a no-op, so the TTL sweeper may run on every replica.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from runyard.server.artifacts.orphans import chunks, record_orphans
 from runyard.server.db.models import (
     Artifact,
     ArtifactAlias,
-    ArtifactBlobOrphan,
     ArtifactCollection,
     ArtifactFile,
     Run,
@@ -32,8 +29,6 @@ from runyard.server.tracking.artifacts import LATEST, move_alias
 
 logger = logging.getLogger(__name__)
 
-# Rows or ids per statement: far below SQLite's bound-parameter limit.
-CHUNK = 500
 DELETED = "DELETED"
 COMMITTED = "COMMITTED"
 
@@ -43,16 +38,11 @@ def version_prefix(artifact_id: int) -> str:
     return f"{ARTIFACT_PREFIX}{artifact_id}/"
 
 
-def _chunks(items: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def blob_keys(session: Session, artifact_ids: Iterable[int]) -> set[str]:
     """Every object-store key the versions reference: their files' bytes and manifests."""
     ids = list(artifact_ids)
     keys: set[str] = set()
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         keys.update(
             session.scalars(
                 select(ArtifactFile.storage_key).where(ArtifactFile.artifact_id.in_(chunk))
@@ -60,15 +50,6 @@ def blob_keys(session: Session, artifact_ids: Iterable[int]) -> set[str]:
         )
     keys.update(f"{version_prefix(i)}manifest/{MANIFEST_NAME}" for i in ids)
     return keys
-
-
-def record_orphans(session: Session, keys: Iterable[str], now: datetime) -> None:
-    """Make keys blob GC candidates; a key already waiting keeps its first time."""
-    rows = [{"storage_key": k, "orphaned_at": now} for k in sorted(set(keys))]
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    for chunk in _chunks(rows):
-        session.execute(insert(ArtifactBlobOrphan).values(chunk).on_conflict_do_nothing())
 
 
 def _alias_names(session: Session, artifact: Artifact) -> list[str]:
