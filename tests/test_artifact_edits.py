@@ -663,7 +663,14 @@ def test_bytes_uploaded_through_a_stale_url_of_a_deleted_version_are_collected_s
     assert stored(sqlite_server, files["storagePath"]) == len(data)
     sweep(sqlite_server, after_grace(sqlite_server))
     assert stored(sqlite_server, files["storagePath"]) == 0
-    # The deleted version refuses to be committed.
+    # The deleted version takes no more files and refuses to be committed.
+    more = gql(
+        sqlite_server,
+        """mutation($f: [CreateArtifactFileSpecInput!]!) { createArtifactFiles(
+          input: {artifactFiles: $f}) { files { edges { node { uploadUrl } } } } }""",
+        f=[{"artifactID": created, "name": "more.txt", "md5": md5}],
+    )
+    assert "was deleted" in error_of(more)
     commit = gql(
         sqlite_server,
         "mutation($id: ID!) { commitArtifact(input: {artifactID: $id}) { artifact { id } } }",

@@ -118,6 +118,8 @@ def register_files(
 
     A file whose MD5 is already stored for the same collection reuses those bytes.
     """
+    if artifact.state == "DELETED":
+        raise TrackingError("artifactID: the version was deleted; log the artifact again")
     if artifact.state != "PENDING":
         raise TrackingError("artifactID: the artifact is already committed; log a new version")
     existing = {f.name: f for f in files_of(session, artifact)}
