@@ -453,6 +453,13 @@ def test_version_tags_round_trip_and_invalid_tags_are_refused_sqlite(
         assert f"tagsToAdd: {bad!r} is not a valid tag" in error_of(body)
     after = version(sqlite_server, project, "ds:v0")
     assert (after["description"], after["tags"]) == ("the eval split", [{"name": "team a"}])
+    # Null tag lists (older clients) change no tags.
+    body = gql(
+        sqlite_server,
+        UPDATE,
+        i={"artifactID": v0["id"], "tagsToAdd": None, "tagsToDelete": None, "description": "d"},
+    )
+    assert body["data"]["updateArtifact"]["artifact"]["tags"] == [{"name": "team a"}]
 
 
 MOVE = """mutation($i: MoveArtifactSequenceInput!) {
