@@ -684,3 +684,35 @@ def test_bytes_uploaded_through_a_stale_url_of_a_deleted_version_are_collected_s
         id=created,
     )
     assert "was deleted" in error_of(commit)
+
+
+def test_collection_description_and_tags_saved_and_collection_deleted_with_the_client_sqlite(
+    sqlite_client: WandbClient, sqlite_server: LiveServer, tmp_path: Path
+) -> None:
+    project = unique_project()
+    results = steps(
+        sqlite_client,
+        tmp_path,
+        project,
+        {"do": "log", "name": "ds", "files": FILES_A},
+        {"do": "log", "name": "ds", "files": FILES_B},
+        {"do": "delete", "name": "ds:v0"},
+        {"do": "collection", "name": "ds"},
+        {"do": "collection", "name": "ds", "description": "eval data", "tags": ["eval", "team a"]},
+        {"do": "collection", "name": "ds", "tags": ["team a"]},
+        {"do": "collection", "name": "ds", "tags": ["bad/tag"]},
+        {"do": "delete_collection", "name": "ds"},
+        {"do": "use", "name": "ds:latest"},
+    )
+    # The deleted v0 is not listed.
+    assert results[3] == {"name": "ds", "description": None, "tags": [], "versions": ["v1"]}
+    assert results[4] == {
+        "name": "ds",
+        "description": "eval data",
+        "tags": ["eval", "team a"],
+        "versions": ["v1"],
+    }
+    assert results[5]["tags"] == ["team a"]
+    assert "Invalid tag" in results[6]["error"]
+    assert results[7] == {"deleted": "ds"}
+    assert "ds:latest" in results[8]["error"]

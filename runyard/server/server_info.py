@@ -7,7 +7,11 @@ from typing import Any
 from runyard.server.settings import ServerSettings
 
 # Server features the official client asks about (`serverInfo.features`); each is served.
-FEATURES = ("UPDATE_RUN_STATE",)
+FEATURES = (
+    "UPDATE_RUN_STATE",
+    # `filters` and `order` on artifact collection listings (artifacts/filters.py).
+    "ARTIFACT_COLLECTIONS_FILTERING_SORTING",
+)
 
 
 def cli_version_info(settings: ServerSettings) -> dict[str, Any]:

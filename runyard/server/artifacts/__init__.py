@@ -1,5 +1,5 @@
-"""Artifact edits and retention: aliases, tags, descriptions, TTL, deletion and blob GC.
+"""Artifact services: listings of types, collections and versions, and lineage; edits and
+retention (aliases, tags, descriptions, TTL, deletion and blob GC).
 
-Logging and reading versions live in `runyard.server.tracking.artifacts`; this package
-changes versions and collections after they exist and removes them again.
+Logging versions lives in `runyard.server.tracking.artifacts`.
 """
