@@ -4,6 +4,7 @@ expire each version once, and blob GC removes bytes only when no live version us
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -182,3 +183,43 @@ def test_a_candidate_referenced_again_is_kept(state: ServerState) -> None:
             select(ArtifactAlias).where(ArtifactAlias.alias == "latest")
         ).one()
         assert latest.artifact_id == ids[-2]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_edits_migration_goes_down_and_up_beside_a_twin_column_and_index(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from runyard.server.db import migrate
+    from runyard.server.db.engine import make_engine
+
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / 'edits.db'}"
+        else:
+            url = stack.enter_context(
+                throwaway_database(request.getfixturevalue("postgres_admin_dsn"))
+            )
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+
+        def columns(table: str) -> set[str]:
+            return {c["name"] for c in inspect(engine).get_columns(table)}
+
+        migrate.upgrade(engine)
+        assert {"tags", "ttl_duration_seconds", "expires_at", "deleted_at"} <= columns("artifacts")
+        config = migrate.alembic_config(engine)
+        command.downgrade(config, "0008-1")
+        assert "expires_at" not in columns("artifacts")
+        assert "description" not in columns("artifact_collections")
+        # Another migration of the release added the same column and index first.
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE artifact_collections ADD COLUMN description TEXT"))
+            conn.execute(
+                text("CREATE INDEX ix_artifact_files_storage_key ON artifact_files (storage_key)")
+            )
+        migrate.upgrade(engine)
+        assert {"description", "tags", "ttl_duration_seconds"} <= columns("artifact_collections")
+        assert "expires_at" in columns("artifacts")
