@@ -3,12 +3,16 @@ deleting versions and collections, the TTL sweeper and blob garbage collection."
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from conftest import WandbClient, unique_project
 from runyard.server.artifacts.sweeper import SweepResult, sweep_once
@@ -449,6 +453,13 @@ def test_version_tags_round_trip_and_invalid_tags_are_refused_sqlite(
         assert f"tagsToAdd: {bad!r} is not a valid tag" in error_of(body)
     after = version(sqlite_server, project, "ds:v0")
     assert (after["description"], after["tags"]) == ("the eval split", [{"name": "team a"}])
+    # Null tag lists (older clients) change no tags.
+    body = gql(
+        sqlite_server,
+        UPDATE,
+        i={"artifactID": v0["id"], "tagsToAdd": None, "tagsToDelete": None, "description": "d"},
+    )
+    assert body["data"]["updateArtifact"]["artifact"]["tags"] == [{"name": "team a"}]
 
 
 MOVE = """mutation($i: MoveArtifactSequenceInput!) {
@@ -614,3 +625,95 @@ def test_deleting_a_run_with_its_artifacts_deletes_its_versions_and_their_bytes_
     assert steps(sqlite_client, tmp_path, project, {"do": "use", "name": "ds:latest"}) == [
         {"version": "v0", "files": FILES_A}
     ]
+
+
+def test_bytes_uploaded_through_a_stale_url_of_a_deleted_version_are_collected_sqlite(
+    sqlite_server: LiveServer,
+) -> None:
+    project = unique_project()
+    made = gql(
+        sqlite_server,
+        "mutation($i: UpsertModelInput!) { upsertModel(input: $i) { project { id } } }",
+        i={"name": project, "entityName": "admin"},
+    )
+    assert not made.get("errors"), made
+    created = gql(
+        sqlite_server,
+        """mutation($i: CreateArtifactInput!) { createArtifact(input: $i) { artifact { id } } }""",
+        i={
+            "entityName": "admin",
+            "projectName": project,
+            "artifactTypeName": "dataset",
+            "artifactCollectionName": "ds",
+            "digest": "0" * 32,
+        },
+    )["data"]["createArtifact"]["artifact"]["id"]
+    data = b"late bytes\n"
+    md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+    files = gql(
+        sqlite_server,
+        """mutation($f: [CreateArtifactFileSpecInput!]!) { createArtifactFiles(
+          input: {artifactFiles: $f}) { files { edges { node { uploadUrl storagePath } } } } }""",
+        f=[{"artifactID": created, "name": "late.txt", "md5": md5}],
+    )["data"]["createArtifactFiles"]["files"]["edges"][0]["node"]
+    # The pending version is deleted while its client still holds the upload URL ...
+    deleted = gql(
+        sqlite_server,
+        "mutation($id: ID!) { deleteArtifact(input: {artifactID: $id}) { artifact { id state } } }",
+        id=created,
+    )["data"]["deleteArtifact"]["artifact"]
+    assert deleted["state"] == "DELETED"
+    sweep(sqlite_server, after_grace(sqlite_server))
+    # ... and uploads after the collector ran: nothing references the bytes, so they are
+    # a candidate themselves and go at a later sweep.
+    assert httpx.put(files["uploadUrl"], content=data).status_code < 300
+    assert stored(sqlite_server, files["storagePath"]) == len(data)
+    sweep(sqlite_server, after_grace(sqlite_server))
+    assert stored(sqlite_server, files["storagePath"]) == 0
+    # The deleted version takes no more files and refuses to be committed.
+    more = gql(
+        sqlite_server,
+        """mutation($f: [CreateArtifactFileSpecInput!]!) { createArtifactFiles(
+          input: {artifactFiles: $f}) { files { edges { node { uploadUrl } } } } }""",
+        f=[{"artifactID": created, "name": "more.txt", "md5": md5}],
+    )
+    assert "was deleted" in error_of(more)
+    commit = gql(
+        sqlite_server,
+        "mutation($id: ID!) { commitArtifact(input: {artifactID: $id}) { artifact { id } } }",
+        id=created,
+    )
+    assert "was deleted" in error_of(commit)
+
+
+def test_collection_description_and_tags_saved_and_collection_deleted_with_the_client_sqlite(
+    sqlite_client: WandbClient, sqlite_server: LiveServer, tmp_path: Path
+) -> None:
+    project = unique_project()
+    results = steps(
+        sqlite_client,
+        tmp_path,
+        project,
+        {"do": "log", "name": "ds", "files": FILES_A},
+        {"do": "log", "name": "ds", "files": FILES_B},
+        {"do": "delete", "name": "ds:v0"},
+        {"do": "collection", "name": "ds"},
+        {"do": "collection", "name": "ds", "description": "eval data", "tags": ["eval", "team a"]},
+        {"do": "collection", "name": "ds", "tags": ["team a"]},
+        {"do": "collection", "name": "ds", "tags": ["bad/tag"]},
+        {"do": "delete_collection", "name": "ds"},
+        {"do": "use", "name": "ds:latest"},
+    )
+    # The deleted v0 is not listed.
+    assert results[3] == {"name": "ds", "description": None, "tags": [], "versions": ["v1"]}
+    assert results[4] == {
+        "name": "ds",
+        "description": "eval data",
+        "tags": ["eval", "team a"],
+        "versions": ["v1"],
+    }
+    assert results[5]["tags"] == ["team a"]
+    # The client refuses the tag itself (its wording varies by release).
+    assert "alphanumeric characters" in results[6]["error"]
+    assert results[7] == {"deleted": "ds"}
+    assert "ds:latest" in results[8]["error"]

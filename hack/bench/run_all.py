@@ -13,6 +13,7 @@ SCRIPTS = (
     "bench_queue.py",
     "bench_launch.py",
     "bench_sweeps.py",
+    "bench_artifact_sweep.py",
     "bench_artifact_listing.py",
     "bench_ui.py",  # needs the built web bundle and Debian's chromium (`make bench` has both)
 )

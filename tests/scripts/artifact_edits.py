@@ -1,6 +1,7 @@
 """Artifact edits as a researcher makes them: a JSON list of steps run in one process.
 
-Steps: log, get, edit, use, delete, hold (keep a fetched version for a later step). Each
+Steps: log, get, edit, use, delete, hold (keep a fetched version for a later step),
+collection (read or edit a collection), delete_collection. Each
 prints `RESULT {...}`: what the client saw, or {"error": ...} with the client's own error.
 """
 
@@ -116,6 +117,25 @@ def do(step, index):
         artifact = held[step["held"]] if "held" in step else api().artifact(path(step["name"]))
         artifact.delete(delete_aliases=step.get("delete_aliases", False))
         return {"deleted": step.get("name") or step["held"]}
+    if kind == "collection":
+        # Read (and with any of description/tags given, edit and save) a collection.
+        collection = api().artifact_collection(step.get("type", "dataset"), path(step["name"]))
+        if "description" in step:
+            collection.description = step["description"]
+        if "tags" in step:
+            collection.tags = step["tags"]
+        if "description" in step or "tags" in step:
+            collection.save()
+            collection = api().artifact_collection(step.get("type", "dataset"), path(step["name"]))
+        return {
+            "name": collection.name,
+            "description": collection.description,
+            "tags": sorted(collection.tags),
+            "versions": [a.version for a in collection.artifacts()],
+        }
+    if kind == "delete_collection":
+        api().artifact_collection(step.get("type", "dataset"), path(step["name"])).delete()
+        return {"deleted": step["name"]}
     raise ValueError(f"unknown step {kind!r}")
 
 

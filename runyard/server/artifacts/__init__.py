@@ -1,5 +1,5 @@
-"""Artifact services: listings of types, collections and versions, lineage, and the edits
-and retention of versions (aliases, tags, descriptions, TTL, deletion and blob GC).
+"""Artifact services: listings of types, collections and versions, and lineage; edits and
+retention (aliases, tags, descriptions, TTL, deletion and blob GC).
 
-Logging and reading single versions live in `runyard.server.tracking.artifacts`.
+Logging versions lives in `runyard.server.tracking.artifacts`.
 """

@@ -23,9 +23,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from runyard.server.artifacts.orphans import chunks
 from runyard.server.db.models import Artifact, ArtifactBlobOrphan, ArtifactFile
 from runyard.server.storage import ObjectStore
 from runyard.server.tracking.artifact_files import ARTIFACT_PREFIX
@@ -50,16 +51,22 @@ def manifest_owner(key: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def is_referenced(session: Session, key: str) -> bool:
-    """Whether a file row names the key, or the key is a live version's manifest."""
-    if session.scalar(select(exists().where(ArtifactFile.storage_key == key))):
-        return True
-    owner = manifest_owner(key)
-    if owner is None:
-        return False
-    return bool(
-        session.scalar(select(exists().where(Artifact.id == owner, Artifact.state != "DELETED")))
+def referenced(session: Session, keys: list[str]) -> set[str]:
+    """The keys of `keys` a file row names or that are a live version's manifest."""
+    found = set(
+        session.scalars(select(ArtifactFile.storage_key).where(ArtifactFile.storage_key.in_(keys)))
     )
+    owners = {key: owner for key in keys if (owner := manifest_owner(key)) is not None}
+    if owners:
+        live = set(
+            session.scalars(
+                select(Artifact.id).where(
+                    Artifact.id.in_(set(owners.values())), Artifact.state != "DELETED"
+                )
+            )
+        )
+        found.update(key for key, owner in owners.items() if owner in live)
+    return found
 
 
 def collect(
@@ -71,7 +78,7 @@ def collect(
     next pass finds the objects gone already.
     """
     query = (
-        select(ArtifactBlobOrphan)
+        select(ArtifactBlobOrphan.storage_key)
         .where(ArtifactBlobOrphan.orphaned_at <= now - grace)
         .order_by(ArtifactBlobOrphan.orphaned_at, ArtifactBlobOrphan.storage_key)
         .limit(batch)
@@ -80,14 +87,15 @@ def collect(
         # Replicas split the work instead of checking the same keys.
         query = query.with_for_update(skip_locked=True)
     removed = kept = freed = 0
-    for orphan in session.scalars(query).all():
-        key = orphan.storage_key
-        if is_referenced(session, key):
-            kept += 1
-        else:
-            freed += store.delete(key)
-            removed += 1
-        session.execute(delete(ArtifactBlobOrphan).where(ArtifactBlobOrphan.storage_key == key))
+    for keys in chunks(list(session.scalars(query))):
+        in_use = referenced(session, keys)
+        for key in keys:
+            if key in in_use:
+                kept += 1
+            else:
+                freed += store.delete(key)
+                removed += 1
+        session.execute(delete(ArtifactBlobOrphan).where(ArtifactBlobOrphan.storage_key.in_(keys)))
     session.flush()
     if removed or kept:
         logger.info(

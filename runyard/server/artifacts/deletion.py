@@ -13,14 +13,12 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from runyard.server.artifacts.orphans import chunks, record_orphans
 from runyard.server.db.models import (
     Artifact,
     ArtifactAlias,
-    ArtifactBlobOrphan,
     ArtifactCollection,
     ArtifactFile,
     Run,
@@ -43,29 +41,15 @@ def version_prefix(artifact_id: int) -> str:
 def blob_keys(session: Session, artifact_ids: Iterable[int]) -> set[str]:
     """Every object-store key the versions reference: their files' bytes and manifests."""
     ids = list(artifact_ids)
-    if not ids:
-        return set()
-    keys = set(
-        session.scalars(select(ArtifactFile.storage_key).where(ArtifactFile.artifact_id.in_(ids)))
-    )
+    keys: set[str] = set()
+    for chunk in chunks(ids):
+        keys.update(
+            session.scalars(
+                select(ArtifactFile.storage_key).where(ArtifactFile.artifact_id.in_(chunk))
+            )
+        )
     keys.update(f"{version_prefix(i)}manifest/{MANIFEST_NAME}" for i in ids)
     return keys
-
-
-def record_orphans(session: Session, keys: Iterable[str], now: datetime) -> None:
-    """Make keys blob GC candidates; a key already waiting keeps its first time."""
-    rows = [{"storage_key": k, "orphaned_at": now} for k in sorted(set(keys))]
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(insert(ArtifactBlobOrphan).values(rows).on_conflict_do_nothing())
-
-
-def _alias_names(session: Session, artifact: Artifact) -> list[str]:
-    return sorted(
-        session.scalars(select(ArtifactAlias.alias).where(ArtifactAlias.artifact_id == artifact.id))
-    )
 
 
 def _label(artifact: Artifact) -> str:
@@ -96,39 +80,76 @@ def delete_version(
     A version an alias points at is refused unless `delete_aliases`; when `latest` goes
     with it, `latest` moves to the newest version left (as on W&B).
     """
-    # Lock the row (PostgreSQL) and re-read its state: a concurrent delete or sweep may
-    # have won (the loaded object can be older than that).
-    state = session.scalar(
-        select(Artifact.state).where(Artifact.id == artifact.id).with_for_update()
+    return bool(
+        delete_versions(session, [artifact], now, delete_aliases=delete_aliases, field=field)
     )
-    if state is None or state == DELETED:
-        return False
-    aliases = _alias_names(session, artifact)
+
+
+def delete_versions(
+    session: Session,
+    artifacts: list[Artifact],
+    now: datetime,
+    *,
+    delete_aliases: bool,
+    field: str = "artifactID",
+) -> list[int]:
+    """Delete versions in a few statements (the sweeper's batches); return the ids deleted,
+    leaving out those deleted already. Refused, all of them, if an alias points at one
+    and not `delete_aliases`."""
+    by_id = {a.id: a for a in artifacts}
+    live: list[int] = []
+    for chunk in chunks(sorted(by_id)):
+        # Lock the rows (PostgreSQL) and re-read their state: a concurrent delete or sweep
+        # may have won (the loaded objects can be older than that).
+        live += session.scalars(
+            select(Artifact.id)
+            .where(Artifact.id.in_(chunk), Artifact.state != DELETED)
+            .with_for_update()
+        )
+    aliases: dict[int, list[str]] = {}
+    for chunk in chunks(live):
+        for artifact_id, alias in session.execute(
+            select(ArtifactAlias.artifact_id, ArtifactAlias.alias).where(
+                ArtifactAlias.artifact_id.in_(chunk)
+            )
+        ):
+            aliases.setdefault(artifact_id, []).append(alias)
     if aliases and not delete_aliases:
+        artifact_id, names = min(aliases.items())
         raise ServiceError(
             ErrorCode.CONFLICT,
-            f"{field}: {_label(artifact)} still has the aliases {', '.join(aliases)}; remove "
-            "them first, or delete with delete_aliases=True (deleteAliases: true)",
-            details={"aliases": aliases},
+            f"{field}: {_label(by_id[artifact_id])} still has the aliases "
+            f"{', '.join(sorted(names))}; remove them first, or delete with "
+            "delete_aliases=True (deleteAliases: true)",
+            details={"aliases": sorted(names)},
         )
-    keys = blob_keys(session, [artifact.id])
-    session.execute(delete(ArtifactAlias).where(ArtifactAlias.artifact_id == artifact.id))
-    session.execute(delete(ArtifactFile).where(ArtifactFile.artifact_id == artifact.id))
-    artifact.state = DELETED
-    artifact.deleted_at = artifact.updated_at = now
-    artifact.expires_at = None
-    artifact.requested_aliases = []
+    keys = blob_keys(session, live)
+    for chunk in chunks(live):
+        session.execute(delete(ArtifactAlias).where(ArtifactAlias.artifact_id.in_(chunk)))
+        session.execute(delete(ArtifactFile).where(ArtifactFile.artifact_id.in_(chunk)))
+    for artifact_id in live:
+        artifact = by_id[artifact_id]
+        artifact.state = DELETED
+        artifact.deleted_at = artifact.updated_at = now
+        artifact.expires_at = None
+        artifact.requested_aliases = []
     session.flush()
     record_orphans(session, keys, now)
-    if LATEST in aliases:
-        newest = newest_committed(session, artifact.collection_id)
+    lost_latest = {by_id[i].collection_id for i, names in aliases.items() if LATEST in names}
+    for collection_id in sorted(lost_latest):
+        newest = newest_committed(session, collection_id)
         if newest is not None:
-            move_alias(session, artifact.collection, LATEST, newest)
-    logger.info(
-        "artifact version deleted",
-        extra={"artifact": _label(artifact), "id": artifact.id, "blob_keys": len(keys)},
-    )
-    return True
+            move_alias(session, newest.collection, LATEST, newest)
+    if live:
+        logger.info(
+            "artifact versions deleted",
+            extra={
+                "versions": [_label(by_id[i]) for i in live[:20]],
+                "count": len(live),
+                "blob_keys": len(keys),
+            },
+        )
+    return live
 
 
 def delete_collection(session: Session, collection: ArtifactCollection, now: datetime) -> int:
@@ -153,4 +174,4 @@ def delete_created_by(session: Session, run: Run, now: datetime) -> int:
             select(Artifact).where(Artifact.created_by_run_id == run.id, Artifact.state != DELETED)
         )
     )
-    return sum(delete_version(session, a, now, delete_aliases=True) for a in doomed)
+    return len(delete_versions(session, doomed, now, delete_aliases=True))

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from runyard.server.access import Action
@@ -44,8 +44,8 @@ class UpdateArtifactSpec(BaseModel):
     description: str | None = None
     metadata: str | None = None
     ttlDurationSeconds: int | None = None
-    tagsToAdd: list[TagInput] = Field(default_factory=list)
-    tagsToDelete: list[TagInput] = Field(default_factory=list)
+    tagsToAdd: list[TagInput] | None = None
+    tagsToDelete: list[TagInput] | None = None
     # Servers before W&B 0.13 took the version's full alias list here (old clients).
     aliases: list[CollectionAlias] | None = None
 
@@ -203,8 +203,8 @@ def update_artifact(uow: UnitOfWork, principal: Principal, spec: UpdateArtifactS
     if spec.ttlDurationSeconds is not None:
         setting = ttl.parse_ttl(spec.ttlDurationSeconds)
         ttl.check_not_past(ttl.aware(artifact.created_at), setting, uow.now())
-    added = tags.check_tags([t.tagName for t in spec.tagsToAdd], "tagsToAdd")
-    removed = tags.check_tags([t.tagName for t in spec.tagsToDelete], "tagsToDelete")
+    added = tags.check_tags([t.tagName for t in spec.tagsToAdd or []], "tagsToAdd")
+    removed = tags.check_tags([t.tagName for t in spec.tagsToDelete or []], "tagsToDelete")
     new_tags = tags.changed_tags(list(artifact.tags or []), added, removed, "tagsToAdd")
     alias_names = None
     if spec.aliases is not None:

@@ -49,16 +49,11 @@ def expire_batch(uow: UnitOfWork, now: datetime, batch: int) -> tuple[int, bool]
     views = [
         ttl.Expiring(a.id, ttl.aware(a.expires_at)) for a in candidates.values() if a.expires_at
     ]
-    deleted = 0
-    for artifact_id in ttl.expired(views, now):
-        artifact = candidates[artifact_id]
-        if deletion.delete_version(uow.session, artifact, now, delete_aliases=True):
-            deleted += 1
-            logger.info(
-                "artifact version expired",
-                extra={"id": artifact_id, "collection": artifact.collection.name},
-            )
-    return deleted, len(candidates) == batch
+    due = [candidates[i] for i in ttl.expired(views, now)]
+    deleted = deletion.delete_versions(uow.session, due, now, delete_aliases=True)
+    if deleted:
+        logger.info("artifact versions expired", extra={"count": len(deleted), "ids": deleted[:20]})
+    return len(deleted), len(candidates) == batch
 
 
 def sweep_once(state: ServerState, now: datetime) -> SweepResult:

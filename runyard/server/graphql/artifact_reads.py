@@ -13,6 +13,7 @@ from graphql import GraphQLResolveInfo
 from runyard.server.api.models import as_utc
 from runyard.server.artifacts import lineage, listing
 from runyard.server.artifacts.listing import Page, TypeInProject
+from runyard.server.graphql.artifact_edits import tag_nodes
 from runyard.server.graphql.context import ctx
 from runyard.server.tracking.ids import encode_id
 
@@ -149,9 +150,11 @@ def resolve_type_artifact(
 
 
 @sequence_type.field("description")
-def resolve_collection_description(collection: ArtifactCollection, _: GraphQLResolveInfo) -> None:
-    """Runyard keeps no collection descriptions yet."""
-    return None
+def resolve_collection_description(
+    collection: ArtifactCollection, _: GraphQLResolveInfo
+) -> str | None:
+    """The collection's description (artifact edits set it)."""
+    return collection.description
 
 
 @sequence_type.field("createdAt")
@@ -178,8 +181,9 @@ def resolve_collection_type(collection: ArtifactCollection, _: GraphQLResolveInf
 def resolve_collection_tags(
     collection: ArtifactCollection, _: GraphQLResolveInfo, **__: Any
 ) -> Any:
-    """Runyard keeps no collection tags yet: an empty connection."""
-    return {"edges": [], "pageInfo": {"endCursor": None, "hasNextPage": False}}
+    """The collection's tags, in one page."""
+    edges = [{"node": node, "cursor": str(i)} for i, node in enumerate(tag_nodes(collection.tags))]
+    return {"edges": edges, "pageInfo": {"endCursor": None, "hasNextPage": False}}
 
 
 @sequence_type.field("aliases")

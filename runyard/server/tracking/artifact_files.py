@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from runyard.server.artifacts.orphans import record_orphans
 from runyard.server.db.models import Artifact, ArtifactFile
 from runyard.server.input_limits import check_file_name
 from runyard.server.storage import ObjectStore
@@ -116,6 +118,8 @@ def register_files(
 
     A file whose MD5 is already stored for the same collection reuses those bytes.
     """
+    if artifact.state == "DELETED":
+        raise TrackingError("artifactID: the version was deleted; log the artifact again")
     if artifact.state != "PENDING":
         raise TrackingError("artifactID: the artifact is already committed; log a new version")
     existing = {f.name: f for f in files_of(session, artifact)}
@@ -174,13 +178,20 @@ def read_manifest(store: ObjectStore, artifact: Artifact) -> Manifest:
 
 
 def record_artifact_upload(
-    sessions: sessionmaker[Session], key: str, size: int, md5_b64: str
+    sessions: sessionmaker[Session], key: str, size: int, md5_b64: str, now: datetime
 ) -> None:
-    """Mark an artifact file uploaded once its bytes are stored under its key."""
+    """Mark an artifact file uploaded once its bytes are stored under its key.
+
+    Bytes no file row names (a stale upload URL of a version deleted meanwhile) become a
+    blob GC candidate, so they do not stay behind forever.
+    """
     if not key.startswith(ARTIFACT_PREFIX) or "/files/" not in key:
         return
     with sessions.begin() as session:
-        for row in session.scalars(select(ArtifactFile).where(ArtifactFile.storage_key == key)):
+        rows = list(session.scalars(select(ArtifactFile).where(ArtifactFile.storage_key == key)))
+        if not rows:
+            record_orphans(session, [key], now)
+        for row in rows:
             if row.md5_b64 != md5_b64:
                 logger.warning(
                     "artifact upload digest mismatch",

@@ -62,7 +62,7 @@ def record_stored_object(uow: UnitOfWork, key: str, size: int, md5_hex: str) -> 
     """
     record_upload(uow.state.write_sessions, key, size, md5_hex)
     md5_b64 = base64.b64encode(bytes.fromhex(md5_hex)).decode()
-    record_artifact_upload(uow.state.write_sessions, key, size, md5_b64)
+    record_artifact_upload(uow.state.write_sessions, key, size, md5_b64, uow.now())
 
 
 async def store_upload(

@@ -2,7 +2,7 @@
 default TTL; blob GC candidates
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0014
 Create Date: 2026-12-04 23:40:00
 """
 
@@ -21,9 +21,22 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _columns(table: str) -> set[str]:
+    return {c["name"] for c in sa.inspect(op.get_bind()).get_columns(table)}
+
+
+def _indexes(table: str) -> set[str]:
+    return {str(i["name"]) for i in sa.inspect(op.get_bind()).get_indexes(table)}
+
+
 def upgrade() -> None:
+    # Other migrations of the same release may add the same collection description column
+    # and storage-key index (registry, artifact drafts): add them only where missing.
+    has_description = "description" in _columns("artifact_collections")
+    has_key_index = "ix_artifact_files_storage_key" in _indexes("artifact_files")
     with op.batch_alter_table("artifact_collections") as batch:
-        batch.add_column(sa.Column("description", sa.Text(), nullable=True))
+        if not has_description:
+            batch.add_column(sa.Column("description", sa.Text(), nullable=True))
         batch.add_column(sa.Column("tags", JSON_DOC, nullable=False, server_default="[]"))
         batch.add_column(sa.Column("ttl_duration_seconds", sa.BigInteger(), nullable=True))
     with op.batch_alter_table("artifacts") as batch:
@@ -35,8 +48,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
         batch.create_index("ix_artifacts_expires_at", ["expires_at"])
-    with op.batch_alter_table("artifact_files") as batch:
-        batch.create_index("ix_artifact_files_storage_key", ["storage_key"])
+    if not has_key_index:
+        with op.batch_alter_table("artifact_files") as batch:
+            batch.create_index("ix_artifact_files_storage_key", ["storage_key"])
     op.create_table(
         "artifact_blob_orphans",
         sa.Column("storage_key", sa.String(600), primary_key=True),
