@@ -19,6 +19,7 @@ from runyard.server.tracking.artifact_manifests import (
     INCREMENTAL,
     PATCH,
     assemble,
+    check_reference,
     manifest_digest,
     manifest_kind,
 )
@@ -182,3 +183,11 @@ def test_bad_manifest_parts_get_clear_errors_and_commit_nothing(
         assert "no manifest part was uploaded" in _error(_gql(api, COMMIT, id=pending))
         versions = api.get(f"/api/v1/artifacts/admin/{project}/ds:v0")
         assert versions.status_code == 404
+
+
+def test_references_must_be_uris() -> None:
+    for ref in ("file:///data/a b.bin", "https://host/x", "s3://bucket/key", "gs://b/k"):
+        check_reference("x", ref)
+    for ref in ("", "/data/x.bin", "data.bin", "://x", "file://"):
+        with pytest.raises(ServiceError, match="is not a URI"):
+            check_reference("x", ref)

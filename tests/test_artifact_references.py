@@ -18,6 +18,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trustme
 
@@ -256,3 +257,52 @@ def test_a_reference_to_an_unreadable_path_is_refused_and_nothing_is_logged_sqli
     found = _download(sqlite_client, project, "v0", tmp_path / "dl")
     assert "Failed to find file at path" in found["error"]
     assert str(gone) in found["error"]
+
+
+CREATE = """mutation($i: CreateArtifactInput!) { createArtifact(input: $i) { artifact { id } } }"""
+MANIFEST = """mutation($i: CreateArtifactManifestInput!) {
+  createArtifactManifest(input: $i) { artifactManifest { id file { uploadUrl } } } }"""
+COMMIT = """mutation($id: ID!) { commitArtifact(input: {artifactID: $id}) { artifact { id } } }"""
+
+
+def test_a_manifest_reference_that_is_no_uri_is_refused_at_commit(
+    sqlite_server: LiveServer,
+) -> None:
+    project = unique_project()
+
+    def gql(api: httpx.Client, query: str, **variables: object) -> Any:
+        return api.post("/graphql", json={"query": query, "variables": variables}).json()
+
+    with sqlite_server.api() as api:
+        upsert = "mutation($p: String!) { upsertModel(input: {name: $p}) { project { id } } }"
+        assert not gql(api, upsert, p=project).get("errors")
+        spec = {
+            "entityName": "admin",
+            "projectName": project,
+            "artifactTypeName": "dataset",
+            "artifactCollectionName": "refs",
+            "digest": "e" * 32,
+        }
+        node = gql(api, CREATE, i=spec)["data"]["createArtifact"]["artifact"]["id"]
+        manifest = {
+            "artifactID": node,
+            "name": "wandb_manifest.json",
+            "digest": "d",
+            "entityName": "admin",
+            "projectName": project,
+            "runName": "r",
+        }
+        made = gql(api, MANIFEST, i=manifest)["data"]["createArtifactManifest"]
+        body = {
+            "version": 1,
+            "storagePolicy": "wandb-storage-policy-v1",
+            "contents": {"data.bin": {"digest": "AAAA", "ref": "/data/no-scheme.bin"}},
+        }
+        put = httpx.put(made["artifactManifest"]["file"]["uploadUrl"], json=body)
+        assert put.status_code == 200, put.text
+        errors = gql(api, COMMIT, id=node)["errors"]
+        assert (
+            "'data.bin' references '/data/no-scheme.bin', which is not a URI"
+            in (errors[0]["message"])
+        )
+        assert api.get(f"/api/v1/artifacts/admin/{project}/refs:v0").status_code == 404

@@ -12,6 +12,7 @@ The server assembles the full manifest at commit: base entries, then each part i
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from runyard.server.errors import ErrorCode, ServiceError
@@ -26,6 +27,8 @@ MANIFEST_NAMES = {
 }
 # W&B's manifest digest (ArtifactDigestAlgorithm MANIFEST_MD5): what createArtifact sends.
 _DIGEST_HEADER = b"wandb-artifact-manifest-v1\n"
+# A reference is a URI the client fetches itself: file://, http(s)://, s3://, gs://, ...
+_REFERENCE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://.+$")
 
 
 def manifest_kind(name: str, manifest_type: str | None) -> str:
@@ -67,3 +70,14 @@ def manifest_digest(manifest: dict[str, Any]) -> str:
     for path, entry in sorted((manifest.get("contents") or {}).items()):
         hasher.update(f"{path}:{entry.get('digest')}\n".encode())
     return hasher.hexdigest()
+
+
+def check_reference(path: str, ref: str) -> None:
+    """Refuse a reference entry whose `ref` is no URI (`scheme://...`): no client could
+    download it."""
+    if not _REFERENCE_RE.match(ref):
+        raise ServiceError(
+            ErrorCode.INVALID,
+            f"manifest: entry {path!r} references {ref!r}, which is not a URI; "
+            "references look like file:///path, https://host/path or s3://bucket/key",
+        )

@@ -31,7 +31,7 @@ from runyard.server.db.models import (
 )
 from runyard.server.input_limits import check_file_name, loads_limited
 from runyard.server.storage import ObjectStore
-from runyard.server.tracking import artifact_drafts
+from runyard.server.tracking import artifact_drafts, artifact_manifests
 from runyard.server.tracking.artifact_files import (
     files_of,
     read_manifest,
@@ -268,6 +268,7 @@ def commit_artifact(session: Session, store: ObjectStore, artifact: Artifact) ->
     for path, entry in manifest.contents.items():
         size += entry.size or 0
         if entry.ref is not None:
+            artifact_manifests.check_reference(path, entry.ref)
             continue
         row = files.get(path)
         if row is None or not row.uploaded:
