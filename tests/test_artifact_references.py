@@ -265,44 +265,65 @@ MANIFEST = """mutation($i: CreateArtifactManifestInput!) {
 COMMIT = """mutation($id: ID!) { commitArtifact(input: {artifactID: $id}) { artifact { id } } }"""
 
 
+FILES = """query($p: String!) { project(name: $p, entityName: "admin") {
+  artifact(name: "refs:v0") { files { edges { node { name digest directUrl } } } } } }"""
+
+
+def _gql(api: httpx.Client, query: str, **variables: object) -> Any:
+    return api.post("/graphql", json={"query": query, "variables": variables}).json()
+
+
+def _commit_manifest(api: httpx.Client, project: str, contents: dict[str, Any]) -> Any:
+    """Log a version of `refs` whose manifest holds `contents`, as a client does; return the
+    commit's answer."""
+    upsert = "mutation($p: String!) { upsertModel(input: {name: $p}) { project { id } } }"
+    assert not _gql(api, upsert, p=project).get("errors")
+    spec = {
+        "entityName": "admin",
+        "projectName": project,
+        "artifactTypeName": "dataset",
+        "artifactCollectionName": "refs",
+        "digest": "e" * 32,
+    }
+    node = _gql(api, CREATE, i=spec)["data"]["createArtifact"]["artifact"]["id"]
+    manifest = {
+        "artifactID": node,
+        "name": "wandb_manifest.json",
+        "digest": "d",
+        "entityName": "admin",
+        "projectName": project,
+        "runName": "r",
+    }
+    made = _gql(api, MANIFEST, i=manifest)["data"]["createArtifactManifest"]
+    body = {"version": 1, "storagePolicy": "wandb-storage-policy-v1", "contents": contents}
+    put = httpx.put(made["artifactManifest"]["file"]["uploadUrl"], json=body)
+    assert put.status_code == 200, put.text
+    return _gql(api, COMMIT, id=node)
+
+
 def test_a_manifest_reference_that_is_no_uri_is_refused_at_commit(
     sqlite_server: LiveServer,
 ) -> None:
     project = unique_project()
-
-    def gql(api: httpx.Client, query: str, **variables: object) -> Any:
-        return api.post("/graphql", json={"query": query, "variables": variables}).json()
-
     with sqlite_server.api() as api:
-        upsert = "mutation($p: String!) { upsertModel(input: {name: $p}) { project { id } } }"
-        assert not gql(api, upsert, p=project).get("errors")
-        spec = {
-            "entityName": "admin",
-            "projectName": project,
-            "artifactTypeName": "dataset",
-            "artifactCollectionName": "refs",
-            "digest": "e" * 32,
-        }
-        node = gql(api, CREATE, i=spec)["data"]["createArtifact"]["artifact"]["id"]
-        manifest = {
-            "artifactID": node,
-            "name": "wandb_manifest.json",
-            "digest": "d",
-            "entityName": "admin",
-            "projectName": project,
-            "runName": "r",
-        }
-        made = gql(api, MANIFEST, i=manifest)["data"]["createArtifactManifest"]
-        body = {
-            "version": 1,
-            "storagePolicy": "wandb-storage-policy-v1",
-            "contents": {"data.bin": {"digest": "AAAA", "ref": "/data/no-scheme.bin"}},
-        }
-        put = httpx.put(made["artifactManifest"]["file"]["uploadUrl"], json=body)
-        assert put.status_code == 200, put.text
-        errors = gql(api, COMMIT, id=node)["errors"]
-        assert (
-            "'data.bin' references '/data/no-scheme.bin', which is not a URI"
-            in (errors[0]["message"])
-        )
+        contents = {"data.bin": {"digest": "AAAA", "ref": "/data/no-scheme.bin"}}
+        errors = _commit_manifest(api, project, contents)["errors"]
+        message = errors[0]["message"]
+        assert "'data.bin' references '/data/no-scheme.bin', which is not a URI" in message
         assert api.get(f"/api/v1/artifacts/admin/{project}/refs:v0").status_code == 404
+
+
+def test_an_s3_reference_is_kept_and_listed_with_its_uri_for_the_client_to_fetch(
+    sqlite_server: LiveServer,
+) -> None:
+    """Runyard never reads reference bytes (its object store is the filesystem): the client
+    fetches `s3://` entries from S3 itself, with boto3 and its own AWS settings."""
+    project = unique_project()
+    uri = "s3://datasets/imagenet/train.tar"
+    with sqlite_server.api() as api:
+        contents = {"train.tar": {"digest": "etag-1", "ref": uri, "size": 10, "extra": {}}}
+        assert not _commit_manifest(api, project, contents).get("errors")
+        files = _gql(api, FILES, p=project)["data"]["project"]["artifact"]["files"]["edges"]
+    assert [f["node"] for f in files] == [
+        {"name": "train.tar", "digest": "etag-1", "directUrl": uri}
+    ]
