@@ -38,40 +38,40 @@ def _versions(client: WandbClient, project: str, workdir: Path) -> dict[str, Any
     return versions
 
 
-def test_new_draft_and_incremental_add_a_file_and_keep_the_old_ones_sqlite(
-    sqlite_client: WandbClient, tmp_path: Path
+def test_new_draft_and_incremental_add_a_file_and_keep_the_old_ones(
+    wandb_client: WandbClient, tmp_path: Path
 ) -> None:
     project = unique_project()
     work = str(tmp_path / "w")
-    logged = _one(sqlite_client, "draft", "--project", project, "--name", "ds", "--workdir", work)
+    logged = _one(wandb_client, "draft", "--project", project, "--name", "ds", "--workdir", work)
     assert logged == [{"draft": "v1"}, {"incremental": "v2"}]
 
     text = {name: f"contents of {name}\n" for name in ("a.txt", "b.txt", "c.txt")}
-    assert _versions(sqlite_client, project, tmp_path / "r") == {
+    assert _versions(wandb_client, project, tmp_path / "r") == {
         "v0": {"a.txt": text["a.txt"]},
         "v1": {"a.txt": text["a.txt"], "b.txt": text["b.txt"]},
         "v2": text,
     }
 
 
-def test_two_runs_add_to_one_distributed_version_finished_once_sqlite(
-    sqlite_client: WandbClient, tmp_path: Path
+def test_two_runs_add_to_one_distributed_version_finished_once(
+    wandb_client: WandbClient, tmp_path: Path
 ) -> None:
     project = unique_project()
     common = ("--project", project, "--name", "ds", "--workdir", str(tmp_path / "w"))
-    assert _one(sqlite_client, "upsert", "--part", "p0", *common) == [{"upserted": "p0"}]
-    assert _one(sqlite_client, "upsert", "--part", "p1", *common) == [{"upserted": "p1"}]
-    assert _one(sqlite_client, "finish", *common) == [{"finished": "v0"}]
+    assert _one(wandb_client, "upsert", "--part", "p0", *common) == [{"upserted": "p0"}]
+    assert _one(wandb_client, "upsert", "--part", "p1", *common) == [{"upserted": "p1"}]
+    assert _one(wandb_client, "finish", *common) == [{"finished": "v0"}]
 
     # One version holds both runs' files; nothing else was committed.
-    assert _versions(sqlite_client, project, tmp_path / "r") == {
+    assert _versions(wandb_client, project, tmp_path / "r") == {
         "v0": {"p0.txt": "contents of p0.txt\n", "p1.txt": "contents of p1.txt\n"}
     }
 
     # The same distributed id after the finish starts the next version.
-    assert _one(sqlite_client, "upsert", "--part", "p2", *common) == [{"upserted": "p2"}]
-    assert _one(sqlite_client, "finish", *common) == [{"finished": "v1"}]
-    assert _versions(sqlite_client, project, tmp_path / "r2")["v1"] == {
+    assert _one(wandb_client, "upsert", "--part", "p2", *common) == [{"upserted": "p2"}]
+    assert _one(wandb_client, "finish", *common) == [{"finished": "v1"}]
+    assert _versions(wandb_client, project, tmp_path / "r2")["v1"] == {
         "p2.txt": "contents of p2.txt\n"
     }
 

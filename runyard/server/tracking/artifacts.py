@@ -215,6 +215,13 @@ def create_artifact(
             f"not {spec.artifactTypeName!r}: use another name or the same type"
         )
     if spec.distributedID:
+        # Runs of a group create at once: one at a time per collection (PostgreSQL row lock;
+        # SQLite writers are serialised anyway), so they all find the same open version.
+        session.execute(
+            select(ArtifactCollection.id)
+            .where(ArtifactCollection.id == collection.id)
+            .with_for_update()
+        )
         draft = artifact_drafts.distributed_draft(session, collection, spec.distributedID)
         if draft is not None:
             # Another run of the group adds to the open version; its aliases join.
