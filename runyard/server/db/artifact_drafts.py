@@ -1,17 +1,23 @@
-"""Tables of artifact versions built in parts: manifest parts and distributed drafts.
+"""Tables of artifact versions built in parts: manifest parts and distributed drafts; and
+the lookup indexes of artifact files.
 
-Kept apart from `models.py`: only incremental and distributed artifacts use them.
+Kept apart from `models.py`: only incremental and distributed artifacts use the tables.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from runyard.server.clock import utcnow
-from runyard.server.db.models import Base
+from runyard.server.db.models import ArtifactFile, Base
+
+# Each upload of an artifact file finds its rows by storage key, and each file registered
+# looks for stored bytes of the same MD5: without these, logging N files scans N rows N times.
+Index("ix_artifact_files_storage_key", ArtifactFile.storage_key)
+Index("ix_artifact_files_md5", ArtifactFile.md5_b64)
 
 
 class ArtifactManifestPart(Base):

@@ -1,4 +1,5 @@
-"""artifacts built in parts: incremental/patch manifest parts, distributed drafts
+"""artifacts built in parts: incremental/patch manifest parts, distributed drafts; indexes
+of artifact files by storage key and MD5
 
 Revision ID: 0009
 Revises: 0007
@@ -17,6 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_index("ix_artifact_files_storage_key", "artifact_files", ["storage_key"])
+    op.create_index("ix_artifact_files_md5", "artifact_files", ["md5_b64"])
     op.create_table(
         "artifact_manifest_parts",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -63,3 +66,5 @@ def downgrade() -> None:
     op.drop_table("artifact_distributed_drafts")
     op.drop_index("ix_artifact_manifest_parts_artifact_id", table_name="artifact_manifest_parts")
     op.drop_table("artifact_manifest_parts")
+    op.drop_index("ix_artifact_files_md5", table_name="artifact_files")
+    op.drop_index("ix_artifact_files_storage_key", table_name="artifact_files")
