@@ -10,6 +10,7 @@ from ariadne import ScalarType, load_schema_from_path, make_executable_schema
 from graphql import GraphQLSchema
 
 from runyard.server.graphql import (
+    artifact_drafts,
     artifact_edits,
     artifact_reads,
     artifacts,
@@ -71,6 +72,7 @@ def build_schema() -> GraphQLSchema:
         *projects.BINDABLES,
         *artifacts.BINDABLES,
         *artifact_edits.BINDABLES,
+        *artifact_drafts.BINDABLES,
         *run_delete.BINDABLES,
         *run_state.BINDABLES,
         *run_branches.BINDABLES,

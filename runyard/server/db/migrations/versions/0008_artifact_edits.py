@@ -64,8 +64,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_artifact_blob_orphans_orphaned_at", table_name="artifact_blob_orphans")
     op.drop_table("artifact_blob_orphans")
-    with op.batch_alter_table("artifact_files") as batch:
-        batch.drop_index("ix_artifact_files_storage_key")
+    # The collection description and the storage-key index stay: other migrations of the
+    # release (registry, artifact drafts) add them too, and their code reads them.
     with op.batch_alter_table("artifacts") as batch:
         batch.drop_index("ix_artifacts_expires_at")
         batch.drop_column("deleted_at")
@@ -76,4 +76,3 @@ def downgrade() -> None:
     with op.batch_alter_table("artifact_collections") as batch:
         batch.drop_column("ttl_duration_seconds")
         batch.drop_column("tags")
-        batch.drop_column("description")
