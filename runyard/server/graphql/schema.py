@@ -11,6 +11,7 @@ from graphql import GraphQLSchema
 
 from runyard.server.graphql import (
     artifacts,
+    automations,
     identity,
     launch,
     launch_agent,
@@ -77,4 +78,5 @@ def build_schema() -> GraphQLSchema:
         *people_types.BINDABLES,
         *project_list.BINDABLES,
         *run_artifacts.BINDABLES,
+        *automations.BINDABLES,
     )

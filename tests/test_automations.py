@@ -1,0 +1,381 @@
+"""Automations end to end with the official client: webhooks on alias and metric events,
+retries with backoff, delivery across a server crash, team secrets, and refusals."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from wandb.automations._generated import CREATE_GENERIC_WEBHOOK_INTEGRATION_GQL
+
+from conftest import WandbClient, unique_project
+from runyard.server.tracking.ids import encode_id
+from support.receiver import Receiver
+from support.server import LiveServer
+
+FAST = {"events_backoff_base_s": 0.05, "events_poll_interval_s": 0.2}
+
+
+@pytest.fixture(scope="module")
+def fast_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A SQLite server whose failed deliveries are retried after 50 ms, 100 ms, ..."""
+    server = LiveServer(tmp_path_factory.mktemp("automations"), None, **FAST).start()  # type: ignore[arg-type]
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(tmp_path: Path, fast_server: LiveServer) -> Iterator[WandbClient]:
+    """The official client pointed at the fast server."""
+    wandb_client = WandbClient(tmp_path, fast_server)
+    yield wandb_client
+    wandb_client.kill_leftovers()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver answering 200."""
+    hook = Receiver()
+    yield hook
+    hook.close()
+
+
+def gql(api: httpx.Client, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """Run a GraphQL operation; return the whole answer."""
+    answer = api.post("/graphql", json={"query": query, "variables": variables})
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def add_webhook(api: httpx.Client, name: str, url: str, **refs: str) -> str:
+    """Add a webhook integration to `admin` with the client's own operation; its node id."""
+    result = gql(
+        api,
+        CREATE_GENERIC_WEBHOOK_INTEGRATION_GQL,
+        {"input": {"entityName": "admin", "name": name, "urlEndpoint": url, **refs}},
+    )
+    assert "errors" not in result, result
+    integration = result["data"]["result"]["integration"]
+    assert integration["__typename"] == "GenericWebhookIntegration"
+    return str(integration["id"])
+
+
+def deliveries(api: httpx.Client, project: str) -> list[dict[str, Any]]:
+    """The project's delivery log, oldest first."""
+    answer = api.get(f"/api/v1/projects/admin/{project}/automations")
+    assert answer.status_code == 200, answer.text
+    return list(reversed(answer.json()["deliveries"]))
+
+
+def settled(
+    api: httpx.Client, project: str, count: int, timeout: float = 60
+) -> list[dict[str, Any]]:
+    """The delivery log once `count` deliveries exist and none is pending or sending."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = deliveries(api, project)
+        if len(log) >= count and all(d["state"] in ("succeeded", "failed") for d in log):
+            return log
+        assert time.monotonic() < deadline, f"deliveries never settled: {log}"
+        time.sleep(0.1)
+
+
+def test_alias_production_fires_the_webhook_exactly_once(
+    fast_server: LiveServer,
+    client: WandbClient,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    project = unique_project()
+    hook = f"deploy-{uuid.uuid4().hex[:6]}"
+    token, signing = "tok-" + uuid.uuid4().hex, "sig-" + uuid.uuid4().hex
+    with fast_server.api() as api:
+        for name, value in (("DEPLOY_TOKEN", token), ("DEPLOY_SIGNING", signing)):
+            stored = gql(
+                api,
+                "mutation($i: InsertSecretInput!) { insertSecret(input: $i) { success } }",
+                {"i": {"entityName": "admin", "secretName": name, "secretValue": value}},
+            )
+            assert stored.get("data", {}).get("insertSecret") == {"success": True} or (
+                "already exists" in stored["errors"][0]["message"]
+            ), stored
+        add_webhook(
+            api,
+            hook,
+            receiver.url,
+            accessTokenRef="DEPLOY_TOKEN",
+            secretRef="DEPLOY_SIGNING",
+        )
+        # Secret values are never shown again: only names come back.
+        names = gql(api, '{ entity(name: "admin") { secrets { name } } }', {})
+        assert {"name": "DEPLOY_TOKEN"} in names["data"]["entity"]["secrets"]
+        assert token not in str(names)
+
+    with caplog.at_level("DEBUG"):
+        result = client.run(
+            "automations.py",
+            "--project",
+            project,
+            "--mode",
+            "alias",
+            "--hook",
+            hook,
+            "--name",
+            f"prod-{project}",
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.results[0]["created"] == f"prod-{project}"
+        assert f"prod-{project}" in result.results[0]["listed"]
+
+        [got] = receiver.wait_for(1)
+        with fast_server.api() as api:
+            [delivery] = settled(api, project, 1)
+    assert token not in caplog.text and signing not in caplog.text
+
+    assert got.body == {
+        "event_type": "ADD_ARTIFACT_ALIAS",
+        "event_author": "admin",
+        "artifact_version": got.body["artifact_version"],
+        "artifact_version_string": f"admin/{project}/model:production",
+        "artifact_collection_name": "model",
+        "project_name": project,
+        "entity_name": "admin",
+    }
+    assert got.body["artifact_version"].startswith("wandb-artifact://_id/")
+    assert got.headers["Authorization"] == f"Bearer {token}"
+    expected = hmac.new(signing.encode(), got.raw, hashlib.sha256).digest()
+    assert got.headers["X-Wandb-Signature"] == base64.b64encode(expected).decode()
+    # Exactly once: one delivery (v0's aliases matched nothing), succeeded at its first try,
+    # and a succeeded delivery is never claimed again.
+    assert (delivery["event_type"], delivery["state"]) == ("ADD_ARTIFACT_ALIAS", "succeeded")
+    assert [a["status_code"] for a in delivery["attempts"]] == [200]
+    assert len(receiver.requests) == 1
+
+
+def test_receiver_failing_twice_gets_the_event_on_the_third_try(
+    fast_server: LiveServer, client: WandbClient
+) -> None:
+    flaky = Receiver(statuses=[500, 500])
+    try:
+        project, hook = unique_project(), f"flaky-{uuid.uuid4().hex[:6]}"
+        with fast_server.api() as api:
+            add_webhook(api, hook, flaky.url)
+        result = client.run(
+            "automations.py",
+            "--project",
+            project,
+            "--mode",
+            "alias",
+            "--hook",
+            hook,
+            "--name",
+            f"flaky-{project}",
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        first, second, third = flaky.wait_for(3)
+        with fast_server.api() as api:
+            [delivery] = settled(api, project, 1)
+    finally:
+        flaky.close()
+    assert [r.status for r in (first, second, third)] == [500, 500, 200]
+    assert first.raw == second.raw == third.raw
+    assert first.headers["X-Runyard-Delivery"] == third.headers["X-Runyard-Delivery"]
+    assert delivery["state"] == "succeeded"
+    assert [(a["attempt"], a["status_code"]) for a in delivery["attempts"]] == [
+        (1, 500),
+        (2, 500),
+        (3, 200),
+    ]
+    assert delivery["attempts"][0]["response"] == "try later"
+
+
+def test_metric_threshold_fires_when_loss_drops_below_and_not_before(
+    fast_server: LiveServer, client: WandbClient, receiver: Receiver
+) -> None:
+    project, hook = unique_project(), f"metric-{uuid.uuid4().hex[:6]}"
+    with fast_server.api() as api:
+        add_webhook(api, hook, receiver.url)
+    setup = client.run(
+        "automations.py",
+        "--project",
+        project,
+        "--mode",
+        "metric-setup",
+        "--hook",
+        hook,
+        "--name",
+        f"loss-{project}",
+    )
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+
+    above = client.run(
+        "automations.py",
+        "--project",
+        project,
+        "--mode",
+        "metric-log",
+        "--losses",
+        "1.0,0.5,0.2,0.12",
+    )
+    assert above.returncode == 0, above.stdout + above.stderr
+    with fast_server.api() as api:
+        # Deliveries are written with the history that causes them: none so far.
+        assert deliveries(api, project) == []
+
+    below = client.run(
+        "automations.py",
+        "--project",
+        project,
+        "--mode",
+        "metric-log",
+        "--losses",
+        "0.09,0.05,0.2,0.08",
+    )
+    assert below.returncode == 0, below.stdout + below.stderr
+    with fast_server.api() as api:
+        log = settled(api, project, 2)
+    got = receiver.wait_for(2)
+    # Fires as the loss crosses below 0.1 (0.09), not again while it stays below (0.05),
+    # and again after it went back above (0.2 -> 0.08).
+    assert sorted(r.body["loss"] for r in got) == ["0.08", "0.09"]
+    assert {r.body["run"] for r in got} == {"falling"}
+    assert [d["event_type"] for d in log] == ["RUN_METRIC", "RUN_METRIC"]
+
+
+def test_run_alert_reaches_slack_once_per_wait_duration(
+    fast_server: LiveServer, client: WandbClient
+) -> None:
+    slack = Receiver()
+    try:
+        project = unique_project()
+        with fast_server.api() as api:
+            added = api.post(
+                "/api/v1/entities/admin/integrations",
+                json={
+                    "kind": "slack",
+                    "name": f"alerts-{uuid.uuid4().hex[:6]}",
+                    "url": slack.url,
+                    "channel_name": "#alerts",
+                },
+            )
+            assert added.status_code == 201, added.text
+        result = client.run(
+            "automations.py", "--project", project, "--mode", "alert", "--repeat", "3"
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        with fast_server.api() as api:
+            log = settled(api, project, 1)
+            stored = api.get(f"/api/v1/runs/admin/{project}/alerting/alerts").json()
+        got = slack.wait_for(1)
+    finally:
+        slack.close()
+    # Three alerts with one title inside its wait_duration: one stored, one message.
+    assert len(stored) == 1
+    assert [(d["event_type"], d["kind"], d["state"]) for d in log] == [
+        ("RUN_ALERT", "slack", "succeeded")
+    ]
+    [message] = [r for r in got if project in str(r.body)]
+    assert message.body["text"].startswith("*Loss spike*\nstep 0")
+    assert message.body["attachments"][0]["color"]
+
+
+def _create_trigger(api: httpx.Client, scope_type: str, scope_id: str, **extra: Any) -> Any:
+    action = extra.pop("action", {"noOpActionInput": {"noOp": True}})
+    return gql(
+        api,
+        "mutation($i: CreateFilterTriggerInput!) { createFilterTrigger(input: $i) "
+        "{ trigger { id name } } }",
+        {
+            "i": {
+                "name": extra.pop("name", f"bad-{uuid.uuid4().hex[:6]}"),
+                "enabled": True,
+                "scopeType": scope_type,
+                "scopeID": scope_id,
+                "triggeringEventType": extra.pop("event", "ADD_ARTIFACT_ALIAS"),
+                "eventFilter": extra.pop("filter", '{"$or": [{"$and": []}]}'),
+                "triggeredActionType": extra.pop("action_type", "NO_OP"),
+                "triggeredActionConfig": action,
+            }
+        },
+    )
+
+
+def _project_id(api: httpx.Client, project: str) -> str:
+    api.post(
+        "/graphql",
+        json={
+            "query": "mutation($n: String!) { upsertModel(input: {name: $n, entityName: "
+            '"admin"}) { model { id } } }',
+            "variables": {"n": project},
+        },
+    )
+    found = gql(
+        api, 'query($p: String) { project(name: $p, entityName: "admin") { id } }', {"p": project}
+    )
+    return str(found["data"]["project"]["id"])
+
+
+def test_bad_input_gets_a_clear_error_and_writes_nothing(
+    fast_server: LiveServer, receiver: Receiver
+) -> None:
+    project = unique_project()
+    with fast_server.api() as api:
+        project_id = _project_id(api, project)
+        missing = _create_trigger(
+            api, "ARTIFACT_COLLECTION", encode_id("ArtifactCollection", 999999)
+        )
+        assert "scopeID: artifact collection" in missing["errors"][0]["message"]
+        assert "does not exist" in missing["errors"][0]["message"]
+
+        ftp = gql(
+            api,
+            CREATE_GENERIC_WEBHOOK_INTEGRATION_GQL,
+            {"input": {"entityName": "admin", "name": "ftp-hook", "urlEndpoint": "ftp://x/y"}},
+        )
+        assert "urlEndpoint: 'ftp://x/y' is not an http(s) URL" in ftp["errors"][0]["message"]
+
+        hook = add_webhook(api, f"vars-{uuid.uuid4().hex[:6]}", receiver.url)
+        unknown = _create_trigger(
+            api,
+            "PROJECT",
+            project_id,
+            event="RUN_STATE",
+            filter='{"run_filter": "{\\"$and\\": []}", "run_state_filter": {"states": ["FAILED"]}}',
+            action_type="GENERIC_WEBHOOK",
+            action={
+                "genericWebhookActionInput": {
+                    "integrationID": hook,
+                    "requestPayload": '{"who": "${event_author}", "x": "${artifact_nope}"}',
+                }
+            },
+        )
+        message = unknown["errors"][0]["message"]
+        assert "requestPayload: unknown payload variable ${artifact_nope}" in message
+        assert "${run_name}" in message  # names what a RUN_STATE event provides
+
+        name = f"DUP_{uuid.uuid4().hex[:6]}"
+        secret = "mutation($i: InsertSecretInput!) { insertSecret(input: $i) { success } }"
+        first = gql(
+            api, secret, {"i": {"entityName": "admin", "secretName": name, "secretValue": "a"}}
+        )
+        assert first["data"]["insertSecret"]["success"] is True
+        again = gql(
+            api, secret, {"i": {"entityName": "admin", "secretName": name, "secretValue": "b"}}
+        )
+        assert (
+            f"secretName: a secret named {name!r} already exists" in again["errors"][0]["message"]
+        )
+
+        listed = api.get(f"/api/v1/projects/admin/{project}/automations").json()
+        integrations = api.get("/api/v1/entities/admin/integrations").json()
+    assert listed == {"automations": [], "deliveries": []}
+    assert "ftp-hook" not in [i["name"] for i in integrations]
