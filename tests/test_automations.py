@@ -379,3 +379,60 @@ def test_bad_input_gets_a_clear_error_and_writes_nothing(
         integrations = api.get("/api/v1/entities/admin/integrations").json()
     assert listed == {"automations": [], "deliveries": []}
     assert "ftp-hook" not in [i["name"] for i in integrations]
+
+
+def test_new_version_in_a_collection_notifies_slack_and_reads_back(
+    fast_server: LiveServer, client: WandbClient
+) -> None:
+    slack = Receiver()
+    try:
+        project = unique_project()
+        first = client.run("automations.py", "--project", project, "--mode", "log-production")
+        assert first.returncode == 0, first.stdout + first.stderr
+        with fast_server.api() as api:
+            added = api.post(
+                "/api/v1/entities/admin/integrations",
+                json={"kind": "slack", "name": f"models-{project}", "url": slack.url},
+            ).json()
+            found = gql(
+                api,
+                'query($p: String) { project(name: $p, entityName: "admin") { artifactType('
+                'name: "model") { artifactCollections { edges { node { id name } } } } } }',
+                {"p": project},
+            )
+            [edge] = found["data"]["project"]["artifactType"]["artifactCollections"]["edges"]
+            created = _create_trigger(
+                api,
+                "ARTIFACT_COLLECTION",
+                edge["node"]["id"],
+                name=f"new-model-{project}",
+                event="CREATE_ARTIFACT",
+                action_type="NOTIFICATION",
+                action={
+                    "notificationActionInput": {
+                        "integrationID": added["id"],
+                        "title": "New model ${artifact_version_string}",
+                        "message": "by ${event_author}",
+                        "severity": "WARN",
+                    }
+                },
+            )
+            assert "errors" not in created, created
+        second = client.run(
+            "automations.py", "--project", project, "--mode", "log-production", "--name", "v1"
+        )
+        assert second.returncode == 0, second.stdout + second.stderr
+        [message] = slack.wait_for(1)
+        listed = client.run("read_automations.py", f"new-model-{project}")
+    finally:
+        slack.close()
+    assert message.body["text"] == f"*New model admin/{project}/model:v1*\nby admin"
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    [seen] = listed.results
+    assert seen == {
+        "name": f"new-model-{project}",
+        "scope": ["ARTIFACT_COLLECTION", "model"],
+        "event": "CREATE_ARTIFACT",
+        "action": "NOTIFICATION",
+        "enabled": True,
+    }

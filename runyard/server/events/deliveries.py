@@ -136,40 +136,68 @@ def _seconds_until(when: datetime | None, now: datetime) -> float | None:
 
 
 def record(state: ServerState, replica: str, job: Job, outcome: Outcome, now: datetime) -> str:
-    """Log the try and move the delivery on (done, retry later, or failed); return the verdict."""
+    """Log one try and move its delivery on; return the verdict (see `record_many`)."""
+    return record_many(state, replica, [(job, outcome)], now)[0]
+
+
+def record_many(
+    state: ServerState, replica: str, done: list[tuple[Job, Outcome]], now: datetime
+) -> list[str]:
+    """Log tries and move their deliveries on (done, retry later, or failed), in one transaction.
+
+    Returns each verdict; "superseded" where this replica's lease ran out and another replica
+    took the delivery over (that one decides).
+    """
+    policy = policy_of(state.settings)
+    verdicts = []
     with state.write_sessions.begin() as session:
-        session.add(
-            DeliveryAttempt(
-                delivery_id=job.delivery_id,
-                attempt=job.attempt,
-                started_at=outcome.started_at,
-                duration_ms=outcome.duration_ms,
-                status_code=outcome.status,
-                response=outcome.response[:MAX_RESPONSE_CHARS],
-                error=outcome.error,
-                replica=replica,
+        for job, outcome in done:
+            session.add(
+                DeliveryAttempt(
+                    delivery_id=job.delivery_id,
+                    attempt=job.attempt,
+                    started_at=outcome.started_at,
+                    duration_ms=outcome.duration_ms,
+                    status_code=outcome.status,
+                    response=outcome.response[:MAX_RESPONSE_CHARS],
+                    error=outcome.error,
+                    replica=replica,
+                )
             )
+            row = session.get(Delivery, job.delivery_id, with_for_update=True)
+            if row is None or row.state != "sending" or row.lease_owner != replica:
+                verdicts.append("superseded")
+                continue
+            result = verdict(outcome.status, row.attempts, policy)
+            row.last_status, row.last_error = outcome.status, outcome.error
+            row.lease_owner = row.lease_until = None
+            if result == "retry":
+                row.state = "pending"
+                row.next_attempt_at = next_attempt_at(now, row.attempts, policy)
+            else:
+                row.state, row.finished_at = result, now
+            log = logger.info if result == "succeeded" else logger.warning
+            log(
+                "delivery " + result,
+                extra={
+                    "delivery": job.delivery_id,
+                    "attempt": job.attempt,
+                    "status": outcome.status,
+                    "error": outcome.error,
+                },
+            )
+            verdicts.append(result)
+    return verdicts
+
+
+def next_due_in(state: ServerState, now: datetime) -> float | None:
+    """Seconds until a delivery is due (0: now); None when none waits. Takes no write lock."""
+    with state.sessions() as session:
+        pending = session.scalar(
+            select(func.min(Delivery.next_attempt_at)).where(Delivery.state == "pending")
         )
-        row = session.get(Delivery, job.delivery_id, with_for_update=True)
-        if row is None or row.state != "sending" or row.lease_owner != replica:
-            # Our lease ran out and another replica took the delivery over: it decides.
-            return "superseded"
-        result = verdict(outcome.status, row.attempts, policy_of(state.settings))
-        row.last_status, row.last_error = outcome.status, outcome.error
-        row.lease_owner = row.lease_until = None
-        if result == "retry":
-            row.state = "pending"
-            row.next_attempt_at = next_attempt_at(now, row.attempts, policy_of(state.settings))
-        else:
-            row.state, row.finished_at = result, now
-        log = logger.info if result == "succeeded" else logger.warning
-        log(
-            "delivery " + result,
-            extra={
-                "delivery": job.delivery_id,
-                "attempt": job.attempt,
-                "status": outcome.status,
-                "error": outcome.error,
-            },
+        lease = session.scalar(
+            select(func.min(Delivery.lease_until)).where(Delivery.state == "sending")
         )
-        return result
+    waits = [w for w in (_seconds_until(pending, now), _seconds_until(lease, now)) if w is not None]
+    return min(waits) if waits else None

@@ -17,7 +17,7 @@ import httpx
 from starlette.concurrency import run_in_threadpool
 
 from runyard.server.clock import utcnow
-from runyard.server.events.deliveries import Job, Outcome, claim_due, record
+from runyard.server.events.deliveries import Job, Outcome, claim_due, next_due_in, record_many
 from runyard.server.events.wakeup import WAKEUP
 from runyard.server.state import ServerState
 
@@ -46,44 +46,56 @@ class Dispatcher:
         self.state = state
         self.replica = replica or f"replica-{uuid.uuid4().hex[:12]}"
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Finished tries waiting to be recorded, in one transaction per round.
+        self._done: list[tuple[Job, Outcome]] = []
 
     async def run(self) -> None:
         """Deliver until cancelled."""
-        settings = self.state.settings
         async with httpx.AsyncClient(follow_redirects=False) as client:
             try:
                 while True:
-                    ticket = WAKEUP.ticket()
-                    free = settings.events_max_in_flight - len(self._in_flight)
-                    due_in: float | None = None
-                    if free > 0:
-                        try:
-                            jobs, due_in = await run_in_threadpool(
-                                claim_due, self.state, self.replica, free, utcnow()
-                            )
-                        except Exception:  # keep delivering through transient database errors
-                            logger.exception("claiming deliveries failed")
-                            jobs = []
-                        for job in jobs:
-                            task = asyncio.create_task(self._deliver(client, job))
-                            self._in_flight.add(task)
-                            task.add_done_callback(self._in_flight.discard)
-                        if jobs:
-                            continue
-                    wait = settings.events_poll_interval_s
-                    if due_in is not None:
-                        wait = min(wait, due_in)
-                    await WAKEUP.wait(ticket, wait)
+                    await self._round(client)
             finally:
                 for task in list(self._in_flight):
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
 
+    async def _round(self, client: httpx.AsyncClient) -> None:
+        settings = self.state.settings
+        ticket = WAKEUP.ticket()
+        if self._done:
+            done, self._done = self._done, []
+            try:
+                await run_in_threadpool(record_many, self.state, self.replica, done, utcnow())
+            except Exception:  # their leases run out and they are tried again
+                logger.exception("recording deliveries failed")
+        wait = settings.events_poll_interval_s
+        free = settings.events_max_in_flight - len(self._in_flight)
+        if free > 0:
+            try:
+                # A read first: the write transaction of a claim (SQLite's lock) only when due.
+                due_in = await run_in_threadpool(next_due_in, self.state, utcnow())
+                jobs: list[Job] = []
+                if due_in is not None and due_in <= 0:
+                    jobs, due_in = await run_in_threadpool(
+                        claim_due, self.state, self.replica, free, utcnow()
+                    )
+            except Exception:  # keep delivering through transient database errors
+                logger.exception("claiming deliveries failed")
+                jobs, due_in = [], None
+            for job in jobs:
+                task = asyncio.create_task(self._deliver(client, job))
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+            if jobs:
+                return
+            if due_in is not None:
+                wait = min(wait, due_in)
+        if not self._done:
+            await WAKEUP.wait(ticket, wait)
+
     async def _deliver(self, client: httpx.AsyncClient, job: Job) -> None:
         outcome = await send(client, job, self.state.settings.events_delivery_timeout_s)
-        try:
-            await run_in_threadpool(record, self.state, self.replica, job, outcome, utcnow())
-        except Exception:  # the lease runs out and the delivery is tried again
-            logger.exception("recording a delivery failed", extra={"delivery": job.delivery_id})
+        self._done.append((job, outcome))
         WAKEUP.notify()
