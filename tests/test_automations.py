@@ -184,6 +184,10 @@ def test_receiver_failing_twice_gets_the_event_on_the_third_try(
         first, second, third = flaky.wait_for(3)
         with fast_server.api() as api:
             [delivery] = settled(api, project, 1)
+        with httpx.Client(base_url=fast_server.url, timeout=30) as browser:
+            signed_in = browser.post("/login", data={"api_key": fast_server.admin_key})
+            assert signed_in.status_code == 303, signed_in.text
+            page = browser.get(f"/admin/{project}/automations")
     finally:
         flaky.close()
     assert [r.status for r in (first, second, third)] == [500, 500, 200]
@@ -196,6 +200,11 @@ def test_receiver_failing_twice_gets_the_event_on_the_third_try(
         (3, 200),
     ]
     assert delivery["attempts"][0]["response"] == "try later"
+    # The project's automations page shows the automation and each try with its answer.
+    assert page.status_code == 200, page.text
+    assert f"flaky-{project}" in page.text
+    assert page.text.count("500 · ") == 2 and "200 · " in page.text
+    assert 'data-state="succeeded"' in page.text
 
 
 def test_metric_threshold_fires_when_loss_drops_below_and_not_before(
