@@ -445,3 +445,39 @@ def test_new_version_in_a_collection_notifies_slack_and_reads_back(
         "action": "NOTIFICATION",
         "enabled": True,
     }
+
+
+def test_secret_and_integration_cli(
+    fast_server: LiveServer, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+    from rich.console import Console
+
+    from runyard import automation_cli
+    from runyard.cli import main
+
+    monkeypatch.setenv("RUNYARD_URL", fast_server.url)
+    monkeypatch.setattr(automation_cli, "console", Console(width=200))
+    env = {"RUNYARD_API_KEY": fast_server.admin_key}
+    runner = CliRunner()
+    name, value = f"CLI_{uuid.uuid4().hex[:6]}", "value-" + uuid.uuid4().hex
+
+    stored = runner.invoke(main, ["secret", "set", "admin", name, "--stdin"], input=value, env=env)
+    assert stored.exit_code == 0, stored.output
+    again = runner.invoke(main, ["secret", "set", "admin", name, "--stdin"], input="x", env=env)
+    assert again.exit_code == 1
+    assert f"a secret named '{name}' already exists" in again.output
+    listed = runner.invoke(main, ["secret", "list", "admin"], env=env)
+    assert name in listed.output and value not in listed.output
+
+    hook = f"cli-{uuid.uuid4().hex[:6]}"
+    added = runner.invoke(
+        main, ["integration", "add", "admin", hook, receiver.url, "--token", name], env=env
+    )
+    assert added.exit_code == 0, added.output
+    bad = runner.invoke(main, ["integration", "add", "admin", "bad", "file:///etc"], env=env)
+    assert bad.exit_code == 1 and "is not an http(s) URL" in bad.output
+    shown = runner.invoke(main, ["integration", "list", "admin"], env=env)
+    assert hook in shown.output and name in shown.output and value not in shown.output
+    deleted = runner.invoke(main, ["secret", "delete", "admin", name], env=env)
+    assert deleted.exit_code == 0, deleted.output
