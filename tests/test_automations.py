@@ -481,3 +481,36 @@ def test_secret_and_integration_cli(
     assert hook in shown.output and name in shown.output and value not in shown.output
     deleted = runner.invoke(main, ["secret", "delete", "admin", name], env=env)
     assert deleted.exit_code == 0, deleted.output
+
+
+def test_run_finishing_fires_a_run_state_automation(
+    fast_server: LiveServer, client: WandbClient, receiver: Receiver
+) -> None:
+    project = unique_project()
+    with fast_server.api() as api:
+        hook = add_webhook(api, f"state-{uuid.uuid4().hex[:6]}", receiver.url)
+        created = _create_trigger(
+            api,
+            "PROJECT",
+            _project_id(api, project),
+            event="RUN_STATE",
+            filter='{"run_filter": "{\\"$and\\": []}", "run_state_filter": '
+            '{"states": ["FINISHED"]}}',
+            action_type="GENERIC_WEBHOOK",
+            action={
+                "genericWebhookActionInput": {
+                    "integrationID": hook,
+                    "requestPayload": '{"run": "${run_id}", "state": "${run_state}"}',
+                }
+            },
+        )
+        assert "errors" not in created, created
+    result = client.run(
+        "automations.py", "--project", project, "--mode", "metric-log", "--losses", "1"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [got] = receiver.wait_for(1)
+    with fast_server.api() as api:
+        [delivery] = settled(api, project, 1)
+    assert got.body == {"run": "falling", "state": "finished"}
+    assert delivery["event_type"] == "RUN_STATE"
