@@ -432,12 +432,14 @@ def test_new_version_in_a_collection_notifies_slack_and_reads_back(
         )
         assert second.returncode == 0, second.stdout + second.stderr
         [message] = slack.wait_for(1)
-        listed = client.run("read_automations.py", f"new-model-{project}")
+        listed = client.run("read_automations.py", f"new-model-{project}", "--edit")
     finally:
         slack.close()
     assert message.body["text"] == f"*New model admin/{project}/model:v1*\nby admin"
     assert listed.returncode == 0, listed.stdout + listed.stderr
-    [seen] = listed.results
+    seen, edited, deleted = listed.results
+    assert edited == {"enabled": False, "description": "paused"}
+    assert deleted == {"deleted": True}
     assert seen == {
         "name": f"new-model-{project}",
         "scope": ["ARTIFACT_COLLECTION", "model"],

@@ -1,5 +1,5 @@
 """Read an automation back with the official client (`api.automation(name=...)`) and the
-integrations listing; prints a RESULT line."""
+integrations listing; with `--edit`, also disable it, then delete it. Prints RESULT lines."""
 
 import json
 import sys
@@ -18,3 +18,10 @@ result = {
     "enabled": automation.enabled,
 }
 print("RESULT " + json.dumps(result), flush=True)
+if "--edit" in sys.argv:
+    edited = api.update_automation(automation, enabled=False, description="paused")
+    again = api.automation(name=sys.argv[1], entity=api.default_entity)
+    print("RESULT " + json.dumps({"enabled": again.enabled, "description": again.description}))
+    api.delete_automation(edited)
+    left = [a.name for a in api.automations(entity=api.default_entity)]
+    print("RESULT " + json.dumps({"deleted": sys.argv[1] not in left}), flush=True)
