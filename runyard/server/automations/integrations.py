@@ -151,24 +151,3 @@ def list_integrations(
         )
     )
     return rows[:limit], len(rows) > limit
-
-
-def delete_integration(uow: UnitOfWork, principal: Principal, integration_id: int) -> None:
-    """Remove an integration (admins of its entity); its automations stop sending."""
-    row = uow.session.get(Integration, integration_id)
-    if row is None:
-        raise ServiceError(ErrorCode.NOT_FOUND, f"id: integration {integration_id} does not exist")
-    require(principal, row.entity.name, Action.MANAGE)
-    uow.session.delete(row)
-    uow.session.flush()
-
-
-def slack_integrations(uow: UnitOfWork, entity_id: int) -> list[Integration]:
-    """The entity's Slack-compatible integrations (run alerts go to each)."""
-    return list(
-        uow.session.scalars(
-            select(Integration).where(
-                Integration.entity_id == entity_id, Integration.kind == "slack"
-            )
-        )
-    )
