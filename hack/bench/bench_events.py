@@ -1,7 +1,7 @@
 """Event-to-webhook latency: p50/p99 from the change that makes an event to its webhook call.
 
 Usage: python hack/bench/bench_events.py [--backend sqlite|postgres] [--rate 100]
-       [--seconds 20] [--runs 4]
+       [--seconds 20] [--runs 4] [--source filestream|outbox]
 
 A server process with a metric-threshold automation (`loss < 0.1` -> webhook) takes file_stream
 posts from `--runs` runs in parallel, paced to `--rate` posts per second in all; each post holds
@@ -9,6 +9,10 @@ two history lines (loss 1.0, then a value below 0.1), so each post makes one eve
 receiver notes when each webhook arrives. Latency is measured from the post's answer (its
 transaction, event included, has committed) to the webhook's arrival, and from the moment the
 post was sent.
+
+`--source outbox` leaves ingest out: this process writes the events (and their deliveries)
+into the server's database itself, as another replica would, at `--rate`; the server, polling
+every 20 ms for other replicas' events, delivers them. Latency is from each event's commit.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import percentile, server
+from common import ServerProcess, database, percentile, server
 from rich.console import Console
 from rich.table import Table
 
@@ -136,21 +140,54 @@ def _writer(
             sent[n] = (t0, time.time())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--rate", type=float, default=100.0, help="events (posts) per second")
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--runs", type=int, default=4, help="runs posting in parallel")
-    args = parser.parse_args()
+def _outbox_source(args: argparse.Namespace, arrivals: Arrivals) -> tuple[dict, float]:
+    """Write events straight into the server's database at the rate; their commit times."""
+    import tempfile
 
-    arrivals = Arrivals()
+    from runyard.server.db.engine import make_engine, make_session_factory, writer_engine
+    from runyard.server.events.outbox import Target, write_event
+
+    sent: dict[int, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="runyard-bench-") as tmp, database(args.backend) as url:
+        proc = ServerProcess(Path(tmp), url, {"RUNYARD_EVENTS_POLL_INTERVAL_S": "0.02"})
+        try:
+            engine = writer_engine(make_engine(proc.database_url))
+            sessions = make_session_factory(engine)
+            count = int(args.rate * args.seconds)
+            start = time.time() + 0.5
+            for n in range(1, count + 1):
+                delay = start + (n - 1) / args.rate - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                t0 = time.time()
+                with sessions.begin() as session:
+                    write_event(
+                        session,
+                        "RUN_METRIC",
+                        entity_id=None,
+                        project_id=None,
+                        variables={"metric_value": n / SCALE},
+                        targets=[Target("webhook", arrivals.url, {"v": str(n / SCALE)})],
+                    )
+                sent[n] = (t0, time.time())
+            took = time.time() - start
+            deadline = time.time() + 60
+            while len(arrivals.at) < len(sent) and time.time() < deadline:
+                time.sleep(0.1)
+            engine.dispose()
+        finally:
+            proc.stop()
+    return sent, took
+
+
+def _filestream_source(args: argparse.Namespace, arrivals: Arrivals) -> tuple[dict, float]:
+    """Post history through file_stream at the rate; each post's send and answer times."""
+    from common import ADMIN_KEY
+
     per_run = int(args.rate * args.seconds / args.runs)
     period = args.runs / args.rate
     sent: dict[int, tuple[float, float]] = {}
     with server(args.backend) as proc:
-        from common import ADMIN_KEY
-
         with proc.api() as api:
             _setup(api, arrivals.url, args.runs)
         start = time.time() + 0.5
@@ -169,14 +206,37 @@ def main() -> None:
         deadline = time.time() + 60
         while len(arrivals.at) < len(sent) and time.time() < deadline:
             time.sleep(0.1)
+    return sent, took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--rate", type=float, default=100.0, help="events (posts) per second")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--runs", type=int, default=4, help="runs posting in parallel")
+    parser.add_argument("--source", choices=["filestream", "outbox"], default="filestream")
+    args = parser.parse_args()
+
+    arrivals = Arrivals()
+    if args.source == "outbox":
+        sent, took = _outbox_source(args, arrivals)
+    else:
+        sent, took = _filestream_source(args, arrivals)
     after_commit = [
         (arrivals.at[n] - ack) * 1000 for n, (_, ack) in sent.items() if n in arrivals.at
     ]
     after_send = [(arrivals.at[n] - t0) * 1000 for n, (t0, _) in sent.items() if n in arrivals.at]
-    table = Table(title=f"Event -> webhook latency ({args.backend}, {args.rate:g} events/s asked)")
+    table = Table(
+        title=f"Event -> webhook latency ({args.backend}, {args.source}, "
+        f"{args.rate:g} events/s asked)"
+    )
     for column in ("events", "delivered", "rate achieved", "from", "p50 ms", "p99 ms", "max ms"):
         table.add_column(column)
-    for label, values in (("commit (post answered)", after_commit), ("post sent", after_send)):
+    rows = [("commit", after_commit)]
+    if args.source == "filestream":
+        rows = [("commit (post answered)", after_commit), ("post sent", after_send)]
+    for label, values in rows:
         table.add_row(
             str(len(sent)),
             str(len(values)),
