@@ -24,7 +24,8 @@ from support.server import LiveServer
 FAST = {"events_backoff_base_s": 0.05, "events_poll_interval_s": 0.2}
 
 
-@pytest.fixture(scope="module")
+# The one param names the backend in test ids, so `make test-compat` (`-k sqlite`) runs them.
+@pytest.fixture(scope="module", params=["sqlite"])
 def fast_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A SQLite server whose failed deliveries are retried after 50 ms, 100 ms, ..."""
     server = LiveServer(tmp_path_factory.mktemp("automations"), None, **FAST).start()  # type: ignore[arg-type]

@@ -7,7 +7,16 @@ from typing import Any
 from runyard.server.settings import ServerSettings
 
 # Server features the official client asks about (`serverInfo.features`); each is served.
-FEATURES = ("UPDATE_RUN_STATE",)
+FEATURES: tuple[str, ...] = ("UPDATE_RUN_STATE",)
+# Automation events and actions past those every W&B server has (runyard/server/automations/);
+# clients before 0.23 ask for these before creating or updating such automations.
+AUTOMATION_FEATURES = (
+    "AUTOMATION_EVENT_RUN_METRIC",
+    "AUTOMATION_EVENT_RUN_METRIC_CHANGE",
+    "AUTOMATION_EVENT_RUN_STATE",
+    "AUTOMATION_ACTION_NO_OP",
+)
+FEATURES += AUTOMATION_FEATURES
 
 
 def cli_version_info(settings: ServerSettings) -> dict[str, Any]:
