@@ -23,7 +23,7 @@ from test_automations import add_webhook, deliveries, settled
 from conftest import WandbClient, unique_project
 from runyard.server.automations import filters, payloads
 from runyard.server.clock import utcnow
-from runyard.server.db.automation_models import Delivery
+from runyard.server.db.automation_models import Delivery, DeliveryAttempt
 from runyard.server.events.backoff import RetryPolicy, backoff_s, verdict
 from runyard.server.events.deliveries import claim_due
 from runyard.server.events.outbox import Target, write_event
@@ -341,3 +341,75 @@ def test_payload_rendering_and_unknown_variables() -> None:
         "nope",
     ]
     assert "metric_value" in payloads.variables_for("RUN_METRIC")
+
+
+def _run_dispatcher(state: Any, replica: str, stop: threading.Event) -> None:
+    import asyncio
+
+    from runyard.server.events.dispatcher import Dispatcher
+
+    async def main() -> None:
+        task = asyncio.create_task(Dispatcher(state, replica).run())
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
+def test_two_replicas_deliver_each_event_exactly_once(database_state: Any, tmp_path: Path) -> None:
+    # A second replica: its own state (engine, sessions) on the same database.
+    first = database_state
+    second = open_state(
+        ServerSettings(
+            data_dir=tmp_path / "second",
+            database_url=first.settings.database_url,
+            events_poll_interval_s=0.05,
+        )
+    )
+    first.settings.events_poll_interval_s = 0.05
+    receiver = Receiver()
+    stop = threading.Event()
+    replicas = [
+        threading.Thread(target=_run_dispatcher, args=(state, name, stop))
+        for state, name in ((first, "one"), (second, "two"))
+    ]
+    try:
+        for thread in replicas:
+            thread.start()
+        for batch in range(10):
+            with first.write_sessions.begin() as session:
+                for i in range(5):
+                    n = batch * 5 + i
+                    write_event(
+                        session,
+                        "RUN_STATE",
+                        entity_id=None,
+                        project_id=None,
+                        variables={},
+                        targets=[Target("webhook", receiver.url, {"n": n})],
+                    )
+        got = receiver.wait_for(50)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with first.sessions() as session:
+                left = session.query(Delivery).filter(Delivery.state != "succeeded").count()
+            if not left:
+                break
+            time.sleep(0.1)
+        stop.set()
+        for thread in replicas:
+            thread.join(30)
+        with first.sessions() as session:
+            states = [d.state for d in session.query(Delivery)]
+            owners = {a.replica for a in session.query(DeliveryAttempt)}
+    finally:
+        stop.set()
+        receiver.close()
+        second.engine.dispose()
+    assert sorted(r.body["n"] for r in got) == list(range(50))
+    assert len({r.headers["X-Runyard-Delivery"] for r in got}) == 50
+    assert states == ["succeeded"] * 50
+    assert owners <= {"one", "two"}

@@ -60,6 +60,13 @@ class Dispatcher:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                # Record what was sent before stopping, so a restart does not send it again.
+                if self._done:
+                    done, self._done = self._done, []
+                    with contextlib.suppress(Exception):
+                        await run_in_threadpool(
+                            record_many, self.state, self.replica, done, utcnow()
+                        )
 
     async def _round(self, client: httpx.AsyncClient) -> None:
         settings = self.state.settings
