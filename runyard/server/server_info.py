@@ -7,7 +7,11 @@ from typing import Any
 from runyard.server.settings import ServerSettings
 
 # Server features the official client asks about (`serverInfo.features`); each is served.
-FEATURES: tuple[str, ...] = ("UPDATE_RUN_STATE",)
+FEATURES: tuple[str, ...] = (
+    "UPDATE_RUN_STATE",
+    # `filters` and `order` on artifact collection listings (artifacts/filters.py).
+    "ARTIFACT_COLLECTIONS_FILTERING_SORTING",
+)
 # Automation events and actions past those every W&B server has (runyard/server/automations/);
 # clients before 0.23 ask for these before creating or updating such automations.
 AUTOMATION_FEATURES = (
