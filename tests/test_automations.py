@@ -180,6 +180,8 @@ def test_receiver_failing_twice_gets_the_event_on_the_third_try(
             hook,
             "--name",
             f"flaky-{project}",
+            "--scope",
+            "project",
         )
         assert result.returncode == 0, result.stdout + result.stderr
         first, second, third = flaky.wait_for(3)

@@ -1,8 +1,9 @@
 """Automations with the official client: create one with `wandb.automations`, then trigger it.
 
 Modes (`--mode`):
-- alias: log `model` v0, create an automation on alias `production` in the project that
-  calls the named webhook integration, list it back, then log v1 with alias `production`;
+- alias: log `model` v0, create an automation on alias `production` of that collection
+  (`--scope project`: of any collection in the project) that calls the named webhook
+  integration, list it back, then log v1 with alias `production`;
 - metric-setup: create a metric-threshold automation on the project (`loss < 0.1`) that
   calls the webhook; metric-log: log `--losses` to the run `falling` (resumed if it exists);
 - alert: send `--repeat` alerts with one title from one run (`wait_duration` seconds).
@@ -29,6 +30,7 @@ parser.add_argument(
     "--mode", choices=["alias", "metric-setup", "metric-log", "alert", "log-production"]
 )
 parser.add_argument("--losses", default="")
+parser.add_argument("--scope", choices=["collection", "project"], default="collection")
 parser.add_argument("--hook", default="hook")
 parser.add_argument("--name", default="on-production")
 parser.add_argument("--repeat", type=int, default=3)
@@ -65,8 +67,11 @@ payload = {
 if args.mode == "alias":
     log_model(["candidate"], "v0")
     api = wandb.Api()
-    # Scoped to the project: any collection of it whose version gets the alias.
-    scope = api.project(args.project, api.default_entity)
+    if args.scope == "collection":
+        path = f"{api.default_entity}/{args.project}/model"
+        scope = api.artifact_collection("model", path)
+    else:  # any collection of the project whose version gets the alias
+        scope = api.project(args.project, api.default_entity)
     event = OnAddArtifactAlias(scope=scope, filter=ArtifactEvent.alias.eq("production"))
     action = SendWebhook.from_integration(webhook(api), payload=payload)
     created = api.create_automation(event >> action, name=args.name, description="deploy")
