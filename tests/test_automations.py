@@ -41,6 +41,12 @@ def client(tmp_path: Path, fast_server: LiveServer) -> Iterator[WandbClient]:
     wandb_client.kill_leftovers()
 
 
+@pytest.fixture(autouse=True)
+def every_log_record(caplog: pytest.LogCaptureFixture) -> None:
+    """Run the server's logging at DEBUG, as an operator may: a bad log call fails here."""
+    caplog.set_level("DEBUG")
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     """A webhook receiver answering 200."""

@@ -133,7 +133,9 @@ def create_integration(
     )
     uow.session.add(row)
     uow.session.flush()
-    logger.info("integration created", extra={"entity": entity_name, "kind": kind, "name": name})
+    logger.info(
+        "integration created", extra={"entity": entity_name, "kind": kind, "integration": name}
+    )
     return row
 
 
