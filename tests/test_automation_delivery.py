@@ -413,3 +413,32 @@ def test_two_replicas_deliver_each_event_exactly_once(database_state: Any, tmp_p
     assert len({r.headers["X-Runyard-Delivery"] for r in got}) == 50
     assert states == ["succeeded"] * 50
     assert owners <= {"one", "two"}
+
+
+def test_old_finished_events_are_pruned_with_their_deliveries(database_state: Any) -> None:
+    from runyard.server.db.automation_models import Event
+    from runyard.server.events.deliveries import prune
+
+    state = database_state
+    now = utcnow()
+    old = now - timedelta(days=state.settings.events_retention_days + 1)
+    with state.write_sessions.begin() as session:
+        for when, delivery_state in ((old, "succeeded"), (old, "pending"), (now, "failed")):
+            event = write_event(
+                session,
+                "RUN_STATE",
+                entity_id=None,
+                project_id=None,
+                variables={"state": delivery_state},
+                targets=[Target("webhook", "http://127.0.0.1:9/", {})],
+                now=when,
+            )
+            session.query(Delivery).filter(Delivery.event_id == event.id).update(
+                {"state": delivery_state}
+            )
+    assert prune(state, now) == 1
+    with state.sessions() as session:
+        kept = sorted(e.variables["state"] for e in session.query(Event))
+        deliveries = session.query(Delivery).count()
+    assert kept == ["failed", "pending"]
+    assert deliveries == 2

@@ -130,6 +130,9 @@ class ServerSettings(BaseSettings):
     events_delivery_timeout_s: float = Field(
         10.0, gt=0, le=120, description="How long one webhook request may take."
     )
+    events_retention_days: float = Field(
+        30.0, gt=0, description="How long finished deliveries and their events are kept."
+    )
     events_max_in_flight: int = Field(
         64, ge=1, le=1024, description="Deliveries one replica sends at the same time."
     )

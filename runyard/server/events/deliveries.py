@@ -15,11 +15,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from runyard.server.automations.secrets import reveal
-from runyard.server.db.automation_models import Delivery, DeliveryAttempt, Integration
+from runyard.server.db.automation_models import Delivery, DeliveryAttempt, Event, Integration
 from runyard.server.events.backoff import RetryPolicy, next_attempt_at, verdict
 from runyard.server.settings import ServerSettings
 from runyard.server.state import ServerState
@@ -201,3 +201,23 @@ def next_due_in(state: ServerState, now: datetime) -> float | None:
         )
     waits = [w for w in (_seconds_until(pending, now), _seconds_until(lease, now)) if w is not None]
     return min(waits) if waits else None
+
+
+def prune(state: ServerState, now: datetime, batch: int = 1000) -> int:
+    """Delete events older than the retention whose deliveries all finished; return how many.
+
+    Their deliveries and tries go with them (foreign keys cascade). Unfinished ones stay.
+    """
+    cutoff = now - timedelta(days=state.settings.events_retention_days)
+    unfinished = exists().where(
+        Delivery.event_id == Event.id, Delivery.state.in_(("pending", "sending"))
+    )
+    with state.write_sessions.begin() as session:
+        ids = session.scalars(
+            select(Event.id).where(Event.created_at < cutoff, ~unfinished).limit(batch)
+        ).all()
+        if ids:
+            session.execute(delete(Event).where(Event.id.in_(ids)))
+    if ids:
+        logger.info("events pruned", extra={"count": len(ids), "cutoff": cutoff.isoformat()})
+    return len(ids)

@@ -17,11 +17,20 @@ import httpx
 from starlette.concurrency import run_in_threadpool
 
 from runyard.server.clock import utcnow
-from runyard.server.events.deliveries import Job, Outcome, claim_due, next_due_in, record_many
+from runyard.server.events.deliveries import (
+    Job,
+    Outcome,
+    claim_due,
+    next_due_in,
+    prune,
+    record_many,
+)
 from runyard.server.events.wakeup import WAKEUP
 from runyard.server.state import ServerState
 
 logger = logging.getLogger(__name__)
+
+PRUNE_EVERY_S = 600.0
 
 
 async def send(client: httpx.AsyncClient, job: Job, timeout_s: float) -> Outcome:
@@ -48,6 +57,7 @@ class Dispatcher:
         self._in_flight: set[asyncio.Task[None]] = set()
         # Finished tries waiting to be recorded, in one transaction per round.
         self._done: list[tuple[Job, Outcome]] = []
+        self._pruned_at = 0.0
 
     async def run(self) -> None:
         """Deliver until cancelled."""
@@ -71,6 +81,12 @@ class Dispatcher:
     async def _round(self, client: httpx.AsyncClient) -> None:
         settings = self.state.settings
         ticket = WAKEUP.ticket()
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
+            self._pruned_at = time.monotonic()
+            try:
+                await run_in_threadpool(prune, self.state, utcnow())
+            except Exception:  # the next round tries again
+                logger.exception("pruning old events failed")
         if self._done:
             done, self._done = self._done, []
             try:
