@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -525,3 +526,40 @@ def test_run_finishing_fires_a_run_state_automation(
         [delivery] = settled(api, project, 1)
     assert got.body == {"run": "falling", "state": "finished"}
     assert delivery["event_type"] == "RUN_STATE"
+
+
+def test_summary_only_metric_fires_on_crossing(fast_server: LiveServer, receiver: Receiver) -> None:
+    project = unique_project()
+    with fast_server.api() as api:
+        hook = add_webhook(api, f"summary-{uuid.uuid4().hex[:6]}", receiver.url)
+        threshold = {"threshold_filter": {"name": "val_acc", "cmp_op": "$gte", "threshold": 0.9}}
+        created = _create_trigger(
+            api,
+            "PROJECT",
+            _project_id(api, project),
+            event="RUN_METRIC",
+            filter=json.dumps({"run_filter": '{"$and": []}', "run_metric_filter": threshold}),
+            action_type="GENERIC_WEBHOOK",
+            action={
+                "genericWebhookActionInput": {
+                    "integrationID": hook,
+                    "requestPayload": '{"acc": "${metric_value}"}',
+                }
+            },
+        )
+        assert "errors" not in created, created
+        gql(
+            api,
+            'mutation($p: String) { upsertBucket(input: {name: "s", modelName: $p, '
+            'entityName: "admin"}) { bucket { id } } }',
+            {"p": project},
+        )
+        for value in (0.5, 0.95, 0.97):  # run.summary["val_acc"] = value, no history line
+            line = json.dumps({"val_acc": value})
+            summary = {"wandb-summary.json": {"offset": 0, "content": [line]}}
+            posted = api.post(f"/files/admin/{project}/s/file_stream", json={"files": summary})
+            assert posted.status_code == 200, posted.text
+        [delivery] = settled(api, project, 1)
+    [got] = receiver.wait_for(1)
+    assert got.body == {"acc": "0.95"}
+    assert delivery["event_type"] == "RUN_METRIC"

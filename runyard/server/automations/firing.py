@@ -309,6 +309,66 @@ def on_metrics(session: Session, run: Run, points: Sequence[MetricValue]) -> int
     return written
 
 
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _has_history(session: Session, run: Run, key: str) -> bool:
+    point = session.scalar(
+        select(MetricPoint.line_no)
+        .where(MetricPoint.run_id == run.id, MetricPoint.key == key)
+        .limit(1)
+    )
+    return point is not None
+
+
+def on_summary(
+    session: Session,
+    run: Run,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    *,
+    skip: Iterable[str] = (),
+) -> int:
+    """A run's summary changed: metric automations on a key set only through the summary
+    (`run.summary[k] = v`, never logged as history) compare the old value with the new one.
+
+    Keys in `skip` (history in the same post) and keys with history lines are left to
+    `on_metrics`, so one crossing makes one event.
+    """
+    skipped = set(skip)
+    changed = {
+        key: (_number(before.get(key)), new)
+        for key, value in after.items()
+        if key not in skipped
+        and (new := _number(value)) is not None
+        and _number(before.get(key)) != new
+    }
+    if not changed:
+        return 0
+    automations = _run_automations(session, METRIC_EVENTS, run)
+    if not automations:
+        return 0
+    facts = run_facts(run)
+    author = _run_author(session, run)
+    written = 0
+    for automation in automations:
+        spec = parsed_filter(automation)
+        name = spec.metric_name if spec is not None else None
+        if spec is None or name not in changed or not mongo_matches(spec.run, facts):
+            continue
+        if _has_history(session, run, name):
+            continue  # a logged metric: its history lines decide (on_metrics)
+        old, new = changed[name]
+        if metric_fires(spec, [] if old is None else [old], [new]):
+            variables = run_variables(automation.event_type, run, author)
+            variables |= {"metric_name": name, "metric_value": new}
+            written += _emit(session, automation.event_type, run.project, variables, [automation])
+    return written
+
+
 def describe(automation: Automation) -> str:
     """A one-line summary of an automation for pages and logs."""
     config = automation.action_config or {}

@@ -248,7 +248,11 @@ def apply_post(session: Session, run: Run, body: FileStreamRequest, max_value_by
         )
         run.log_line_count = max(run.log_line_count, parsed.console[-1][0] + shift + 1)
     if parsed.summary is not None:
+        before_summary = run.summary or {}
         run.summary = parsed.summary
+        # `run.summary[k] = v` without a history line: metric automations see it too.
+        logged = {key for _, row, _ in parsed.history for key in row}
+        firing.on_summary(session, run, before_summary, parsed.summary, skip=logged)
     before = run.state
     _apply_state(run, body)
     firing.on_run_state(session, run, before)
