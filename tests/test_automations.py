@@ -210,6 +210,8 @@ def test_receiver_failing_twice_gets_the_event_on_the_third_try(
         (3, 200),
     ]
     assert delivery["attempts"][0]["response"] == "try later"
+    metrics = httpx.get(f"{fast_server.url}/metrics").text
+    assert 'runyard_event_deliveries_total{result="retry"}' in metrics
     # The project's automations page shows the automation and each try with its answer.
     assert page.status_code == 200, page.text
     assert f"flaky-{project}" in page.text

@@ -83,7 +83,8 @@ def create_app(state: ServerState) -> FastAPI:
             asyncio.create_task(_lease_expiry(state, app)),
         ]
         if state.settings.events_dispatch:
-            tasks.append(asyncio.create_task(Dispatcher(state).run()))
+            dispatcher = Dispatcher(state, on_recorded=app.state.metrics.count_deliveries)
+            tasks.append(asyncio.create_task(dispatcher.run()))
         try:
             yield
         finally:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 import httpx
 from starlette.concurrency import run_in_threadpool
@@ -51,9 +52,16 @@ async def send(client: httpx.AsyncClient, job: Job, timeout_s: float) -> Outcome
 class Dispatcher:
     """Delivers this server's outbox; one per replica."""
 
-    def __init__(self, state: ServerState, replica: str | None = None) -> None:
+    def __init__(
+        self,
+        state: ServerState,
+        replica: str | None = None,
+        on_recorded: Callable[[list[str]], None] = lambda verdicts: None,
+    ) -> None:
         self.state = state
         self.replica = replica or f"replica-{uuid.uuid4().hex[:12]}"
+        # Told each round's verdicts (succeeded, retry, failed, superseded): server metrics.
+        self.on_recorded = on_recorded
         self._in_flight: set[asyncio.Task[None]] = set()
         # Finished tries waiting to be recorded, in one transaction per round.
         self._done: list[tuple[Job, Outcome]] = []
@@ -90,9 +98,13 @@ class Dispatcher:
         if self._done:
             done, self._done = self._done, []
             try:
-                await run_in_threadpool(record_many, self.state, self.replica, done, utcnow())
+                verdicts = await run_in_threadpool(
+                    record_many, self.state, self.replica, done, utcnow()
+                )
             except Exception:  # their leases run out and they are tried again
                 logger.exception("recording deliveries failed")
+            else:
+                self.on_recorded(verdicts)
         wait = settings.events_poll_interval_s
         free = settings.events_max_in_flight - len(self._in_flight)
         if free > 0:
