@@ -14,6 +14,7 @@ from runyard.server.graphql import (
     artifact_edits,
     artifact_reads,
     artifacts,
+    automations,
     identity,
     launch,
     launch_agent,
@@ -81,4 +82,5 @@ def build_schema() -> GraphQLSchema:
         *people_types.BINDABLES,
         *project_list.BINDABLES,
         *artifact_reads.BINDABLES,
+        *automations.BINDABLES,
     )
