@@ -186,11 +186,11 @@ def test_a_candidate_referenced_again_is_kept(state: ServerState) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_edits_migration_goes_down_and_up_beside_a_twin_column_and_index(
+def test_edits_migration_goes_down_and_up_beside_a_shared_column(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     from alembic import command
-    from sqlalchemy import inspect, text
+    from sqlalchemy import inspect
 
     from runyard.server.db import migrate
     from runyard.server.db.engine import make_engine
@@ -213,13 +213,47 @@ def test_edits_migration_goes_down_and_up_beside_a_twin_column_and_index(
         config = migrate.alembic_config(engine)
         command.downgrade(config, "0008-1")
         assert "expires_at" not in columns("artifacts")
-        assert "description" not in columns("artifact_collections")
-        # Another migration of the release added the same column and index first.
-        with engine.begin() as conn:
-            conn.execute(text("ALTER TABLE artifact_collections ADD COLUMN description TEXT"))
-            conn.execute(
-                text("CREATE INDEX ix_artifact_files_storage_key ON artifact_files (storage_key)")
-            )
+        assert "tags" not in columns("artifact_collections")
+        # The description column stays (the registry's migration adds it too); going up
+        # again finds it there and adds the rest.
+        assert "description" in columns("artifact_collections")
         migrate.upgrade(engine)
         assert {"description", "tags", "ttl_duration_seconds"} <= columns("artifact_collections")
         assert "expires_at" in columns("artifacts")
+
+
+def test_deleting_a_pending_distributed_version_frees_its_manifest_parts_and_draft(
+    state: ServerState,
+) -> None:
+    from runyard.server.db.artifact_drafts import ArtifactDistributedDraft, ArtifactManifestPart
+
+    ids = _versions(state)
+    objects = state.settings.data_dir / "objects"
+    with UnitOfWork(state, write=True) as uow:
+        pending = Artifact(
+            collection_id=uow.session.get(Artifact, ids[0]).collection_id,  # type: ignore[union-attr]
+            client_id="pending",
+            state="PENDING",
+            digest="p",
+        )
+        uow.session.add(pending)
+        uow.session.flush()
+        key = f"artifacts/{pending.id}/manifest/parts/1.json"
+        uow.session.add(ArtifactManifestPart(artifact_id=pending.id, kind="PATCH", storage_key=key))
+        uow.session.add(
+            ArtifactDistributedDraft(
+                collection_id=pending.collection_id, distributed_id="d1", artifact_id=pending.id
+            )
+        )
+        pending_id = pending.id
+    _store(state, key, b"{}")
+    with UnitOfWork(state, write=True) as uow:
+        doomed = uow.session.get(Artifact, pending_id)
+        assert doomed is not None
+        assert deletion.delete_version(uow.session, doomed, T0, delete_aliases=False)
+    with UnitOfWork(state) as uow:
+        assert uow.session.scalars(select(ArtifactDistributedDraft)).all() == []
+    sweep_once(state, T0 + timedelta(seconds=state.settings.artifact_gc_grace_s))
+    assert not (objects / key).exists()
+    # The committed versions lost nothing.
+    assert (objects / f"artifacts/{ids[0]}/files/own.txt").is_file()

@@ -17,6 +17,7 @@ from runyard import __version__
 from runyard.server.api import (
     agents,
     artifacts,
+    automations,
     filestream,
     health,
     people,
@@ -27,6 +28,7 @@ from runyard.server.api import (
 from runyard.server.artifacts import sweeper as artifact_sweeper
 from runyard.server.clock import utcnow
 from runyard.server.error_handlers import install_error_handlers
+from runyard.server.events.dispatcher import Dispatcher
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
 from runyard.server.metrics import ServerMetrics
@@ -90,6 +92,9 @@ def create_app(state: ServerState) -> FastAPI:
                 artifact_sweeper.run_sweeper(state, partial(_count_sweep, app.state.metrics))
             ),
         ]
+        if state.settings.events_dispatch:
+            dispatcher = Dispatcher(state, on_recorded=app.state.metrics.count_deliveries)
+            tasks.append(asyncio.create_task(dispatcher.run()))
         try:
             yield
         finally:
@@ -126,9 +131,23 @@ def create_app(state: ServerState) -> FastAPI:
         )
         return response
 
-    app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_request_bytes)
+    # Signed upload URLs carry whole files (a 1 GB model): `max_upload_bytes` limits them.
+    app.add_middleware(
+        BodySizeLimit, max_bytes=state.settings.max_request_bytes, exempt_puts=("/storage/",)
+    )
     install_web_security(app, state.settings, state.signer)
-    routers = (health, graphql_route, filestream, storage, runs, queues, agents, people, artifacts)
+    routers = (
+        health,
+        graphql_route,
+        filestream,
+        storage,
+        runs,
+        queues,
+        agents,
+        people,
+        artifacts,
+        automations,
+    )
     for module in routers:
         app.include_router(module.router)
     mount_ui(app)

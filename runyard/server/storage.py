@@ -19,6 +19,10 @@ class ObjectStore(Protocol):
         """Store the streamed bytes under `key` atomically; raise TooLarge past `max_bytes`."""
         ...
 
+    def put_bytes(self, key: str, data: bytes) -> StoredObject:
+        """Store small server-made bytes (e.g. an assembled manifest) under `key` atomically."""
+        ...
+
     def open_chunks(self, key: str) -> Iterator[bytes]:
         """Yield the stored bytes in chunks; raise FileNotFoundError if absent."""
         ...
@@ -84,17 +88,30 @@ class FilesystemStore:
         return StoredObject(size, digest.hexdigest())
 
     @staticmethod
-    def _temp_file(directory: Path) -> tuple[int, str]:
+    def _temp_file(directory: Path, prefix: str = ".upload-") -> tuple[int, str]:
         """A new temp file in `directory`, created if missing; a second try covers `delete`
         removing the emptied directory between the mkdir and the file."""
         for attempt in range(2):
             directory.mkdir(parents=True, exist_ok=True)
             try:
-                return tempfile.mkstemp(dir=directory, prefix=".upload-")
+                return tempfile.mkstemp(dir=directory, prefix=prefix)
             except FileNotFoundError:
                 if attempt:
                     raise
         raise AssertionError("unreachable")
+
+    def put_bytes(self, key: str, data: bytes) -> StoredObject:
+        """Write `data` to a temp file, then rename it over `key`."""
+        path = self._path(key)
+        fd, tmp_name = self._temp_file(path.parent, ".write-")
+        try:
+            with os.fdopen(fd, "wb") as tmp:
+                tmp.write(data)
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return StoredObject(len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
 
     def open_chunks(self, key: str) -> Iterator[bytes]:
         """Yield the file's bytes in 64 KiB chunks."""

@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from runyard.server.artifacts.orphans import chunks, record_orphans
+from runyard.server.db.artifact_drafts import ArtifactDistributedDraft, ArtifactManifestPart
 from runyard.server.db.models import (
     Artifact,
     ArtifactAlias,
@@ -39,13 +40,21 @@ def version_prefix(artifact_id: int) -> str:
 
 
 def blob_keys(session: Session, artifact_ids: Iterable[int]) -> set[str]:
-    """Every object-store key the versions reference: their files' bytes and manifests."""
+    """Every object-store key the versions reference: their files' bytes, manifests and
+    manifest parts (incremental and distributed versions)."""
     ids = list(artifact_ids)
     keys: set[str] = set()
     for chunk in chunks(ids):
         keys.update(
             session.scalars(
                 select(ArtifactFile.storage_key).where(ArtifactFile.artifact_id.in_(chunk))
+            )
+        )
+        keys.update(
+            session.scalars(
+                select(ArtifactManifestPart.storage_key).where(
+                    ArtifactManifestPart.artifact_id.in_(chunk)
+                )
             )
         )
     keys.update(f"{version_prefix(i)}manifest/{MANIFEST_NAME}" for i in ids)
@@ -127,6 +136,13 @@ def delete_versions(
     for chunk in chunks(live):
         session.execute(delete(ArtifactAlias).where(ArtifactAlias.artifact_id.in_(chunk)))
         session.execute(delete(ArtifactFile).where(ArtifactFile.artifact_id.in_(chunk)))
+        session.execute(
+            delete(ArtifactManifestPart).where(ArtifactManifestPart.artifact_id.in_(chunk))
+        )
+        # Runs sharing a distributed id start a new version instead of adding to this one.
+        session.execute(
+            delete(ArtifactDistributedDraft).where(ArtifactDistributedDraft.artifact_id.in_(chunk))
+        )
     for artifact_id in live:
         artifact = by_id[artifact_id]
         artifact.state = DELETED

@@ -387,11 +387,7 @@ class ArtifactFile(Base):
     """A file of an artifact version: its manifest path, MD5 and object-store key."""
 
     __tablename__ = "artifact_files"
-    __table_args__ = (
-        UniqueConstraint("artifact_id", "name"),
-        # Blob GC asks whether any file row still references a key (artifacts/blob_gc.py).
-        Index("ix_artifact_files_storage_key", "storage_key"),
-    )
+    __table_args__ = (UniqueConstraint("artifact_id", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"))
@@ -463,3 +459,7 @@ class RunAlert(Base):
     level: Mapped[str] = mapped_column(String(8))
     wait_duration_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# Automation tables live in their own module; importing it registers them on Base.
+from runyard.server.db import automation_models  # noqa: E402, F401

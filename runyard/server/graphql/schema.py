@@ -10,9 +10,11 @@ from ariadne import ScalarType, load_schema_from_path, make_executable_schema
 from graphql import GraphQLSchema
 
 from runyard.server.graphql import (
+    artifact_drafts,
     artifact_edits,
     artifact_reads,
     artifacts,
+    automations,
     identity,
     launch,
     launch_agent,
@@ -71,6 +73,7 @@ def build_schema() -> GraphQLSchema:
         *projects.BINDABLES,
         *artifacts.BINDABLES,
         *artifact_edits.BINDABLES,
+        *artifact_drafts.BINDABLES,
         *run_delete.BINDABLES,
         *run_state.BINDABLES,
         *run_branches.BINDABLES,
@@ -79,4 +82,5 @@ def build_schema() -> GraphQLSchema:
         *people_types.BINDABLES,
         *project_list.BINDABLES,
         *artifact_reads.BINDABLES,
+        *automations.BINDABLES,
     )

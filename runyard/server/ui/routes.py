@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from runyard.server.ui import (
     artifact_browser,
     artifact_edits,
+    automation_pages,
     csrf,
     data,
     launch_links,
@@ -39,6 +40,7 @@ def mount_ui(app: FastAPI) -> None:
         artifact_browser,
         artifact_edits,
         wandb_urls,
+        automation_pages,
         pages,
     )
     for module in routers:

@@ -25,15 +25,10 @@ def _columns(table: str) -> set[str]:
     return {c["name"] for c in sa.inspect(op.get_bind()).get_columns(table)}
 
 
-def _indexes(table: str) -> set[str]:
-    return {str(i["name"]) for i in sa.inspect(op.get_bind()).get_indexes(table)}
-
-
 def upgrade() -> None:
-    # Other migrations of the same release may add the same collection description column
-    # and storage-key index (registry, artifact drafts): add them only where missing.
+    # The registry's migration adds the same collection description column: add it only
+    # where missing. (Blob GC's lookup by storage key uses 0009's index.)
     has_description = "description" in _columns("artifact_collections")
-    has_key_index = "ix_artifact_files_storage_key" in _indexes("artifact_files")
     with op.batch_alter_table("artifact_collections") as batch:
         if not has_description:
             batch.add_column(sa.Column("description", sa.Text(), nullable=True))
@@ -48,9 +43,6 @@ def upgrade() -> None:
         batch.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
         batch.create_index("ix_artifacts_expires_at", ["expires_at"])
-    if not has_key_index:
-        with op.batch_alter_table("artifact_files") as batch:
-            batch.create_index("ix_artifact_files_storage_key", ["storage_key"])
     op.create_table(
         "artifact_blob_orphans",
         sa.Column("storage_key", sa.String(600), primary_key=True),
@@ -64,8 +56,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_artifact_blob_orphans_orphaned_at", table_name="artifact_blob_orphans")
     op.drop_table("artifact_blob_orphans")
-    with op.batch_alter_table("artifact_files") as batch:
-        batch.drop_index("ix_artifact_files_storage_key")
+    # The collection description stays: the registry's migration adds it too.
     with op.batch_alter_table("artifacts") as batch:
         batch.drop_index("ix_artifacts_expires_at")
         batch.drop_column("deleted_at")
@@ -76,4 +67,3 @@ def downgrade() -> None:
     with op.batch_alter_table("artifact_collections") as batch:
         batch.drop_column("ttl_duration_seconds")
         batch.drop_column("tags")
-        batch.drop_column("description")
