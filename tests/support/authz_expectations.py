@@ -267,6 +267,17 @@ def artifact_collection(w: World) -> Fresh:
     return {"collection_node": found["data"]["project"]["artifactCollection"]["id"]}
 
 
+def fresh_view(w: World) -> Fresh:
+    """A new report of `t/proj` saved by its owner (to read, delete)."""
+    found = w.gql(
+        "owner",
+        "mutation($i: UpsertViewInput!) { upsertView(input: $i) { view { id name } } }",
+        {"i": {"entityName": w.team, "projectName": w.project, "spec": '{"blocks": []}'}},
+    ).json()
+    view = found["data"]["upsertView"]["view"]
+    return {"view_node": view["id"], "view_name": view["name"]}
+
+
 def fill(path: str, w: World, f: Fresh) -> str:
     """The route's path with the world's objects (fresh ones first) in its placeholders."""
     values = {
@@ -752,6 +763,31 @@ FIELDS: list[Field] = [
         WRITE,
         "mutation($i: UpdateArtifactInput!) { updateArtifact(input: $i) { artifact { id } } }",
         variables=lambda w, f: {"i": {"artifactID": w.artifact_node, "description": "matrix"}},
+    ),
+    gql(
+        "query",
+        "view",
+        READ,
+        "query($id: ID!) { view(id: $id) { id spec } }",
+        variables=lambda w, f: {"id": f["view_node"]},
+        setup=fresh_view,
+    ),
+    gql(
+        "mutation",
+        "upsertView",
+        WRITE,
+        "mutation($i: UpsertViewInput!) { upsertView(input: $i) { view { id } } }",
+        variables=lambda w, f: {
+            "i": {"entityName": w.team, "projectName": w.project, "spec": '{"blocks": []}'}
+        },
+    ),
+    gql(
+        "mutation",
+        "deleteView",
+        WRITE,
+        "mutation($i: DeleteViewInput!) { deleteView(input: $i) { success } }",
+        variables=lambda w, f: {"i": {"id": f["view_node"]}},
+        setup=fresh_view,
     ),
     gql(
         "mutation",
