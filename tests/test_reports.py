@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterator
 
+import pypdfium2
+import pytest
+from playwright.sync_api import Browser, expect
+
+from conftest import WandbClient, unique_project
 from runyard.server.errors import ServiceError
+from runyard.server.reports.render import markdown_html
+from runyard.server.reports.runsets import matches
 from runyard.server.reports.spec import parse_spec
-from tests.conftest import WandbClient, unique_project
+from support.browser import SHOTS, chromium, shot, signed_in
+from support.server import LiveServer
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium driven by Playwright."""
+    with chromium() as launched:
+        yield launched
 
 
 def test_spec_refuses_unknown_panel_type_naming_it() -> None:
@@ -27,6 +42,41 @@ def test_spec_refuses_unknown_block_type_and_bad_json() -> None:
         parse_spec("{")
     with pytest.raises(ServiceError, match=r"spec\.blocks\[0\]\.type"):
         parse_spec('{"blocks": [{"text": "no type"}]}')
+
+
+def test_markdown_is_rendered_and_sanitised() -> None:
+    html = markdown_html("**bold** <script>alert(1)</script> [x](javascript:alert(1))")
+    assert "<strong>bold</strong>" in html
+    assert "<script" not in html
+    assert 'href="javascript' not in html
+    linked = markdown_html(
+        '<a href="javascript:alert(1)" onclick="x()">y</a> <a href="https://e.x/">e</a>'
+    )
+    assert "javascript" not in linked and "onclick" not in linked
+    assert 'href="https://e.x/"' in linked
+
+
+def test_run_set_filters_in_both_formats() -> None:
+    adam = {
+        "config": {"optimizer": "adam", "lr": 0.01},
+        "summary": {"acc": 0.9},
+        "state": "finished",
+    }
+    sgd = {"config": {"optimizer": "sgd", "lr": 0.1}, "summary": {"acc": 0.5}, "state": "running"}
+    leaf = {"key": {"section": "config", "name": "optimizer"}, "op": "=", "value": "adam"}
+    tree = {"op": "OR", "filters": [{"op": "AND", "filters": [leaf]}]}
+    assert matches(adam, tree) and not matches(sgd, tree)
+    state = {"key": {"section": "run", "name": "state"}, "op": "=", "value": "running"}
+    acc = {"key": {"section": "summary", "name": "acc"}, "op": ">=", "value": 0.8}
+    # adam AND acc>=0.8 OR state=running: both pass; AND binds tighter than OR.
+    v2 = {
+        "filterFormat": "filterV2",
+        "filters": [leaf, {**acc, "connector": "AND"}, {**state, "connector": "OR"}],
+    }
+    assert matches(adam, v2) and matches(sgd, v2)
+    only_and = {"filterFormat": "filterV2", "filters": [leaf, {**state, "connector": "AND"}]}
+    assert not matches(adam, only_and) and not matches(sgd, only_and)
+    assert matches(sgd, {"op": "AND", "filters": []})
 
 
 def test_report_saved_loaded_listed_and_edited(sqlite_client: WandbClient) -> None:
@@ -52,3 +102,48 @@ def test_report_with_unknown_panel_type_is_refused(sqlite_client: WandbClient) -
     result = sqlite_client.run("reports.py", "bad", "--project", project)
     (out,) = result.results
     assert "unknown panel type 'Hologram Plot'" in out["error"]
+
+
+def _ink(png_page: pypdfium2.PdfPage) -> float:
+    """The share of a rendered page's pixels that are not white."""
+    image = png_page.render(scale=1).to_pil().convert("L")
+    histogram = image.histogram()
+    return sum(histogram[:240]) / sum(histogram)
+
+
+def test_report_page_draws_live_charts_and_prints_to_pdf(
+    sqlite_server: LiveServer, sqlite_client: WandbClient, browser: Browser
+) -> None:
+    project = unique_project()
+    assert sqlite_client.run("reports.py", "seed", "--project", project).returncode == 0
+    result = sqlite_client.run("reports.py", "save", "--project", project)
+    assert result.returncode == 0, result.stderr
+    (out,) = result.results
+    with signed_in(browser, sqlite_server) as page:
+        page.goto(f"{sqlite_server.url}/admin/{project}/reports")
+        page.get_by_role("link", name="Loss study, revised").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Loss study, revised")
+        expect(page.locator("body")).to_have_attribute("data-report-ready", "1")
+        markdown = page.locator(".report-markdown")
+        expect(markdown.locator("strong")).to_have_text("converges")
+        assert markdown.locator("script").count() == 0
+        expect(page.locator(".report-latex .katex")).to_have_count(1)
+        expect(page.locator(".report-code")).to_contain_text("print('hello')")
+        # The run set keeps the two adam runs of four; the line plot draws one line each.
+        expect(page.locator(".report-runset")).to_contain_text("2 runs")
+        line = page.locator("figure.report-line")
+        expect(line).to_have_attribute("data-drawn", "1")
+        expect(line).to_have_attribute("data-lines", "2")
+        assert line.locator("canvas").count() == 1
+        expect(page.locator(".report-scalar .scalar-value")).to_have_text("0.95")
+        shot(page, "report")
+        page.emulate_media(media="print")
+        pdf = page.pdf(format="A4", print_background=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "report.pdf").write_bytes(pdf)
+    document = pypdfium2.PdfDocument(pdf)
+    first = document[0]
+    first.render(scale=1).to_pil().save(SHOTS / "report-pdf-page1.png")
+    assert len(document) >= 1
+    assert _ink(first) > 0.01
+    assert out["url"].endswith(out["id"])

@@ -495,9 +495,17 @@ ROUTES: list[Route] = [
     page("GET", "/{entity}/{project}/table.csv", READ),
     page("GET", "/{entity}/{project}/runs/{run}", READ),
     page("GET", "/{entity}/{project}/jobs", READ),
+    page("GET", "/{entity}/{project}/reports", READ),
+    page(
+        "GET",
+        "/{entity}/{project}/reports/{slug}",
+        READ,
+        url=lambda w, f: f"/{w.team}/{w.project}/reports/Matrix--{f['view_node']}",
+        setup=fresh_view,
+    ),
     *(
         page("GET", path, Kind.NOT_YET, url=lambda w, f, p=path: _not_yet_url(w, p))
-        for feature in ("artifacts", "sweeps", "reports")
+        for feature in ("artifacts", "sweeps")
         for path in (
             f"/{{entity}}/{{project}}/{feature}",
             f"/{{entity}}/{{project}}/{feature}/{{rest:path}}",
