@@ -79,10 +79,10 @@ def test_run_set_filters_in_both_formats() -> None:
     assert matches(sgd, {"op": "AND", "filters": []})
 
 
-def test_report_saved_loaded_listed_and_edited(sqlite_client: WandbClient) -> None:
+def test_report_saved_loaded_listed_and_edited(wandb_client: WandbClient) -> None:
     project = unique_project()
-    assert sqlite_client.run("reports.py", "seed", "--project", project).returncode == 0
-    result = sqlite_client.run("reports.py", "save", "--project", project)
+    assert wandb_client.run("reports.py", "seed", "--project", project).returncode == 0
+    result = wandb_client.run("reports.py", "save", "--project", project)
     assert result.returncode == 0, result.stderr
     (out,) = result.results
     assert out["equal"] is True
