@@ -104,6 +104,22 @@ def test_report_with_unknown_panel_type_is_refused(sqlite_client: WandbClient) -
     assert "unknown panel type 'Hologram Plot'" in out["error"]
 
 
+def test_saved_workspace_loads_back_and_is_edited(sqlite_client: WandbClient) -> None:
+    project = unique_project()
+    assert (
+        sqlite_client.run("reports.py", "seed", "--project", project, "--runs", "1").returncode == 0
+    )
+    result = sqlite_client.run("reports.py", "workspace", "--project", project)
+    assert result.returncode == 0, result.stderr
+    (out,) = result.results
+    assert "?nw=" in out["url"]
+    assert out["name"] == "Loss view"
+    assert out["renamed"] == "Loss view, renamed"
+    assert out["sections"] == ["Training"]
+    assert out["panels"] == ["LinePlot"]
+    assert out["metrics"] == ["loss"]
+
+
 def _ink(png_page: pypdfium2.PdfPage) -> float:
     """The share of a rendered page's pixels that are not white."""
     image = png_page.render(scale=1).to_pil().convert("L")

@@ -14,7 +14,7 @@ import wandb_workspaces.reports.v2 as wr
 from wandb_workspaces._graphql import execute_graphql
 
 parser = argparse.ArgumentParser()
-parser.add_argument("action", choices=["seed", "save", "bad"])
+parser.add_argument("action", choices=["seed", "save", "bad", "workspace"])
 parser.add_argument("--project", required=True)
 parser.add_argument("--runs", type=int, default=4)
 args = parser.parse_args()
@@ -111,4 +111,38 @@ def bad() -> None:
         print("RESULT " + json.dumps({"error": str(exc)}))
 
 
-{"seed": seed, "save": save, "bad": bad}[args.action]()
+def workspace() -> None:
+    import wandb_workspaces.workspaces as ws
+
+    api = wandb.Api()
+    saved = ws.Workspace(
+        entity=api.default_entity,
+        project=args.project,
+        name="Loss view",
+        sections=[
+            ws.Section(
+                name="Training", panels=[wr.LinePlot(title="Loss", y=["loss"])], is_open=True
+            )
+        ],
+    ).save()
+    loaded = ws.Workspace.from_url(saved.url)
+    loaded_name = loaded.name
+    loaded.name = "Loss view, renamed"
+    loaded.save()
+    again = ws.Workspace.from_url(saved.url)
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "url": saved.url,
+                "name": loaded_name,
+                "renamed": again.name,
+                "sections": [s.name for s in again.sections],
+                "panels": [type(p).__name__ for p in again.sections[0].panels],
+                "metrics": [getattr(m, "name", m) for m in again.sections[0].panels[0].y],
+            }
+        )
+    )
+
+
+{"seed": seed, "save": save, "bad": bad, "workspace": workspace}[args.action]()

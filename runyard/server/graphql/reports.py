@@ -49,7 +49,7 @@ def resolve_upsert_view(_: Any, info: GraphQLResolveInfo, input: dict[str, Any])
         display_name=input.get("displayName"),
         description=input.get("description"),
         type=input.get("type"),
-        spec=input["spec"],
+        spec=input.get("spec") or "",
     )
     view, inserted = views.upsert_view(context.uow, context.principal, given)
     return {"view": view, "inserted": inserted}
@@ -71,6 +71,7 @@ def resolve_all_views(
     info: GraphQLResolveInfo,
     viewType: str | None = None,
     viewName: str | None = None,
+    userName: str | None = None,
     first: int | None = None,
     after: str | None = None,
 ) -> dict[str, Any]:

@@ -95,6 +95,8 @@ def upsert_view(uow: UnitOfWork, principal: Principal, given: ViewInput) -> tupl
     _check_length(given.display_name, MAX_DISPLAY_NAME, "displayName")
     _check_length(given.description, MAX_DESCRIPTION, "description")
     _check_length(given.type, MAX_TYPE, "type")
+    if not given.spec:
+        raise _invalid("spec: required; pass the view's spec as a JSON string", "spec")
     doc = parse_spec(given.spec)
     spec = json.dumps(doc, separators=(",", ":"))
     now = uow.now()
