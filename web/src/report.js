@@ -59,6 +59,7 @@ async function drawGrids() {
     for (const fig of section.querySelectorAll("figure.report-line")) jobs.push(drawLine(grid, fig));
   }
   await Promise.all(jobs);
+  document.body.dataset.reportReadyMs = String(performance.now());
   document.body.dataset.reportReady = "1";
 }
 
