@@ -11,6 +11,9 @@ FEATURES = (
     "UPDATE_RUN_STATE",
     # `filters` and `order` on artifact collection listings (artifacts/filters.py).
     "ARTIFACT_COLLECTIONS_FILTERING_SORTING",
+    # Newer clients put the version's id in the `/artifactsV2/...` URLs they build
+    # (`api/artifacts.py` serves every shape).
+    "ARTIFACT_V2_DOWNLOAD_HANDLER_SUPPORTS_ARTIFACT_ID",
 )
 
 
