@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pypdfium2
@@ -163,3 +164,32 @@ def test_report_page_draws_live_charts_and_prints_to_pdf(
     assert len(document) >= 1
     assert _ink(first) > 0.01
     assert out["url"].endswith(out["id"])
+
+
+def test_share_link_opens_the_report_read_only_until_revoked(
+    sqlite_server: LiveServer, sqlite_client: WandbClient, browser: Browser
+) -> None:
+    project = unique_project()
+    assert sqlite_client.run("reports.py", "seed", "--project", project).returncode == 0
+    result = sqlite_client.run("reports.py", "share", "--project", project)
+    assert result.returncode == 0, result.stderr
+    (out,) = result.results
+    assert "?accessToken=" in out["share_url"]
+    assert out["again"] == out["got"] == out["share_url"]
+    # Signed out, the link shows the report with its charts drawn.
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(out["share_url"])
+    expect(page.get_by_role("heading", level=1)).to_have_text("Loss study")
+    expect(page.locator("figure.report-line")).to_have_attribute("data-lines", "2")
+    expect(page.locator(".report-scalar .scalar-value")).to_have_text("0.95")
+    # Without the link the same page asks to sign in; a forged token opens nothing.
+    page.goto(out["url"])
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    forged = page.request.get(out["share_url"].split("?")[0] + "?accessToken=forged")
+    assert forged.status == 404
+    revoked = sqlite_client.run("reports.py", "unshare", "--project", project, "--url", out["url"])
+    assert revoked.returncode == 0, revoked.stderr
+    assert revoked.results == [{"revoked": True, "after": None}]
+    assert page.request.get(out["share_url"]).status == 404
+    context.close()

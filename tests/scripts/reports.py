@@ -14,7 +14,8 @@ import wandb_workspaces.reports.v2 as wr
 from wandb_workspaces._graphql import execute_graphql
 
 parser = argparse.ArgumentParser()
-parser.add_argument("action", choices=["seed", "save", "bad", "workspace"])
+parser.add_argument("action", choices=["seed", "save", "bad", "workspace", "share", "unshare"])
+parser.add_argument("--url", help="unshare: the report's URL")
 parser.add_argument("--project", required=True)
 parser.add_argument("--runs", type=int, default=4)
 args = parser.parse_args()
@@ -145,4 +146,32 @@ def workspace() -> None:
     )
 
 
-{"seed": seed, "save": save, "bad": bad, "workspace": workspace}[args.action]()
+def share() -> None:
+    api = wandb.Api()
+    report = build(api.default_entity).save()
+    link = report.enable_share_link()
+    again = report.enable_share_link()  # an active link is returned, not a second one
+    print(
+        "RESULT "
+        + json.dumps(
+            {"url": report.url, "share_url": link, "again": again, "got": report.get_share_url()}
+        )
+    )
+
+
+def unshare() -> None:
+    report = wr.Report.from_url(args.url)
+    print(
+        "RESULT "
+        + json.dumps({"revoked": report.disable_share_link(), "after": report.get_share_url()})
+    )
+
+
+{
+    "seed": seed,
+    "save": save,
+    "bad": bad,
+    "workspace": workspace,
+    "share": share,
+    "unshare": unshare,
+}[args.action]()

@@ -302,6 +302,18 @@ def fresh_view(w: World) -> Fresh:
     return {"view_node": view["id"], "view_name": view["name"]}
 
 
+def fresh_link(w: World) -> Fresh:
+    """A share link of a new report of `t/proj` (to re-scope, revoke, read through)."""
+    view = fresh_view(w)
+    found = w.gql(
+        "owner",
+        "mutation($i: CreateAccessTokenInput!) { createAccessToken(input: $i) {"
+        " accessToken { token } } }",
+        {"i": {"viewId": view["view_node"], "projects": []}},
+    ).json()
+    return {**view, "token": found["data"]["createAccessToken"]["accessToken"]["token"]}
+
+
 def fill(path: str, w: World, f: Fresh) -> str:
     """The route's path with the world's objects (fresh ones first) in its placeholders."""
     values = {
@@ -597,6 +609,20 @@ ROUTES: list[Route] = [
     page("GET", UI_RUN + "/system", READ),
     page("GET", UI_RUN + "/console", READ),
     page("GET", UI_PROJECT + "/metric", READ, params=lambda w, f: {"key": "loss", "runs": w.run}),
+    # A share link is the credential of the report it opens: anyone holding it reads.
+    page(
+        "GET",
+        "/ui/api/shared-reports/metric",
+        CAPABILITY,
+        params=lambda w, f: {
+            "accessToken": f["token"],
+            "entity": w.team,
+            "project": w.project,
+            "key": "loss",
+            "runs": w.run,
+        },
+        setup=fresh_link,
+    ),
     page(
         "GET",
         UI_PROJECT + "/changes",
@@ -828,6 +854,32 @@ FIELDS: list[Field] = [
         variables=lambda w, f: {
             "i": {"entityName": w.team, "projectName": w.project, "spec": '{"blocks": []}'}
         },
+    ),
+    gql(
+        "mutation",
+        "createAccessToken",
+        WRITE,
+        "mutation($i: CreateAccessTokenInput!) { createAccessToken(input: $i) {"
+        " accessToken { token } } }",
+        variables=lambda w, f: {"i": {"viewId": f["view_node"], "projects": []}},
+        setup=fresh_view,
+    ),
+    gql(
+        "mutation",
+        "updateAccessTokenProjects",
+        WRITE,
+        "mutation($i: UpdateAccessTokenProjectsInput!) {"
+        " updateAccessTokenProjects(input: $i) { success } }",
+        variables=lambda w, f: {"i": {"token": f["token"], "projects": []}},
+        setup=fresh_link,
+    ),
+    gql(
+        "mutation",
+        "revokeAccessToken",
+        WRITE,
+        "mutation($i: RevokeAccessTokenInput!) { revokeAccessToken(input: $i) { success } }",
+        variables=lambda w, f: {"i": {"token": f["token"]}},
+        setup=fresh_link,
     ),
     gql(
         "mutation",

@@ -26,7 +26,7 @@ async function drawLine(grid, fig) {
   }
   const query = new URLSearchParams({ runs: runs.map((r) => r.id).join(","), buckets: "300" });
   metrics.forEach((k) => query.append("key", k));
-  const url = `/ui/api/projects/${encodeURIComponent(grid.entity)}/${encodeURIComponent(grid.project)}/metric?${query}`;
+  const url = `${grid.metricUrl}${grid.metricUrl.includes("?") ? "&" : "?"}${query}`;
   const found = await (await fetch(url, { credentials: "same-origin" })).json();
   const series = [];
   const specs = [];

@@ -472,3 +472,24 @@ class ViewRevision(Base):
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ViewAccessToken(Base):
+    """A read-only share link of a report: the token opens the view and the projects named."""
+
+    __tablename__ = "view_access_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    view_id: Mapped[int] = mapped_column(ForeignKey("views.id", ondelete="CASCADE"), index=True)
+    # The token is the capability (like a signed URL) and the client lists it back
+    # (`Report.get_share_url`), so it is kept as issued; revoking it ends it.
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    # [[entity, project], ...]: the projects whose runs the link may draw.
+    projects: Mapped[list[list[str]]] = mapped_column(JSONDoc, default=list)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    view: Mapped[View] = relationship(lazy="joined")

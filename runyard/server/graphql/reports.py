@@ -11,16 +11,18 @@ from graphql import GraphQLResolveInfo
 from runyard.server.api.models import as_utc
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import ctx
-from runyard.server.reports import views
+from runyard.server.access import Action, allows
+from runyard.server.reports import sharing, views
 from runyard.server.tracking.ids import decode_id, encode_id
 
 if TYPE_CHECKING:
-    from runyard.server.db.models import Project, View
+    from runyard.server.db.models import Project, View, ViewAccessToken
 
 query = QueryType()
 mutation = MutationType()
 project_type = ObjectType("Project")
 view_type = ObjectType("View")
+token_type = ObjectType("ViewAccessToken")
 MAX_PAGE = 1000
 DEFAULT_PAGE = 50
 
@@ -133,9 +135,66 @@ def resolve_updated_at(view: View, _: GraphQLResolveInfo) -> str | None:
 
 
 @view_type.field("accessTokens")
-def resolve_access_tokens(*_: Any) -> list[dict[str, Any]]:
-    """No share tokens are kept for views."""
-    return []
+def resolve_access_tokens(view: View, info: GraphQLResolveInfo) -> list[ViewAccessToken]:
+    """The view's share links, for those who may edit it (readers see none)."""
+    context = ctx(info)
+    if not allows(context.principal, views.entity_of(view).name, Action.WRITE):
+        return []
+    return sharing.tokens_of(context.uow, view)
 
 
-BINDABLES = [query, mutation, project_type, view_type]
+@mutation.field("createAccessToken")
+def resolve_create_token(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """A new share link."""
+    context = ctx(info)
+    row = sharing.create_token(context.uow, context.principal, input["viewId"], input["projects"])
+    return {"accessToken": row}
+
+
+@mutation.field("updateAccessTokenProjects")
+def resolve_update_token(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Re-scope a share link."""
+    context = ctx(info)
+    sharing.update_projects(context.uow, context.principal, input["token"], input["projects"])
+    return {"success": True}
+
+
+@mutation.field("revokeAccessToken")
+def resolve_revoke_token(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """End a share link."""
+    context = ctx(info)
+    sharing.revoke(context.uow, context.principal, input["token"])
+    return {"success": True}
+
+
+@token_type.field("id")
+def resolve_token_id(row: ViewAccessToken, _: GraphQLResolveInfo) -> str:
+    """The link's node id."""
+    return encode_id("AccessToken", row.id)
+
+
+@token_type.field("type")
+def resolve_token_type(*_: Any) -> str:
+    """Every link is PUBLIC: anyone holding it may read."""
+    return "PUBLIC"
+
+
+@token_type.field("createdAt")
+def resolve_token_created(row: ViewAccessToken, _: GraphQLResolveInfo) -> str | None:
+    """When the link was made."""
+    return _iso(row.created_at)
+
+
+@token_type.field("revokedAt")
+def resolve_token_revoked(row: ViewAccessToken, _: GraphQLResolveInfo) -> str | None:
+    """When the link was ended; null while it works."""
+    return _iso(row.revoked_at)
+
+
+@token_type.field("projects")
+def resolve_token_projects(row: ViewAccessToken, info: GraphQLResolveInfo) -> list[Project]:
+    """The projects the link draws."""
+    return sharing.token_projects(ctx(info).uow, row)
+
+
+BINDABLES = [query, mutation, project_type, view_type, token_type]

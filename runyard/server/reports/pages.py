@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import select
 
 from runyard.server.auth import Principal
 from runyard.server.db.models import Run, View
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.reports import views
+from runyard.server.reports import sharing, views
 from runyard.server.reports.render import BlockOut, PanelOut, page_blocks
 from runyard.server.reports.runsets import matches
 from runyard.server.tracking import project_reads
@@ -83,16 +86,16 @@ def report_id_from_slug(slug: str) -> str:
     return node_id
 
 
-def _grid_runs(
-    uow: UnitOfWork, principal: Principal, block: BlockOut, entity: str, project: str
-) -> GridRuns:
+RunsOf = Callable[[str, str], list[Run]]
+
+
+def _grid_runs(runs_of: RunsOf, block: BlockOut, entity: str, project: str) -> GridRuns:
     # Every run set of a grid is drawn together; W&B colours them apart, Runyard by run.
     first = block.runsets[0] if block.runsets else None
     rs_entity = (first.entity if first else None) or entity
     rs_project = (first.project if first else None) or project
-    space = project_reads.workspace(uow, principal, rs_entity, rs_project)
     picked: list[dict[str, Any]] = []
-    for run in space.runs:
+    for run in runs_of(rs_entity, rs_project):
         fields = run_fields(run)
         if not block.runsets or any(matches(fields, rs.filters) for rs in block.runsets):
             picked.append(fields)
@@ -113,19 +116,53 @@ def _scalar(panel: PanelOut, runs: list[dict[str, Any]]) -> float | None:
     return aggregate(values, panel.agg)
 
 
-def report_page(
-    uow: UnitOfWork, principal: Principal, entity: str, project: str, slug: str
-) -> ReportPage:
-    """A report of `entity/project` by its URL segment, with its grids' runs resolved."""
-    view = views.read_view(uow, principal, report_id_from_slug(slug))
+def _page(view: View, entity: str, project: str, slug: str, runs_of: RunsOf) -> ReportPage:
     if view.project.entity.name != entity or view.project.name != project:
         raise ServiceError(
             ErrorCode.NOT_FOUND, f"report {slug!r} does not exist in {entity}/{project}"
         )
     blocks = page_blocks(json.loads(view.spec))
     grids = {
-        i: _grid_runs(uow, principal, block, entity, project)
+        i: _grid_runs(runs_of, block, entity, project)
         for i, block in enumerate(blocks)
         if block.kind == "grid"
     }
     return ReportPage(view, entity, project, blocks, grids)
+
+
+def report_page(
+    uow: UnitOfWork, principal: Principal, entity: str, project: str, slug: str
+) -> ReportPage:
+    """A report of `entity/project` by its URL segment, with its grids' runs resolved."""
+    view = views.read_view(uow, principal, report_id_from_slug(slug))
+
+    def runs_of(e: str, p: str) -> list[Run]:
+        return project_reads.workspace(uow, principal, e, p).runs
+
+    return _page(view, entity, project, slug, runs_of)
+
+
+def shared_report_page(
+    uow: UnitOfWork, token: str, entity: str, project: str, slug: str
+) -> ReportPage:
+    """A report opened by its share link: only the link's report, only its projects' runs
+    (a grid over a project the link does not name draws no runs)."""
+    link = sharing.active(uow, token)
+    view = link.view
+    if report_id_from_slug(slug) != views.node_id(view):
+        raise ServiceError(ErrorCode.NOT_FOUND, "this share link opens another report")
+
+    def runs_of(e: str, p: str) -> list[Run]:
+        try:
+            proj = sharing.shared_project(uow, token, e, p)
+        except ServiceError:
+            return []
+        return list(
+            uow.session.scalars(
+                select(Run)
+                .where(Run.project_id == proj.id, Run.archived_at.is_(None))
+                .order_by(Run.created_at, Run.id)
+            )
+        )
+
+    return _page(view, entity, project, slug, runs_of)

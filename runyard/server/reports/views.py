@@ -13,7 +13,7 @@ from runyard.server.db.models import Entity, Project, View, ViewRevision
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.reports.spec import parse_spec
 from runyard.server.tracking.access import accessible_project, check_entity_access
-from runyard.server.tracking.ids import decode_id
+from runyard.server.tracking.ids import decode_id, encode_id
 from runyard.server.unit_of_work import UnitOfWork
 
 # `runs` is a published report, `runs/draft` its draft; saved workspaces use other types.
@@ -53,6 +53,11 @@ def view_pk(node_id: str) -> int:
         return decode_id("View", node_id)
     except ValueError as exc:
         raise _invalid(f"id: {exc}; pass the id a saved report returned", "id") from exc
+
+
+def node_id(view: View) -> str:
+    """A view's node id, as its URL and the clients carry it."""
+    return encode_id("View", view.id)
 
 
 def _find(uow: UnitOfWork, principal: Principal, node_id: str, action: Action) -> View:
