@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 from ariadne import MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 
+from runyard.server.access import Action, allows
 from runyard.server.api.models import as_utc
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import ctx
-from runyard.server.access import Action, allows
 from runyard.server.reports import sharing, views
 from runyard.server.tracking.ids import decode_id, encode_id
 
