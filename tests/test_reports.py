@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pypdfium2
 import pytest
@@ -43,6 +44,61 @@ def test_spec_refuses_unknown_block_type_and_bad_json() -> None:
         parse_spec("{")
     with pytest.raises(ServiceError, match=r"spec\.blocks\[0\]\.type"):
         parse_spec('{"blocks": [{"text": "no type"}]}')
+
+
+UPSERT = """mutation($i: UpsertViewInput!) { upsertView(input: $i) { view { id } inserted } }"""
+VIEWS = """query($p: String!) { project(name: $p, entityName: "admin") {
+  allViews { edges { node { id revision } } } } }"""
+
+
+def _gql(server: LiveServer, query: str, **variables: Any) -> dict[str, Any]:
+    with server.api(server.admin_key) as http:
+        response = http.post("/graphql", json={"query": query, "variables": variables})
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_bad_views_are_refused_naming_the_field_and_nothing_is_written(
+    sqlite_server: LiveServer,
+) -> None:
+    project = unique_project()
+    created = _gql(
+        sqlite_server,
+        "mutation($n: String) { upsertModel(input: {name: $n}) { inserted } }",
+        n=project,
+    )
+    assert "errors" not in created, created
+    ok_spec = '{"blocks": []}'
+    cases = [
+        (
+            {"projectName": project, "spec": '{"blocks": [{"type": "sparkle"}]}'},
+            "unknown block type 'sparkle'",
+        ),
+        ({"projectName": project, "spec": "[1]"}, "must be a JSON object"),
+        ({"projectName": project}, "spec: required"),
+        (
+            {"projectName": project, "spec": ok_spec, "displayName": "x" * 300},
+            "displayName: at most 256",
+        ),
+        ({"id": "UnVuOjE=", "spec": ok_spec}, "is not a View id"),
+        ({"spec": ok_spec}, "projectName: required"),
+        ({"projectName": "no-such-project", "spec": ok_spec}, "does not exist"),
+    ]
+    for given, message in cases:
+        answer = _gql(sqlite_server, UPSERT, i=given)
+        assert answer["data"]["upsertView"] is None, given
+        assert message in answer["errors"][0]["message"], (given, answer)
+    listed = _gql(sqlite_server, VIEWS, p=project)
+    assert listed["data"]["project"]["allViews"]["edges"] == []
+    # A good save, then a bad revision of it: the view keeps its first revision.
+    saved = _gql(sqlite_server, UPSERT, i={"projectName": project, "spec": ok_spec})
+    view_id = saved["data"]["upsertView"]["view"]["id"]
+    bad = _gql(sqlite_server, UPSERT, i={"id": view_id, "spec": '{"blocks": [{"type": "x"}]}'})
+    assert "unknown block type 'x'" in bad["errors"][0]["message"]
+    listed = _gql(sqlite_server, VIEWS, p=project)
+    assert listed["data"]["project"]["allViews"]["edges"] == [
+        {"node": {"id": view_id, "revision": 1}}
+    ]
 
 
 def test_markdown_is_rendered_and_sanitised() -> None:
