@@ -146,6 +146,8 @@ def test_report_saved_loaded_listed_and_edited(wandb_client: WandbClient) -> Non
     assert out["listed"] == ["Loss study"]
     assert out["edited_id"] == out["id"]
     assert out["edited_title"] == "Loss study, revised"
+    assert out["deleted"] is True
+    assert out["after_delete"] == ["Loss study, revised"]
     assert out["kinds"] == ["H1", "MarkdownBlock", "CodeBlock", "LatexBlock", "PanelGrid"]
     assert out["panels"] == ["LinePlot", "ScalarChart"]
     assert f"/{project}/reports/Loss-study--" in out["url"]

@@ -80,6 +80,12 @@ def save() -> None:
     loaded.title = "Loss study, revised"
     loaded.save()
     again = wr.Report.from_url(loaded.url)
+    # A second report, deleted: the listing no longer holds it.
+    doomed = build(api.default_entity)
+    doomed.title = "Scratch"
+    doomed.save()
+    deleted = doomed.delete()
+    after = [r.display_name for r in wandb.Api().reports(f"{api.default_entity}/{args.project}")]
     print(
         "RESULT "
         + json.dumps(
@@ -90,6 +96,8 @@ def save() -> None:
                 "listed": listed,
                 "edited_id": loaded.id,
                 "edited_title": again.title,
+                "deleted": deleted,
+                "after_delete": after,
                 "kinds": [type(b).__name__ for b in loaded.blocks],
                 "panels": [type(p).__name__ for p in loaded.blocks[4].panels],
             }
