@@ -249,5 +249,7 @@ def test_share_link_opens_the_report_read_only_until_revoked(
     revoked = sqlite_client.run("reports.py", "unshare", "--project", project, "--url", out["url"])
     assert revoked.returncode == 0, revoked.stderr
     assert revoked.results == [{"revoked": True, "after": None}]
-    assert page.request.get(out["share_url"]).status == 404
+    answer = page.goto(out["share_url"])
+    assert answer is not None and answer.status == 404
+    expect(page.get_by_role("alert")).to_contain_text("share link does not exist or was revoked")
     context.close()

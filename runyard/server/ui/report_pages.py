@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from runyard.server.api import runs as runs_api
+from runyard.server.errors import ServiceError
 from runyard.server.reports import pages as report_pages
 from runyard.server.reports import sharing
 from runyard.server.reports import views as report_views
@@ -70,7 +71,14 @@ def report(
         return _to_login(request)
     with _uow(request) as uow:
         if accessToken:
-            page = report_pages.shared_report_page(uow, accessToken, entity, project, slug)
+            try:
+                page = report_pages.shared_report_page(uow, accessToken, entity, project, slug)
+            except ServiceError as exc:
+                # A signed-out reader of a dead link gets a page, not the API's JSON error.
+                context = {"me": me, "message": exc.message}
+                return templates.TemplateResponse(
+                    request, "error.html", context, status_code=exc.status
+                )
         else:
             assert me is not None
             page = report_pages.report_page(uow, me, entity, project, slug)
