@@ -75,9 +75,9 @@ def report(
                 page = report_pages.shared_report_page(uow, accessToken, entity, project, slug)
             except ServiceError as exc:
                 # A signed-out reader of a dead link gets a page, not the API's JSON error.
-                context = {"me": me, "message": exc.message}
+                failed: dict[str, Any] = {"me": me, "message": exc.message}
                 return templates.TemplateResponse(
-                    request, "error.html", context, status_code=exc.status
+                    request, "error.html", failed, status_code=exc.status
                 )
         else:
             assert me is not None
@@ -92,7 +92,7 @@ def report(
             }
             for i, g in page.grids.items()
         }
-        context = {
+        context: dict[str, Any] = {
             "me": me,
             "entity": entity,
             "project": project,
