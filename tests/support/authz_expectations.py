@@ -548,6 +548,15 @@ ROUTES: list[Route] = [
     page("GET", "/{entity}/{project}/runs/{run}", READ),
     page("GET", "/{entity}/{project}/jobs", READ),
     page("GET", "/{entity}/{project}/reports", READ),
+    page("POST", "/{entity}/{project}/reports", WRITE, form=lambda w, f: {"title": "Matrix"}),
+    page(
+        "POST",
+        "/{entity}/{project}/reports/{slug}/edit",
+        WRITE,
+        url=lambda w, f: f"/{w.team}/{w.project}/reports/Matrix--{f['view_node']}/edit",
+        form=lambda w, f: {"title": "Matrix, edited"},
+        setup=fresh_view,
+    ),
     page(
         "GET",
         "/{entity}/{project}/reports/{slug}",

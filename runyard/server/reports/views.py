@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy import func, select
 
@@ -40,6 +41,11 @@ class ViewInput:
 
 def _invalid(message: str, field: str) -> ServiceError:
     return ServiceError(ErrorCode.INVALID, message, details={"field": field})
+
+
+def refuse(message: str, field: str) -> NoReturn:
+    """Raise the INVALID error naming `field`."""
+    raise _invalid(message, field)
 
 
 def _check_length(value: str | None, limit: int, field: str) -> None:

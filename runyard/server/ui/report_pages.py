@@ -6,17 +6,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from runyard.server.api import runs as runs_api
 from runyard.server.errors import ServiceError
+from runyard.server.reports import editing, sharing
 from runyard.server.reports import pages as report_pages
-from runyard.server.reports import sharing
 from runyard.server.reports import views as report_views
 from runyard.server.tracking import history
 from runyard.server.tracking.ids import encode_id
 from runyard.server.ui.pages import _me, _page, _to_login, _uow, check_entity_segment, templates
+from runyard.server.unit_of_work import UnitOfWork
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,6 +46,48 @@ def reports_list(request: Request, entity: str, project: str) -> Response:
             for v in rows
         ]
     return _page(request, "reports.html", me, entity=entity, project=project, reports=reports)
+
+
+@router.post("/{entity}/{project}/reports", response_model=None)
+def create_report(
+    request: Request,
+    entity: str,
+    project: str,
+    title: Annotated[str, Form()],
+    description: Annotated[str, Form()] = "",
+    markdown: Annotated[str, Form()] = "",
+) -> Response:
+    """Write a new report from the list page's form, then open it."""
+    check_entity_segment(entity)
+    me = _me(request)
+    if me is None:
+        return _to_login(request)
+    with UnitOfWork(request.app.state.runyard, write=True) as uow:
+        view = editing.create_report(uow, me, entity, project, title, description, markdown)
+        slug = report_slug(view.display_name, encode_id("View", view.id))
+    return RedirectResponse(f"/{entity}/{project}/reports/{quote(slug)}", status_code=303)
+
+
+@router.post("/{entity}/{project}/reports/{slug}/edit", response_model=None)
+def edit_report(
+    request: Request,
+    entity: str,
+    project: str,
+    slug: str,
+    title: Annotated[str, Form()],
+    description: Annotated[str, Form()] = "",
+    markdown: Annotated[str, Form()] = "",
+) -> Response:
+    """Save the report page's edit form as a new revision, then show the report."""
+    check_entity_segment(entity)
+    me = _me(request)
+    if me is None:
+        return _to_login(request)
+    node_id = report_pages.report_id_from_slug(slug)
+    with UnitOfWork(request.app.state.runyard, write=True) as uow:
+        view = editing.edit_report(uow, me, node_id, title, description, markdown)
+        slug = report_slug(view.display_name, encode_id("View", view.id))
+    return RedirectResponse(f"/{entity}/{project}/reports/{quote(slug)}", status_code=303)
 
 
 def _metric_url(entity: str, project: str, token: str | None) -> str:
@@ -104,6 +147,7 @@ def report(
             "author": page.view.user.username if page.view.user else None,
             "revision": page.view.revision,
             "shared": bool(accessToken),
+            "slug": slug,
         }
     return templates.TemplateResponse(request, "report.html", context)
 
