@@ -493,3 +493,7 @@ class ViewAccessToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     view: Mapped[View] = relationship(lazy="joined")
+
+
+# Automation tables live in their own module; importing it registers them on Base.
+from runyard.server.db import automation_models  # noqa: E402, F401

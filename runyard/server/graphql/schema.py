@@ -13,6 +13,7 @@ from runyard.server.graphql import (
     artifact_drafts,
     artifact_reads,
     artifacts,
+    automations,
     identity,
     launch,
     launch_agent,
@@ -81,4 +82,5 @@ def build_schema() -> GraphQLSchema:
         *project_list.BINDABLES,
         *artifact_reads.BINDABLES,
         *reports.BINDABLES,
+        *automations.BINDABLES,
     )

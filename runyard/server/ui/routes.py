@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from runyard.server.ui import (
+    automation_pages,
     csrf,
     data,
     launch_links,
@@ -37,6 +38,7 @@ def mount_ui(app: FastAPI) -> None:
         people_pages,
         report_pages,
         wandb_urls,
+        automation_pages,
         pages,
     ):
         app.include_router(module.router)
