@@ -299,3 +299,35 @@ def test_report_written_and_edited_in_the_ui(
         page.go_back()
         page.reload()
         expect(page.locator(".report-meta")).to_contain_text("revision 2")
+
+
+def test_grid_over_an_unreadable_project_draws_no_runs(
+    sqlite_server: LiveServer, browser: Browser
+) -> None:
+    project = unique_project()
+    _gql(
+        sqlite_server,
+        "mutation($n: String) { upsertModel(input: {name: $n}) { inserted } }",
+        n=project,
+    )
+    grid = {
+        "type": "panel-grid",
+        "metadata": {
+            "runSets": [{"name": "Elsewhere", "project": {"entityName": "admin", "name": "gone"}}],
+            "panelBankSectionConfig": {
+                "panels": [{"viewType": "Scalar Chart", "config": {"metrics": ["acc"]}}]
+            },
+        },
+    }
+    spec = json.dumps(
+        {"blocks": [{"type": "heading", "level": 1, "children": [{"text": "Hi"}]}, grid]}
+    )
+    saved = _gql(
+        sqlite_server, UPSERT, i={"projectName": project, "displayName": "Mixed", "spec": spec}
+    )
+    view_id = saved["data"]["upsertView"]["view"]["id"]
+    with signed_in(browser, sqlite_server) as page:
+        answer = page.goto(f"{sqlite_server.url}/admin/{project}/reports/Mixed--{view_id}")
+        assert answer is not None and answer.status == 200
+        expect(page.locator(".report-runset")).to_contain_text("0 runs of admin/gone")
+        expect(page.locator(".report-scalar .scalar-value")).to_have_text("no data")

@@ -137,7 +137,13 @@ def report_page(
     view = views.read_view(uow, principal, report_id_from_slug(slug))
 
     def runs_of(e: str, p: str) -> list[Run]:
-        return project_reads.workspace(uow, principal, e, p).runs
+        # A grid over a project the reader may not see draws no runs; the rest still shows.
+        try:
+            return project_reads.workspace(uow, principal, e, p).runs
+        except ServiceError as exc:
+            if exc.code is ErrorCode.NOT_FOUND:
+                return []
+            raise
 
     return _page(view, entity, project, slug, runs_of)
 
