@@ -165,7 +165,9 @@ def test_report_with_unknown_panel_type_is_refused(sqlite_client: WandbClient) -
     assert "unknown panel type 'Hologram Plot'" in out["error"]
 
 
-def test_saved_workspace_loads_back_and_is_edited(sqlite_client: WandbClient) -> None:
+def test_saved_workspace_loads_back_and_is_edited(
+    sqlite_server: LiveServer, sqlite_client: WandbClient, browser: Browser
+) -> None:
     project = unique_project()
     assert (
         sqlite_client.run("reports.py", "seed", "--project", project, "--runs", "1").returncode == 0
@@ -179,6 +181,16 @@ def test_saved_workspace_loads_back_and_is_edited(sqlite_client: WandbClient) ->
     assert out["sections"] == ["Training"]
     assert out["panels"] == ["LinePlot"]
     assert out["metrics"] == ["loss"]
+    # The view's URL opens the workspace laid out as the view: its section, its panels.
+    with signed_in(browser, sqlite_server) as page:
+        page.goto(out["url"])
+        expect(page.locator(".saved-view")).to_contain_text("Saved view: Loss view, renamed")
+        section = page.locator('section[data-section="Training"]')
+        expect(section.locator('figure[data-metric="loss"]')).to_have_count(1)
+        assert page.locator("figure.panel").count() == 1
+        answer = page.goto(out["url"].split("?")[0] + "?nw=missing")
+        assert answer is not None and answer.status == 404
+        expect(page.get_by_role("alert")).to_contain_text("saved view nw=missing does not exist")
 
 
 def _ink(png_page: pypdfium2.PdfPage) -> float:
