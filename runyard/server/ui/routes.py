@@ -17,6 +17,7 @@ from runyard.server.ui import (
     launch_pages,
     pages,
     people_pages,
+    report_pages,
     wandb_urls,
 )
 
@@ -39,6 +40,7 @@ def mount_ui(app: FastAPI) -> None:
         people_pages,
         artifact_browser,
         artifact_edits,
+        report_pages,
         wandb_urls,
         automation_pages,
         pages,
