@@ -23,6 +23,7 @@ from runyard.server.graphql import (
     people_types,
     project_list,
     projects,
+    reports,
     run_branches,
     run_delete,
     run_files,
@@ -82,5 +83,6 @@ def build_schema() -> GraphQLSchema:
         *people_types.BINDABLES,
         *project_list.BINDABLES,
         *artifact_reads.BINDABLES,
+        *reports.BINDABLES,
         *automations.BINDABLES,
     )
