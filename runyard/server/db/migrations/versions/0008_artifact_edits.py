@@ -2,7 +2,7 @@
 default TTL; blob GC candidates
 
 Revision ID: 0008
-Revises: 0014
+Revises: 0016
 Create Date: 2026-12-04 23:40:00
 """
 
