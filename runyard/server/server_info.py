@@ -7,7 +7,15 @@ from typing import Any
 from runyard.server.settings import ServerSettings
 
 # Server features the official client asks about (`serverInfo.features`); each is served.
-FEATURES = ("UPDATE_RUN_STATE",)
+FEATURES = (
+    "UPDATE_RUN_STATE",
+    # The Registry (runyard/server/registry): `api.registries()`, `api.registry()`,
+    # `api.create_registry()` and `Registry.save()` ask for these two; with the third, a
+    # link's answer carries its membership, so the client need not read it again.
+    "ARTIFACT_REGISTRY_SEARCH",
+    "INCLUDE_ARTIFACT_TYPES_IN_REGISTRY_CREATION",
+    "ARTIFACT_MEMBERSHIP_IN_LINK_ARTIFACT_RESPONSE",
+)
 
 
 def cli_version_info(settings: ServerSettings) -> dict[str, Any]:

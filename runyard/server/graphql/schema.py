@@ -19,6 +19,7 @@ from runyard.server.graphql import (
     people_types,
     project_list,
     projects,
+    registry,
     run_artifacts,
     run_branches,
     run_delete,
@@ -77,4 +78,5 @@ def build_schema() -> GraphQLSchema:
         *people_types.BINDABLES,
         *project_list.BINDABLES,
         *run_artifacts.BINDABLES,
+        *registry.BINDABLES,
     )

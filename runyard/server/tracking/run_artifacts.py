@@ -17,6 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from runyard.server.access import Action, allows
 from runyard.server.auth import Principal
 from runyard.server.db.models import Artifact, ArtifactCollection, ArtifactUse, Project, Run
+from runyard.server.db.registry_models import Registry
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.tracking.ids import decode_id
 from runyard.server.unit_of_work import UnitOfWork
@@ -125,14 +126,19 @@ def type_in_project(uow: UnitOfWork, project: Project, name: str) -> TypeInProje
 
 
 def types_in_project(uow: UnitOfWork, project: Project) -> list[TypeInProject]:
-    """Every artifact type the project holds a collection of, by name."""
-    names = uow.session.scalars(
-        select(ArtifactCollection.type_name)
-        .where(ArtifactCollection.project_id == project.id)
-        .distinct()
-        .order_by(ArtifactCollection.type_name)
+    """Every artifact type the project holds a collection of, by name (for a registry, also
+    the types it accepts)."""
+    names = set(
+        uow.session.scalars(
+            select(ArtifactCollection.type_name)
+            .where(ArtifactCollection.project_id == project.id)
+            .distinct()
+        )
     )
-    return [TypeInProject(project, name) for name in names]
+    registry = uow.session.get(Registry, project.id)
+    if registry is not None:
+        names.update(registry.artifact_types or [])
+    return [TypeInProject(project, name) for name in sorted(names)]
 
 
 def collections_of_type(

@@ -1,0 +1,187 @@
+"""Collection edits: description and name (`updateArtifactPortfolio/Sequence`) and tags
+(`createArtifactCollectionTagAssignments` / `delete...`), and a collection's own reads.
+
+A collection in a registry follows the registry's roles (editing needs member); any other
+collection follows its entity's.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+
+from runyard.server.access import Action
+from runyard.server.auth import Principal
+from runyard.server.db.models import Artifact, ArtifactAlias, ArtifactCollection
+from runyard.server.db.registry_models import ArtifactLink, CollectionTag
+from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.registry.links import require_collection
+from runyard.server.tracking.artifact_service import project_of
+from runyard.server.tracking.artifacts import (
+    PORTFOLIO,
+    Membership,
+    check_collection_name,
+    find_collection,
+)
+from runyard.server.tracking.ids import decode_id
+from runyard.server.unit_of_work import UnitOfWork
+
+MAX_TAGS_PER_CALL = 20
+MAX_DESCRIPTION = 10_000
+_TAG_RE = re.compile(r"^[-\w]+( +[-\w]+)*$")
+
+
+class TagSpec(BaseModel):
+    """One tag (`{"tagName": "prod"}`); categories and attributes are accepted, unused."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tagName: str
+
+
+def collection_by_id(
+    uow: UnitOfWork, principal: Principal, node_id: str, field: str, action: Action
+) -> ArtifactCollection:
+    """A collection by node id that the caller may `action` on."""
+    try:
+        pk = decode_id("ArtifactCollection", node_id)
+    except ValueError as exc:
+        raise ServiceError(ErrorCode.INVALID, f"{field}: {exc}") from exc
+    collection = uow.session.get(ArtifactCollection, pk)
+    if collection is None:
+        raise ServiceError(ErrorCode.NOT_FOUND, f"{field}: no artifact collection {node_id!r}")
+    require_collection(uow.session, principal, collection, action)
+    return collection
+
+
+def update_collection(
+    uow: UnitOfWork,
+    principal: Principal,
+    node_id: str,
+    field: str,
+    name: str | None,
+    description: str | None,
+) -> ArtifactCollection:
+    """Rename a collection or change its description."""
+    collection = collection_by_id(uow, principal, node_id, field, Action.WRITE)
+    if description is not None:
+        if len(description) > MAX_DESCRIPTION:
+            raise ServiceError(
+                ErrorCode.INVALID,
+                f"description: {len(description):,} characters, over the limit of "
+                f"{MAX_DESCRIPTION:,}",
+            )
+        collection.description = description
+    if name is not None and name != collection.name:
+        check_collection_name(name)
+        if find_collection(uow.session, collection.project, name) is not None:
+            raise ServiceError(
+                ErrorCode.CONFLICT, f"name: a collection {name!r} exists in this project"
+            )
+        collection.name = name
+    uow.session.flush()
+    return collection
+
+
+def _named(
+    uow: UnitOfWork, principal: Principal, entity: str, project: str, name: str
+) -> ArtifactCollection:
+    owner = project_of(uow, principal, entity, project)
+    collection = find_collection(uow.session, owner, name)
+    if collection is None:
+        raise ServiceError(
+            ErrorCode.NOT_FOUND,
+            f"artifactCollectionName: no collection {name!r} in {entity}/{project}",
+        )
+    require_collection(uow.session, principal, collection, Action.WRITE)
+    return collection
+
+
+def _tag_names(tags: list[TagSpec]) -> list[str]:
+    if len(tags) > MAX_TAGS_PER_CALL:
+        raise ServiceError(
+            ErrorCode.INVALID, f"tags: at most {MAX_TAGS_PER_CALL} tags per call, got {len(tags)}"
+        )
+    for tag in tags:
+        if len(tag.tagName) > 128 or not _TAG_RE.fullmatch(tag.tagName):
+            raise ServiceError(
+                ErrorCode.INVALID,
+                f"tags: {tag.tagName!r} is not a valid tag: use letters, digits, '-', '_' and "
+                "single spaces between words (at most 128 characters)",
+            )
+    return list(dict.fromkeys(t.tagName for t in tags))
+
+
+def add_tags(
+    uow: UnitOfWork,
+    principal: Principal,
+    entity: str,
+    project: str,
+    name: str,
+    tags: list[TagSpec],
+) -> list[CollectionTag]:
+    """Tag a collection; tags it has already are kept once. Returns the tags added."""
+    collection = _named(uow, principal, entity, project, name)
+    have = {t.name for t in tags_of(uow, collection)}
+    added = [
+        CollectionTag(collection_id=collection.id, name=tag)
+        for tag in _tag_names(tags)
+        if tag not in have
+    ]
+    uow.session.add_all(added)
+    uow.session.flush()
+    return [t for t in tags_of(uow, collection) if t.name in {*(a.name for a in added), *have}]
+
+
+def remove_tags(
+    uow: UnitOfWork,
+    principal: Principal,
+    entity: str,
+    project: str,
+    name: str,
+    tags: list[TagSpec],
+) -> None:
+    """Remove tags from a collection (tags it does not have are ignored)."""
+    collection = _named(uow, principal, entity, project, name)
+    doomed = set(_tag_names(tags))
+    for tag in tags_of(uow, collection):
+        if tag.name in doomed:
+            uow.session.delete(tag)
+    uow.session.flush()
+
+
+def tags_of(uow: UnitOfWork, collection: ArtifactCollection) -> list[CollectionTag]:
+    """A collection's tags by name."""
+    return list(
+        uow.session.scalars(
+            select(CollectionTag)
+            .where(CollectionTag.collection_id == collection.id)
+            .order_by(CollectionTag.name)
+        )
+    )
+
+
+def aliases_in(uow: UnitOfWork, collection: ArtifactCollection) -> list[ArtifactAlias]:
+    """The aliases of a collection by name."""
+    return list(
+        uow.session.scalars(
+            select(ArtifactAlias)
+            .where(ArtifactAlias.collection_id == collection.id)
+            .order_by(ArtifactAlias.alias)
+        )
+    )
+
+
+def linked_versions(uow: UnitOfWork, collection: ArtifactCollection) -> list[Membership]:
+    """A portfolio's linked versions, newest link first."""
+    if collection.kind != PORTFOLIO:
+        return []
+    links = uow.session.scalars(
+        select(ArtifactLink)
+        .join(Artifact, Artifact.id == ArtifactLink.artifact_id)
+        .where(ArtifactLink.collection_id == collection.id)
+        .order_by(ArtifactLink.version_index.desc())
+    )
+    return [Membership(link.artifact, collection, link) for link in links]
