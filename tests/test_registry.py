@@ -6,8 +6,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from conftest import ScriptResult, WandbClient, unique_project
 from support.server import LiveServer
 

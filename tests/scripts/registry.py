@@ -134,11 +134,7 @@ try:
         report(describe(api.artifact(args.name)))
     elif args.action == "search":
         registries = api.registries(filter=parse(args.registry_filter))
-        if (
-            args.version_filter is not None
-            or args.action == "search"
-            and not (args.collection_filter)
-        ):
+        if args.version_filter is not None or not args.collection_filter:
             versions = registries.versions(filter=parse(args.version_filter))
             found = [
                 {
