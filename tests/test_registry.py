@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from conftest import ScriptResult, WandbClient, unique_project
 from support.server import LiveServer
@@ -121,3 +124,166 @@ def test_model_linked_into_two_collections_is_searched_and_used(
     assert used["files"] == MODEL
     assert used["artifact"]["version"] == "v0"
     assert used["artifact"]["aliases"] == ["best", "latest", "production"]
+
+
+@pytest.fixture
+def client_as(tmp_path: Path, server: LiveServer) -> Iterator[Callable[[str], WandbClient]]:
+    """Isolated official clients, one per API key."""
+    made: list[WandbClient] = []
+
+    def make(key: str) -> WandbClient:
+        client = WandbClient(tmp_path / f"c{len(made)}", server, api_key=key)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.kill_leftovers()
+
+
+def test_restricted_registry_reads_as_missing_to_users_without_a_role(
+    server: LiveServer, client_as: Callable[[str], WandbClient], tmp_path: Path
+) -> None:
+    owner_name, outsider_name = _name("owner"), _name("outsider")
+    owner = client_as(_new_user(server, owner_name))
+    outsider = client_as(_new_user(server, outsider_name))
+    reg = _name("secret")
+    made = _result(owner.run("registry.py", "create", "--name", reg, "--visibility", "restricted"))
+    assert made["visibility"] == "restricted"
+    linked = _result(
+        owner.run(
+            "registry.py",
+            "link",
+            "--project",
+            unique_project(),
+            "--name",
+            "hidden-model",
+            "--src",
+            str(_src(tmp_path, MODEL)),
+            "--target",
+            f"wandb-registry-{reg}/hidden=prod",
+        )
+    )
+    assert linked["links"][0]["aliases"] == ["latest", "prod"]
+    # The owner (its creator, so its admin) reads it; the outsider cannot, in any way.
+    mine = _result(owner.run("registry.py", "get", "--name", reg))
+    assert mine.get("name") == reg, mine
+    got = _result(outsider.run("registry.py", "get", "--name", reg))
+    assert "error" in got
+    read = _result(
+        outsider.run("registry.py", "artifact", "--name", f"wandb-registry-{reg}/hidden:prod")
+    )
+    assert f"registry {reg!r} does not exist" in read["error"]
+    listed = _result(outsider.run("registry.py", "list"))
+    assert reg not in listed["registries"] and "model" in listed["registries"]
+    searched = _result(
+        outsider.run("registry.py", "search", "--version-filter", '{"alias": "prod"}')
+    )
+    assert all(f["project"] != f"wandb-registry-{reg}" for f in searched["found"])
+    # Nor can it link into it: the registry reads as missing there too.
+    refused = _result(
+        outsider.run(
+            "registry.py",
+            "link",
+            "--project",
+            unique_project(),
+            "--name",
+            "intruder",
+            "--src",
+            str(_src(tmp_path, MODEL)),
+            "--target",
+            f"wandb-registry-{reg}/hidden",
+        )
+    )
+    assert f"registry {reg!r} does not exist" in refused["error"]
+    # Over GraphQL the same read answers not found, naming the registry.
+    query = 'query { project(entityName: "runyard", name: "wandb-registry-REG") { name } }'
+    query = query.replace("REG", reg)
+    with server.api(_new_user(server, _name("probe"))) as probe:
+        answer = probe.post("/graphql", json={"query": query}).json()
+        assert answer["data"]["project"] is None
+        assert "does not exist" in answer["errors"][0]["message"]
+    with server.api() as admin:
+        assert admin.post("/graphql", json={"query": query}).json()["data"]["project"] == {
+            "name": f"wandb-registry-{reg}"
+        }
+
+
+def test_legacy_model_registry_link(wandb_client: WandbClient, tmp_path: Path) -> None:
+    project = unique_project()
+    registered = _name("classifier")
+    first = _result(
+        wandb_client.run(
+            "registry.py",
+            "link_model",
+            "--project",
+            project,
+            "--name",
+            registered,
+            "--src",
+            str(_src(tmp_path, MODEL)),
+            "--aliases",
+            "staging",
+        )
+    )["linked"]
+    assert first["is_link"]
+    assert first["qualified_name"].endswith(f"/model-registry/{registered}:v0")
+    assert first["aliases"] == ["latest", "staging"]
+    changed = {**MODEL, "weights.txt": "0.4 0.5 0.6\n"}
+    second = _result(
+        wandb_client.run(
+            "registry.py",
+            "link_model",
+            "--project",
+            project,
+            "--name",
+            registered,
+            "--src",
+            str(_src(tmp_path, changed)),
+        )
+    )["linked"]
+    assert second["name"] == f"{registered}:v1"
+    assert second["aliases"] == ["latest"]
+    assert second["source_name"] == "legacy-model:v1"
+    # `latest` moved to the new link; `staging` stayed on the first version.
+    staging = _result(
+        wandb_client.run(
+            "registry.py", "artifact", "--name", f"model-registry/{registered}:staging"
+        )
+    )
+    assert staging["version"] == "v0" and staging["source_name"] == "legacy-model:v0"
+
+
+def test_bad_registry_input_gets_clear_errors(
+    server: LiveServer, wandb_client: WandbClient, tmp_path: Path
+) -> None:
+    missing = _name("nosuch")
+    refused = _result(
+        wandb_client.run(
+            "registry.py",
+            "link",
+            "--project",
+            unique_project(),
+            "--name",
+            "orphan",
+            "--src",
+            str(_src(tmp_path, MODEL)),
+            "--target",
+            f"wandb-registry-{missing}/coll",
+        )
+    )
+    assert f"registry {missing!r} does not exist" in refused["error"]
+    with server.api() as admin:
+        # Nothing was made on the way: no registry, no project of that name.
+        probe = 'query { project(entityName: "runyard", name: "wandb-registry-REG") { name } }'
+        answer = admin.post("/graphql", json={"query": probe.replace("REG", missing)}).json()
+        assert answer["data"]["project"] is None, answer
+
+    bad = _result(wandb_client.run("registry.py", "create", "--name", "bad name!"))
+    assert "'bad name!' is not a valid registry name" in bad["error"]
+    assert "bad name!" not in _result(wandb_client.run("registry.py", "list"))["registries"]
+
+    reg = _name("twice")
+    _result(wandb_client.run("registry.py", "create", "--name", reg))
+    again = _result(wandb_client.run("registry.py", "create", "--name", reg))
+    assert f"Registry {reg!r} already exists" in again["error"]
