@@ -287,3 +287,54 @@ def test_bad_registry_input_gets_clear_errors(
     _result(wandb_client.run("registry.py", "create", "--name", reg))
     again = _result(wandb_client.run("registry.py", "create", "--name", reg))
     assert f"Registry {reg!r} already exists" in again["error"]
+
+
+def test_registry_roles_viewer_reads_member_links_team_role_is_inherited(
+    server: LiveServer,
+    wandb_client: WandbClient,
+    client_as: Callable[[str], WandbClient],
+    tmp_path: Path,
+) -> None:
+    reg = _name("roles")
+    _result(wandb_client.run("registry.py", "create", "--name", reg, "--visibility", "restricted"))
+    target = f"wandb-registry-{reg}/detector"
+    src = str(_src(tmp_path, MODEL))
+    _result(
+        wandb_client.run(
+            "registry.py", "link", "--name", "det", "--src", src, "--target", f"{target}=prod"
+        )
+    )
+    viewer_name = _name("viewer")
+    viewer = client_as(_new_user(server, viewer_name))
+    added = _result(
+        wandb_client.run("registry.py", "members", "--name", reg, "--user", viewer_name)
+    )
+    assert [viewer_name, "viewer"] in [[u, r.rsplit(".", 1)[-1].lower()] for u, r in added["users"]]
+
+    # A viewer reads and uses the registry's versions...
+    used = _result(viewer.run("registry.py", "use_model", "--name", f"{target}:prod"))
+    assert used["files"] == MODEL
+    # ...but may not link into it.
+    refused = _result(
+        viewer.run("registry.py", "link", "--name", "mine", "--src", src, "--target", target)
+    )
+    assert f"you are a viewer of registry {reg!r}" in refused["error"]
+
+    # A team the viewer belongs to gets the member role: the viewer now links (the highest
+    # of its own and its teams' roles counts).
+    team = _name("team")
+    with server.api(_key_of(viewer)) as me:
+        assert me.post("/api/v1/teams", json={"name": team}).status_code == 201
+    roles = _result(
+        wandb_client.run("registry.py", "members", "--name", reg, "--team", f"{team}=member")
+    )
+    assert [[t, r.rsplit(".", 1)[-1].lower()] for t, r in roles["teams"]] == [[team, "member"]]
+    linked = _result(
+        viewer.run("registry.py", "link", "--name", "mine", "--src", src, "--target", target)
+    )
+    assert linked["links"][0]["name"] == "detector:v1", linked
+    assert linked["links"][0]["aliases"] == ["latest"]
+
+
+def _key_of(client: WandbClient) -> str:
+    return client.env["WANDB_API_KEY"]

@@ -13,7 +13,17 @@ import wandb
 parser = argparse.ArgumentParser()
 parser.add_argument(
     "action",
-    choices=["create", "get", "list", "link", "link_model", "use_model", "search", "artifact"],
+    choices=[
+        "create",
+        "get",
+        "list",
+        "link",
+        "link_model",
+        "use_model",
+        "search",
+        "artifact",
+        "members",
+    ],
 )
 parser.add_argument("--project", default="registry-src")
 parser.add_argument("--name", default="")
@@ -30,6 +40,8 @@ parser.add_argument("--aliases", default="")
 parser.add_argument("--registry-filter")
 parser.add_argument("--collection-filter")
 parser.add_argument("--version-filter")
+parser.add_argument("--user", action="append", default=[], help="USERNAME[=role] to add")
+parser.add_argument("--team", action="append", default=[], help="TEAM[=role] to add")
 args = parser.parse_args()
 
 
@@ -130,6 +142,26 @@ try:
             root = path if path.is_dir() else path.parent
             artifact = api.artifact(args.name)
             report({"files": listing(root), "artifact": describe(artifact)})
+    elif args.action == "members":
+        registry = api.registry(args.name)
+        for spec in args.user:
+            username, _, role = spec.partition("=")
+            user = api.user(username)
+            registry.add_members(user)
+            if role:
+                registry.update_member(user, role)
+        for spec in args.team:
+            team_name, _, role = spec.partition("=")
+            team = api.team(team_name)
+            registry.add_members(team)
+            if role:
+                registry.update_member(team, role)
+        report(
+            {
+                "users": sorted([m.user.username, str(m.role)] for m in registry.user_members()),
+                "teams": sorted([m.team.name, str(m.role)] for m in registry.team_members()),
+            }
+        )
     elif args.action == "artifact":
         report(describe(api.artifact(args.name)))
     elif args.action == "search":

@@ -307,6 +307,19 @@ def owners_registry(w: World) -> Fresh:
     return {"registry_node": _ok_data(made)["upsertModel"]["project"]["id"]}
 
 
+def registry_and_user(w: World) -> Fresh:
+    """A restricted registry alice made, and a new user to give a role there."""
+    name = w.fresh_user()
+    return {**owners_registry(w), "user_node": w.user_node(name)}
+
+
+def registry_and_team(w: World) -> Fresh:
+    """A restricted registry alice made, and the team `t`'s entity id."""
+    found = w.gql("owner", "query($n: String) { entity(name: $n) { id } }", {"n": w.team})
+    node = _ok_data(found)["entity"]["id"]
+    return {**owners_registry(w), "team_node": node}
+
+
 def _ok_data(response: httpx.Response) -> Any:
     body = response.json()
     assert response.status_code == 200 and not body.get("errors"), response.text
@@ -1122,5 +1135,54 @@ FIELDS: list[Field] = [
         "mutation($i: DeleteModelInput!) { deleteModel(input: $i) { success } }",
         variables=lambda w, f: {"i": {"id": f["registry_node"]}},
         setup=owners_registry,
+    ),
+    gql(
+        "mutation",
+        "createProjectMembers",
+        PERSONAL,
+        "mutation($i: CreateProjectMembersInput!) { createProjectMembers(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {"projectId": f["registry_node"], "userIds": [f["user_node"]]}
+        },
+        setup=registry_and_user,
+    ),
+    gql(
+        "mutation",
+        "deleteProjectMembers",
+        PERSONAL,
+        "mutation($i: DeleteProjectMembersInput!) { deleteProjectMembers(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {"projectId": f["registry_node"], "userIds": [f["user_node"]]}
+        },
+        setup=registry_and_user,
+    ),
+    gql(
+        "mutation",
+        "updateProjectMember",
+        PERSONAL,
+        "mutation($i: UpdateProjectMemberInput!) { updateProjectMember(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {
+                "projectId": f["registry_node"],
+                "userId": f["user_node"],
+                "userProjectRole": "member",
+            }
+        },
+        setup=registry_and_user,
+    ),
+    gql(
+        "mutation",
+        "updateProjectTeamMember",
+        PERSONAL,
+        "mutation($i: UpdateProjectTeamMemberInput!) {"
+        " updateProjectTeamMember(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {
+                "projectId": f["registry_node"],
+                "teamId": f["team_node"],
+                "teamProjectRole": "viewer",
+            }
+        },
+        setup=registry_and_team,
     ),
 ]

@@ -16,7 +16,7 @@ from runyard.server.api.models import as_utc
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import ctx
 from runyard.server.people.directory import ORGANIZATION
-from runyard.server.registry import collections, links, registries, search
+from runyard.server.registry import collections, links, members, registries, search
 from runyard.server.tracking import artifact_service, project_list, project_reads
 from runyard.server.tracking.ids import encode_id
 from runyard.server.tracking.run_artifacts import TypeInProject
@@ -388,6 +388,95 @@ def resolve_delete_collection_tags(
         input["projectName"],
         input["artifactCollectionName"],
         [collections.TagSpec.model_validate(t) for t in input["tags"]],
+    )
+    return {"success": True}
+
+
+# --- members ----------------------------------------------------------------------------------
+
+
+@project_type.field("members")
+def resolve_project_members(project: Project, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
+    """The users a registry names with their roles."""
+    context = ctx(info)
+    return [
+        {
+            "id": encode_id("User", user.id),
+            "name": user.username,
+            "username": user.username,
+            "email": user.email,
+            "role": {"name": role.value},
+        }
+        for user, role in members.user_members(context.uow, context.principal, project)
+    ]
+
+
+@project_type.field("teamMembers")
+def resolve_project_team_members(
+    project: Project, info: GraphQLResolveInfo
+) -> list[dict[str, Any]]:
+    """The teams a registry names with their roles."""
+    context = ctx(info)
+    return [
+        {"team": team, "role": {"name": role.value}}
+        for team, role in members.team_members(context.uow, context.principal, project)
+    ]
+
+
+@mutation.field("createProjectMembers")
+def resolve_add_members(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Add users and teams to a registry as viewers."""
+    context = ctx(info)
+    members.add_members(
+        context.uow,
+        context.principal,
+        input["projectId"],
+        input.get("userIds") or [],
+        input.get("teamIds") or [],
+    )
+    return {"success": True}
+
+
+@mutation.field("deleteProjectMembers")
+def resolve_remove_members(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """Remove users and teams from a registry."""
+    context = ctx(info)
+    members.remove_members(
+        context.uow,
+        context.principal,
+        input["projectId"],
+        input.get("userIds") or [],
+        input.get("teamIds") or [],
+    )
+    return {"success": True}
+
+
+@mutation.field("updateProjectMember")
+def resolve_user_role(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Set a user's role in a registry."""
+    context = ctx(info)
+    members.set_role(
+        context.uow,
+        context.principal,
+        input["projectId"],
+        user_id=input["userId"],
+        role=input["userProjectRole"],
+    )
+    return {"success": True}
+
+
+@mutation.field("updateProjectTeamMember")
+def resolve_team_role(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Set a team's role in a registry."""
+    context = ctx(info)
+    members.set_role(
+        context.uow,
+        context.principal,
+        input["projectId"],
+        team_id=input["teamId"],
+        role=input["teamProjectRole"],
     )
     return {"success": True}
 
