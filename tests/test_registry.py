@@ -111,6 +111,34 @@ def test_model_linked_into_two_collections_is_searched_and_used(
     )
     assert [(f["collection"], f["type"]) for f in by_name["found"]] == [("candidates", "model")]
 
+    # Collection descriptions and tags, then search by tag.
+    edited = _result(
+        wandb_client.run(
+            "registry.py",
+            "edit_collections",
+            "--name",
+            reg_a,
+            "--description",
+            "The production classifier",
+            "--tags",
+            "vision,prod-ready",
+        )
+    )
+    assert edited["now"] == [
+        ["classifier", "The production classifier", ["prod-ready", "vision"]]
+    ], edited
+    by_tag = _result(
+        wandb_client.run(
+            "registry.py",
+            "search",
+            "--collection-filter",
+            '{"tag": "prod-ready"}',
+        )
+    )
+    assert [(f["collection"], f["project"]) for f in by_tag["found"]] == [
+        ("classifier", f"wandb-registry-{reg_a}")
+    ]
+
     used = _result(
         wandb_client.run(
             "registry.py",

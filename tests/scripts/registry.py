@@ -23,6 +23,7 @@ parser.add_argument(
         "search",
         "artifact",
         "members",
+        "edit_collections",
     ],
 )
 parser.add_argument("--project", default="registry-src")
@@ -41,6 +42,7 @@ parser.add_argument("--registry-filter")
 parser.add_argument("--collection-filter")
 parser.add_argument("--version-filter")
 parser.add_argument("--user", action="append", default=[], help="USERNAME[=role] to add")
+parser.add_argument("--tags", default="", help="tags to give collections")
 parser.add_argument("--team", action="append", default=[], help="TEAM[=role] to add")
 args = parser.parse_args()
 
@@ -160,6 +162,20 @@ try:
             {
                 "users": sorted([m.user.username, str(m.role)] for m in registry.user_members()),
                 "teams": sorted([m.team.name, str(m.role)] for m in registry.team_members()),
+            }
+        )
+    elif args.action == "edit_collections":
+        edited = []
+        for collection in api.registry(args.name).collections():
+            collection.description = args.description
+            collection.tags = [t for t in args.tags.split(",") if t]
+            collection.save()
+            edited.append(collection.name)
+        again = api.registry(args.name).collections()
+        report(
+            {
+                "edited": sorted(edited),
+                "now": sorted([c.name, c.description, sorted(c.tags)] for c in again),
             }
         )
     elif args.action == "artifact":
