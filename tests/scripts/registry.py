@@ -7,6 +7,7 @@ reported as `{"error": ...}` with the causes it chains (the server's message is 
 import argparse
 import json
 import pathlib
+import traceback
 
 import wandb
 
@@ -58,7 +59,8 @@ def error(exc: BaseException) -> dict[str, str]:
     while seen is not None:
         parts.append(f"{type(seen).__name__}: {seen}")
         seen = seen.__cause__ or seen.__context__
-    return {"error": " <- ".join(parts)}
+    where = traceback.format_exception(exc)[-4:]
+    return {"error": " <- ".join(parts), "trace": "".join(where)}
 
 
 def describe(artifact: wandb.Artifact) -> dict[str, object]:
@@ -114,21 +116,26 @@ try:
         report(registry_view(api.registry(args.name)))
     elif args.action == "list":
         found = api.registries(filter=parse(args.registry_filter))
-        report({"registries": sorted(r.name for r in found)})
+        # Clients before 0.20 name registries with their `wandb-registry-` prefix.
+        report({"registries": sorted(r.name.removeprefix("wandb-registry-") for r in found)})
     elif args.action == "link":
         with wandb.init(project=args.project, job_type="train") as run:
             model = wandb.Artifact(args.name, type=args.type, metadata={"accuracy": 0.93})
             model.add_dir(args.src)
             logged = run.log_artifact(model)
             logged.wait()
-            links = []
+            made = []
             for target in args.target:
                 path, _, aliases = target.partition("=")
-                linked = run.link_artifact(
-                    logged, path, aliases=[a for a in aliases.split(",") if a]
-                )
-                links.append(describe(linked))
-            report({"logged": describe(logged), "links": links})
+                names = [a for a in aliases.split(",") if a]
+                made.append((run.link_artifact(logged, path, aliases=names), path, names))
+        # Clients before 0.20 link in the background and return nothing; finishing the run
+        # waits for their links, so read them back now (a refused link reads as before).
+        links = [
+            describe(linked or api.artifact(f"{path}:{names[0] if names else 'latest'}"))
+            for linked, path, names in made
+        ]
+        report({"logged": describe(logged), "links": links})
     elif args.action == "link_model":
         with wandb.init(project=args.project, job_type="train") as run:
             linked = run.link_model(
@@ -137,7 +144,10 @@ try:
                 name="legacy-model",
                 aliases=[a for a in args.aliases.split(",") if a],
             )
-            report({"linked": describe(linked) if linked else None})
+            entity = run.entity
+        # As for `link`: older clients link in the background, done once the run finished.
+        linked = linked or api.artifact(f"{entity}/model-registry/{args.name}:latest")
+        report({"linked": describe(linked)})
     elif args.action == "use_model":
         with wandb.init(project=args.project, job_type="eval") as run:
             path = pathlib.Path(run.use_model(args.name))
@@ -146,6 +156,9 @@ try:
             report({"files": listing(root), "artifact": describe(artifact)})
     elif args.action == "members":
         registry = api.registry(args.name)
+        if not hasattr(registry, "add_members"):  # clients before 0.23 cannot manage members
+            report({"unsupported": wandb.__version__})
+            raise SystemExit(0)
         for spec in args.user:
             username, _, role = spec.partition("=")
             user = api.user(username)
