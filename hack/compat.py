@@ -35,6 +35,7 @@ TESTS = [
     "tests/test_run_branches.py",
     "tests/test_run_alerts.py",
     "tests/test_registry.py",
+    "tests/test_artifact_listing.py",
 ]
 MEDIA_PACKAGES = ["numpy>=1.26", "pillow>=10.0"]
 

@@ -15,6 +15,8 @@ FEATURES = (
     "ARTIFACT_REGISTRY_SEARCH",
     "INCLUDE_ARTIFACT_TYPES_IN_REGISTRY_CREATION",
     "ARTIFACT_MEMBERSHIP_IN_LINK_ARTIFACT_RESPONSE",
+    # `filters` and `order` on artifact collection listings (artifacts/filters.py).
+    "ARTIFACT_COLLECTIONS_FILTERING_SORTING",
 )
 
 

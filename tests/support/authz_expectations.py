@@ -326,6 +326,17 @@ def _ok_data(response: httpx.Response) -> Any:
     return body["data"]
 
 
+def artifact_collection(w: World) -> Fresh:
+    """The node id of the collection of `t/proj`'s logged artifact."""
+    found = w.gql(
+        "owner",
+        "query($e: String, $p: String, $n: String!) {"
+        " project(entityName: $e, name: $p) { artifactCollection(name: $n) { id } } }",
+        {"e": w.team, "p": w.project, "n": w.artifact},
+    ).json()
+    return {"collection_node": found["data"]["project"]["artifactCollection"]["id"]}
+
+
 def fill(path: str, w: World, f: Fresh) -> str:
     """The route's path with the world's objects (fresh ones first) in its placeholders."""
     values = {
@@ -661,6 +672,14 @@ FIELDS: list[Field] = [
         READ,
         "query($id: ID!) { artifact(id: $id) { id state } }",
         variables=lambda w, f: {"id": w.artifact_node},
+    ),
+    gql(
+        "query",
+        "artifactCollection",
+        READ,
+        "query($id: ID!) { artifactCollection(id: $id) { id name } }",
+        variables=lambda w, f: {"id": f["collection_node"]},
+        setup=artifact_collection,
     ),
     gql(
         "mutation",

@@ -11,6 +11,7 @@ from graphql import GraphQLResolveInfo
 
 from runyard.server.access import Action
 from runyard.server.api.models import as_utc
+from runyard.server.artifacts.listing import TypeInProject
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import GraphQLContext, ctx
 from runyard.server.tracking import artifact_files as files
@@ -269,12 +270,8 @@ ARTIFACT_ATTRIBUTES = {
     "id": lambda a: encode_id("Artifact", a.id),
     "artifactSequence": lambda a: a.collection,
     "versionIndex": lambda a: a.version_index,
-    "artifactType": lambda a: {
-        "id": encode_id("ArtifactType", a.collection.id),
-        "name": a.collection.type_name,
-        # ArtifactType.artifactCollections (graphql/run_artifacts.py) starts from it.
-        "artifact": a,
-    },
+    # The type as seen in the version's project (graphql/artifact_reads.py resolves it).
+    "artifactType": lambda a: TypeInProject(a.collection.project, a.collection.type_name),
     "metadata": lambda a: json.dumps(a.metadata_json or {}),
     "ttlDurationSeconds": lambda a: -2,
     "ttlIsInherited": lambda a: True,

@@ -13,13 +13,13 @@ from ariadne import MutationType, ObjectType
 from graphql import GraphQLResolveInfo
 
 from runyard.server.api.models import as_utc
+from runyard.server.artifacts.listing import TypeInProject
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import ctx
 from runyard.server.people.directory import ORGANIZATION
 from runyard.server.registry import collections, links, members, registries, search
 from runyard.server.tracking import artifact_service, project_list, project_reads
 from runyard.server.tracking.ids import encode_id
-from runyard.server.tracking.run_artifacts import TypeInProject
 
 if TYPE_CHECKING:
     from runyard.server.db.models import Artifact, ArtifactCollection, Entity, Project
@@ -31,7 +31,6 @@ entity_type = ObjectType("Entity")
 organization_type = ObjectType("Organization")
 project_type = ObjectType("Project")
 portfolio_type = ObjectType("ArtifactPortfolio")
-sequence_type = ObjectType("ArtifactSequence")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -191,44 +190,54 @@ def resolve_project_allow_all(project: Project, info: GraphQLResolveInfo) -> boo
 # --- collections ------------------------------------------------------------------------------
 
 
-def _collection_fields(kind: ObjectType) -> None:
-    @kind.field("description")
-    def resolve_description(collection: ArtifactCollection, _: GraphQLResolveInfo) -> Any:
-        """The collection's description."""
-        return collection.description
-
-    @kind.field("createdAt")
-    def resolve_created(collection: ArtifactCollection, _: GraphQLResolveInfo) -> Any:
-        """When the collection was made."""
-        return _iso(collection.created_at)
-
-    @kind.field("updatedAt")
-    def resolve_updated(collection: ArtifactCollection, _: GraphQLResolveInfo) -> Any:
-        """Runyard keeps no change time per collection: when it was made."""
-        return _iso(collection.created_at)
-
-    @kind.field("defaultArtifactType")
-    def resolve_type(collection: ArtifactCollection, _: GraphQLResolveInfo) -> Any:
-        """The type of the collection's versions."""
-        return TypeInProject(collection.project, collection.type_name)
-
-    @kind.field("tags")
-    def resolve_tags(collection: ArtifactCollection, info: GraphQLResolveInfo, **_: Any) -> Any:
-        """The collection's tags by name (one page: there are few)."""
-        tags = collections.tags_of(ctx(info).uow, collection)
-        return {"edges": [{"node": _tag_node(t)} for t in tags]}
-
-    @kind.field("aliases")
-    def resolve_aliases(collection: ArtifactCollection, info: GraphQLResolveInfo, **_: Any) -> Any:
-        """The collection's aliases by name (one page: there are few)."""
-        rows = collections.aliases_in(ctx(info).uow, collection)
-        edges = [{"node": a, "cursor": a.alias} for a in rows]
-        end = edges[-1]["cursor"] if edges else None
-        return {"edges": edges, "pageInfo": {"endCursor": end, "hasNextPage": False}}
+def tags_connection(tags: list[CollectionTag]) -> dict[str, Any]:
+    """A collection's tags as a TagConnection (one page: there are few)."""
+    edges = [{"node": _tag_node(t), "cursor": t.name} for t in tags]
+    end = edges[-1]["cursor"] if edges else None
+    return {"edges": edges, "pageInfo": {"endCursor": end, "hasNextPage": False}}
 
 
-_collection_fields(portfolio_type)
-_collection_fields(sequence_type)
+@portfolio_type.field("description")
+def resolve_portfolio_description(collection: ArtifactCollection, _: GraphQLResolveInfo) -> Any:
+    """The collection's description."""
+    return collection.description
+
+
+@portfolio_type.field("createdAt")
+def resolve_portfolio_created(collection: ArtifactCollection, _: GraphQLResolveInfo) -> Any:
+    """When the collection was made (its first link)."""
+    return _iso(collection.created_at)
+
+
+@portfolio_type.field("updatedAt")
+def resolve_portfolio_updated(collection: ArtifactCollection, info: GraphQLResolveInfo) -> Any:
+    """When a version was last linked into it (its creation before that)."""
+    return _iso(collections.updated_at(ctx(info).uow, collection))
+
+
+@portfolio_type.field("defaultArtifactType")
+def resolve_portfolio_type(collection: ArtifactCollection, _: GraphQLResolveInfo) -> Any:
+    """The type of the collection's versions."""
+    return TypeInProject(collection.project, collection.type_name)
+
+
+@portfolio_type.field("tags")
+def resolve_portfolio_tags(
+    collection: ArtifactCollection, info: GraphQLResolveInfo, **_: Any
+) -> dict[str, Any]:
+    """The collection's tags by name."""
+    return tags_connection(collections.tags_of(ctx(info).uow, collection))
+
+
+@portfolio_type.field("aliases")
+def resolve_portfolio_aliases(
+    collection: ArtifactCollection, info: GraphQLResolveInfo, **_: Any
+) -> dict[str, Any]:
+    """The collection's aliases by name (one page: there are few)."""
+    rows = collections.aliases_in(ctx(info).uow, collection)
+    edges = [{"node": a, "cursor": a.alias} for a in rows]
+    end = edges[-1]["cursor"] if edges else None
+    return {"edges": edges, "pageInfo": {"endCursor": end, "hasNextPage": False}}
 
 
 @portfolio_type.field("id")
@@ -256,10 +265,15 @@ def resolve_portfolio_latest(
 
 
 def _linked_page(
-    collection: ArtifactCollection, info: GraphQLResolveInfo, after: str | None, first: int | None
+    collection: ArtifactCollection,
+    info: GraphQLResolveInfo,
+    after: str | None,
+    first: int | None,
+    filters: str | None = None,
+    order: str | None = None,
 ) -> search.Page[Membership]:
-    rows = collections.linked_versions(ctx(info).uow, collection)
-    return search._page(rows, after, first)
+    rows = collections.linked_versions(ctx(info).uow, collection, filters, order)
+    return search.page_of(rows, after, first)
 
 
 @portfolio_type.field("artifacts")
@@ -268,9 +282,11 @@ def resolve_portfolio_artifacts(
     info: GraphQLResolveInfo,
     after: str | None = None,
     first: int | None = None,
+    filters: str | None = None,
+    order: str | None = None,
 ) -> dict[str, Any]:
     """The linked versions, newest first, with their v<N> in this collection."""
-    connection = _connection(_linked_page(collection, info, after, first))
+    connection = _connection(_linked_page(collection, info, after, first, filters, order))
     for edge in connection["edges"]:
         membership: Membership = edge["node"]
         edge["node"] = membership.artifact
@@ -487,5 +503,4 @@ BINDABLES = [
     organization_type,
     project_type,
     portfolio_type,
-    sequence_type,
 ]

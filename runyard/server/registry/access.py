@@ -150,11 +150,12 @@ def may_read_linked(session: Session, principal: Principal, artifact: Artifact) 
         .where(ArtifactLink.artifact_id == artifact.id)
         .distinct()
     ).all()
-    for project in projects:
-        entity_name = project.entity.name
-        if governs(entity_name, project.name):
-            if registry_role(session, principal, project) is not None:
-                return True
-        elif allows(principal, entity_name, Action.READ):
-            return True
-    return False
+    return any(may_read_project(session, principal, project) for project in projects)
+
+
+def may_read_project(session: Session, principal: Principal, project: Project) -> bool:
+    """Whether the caller may read a project: a registry by its roles, others by entity."""
+    entity_name = project.entity.name
+    if governs(entity_name, project.name):
+        return registry_role(session, principal, project) is not None
+    return allows(principal, entity_name, Action.READ)

@@ -8,15 +8,17 @@ collection follows its entity's.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from runyard.server.access import Action
 from runyard.server.auth import Principal
 from runyard.server.db.models import Artifact, ArtifactAlias, ArtifactCollection
 from runyard.server.db.registry_models import ArtifactLink, CollectionTag
 from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.registry import filters
 from runyard.server.registry.links import require_collection
 from runyard.server.tracking.artifact_service import project_of
 from runyard.server.tracking.artifacts import (
@@ -25,7 +27,7 @@ from runyard.server.tracking.artifacts import (
     check_collection_name,
     find_collection,
 )
-from runyard.server.tracking.ids import decode_id
+from runyard.server.tracking.ids import decode_id, encode_id
 from runyard.server.unit_of_work import UnitOfWork
 
 MAX_TAGS_PER_CALL = 20
@@ -163,6 +165,14 @@ def tags_of(uow: UnitOfWork, collection: ArtifactCollection) -> list[CollectionT
     )
 
 
+def updated_at(uow: UnitOfWork, collection: ArtifactCollection) -> datetime:
+    """When a version was last linked into a portfolio (its creation before that)."""
+    newest = uow.session.scalar(
+        select(func.max(ArtifactLink.created_at)).where(ArtifactLink.collection_id == collection.id)
+    )
+    return newest or collection.created_at
+
+
 def aliases_in(uow: UnitOfWork, collection: ArtifactCollection) -> list[ArtifactAlias]:
     """The aliases of a collection by name."""
     return list(
@@ -174,14 +184,95 @@ def aliases_in(uow: UnitOfWork, collection: ArtifactCollection) -> list[Artifact
     )
 
 
-def linked_versions(uow: UnitOfWork, collection: ArtifactCollection) -> list[Membership]:
-    """A portfolio's linked versions, newest link first."""
+VERSION_FIELDS = frozenset(
+    {
+        "id",
+        "state",
+        "alias",
+        "aliases",
+        "version",
+        "versionIndex",
+        "digest",
+        "description",
+        "createdAt",
+        "updatedAt",
+        "metadata",
+        "size",
+    }
+)
+_VERSION_ORDER = {
+    "id": lambda m: m.link.id if m.link else 0,
+    "versionIndex": lambda m: m.version_index,
+    "size": lambda m: m.artifact.size,
+    "digest": lambda m: m.artifact.digest,
+    "createdAt": lambda m: m.created_at,
+    "updatedAt": lambda m: m.artifact.updated_at,
+}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def linked_versions(
+    uow: UnitOfWork,
+    collection: ArtifactCollection,
+    filters_text: str | None = None,
+    order: str | None = None,
+) -> list[Membership]:
+    """A portfolio's linked versions matching `filters_text` (W&B's version filter), in
+    `order` (default: newest link first)."""
     if collection.kind != PORTFOLIO:
         return []
-    links = uow.session.scalars(
-        select(ArtifactLink)
-        .join(Artifact, Artifact.id == ArtifactLink.artifact_id)
-        .where(ArtifactLink.collection_id == collection.id)
-        .order_by(ArtifactLink.version_index.desc())
+    links = list(
+        uow.session.scalars(
+            select(ArtifactLink)
+            .join(Artifact, Artifact.id == ArtifactLink.artifact_id)
+            .where(ArtifactLink.collection_id == collection.id)
+            .order_by(ArtifactLink.version_index.desc())
+        )
     )
-    return [Membership(link.artifact, collection, link) for link in links]
+    aliases: dict[int, list[str]] = {}
+    for alias in aliases_in(uow, collection):
+        aliases.setdefault(alias.artifact_id, []).append(alias.alias)
+    members = [Membership(link.artifact, collection, link) for link in links]
+    try:
+        document = filters.parse(filters_text, "filters")
+        kept = [
+            m
+            for m in members
+            if filters.matches(document, _version_record(m, aliases), VERSION_FIELDS)
+        ]
+    except filters.FilterError as exc:
+        raise ServiceError(ErrorCode.INVALID, str(exc)) from None
+    if not order:
+        return kept
+    key = _VERSION_ORDER.get(order.lstrip("+-"))
+    if key is None:
+        raise ServiceError(
+            ErrorCode.INVALID,
+            f"order: cannot order linked versions by {order.lstrip('+-')!r}; use one of "
+            f"{', '.join(sorted(_VERSION_ORDER))} (prefix - for descending)",
+        )
+    return sorted(kept, key=key, reverse=order.startswith("-"))
+
+
+def _version_record(member: Membership, aliases: dict[int, list[str]]) -> dict[str, object]:
+    artifact = member.artifact
+    names = aliases.get(artifact.id, [])
+    return {
+        "id": encode_id("Artifact", artifact.id),
+        "state": artifact.state,
+        "alias": names,
+        "aliases": names,
+        "version": f"v{member.version_index}",
+        "versionIndex": member.version_index,
+        "digest": artifact.digest,
+        "description": artifact.description,
+        "createdAt": _iso(member.created_at),
+        "updatedAt": _iso(artifact.updated_at),
+        "metadata": artifact.metadata_json or {},
+        "size": artifact.size,
+    }

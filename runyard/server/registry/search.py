@@ -87,7 +87,8 @@ def _iso(moment: datetime | None) -> str | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
-def _page(rows: Sequence[T], after: str | None, first: int | None) -> Page[T]:
+def page_of(rows: Sequence[T], after: str | None, first: int | None) -> Page[T]:
+    """The page of `rows` after the offset cursor `after`."""
     if after and not after.isdigit():
         raise ServiceError(ErrorCode.INVALID, f"after: {after!r} is not a cursor of this list")
     start = int(after) if after else 0
@@ -191,7 +192,7 @@ def registries(
             "updated_at": lambda v: v.registry.updated_at,
         },
     )
-    return _page(views, after, first)
+    return page_of(views, after, first)
 
 
 # --- collections ------------------------------------------------------------------------------
@@ -269,7 +270,7 @@ def collections(
             "updated_at": lambda c: c.created_at,
         },
     )
-    return _page(rows, after, first)
+    return page_of(rows, after, first)
 
 
 # --- versions ---------------------------------------------------------------------------------
@@ -334,7 +335,7 @@ def memberships(
         }
 
     kept = _keep(links, document, record, VERSION_FIELDS, "filters")
-    page = _page(kept, after, first)
+    page = page_of(kept, after, first)
     members = [
         Membership(link.artifact, portfolios[link.collection_id], link) for link in page.rows
     ]

@@ -1,7 +1,7 @@
 """registry: portfolio collections, links, registries, registry members, collection tags
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0014
 Create Date: 2026-12-04 23:40:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0010"
-down_revision: str | None = "0007"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
