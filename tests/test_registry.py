@@ -127,6 +127,18 @@ def test_model_linked_into_two_collections_is_searched_and_used(
     assert edited.get("now") == [
         ["classifier", "The production classifier", ["prod-ready", "vision"]]
     ], edited
+    collection = _result(
+        wandb_client.run(
+            "registry.py", "collection", "--name", f"runyard/wandb-registry-{reg_a}/classifier"
+        )
+    )
+    assert collection == {
+        "name": "classifier",
+        "description": "The production classifier",
+        "tags": ["prod-ready", "vision"],
+        "aliases": ["best", "latest", "production"],
+        "versions": [["classifier:v0", "resnet:v0", ["best", "latest", "production"]]],
+    }, collection
     by_tag = _result(
         wandb_client.run(
             "registry.py",

@@ -25,6 +25,7 @@ parser.add_argument(
         "artifact",
         "members",
         "edit_collections",
+        "collection",
     ],
 )
 parser.add_argument("--project", default="registry-src")
@@ -189,6 +190,19 @@ try:
             {
                 "edited": sorted(edited),
                 "now": sorted([c.name, c.description, sorted(c.tags)] for c in again),
+            }
+        )
+    elif args.action == "collection":
+        found = api.artifact_collection(args.type, args.name)
+        report(
+            {
+                "name": found.name,
+                "description": found.description,
+                "tags": sorted(found.tags),
+                "aliases": sorted(found.aliases),
+                "versions": sorted(
+                    [a.name, a.source_name, sorted(a.aliases)] for a in found.artifacts()
+                ),
             }
         )
     elif args.action == "artifact":
