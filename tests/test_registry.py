@@ -420,3 +420,80 @@ def _members(server: LiveServer, client: WandbClient, reg: str, flag: str, spec:
         "users": sorted([m["username"], m["role"]["name"]] for m in listed["members"]),
         "teams": sorted([m["team"]["name"], m["role"]["name"]] for m in listed["teamMembers"]),
     }
+
+
+def test_registry_update_unlink_and_delete(wandb_client: WandbClient, tmp_path: Path) -> None:
+    reg = _name("shortlived")
+    _result(wandb_client.run("registry.py", "create", "--name", reg, "--description", "v1"))
+    updated = _result(
+        wandb_client.run(
+            "registry.py",
+            "update",
+            "--name",
+            reg,
+            "--description",
+            "second thoughts",
+            "--visibility",
+            "restricted",
+        )
+    )
+    assert (updated["description"], updated["visibility"]) == ("second thoughts", "restricted")
+    # A restricted registry stays restricted (the seeds: only organization -> restricted).
+    back = _result(
+        wandb_client.run(
+            "registry.py",
+            "update",
+            "--name",
+            reg,
+            "--description",
+            "x",
+            "--visibility",
+            "organization",
+        )
+    )
+    assert "error" in back
+    target = f"wandb-registry-{reg}/blobs"
+    src = str(_src(tmp_path, MODEL))
+    for name in ("first", "second"):
+        linked = _result(
+            wandb_client.run(
+                "registry.py", "link", "--name", name, "--src", src, "--target", target
+            )
+        )
+        assert "error" not in linked, linked
+    unlinked = _result(wandb_client.run("registry.py", "unlink", "--name", f"{target}:v1"))
+    if "error" not in unlinked:  # clients before 0.20 cannot unlink
+        gone = _result(wandb_client.run("registry.py", "artifact", "--name", f"{target}:v1"))
+        assert "not found" in gone["error"], gone
+        kept = _result(wandb_client.run("registry.py", "artifact", "--name", f"{target}:v0"))
+        assert kept["source_name"] == "first:v0"
+    deleted = _result(wandb_client.run("registry.py", "delete", "--name", reg))
+    assert deleted.get("deleted") is True, deleted
+    listed = _result(wandb_client.run("registry.py", "list"))["registries"]
+    assert reg not in listed and "model" in listed
+
+
+def test_linking_a_type_the_registry_does_not_accept_is_refused(
+    wandb_client: WandbClient, tmp_path: Path
+) -> None:
+    src = str(_src(tmp_path, MODEL))
+    refused = _result(
+        wandb_client.run(
+            "registry.py",
+            "link",
+            "--name",
+            _name("table"),
+            "--type",
+            "dataset",
+            "--src",
+            src,
+            "--target",
+            "wandb-registry-model/tables",
+        )
+    )
+    error = refused["error"]
+    # Clients before 0.20 link in the background and report nothing: nothing was linked.
+    assert (
+        "registry 'model' accepts artifact types ['model'], not 'dataset'" in error
+        or "'tables:latest' not found" in error
+    ), error

@@ -26,6 +26,9 @@ parser.add_argument(
         "members",
         "edit_collections",
         "collection",
+        "update",
+        "delete",
+        "unlink",
     ],
 )
 parser.add_argument("--project", default="registry-src")
@@ -205,6 +208,23 @@ try:
                 ),
             }
         )
+    elif args.action == "update":
+        registry = api.registry(args.name)
+        registry.description = args.description
+        registry.visibility = args.visibility
+        registry.save()
+        report(registry_view(api.registry(args.name)))
+    elif args.action == "delete":
+        api.registry(args.name).delete()
+        try:
+            api.registry(args.name)
+        except ValueError as exc:
+            report({"deleted": True, "after": str(exc)})
+        else:
+            report({"deleted": False})
+    elif args.action == "unlink":
+        api.artifact(args.name).unlink()
+        report({"unlinked": args.name})
     elif args.action == "artifact":
         report(describe(api.artifact(args.name)))
     elif args.action == "search":
