@@ -319,6 +319,13 @@ def test_bad_registry_input_gets_clear_errors(
         answer = admin.post("/graphql", json={"query": probe.replace("REG", missing)}).json()
         assert answer["data"]["project"] is None, answer
 
+    typed = _name("typed")
+    made = _result(
+        wandb_client.run("registry.py", "create", "--name", typed, "--types", "model,checkpoint")
+    )
+    assert made["allow_all_artifact_types"] is False
+    assert made["artifact_types"] == ["checkpoint", "model"]
+
     bad = _result(wandb_client.run("registry.py", "create", "--name", "bad name!"))
     assert "'bad name!' is not a valid registry name" in bad["error"]
     assert "bad name!" not in _result(wandb_client.run("registry.py", "list"))["registries"]
