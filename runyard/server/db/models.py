@@ -333,6 +333,7 @@ class ArtifactCollection(Base):
     # registry collection or a legacy model-registry "registered model"; see ArtifactLink).
     kind: Mapped[str] = mapped_column(String(16), default="SEQUENCE", server_default="SEQUENCE")
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSONDoc, default=list, server_default="[]")
 
     project: Mapped[Project] = relationship(lazy="joined")
 

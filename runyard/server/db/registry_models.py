@@ -1,4 +1,4 @@
-"""SQLAlchemy models of the Registry: registries, their members, links and collection tags.
+"""SQLAlchemy models of the Registry: registries, their members and links.
 
 A registry is a project named `wandb-registry-<name>` in the organization's entity; its
 collections are PORTFOLIO collections that link to versions logged elsewhere (as on W&B).
@@ -103,15 +103,3 @@ class ArtifactLink(Base):
 
     collection: Mapped[ArtifactCollection] = relationship(lazy="joined")
     artifact: Mapped[Artifact] = relationship(lazy="joined")
-
-
-class CollectionTag(Base):
-    """A tag on an artifact collection (registry collections are searched by them)."""
-
-    __tablename__ = "artifact_collection_tags"
-
-    collection_id: Mapped[int] = mapped_column(
-        ForeignKey("artifact_collections.id", ondelete="CASCADE"), primary_key=True
-    )
-    name: Mapped[str] = mapped_column(String(256), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -15,7 +15,6 @@ from runyard.server.artifacts import lineage, listing
 from runyard.server.artifacts.listing import Page, TypeInProject
 from runyard.server.graphql.context import ctx
 from runyard.server.graphql.registry import tags_connection
-from runyard.server.registry import collections as registry_collections
 from runyard.server.tracking.ids import encode_id
 
 if TYPE_CHECKING:
@@ -180,10 +179,10 @@ def resolve_collection_type(collection: ArtifactCollection, _: GraphQLResolveInf
 
 @sequence_type.field("tags")
 def resolve_collection_tags(
-    collection: ArtifactCollection, info: GraphQLResolveInfo, **__: Any
+    collection: ArtifactCollection, _: GraphQLResolveInfo, **__: Any
 ) -> Any:
     """The collection's tags by name (`createArtifactCollectionTagAssignments`)."""
-    return tags_connection(registry_collections.tags_of(ctx(info).uow, collection))
+    return tags_connection(collection)
 
 
 @sequence_type.field("aliases")

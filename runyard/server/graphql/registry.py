@@ -23,7 +23,6 @@ from runyard.server.tracking.ids import encode_id
 
 if TYPE_CHECKING:
     from runyard.server.db.models import Artifact, ArtifactCollection, Entity, Project
-    from runyard.server.db.registry_models import CollectionTag
     from runyard.server.tracking.artifacts import Membership
 
 mutation = MutationType()
@@ -48,8 +47,8 @@ def _connection(page: search.Page[Any]) -> dict[str, Any]:
     }
 
 
-def _tag_node(tag: CollectionTag) -> dict[str, Any]:
-    return {"id": encode_id("Tag", f"{tag.collection_id}:{tag.name}"), "name": tag.name}
+def _tag_node(collection: ArtifactCollection, name: str) -> dict[str, Any]:
+    return {"id": encode_id("Tag", f"{collection.id}:{name}"), "name": name}
 
 
 def _require_org(entity: Entity, field: str) -> None:
@@ -190,11 +189,19 @@ def resolve_project_allow_all(project: Project, info: GraphQLResolveInfo) -> boo
 # --- collections ------------------------------------------------------------------------------
 
 
-def tags_connection(tags: list[CollectionTag]) -> dict[str, Any]:
+def tags_connection(collection: ArtifactCollection) -> dict[str, Any]:
     """A collection's tags as a TagConnection (one page: there are few)."""
-    edges = [{"node": _tag_node(t), "cursor": t.name} for t in tags]
+    edges = [
+        {"node": _tag_node(collection, name), "cursor": name}
+        for name in collections.tags_of(collection)
+    ]
     end = edges[-1]["cursor"] if edges else None
     return {"edges": edges, "pageInfo": {"endCursor": end, "hasNextPage": False}}
+
+
+def tag_nodes(collection: ArtifactCollection, names: list[str]) -> list[dict[str, Any]]:
+    """Tag objects of a collection."""
+    return [_tag_node(collection, name) for name in names]
 
 
 @portfolio_type.field("description")
@@ -226,7 +233,7 @@ def resolve_portfolio_tags(
     collection: ArtifactCollection, info: GraphQLResolveInfo, **_: Any
 ) -> dict[str, Any]:
     """The collection's tags by name."""
-    return tags_connection(collections.tags_of(ctx(info).uow, collection))
+    return tags_connection(collection)
 
 
 @portfolio_type.field("aliases")
@@ -238,6 +245,18 @@ def resolve_portfolio_aliases(
     edges = [{"node": a, "cursor": a.alias} for a in rows]
     end = edges[-1]["cursor"] if edges else None
     return {"edges": edges, "pageInfo": {"endCursor": end, "hasNextPage": False}}
+
+
+@portfolio_type.field("state")
+def resolve_portfolio_state(*_: Any) -> str:
+    """A registry collection that exists is READY."""
+    return "READY"
+
+
+@portfolio_type.field("ttlDurationSeconds")
+def resolve_portfolio_ttl(*_: Any) -> None:
+    """Registry collections keep no TTL."""
+    return None
 
 
 @portfolio_type.field("id")
@@ -355,57 +374,6 @@ def resolve_update_portfolio(
         input.get("description"),
     )
     return {"artifactCollection": collection, "clientMutationId": input.get("clientMutationId")}
-
-
-@mutation.field("updateArtifactSequence")
-def resolve_update_sequence(
-    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
-) -> dict[str, Any]:
-    """Rename a sequence or change its description."""
-    context = ctx(info)
-    collection = collections.update_collection(
-        context.uow,
-        context.principal,
-        input["artifactSequenceID"],
-        "artifactSequenceID",
-        input.get("name"),
-        input.get("description"),
-    )
-    return {"artifactCollection": collection, "clientMutationId": input.get("clientMutationId")}
-
-
-@mutation.field("createArtifactCollectionTagAssignments")
-def resolve_add_collection_tags(
-    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
-) -> dict[str, Any]:
-    """Tag a collection."""
-    context = ctx(info)
-    tags = collections.add_tags(
-        context.uow,
-        context.principal,
-        input["entityName"],
-        input["projectName"],
-        input["artifactCollectionName"],
-        [collections.TagSpec.model_validate(t) for t in input["tags"]],
-    )
-    return {"tags": [_tag_node(t) for t in tags], "clientMutationID": input.get("clientMutationID")}
-
-
-@mutation.field("deleteArtifactCollectionTagAssignments")
-def resolve_delete_collection_tags(
-    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
-) -> dict[str, Any]:
-    """Remove tags from a collection."""
-    context = ctx(info)
-    collections.remove_tags(
-        context.uow,
-        context.principal,
-        input["entityName"],
-        input["projectName"],
-        input["artifactCollectionName"],
-        [collections.TagSpec.model_validate(t) for t in input["tags"]],
-    )
-    return {"success": True}
 
 
 # --- members ----------------------------------------------------------------------------------

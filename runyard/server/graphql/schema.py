@@ -12,6 +12,7 @@ from graphql import GraphQLSchema
 from runyard.server.graphql import (
     artifact_reads,
     artifacts,
+    collection_edits,
     identity,
     launch,
     launch_agent,
@@ -79,4 +80,5 @@ def build_schema() -> GraphQLSchema:
         *project_list.BINDABLES,
         *artifact_reads.BINDABLES,
         *registry.BINDABLES,
+        *collection_edits.BINDABLES,
     )

@@ -1,6 +1,10 @@
 """Collection edits: description and name (`updateArtifactPortfolio/Sequence`) and tags
 (`createArtifactCollectionTagAssignments` / `delete...`), and a collection's own reads.
 
+Descriptions and tags are the collection's own columns, which the artifact edits keep too:
+for sequences those serve the same mutations; this module is what registry collections
+(portfolios) need, and a stand-in for sequences until the artifact edits are merged.
+
 A collection in a registry follows the registry's roles (editing needs member); any other
 collection follows its entity's.
 """
@@ -16,7 +20,7 @@ from sqlalchemy import func, select
 from runyard.server.access import Action
 from runyard.server.auth import Principal
 from runyard.server.db.models import Artifact, ArtifactAlias, ArtifactCollection
-from runyard.server.db.registry_models import ArtifactLink, CollectionTag
+from runyard.server.db.registry_models import ArtifactLink
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.registry import filters
 from runyard.server.registry.links import require_collection
@@ -87,9 +91,10 @@ def update_collection(
     return collection
 
 
-def _named(
+def named(
     uow: UnitOfWork, principal: Principal, entity: str, project: str, name: str
 ) -> ArtifactCollection:
+    """A collection by entity, project and name that the caller may write."""
     owner = project_of(uow, principal, entity, project)
     collection = find_collection(uow.session, owner, name)
     if collection is None:
@@ -123,18 +128,13 @@ def add_tags(
     project: str,
     name: str,
     tags: list[TagSpec],
-) -> list[CollectionTag]:
-    """Tag a collection; tags it has already are kept once. Returns the tags added."""
-    collection = _named(uow, principal, entity, project, name)
-    have = {t.name for t in tags_of(uow, collection)}
-    added = [
-        CollectionTag(collection_id=collection.id, name=tag)
-        for tag in _tag_names(tags)
-        if tag not in have
-    ]
-    uow.session.add_all(added)
+) -> list[str]:
+    """Tag a collection; tags it has already are kept once. Returns the tags given."""
+    collection = named(uow, principal, entity, project, name)
+    given = _tag_names(tags)
+    collection.tags = [*collection.tags, *(t for t in given if t not in collection.tags)]
     uow.session.flush()
-    return [t for t in tags_of(uow, collection) if t.name in {*(a.name for a in added), *have}]
+    return given
 
 
 def remove_tags(
@@ -146,23 +146,15 @@ def remove_tags(
     tags: list[TagSpec],
 ) -> None:
     """Remove tags from a collection (tags it does not have are ignored)."""
-    collection = _named(uow, principal, entity, project, name)
+    collection = named(uow, principal, entity, project, name)
     doomed = set(_tag_names(tags))
-    for tag in tags_of(uow, collection):
-        if tag.name in doomed:
-            uow.session.delete(tag)
+    collection.tags = [t for t in collection.tags if t not in doomed]
     uow.session.flush()
 
 
-def tags_of(uow: UnitOfWork, collection: ArtifactCollection) -> list[CollectionTag]:
+def tags_of(collection: ArtifactCollection) -> list[str]:
     """A collection's tags by name."""
-    return list(
-        uow.session.scalars(
-            select(CollectionTag)
-            .where(CollectionTag.collection_id == collection.id)
-            .order_by(CollectionTag.name)
-        )
-    )
+    return sorted(collection.tags or [])
 
 
 def updated_at(uow: UnitOfWork, collection: ArtifactCollection) -> datetime:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from runyard.server.auth import Principal
 from runyard.server.db.models import ArtifactAlias, ArtifactCollection, Project
-from runyard.server.db.registry_models import ArtifactLink, CollectionTag, Registry
+from runyard.server.db.registry_models import ArtifactLink, Registry
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.people.directory import org_entity
 from runyard.server.registry import access, filters
@@ -198,17 +198,6 @@ def registries(
 # --- collections ------------------------------------------------------------------------------
 
 
-def _tags_by_collection(uow: UnitOfWork, ids: list[int]) -> dict[int, list[str]]:
-    tags: dict[int, list[str]] = {}
-    for row in uow.session.scalars(
-        select(CollectionTag)
-        .where(CollectionTag.collection_id.in_(ids))
-        .order_by(CollectionTag.name)
-    ):
-        tags.setdefault(row.collection_id, []).append(row.name)
-    return tags
-
-
 def _collections(
     uow: UnitOfWork,
     principal: Principal,
@@ -228,11 +217,10 @@ def _collections(
             .order_by(ArtifactCollection.id)
         )
     )
-    tags = _tags_by_collection(uow, [c.id for c in rows])
 
     def record(collection: ArtifactCollection) -> dict[str, Any]:
         node_id = encode_id("ArtifactCollection", collection.id)
-        names = tags.get(collection.id, [])
+        names = list(collection.tags or [])
         return {
             "id": node_id,
             "artifact_collection_id": node_id,
@@ -340,14 +328,3 @@ def memberships(
         Membership(link.artifact, portfolios[link.collection_id], link) for link in page.rows
     ]
     return Page(members, page.end_cursor, page.has_next, page.total)
-
-
-def tags_of(uow: UnitOfWork, collection: ArtifactCollection) -> list[CollectionTag]:
-    """A collection's tags by name."""
-    return list(
-        uow.session.scalars(
-            select(CollectionTag)
-            .where(CollectionTag.collection_id == collection.id)
-            .order_by(CollectionTag.name)
-        )
-    )

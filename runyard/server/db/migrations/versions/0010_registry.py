@@ -1,4 +1,5 @@
-"""registry: portfolio collections, links, registries, registry members, collection tags
+"""registry: portfolio collections, links, registries, registry members; collection
+description and tags
 
 Revision ID: 0010
 Revises: 0014
@@ -20,11 +21,17 @@ JSONDoc = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
 def upgrade() -> None:
+    # The artifact edits of the same release add the same description and tags columns:
+    # whichever migration runs second leaves them as they are.
+    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("artifact_collections")}
     with op.batch_alter_table("artifact_collections") as batch:
         batch.add_column(
             sa.Column("kind", sa.String(16), nullable=False, server_default="SEQUENCE")
         )
-        batch.add_column(sa.Column("description", sa.Text(), nullable=True))
+        if "description" not in columns:
+            batch.add_column(sa.Column("description", sa.Text(), nullable=True))
+        if "tags" not in columns:
+            batch.add_column(sa.Column("tags", JSONDoc, nullable=False, server_default="[]"))
     op.create_table(
         "registries",
         sa.Column(
@@ -86,27 +93,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_artifact_links_collection_id", "artifact_links", ["collection_id"])
     op.create_index("ix_artifact_links_artifact_id", "artifact_links", ["artifact_id"])
-    op.create_table(
-        "artifact_collection_tags",
-        sa.Column(
-            "collection_id",
-            sa.Integer(),
-            sa.ForeignKey("artifact_collections.id", ondelete="CASCADE"),
-            primary_key=True,
-        ),
-        sa.Column("name", sa.String(256), primary_key=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("artifact_collection_tags")
     op.drop_index("ix_artifact_links_artifact_id", table_name="artifact_links")
     op.drop_index("ix_artifact_links_collection_id", table_name="artifact_links")
     op.drop_table("artifact_links")
     op.drop_index("ix_registry_members_project_id", table_name="registry_members")
     op.drop_table("registry_members")
     op.drop_table("registries")
+    # description and tags stay: the artifact edits' migration owns them too.
     with op.batch_alter_table("artifact_collections") as batch:
-        batch.drop_column("description")
         batch.drop_column("kind")
