@@ -222,7 +222,7 @@ def linked_versions(
         uow.session.scalars(
             select(ArtifactLink)
             .join(Artifact, Artifact.id == ArtifactLink.artifact_id)
-            .where(ArtifactLink.collection_id == collection.id)
+            .where(ArtifactLink.collection_id == collection.id, Artifact.state == "COMMITTED")
             .order_by(ArtifactLink.version_index.desc())
         )
     )

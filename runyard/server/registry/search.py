@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import select
 
 from runyard.server.auth import Principal
-from runyard.server.db.models import ArtifactAlias, ArtifactCollection, Project
+from runyard.server.db.models import Artifact, ArtifactAlias, ArtifactCollection, Project
 from runyard.server.db.registry_models import ArtifactLink, Registry
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.people.directory import org_entity
@@ -286,7 +286,8 @@ def memberships(
     links = list(
         session.scalars(
             select(ArtifactLink)
-            .where(ArtifactLink.collection_id.in_(list(portfolios)))
+            .join(Artifact, Artifact.id == ArtifactLink.artifact_id)
+            .where(ArtifactLink.collection_id.in_(list(portfolios)), Artifact.state == "COMMITTED")
             .order_by(ArtifactLink.created_at.desc(), ArtifactLink.id.desc())
         )
     )

@@ -163,6 +163,7 @@ def find_version(
             .where(
                 ArtifactLink.collection_id == collection.id,
                 ArtifactLink.version_index == int(match.group(1)),
+                Artifact.state == "COMMITTED",
             )
         ).first()
     if match:
