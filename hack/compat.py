@@ -30,6 +30,8 @@ TESTS = [
     "tests/test_wandb_urls.py",
     "tests/test_run_system.py",
     "tests/test_artifact_references.py",
+    "tests/test_artifact_drafts.py",
+    "tests/test_artifact_download_urls.py",
     "tests/test_wandb_verify.py",
     "tests/test_run_extras.py",
     "tests/test_run_branches.py",

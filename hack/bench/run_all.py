@@ -9,6 +9,7 @@ HERE = Path(__file__).parent
 SCRIPTS = (
     "bench_queries.py",
     "bench_access.py",
+    "bench_artifacts.py",
     "bench_ingest.py",
     "bench_queue.py",
     "bench_launch.py",

@@ -17,6 +17,9 @@ FEATURES = (
     "ARTIFACT_MEMBERSHIP_IN_LINK_ARTIFACT_RESPONSE",
     # `filters` and `order` on artifact collection listings (artifacts/filters.py).
     "ARTIFACT_COLLECTIONS_FILTERING_SORTING",
+    # Newer clients put the version's id in the `/artifactsV2/...` URLs they build
+    # (`api/artifacts.py` serves every shape).
+    "ARTIFACT_V2_DOWNLOAD_HANDLER_SUPPORTS_ARTIFACT_ID",
 )
 
 

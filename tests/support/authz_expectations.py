@@ -326,6 +326,30 @@ def _ok_data(response: httpx.Response) -> Any:
     return body["data"]
 
 
+def patch_manifest(w: World) -> Fresh:
+    """A distributed run's manifest part of a pending version (createArtifactManifest)."""
+    node = w.pending_artifact()
+    response = w.gql(
+        "owner",
+        "mutation($i: CreateArtifactManifestInput!) {"
+        " createArtifactManifest(input: $i) { artifactManifest { id } } }",
+        {
+            "i": {
+                "artifactID": node,
+                "name": "wandb_manifest.patch.json",
+                "digest": "d",
+                "entityName": w.team,
+                "projectName": w.project,
+                "runName": w.run,
+                "type": "PATCH",
+            }
+        },
+    )
+    body = response.json()
+    assert not body.get("errors"), body
+    return {"manifest_node": str(body["data"]["createArtifactManifest"]["artifactManifest"]["id"])}
+
+
 def artifact_collection(w: World) -> Fresh:
     """The node id of the collection of `t/proj`'s logged artifact."""
     found = w.gql(
@@ -499,6 +523,22 @@ ROUTES: list[Route] = [
         url=lambda w, f: (
             f"/artifactsV2/default/{w.team}/{w.project}/{w.artifact}/{w.artifact_node}/"
             f"{_dataset_md5()}/{DATASET_FILE[0]}"
+        ),
+    ),
+    rest(
+        "GET",
+        "/artifactsV2/{region}/{entity}/{birth_id}/{hexhash}",
+        READ,
+        url=lambda w, f: f"/artifactsV2/default/{w.team}/{w.artifact_node}/{_dataset_md5()}",
+    ),
+    rest(
+        "GET",
+        "/artifactsV2/{region}/{entity}/{project}/{collection}/{artifact_id}/{birth_id}/"
+        "{hexhash}/{name}",
+        READ,
+        url=lambda w, f: (
+            f"/artifactsV2/default/{w.team}/{w.project}/{w.artifact}/{w.artifact_node}/"
+            f"{w.artifact_node}/{_dataset_md5()}/{DATASET_FILE[0]}"
         ),
     ),
     # People: users (instance admins), teams (their admins), API keys (their owners).
@@ -892,6 +932,15 @@ FIELDS: list[Field] = [
             }
         },
         setup=pending_artifact,
+    ),
+    gql(
+        "mutation",
+        "updateArtifactManifest",
+        WRITE,
+        "mutation($i: UpdateArtifactManifestInput!) {"
+        " updateArtifactManifest(input: $i) { artifactManifest { id } } }",
+        variables=lambda w, f: {"i": {"artifactManifestID": f["manifest_node"]}},
+        setup=patch_manifest,
     ),
     gql(
         "mutation",

@@ -10,6 +10,7 @@ from ariadne import ScalarType, load_schema_from_path, make_executable_schema
 from graphql import GraphQLSchema
 
 from runyard.server.graphql import (
+    artifact_drafts,
     artifact_reads,
     artifacts,
     collection_edits,
@@ -71,6 +72,7 @@ def build_schema() -> GraphQLSchema:
         *launch_queues.BINDABLES,
         *projects.BINDABLES,
         *artifacts.BINDABLES,
+        *artifact_drafts.BINDABLES,
         *run_delete.BINDABLES,
         *run_state.BINDABLES,
         *run_branches.BINDABLES,
