@@ -292,6 +292,27 @@ def test_legacy_model_registry_link(wandb_client: WandbClient, tmp_path: Path) -
         )
     )
     assert staging["version"] == "v0" and staging["source_name"] == "legacy-model:v0"
+    second_run = _result(
+        wandb_client.run(
+            "registry.py",
+            "link_model",
+            "--project",
+            project,
+            "--name",
+            registered,
+            "--src",
+            str(_src(tmp_path, {**MODEL, "weights.txt": "0.7 0.8 0.9\n"})),
+        )
+    )
+    assert second_run["linked"]["name"] == f"{registered}:v2"
+    # Deleting the run with its artifacts removes its version's link: `latest` of the
+    # registered model falls back to the version linked before it.
+    deleted = _result(wandb_client.run("registry.py", "delete_run", "--name", second_run["run"]))
+    assert "error" not in deleted, deleted
+    latest = _result(
+        wandb_client.run("registry.py", "artifact", "--name", f"model-registry/{registered}:latest")
+    )
+    assert (latest["version"], latest["source_name"]) == ("v1", "legacy-model:v1"), latest
 
 
 def test_bad_registry_input_gets_clear_errors(

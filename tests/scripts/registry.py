@@ -29,6 +29,7 @@ parser.add_argument(
         "update",
         "delete",
         "unlink",
+        "delete_run",
     ],
 )
 parser.add_argument("--project", default="registry-src")
@@ -148,10 +149,10 @@ try:
                 name="legacy-model",
                 aliases=[a for a in args.aliases.split(",") if a],
             )
-            entity = run.entity
+            entity, run_path = run.entity, f"{run.entity}/{run.project}/{run.id}"
         # As for `link`: older clients link in the background, done once the run finished.
         linked = linked or api.artifact(f"{entity}/model-registry/{args.name}:latest")
-        report({"linked": describe(linked)})
+        report({"linked": describe(linked), "run": run_path})
     elif args.action == "use_model":
         with wandb.init(project=args.project, job_type="eval") as run:
             path = pathlib.Path(run.use_model(args.name))
@@ -225,6 +226,9 @@ try:
     elif args.action == "unlink":
         api.artifact(args.name).unlink()
         report({"unlinked": args.name})
+    elif args.action == "delete_run":
+        api.run(args.name).delete(delete_artifacts=True)
+        report({"deleted": args.name})
     elif args.action == "artifact":
         report(describe(api.artifact(args.name)))
     elif args.action == "search":

@@ -399,19 +399,40 @@ def delete_created_by(session: Session, run: Run) -> int:
     """Delete the versions `run` created; `latest` falls back to the newest one left."""
     doomed = list(session.scalars(select(Artifact).where(Artifact.created_by_run_id == run.id)))
     collections = {a.collection_id: a.collection for a in doomed}
+    # The portfolios the versions are linked into lose those links (and aliases) with them.
+    portfolios = {
+        c.id: c
+        for c in session.scalars(
+            select(ArtifactCollection)
+            .join(ArtifactLink, ArtifactLink.collection_id == ArtifactCollection.id)
+            .where(ArtifactLink.artifact_id.in_([a.id for a in doomed]))
+        )
+    }
     for artifact in doomed:
         session.delete(artifact)
     session.flush()
-    for collection in collections.values():
+    for collection in [*collections.values(), *portfolios.values()]:
         if latest_version(session, collection) is None:
-            newest = session.scalars(
-                select(Artifact)
-                .where(Artifact.collection_id == collection.id, Artifact.state == "COMMITTED")
-                .order_by(Artifact.version_index.desc())
-            ).first()
+            newest = _newest_version(session, collection)
             if newest is not None:
                 move_alias(session, collection, LATEST, newest)
     return len(doomed)
+
+
+def _newest_version(session: Session, collection: ArtifactCollection) -> Artifact | None:
+    """The newest committed version of a sequence, or the last linked one of a portfolio."""
+    if collection.kind == PORTFOLIO:
+        return session.scalars(
+            select(Artifact)
+            .join(ArtifactLink, ArtifactLink.artifact_id == Artifact.id)
+            .where(ArtifactLink.collection_id == collection.id, Artifact.state == "COMMITTED")
+            .order_by(ArtifactLink.version_index.desc())
+        ).first()
+    return session.scalars(
+        select(Artifact)
+        .where(Artifact.collection_id == collection.id, Artifact.state == "COMMITTED")
+        .order_by(Artifact.version_index.desc())
+    ).first()
 
 
 def update_artifact(artifact: Artifact, description: str | None, metadata: str | None) -> Artifact:
