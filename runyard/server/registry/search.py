@@ -310,9 +310,10 @@ def memberships(
             "version_index": link.version_index,
             "alias": names,
             "aliases": names,
-            # Version tags are kept by the artifact edits (updateArtifact); none here yet.
-            "tag": [],
-            "tags": [],
+            # Version tags are the artifact edits' (`Artifact.tags`, set by updateArtifact);
+            # read when that column exists, none before.
+            "tag": list(getattr(artifact, "tags", None) or []),
+            "tags": list(getattr(artifact, "tags", None) or []),
             "metadata": artifact.metadata_json or {},
             "artifact_metadata": artifact.metadata_json or {},
             "created_at": _iso(artifact.created_at),
