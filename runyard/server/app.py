@@ -16,6 +16,7 @@ from runyard import __version__
 from runyard.server.api import (
     agents,
     artifacts,
+    automations,
     filestream,
     health,
     people,
@@ -25,6 +26,7 @@ from runyard.server.api import (
 )
 from runyard.server.clock import utcnow
 from runyard.server.error_handlers import install_error_handlers
+from runyard.server.events.dispatcher import Dispatcher
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
 from runyard.server.metrics import ServerMetrics
@@ -80,6 +82,9 @@ def create_app(state: ServerState) -> FastAPI:
             asyncio.create_task(_crash_detector(state, app.state.metrics)),
             asyncio.create_task(_lease_expiry(state, app)),
         ]
+        if state.settings.events_dispatch:
+            dispatcher = Dispatcher(state, on_recorded=app.state.metrics.count_deliveries)
+            tasks.append(asyncio.create_task(dispatcher.run()))
         try:
             yield
         finally:
@@ -121,7 +126,18 @@ def create_app(state: ServerState) -> FastAPI:
         BodySizeLimit, max_bytes=state.settings.max_request_bytes, exempt_puts=("/storage/",)
     )
     install_web_security(app, state.settings, state.signer)
-    routers = (health, graphql_route, filestream, storage, runs, queues, agents, people, artifacts)
+    routers = (
+        health,
+        graphql_route,
+        filestream,
+        storage,
+        runs,
+        queues,
+        agents,
+        people,
+        artifacts,
+        automations,
+    )
     for module in routers:
         app.include_router(module.router)
     mount_ui(app)

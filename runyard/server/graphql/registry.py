@@ -19,7 +19,7 @@ from runyard.server.graphql.context import ctx
 from runyard.server.people.directory import ORGANIZATION
 from runyard.server.registry import collections, links, members, registries, search
 from runyard.server.tracking import artifact_service, project_list, project_reads
-from runyard.server.tracking.ids import encode_id
+from runyard.server.tracking.ids import decode_id, encode_id
 
 if TYPE_CHECKING:
     from runyard.server.db.models import Artifact, ArtifactCollection, Entity, Project
@@ -91,8 +91,12 @@ def resolve_entity_projects(
                 "filters: only the organization's registries can be filtered; list an "
                 "entity's projects without filters",
             )
+        try:
+            after_id = decode_id("Project", after) if after else 0
+        except ValueError as exc:
+            raise ServiceError(ErrorCode.INVALID, f"after: {exc}") from exc
         rows, more = project_list.list_projects(
-            context.uow, context.principal, entity.name, limit=first or 50
+            context.uow, context.principal, entity.name, after_id=after_id, limit=first or 50
         )
         edges = [{"node": p, "cursor": encode_id("Project", p.id)} for p in rows]
         end = edges[-1]["cursor"] if edges else None

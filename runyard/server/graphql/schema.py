@@ -13,6 +13,7 @@ from runyard.server.graphql import (
     artifact_drafts,
     artifact_reads,
     artifacts,
+    automations,
     collection_edits,
     identity,
     launch,
@@ -83,4 +84,5 @@ def build_schema() -> GraphQLSchema:
         *artifact_reads.BINDABLES,
         *registry.BINDABLES,
         *collection_edits.BINDABLES,
+        *automations.BINDABLES,
     )
