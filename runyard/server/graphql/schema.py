@@ -24,6 +24,7 @@ from runyard.server.graphql import (
     project_list,
     projects,
     registry,
+    reports,
     run_branches,
     run_delete,
     run_files,
@@ -84,5 +85,6 @@ def build_schema() -> GraphQLSchema:
         *artifact_reads.BINDABLES,
         *registry.BINDABLES,
         *collection_edits.BINDABLES,
+        *reports.BINDABLES,
         *automations.BINDABLES,
     )
