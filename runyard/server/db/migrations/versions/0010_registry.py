@@ -2,7 +2,7 @@
 description and tags
 
 Revision ID: 0010
-Revises: 0016
+Revises: 0009
 Create Date: 2026-12-04 23:40:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0010"
-down_revision: str | None = "0016"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
