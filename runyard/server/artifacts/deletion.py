@@ -24,9 +24,10 @@ from runyard.server.db.models import (
     ArtifactFile,
     Run,
 )
+from runyard.server.db.registry_models import ArtifactLink
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.tracking.artifact_files import ARTIFACT_PREFIX, MANIFEST_NAME
-from runyard.server.tracking.artifacts import LATEST, move_alias
+from runyard.server.tracking.artifacts import LATEST, move_alias, newest_version
 
 logger = logging.getLogger(__name__)
 
@@ -64,16 +65,6 @@ def blob_keys(session: Session, artifact_ids: Iterable[int]) -> set[str]:
 def _label(artifact: Artifact) -> str:
     version = "pending" if artifact.version_index is None else f"v{artifact.version_index}"
     return f"{artifact.collection.name}:{version}"
-
-
-def newest_committed(session: Session, collection_id: int) -> Artifact | None:
-    """The committed version with the highest v<N> in the collection."""
-    return session.scalars(
-        select(Artifact)
-        .where(Artifact.collection_id == collection_id, Artifact.state == COMMITTED)
-        .order_by(Artifact.version_index.desc())
-        .limit(1)
-    ).first()
 
 
 def delete_version(
@@ -116,13 +107,17 @@ def delete_versions(
             .with_for_update()
         )
     aliases: dict[int, list[str]] = {}
+    # Collections (the version's own, or portfolios it is linked into) whose `latest` goes.
+    lost_latest: set[int] = set()
     for chunk in chunks(live):
-        for artifact_id, alias in session.execute(
-            select(ArtifactAlias.artifact_id, ArtifactAlias.alias).where(
-                ArtifactAlias.artifact_id.in_(chunk)
-            )
+        for artifact_id, collection_id, alias in session.execute(
+            select(
+                ArtifactAlias.artifact_id, ArtifactAlias.collection_id, ArtifactAlias.alias
+            ).where(ArtifactAlias.artifact_id.in_(chunk))
         ):
             aliases.setdefault(artifact_id, []).append(alias)
+            if alias == LATEST:
+                lost_latest.add(collection_id)
     if aliases and not delete_aliases:
         artifact_id, names = min(aliases.items())
         raise ServiceError(
@@ -136,6 +131,8 @@ def delete_versions(
     for chunk in chunks(live):
         session.execute(delete(ArtifactAlias).where(ArtifactAlias.artifact_id.in_(chunk)))
         session.execute(delete(ArtifactFile).where(ArtifactFile.artifact_id.in_(chunk)))
+        # Its links into registry collections go with it.
+        session.execute(delete(ArtifactLink).where(ArtifactLink.artifact_id.in_(chunk)))
         session.execute(
             delete(ArtifactManifestPart).where(ArtifactManifestPart.artifact_id.in_(chunk))
         )
@@ -151,11 +148,11 @@ def delete_versions(
         artifact.requested_aliases = []
     session.flush()
     record_orphans(session, keys, now)
-    lost_latest = {by_id[i].collection_id for i, names in aliases.items() if LATEST in names}
     for collection_id in sorted(lost_latest):
-        newest = newest_committed(session, collection_id)
-        if newest is not None:
-            move_alias(session, newest.collection, LATEST, newest)
+        collection = session.get(ArtifactCollection, collection_id)
+        newest = newest_version(session, collection) if collection is not None else None
+        if collection is not None and newest is not None:
+            move_alias(session, collection, LATEST, newest)
     if live:
         logger.info(
             "artifact versions deleted",

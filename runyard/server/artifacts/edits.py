@@ -17,8 +17,8 @@ from runyard.server.artifacts.tags import TagInput
 from runyard.server.auth import Principal
 from runyard.server.db.models import Artifact, ArtifactAlias, ArtifactCollection
 from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.registry.links import require_collection
 from runyard.server.tracking import artifacts as versions
-from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.artifact_service import artifact_by_id, project_of
 from runyard.server.tracking.ids import decode_id
 from runyard.server.unit_of_work import UnitOfWork
@@ -86,7 +86,8 @@ def collection_by_id(
     collection = uow.session.get(ArtifactCollection, pk)
     if collection is None:
         raise ServiceError(ErrorCode.NOT_FOUND, f"{field}: no artifact collection {node_id!r}")
-    check_entity_access(principal, collection.project.entity.name, action)
+    # A registry's collections follow the registry's roles; others their entity's.
+    require_collection(uow.session, principal, collection, action)
     return collection
 
 
@@ -94,7 +95,7 @@ def collection_by_name(
     uow: UnitOfWork, principal: Principal, entity: str | None, project: str, name: str
 ) -> ArtifactCollection:
     """A collection by entity/project/name that the caller may write."""
-    proj = project_of(uow, principal, entity, project, Action.WRITE)
+    proj = project_of(uow, principal, entity, project, Action.READ)
     collection = versions.find_collection(uow.session, proj, name)
     if collection is None:
         raise ServiceError(
@@ -102,6 +103,7 @@ def collection_by_name(
             f"artifactCollectionName: no artifact collection {name!r} in "
             f"{proj.entity.name}/{proj.name}",
         )
+    require_collection(uow.session, principal, collection, Action.WRITE)
     return collection
 
 

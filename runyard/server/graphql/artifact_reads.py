@@ -13,8 +13,8 @@ from graphql import GraphQLResolveInfo
 from runyard.server.api.models import as_utc
 from runyard.server.artifacts import lineage, listing
 from runyard.server.artifacts.listing import Page, TypeInProject
-from runyard.server.graphql.artifact_edits import tag_nodes
 from runyard.server.graphql.context import ctx
+from runyard.server.graphql.registry import tags_connection
 from runyard.server.tracking.ids import encode_id
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def resolve_type_artifact(
 def resolve_collection_description(
     collection: ArtifactCollection, _: GraphQLResolveInfo
 ) -> str | None:
-    """The collection's description (artifact edits set it)."""
+    """The collection's description (`updateArtifactSequence`)."""
     return collection.description
 
 
@@ -181,9 +181,8 @@ def resolve_collection_type(collection: ArtifactCollection, _: GraphQLResolveInf
 def resolve_collection_tags(
     collection: ArtifactCollection, _: GraphQLResolveInfo, **__: Any
 ) -> Any:
-    """The collection's tags, in one page."""
-    edges = [{"node": node, "cursor": str(i)} for i, node in enumerate(tag_nodes(collection.tags))]
-    return {"edges": edges, "pageInfo": {"endCursor": None, "hasNextPage": False}}
+    """The collection's tags by name (`createArtifactCollectionTagAssignments`)."""
+    return tags_connection(collection)
 
 
 @sequence_type.field("aliases")

@@ -23,6 +23,7 @@ from runyard.server.graphql import (
     people_types,
     project_list,
     projects,
+    registry,
     reports,
     run_branches,
     run_delete,
@@ -83,6 +84,7 @@ def build_schema() -> GraphQLSchema:
         *people_types.BINDABLES,
         *project_list.BINDABLES,
         *artifact_reads.BINDABLES,
+        *registry.BINDABLES,
         *reports.BINDABLES,
         *automations.BINDABLES,
     )

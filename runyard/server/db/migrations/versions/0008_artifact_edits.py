@@ -26,13 +26,14 @@ def _columns(table: str) -> set[str]:
 
 
 def upgrade() -> None:
-    # The registry's migration adds the same collection description column: add it only
-    # where missing. (Blob GC's lookup by storage key uses 0009's index.)
-    has_description = "description" in _columns("artifact_collections")
+    # The registry's migration (0010) adds the same collection description and tags columns:
+    # whichever runs second leaves them as they are. Blob GC looks keys up with 0009's index.
+    columns = _columns("artifact_collections")
     with op.batch_alter_table("artifact_collections") as batch:
-        if not has_description:
+        if "description" not in columns:
             batch.add_column(sa.Column("description", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("tags", JSON_DOC, nullable=False, server_default="[]"))
+        if "tags" not in columns:
+            batch.add_column(sa.Column("tags", JSON_DOC, nullable=False, server_default="[]"))
         batch.add_column(sa.Column("ttl_duration_seconds", sa.BigInteger(), nullable=True))
     with op.batch_alter_table("artifacts") as batch:
         batch.add_column(sa.Column("tags", JSON_DOC, nullable=False, server_default="[]"))
@@ -56,7 +57,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_artifact_blob_orphans_orphaned_at", table_name="artifact_blob_orphans")
     op.drop_table("artifact_blob_orphans")
-    # The collection description stays: the registry's migration adds it too.
+    # The collection description and tags stay: the registry's migration adds them too.
     with op.batch_alter_table("artifacts") as batch:
         batch.drop_index("ix_artifacts_expires_at")
         batch.drop_column("deleted_at")
@@ -66,4 +67,3 @@ def downgrade() -> None:
         batch.drop_column("tags")
     with op.batch_alter_table("artifact_collections") as batch:
         batch.drop_column("ttl_duration_seconds")
-        batch.drop_column("tags")
