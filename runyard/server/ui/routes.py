@@ -15,6 +15,7 @@ from runyard.server.ui import (
     launch_pages,
     pages,
     people_pages,
+    registry_pages,
     report_pages,
     wandb_urls,
 )
@@ -36,6 +37,7 @@ def mount_ui(app: FastAPI) -> None:
         launch_links,
         launch_pages,
         people_pages,
+        registry_pages,
         report_pages,
         wandb_urls,
         automation_pages,
