@@ -754,6 +754,16 @@ ROUTES: list[Route] = [
         form=lambda w, f: {"confirm": "yes", "delete_aliases": "yes"},
         setup=committed_artifact,
     ),
+    # The Registry's pages: the core registry `model` is open to everyone in the organization.
+    page("GET", "/registry", PUBLIC),
+    page("GET", "/registry/{name}", PUBLIC, url=lambda w, f: "/registry/model"),
+    page("GET", "/orgs/{org}/registry", SIGNED_IN, url=lambda w, f: "/orgs/runyard/registry"),
+    page(
+        "GET",
+        "/orgs/{org}/registry/{name}",
+        SIGNED_IN,
+        url=lambda w, f: "/orgs/runyard/registry/model",
+    ),
     page("GET", "/{entity}/{project}/reports", READ),
     page("POST", "/{entity}/{project}/reports", WRITE, form=lambda w, f: {"title": "Matrix"}),
     page(

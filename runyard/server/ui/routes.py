@@ -17,6 +17,7 @@ from runyard.server.ui import (
     launch_pages,
     pages,
     people_pages,
+    registry_pages,
     report_pages,
     wandb_urls,
 )
@@ -40,6 +41,7 @@ def mount_ui(app: FastAPI) -> None:
         people_pages,
         artifact_browser,
         artifact_edits,
+        registry_pages,
         report_pages,
         wandb_urls,
         automation_pages,
