@@ -222,6 +222,9 @@ class QueueItem(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     request_id: str | None = None
     created_at: datetime
+    enqueued_by: str | None = Field(
+        default=None, description="Username of who enqueued it (GPU-hours are theirs)."
+    )
     pending_reason: str | None = Field(
         default=None,
         description="Why a pending item waits: no live agent serves its queue, the agents are "

@@ -173,6 +173,7 @@ class RedisQueueStore:
         rendered: dict[str, object],
         requirements: Requirements,
         now: datetime,
+        enqueued_by: str | None = None,
     ) -> tuple[QueueItem, bool]:
         """Add a validated item; a repeated request_id returns the first item."""
         item_id = uuid.uuid4().hex
@@ -191,6 +192,7 @@ class RedisQueueStore:
             state_times={ItemState.PENDING.value: now},
             request_id=request.request_id,
             created_at=now,
+            enqueued_by=enqueued_by,
         )
         static = item.model_dump(
             mode="json",

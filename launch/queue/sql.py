@@ -206,10 +206,11 @@ class SqlQueueStore:
         rendered: dict[str, object],
         requirements: Requirements,
         now: datetime,
+        enqueued_by: str | None = None,
     ) -> tuple[QueueItem, bool]:
         """Add a validated item; a repeated request_id returns the first item."""
         try:
-            return self._enqueue(queue, request, values, rendered, requirements, now)
+            return self._enqueue(queue, request, values, rendered, requirements, now, enqueued_by)
         except IntegrityError:
             # A retry of the same request raced us and won (PostgreSQL); return its item.
             with self.engine.connect() as conn:
@@ -231,6 +232,7 @@ class SqlQueueStore:
         rendered: dict[str, object],
         requirements: Requirements,
         now: datetime,
+        enqueued_by: str | None,
     ) -> tuple[QueueItem, bool]:
         with self._tx() as conn:
             if request.request_id is not None:
@@ -255,6 +257,7 @@ class SqlQueueStore:
                 state_times={ItemState.PENDING.value: now},
                 request_id=request.request_id,
                 created_at=now,
+                enqueued_by=enqueued_by,
             )
             conn.execute(
                 items_table.insert().values(

@@ -22,6 +22,7 @@ from runyard.server.api import (
     queues,
     runs,
     storage,
+    usage,
 )
 from runyard.server.clock import utcnow
 from runyard.server.error_handlers import install_error_handlers
@@ -118,7 +119,18 @@ def create_app(state: ServerState) -> FastAPI:
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_request_bytes)
     install_web_security(app, state.settings, state.signer)
-    routers = (health, graphql_route, filestream, storage, runs, queues, agents, people, artifacts)
+    routers = (
+        health,
+        graphql_route,
+        filestream,
+        storage,
+        runs,
+        queues,
+        agents,
+        people,
+        artifacts,
+        usage,
+    )
     for module in routers:
         app.include_router(module.router)
     mount_ui(app)

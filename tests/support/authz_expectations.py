@@ -377,6 +377,12 @@ ROUTES: list[Route] = [
     ),
     rest("GET", "/api/v1/agents", READ, params=lambda w, f: {"entity": w.team}),
     rest(
+        "GET",
+        "/api/v1/usage/gpu-hours",
+        READ,
+        params=lambda w, f: {"entity": w.team, "by": "user", "since": "7d"},
+    ),
+    rest(
         "POST",
         "/api/v1/items/{item_id}/report",
         AGENT,

@@ -209,6 +209,7 @@ def enqueue_on(
                 uow.now(),
                 uow.settings.max_value_bytes,
                 pools=policies,
+                enqueued_by=principal.username,
             )
         except (TemplateValueError, service.SpecTooLarge):
             raise

@@ -61,6 +61,7 @@ def enqueue(
     now: datetime,
     max_bytes: int,
     pools: Sequence[PoolPolicy] = (),
+    enqueued_by: str | None = None,
 ) -> tuple[QueueItem, bool]:
     """Check the item can run there, validate template values, render the queue's config,
     check it against the allow-lists of the serving `pools` (`pools.serving_policies`), and
@@ -90,7 +91,9 @@ def enqueue(
     fix = "make the queue's config template repeat less, or use smaller template values"
     _check_size("the rendered config", rendered, max_bytes, fix)
     check_pools(rendered, pools)
-    return store.enqueue(queue, request, values, rendered, requirements_of(values), now)
+    return store.enqueue(
+        queue, request, values, rendered, requirements_of(values), now, enqueued_by
+    )
 
 
 def _check_size(what: str, value: Any, max_bytes: int, fix: str) -> None:
