@@ -16,7 +16,9 @@ from runyard.cli import main
 from runyard.launch.models import (
     EnqueueRequest,
     ItemState,
+    Priority,
     Queue,
+    QueueItem,
     QueueSpec,
     Requirements,
     TemplateVariable,
@@ -27,7 +29,12 @@ from runyard.server.queues import queue_service
 from runyard.server.settings import ServerSettings
 from runyard.server.state import ServerState, open_state
 from runyard.server.unit_of_work import UnitOfWork
-from runyard.server.usage.accounting import UsageKey, gpu_seconds, parse_since
+from runyard.server.usage.accounting import (
+    UsageKey,
+    gpu_seconds,
+    parse_since,
+    released_gpu_seconds,
+)
 from runyard.server.usage.service import gpu_usage
 from support.server import LiveServer
 
@@ -142,8 +149,6 @@ def test_a_running_item_counts_until_now_and_the_window_clips(state: ServerState
 
 
 def test_an_item_never_launched_holds_no_gpu_hours() -> None:
-    from runyard.launch.models import Priority, QueueItem
-
     item = QueueItem(
         id="x",
         queue="q",
@@ -158,6 +163,33 @@ def test_an_item_never_launched_holds_no_gpu_hours() -> None:
         created_at=T0,
     )
     assert gpu_seconds(item, T0, T0 + timedelta(days=1)) == 0.0
+    assert released_gpu_seconds(item) == 0.0
+
+
+def test_released_gpu_seconds_of_an_ended_and_a_requeued_item() -> None:
+    ended = QueueItem(
+        id="x",
+        queue="q",
+        entity="lab",
+        priority=Priority.MEDIUM,
+        run_spec={},
+        template_values={},
+        rendered_config={},
+        requirements=Requirements(gpus=2),
+        state=ItemState.FAILED,
+        state_times={"launching": T0, "failed": T0 + timedelta(seconds=90)},
+        created_at=T0,
+    )
+    assert released_gpu_seconds(ended) == 180.0
+    requeued = ended.model_copy(
+        update={
+            "state": ItemState.PENDING,
+            "state_times": {"launching": T0, "pending": T0 + timedelta(seconds=30)},
+        }
+    )
+    assert released_gpu_seconds(requeued) == 60.0  # held until it went back in line
+    running = ended.model_copy(update={"state": ItemState.RUNNING})
+    assert released_gpu_seconds(running) == 0.0  # counted when it releases them
 
 
 def test_bad_usage_requests_name_the_field(state: ServerState) -> None:
@@ -194,6 +226,13 @@ def test_runyard_usage_prints_gpu_hours_by_user(
         for state in ("launching", "finished"):
             report = {"agent_id": agent, "state": state}
             assert api.post(f"/api/v1/items/{item_id}/report", json=report).status_code == 200
+        metrics = api.get("/metrics").text
+        counted = next(
+            line
+            for line in metrics.splitlines()
+            if line.startswith('runyard_gpu_seconds_total{queue="admin/usage-gpu",user="admin"}')
+        )
+        assert float(counted.split()[-1]) > 0  # 2 GPUs x the moment between the reports
         bad = api.get("/api/v1/usage/gpu-hours", params={"by": "user", "since": "soon"})
         assert bad.status_code == 400 and "since: 'soon'" in bad.text
     monkeypatch.setenv("RUNYARD_URL", sqlite_server.url)

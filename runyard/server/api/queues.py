@@ -206,6 +206,7 @@ def cancel_item(item_id: str, uow: UowDep, principal: PrincipalDep, request: Req
     """Cancel an item; a running one is stopped by its agent at its next heartbeat."""
     item = queue_service.cancel_item(uow, principal, item_id)
     request.app.state.metrics.items_done.labels(f"{item.entity}/{item.queue}", "canceled").inc()
+    request.app.state.metrics.count_gpu_seconds(item)
     return item
 
 
@@ -225,9 +226,11 @@ def report_item(
     before, item = queue_service.report_item(uow, principal, item_id, report)
     if body.requeue:
         request.app.state.queue_wakeup.notify()  # the item is claimable again
+        request.app.state.metrics.count_gpu_seconds(item)
     elif item.state.is_final and not before.state.is_final:
         queue = f"{item.entity}/{item.queue}"
         request.app.state.metrics.items_done.labels(queue, item.state.value).inc()
+        request.app.state.metrics.count_gpu_seconds(item)
     return item
 
 

@@ -91,6 +91,16 @@ def gpu_seconds(item: QueueItem, since: datetime, until: datetime) -> float:
     return item.requirements.gpus * (end - start).total_seconds()
 
 
+def released_gpu_seconds(item: QueueItem) -> float:
+    """GPU-seconds of an item that has just released its GPUs (0 while it holds them)."""
+    if item.state.holds_lease:
+        return 0.0
+    span = held_span(item, item.created_at)
+    if span is None:
+        return 0.0
+    return max(0, item.requirements.gpus) * (span[1] - span[0]).total_seconds()
+
+
 def key_of(item: QueueItem, by: UsageKey, pools: Mapping[str, str]) -> str:
     """The item's user, project, queue, pool (of the agent that ran it) or run."""
     if by is UsageKey.USER:
