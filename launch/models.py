@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .idle import IdlePolicy
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 
 
@@ -125,6 +127,9 @@ class QueueSpec(BaseModel):
     prioritization: bool = True
     max_attempts: int = Field(3, ge=1, le=100)
     lease_seconds: float = Field(60.0, gt=0, le=3600)
+    idle_policy: IdlePolicy | None = Field(
+        None, description="What happens to jobs that hold GPUs without using them."
+    )
     managed_by: str | None = Field(
         None,
         max_length=128,
