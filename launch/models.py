@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .idle import IdlePolicy
+from .idle import GpuSample, IdlePolicy
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 
@@ -229,6 +229,11 @@ class QueueItem(BaseModel):
     created_at: datetime
     enqueued_by: str | None = Field(
         default=None, description="Username of who enqueued it (GPU-hours are theirs)."
+    )
+    gpu_telemetry: list[GpuSample] = Field(
+        default_factory=list,
+        description="Latest GPU samples of its job, from its agent's heartbeat (set in API "
+        "answers, not stored).",
     )
     pending_reason: str | None = Field(
         default=None,

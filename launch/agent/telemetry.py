@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from ..idle import GpuSample, IdlePolicy, is_idle
+from ..idle import GpuSample, IdleAction, IdlePolicy, is_idle
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,10 @@ class IdleWatch:
         """The job ended: drop what is kept of it."""
         self._samples.pop(item_id, None)
         self._flagged.discard(item_id)
+
+
+# Without a queue policy samples are still kept (for the heartbeat): nothing is under 0 %.
+NEVER_IDLE = IdlePolicy(threshold_percent=0, window_minutes=1, action=IdleAction.NOTIFY)
 
 
 def idle_warning(policy: IdlePolicy) -> str:
