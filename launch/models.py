@@ -174,7 +174,25 @@ class Requirements(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    gpus: int = Field(0, ge=0, le=1024)
+    gpus: int = Field(0, ge=0, le=1024, description="GPUs per pod (an agent: on one node).")
+    pods: int = Field(
+        default=1,
+        ge=1,
+        le=10_000,
+        description="Pods that must run at once (a gang: JobSet, PyTorchJob); an agent: the "
+        "pods it may still start (max_jobs counts pods).",
+    )
+    node_free: list[int] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="An agent: free GPUs of each usable node of its pool, so a gang is "
+        "claimed only when every pod finds a node (None: unknown).",
+    )
+
+
+def capacity_doc(capacity: Requirements) -> dict[str, Any]:
+    """An agent's capacity as stored and shown: GPUs, and the gang fields when set."""
+    return {"gpus": capacity.gpus, **capacity.model_dump(exclude_defaults=True)}
 
 
 class ItemError(BaseModel):

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
 
+from ..gangs import MAX_PODS
 from ..idle import GpuSample, IdleAction, IdlePolicy
 from ..kubernetes.pool import pool_policy
-from ..models import ItemError, ItemState, QueueItem
+from ..models import ItemError, ItemState, QueueItem, Requirements, capacity_doc
 from .api import AgentApi, Refused
 from .config import AgentConfig
 from .metrics import AgentMetrics
@@ -74,6 +75,21 @@ class Agent:
         self._policies: dict[str, tuple[float, IdlePolicy | None]] = {}
 
     @property
+    def held_pods(self) -> int:
+        """Pods of the items this agent holds (max_jobs counts pods: a gang is several)."""
+        return sum(held.item.requirements.pods for held in self._held.values())
+
+    async def free_capacity(self) -> Requirements | None:
+        """The runner's free capacity, with the pods this agent may still start."""
+        capacity = await self.runner.capacity()
+        if capacity is None:
+            return None
+        held = self.held_pods
+        # A gang larger than max_jobs would never fit: it may run alone, on an idle agent.
+        slots = self.config.max_jobs - held if held else MAX_PODS
+        return capacity.model_copy(update={"pods": max(1, slots)})
+
+    @property
     def held(self) -> list[str]:
         """Ids of the items this agent holds now."""
         return list(self._held)
@@ -87,7 +103,7 @@ class Agent:
         self.agent_id = await self.api.register(
             name=self.config.name,
             queues=self.queues,
-            capacity=capacity.model_dump() if capacity else {},
+            capacity=capacity_doc(capacity) if capacity else {},
             hostname=socket.gethostname(),
             version=version("runyard"),
             entity=entity,
@@ -143,10 +159,10 @@ class Agent:
 
     async def _claim_loop(self) -> None:
         while True:
-            while len(self._held) >= self.config.max_jobs:
+            while self.held_pods >= self.config.max_jobs:
                 self._slot_free.clear()
                 await self._slot_free.wait()
-            capacity = await self.runner.capacity()
+            capacity = await self.free_capacity()
             if capacity is not None:
                 self.metrics.gpus_free.set(capacity.gpus)
             try:
@@ -203,7 +219,7 @@ class Agent:
 
     async def announce_capacity(self) -> None:
         """Tell the server the free capacity now, so a waiting claim uses it at once."""
-        capacity = await self.runner.capacity()
+        capacity = await self.free_capacity()
         if capacity is None:
             return  # no limit: the claim never waited on capacity
         status = self.status()
@@ -214,7 +230,7 @@ class Agent:
 
     def status(self) -> str:
         """busy (every job slot taken), running (some) or polling (none)."""
-        if len(self._held) >= self.config.max_jobs:
+        if self.held_pods >= self.config.max_jobs:
             return "busy"
         return "running" if self._held else "polling"
 
@@ -222,7 +238,7 @@ class Agent:
         """Renew leases; stop workloads whose items were canceled or taken away. The free
         capacity goes along: the server explains pending items with it."""
         try:
-            capacity = await self.runner.capacity()
+            capacity = await self.free_capacity()
             telemetry = {i: s for i in self._held if (s := self._idle.latest(i))}
             extra = {"telemetry": telemetry} if telemetry else {}
             items = await self.api.heartbeat(

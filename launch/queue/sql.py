@@ -292,7 +292,8 @@ class SqlQueueStore:
             for window in (first, CLAIM_WINDOW):
                 params = {"queue_ids": list(leases), "window": window}
                 rows = conn.execute(self._head, params).all()
-                chosen = pick_claim([Candidate(r.id, r.gpus) for r in rows], capacity, backfill)
+                candidates = [Candidate(r.id, r.gpus, _pods(r.document)) for r in rows]
+                chosen = pick_claim(candidates, capacity, backfill)
                 if chosen is not None or len(rows) < window or not backfill:
                     break
             if chosen is None:
@@ -537,6 +538,12 @@ def _queue(row: Row[Any]) -> Queue:
     if created.tzinfo is None:  # SQLite keeps no zone; every stored time is UTC
         created = created.replace(tzinfo=UTC)
     return Queue(id=row.id, created_at=created, **row.spec)
+
+
+def _pods(document: Any) -> int:
+    """A stored item's gang size (items stored before gangs were counted have 1)."""
+    pods = ((document or {}).get("requirements") or {}).get("pods", 1)
+    return pods if isinstance(pods, int) and pods >= 1 else 1
 
 
 def _item(row: Row[Any]) -> QueueItem:
