@@ -16,7 +16,15 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from .idle import GpuSample, IdlePolicy
 
@@ -188,6 +196,16 @@ class Requirements(BaseModel):
         description="An agent: free GPUs of each usable node of its pool, so a gang is "
         "claimed only when every pod finds a node (None: unknown).",
     )
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The gang fields only when they say something: single-pod shapes stay as they were.
+        data: dict[str, Any] = handler(self)
+        if data.get("pods") == 1:
+            data.pop("pods")
+        if data.get("node_free") is None:
+            data.pop("node_free", None)
+        return data
 
 
 def capacity_doc(capacity: Requirements) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from runyard.launch.agent.telemetry import IdleWatch, idle_warning, sample_gpus
 from runyard.launch.idle import GpuSample, IdlePolicy, idle_since, is_idle
 from runyard.launch.models import QueueSpec
+from runyard.queue_cli import load_queue_file
 from support.fake_nvml import FakeGpu, FakeNvml
 from support.server import LiveServer
 
@@ -81,6 +83,12 @@ def test_a_queue_with_a_negative_idle_window_is_refused_over_rest(
         stored = api.get("/api/v1/queues/admin/idle-q").json()
         assert stored["idle_policy"]["window_minutes"] == 15
         assert stored["idle_policy"]["action"] == "requeue"
+
+
+def test_a_queue_file_may_set_the_idle_policy(tmp_path: Path) -> None:
+    queue_file = tmp_path / "queue.yaml"
+    queue_file.write_text("config: {}\nidle_policy: {window_minutes: 20, action: requeue}\n")
+    assert load_queue_file(queue_file)["idle_policy"] == {"window_minutes": 20, "action": "requeue"}
 
 
 def test_the_sampler_reads_the_pinned_gpus_through_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
