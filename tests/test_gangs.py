@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -15,8 +16,9 @@ import httpx
 from runyard.launch.gangs import gang_fits, gang_size
 from runyard.launch.kubernetes.capacity import node_room
 from runyard.launch.kubernetes.pool import WorkloadKind
-from runyard.launch.models import Requirements
+from runyard.launch.models import ItemState, Priority, QueueItem, Requirements
 from runyard.launch.queue.rules import Candidate, fits, pick_claim
+from runyard.server.queues.pending import AgentView, pending_reason
 from support.agent_cluster import (
     A100,
     GPU_TAINT,
@@ -129,3 +131,26 @@ def test_a_4_pod_gang_waits_on_3_free_nodes_and_is_claimed_when_a_fourth_frees(
     pods = cluster.sim.pods(NS, f"runyard.dev/item={gang}")
     assert sorted(p["spec"]["nodeName"] for p in pods) == ["a100-0", "a100-1", "a100-2", "a100-3"]
     assert agent.agent.held_pods == 4  # max_jobs counts the gang's pods
+
+
+def test_a_waiting_gang_says_it_needs_a_node_for_every_pod() -> None:
+    item = QueueItem(
+        id="g",
+        queue="train",
+        entity="lab",
+        priority=Priority.MEDIUM,
+        run_spec={},
+        template_values={},
+        rendered_config={},
+        requirements=Requirements(gpus=8, pods=4),
+        state=ItemState.PENDING,
+        state_times={},
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    three = Requirements(gpus=8, pods=16, node_free=[8, 8, 8])
+    reason = pending_reason(item, 0, [AgentView("k8s-a100", 8, busy=False, capacity=three)])
+    assert reason.startswith("a gang of 4 pods with 8 GPU(s) each: it is claimed only when all")
+    assert "k8s-a100: [8, 8, 8]" in reason
+    four = three.model_copy(update={"node_free": [8, 8, 8, 8]})
+    reason = pending_reason(item, 0, [AgentView("k8s-a100", 8, busy=False, capacity=four)])
+    assert reason.startswith("waiting for an agent to claim it")
