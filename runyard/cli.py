@@ -9,6 +9,7 @@ import click
 
 from runyard import log_setup
 from runyard.agent_cli import agent
+from runyard.automation_cli import integration, secret
 from runyard.export_cli import export_runs_command
 from runyard.people_cli import key, team, user
 from runyard.queue_cli import launch, queue
@@ -185,6 +186,8 @@ main.add_command(team)
 main.add_command(key)
 main.add_command(export_runs_command)
 main.add_command(usage)
+main.add_command(secret)
+main.add_command(integration)
 
 if __name__ == "__main__":
     main()

@@ -16,6 +16,7 @@ from runyard import __version__
 from runyard.server.api import (
     agents,
     artifacts,
+    automations,
     filestream,
     health,
     people,
@@ -26,6 +27,7 @@ from runyard.server.api import (
 )
 from runyard.server.clock import utcnow
 from runyard.server.error_handlers import install_error_handlers
+from runyard.server.events.dispatcher import Dispatcher
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
 from runyard.server.metrics import ServerMetrics
@@ -82,6 +84,9 @@ def create_app(state: ServerState) -> FastAPI:
             asyncio.create_task(_crash_detector(state, app.state.metrics)),
             asyncio.create_task(_lease_expiry(state, app)),
         ]
+        if state.settings.events_dispatch:
+            dispatcher = Dispatcher(state, on_recorded=app.state.metrics.count_deliveries)
+            tasks.append(asyncio.create_task(dispatcher.run()))
         try:
             yield
         finally:
@@ -120,7 +125,10 @@ def create_app(state: ServerState) -> FastAPI:
         )
         return response
 
-    app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_request_bytes)
+    # Signed upload URLs carry whole files (a 1 GB model): `max_upload_bytes` limits them.
+    app.add_middleware(
+        BodySizeLimit, max_bytes=state.settings.max_request_bytes, exempt_puts=("/storage/",)
+    )
     install_web_security(app, state.settings, state.signer)
     routers = (
         health,
@@ -133,6 +141,7 @@ def create_app(state: ServerState) -> FastAPI:
         people,
         artifacts,
         usage,
+        automations,
     )
     for module in routers:
         app.include_router(module.router)

@@ -256,6 +256,30 @@ def pending_artifact(w: World) -> Fresh:
     return {"artifact_node": w.pending_artifact()}
 
 
+def patch_manifest(w: World) -> Fresh:
+    """A distributed run's manifest part of a pending version (createArtifactManifest)."""
+    node = w.pending_artifact()
+    response = w.gql(
+        "owner",
+        "mutation($i: CreateArtifactManifestInput!) {"
+        " createArtifactManifest(input: $i) { artifactManifest { id } } }",
+        {
+            "i": {
+                "artifactID": node,
+                "name": "wandb_manifest.patch.json",
+                "digest": "d",
+                "entityName": w.team,
+                "projectName": w.project,
+                "runName": w.run,
+                "type": "PATCH",
+            }
+        },
+    )
+    body = response.json()
+    assert not body.get("errors"), body
+    return {"manifest_node": str(body["data"]["createArtifactManifest"]["artifactManifest"]["id"])}
+
+
 def artifact_collection(w: World) -> Fresh:
     """The node id of the collection of `t/proj`'s logged artifact."""
     found = w.gql(
@@ -280,6 +304,51 @@ def fill(path: str, w: World, f: Fresh) -> str:
         **f,
     }
     return path.format(**values)
+
+
+# --- automations (tests/test_automations.py) ---------------------------------------------
+
+
+def fresh_secret(w: World) -> Fresh:
+    """A team secret of `t` (to delete)."""
+    name = "S_" + uuid.uuid4().hex[:8]
+    w.as_owner("POST", f"/api/v1/entities/{w.team}/secrets", json={"name": name, "value": "v"})
+    return {"name": name}
+
+
+def _project_node(w: World) -> str:
+    found = w.gql(
+        "owner",
+        "query($e: String, $p: String) { project(entityName: $e, name: $p) { id } }",
+        {"e": w.team, "p": w.project},
+    )
+    return str(found.json()["data"]["project"]["id"])
+
+
+def _trigger_input(w: World) -> dict[str, Any]:
+    return {
+        "name": _new("auto"),
+        "enabled": True,
+        "scopeType": "PROJECT",
+        "scopeID": _project_node(w),
+        "triggeringEventType": "RUN_STATE",
+        "eventFilter": json.dumps(
+            {"run_filter": '{"$and": []}', "run_state_filter": {"states": ["FAILED"]}}
+        ),
+        "triggeredActionType": "NO_OP",
+        "triggeredActionConfig": {"noOpActionInput": {"noOp": True}},
+    }
+
+
+def fresh_trigger(w: World) -> Fresh:
+    """An automation of `t/proj` (to update, delete)."""
+    created = w.gql(
+        "owner",
+        "mutation($i: CreateFilterTriggerInput!) { createFilterTrigger(input: $i) "
+        "{ trigger { id } } }",
+        {"i": _trigger_input(w)},
+    )
+    return {"trigger": str(created.json()["data"]["createFilterTrigger"]["trigger"]["id"])}
 
 
 # --- REST and UI routes ----------------------------------------------------------------------
@@ -340,6 +409,23 @@ ROUTES: list[Route] = [
     ),
     rest("GET", RUN + "/lineage", READ),
     rest("GET", RUN + "/alerts", READ),
+    # Automations: team secrets, integrations, the delivery log.
+    rest("GET", "/api/v1/entities/{entity}/secrets", WRITE),
+    rest(
+        "POST",
+        "/api/v1/entities/{entity}/secrets",
+        MANAGE,
+        json=lambda w, f: {"name": "S_" + uuid.uuid4().hex[:8], "value": "matrix"},
+    ),
+    rest("DELETE", "/api/v1/entities/{entity}/secrets/{name}", MANAGE, setup=fresh_secret),
+    rest("GET", "/api/v1/entities/{entity}/integrations", READ),
+    rest(
+        "POST",
+        "/api/v1/entities/{entity}/integrations",
+        MANAGE,
+        json=lambda w, f: {"kind": "webhook", "name": _new("hook"), "url": "http://127.0.0.1:9/"},
+    ),
+    rest("GET", "/api/v1/projects/{entity}/{project}/automations", READ),
     # Launch queues and items.
     rest(
         "POST",
@@ -437,6 +523,22 @@ ROUTES: list[Route] = [
             f"{_dataset_md5()}/{DATASET_FILE[0]}"
         ),
     ),
+    rest(
+        "GET",
+        "/artifactsV2/{region}/{entity}/{birth_id}/{hexhash}",
+        READ,
+        url=lambda w, f: f"/artifactsV2/default/{w.team}/{w.artifact_node}/{_dataset_md5()}",
+    ),
+    rest(
+        "GET",
+        "/artifactsV2/{region}/{entity}/{project}/{collection}/{artifact_id}/{birth_id}/"
+        "{hexhash}/{name}",
+        READ,
+        url=lambda w, f: (
+            f"/artifactsV2/default/{w.team}/{w.project}/{w.artifact}/{w.artifact_node}/"
+            f"{w.artifact_node}/{_dataset_md5()}/{DATASET_FILE[0]}"
+        ),
+    ),
     # People: users (instance admins), teams (their admins), API keys (their owners).
     rest("POST", "/api/v1/users", INSTANCE_ADMIN, json=lambda w, f: {"username": _new("u")}),
     rest("GET", "/api/v1/users", INSTANCE_ADMIN),
@@ -490,6 +592,7 @@ ROUTES: list[Route] = [
     page("GET", "/{entity}/{project}/table.csv", READ),
     page("GET", "/{entity}/{project}/runs/{run}", READ),
     page("GET", "/{entity}/{project}/jobs", READ),
+    page("GET", "/{entity}/{project}/automations", READ),
     *(
         page("GET", path, Kind.NOT_YET, url=lambda w, f, p=path: _not_yet_url(w, p))
         for feature in ("artifacts", "sweeps", "reports")
@@ -831,6 +934,15 @@ FIELDS: list[Field] = [
     ),
     gql(
         "mutation",
+        "updateArtifactManifest",
+        WRITE,
+        "mutation($i: UpdateArtifactManifestInput!) {"
+        " updateArtifactManifest(input: $i) { artifactManifest { id } } }",
+        variables=lambda w, f: {"i": {"artifactManifestID": f["manifest_node"]}},
+        setup=patch_manifest,
+    ),
+    gql(
+        "mutation",
         "createArtifactFiles",
         WRITE,
         "mutation($i: CreateArtifactFilesInput!) {"
@@ -925,6 +1037,63 @@ FIELDS: list[Field] = [
                 "waitDuration": 0,
             }
         },
+    ),
+    # Automations, integrations and team secrets.
+    gql(
+        "mutation",
+        "createFilterTrigger",
+        WRITE,
+        "mutation($i: CreateFilterTriggerInput!) { createFilterTrigger(input: $i) "
+        "{ trigger { id } } }",
+        variables=lambda w, f: {"i": _trigger_input(w)},
+    ),
+    gql(
+        "mutation",
+        "updateFilterTrigger",
+        WRITE,
+        "mutation($i: UpdateFilterTriggerInput!) { updateFilterTrigger(input: $i) "
+        "{ trigger { id } } }",
+        variables=lambda w, f: {"i": {"id": f["trigger"], "description": "changed"}},
+        setup=fresh_trigger,
+    ),
+    gql(
+        "mutation",
+        "deleteTrigger",
+        WRITE,
+        "mutation($i: DeleteTriggerInput!) { deleteTrigger(input: $i) { success } }",
+        variables=lambda w, f: {"i": {"triggerID": f["trigger"]}},
+        setup=fresh_trigger,
+    ),
+    gql(
+        "mutation",
+        "createGenericWebhookIntegration",
+        MANAGE,
+        "mutation($i: CreateGenericWebhookIntegrationInput!) {"
+        " createGenericWebhookIntegration(input: $i) { integration { id } } }",
+        variables=lambda w, f: {
+            "i": {"entityName": w.team, "name": _new("hook"), "urlEndpoint": "http://127.0.0.1:9/"}
+        },
+    ),
+    gql(
+        "mutation",
+        "insertSecret",
+        MANAGE,
+        "mutation($i: InsertSecretInput!) { insertSecret(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {
+                "entityName": w.team,
+                "secretName": "S_" + uuid.uuid4().hex[:8],
+                "secretValue": "v",
+            }
+        },
+    ),
+    gql(
+        "mutation",
+        "deleteSecret",
+        MANAGE,
+        "mutation($i: DeleteSecretInput!) { deleteSecret(input: $i) { success } }",
+        variables=lambda w, f: {"i": {"entityName": w.team, "secretName": f["name"]}},
+        setup=fresh_secret,
     ),
     # People: users are the instance admins', keys their owners'.
     gql("query", "users", INSTANCE_ADMIN, "{ users { edges { node { id } } } }"),

@@ -429,3 +429,7 @@ class RunAlert(Base):
     level: Mapped[str] = mapped_column(String(8))
     wait_duration_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# Automation tables live in their own module; importing it registers them on Base.
+from runyard.server.db import automation_models  # noqa: E402, F401

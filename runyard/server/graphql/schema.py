@@ -10,8 +10,10 @@ from ariadne import ScalarType, load_schema_from_path, make_executable_schema
 from graphql import GraphQLSchema
 
 from runyard.server.graphql import (
+    artifact_drafts,
     artifact_reads,
     artifacts,
+    automations,
     identity,
     launch,
     launch_agent,
@@ -69,6 +71,7 @@ def build_schema() -> GraphQLSchema:
         *launch_queues.BINDABLES,
         *projects.BINDABLES,
         *artifacts.BINDABLES,
+        *artifact_drafts.BINDABLES,
         *run_delete.BINDABLES,
         *run_state.BINDABLES,
         *run_branches.BINDABLES,
@@ -77,4 +80,5 @@ def build_schema() -> GraphQLSchema:
         *people_types.BINDABLES,
         *project_list.BINDABLES,
         *artifact_reads.BINDABLES,
+        *automations.BINDABLES,
     )
