@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -245,3 +246,31 @@ def test_runyard_usage_prints_gpu_hours_by_user(
     assert row.split("│")[-2].strip() == "1"  # one item held GPUs
     refused = CliRunner().invoke(main, ["usage", "--since", "soon"])
     assert refused.exit_code != 0 and "since: 'soon' is not a duration" in refused.output
+
+
+def test_the_usage_page_shows_gpu_hours_by_the_chosen_key(sqlite_server: LiveServer) -> None:
+    with sqlite_server.api() as api:
+        body = {
+            "name": "usage-page",
+            "entity": "admin",
+            "config": {"gpus": "{{gpus}}"},
+            "variables": [{"name": "gpus", "type": "integer"}],
+        }
+        assert api.post("/api/v1/queues", json=body).status_code == 201
+        item = {"run_spec": {"entry_point": ["python"]}, "template_values": {"gpus": 4}}
+        item_id = api.post("/api/v1/queues/admin/usage-page/items", json=item).json()["id"]
+        registration = {"name": "a", "queues": ["admin/usage-page"], "capacity": {"gpus": 4}}
+        agent = api.post("/api/v1/agents", json=registration).json()["id"]
+        claim = {"agent_id": agent, "queues": ["admin/usage-page"], "wait": 5}
+        assert api.post("/api/v1/agents/claim", json=claim).json()["id"] == item_id
+        report = {"agent_id": agent, "state": "running"}
+        assert api.post(f"/api/v1/items/{item_id}/report", json=report).status_code == 200
+    with httpx.Client(base_url=sqlite_server.url, follow_redirects=False) as browser:
+        login = browser.post("/login", data={"api_key": sqlite_server.admin_key, "next": "/"})
+        assert login.status_code == 303
+        assert 'href="/launch/usage"' in browser.get("/launch").text
+        page = browser.get("/launch/usage", params={"by": "queue", "since": "1d"})
+        assert page.status_code == 200
+        assert "GPU-hours by queue" in page.text and "<td>admin/usage-page</td>" in page.text
+        refused = browser.get("/launch/usage", params={"by": "color"})
+        assert refused.status_code == 400 and "by: &#39;color&#39; is not one of" in refused.text

@@ -585,6 +585,7 @@ ROUTES: list[Route] = [
     page("MOUNT", "/static/ui", PUBLIC, url=lambda w, f: "/static/ui/build/app.css"),
     page("GET", "/", SIGNED_IN),
     page("GET", "/launch", SIGNED_IN),
+    page("GET", "/launch/usage", SIGNED_IN),
     # W&B's URLs (`/<entity>/<project>/...`).
     page("GET", "/{entity}/{project}", READ),
     page("GET", "/{entity}/{project}/workspace", READ),
