@@ -234,6 +234,9 @@ def test_runyard_usage_prints_gpu_hours_by_user(
             if line.startswith('runyard_gpu_seconds_total{queue="admin/usage-gpu",user="admin"}')
         )
         assert float(counted.split()[-1]) > 0  # 2 GPUs x the moment between the reports
+        by_pool = api.get("/api/v1/usage/gpu-hours", params={"by": "pool", "entity": "admin"})
+        pools = {row["key"]: row["items"] for row in by_pool.json()["rows"]}
+        assert pools.get("local:a") == 1  # the agent that ran it has no pool: its machine
         bad = api.get("/api/v1/usage/gpu-hours", params={"by": "user", "since": "soon"})
         assert bad.status_code == 400 and "since: 'soon'" in bad.text
     monkeypatch.setenv("RUNYARD_URL", sqlite_server.url)

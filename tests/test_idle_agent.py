@@ -167,6 +167,10 @@ def test_an_idle_job_is_flagged_after_the_window_and_a_busy_one_never(
         assert len(_idle_warnings(api.get(f"/api/v1/items/{idle}").json())) == 1
         metrics = api.get("/metrics").text
         assert f'runyard_item_gpu_utilization_percent{{gpu="1",item="{busy}"}} 90.0' in metrics
+    with httpx.Client(base_url=sqlite_server.url) as browser:
+        browser.post("/login", data={"api_key": sqlite_server.admin_key, "next": "/"})
+        page = browser.get(f"/launch/admin/{queue}").text
+        assert "GPU 1: 90 %, 1.0 GiB, 300 W" in page  # the busy job's figures
     assert agent.agent.metrics.idle_jobs.labels(f"admin/{queue}")._value.get() == 1
 
 

@@ -77,6 +77,7 @@ def queue_page(request: Request, entity: str, name: str) -> Response:
                 "priority": views.PRIORITY_NAMES[int(item.priority)],
                 "wait": views.wait_seconds(item, now),
                 "reason": views.item_reason(item, position),
+                "gpus": views.gpu_figures(request.app.state.telemetry_board.get(item.id)),
                 "final": item.state.is_final,
             }
         )
