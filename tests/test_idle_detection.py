@@ -6,6 +6,7 @@ No GPU machine is available in CI: telemetry is simulated samples, or a fake NVM
 
 from __future__ import annotations
 
+import random
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -100,3 +101,19 @@ def test_the_sampler_reads_the_pinned_gpus_through_nvml(monkeypatch: pytest.Monk
     nvml.driver = False
     assert sample_gpus([0, 1], T0) == []  # no driver: no telemetry, no error
     assert sample_gpus([], T0) == []
+
+
+def test_the_incremental_watch_flags_exactly_when_the_pure_detector_first_says_idle() -> None:
+    rng = random.Random(20)
+    for _ in range(50):
+        policy = IdlePolicy(threshold_percent=10, window_minutes=rng.choice([3, 5, 8]))
+        watch, history = IdleWatch(), []
+        flagged, first_idle = None, None
+        for minute in range(40):
+            tick = _tick(minute, *(rng.choice([0, 2, 50]) for _ in range(2)))
+            history += tick
+            if watch.observe("job", tick, policy):
+                flagged = minute
+            if first_idle is None and is_idle(history, policy):
+                first_idle = minute
+        assert flagged == first_idle

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from ..idle import GpuSample, IdleAction, IdlePolicy, is_idle
+from ..idle import GpuSample, IdleAction, IdlePolicy, idle_since
 
 logger = logging.getLogger(__name__)
 
@@ -63,37 +63,41 @@ def sample_gpus(indices: Sequence[int], at: datetime) -> list[GpuSample]:
 
 
 class IdleWatch:
-    """Each job's recent samples, and which jobs were flagged idle already."""
+    """Each job's idle streak and latest tick, and which jobs were flagged idle already.
+
+    Incremental: a tick costs its own samples only, however long the window (the streak
+    rule is `idle.idle_since`'s, applied one tick at a time).
+    """
 
     def __init__(self) -> None:
-        self._samples: dict[str, list[GpuSample]] = {}
+        self._since: dict[str, datetime | None] = {}
+        self._latest: dict[str, list[GpuSample]] = {}
         self._flagged: set[str] = set()
 
     def observe(self, item_id: str, samples: Sequence[GpuSample], policy: IdlePolicy) -> bool:
         """Add a tick of samples; True the first time the job counts as idle."""
         if not samples:
             return False
-        kept = [*self._samples.get(item_id, []), *samples]
-        # Only the window (and one tick before it, where the streak may start) matters.
-        horizon = max(s.at for s in kept) - policy.window * 2
-        kept = [s for s in kept if s.at >= horizon]
-        self._samples[item_id] = kept
-        if item_id in self._flagged or not is_idle(kept, policy):
+        self._latest[item_id] = list(samples)
+        tick_idle = idle_since(samples, policy.threshold_percent)
+        since = self._since.get(item_id) if tick_idle is not None else None
+        since = since or tick_idle
+        self._since[item_id] = since
+        if since is None or item_id in self._flagged:
+            return False
+        if max(s.at for s in samples) - since < policy.window:
             return False
         self._flagged.add(item_id)
         return True
 
     def latest(self, item_id: str) -> list[GpuSample]:
         """The job's most recent tick (one sample per GPU)."""
-        kept = self._samples.get(item_id) or []
-        if not kept:
-            return []
-        last = max(s.at for s in kept)
-        return [s for s in kept if s.at == last]
+        return list(self._latest.get(item_id) or [])
 
     def forget(self, item_id: str) -> None:
         """The job ended: drop what is kept of it."""
-        self._samples.pop(item_id, None)
+        self._since.pop(item_id, None)
+        self._latest.pop(item_id, None)
         self._flagged.discard(item_id)
 
 
