@@ -7,7 +7,13 @@ machine's GPUs come from a fake NVML (`support/fake_nvml.py`); the jobs are real
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +27,7 @@ from runyard.launch.agent.local_process import LocalProcessRunner
 from runyard.launch.agent.runner import JobUpdate, LaunchError
 from runyard.launch.models import ItemState, Priority, QueueItem, Requirements
 from support.fake_nvml import FakeGpu, FakeNvml
+from support.server import LiveServer
 
 # Writes the GPUs it sees to a file in its folder, then waits until told to end.
 JOB = (
@@ -199,3 +206,78 @@ def test_without_a_driver_the_runner_pins_nothing_and_offers_no_gpus(
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     assert asyncio.run(scenario()) == (0, "<unset>")
+
+
+FAKE_PYNVML = '''"""A stand-in NVML for the agent subprocess: two GPUs (no GPU in CI)."""
+import types
+
+class NVMLError(Exception):
+    pass
+
+def nvmlInit(): pass
+def nvmlShutdown(): pass
+def nvmlDeviceGetCount(): return 2
+def nvmlDeviceGetHandleByIndex(index): return index
+def nvmlDeviceGetName(handle): return "NVIDIA H100 80GB HBM3"
+def nvmlDeviceGetMemoryInfo(handle): return types.SimpleNamespace(total=80 * 2**30, used=0)
+def nvmlDeviceGetUtilizationRates(handle): return types.SimpleNamespace(gpu=50, memory=0)
+def nvmlDeviceGetPowerUsage(handle): return 100000
+'''
+
+
+def test_the_agent_cli_pins_two_one_gpu_items_to_different_gpus(
+    sqlite_server: LiveServer, tmp_path: Path
+) -> None:
+    fake = tmp_path / "fake-nvml"
+    fake.mkdir()
+    (fake / "pynvml.py").write_text(FAKE_PYNVML)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(fake), os.environ.get("PYTHONPATH", "")]),
+        "RUNYARD_URL": sqlite_server.url,
+        "RUNYARD_API_KEY": sqlite_server.admin_key,
+    }
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    queue = "pinning"
+    with sqlite_server.api() as api:
+        body = {
+            "name": queue,
+            "entity": "admin",
+            "resource": "local-process",
+            "config": {"gpus": "{{gpus}}"},
+            "variables": [{"name": "gpus", "type": "integer"}],
+        }
+        assert api.post("/api/v1/queues", json=body).status_code == 201
+        workdir = tmp_path / "jobs"
+        # No --gpus: the agent counts the machine's GPUs through (the stand-in) NVML.
+        cmd = [sys.executable, "-m", "runyard.cli", "agent", "-q", queue, "--max-jobs", "2"]
+        cmd += ["--workdir", str(workdir)]
+        log = (tmp_path / "agent.log").open("wb")
+        agent = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            item = {"run_spec": {"entry_point": [sys.executable, "-c", JOB]}}
+            item["template_values"] = {"gpus": 1}
+            ids = [
+                api.post(f"/api/v1/queues/admin/{queue}/items", json=item).json()["id"]
+                for _ in range(2)
+            ]
+            deadline = time.monotonic() + 90
+            seen: dict[str, str] = {}
+            while len(seen) < 2:
+                assert time.monotonic() < deadline, (tmp_path / "agent.log").read_text()
+                for item_id in ids:
+                    path = workdir / item_id / "seen"
+                    if path.exists() and path.read_text():
+                        seen[item_id] = path.read_text()
+                time.sleep(0.05)
+            assert sorted(seen.values()) == ["0", "1"]
+            for item_id in ids:
+                (workdir / item_id / "go").touch()
+                doc = json.loads((workdir / item_id / "job.json").read_text())
+                assert [str(i) for i in doc["gpus"]] == [seen[item_id]]  # recorded for restarts
+        finally:
+            agent.terminate()
+            agent.wait(timeout=30)
+            for job_file in workdir.glob("*/job.json"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(json.loads(job_file.read_text())["pid"], signal.SIGKILL)
