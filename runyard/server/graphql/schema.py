@@ -22,6 +22,7 @@ from runyard.server.graphql import (
     people_types,
     project_list,
     projects,
+    reports,
     run_branches,
     run_delete,
     run_files,
@@ -80,5 +81,6 @@ def build_schema() -> GraphQLSchema:
         *people_types.BINDABLES,
         *project_list.BINDABLES,
         *artifact_reads.BINDABLES,
+        *reports.BINDABLES,
         *automations.BINDABLES,
     )

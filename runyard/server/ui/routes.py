@@ -15,6 +15,7 @@ from runyard.server.ui import (
     launch_pages,
     pages,
     people_pages,
+    report_pages,
     wandb_urls,
 )
 
@@ -35,6 +36,7 @@ def mount_ui(app: FastAPI) -> None:
         launch_links,
         launch_pages,
         people_pages,
+        report_pages,
         wandb_urls,
         automation_pages,
         pages,

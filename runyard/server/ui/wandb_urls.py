@@ -16,7 +16,6 @@ router = APIRouter(include_in_schema=False)
 NOT_YET = {
     "artifacts": "Artifact pages",
     "sweeps": "Sweep pages",
-    "reports": "Reports",
 }
 
 
@@ -99,12 +98,3 @@ def artifacts(request: Request, entity: str, project: str, rest: str = "") -> Re
 def sweeps(request: Request, entity: str, project: str, rest: str = "") -> Response:
     """W&B's sweep pages: not available yet (a clear 404 page)."""
     return _not_yet(request, entity, project, "sweeps")
-
-
-@router.get("/{entity}/{project}/reports", response_class=HTMLResponse, response_model=None)
-@router.get(
-    "/{entity}/{project}/reports/{rest:path}", response_class=HTMLResponse, response_model=None
-)
-def reports(request: Request, entity: str, project: str, rest: str = "") -> Response:
-    """W&B's reports: not available yet (a clear 404 page)."""
-    return _not_yet(request, entity, project, "reports")
