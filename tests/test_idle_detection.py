@@ -117,3 +117,21 @@ def test_the_incremental_watch_flags_exactly_when_the_pure_detector_first_says_i
             if first_idle is None and is_idle(history, policy):
                 first_idle = minute
         assert flagged == first_idle
+
+
+def test_a_heartbeat_with_too_much_telemetry_is_refused_naming_the_field(
+    sqlite_server: LiveServer,
+) -> None:
+    with sqlite_server.api() as api:
+        assert api.post("/api/v1/queues", json={"name": "tele-q", "entity": "admin"}).is_success
+        registration = {"name": "a", "queues": ["admin/tele-q"], "capacity": {"gpus": 1}}
+        agent = api.post("/api/v1/agents", json=registration).json()["id"]
+        sample = {"at": T0.isoformat(), "gpu": 0, "utilization_percent": 5}
+        body = {"agent_id": agent, "telemetry": {"x": [sample] * 65}}
+        refused = api.post("/api/v1/agents/heartbeat", json=body)
+        assert refused.status_code == 422 and "telemetry.x: at most 64 samples" in refused.text
+        body["telemetry"] = {"x": [{**sample, "utilization_percent": 140}]}
+        refused = api.post("/api/v1/agents/heartbeat", json=body)
+        assert refused.status_code == 422 and "utilization_percent" in refused.text
+        body["telemetry"] = {"x": [sample]}  # an item the agent does not hold: ignored
+        assert api.post("/api/v1/agents/heartbeat", json=body).status_code == 200
