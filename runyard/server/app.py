@@ -23,6 +23,7 @@ from runyard.server.api import (
     queues,
     runs,
     storage,
+    usage,
 )
 from runyard.server.clock import utcnow
 from runyard.server.error_handlers import install_error_handlers
@@ -31,6 +32,7 @@ from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
 from runyard.server.metrics import ServerMetrics
 from runyard.server.queues.capacity_board import CapacityBoard
+from runyard.server.queues.telemetry_board import TelemetryBoard
 from runyard.server.queues.wakeup import Wakeup
 from runyard.server.state import ServerState
 from runyard.server.storage_health import StorageHealth
@@ -105,6 +107,8 @@ def create_app(state: ServerState) -> FastAPI:
     app.state.metrics.watch_queues(state.queue_store)
     app.state.queue_wakeup = Wakeup()
     app.state.capacity_board = CapacityBoard()
+    app.state.telemetry_board = TelemetryBoard()
+    app.state.metrics.registry.register(app.state.telemetry_board)
     app.state.storage_health = StorageHealth()
     install_error_handlers(app)
 
@@ -136,6 +140,7 @@ def create_app(state: ServerState) -> FastAPI:
         agents,
         people,
         artifacts,
+        usage,
         automations,
     )
     for module in routers:

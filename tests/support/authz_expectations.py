@@ -556,6 +556,12 @@ ROUTES: list[Route] = [
     ),
     rest("GET", "/api/v1/agents", READ, params=lambda w, f: {"entity": w.team}),
     rest(
+        "GET",
+        "/api/v1/usage/gpu-hours",
+        READ,
+        params=lambda w, f: {"entity": w.team, "by": "user", "since": "7d"},
+    ),
+    rest(
         "POST",
         "/api/v1/items/{item_id}/report",
         AGENT,
@@ -672,6 +678,7 @@ ROUTES: list[Route] = [
     page("MOUNT", "/static/ui", PUBLIC, url=lambda w, f: "/static/ui/build/app.css"),
     page("GET", "/", SIGNED_IN),
     page("GET", "/launch", SIGNED_IN),
+    page("GET", "/launch/usage", SIGNED_IN),
     # W&B's URLs (`/<entity>/<project>/...`).
     page("GET", "/{entity}/{project}", READ),
     page("GET", "/{entity}/{project}/workspace", READ),
