@@ -424,3 +424,7 @@ class RunAlert(Base):
     level: Mapped[str] = mapped_column(String(8))
     wait_duration_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# Domain models kept in modules of their own register on the same metadata.
+from runyard.server.db import sweep_models  # noqa: E402, F401
