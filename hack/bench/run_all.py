@@ -12,6 +12,7 @@ SCRIPTS = (
     "bench_ingest.py",
     "bench_queue.py",
     "bench_launch.py",
+    "bench_sweeps.py",
     "bench_ui.py",  # needs the built web bundle and Debian's chromium (`make bench` has both)
 )
 
