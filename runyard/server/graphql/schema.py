@@ -26,6 +26,7 @@ from runyard.server.graphql import (
     run_state,
     runs,
     server_settings,
+    sweeps,
 )
 from runyard.server.input_limits import INT64_MAX, INT64_MIN
 
@@ -77,4 +78,5 @@ def build_schema() -> GraphQLSchema:
         *people_types.BINDABLES,
         *project_list.BINDABLES,
         *run_artifacts.BINDABLES,
+        *sweeps.BINDABLES,
     )

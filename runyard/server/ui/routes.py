@@ -14,6 +14,7 @@ from runyard.server.ui import (
     launch_pages,
     pages,
     people_pages,
+    sweep_pages,
     wandb_urls,
 )
 
@@ -29,5 +30,5 @@ def mount_ui(app: FastAPI) -> None:
     # Order matters: W&B's `/<entity>/<project>/...` pages come last, so every fixed path
     # (`/teams/x`, `/launch/x/y`, the old `/projects/...` redirects) is matched first; the
     # names of those first segments are reserved (`people.names.RESERVED_NAMES`).
-    for module in (data, launch_links, launch_pages, people_pages, wandb_urls, pages):
+    for module in (data, launch_links, launch_pages, people_pages, sweep_pages, wandb_urls, pages):
         app.include_router(module.router)
