@@ -12,6 +12,7 @@ from runyard.agent_cli import agent
 from runyard.export_cli import export_runs_command
 from runyard.people_cli import key, team, user
 from runyard.queue_cli import launch, queue
+from runyard.sweep_cli import sweep
 
 if TYPE_CHECKING:
     from runyard.server.settings import ServerSettings
@@ -183,6 +184,7 @@ main.add_command(user)
 main.add_command(team)
 main.add_command(key)
 main.add_command(export_runs_command)
+main.add_command(sweep)
 
 if __name__ == "__main__":
     main()

@@ -212,8 +212,13 @@ def set_state(uow: UnitOfWork, sweep: Sweep, target: str) -> None:
     sweep.state = target
     sweep.updated_at = uow.now()
     if target == states.CANCELED:
+        # Trials on a queue are canceled with their items by the launch scheduler.
         for trial in uow.session.scalars(
-            select(SweepTrial).where(SweepTrial.sweep_id == sweep.id, SweepTrial.state == "pending")
+            select(SweepTrial).where(
+                SweepTrial.sweep_id == sweep.id,
+                SweepTrial.state == "pending",
+                SweepTrial.queue_item_id.is_(None),
+            )
         ):
             trial.state = "canceled"
             trial.ended_at = uow.now()
