@@ -34,6 +34,8 @@ TESTS = [
     "tests/test_run_extras.py",
     "tests/test_run_branches.py",
     "tests/test_run_alerts.py",
+    "tests/test_sweeps.py",
+    "tests/test_launch_sweeps.py",
 ]
 MEDIA_PACKAGES = ["numpy>=1.26", "pillow>=10.0"]
 

@@ -161,7 +161,7 @@ def _check_finished_grid(server: LiveServer, path: str, queue: str) -> None:
     assert _most_in_flight(items) <= 2
 
 
-def test_wandb_launch_sweep_runs_six_trials_at_most_two_at_once(
+def test_wandb_launch_sweep_runs_six_trials_at_most_two_at_once_on_sqlite(
     sqlite_server: LiveServer, sqlite_client: WandbClient, tmp_path: Path, agent: Any
 ) -> None:
     project = f"p-{uuid.uuid4().hex[:8]}"
@@ -180,7 +180,7 @@ def test_wandb_launch_sweep_runs_six_trials_at_most_two_at_once(
     _check_finished_grid(sqlite_server, f"admin/{project}/{found.group(1)}", queue)
 
 
-def test_runyard_sweep_create_on_a_queue_with_template_values(
+def test_runyard_sweep_create_on_a_queue_with_template_values_on_sqlite(
     sqlite_server: LiveServer, sqlite_client: WandbClient, tmp_path: Path, agent: Any
 ) -> None:
     project = f"p-{uuid.uuid4().hex[:8]}"
@@ -208,7 +208,7 @@ def test_runyard_sweep_create_on_a_queue_with_template_values(
     assert all(i["template_values"] == {"gpus": 0} for i in items)
 
 
-def test_launch_sweep_on_a_queue_whose_variables_it_does_not_set_is_refused(
+def test_launch_sweep_on_a_queue_whose_variables_it_does_not_set_is_refused_on_sqlite(
     sqlite_server: LiveServer, sqlite_client: WandbClient, tmp_path: Path
 ) -> None:
     project = f"p-{uuid.uuid4().hex[:8]}"
@@ -233,7 +233,7 @@ def test_launch_sweep_on_a_queue_whose_variables_it_does_not_set_is_refused(
     assert "sweep with ID" in done.stdout + done.stderr, done.stdout + done.stderr
 
 
-def test_cancelling_a_launch_sweep_cancels_its_pending_items(
+def test_cancelling_a_launch_sweep_cancels_its_pending_items_on_sqlite(
     sqlite_server: LiveServer, sqlite_client: WandbClient, tmp_path: Path
 ) -> None:
     project = f"p-{uuid.uuid4().hex[:8]}"

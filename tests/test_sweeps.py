@@ -124,7 +124,7 @@ def test_three_agents_run_a_3x2_grid_once_per_point(
     assert "is finished, so it takes no more agents" in late
 
 
-def test_hyperband_stops_losing_runs_through_their_agent_and_they_end_finished(
+def test_hyperband_stops_losing_runs_through_their_agent_and_they_end_finished_on_sqlite(
     sqlite_server: LiveServer, sqlite_client: WandbClient, tmp_path: Path
 ) -> None:
     project = f"p-{uuid.uuid4().hex[:8]}"
@@ -162,7 +162,7 @@ def test_hyperband_stops_losing_runs_through_their_agent_and_they_end_finished(
     assert read["best"] == runs[0.001]["name"]
 
 
-def test_pause_resume_and_cancel_as_the_seeds_describe(
+def test_pause_resume_and_cancel_as_the_seeds_describe_on_sqlite(
     sqlite_server: LiveServer, sqlite_client: WandbClient, tmp_path: Path
 ) -> None:
     project = f"p-{uuid.uuid4().hex[:8]}"
@@ -231,7 +231,7 @@ def test_pause_resume_and_cancel_as_the_seeds_describe(
         ({"method": "bayes", "parameters": {"lr": {"min": 0.1, "max": 0.5}}}, "metric"),
     ],
 )
-def test_an_invalid_sweep_config_is_refused_naming_the_field(
+def test_an_invalid_sweep_config_is_refused_naming_the_field_on_sqlite(
     sqlite_client: WandbClient, tmp_path: Path, config: dict[str, Any], words: str
 ) -> None:
     path = tmp_path / "bad.yaml"
