@@ -63,6 +63,24 @@ def _storage_failure(result: dict[str, Any]) -> str | None:
     return None
 
 
+# Root fields whose refusal W&B answers with its HTTP status, not 200: the official client
+# reads a 4xx on them as final (upsertSweep: a usage error, not a reason to retry the older
+# mutation shapes it keeps as fallbacks; agentHeartbeat: 404 means the sweep is gone).
+HTTP_STATUS_FIELDS = frozenset({"upsertSweep", "agentHeartbeat"})
+
+
+def _refusal_status(result: dict[str, Any]) -> int | None:
+    """The 4xx status of a refused HTTP_STATUS_FIELDS field in `result`, if any."""
+    for error in result.get("errors") or []:
+        path = error.get("path") or []
+        status = (error.get("extensions") or {}).get("status")
+        if not (path and path[0] in HTTP_STATUS_FIELDS and isinstance(status, int)):
+            continue
+        if 400 <= status < 500:
+            return status
+    return None
+
+
 def _execute(
     state: ServerState,
     authorization: str | None,
@@ -186,4 +204,7 @@ async def graphql_endpoint(request: Request) -> JSONResponse:
         # 507, not 200: the write did not happen and clients retry 5xx answers.
         note_storage_failure(request, reason)
         return JSONResponse(result, status_code=507)
+    refused = _refusal_status(result)
+    if refused is not None:
+        return JSONResponse(result, status_code=refused)
     return JSONResponse(result, status_code=200 if success else 400)

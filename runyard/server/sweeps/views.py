@@ -129,9 +129,10 @@ def detail(
     out = []
     for trial in trials:
         run = runs.get(trial.run_name)
+        # The run's state once it has one, except where the sweep ended the trial itself.
         state = trial.state
-        if run is not None and (trial.state != "pending" or run.state != "running"):
-            state = run.state if trial.state not in ("canceled",) else trial.state
+        if run is not None and trial.state not in ("canceled", "crashed"):
+            state = run.state
         value = (run.summary or {}).get(metric) if run is not None and metric else None
         out.append(
             TrialOut(
