@@ -30,12 +30,15 @@ TESTS = [
     "tests/test_wandb_urls.py",
     "tests/test_run_system.py",
     "tests/test_artifact_references.py",
+    "tests/test_artifact_drafts.py",
+    "tests/test_artifact_download_urls.py",
     "tests/test_wandb_verify.py",
     "tests/test_run_extras.py",
     "tests/test_run_branches.py",
     "tests/test_run_alerts.py",
     "tests/test_sweeps.py",
     "tests/test_launch_sweeps.py",
+    "tests/test_artifact_listing.py",
 ]
 MEDIA_PACKAGES = ["numpy>=1.26", "pillow>=10.0"]
 

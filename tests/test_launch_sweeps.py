@@ -46,8 +46,14 @@ GRID = {
 
 
 def _cli(client: WandbClient, *args: str) -> subprocess.CompletedProcess[str]:
+    # In the client's home: `launch-sweep` downloads the job to ./artifacts to check it.
     return subprocess.run(
-        [WANDB_CLI, *args], env=client.env, capture_output=True, text=True, timeout=120
+        [WANDB_CLI, *args],
+        env=client.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=client.env["HOME"],
     )
 
 

@@ -9,10 +9,12 @@ HERE = Path(__file__).parent
 SCRIPTS = (
     "bench_queries.py",
     "bench_access.py",
+    "bench_artifacts.py",
     "bench_ingest.py",
     "bench_queue.py",
     "bench_launch.py",
     "bench_sweeps.py",
+    "bench_artifact_listing.py",
     "bench_ui.py",  # needs the built web bundle and Debian's chromium (`make bench` has both)
 )
 

@@ -142,7 +142,10 @@ def create_app(state: ServerState) -> FastAPI:
         )
         return response
 
-    app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_request_bytes)
+    # Signed upload URLs carry whole files (a 1 GB model): `max_upload_bytes` limits them.
+    app.add_middleware(
+        BodySizeLimit, max_bytes=state.settings.max_request_bytes, exempt_puts=("/storage/",)
+    )
     install_web_security(app, state.settings, state.signer)
     routers = (
         health,

@@ -16,9 +16,12 @@ class BodySizeLimit:
     turns body-read errors into a 400, so the error never came back here as itself (a 500).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt_puts: tuple[str, ...] = ()) -> None:
+        """`exempt_puts`: path prefixes whose PUT bodies the route limits itself (the signed
+        upload URLs, which carry whole files)."""
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt_puts = exempt_puts
 
     def message(self) -> str:
         """The reason given to the client: the limit, its setting, and what to do instead."""
@@ -46,7 +49,9 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            scope.get("method") == "PUT" and str(scope.get("path", "")).startswith(self.exempt_puts)
+        ):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])

@@ -7,7 +7,14 @@ from typing import Any
 from runyard.server.settings import ServerSettings
 
 # Server features the official client asks about (`serverInfo.features`); each is served.
-FEATURES = ("UPDATE_RUN_STATE",)
+FEATURES = (
+    "UPDATE_RUN_STATE",
+    # `filters` and `order` on artifact collection listings (artifacts/filters.py).
+    "ARTIFACT_COLLECTIONS_FILTERING_SORTING",
+    # Newer clients put the version's id in the `/artifactsV2/...` URLs they build
+    # (`api/artifacts.py` serves every shape).
+    "ARTIFACT_V2_DOWNLOAD_HANDLER_SUPPORTS_ARTIFACT_ID",
+)
 
 
 def cli_version_info(settings: ServerSettings) -> dict[str, Any]:

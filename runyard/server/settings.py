@@ -72,6 +72,14 @@ class ServerSettings(BaseSettings):
         1_000_000, gt=0, description="Largest single history/summary/config value, as JSON."
     )
     max_request_bytes: int = Field(25_000_000, gt=0, description="Largest request body.")
+    max_upload_bytes: int = Field(
+        100_000_000_000,
+        gt=0,
+        description=(
+            "Largest file stored through one signed upload URL (run files, artifact files); "
+            "a full disk is refused with a 507 whatever this allows."
+        ),
+    )
     ingest_concurrency: int = Field(
         4, ge=1, le=256, description="file_stream posts processed at once (bounds memory)."
     )

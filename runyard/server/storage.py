@@ -19,6 +19,10 @@ class ObjectStore(Protocol):
         """Store the streamed bytes under `key` atomically; raise TooLarge past `max_bytes`."""
         ...
 
+    def put_bytes(self, key: str, data: bytes) -> StoredObject:
+        """Store small server-made bytes (e.g. an assembled manifest) under `key` atomically."""
+        ...
+
     def open_chunks(self, key: str) -> Iterator[bytes]:
         """Yield the stored bytes in chunks; raise FileNotFoundError if absent."""
         ...
@@ -79,6 +83,20 @@ class FilesystemStore:
             Path(tmp_name).unlink(missing_ok=True)
             raise
         return StoredObject(size, digest.hexdigest())
+
+    def put_bytes(self, key: str, data: bytes) -> StoredObject:
+        """Write `data` to a temp file, then rename it over `key`."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".write-")
+        try:
+            with os.fdopen(fd, "wb") as tmp:
+                tmp.write(data)
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return StoredObject(len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
 
     def open_chunks(self, key: str) -> Iterator[bytes]:
         """Yield the file's bytes in 64 KiB chunks."""

@@ -279,6 +279,41 @@ def pending_artifact(w: World) -> Fresh:
     return {"artifact_node": w.pending_artifact()}
 
 
+def patch_manifest(w: World) -> Fresh:
+    """A distributed run's manifest part of a pending version (createArtifactManifest)."""
+    node = w.pending_artifact()
+    response = w.gql(
+        "owner",
+        "mutation($i: CreateArtifactManifestInput!) {"
+        " createArtifactManifest(input: $i) { artifactManifest { id } } }",
+        {
+            "i": {
+                "artifactID": node,
+                "name": "wandb_manifest.patch.json",
+                "digest": "d",
+                "entityName": w.team,
+                "projectName": w.project,
+                "runName": w.run,
+                "type": "PATCH",
+            }
+        },
+    )
+    body = response.json()
+    assert not body.get("errors"), body
+    return {"manifest_node": str(body["data"]["createArtifactManifest"]["artifactManifest"]["id"])}
+
+
+def artifact_collection(w: World) -> Fresh:
+    """The node id of the collection of `t/proj`'s logged artifact."""
+    found = w.gql(
+        "owner",
+        "query($e: String, $p: String, $n: String!) {"
+        " project(entityName: $e, name: $p) { artifactCollection(name: $n) { id } } }",
+        {"e": w.team, "p": w.project, "n": w.artifact},
+    ).json()
+    return {"collection_node": found["data"]["project"]["artifactCollection"]["id"]}
+
+
 def fill(path: str, w: World, f: Fresh) -> str:
     """The route's path with the world's objects (fresh ones first) in its placeholders."""
     values = {
@@ -459,6 +494,22 @@ ROUTES: list[Route] = [
             f"{_dataset_md5()}/{DATASET_FILE[0]}"
         ),
     ),
+    rest(
+        "GET",
+        "/artifactsV2/{region}/{entity}/{birth_id}/{hexhash}",
+        READ,
+        url=lambda w, f: f"/artifactsV2/default/{w.team}/{w.artifact_node}/{_dataset_md5()}",
+    ),
+    rest(
+        "GET",
+        "/artifactsV2/{region}/{entity}/{project}/{collection}/{artifact_id}/{birth_id}/"
+        "{hexhash}/{name}",
+        READ,
+        url=lambda w, f: (
+            f"/artifactsV2/default/{w.team}/{w.project}/{w.artifact}/{w.artifact_node}/"
+            f"{w.artifact_node}/{_dataset_md5()}/{DATASET_FILE[0]}"
+        ),
+    ),
     # People: users (instance admins), teams (their admins), API keys (their owners).
     rest("POST", "/api/v1/users", INSTANCE_ADMIN, json=lambda w, f: {"username": _new("u")}),
     rest("GET", "/api/v1/users", INSTANCE_ADMIN),
@@ -632,6 +683,14 @@ FIELDS: list[Field] = [
         READ,
         "query($id: ID!) { artifact(id: $id) { id state } }",
         variables=lambda w, f: {"id": w.artifact_node},
+    ),
+    gql(
+        "query",
+        "artifactCollection",
+        READ,
+        "query($id: ID!) { artifactCollection(id: $id) { id name } }",
+        variables=lambda w, f: {"id": f["collection_node"]},
+        setup=artifact_collection,
     ),
     gql(
         "mutation",
@@ -844,6 +903,15 @@ FIELDS: list[Field] = [
             }
         },
         setup=pending_artifact,
+    ),
+    gql(
+        "mutation",
+        "updateArtifactManifest",
+        WRITE,
+        "mutation($i: UpdateArtifactManifestInput!) {"
+        " updateArtifactManifest(input: $i) { artifactManifest { id } } }",
+        variables=lambda w, f: {"i": {"artifactManifestID": f["manifest_node"]}},
+        setup=patch_manifest,
     ),
     gql(
         "mutation",

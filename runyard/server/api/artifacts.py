@@ -53,6 +53,20 @@ def _stream(
     return StreamingResponse(uow.objects.open_chunks(key), media_type="application/octet-stream")
 
 
+@router.get("/artifactsV2/{region}/{entity}/{birth_id}/{hexhash}")
+def wandb_file_v2_short(
+    region: str,
+    entity: str,
+    birth_id: str,
+    hexhash: str,
+    uow: UowDep,
+    principal: PrincipalDep,
+) -> StreamingResponse:
+    """An artifact file by the version it was first logged in and its MD5: the W&B layout V2
+    URL clients before 0.23 build when the server does not announce the collection handler."""
+    return _stream(uow, principal, entity, birth_id, hexhash)
+
+
 @router.get("/artifactsV2/{region}/{entity}/{project}/{collection}/{birth_id}/{hexhash}/{name}")
 def wandb_file_v2(
     region: str,
@@ -66,6 +80,26 @@ def wandb_file_v2(
     principal: PrincipalDep,
 ) -> StreamingResponse:
     """An artifact file by the version it was first logged in and its MD5 (W&B layout V2)."""
+    return _stream(uow, principal, entity, birth_id, hexhash)
+
+
+@router.get(
+    "/artifactsV2/{region}/{entity}/{project}/{collection}/{artifact_id}/{birth_id}/{hexhash}/{name}"
+)
+def wandb_file_v2_with_version(
+    region: str,
+    entity: str,
+    project: str,
+    collection: str,
+    artifact_id: str,
+    birth_id: str,
+    hexhash: str,
+    name: str,
+    uow: UowDep,
+    principal: PrincipalDep,
+) -> StreamingResponse:
+    """An artifact file of the version being read (`artifact_id`), first logged in
+    `birth_id`, by MD5: the URL newer clients build when the handler takes a version id."""
     return _stream(uow, principal, entity, birth_id, hexhash)
 
 

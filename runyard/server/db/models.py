@@ -411,6 +411,11 @@ class ArtifactUse(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+# Lineage reads (artifacts/lineage.py): a run's outputs, and the uses of one version.
+Index("ix_artifacts_created_by_run", Artifact.created_by_run_id, Artifact.id)
+Index("ix_artifact_uses_artifact", ArtifactUse.artifact_id, ArtifactUse.created_at)
+
+
 class RunAlert(Base):
     """An alert a run's script sent (`run.alert`); repeats within `wait_duration` are dropped."""
 

@@ -11,9 +11,11 @@ from graphql import GraphQLResolveInfo
 
 from runyard.server.access import Action
 from runyard.server.api.models import as_utc
+from runyard.server.artifacts.listing import TypeInProject
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import GraphQLContext, ctx
 from runyard.server.tracking import artifact_files as files
+from runyard.server.tracking import artifact_manifest_service as manifests
 from runyard.server.tracking import artifact_service as service
 from runyard.server.tracking.artifact_service import VersionAlias
 from runyard.server.tracking.artifacts import CreateArtifactSpec, Membership
@@ -268,12 +270,8 @@ ARTIFACT_ATTRIBUTES = {
     "id": lambda a: encode_id("Artifact", a.id),
     "artifactSequence": lambda a: a.collection,
     "versionIndex": lambda a: a.version_index,
-    "artifactType": lambda a: {
-        "id": encode_id("ArtifactType", a.collection.id),
-        "name": a.collection.type_name,
-        # ArtifactType.artifactCollections (graphql/run_artifacts.py) starts from it.
-        "artifact": a,
-    },
+    # The type as seen in the version's project (graphql/artifact_reads.py resolves it).
+    "artifactType": lambda a: TypeInProject(a.collection.project, a.collection.type_name),
     "metadata": lambda a: json.dumps(a.metadata_json or {}),
     "ttlDurationSeconds": lambda a: -2,
     "ttlIsInherited": lambda a: True,
@@ -316,20 +314,25 @@ def resolve_artifact_files(
 
 
 def _manifest(context: GraphQLContext, artifact: Artifact) -> dict[str, Any]:
-    key = files.manifest_key(artifact)
+    return manifest_node(context, manifests.whole(artifact))
+
+
+def manifest_node(context: GraphQLContext, manifest: manifests.ManifestUpload) -> dict[str, Any]:
+    """An ArtifactManifest: its file with a signed download URL, and an upload URL while the
+    version is pending."""
     signer = context.state.signer
-    pending = artifact.state == "PENDING"
+    key, artifact = manifest.storage_key, manifest.artifact
     url = signer.url(context.base_url, "GET", key)
     return {
-        "id": encode_id("ArtifactManifest", artifact.id),
+        "id": manifest.node_id,
         "file": {
-            "id": encode_id("File", f"manifest-{artifact.id}"),
-            "name": files.MANIFEST_NAME,
-            "displayName": files.MANIFEST_NAME,
+            "id": encode_id("File", f"manifest-{manifest.node_id}"),
+            "name": manifest.name,
+            "displayName": manifest.name,
             "directUrl": url,
             "url": url,
             "storagePath": key,
-            "uploadUrl": signer.url(context.base_url, "PUT", key) if pending else None,
+            "uploadUrl": signer.url(context.base_url, "PUT", key) if manifest.pending else None,
             "uploadHeaders": [],
             "uploadMultipartUrls": None,
             "artifact": artifact,
@@ -354,14 +357,18 @@ def resolve_create_artifact(
 def resolve_create_manifest(
     _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
 ) -> dict[str, Any]:
-    """The version's manifest and, while pending, where to upload it."""
+    """The version's manifest (whole, or an incremental or distributed part) and, while
+    pending, where to upload it."""
     context = ctx(info)
-    artifact = _artifact(context, input["artifactID"], action=Action.WRITE)
-    if input["name"] != files.MANIFEST_NAME:
-        raise ServiceError(
-            ErrorCode.INVALID, f"name: the manifest must be called {files.MANIFEST_NAME}"
-        )
-    return {"artifactManifest": _manifest(context, artifact)}
+    manifest = manifests.start_manifest(
+        context.uow,
+        context.principal,
+        input["artifactID"],
+        input["name"],
+        input.get("type"),
+        input.get("baseArtifactID"),
+    )
+    return {"artifactManifest": manifest_node(context, manifest)}
 
 
 @mutation.field("createArtifactFiles")

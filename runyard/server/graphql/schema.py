@@ -10,6 +10,8 @@ from ariadne import ScalarType, load_schema_from_path, make_executable_schema
 from graphql import GraphQLSchema
 
 from runyard.server.graphql import (
+    artifact_drafts,
+    artifact_reads,
     artifacts,
     identity,
     launch,
@@ -19,7 +21,6 @@ from runyard.server.graphql import (
     people_types,
     project_list,
     projects,
-    run_artifacts,
     run_branches,
     run_delete,
     run_files,
@@ -31,7 +32,7 @@ from runyard.server.graphql import (
 from runyard.server.input_limits import INT64_MAX, INT64_MIN
 
 SDL_PATH = Path(__file__).parent / "schema.graphql"
-# Further SDL files extend the main one, one per concept (e.g. run_artifacts.graphql).
+# Further SDL files extend the main one, one per concept (e.g. artifact_reads.graphql).
 SDL_FILES = [SDL_PATH, *sorted(p for p in SDL_PATH.parent.glob("*.graphql") if p != SDL_PATH)]
 
 # JSONString values travel as strings both ways; the resolvers encode and decode them.
@@ -70,6 +71,7 @@ def build_schema() -> GraphQLSchema:
         *launch_queues.BINDABLES,
         *projects.BINDABLES,
         *artifacts.BINDABLES,
+        *artifact_drafts.BINDABLES,
         *run_delete.BINDABLES,
         *run_state.BINDABLES,
         *run_branches.BINDABLES,
@@ -77,6 +79,6 @@ def build_schema() -> GraphQLSchema:
         *people.BINDABLES,
         *people_types.BINDABLES,
         *project_list.BINDABLES,
-        *run_artifacts.BINDABLES,
+        *artifact_reads.BINDABLES,
         *sweeps.BINDABLES,
     )

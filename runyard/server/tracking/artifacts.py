@@ -31,6 +31,7 @@ from runyard.server.db.models import (
 )
 from runyard.server.input_limits import check_file_name, loads_limited
 from runyard.server.storage import ObjectStore
+from runyard.server.tracking import artifact_drafts, artifact_manifests
 from runyard.server.tracking.artifact_files import (
     files_of,
     read_manifest,
@@ -70,6 +71,8 @@ class CreateArtifactSpec(BaseModel):
     aliases: list[AliasInput] | None = None
     clientID: str | None = None
     enableDigestDeduplication: bool | None = None
+    # Runs sharing it add to one pending version (`run.upsert_artifact`); see artifact_drafts.
+    distributedID: str | None = None
 
     def collection_name(self) -> str:
         """The collection named by either the singular or the list field."""
@@ -211,7 +214,21 @@ def create_artifact(
             f"artifactTypeName: artifact {name!r} has type {collection.type_name!r}, "
             f"not {spec.artifactTypeName!r}: use another name or the same type"
         )
-    if spec.enableDigestDeduplication is not False:
+    if spec.distributedID:
+        # Runs of a group create at once: one at a time per collection (PostgreSQL row lock;
+        # SQLite writers are serialised anyway), so they all find the same open version.
+        session.execute(
+            select(ArtifactCollection.id)
+            .where(ArtifactCollection.id == collection.id)
+            .with_for_update()
+        )
+        draft = artifact_drafts.distributed_draft(session, collection, spec.distributedID)
+        if draft is not None:
+            # Another run of the group adds to the open version; its aliases join.
+            draft.requested_aliases = sorted(set(draft.requested_aliases or []) | set(aliases))
+            return draft
+    # A distributed version's digest covers one run's share only: never deduplicated by it.
+    if spec.enableDigestDeduplication is not False and not spec.distributedID:
         same = session.scalars(
             select(Artifact)
             .where(
@@ -241,6 +258,8 @@ def create_artifact(
     )
     session.add(artifact)
     session.flush()
+    if spec.distributedID:
+        artifact_drafts.open_distributed(session, artifact, spec.distributedID)
     return artifact
 
 
@@ -248,12 +267,15 @@ def commit_artifact(session: Session, store: ObjectStore, artifact: Artifact) ->
     """Check every manifest file is stored, then number the version and move its aliases."""
     if artifact.state == "COMMITTED":
         return artifact
+    # Incremental and distributed versions were uploaded in parts: assemble them first.
+    artifact_drafts.assemble_parts(session, store, artifact)
     manifest = read_manifest(store, artifact)
     files = {f.name: f for f in files_of(session, artifact)}
     size = 0
     for path, entry in manifest.contents.items():
         size += entry.size or 0
         if entry.ref is not None:
+            artifact_manifests.check_reference(path, entry.ref)
             continue
         row = files.get(path)
         if row is None or not row.uploaded:
@@ -282,6 +304,7 @@ def commit_artifact(session: Session, store: ObjectStore, artifact: Artifact) ->
     artifact.size = size
     artifact.file_count = len(manifest.contents)
     artifact.committed_at = artifact.updated_at = utcnow()
+    artifact_drafts.close_distributed(session, artifact)
     session.flush()
     for alias in artifact.requested_aliases or [LATEST]:
         move_alias(session, collection, alias, artifact)

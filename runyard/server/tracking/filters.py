@@ -85,7 +85,19 @@ def compile_filter(document: Any, dialect: str) -> ColumnElement[bool]:
     if document is None:
         return true()
     check_filter_size(document)
-    return _document(document, "filters", dialect)
+    return _document(document, "filters", lambda field, where: _target(field, where, dialect))
+
+
+Resolver = Callable[[str, str], "Target"]
+"""Maps a field name (and where it is in the document, for errors) to what it compares."""
+
+
+def compile_filter_on(document: Any, resolve: Resolver) -> ColumnElement[bool]:
+    """Compile a Mongo-style filter over other tables: `resolve` names the fields it knows."""
+    if document is None:
+        return true()
+    check_filter_size(document)
+    return _document(document, "filters", resolve)
 
 
 def parse_filter(text: str | None) -> Any:
@@ -182,7 +194,7 @@ def _order_terms(order: str, dialect: str) -> list[Any]:
     return [direct(path.number()), direct(path.string())]
 
 
-def _document(document: Any, where: str, dialect: str) -> ColumnElement[bool]:
+def _document(document: Any, where: str, resolve: Resolver) -> ColumnElement[bool]:
     if not isinstance(document, dict):
         raise FilterError(
             f'{where} must be an object like {{"state": "finished"}}, got {document!r}'
@@ -193,7 +205,7 @@ def _document(document: Any, where: str, dialect: str) -> ColumnElement[bool]:
         if key in LOGICAL_OPERATORS:
             if not isinstance(value, list) or not value:
                 raise FilterError(f"{here} must be a non-empty list of filters")
-            parts = [_document(item, f"{here}[{i}]", dialect) for i, item in enumerate(value)]
+            parts = [_document(item, f"{here}[{i}]", resolve) for i, item in enumerate(value)]
             if key == "$and":
                 clauses.append(_combine(and_, parts))
             elif key == "$or":
@@ -206,7 +218,7 @@ def _document(document: Any, where: str, dialect: str) -> ColumnElement[bool]:
                 f"{', '.join(LOGICAL_OPERATORS)} or a field name"
             )
         else:
-            clauses.append(_field(key, value, here, dialect))
+            clauses.append(_field(key, value, here, resolve))
     if not clauses:
         return true()
     return _combine(and_, clauses)
@@ -230,8 +242,8 @@ def _combine(
     return op(*clauses)
 
 
-def _field(field: str, condition: Any, where: str, dialect: str) -> ColumnElement[bool]:
-    target = _target(field, where, dialect)
+def _field(field: str, condition: Any, where: str, resolve: Resolver) -> ColumnElement[bool]:
+    target = resolve(field, where)
     if isinstance(condition, dict) and any(k.startswith("$") for k in condition):
         stray = [k for k in condition if not k.startswith("$")]
         if stray:
@@ -242,7 +254,7 @@ def _field(field: str, condition: Any, where: str, dialect: str) -> ColumnElemen
     return target.equals(condition, where)
 
 
-def _operators(target: _Target, ops: dict[str, Any], where: str) -> ColumnElement[bool]:
+def _operators(target: Target, ops: dict[str, Any], where: str) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = []
     for op, operand in ops.items():
         here = f"{where}[{op!r}]"
@@ -282,7 +294,7 @@ def _negate(clause: ColumnElement[bool]) -> ColumnElement[bool]:
     return not_(func.coalesce(clause, false()))
 
 
-class _Target:
+class Target:
     """Something a field name points at, which knows how to compare itself."""
 
     def __init__(self, field: str) -> None:
@@ -351,7 +363,7 @@ def _pattern(pattern: Any, options: Any, where: str) -> str:
     return full
 
 
-class _StringColumn(_Target):
+class StringColumn(Target):
     def __init__(self, field: str, column: Any) -> None:
         super().__init__(field)
         self.column = column
@@ -378,7 +390,7 @@ class _StringColumn(_Target):
         return self.column.regexp_match(_pattern(pattern, options, where))
 
 
-class _TimeColumn(_Target):
+class TimeColumn(Target):
     def __init__(self, field: str, column: Any) -> None:
         super().__init__(field)
         self.column = column
@@ -410,7 +422,7 @@ class _TimeColumn(_Target):
         return self.column.is_not(None)
 
 
-class _Tags(_Target):
+class _Tags(Target):
     def __init__(self, dialect: str) -> None:
         super().__init__("tags")
         self.dialect = dialect
@@ -425,7 +437,7 @@ class _Tags(_Target):
         return Run.tags.is_not(None)
 
 
-class _JsonValue(_Target):
+class JsonValue(Target):
     def __init__(self, field: str, path: JsonPath) -> None:
         super().__init__(field)
         self.path = path
@@ -490,11 +502,11 @@ def _json_path(field: str, where: str, dialect: str) -> JsonPath | None:
     return JsonPath(column, tuple(keys), dialect)
 
 
-def _target(field: str, where: str, dialect: str) -> _Target:
+def _target(field: str, where: str, dialect: str) -> Target:
     if field in STRING_COLUMNS:
-        return _StringColumn(field, STRING_COLUMNS[field])
+        return StringColumn(field, STRING_COLUMNS[field])
     if field in TIME_COLUMNS:
-        return _TimeColumn(field, TIME_COLUMNS[field])
+        return TimeColumn(field, TIME_COLUMNS[field])
     if field == "tags":
         return _Tags(dialect)
     path = _json_path(field, where, dialect)
@@ -502,4 +514,4 @@ def _target(field: str, where: str, dialect: str) -> _Target:
         raise FilterError(
             f"{where}: unknown field {field!r}; fields you can filter on: {KNOWN_FIELDS}"
         )
-    return _JsonValue(field, path)
+    return JsonValue(field, path)

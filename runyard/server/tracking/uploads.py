@@ -75,10 +75,10 @@ async def store_upload(
     """Store the streamed bytes under `key` if the URL's signature allows it, and record them."""
     _verify(uow, "PUT", key, expires, sig)
     try:
-        stored = await uow.objects.put_stream(key, chunks, uow.settings.max_request_bytes)
+        stored = await uow.objects.put_stream(key, chunks, uow.settings.max_upload_bytes)
     except TooLarge as exc:
         raise ServiceError(
-            ErrorCode.TOO_LARGE, f"{exc}: RUNYARD_MAX_REQUEST_BYTES limits uploads"
+            ErrorCode.TOO_LARGE, f"{exc}: RUNYARD_MAX_UPLOAD_BYTES limits uploads"
         ) from exc
     await anyio.to_thread.run_sync(record_stored_object, uow, key, stored.size, stored.md5_hex)
     return stored

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from runyard.server.tracking import artifact_list
+from runyard.server.artifacts import listing
 from runyard.server.ui.pages import _error, _me, _page, _to_login, _uow, check_entity_segment
 
 router = APIRouter(include_in_schema=False)
@@ -66,7 +66,7 @@ def jobs(request: Request, entity: str, project: str) -> Response:
     if me is None:
         return _to_login(request)
     with _uow(request) as uow:
-        rows = artifact_list.collections_of_type(uow, me, entity, project, artifact_list.JOB_TYPE)
+        rows = listing.collections_with_versions(uow, me, entity, project, listing.JOB_TYPE)
     return _page(request, "jobs.html", me, entity=entity, project=project, jobs=rows)
 
 

@@ -1,0 +1,1 @@
+"""Artifact services: listings of types, collections and versions, and lineage."""
