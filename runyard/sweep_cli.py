@@ -88,6 +88,7 @@ def sweep() -> None:
 @click.option("--queue", "-q", default=None, help="Run the trials as items of this queue.")
 @click.option("-v", "variables", multiple=True, help="Queue template value NAME=VALUE.")
 @click.option("--workers", type=int, default=None, help="Trials in flight at most [8].")
+@click.argument("command", nargs=-1)
 def create(
     config: Path,
     entity: str | None,
@@ -95,14 +96,18 @@ def create(
     queue: str | None,
     variables: tuple[str, ...],
     workers: int | None,
+    command: tuple[str, ...],
 ) -> None:
-    """Create a sweep from a W&B sweep config (YAML)."""
+    """Create a sweep from a W&B sweep config (YAML); with --queue, words after `--` are
+    the trials' command (default: the config's job, or `python <program>`)."""
     client = _client()
     body: dict[str, Any] = {"config": config.read_text(), "entity": entity, "project": project}
     if queue:
         body.update(queue=queue, template_values=parse_assignments(variables), workers=workers)
-    elif variables or workers is not None:
-        raise click.UsageError("-v and --workers are for launch sweeps: add --queue NAME")
+        if command:
+            body["entry_point"] = list(command)
+    elif variables or workers is not None or command:
+        raise click.UsageError("-v, --workers and a command are for launch sweeps: add --queue")
     try:
         created = client.create_sweep(body)
     except ApiError as exc:

@@ -70,14 +70,19 @@ def from_wandb(
     return build(uow, principal, entity, queue, project, raw, template_values, workers)
 
 
-def base_run_spec(raw: dict[str, Any], entity: str, project: str) -> dict[str, Any]:
-    """A trial's run spec before its parameters: the sweep's job, image or program."""
+def base_run_spec(
+    raw: dict[str, Any], entity: str, project: str, entry_point: list[str] | None = None
+) -> dict[str, Any]:
+    """A trial's run spec before its parameters: the sweep's job, or its image and/or its
+    command (`entry_point`, else `python <program>`)."""
     spec: dict[str, Any] = {"entity": entity, "project": project}
     if raw.get("job"):
         spec["job"] = str(raw["job"])
     elif raw.get("image_uri"):
         spec["docker"] = {"docker_image": str(raw["image_uri"])}
-    elif raw.get("program"):
+    if entry_point:
+        spec["entry_point"] = list(entry_point)
+    elif raw.get("program") and not raw.get("job"):
         spec["entry_point"] = ["python", str(raw["program"])]
     return spec
 
@@ -91,6 +96,7 @@ def build(
     raw: dict[str, Any],
     template_values: dict[str, Any],
     workers: int,
+    entry_point: list[str] | None = None,
 ) -> dict[str, Any]:
     """Check the queue takes the sweep's trials; return what the scheduler enqueues."""
     if raw.get("job") and raw.get("image_uri"):
@@ -99,7 +105,7 @@ def build(
             "config.job: a launch sweep runs either `job` or `image_uri`, not both",
         )
     queue = get_queue(uow, principal, entity, queue_name, Action.WRITE, what="queue")
-    run_spec = base_run_spec(raw, entity, project)
+    run_spec = base_run_spec(raw, entity, project, entry_point)
     problem = missing_entry_point(queue.resource, f"{queue.entity}/{queue.name}", run_spec)
     if problem or not (
         run_spec.get("job") or run_spec.get("docker") or run_spec.get("entry_point")

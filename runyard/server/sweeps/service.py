@@ -275,6 +275,9 @@ class NativeSweepIn(BaseModel):
     )
     template_values: dict[str, Any] = Field(default_factory=dict)
     workers: int | None = Field(None, description="At most this many trials in flight (8).")
+    entry_point: list[str] | None = Field(
+        None, description="The trials' command on the queue (default: `python <program>`)."
+    )
 
 
 def create_native(uow: UnitOfWork, principal: Principal, body: NativeSweepIn) -> Sweep:
@@ -296,11 +299,13 @@ def create_native(uow: UnitOfWork, principal: Principal, body: NativeSweepIn) ->
             raw,
             body.template_values,
             workers,
+            body.entry_point,
         )
-    elif body.template_values or body.workers is not None:
+    elif body.template_values or body.workers is not None or body.entry_point:
         raise ServiceError(
             ErrorCode.INVALID,
-            "queue: template values and workers are for launch sweeps; name the queue (--queue)",
+            "queue: template values, workers and a command are for launch sweeps; name the "
+            "queue (--queue)",
         )
     entity = resolve_entity(uow.session, principal, entity_name)
     project = get_or_create_project(uow.session, entity, project_name)
