@@ -63,20 +63,24 @@ def _storage_failure(result: dict[str, Any]) -> str | None:
     return None
 
 
-# Root fields whose refusal W&B answers with its HTTP status, not 200: the official client
-# reads a 4xx on them as final (upsertSweep: a usage error, not a reason to retry the older
-# mutation shapes it keeps as fallbacks; agentHeartbeat: 404 means the sweep is gone).
-HTTP_STATUS_FIELDS = frozenset({"upsertSweep", "agentHeartbeat"})
+# Root fields whose refused input W&B answers with its HTTP status, not 200: the official
+# client takes a 4xx from upsertSweep as a usage error (a bad config, a queue variable the
+# sweep does not set) instead of retrying the older mutation shapes it keeps as fallbacks,
+# one of which would quietly make a plain sweep of a launch sweep. Access refusals stay in
+# the 200 body, as for every other field.
+HTTP_STATUS_FIELDS = frozenset({"upsertSweep"})
+HTTP_STATUS_CODES = frozenset({ErrorCode.INVALID.value, ErrorCode.UNPROCESSABLE.value})
 
 
 def _refusal_status(result: dict[str, Any]) -> int | None:
     """The 4xx status of a refused HTTP_STATUS_FIELDS field in `result`, if any."""
     for error in result.get("errors") or []:
         path = error.get("path") or []
-        status = (error.get("extensions") or {}).get("status")
+        extensions = error.get("extensions") or {}
+        status = extensions.get("status")
         if not (path and path[0] in HTTP_STATUS_FIELDS and isinstance(status, int)):
             continue
-        if 400 <= status < 500:
+        if extensions.get("code") in HTTP_STATUS_CODES:
             return status
     return None
 

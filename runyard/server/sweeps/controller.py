@@ -347,6 +347,9 @@ def settle_agent_sweeps(uow: UnitOfWork) -> int:
         if any(t.state in states.IN_FLIGHT for t in trials) or sweep.state != states.RUNNING:
             continue
         config = engine.parse_config(sweep.config)
+        target = config.metric is not None and config.metric.target is not None
+        if config.method.value != "grid" and config.run_cap is None and not target:
+            continue  # random and bayes search never run out by themselves
         if engine.suggest_params(config, records(sweep, trials, runs)) is None:
             sweep.state = states.FINISHED
             sweep.updated_at = now
