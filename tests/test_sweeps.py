@@ -240,3 +240,31 @@ def test_an_invalid_sweep_config_is_refused_naming_the_field_on_sqlite(
     output = done.stdout + done.stderr
     assert f"{words}:" in output, output
     assert "sweep with ID" not in output
+
+
+def test_stop_lets_the_running_run_finish_then_the_agent_exits_on_sqlite(
+    sqlite_server: LiveServer, sqlite_client: WandbClient, tmp_path: Path
+) -> None:
+    project = f"p-{uuid.uuid4().hex[:8]}"
+    config = {
+        "method": "random",
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"lr": {"min": 0.001, "max": 0.1}},
+    }
+    sweep = _create(sqlite_client, tmp_path, project, config)
+    agent = _agent(sqlite_client, tmp_path, sweep, SWEEP_STEPS="16", SWEEP_SLEEP="0.5")
+
+    def running() -> list[dict[str, Any]]:
+        trials = _sweep_api(sqlite_server, sweep)["trials"]
+        return [t for t in trials if t["state"] == "running"]
+
+    first = _wait(running, 60, "a run")[0]
+    stopped = _cli(sqlite_client, "sweep", "--stop", sweep)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    out = _finish(agent, timeout=120)
+    assert agent.returncode == 0, out
+    detail = _sweep_api(sqlite_server, sweep)
+    assert detail["state"] == "FINISHED"
+    # The run that was going when the sweep stopped ran to its end; no other run started.
+    assert [(t["run"], t["state"]) for t in detail["trials"]] == [(first["run"], "finished")]
+    assert "Agent received command: exit" in out
