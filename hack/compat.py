@@ -39,6 +39,8 @@ TESTS = [
     "tests/test_sweeps.py",
     "tests/test_launch_sweeps.py",
     "tests/test_artifact_listing.py",
+    "tests/test_automations.py",
+    "tests/test_automation_delivery.py",
 ]
 MEDIA_PACKAGES = ["numpy>=1.26", "pillow>=10.0"]
 

@@ -9,6 +9,7 @@ import click
 
 from runyard import log_setup
 from runyard.agent_cli import agent
+from runyard.automation_cli import integration, secret
 from runyard.export_cli import export_runs_command
 from runyard.people_cli import key, team, user
 from runyard.queue_cli import launch, queue
@@ -184,6 +185,8 @@ main.add_command(user)
 main.add_command(team)
 main.add_command(key)
 main.add_command(export_runs_command)
+main.add_command(secret)
+main.add_command(integration)
 main.add_command(sweep)
 
 if __name__ == "__main__":

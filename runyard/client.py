@@ -201,6 +201,32 @@ class RunyardClient:
         """Revoke an API key."""
         self._call("DELETE", f"/keys/{key_id}")
 
+    def create_secret(self, entity: str, name: str, value: str) -> dict[str, Any]:
+        """Store a team secret of `entity` (never shown again)."""
+        body = {"name": name, "value": value}
+        result: dict[str, Any] = self._call("POST", f"/entities/{_seg(entity)}/secrets", json=body)
+        return result
+
+    def list_secrets(self, entity: str) -> list[dict[str, Any]]:
+        """The names of `entity`'s team secrets."""
+        result: list[dict[str, Any]] = self._call("GET", f"/entities/{_seg(entity)}/secrets")
+        return result
+
+    def delete_secret(self, entity: str, name: str) -> None:
+        """Delete a team secret."""
+        self._call("DELETE", f"/entities/{_seg(entity)}/secrets/{_seg(name)}")
+
+    def create_integration(self, entity: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """Add a webhook or Slack-compatible integration to `entity`."""
+        path = f"/entities/{_seg(entity)}/integrations"
+        result: dict[str, Any] = self._call("POST", path, json=spec)
+        return result
+
+    def list_integrations(self, entity: str) -> list[dict[str, Any]]:
+        """`entity`'s integrations."""
+        result: list[dict[str, Any]] = self._call("GET", f"/entities/{_seg(entity)}/integrations")
+        return result
+
 
 def _seg(name: str) -> str:
     """A name as one URL path segment (a stray '/' must not pick another route)."""

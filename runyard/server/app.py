@@ -16,6 +16,7 @@ from runyard import __version__
 from runyard.server.api import (
     agents,
     artifacts,
+    automations,
     filestream,
     health,
     people,
@@ -26,6 +27,7 @@ from runyard.server.api import (
 )
 from runyard.server.clock import utcnow
 from runyard.server.error_handlers import install_error_handlers
+from runyard.server.events.dispatcher import Dispatcher
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
 from runyard.server.metrics import ServerMetrics
@@ -106,6 +108,9 @@ def create_app(state: ServerState) -> FastAPI:
             asyncio.create_task(_lease_expiry(state, app)),
             asyncio.create_task(_sweep_scheduler(state, app)),
         ]
+        if state.settings.events_dispatch:
+            dispatcher = Dispatcher(state, on_recorded=app.state.metrics.count_deliveries)
+            tasks.append(asyncio.create_task(dispatcher.run()))
         try:
             yield
         finally:
@@ -157,6 +162,7 @@ def create_app(state: ServerState) -> FastAPI:
         agents,
         people,
         artifacts,
+        automations,
         sweeps,
     )
     for module in routers:

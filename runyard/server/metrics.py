@@ -38,6 +38,12 @@ class ServerMetrics:
             "Runs marked crashed after their client went silent.",
             registry=self.registry,
         )
+        self.deliveries = Counter(
+            "runyard_event_deliveries_total",
+            "Tries of automation deliveries (webhooks, Slack), by outcome.",
+            ["result"],
+            registry=self.registry,
+        )
         self.claims = Counter(
             "runyard_queue_claims_total", "Queue items handed to agents.", registry=self.registry
         )
@@ -59,6 +65,11 @@ class ServerMetrics:
             ["queue", "state"],
             registry=self.registry,
         )
+
+    def count_deliveries(self, verdicts: list[str]) -> None:
+        """Count recorded delivery tries by outcome (the event dispatcher calls this)."""
+        for verdict in verdicts:
+            self.deliveries.labels(verdict).inc()
 
     def watch_queues(self, store: QueueStore) -> None:
         """Export pending counts and the oldest pending age of every queue at scrape time."""

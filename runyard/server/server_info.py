@@ -7,7 +7,7 @@ from typing import Any
 from runyard.server.settings import ServerSettings
 
 # Server features the official client asks about (`serverInfo.features`); each is served.
-FEATURES = (
+FEATURES: tuple[str, ...] = (
     "UPDATE_RUN_STATE",
     # `filters` and `order` on artifact collection listings (artifacts/filters.py).
     "ARTIFACT_COLLECTIONS_FILTERING_SORTING",
@@ -15,6 +15,15 @@ FEATURES = (
     # (`api/artifacts.py` serves every shape).
     "ARTIFACT_V2_DOWNLOAD_HANDLER_SUPPORTS_ARTIFACT_ID",
 )
+# Automation events and actions past those every W&B server has (runyard/server/automations/);
+# clients before 0.23 ask for these before creating or updating such automations.
+AUTOMATION_FEATURES = (
+    "AUTOMATION_EVENT_RUN_METRIC",
+    "AUTOMATION_EVENT_RUN_METRIC_CHANGE",
+    "AUTOMATION_EVENT_RUN_STATE",
+    "AUTOMATION_ACTION_NO_OP",
+)
+FEATURES += AUTOMATION_FEATURES
 
 
 def cli_version_info(settings: ServerSettings) -> dict[str, Any]:

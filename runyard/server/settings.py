@@ -127,6 +127,36 @@ class ServerSettings(BaseSettings):
         5.0, gt=0, le=60, description="How long one alert webhook delivery may take."
     )
 
+    secrets_key: SecretStr | None = Field(
+        None,
+        description="Fernet key (urlsafe base64, 32 bytes) encrypting team secrets; give every "
+        "replica the same one. Default: a key file `secrets.key` made in the data dir.",
+    )
+    events_dispatch: bool = Field(
+        True, description="Deliver automation events from this replica (webhooks, Slack)."
+    )
+    events_poll_interval_s: float = Field(
+        1.0, gt=0, le=60, description="How often a dispatcher looks for due deliveries."
+    )
+    events_backoff_base_s: float = Field(
+        5.0, ge=0, le=3600, description="Wait before the first retry of a failed delivery."
+    )
+    events_backoff_max_s: float = Field(
+        3600.0, ge=0, description="Longest wait between two tries of one delivery."
+    )
+    events_max_attempts: int = Field(
+        8, ge=1, le=100, description="Tries of one delivery before it is marked failed."
+    )
+    events_delivery_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="How long one webhook request may take."
+    )
+    events_retention_days: float = Field(
+        30.0, gt=0, description="How long finished deliveries and their events are kept."
+    )
+    events_max_in_flight: int = Field(
+        64, ge=1, le=1024, description="Deliveries one replica sends at the same time."
+    )
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

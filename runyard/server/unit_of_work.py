@@ -26,6 +26,9 @@ from sqlalchemy import text
 
 from runyard.server.clock import utcnow
 
+# Session info key holding the unit's actor (read by automations' event firing).
+ACTOR_KEY = "runyard.actor"
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -47,6 +50,8 @@ class UnitOfWork:
         self._clock = clock
         self._session: Session | None = None
         self._after_commit: list[Callable[[], None]] = []
+        # Who the request acts for (a username), for events that name their author.
+        self.actor = ""
 
     # --- storage ------------------------------------------------------------------------
 
@@ -56,6 +61,7 @@ class UnitOfWork:
         if self._session is None:
             factory = self.state.write_sessions if self.write else self.state.sessions
             self._session = factory()
+            self._session.info[ACTOR_KEY] = self.actor
         return self._session
 
     @contextmanager

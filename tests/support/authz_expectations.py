@@ -329,6 +329,51 @@ def fill(path: str, w: World, f: Fresh) -> str:
     return path.format(**values)
 
 
+# --- automations (tests/test_automations.py) ---------------------------------------------
+
+
+def fresh_secret(w: World) -> Fresh:
+    """A team secret of `t` (to delete)."""
+    name = "S_" + uuid.uuid4().hex[:8]
+    w.as_owner("POST", f"/api/v1/entities/{w.team}/secrets", json={"name": name, "value": "v"})
+    return {"name": name}
+
+
+def _project_node(w: World) -> str:
+    found = w.gql(
+        "owner",
+        "query($e: String, $p: String) { project(entityName: $e, name: $p) { id } }",
+        {"e": w.team, "p": w.project},
+    )
+    return str(found.json()["data"]["project"]["id"])
+
+
+def _trigger_input(w: World) -> dict[str, Any]:
+    return {
+        "name": _new("auto"),
+        "enabled": True,
+        "scopeType": "PROJECT",
+        "scopeID": _project_node(w),
+        "triggeringEventType": "RUN_STATE",
+        "eventFilter": json.dumps(
+            {"run_filter": '{"$and": []}', "run_state_filter": {"states": ["FAILED"]}}
+        ),
+        "triggeredActionType": "NO_OP",
+        "triggeredActionConfig": {"noOpActionInput": {"noOp": True}},
+    }
+
+
+def fresh_trigger(w: World) -> Fresh:
+    """An automation of `t/proj` (to update, delete)."""
+    created = w.gql(
+        "owner",
+        "mutation($i: CreateFilterTriggerInput!) { createFilterTrigger(input: $i) "
+        "{ trigger { id } } }",
+        {"i": _trigger_input(w)},
+    )
+    return {"trigger": str(created.json()["data"]["createFilterTrigger"]["trigger"]["id"])}
+
+
 # --- REST and UI routes ----------------------------------------------------------------------
 
 
@@ -403,6 +448,23 @@ ROUTES: list[Route] = [
     ),
     rest("GET", RUN + "/lineage", READ),
     rest("GET", RUN + "/alerts", READ),
+    # Automations: team secrets, integrations, the delivery log.
+    rest("GET", "/api/v1/entities/{entity}/secrets", WRITE),
+    rest(
+        "POST",
+        "/api/v1/entities/{entity}/secrets",
+        MANAGE,
+        json=lambda w, f: {"name": "S_" + uuid.uuid4().hex[:8], "value": "matrix"},
+    ),
+    rest("DELETE", "/api/v1/entities/{entity}/secrets/{name}", MANAGE, setup=fresh_secret),
+    rest("GET", "/api/v1/entities/{entity}/integrations", READ),
+    rest(
+        "POST",
+        "/api/v1/entities/{entity}/integrations",
+        MANAGE,
+        json=lambda w, f: {"kind": "webhook", "name": _new("hook"), "url": "http://127.0.0.1:9/"},
+    ),
+    rest("GET", "/api/v1/projects/{entity}/{project}/automations", READ),
     # Launch queues and items.
     rest(
         "POST",
@@ -565,6 +627,7 @@ ROUTES: list[Route] = [
     page("GET", "/{entity}/{project}/jobs", READ),
     page("GET", "/{entity}/{project}/sweeps", READ),
     page("GET", "/{entity}/{project}/sweeps/{sweep}", READ, setup=fresh_sweep),
+    page("GET", "/{entity}/{project}/automations", READ),
     *(
         page("GET", path, Kind.NOT_YET, url=lambda w, f, p=path: _not_yet_url(w, p))
         for feature in ("artifacts", "reports")
@@ -1036,6 +1099,63 @@ FIELDS: list[Field] = [
                 "waitDuration": 0,
             }
         },
+    ),
+    # Automations, integrations and team secrets.
+    gql(
+        "mutation",
+        "createFilterTrigger",
+        WRITE,
+        "mutation($i: CreateFilterTriggerInput!) { createFilterTrigger(input: $i) "
+        "{ trigger { id } } }",
+        variables=lambda w, f: {"i": _trigger_input(w)},
+    ),
+    gql(
+        "mutation",
+        "updateFilterTrigger",
+        WRITE,
+        "mutation($i: UpdateFilterTriggerInput!) { updateFilterTrigger(input: $i) "
+        "{ trigger { id } } }",
+        variables=lambda w, f: {"i": {"id": f["trigger"], "description": "changed"}},
+        setup=fresh_trigger,
+    ),
+    gql(
+        "mutation",
+        "deleteTrigger",
+        WRITE,
+        "mutation($i: DeleteTriggerInput!) { deleteTrigger(input: $i) { success } }",
+        variables=lambda w, f: {"i": {"triggerID": f["trigger"]}},
+        setup=fresh_trigger,
+    ),
+    gql(
+        "mutation",
+        "createGenericWebhookIntegration",
+        MANAGE,
+        "mutation($i: CreateGenericWebhookIntegrationInput!) {"
+        " createGenericWebhookIntegration(input: $i) { integration { id } } }",
+        variables=lambda w, f: {
+            "i": {"entityName": w.team, "name": _new("hook"), "urlEndpoint": "http://127.0.0.1:9/"}
+        },
+    ),
+    gql(
+        "mutation",
+        "insertSecret",
+        MANAGE,
+        "mutation($i: InsertSecretInput!) { insertSecret(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {
+                "entityName": w.team,
+                "secretName": "S_" + uuid.uuid4().hex[:8],
+                "secretValue": "v",
+            }
+        },
+    ),
+    gql(
+        "mutation",
+        "deleteSecret",
+        MANAGE,
+        "mutation($i: DeleteSecretInput!) { deleteSecret(input: $i) { success } }",
+        variables=lambda w, f: {"i": {"entityName": w.team, "secretName": f["name"]}},
+        setup=fresh_secret,
     ),
     # People: users are the instance admins', keys their owners'.
     gql("query", "users", INSTANCE_ADMIN, "{ users { edges { node { id } } } }"),

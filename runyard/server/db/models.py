@@ -431,5 +431,6 @@ class RunAlert(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-# Domain models kept in modules of their own register on the same metadata.
-from runyard.server.db import sweep_models  # noqa: E402, F401
+# Automation and sweep tables live in modules of their own; importing them registers them
+# on Base.
+from runyard.server.db import automation_models, sweep_models  # noqa: E402, F401

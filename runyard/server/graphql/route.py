@@ -113,6 +113,7 @@ def _execute(
     # before: a resolver that only uses the queue store must not hold the lock the store needs.
     uow = UnitOfWork(state, write=_is_mutation(document, data))
     principal = authenticate_request(uow, authorization)
+    uow.actor = principal.username
     try:
         context = GraphQLContext(
             uow,

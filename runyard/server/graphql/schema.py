@@ -13,6 +13,7 @@ from runyard.server.graphql import (
     artifact_drafts,
     artifact_reads,
     artifacts,
+    automations,
     identity,
     launch,
     launch_agent,
@@ -80,5 +81,6 @@ def build_schema() -> GraphQLSchema:
         *people_types.BINDABLES,
         *project_list.BINDABLES,
         *artifact_reads.BINDABLES,
+        *automations.BINDABLES,
         *sweeps.BINDABLES,
     )

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from runyard.server.access import Action
 from runyard.server.api.models import as_utc
 from runyard.server.auth import Principal
+from runyard.server.automations import firing
 from runyard.server.db.models import Run, RunAlert
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.notifications import AlertMessage, Notifier, notifier_for
@@ -122,6 +123,8 @@ def send_alert(uow: UnitOfWork, principal: Principal, data: AlertInput) -> RunAl
         level=alert.level,
         created_at=now.isoformat(),
     )
+    # Slack-compatible integrations of the entity get it through the outbox (retried, logged).
+    firing.on_run_alert(uow.session, run, alert.title, alert.text, alert.level)
     notifier = notifier_for(uow.settings.alert_webhook_url, uow.settings.alert_webhook_timeout_s)
     uow.after_commit(lambda: _notify(notifier, message))
     return alert

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from runyard.server.automations import firing
 from runyard.server.clock import utcnow
 from runyard.server.db.models import (
     Artifact,
@@ -306,6 +307,13 @@ def commit_artifact(session: Session, store: ObjectStore, artifact: Artifact) ->
     artifact.committed_at = artifact.updated_at = utcnow()
     artifact_drafts.close_distributed(session, artifact)
     session.flush()
+    firing.on_artifact_event(
+        session,
+        "CREATE_ARTIFACT",
+        collection,
+        artifact,
+        aliases=list(artifact.requested_aliases or [LATEST]),
+    )
     for alias in artifact.requested_aliases or [LATEST]:
         move_alias(session, collection, alias, artifact)
     logger.info(
@@ -318,12 +326,17 @@ def commit_artifact(session: Session, store: ObjectStore, artifact: Artifact) ->
 def move_alias(
     session: Session, collection: ArtifactCollection, alias: str, artifact: Artifact
 ) -> None:
-    """Point `alias` of the collection at `artifact` (an alias names one version at a time)."""
+    """Point `alias` of the collection at `artifact` (an alias names one version at a time).
+
+    Every alias change goes through here, so this is where ADD_ARTIFACT_ALIAS events start.
+    """
     row = session.scalars(
         select(ArtifactAlias).where(
             ArtifactAlias.collection_id == collection.id, ArtifactAlias.alias == alias
         )
     ).first()
+    if row is not None and row.artifact_id == artifact.id:
+        return
     if row is None:
         session.add(
             ArtifactAlias(collection_id=collection.id, alias=alias, artifact_id=artifact.id)
@@ -331,6 +344,7 @@ def move_alias(
     else:
         row.artifact_id = artifact.id
     session.flush()
+    firing.on_artifact_event(session, "ADD_ARTIFACT_ALIAS", collection, artifact, alias=alias)
 
 
 def use_artifact(session: Session, run: Run, artifact: Artifact, used_as: str | None) -> None:

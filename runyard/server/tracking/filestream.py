@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from runyard.server.automations import firing
 from runyard.server.clock import utcnow
 from runyard.server.db.dialect import insert_for
 from runyard.server.db.models import ConsoleLine, EventLine, HistoryLine, MetricPoint, Run
@@ -227,6 +228,9 @@ def apply_post(session: Session, run: Run, body: FileStreamRequest, max_value_by
         ]
         _insert_ignore(session, MetricPoint, [{"run_id": run.id, **p._asdict()} for p in points])
         store_rollups(session, run.id, points)
+        firing.on_metrics(
+            session, run, [firing.MetricValue(p.key, p.line_no, p.value) for p in points]
+        )
         run.history_line_count = max(run.history_line_count, parsed.history[-1][0] + 1)
     if parsed.events:
         _insert_ignore(
@@ -244,8 +248,14 @@ def apply_post(session: Session, run: Run, body: FileStreamRequest, max_value_by
         )
         run.log_line_count = max(run.log_line_count, parsed.console[-1][0] + shift + 1)
     if parsed.summary is not None:
+        before_summary = run.summary or {}
         run.summary = parsed.summary
+        # `run.summary[k] = v` without a history line: metric automations see it too.
+        logged = {key for _, row, _ in parsed.history for key in row}
+        firing.on_summary(session, run, before_summary, parsed.summary, skip=logged)
+    before = run.state
     _apply_state(run, body)
+    firing.on_run_state(session, run, before)
     run.heartbeat_at = now
     run.updated_at = now
 

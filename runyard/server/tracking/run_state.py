@@ -11,6 +11,7 @@ import logging
 
 from runyard.server.access import Action
 from runyard.server.auth import Principal
+from runyard.server.automations import firing
 from runyard.server.db.models import Run
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.tracking.runs import run_by_id
@@ -58,6 +59,7 @@ def update_run_state(uow: UnitOfWork, principal: Principal, node_id: str, state:
     if target == "pending":
         run.exit_code = None
     uow.session.flush()
+    firing.on_run_state(uow.session, run, previous)
     logger.info(
         "run state updated",
         extra={"run": run.name, "project": run.project.name, "from": previous, "to": target},

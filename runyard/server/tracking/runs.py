@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from runyard.server.access import Action, require
 from runyard.server.auth import Principal
+from runyard.server.automations import firing
 from runyard.server.clock import utcnow
 from runyard.server.db.dialect import insert_for
 from runyard.server.db.models import Entity, Project, Run
@@ -274,13 +275,18 @@ def mark_crashed_runs(session: Session, timeout: timedelta, now: datetime | None
     the sweep would add the whole heartbeat timeout to its duration and compute time.
     """
     cutoff = (now or utcnow()) - timeout
-    result = session.execute(
-        update(Run)
-        .where(Run.state == "running", Run.heartbeat_at < cutoff)
-        .values(state="crashed", finished_at=Run.heartbeat_at)
-        .execution_options(synchronize_session=False)
+    crashed = list(
+        session.scalars(
+            select(Run)
+            .where(Run.state == "running", Run.heartbeat_at < cutoff)
+            .with_for_update(of=Run)
+        )
     )
-    count = int(getattr(result, "rowcount", 0) or 0)
+    for run in crashed:
+        run.state, run.finished_at = "crashed", run.heartbeat_at
+        firing.on_run_state(session, run, "running")
+    session.flush()
+    count = len(crashed)
     if count:
         logger.info("runs marked crashed", extra={"count": count, "cutoff": cutoff.isoformat()})
     return count

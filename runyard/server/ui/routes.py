@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from runyard.server.ui import (
+    automation_pages,
     csrf,
     data,
     launch_links,
@@ -30,5 +31,14 @@ def mount_ui(app: FastAPI) -> None:
     # Order matters: W&B's `/<entity>/<project>/...` pages come last, so every fixed path
     # (`/teams/x`, `/launch/x/y`, the old `/projects/...` redirects) is matched first; the
     # names of those first segments are reserved (`people.names.RESERVED_NAMES`).
-    for module in (data, launch_links, launch_pages, people_pages, sweep_pages, wandb_urls, pages):
+    for module in (
+        data,
+        launch_links,
+        launch_pages,
+        people_pages,
+        sweep_pages,
+        wandb_urls,
+        automation_pages,
+        pages,
+    ):
         app.include_router(module.router)

@@ -1,7 +1,7 @@
 """artifacts: indexes for lineage reads (a run's outputs, a version's users)
 
 Revision ID: 0014
-Revises: 0009
+Revises: 0013
 Create Date: 2026-12-04 23:45:00
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0009"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

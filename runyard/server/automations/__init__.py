@@ -1,0 +1,1 @@
+"""Automations: team secrets, integrations, triggers that turn events into webhook deliveries."""
