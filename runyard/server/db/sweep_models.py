@@ -34,6 +34,10 @@ class Sweep(Base):
     # Launch sweeps: {"entity", "queue", "run_spec", "template_values", "workers"}; the server
     # itself enqueues their trials (see sweeps/launch.py).
     launch: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
+    # W&B's local controller (`wandb sweep --controller`): the runs it schedules and stops
+    # (`controller`, written by the client) and those the server handed out (`scheduler`).
+    controller: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
+    scheduler: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )

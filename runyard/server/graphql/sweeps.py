@@ -135,8 +135,13 @@ SWEEP_ATTRIBUTES = {
     "createdAt": lambda s: _iso(s.created_at),
     "updatedAt": lambda s: _iso(s.updated_at),
     "earlyStopJobRunning": lambda s: False,
-    "controller": lambda s: None,
-    "scheduler": lambda s: json.dumps(s.launch) if s.launch else None,
+    "controller": lambda s: json.dumps(s.controller) if s.controller is not None else None,
+    # A local-controller sweep: the runs handed out; a launch sweep: its queue settings.
+    "scheduler": lambda s: (
+        json.dumps(s.scheduler)
+        if s.scheduler is not None
+        else (json.dumps(s.launch) if s.launch else None)
+    ),
 }
 
 

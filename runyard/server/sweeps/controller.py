@@ -116,7 +116,10 @@ def heartbeat(
             trial.state = "running"
         else:
             end_trial(trial, runs.get(trial.run_name), now)
-    early_terminate(uow, sweep, trials, runs)
+    if sweep.controller is not None:
+        local_early_stops(now, sweep, trials, runs)
+    else:
+        early_terminate(uow, sweep, trials, runs)
     in_flight = {t.run_name for t in mine if t.state in states.IN_FLIGHT}
     view = states.AgentView(
         alive=alive & in_flight | (alive if sweep.state == states.CANCELED else set()),
@@ -125,12 +128,16 @@ def heartbeat(
     )
     commands = states.commands_without_new_run(sweep.state, view)
     if commands is None:
-        new = next_trial(session, now, sweep, trials, runs)
+        if sweep.controller is not None:
+            new = next_local_trial(session, now, sweep, trials)
+        else:
+            new = next_trial(session, now, sweep, trials, runs)
         if new is not None:
             new.agent_id = agent.id
             commands = [states.run_command(new.run_name, new.params, sweep.config.get("program"))]
-        elif any(t.state in states.IN_FLIGHT for t in trials):
-            commands = []  # others still run; a crashed point may yet be offered again
+        elif any(t.state in states.IN_FLIGHT for t in trials) or not local_done(sweep):
+            commands = []  # others still run (a crashed point may come back), or the
+            # local controller has not scheduled the next run yet
         else:
             sweep.state = states.FINISHED
             sweep.updated_at = now
@@ -254,6 +261,63 @@ def next_trial(
     return trial
 
 
+def local_done(sweep: Sweep) -> bool:
+    """Whether the sweep's local controller said it has nothing more to schedule (a
+    schedule entry without args); always True for sweeps the server controls."""
+    if sweep.controller is None:
+        return True
+    schedule = sweep.controller.get("schedule") or []
+    return any(isinstance(e, dict) and (e.get("data") or {}).get("args") is None for e in schedule)
+
+
+def next_local_trial(
+    session: Session, now: datetime, sweep: Sweep, trials: list[SweepTrial]
+) -> SweepTrial | None:
+    """The local controller's next scheduled run as a trial, noted in `scheduler.scheduled`
+    so the controller sees it was handed out (None while it scheduled nothing new)."""
+    scheduler = dict(sweep.scheduler or {})
+    scheduled = list(scheduler.get("scheduled") or [])
+    handed = {entry.get("id") for entry in scheduled if isinstance(entry, dict)}
+    for entry in (sweep.controller or {}).get("schedule") or []:
+        if not isinstance(entry, dict) or entry.get("id") in handed:
+            continue
+        args = (entry.get("data") or {}).get("args")
+        if not isinstance(args, dict):
+            continue
+        params = {
+            k: v.get("value") if isinstance(v, dict) and "value" in v else v
+            for k, v in args.items()
+        }
+        trial = SweepTrial(
+            sweep_id=sweep.id,
+            run_name=new_run_name(session, sweep, {t.run_name for t in trials}),
+            params=params,
+            state="pending",
+            created_at=now,
+        )
+        session.add(trial)
+        session.flush()
+        trials.append(trial)
+        scheduled.append({"id": entry.get("id"), "runid": trial.run_name})
+        sweep.scheduler = {**scheduler, "scheduled": scheduled}
+        return trial
+    return None
+
+
+def local_early_stops(
+    now: datetime, sweep: Sweep, trials: list[SweepTrial], runs: dict[str, Run]
+) -> None:
+    """Mark the runs the local controller asks to stop (`controller.earlystop`)."""
+    names = set((sweep.controller or {}).get("earlystop") or [])
+    for trial in trials:
+        if trial.run_name in names and trial.stop_requested_at is None:
+            trial.stop_requested_at = now
+            trial.stop_reason = "stopped by the sweep's local controller"
+            run = runs.get(trial.run_name)
+            if run is not None:
+                run.stop_requested = True
+
+
 def early_terminate(
     uow: UnitOfWork, sweep: Sweep, trials: list[SweepTrial], runs: dict[str, Run]
 ) -> None:
@@ -331,7 +395,7 @@ def settle_agent_sweeps(uow: UnitOfWork) -> int:
     ids = [
         sweep.id
         for sweep in session.scalars(select(Sweep).where(Sweep.state == states.RUNNING))
-        if not sweep.launch
+        if not sweep.launch and sweep.controller is None
     ]
     finished = 0
     now = uow.now()

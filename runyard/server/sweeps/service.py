@@ -41,6 +41,7 @@ class UpsertSweepInput(BaseModel):
     display_name: str | None = Field(None, alias="displayName", max_length=256)
     state: str | None = None
     launch_scheduler: str | None = Field(None, alias="launchScheduler")
+    controller: str | None = None
     template_variable_values: str | None = Field(None, alias="templateVariableValues")
 
 
@@ -80,6 +81,13 @@ def _json_object(text: str | None, field: str) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise ServiceError(ErrorCode.INVALID, f"{field}: must be a JSON object")
     return value
+
+
+def is_local_controller(raw: dict[str, Any]) -> bool:
+    """Whether the sweep runs W&B's local controller (`wandb sweep --controller`): the
+    client then chooses the runs, the server hands them to agents."""
+    controller = raw.get("controller")
+    return isinstance(controller, dict) and controller.get("type") == "local"
 
 
 def run_cap_of(raw: dict[str, Any]) -> int | None:
@@ -123,6 +131,9 @@ def upsert_sweep(
     sweep = create_sweep_row(uow, principal, project, data.config, raw, state, run_cap, launch)
     sweep.description = data.description
     sweep.display_name = data.display_name or raw.get("name")
+    if is_local_controller(raw):
+        sweep.controller = _json_object(data.controller, "controller") or {}
+        sweep.scheduler = {"scheduled": []}
     session.flush()
     logger.info("sweep created", extra={"sweep": sweep.name, "project": project_name})
     return sweep, []
@@ -195,6 +206,9 @@ def update_sweep(uow: UnitOfWork, principal: Principal, data: UpsertSweepInput) 
         sweep.config_yaml = data.config
         sweep.config = raw
         sweep.method = str(raw.get("method"))
+    if data.controller is not None and is_local_controller(sweep.config):
+        # The local controller's schedule and early stops (see controller.local_commands).
+        sweep.controller = _json_object(data.controller, "controller") or {}
     if data.description is not None:
         sweep.description = data.description
     if data.display_name is not None:

@@ -38,6 +38,8 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("run_cap", sa.Integer(), nullable=True),
         sa.Column("launch", JSONDoc, nullable=True),
+        sa.Column("controller", JSONDoc, nullable=True),
+        sa.Column("scheduler", JSONDoc, nullable=True),
         sa.Column(
             "user_id", sa.Integer(), sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
         ),
