@@ -78,6 +78,27 @@ def test_the_sweep_pages_show_trials_best_run_chart_and_importance(
     shot(page, "sweep")
 
 
+def test_the_sweep_page_pauses_resumes_and_cancels(page: Page, sqlite_server: LiveServer) -> None:
+    project = unique_project()
+    config = {"method": "random", "parameters": {"lr": {"min": 0.1, "max": 0.2}}}
+    with sqlite_server.api() as api:
+        created = api.post(
+            "/api/v1/sweeps", json={"project": project, "config": json.dumps(config)}
+        )
+    assert created.status_code == 201, created.text
+    sweep = created.json()["id"]
+    page.goto(f"{sqlite_server.url}/admin/{project}/sweeps/{sweep}")
+    state = page.locator("#sweep-state")
+    expect(state).to_have_text("running")
+    page.get_by_role("button", name="Pause").click()
+    expect(state).to_have_text("paused")
+    page.get_by_role("button", name="Resume").click()
+    expect(state).to_have_text("running")
+    page.get_by_role("button", name="Cancel").click()
+    expect(state).to_have_text("canceled")
+    expect(page.get_by_role("button", name="Resume")).to_have_count(0)
+
+
 def test_importance_ranks_the_parameter_the_metric_follows() -> None:
     rng = random.Random(7)
     rows = []

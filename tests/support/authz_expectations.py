@@ -627,6 +627,13 @@ ROUTES: list[Route] = [
     page("GET", "/{entity}/{project}/jobs", READ),
     page("GET", "/{entity}/{project}/sweeps", READ),
     page("GET", "/{entity}/{project}/sweeps/{sweep}", READ, setup=fresh_sweep),
+    page(
+        "POST",
+        "/{entity}/{project}/sweeps/{sweep}/state",
+        WRITE,
+        form=lambda w, f: {"state": "PAUSED"},
+        setup=fresh_sweep,
+    ),
     page("GET", "/{entity}/{project}/automations", READ),
     *(
         page("GET", path, Kind.NOT_YET, url=lambda w, f, p=path: _not_yet_url(w, p))

@@ -4,11 +4,14 @@ chart and parameter importance."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from runyard.server.sweeps import views
 from runyard.server.ui.pages import _me, _page, _to_login, _uow, check_entity_segment
+from runyard.server.unit_of_work import UnitOfWork
 
 router = APIRouter(include_in_schema=False)
 
@@ -53,3 +56,17 @@ def sweep(request: Request, entity: str, project: str, sweep: str) -> Response:
         chart=chart,
         flat_params=views.flat_params,
     )
+
+
+@router.post("/{entity}/{project}/sweeps/{sweep}/state", response_model=None)
+def set_state(
+    request: Request, entity: str, project: str, sweep: str, state: Annotated[str, Form()]
+) -> Response:
+    """Pause, resume, stop or cancel the sweep from its page, then show it again."""
+    check_entity_segment(entity)
+    me = _me(request)
+    if me is None:
+        return _to_login(request)
+    with UnitOfWork(request.app.state.runyard, write=True) as uow:
+        views.change_state(uow, me, entity, project, sweep, state)
+    return RedirectResponse(f"/{entity}/{project}/sweeps/{sweep}", status_code=303)
