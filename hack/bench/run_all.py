@@ -15,6 +15,7 @@ SCRIPTS = (
     "bench_launch.py",
     "bench_sweeps.py",
     "bench_artifact_listing.py",
+    "bench_reports.py",  # needs the built web bundle and chromium, like bench_ui.py
     "bench_events.py",
     "bench_ui.py",  # needs the built web bundle and Debian's chromium (`make bench` has both)
 )

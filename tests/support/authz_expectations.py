@@ -314,6 +314,29 @@ def artifact_collection(w: World) -> Fresh:
     return {"collection_node": found["data"]["project"]["artifactCollection"]["id"]}
 
 
+def fresh_view(w: World) -> Fresh:
+    """A new report of `t/proj` saved by its owner (to read, delete)."""
+    found = w.gql(
+        "owner",
+        "mutation($i: UpsertViewInput!) { upsertView(input: $i) { view { id name } } }",
+        {"i": {"entityName": w.team, "projectName": w.project, "spec": '{"blocks": []}'}},
+    ).json()
+    view = found["data"]["upsertView"]["view"]
+    return {"view_node": view["id"], "view_name": view["name"]}
+
+
+def fresh_link(w: World) -> Fresh:
+    """A share link of a new report of `t/proj` (to re-scope, revoke, read through)."""
+    view = fresh_view(w)
+    found = w.gql(
+        "owner",
+        "mutation($i: CreateAccessTokenInput!) { createAccessToken(input: $i) {"
+        " accessToken { token } } }",
+        {"i": {"viewId": view["view_node"], "projects": []}},
+    ).json()
+    return {**view, "token": found["data"]["createAccessToken"]["accessToken"]["token"]}
+
+
 def fill(path: str, w: World, f: Fresh) -> str:
     """The route's path with the world's objects (fresh ones first) in its placeholders."""
     values = {
@@ -634,10 +657,27 @@ ROUTES: list[Route] = [
         form=lambda w, f: {"state": "PAUSED"},
         setup=fresh_sweep,
     ),
+    page("GET", "/{entity}/{project}/reports", READ),
+    page("POST", "/{entity}/{project}/reports", WRITE, form=lambda w, f: {"title": "Matrix"}),
+    page(
+        "POST",
+        "/{entity}/{project}/reports/{slug}/edit",
+        WRITE,
+        url=lambda w, f: f"/{w.team}/{w.project}/reports/Matrix--{f['view_node']}/edit",
+        form=lambda w, f: {"title": "Matrix, edited"},
+        setup=fresh_view,
+    ),
+    page(
+        "GET",
+        "/{entity}/{project}/reports/{slug}",
+        READ,
+        url=lambda w, f: f"/{w.team}/{w.project}/reports/Matrix--{f['view_node']}",
+        setup=fresh_view,
+    ),
     page("GET", "/{entity}/{project}/automations", READ),
     *(
         page("GET", path, Kind.NOT_YET, url=lambda w, f, p=path: _not_yet_url(w, p))
-        for feature in ("artifacts", "reports")
+        for feature in ("artifacts",)
         for path in (
             f"/{{entity}}/{{project}}/{feature}",
             f"/{{entity}}/{{project}}/{feature}/{{rest:path}}",
@@ -689,6 +729,20 @@ ROUTES: list[Route] = [
     page("GET", UI_RUN + "/system", READ),
     page("GET", UI_RUN + "/console", READ),
     page("GET", UI_PROJECT + "/metric", READ, params=lambda w, f: {"key": "loss", "runs": w.run}),
+    # A share link is the credential of the report it opens: anyone holding it reads.
+    page(
+        "GET",
+        "/ui/api/shared-reports/metric",
+        CAPABILITY,
+        params=lambda w, f: {
+            "accessToken": f["token"],
+            "entity": w.team,
+            "project": w.project,
+            "key": "loss",
+            "runs": w.run,
+        },
+        setup=fresh_link,
+    ),
     page(
         "GET",
         UI_PROJECT + "/changes",
@@ -903,6 +957,57 @@ FIELDS: list[Field] = [
         WRITE,
         "mutation($i: UpdateArtifactInput!) { updateArtifact(input: $i) { artifact { id } } }",
         variables=lambda w, f: {"i": {"artifactID": w.artifact_node, "description": "matrix"}},
+    ),
+    gql(
+        "query",
+        "view",
+        READ,
+        "query($id: ID!) { view(id: $id) { id spec } }",
+        variables=lambda w, f: {"id": f["view_node"]},
+        setup=fresh_view,
+    ),
+    gql(
+        "mutation",
+        "upsertView",
+        WRITE,
+        "mutation($i: UpsertViewInput!) { upsertView(input: $i) { view { id } } }",
+        variables=lambda w, f: {
+            "i": {"entityName": w.team, "projectName": w.project, "spec": '{"blocks": []}'}
+        },
+    ),
+    gql(
+        "mutation",
+        "createAccessToken",
+        WRITE,
+        "mutation($i: CreateAccessTokenInput!) { createAccessToken(input: $i) {"
+        " accessToken { token } } }",
+        variables=lambda w, f: {"i": {"viewId": f["view_node"], "projects": []}},
+        setup=fresh_view,
+    ),
+    gql(
+        "mutation",
+        "updateAccessTokenProjects",
+        WRITE,
+        "mutation($i: UpdateAccessTokenProjectsInput!) {"
+        " updateAccessTokenProjects(input: $i) { success } }",
+        variables=lambda w, f: {"i": {"token": f["token"], "projects": []}},
+        setup=fresh_link,
+    ),
+    gql(
+        "mutation",
+        "revokeAccessToken",
+        WRITE,
+        "mutation($i: RevokeAccessTokenInput!) { revokeAccessToken(input: $i) { success } }",
+        variables=lambda w, f: {"i": {"token": f["token"]}},
+        setup=fresh_link,
+    ),
+    gql(
+        "mutation",
+        "deleteView",
+        WRITE,
+        "mutation($i: DeleteViewInput!) { deleteView(input: $i) { success } }",
+        variables=lambda w, f: {"i": {"id": f["view_node"]}},
+        setup=fresh_view,
     ),
     gql(
         "mutation",

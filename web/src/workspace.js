@@ -210,10 +210,15 @@ function layoutPanels() {
   observer.disconnect();
   panels.replaceChildren();
   const sections = new Map();
-  for (const key of [...metrics].sort()) {
-    const name = key.includes("/") ? key.split("/")[0] : "charts";
-    if (!sections.has(name)) sections.set(name, []);
-    sections.get(name).push(key);
+  if (data.view) {
+    // A saved view (`?nw=`): its sections and the metrics its panels plot, in its order.
+    for (const s of data.view.sections) sections.set(s.name, s.metrics);
+  } else {
+    for (const key of [...metrics].sort()) {
+      const name = key.includes("/") ? key.split("/")[0] : "charts";
+      if (!sections.has(name)) sections.set(name, []);
+      sections.get(name).push(key);
+    }
   }
   for (const [name, keys] of sections) {
     const section = document.createElement("section");

@@ -431,6 +431,70 @@ class RunAlert(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class View(Base):
+    """A saved view of a project: a report (type `runs`/`runs/draft`) or a saved workspace."""
+
+    __tablename__ = "views"
+    __table_args__ = (Index("ix_views_project_type", "project_id", "type", "updated_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    # The client's stable name for the view (W&B generates one); display_name is the title.
+    name: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str] = mapped_column(String(256), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    type: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[str] = mapped_column(Text)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    project: Mapped[Project] = relationship(lazy="joined")
+    user: Mapped[User | None] = relationship(lazy="joined")
+
+
+class ViewRevision(Base):
+    """Every saved spec of a view, numbered from 1: a report's edit history."""
+
+    __tablename__ = "view_revisions"
+    __table_args__ = (UniqueConstraint("view_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    view_id: Mapped[int] = mapped_column(ForeignKey("views.id", ondelete="CASCADE"))
+    revision: Mapped[int] = mapped_column(Integer)
+    display_name: Mapped[str] = mapped_column(String(256), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    spec: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ViewAccessToken(Base):
+    """A read-only share link of a report: the token opens the view and the projects named."""
+
+    __tablename__ = "view_access_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    view_id: Mapped[int] = mapped_column(ForeignKey("views.id", ondelete="CASCADE"), index=True)
+    # The token is the capability (like a signed URL) and the client lists it back
+    # (`Report.get_share_url`), so it is kept as issued; revoking it ends it.
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    # [[entity, project], ...]: the projects whose runs the link may draw.
+    projects: Mapped[list[list[str]]] = mapped_column(JSONDoc, default=list)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    view: Mapped[View] = relationship(lazy="joined")
+
+
 # Automation and sweep tables live in modules of their own; importing them registers them
 # on Base.
 from runyard.server.db import automation_models, sweep_models  # noqa: E402, F401

@@ -22,6 +22,7 @@ from runyard.server.graphql import (
     people_types,
     project_list,
     projects,
+    reports,
     run_branches,
     run_delete,
     run_files,
@@ -81,6 +82,7 @@ def build_schema() -> GraphQLSchema:
         *people_types.BINDABLES,
         *project_list.BINDABLES,
         *artifact_reads.BINDABLES,
+        *reports.BINDABLES,
         *automations.BINDABLES,
         *sweeps.BINDABLES,
     )

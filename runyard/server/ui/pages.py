@@ -15,6 +15,7 @@ from runyard.server.clock import utcnow
 from runyard.server.deps import public_base_url
 from runyard.server.errors import ServiceError
 from runyard.server.people.names import is_reserved
+from runyard.server.reports import saved_views
 from runyard.server.tracking import alerts, forks, project_reads, run_reads
 from runyard.server.tracking.run_reads import RunPath
 from runyard.server.tracking.run_search import RunQuery, search_runs
@@ -158,8 +159,9 @@ def _run_payload(run: Run, color: int) -> dict[str, Any]:
 
 @router.get("/{entity}/{project}", response_class=HTMLResponse, response_model=None)
 @router.get("/{entity}/{project}/workspace", response_class=HTMLResponse, response_model=None)
-def workspace(request: Request, entity: str, project: str) -> Response:
-    """The workspace (W&B's project URL): runs sidebar and one chart per metric."""
+def workspace(request: Request, entity: str, project: str, nw: str | None = None) -> Response:
+    """The workspace (W&B's project URL): runs sidebar and one chart per metric; `?nw=<id>`
+    lays the charts out as a saved view (`wandb_workspaces`) does."""
     check_entity_segment(entity)
     me = _me(request)
     if me is None:
@@ -167,13 +169,15 @@ def workspace(request: Request, entity: str, project: str) -> Response:
     with _uow(request) as uow:
         found = project_reads.workspace(uow, me, entity, project)
         cursor = max((r.updated_at for r in found.runs), default=utcnow())
-        payload = {
+        payload: dict[str, Any] = {
             "entity": entity,
             "project": project,
             "runs": [_run_payload(r, i) for i, r in enumerate(found.runs)],
             "metrics": found.metrics,
             "cursor": cursor.isoformat(),
         }
+        if nw:
+            payload["view"] = saved_views.saved_view(uow, me, entity, project, nw)
     return _page(
         request,
         "workspace.html",

@@ -15,6 +15,7 @@ from runyard.server.ui import (
     launch_pages,
     pages,
     people_pages,
+    report_pages,
     sweep_pages,
     wandb_urls,
 )
@@ -37,6 +38,7 @@ def mount_ui(app: FastAPI) -> None:
         launch_pages,
         people_pages,
         sweep_pages,
+        report_pages,
         wandb_urls,
         automation_pages,
         pages,

@@ -16,7 +16,6 @@ router = APIRouter(include_in_schema=False)
 # What each missing W&B page is, by the path segment after `/<entity>/<project>/`.
 NOT_YET = {
     "artifacts": "Artifact pages",
-    "reports": "Reports",
 }
 
 
@@ -90,12 +89,3 @@ def _not_yet(request: Request, entity: str, project: str, feature: str) -> Respo
 def artifacts(request: Request, entity: str, project: str, rest: str = "") -> Response:
     """W&B's artifact pages: not available yet (a clear 404 page)."""
     return _not_yet(request, entity, project, "artifacts")
-
-
-@router.get("/{entity}/{project}/reports", response_class=HTMLResponse, response_model=None)
-@router.get(
-    "/{entity}/{project}/reports/{rest:path}", response_class=HTMLResponse, response_model=None
-)
-def reports(request: Request, entity: str, project: str, rest: str = "") -> Response:
-    """W&B's reports: not available yet (a clear 404 page)."""
-    return _not_yet(request, entity, project, "reports")

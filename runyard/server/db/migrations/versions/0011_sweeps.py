@@ -1,7 +1,7 @@
 """sweeps: sweeps, their agents and trials
 
 Revision ID: 0011
-Revises: 0014
+Revises: 0016
 Create Date: 2026-12-04 23:30:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0011"
-down_revision: str | None = "0014"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

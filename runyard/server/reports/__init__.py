@@ -1,0 +1,1 @@
+"""Reports and saved views: the spec W&B's clients save, its validation, run sets, pages."""
