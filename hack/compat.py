@@ -36,6 +36,7 @@ TESTS = [
     "tests/test_run_extras.py",
     "tests/test_run_branches.py",
     "tests/test_run_alerts.py",
+    "tests/test_registry.py",
     "tests/test_sweeps.py",
     "tests/test_launch_sweeps.py",
     "tests/test_artifact_listing.py",

@@ -46,6 +46,11 @@ def role_on(principal: Principal, entity_name: str) -> Role | None:
     return principal.roles.get(entity_name)
 
 
+def role_allows(role: Role, action: Action) -> bool:
+    """Whether a role allows `action` (the table above; registries apply it per registry)."""
+    return action in _ALLOWED[role]
+
+
 def allows(principal: Principal, entity_name: str, action: Action) -> bool:
     """Whether the caller may do `action` on what `entity_name` holds."""
     role = role_on(principal, entity_name)

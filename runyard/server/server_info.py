@@ -9,6 +9,12 @@ from runyard.server.settings import ServerSettings
 # Server features the official client asks about (`serverInfo.features`); each is served.
 FEATURES: tuple[str, ...] = (
     "UPDATE_RUN_STATE",
+    # The Registry (runyard/server/registry): `api.registries()`, `api.registry()`,
+    # `api.create_registry()` and `Registry.save()` ask for these two; with the third, a
+    # link's answer carries its membership, so the client need not read it again.
+    "ARTIFACT_REGISTRY_SEARCH",
+    "INCLUDE_ARTIFACT_TYPES_IN_REGISTRY_CREATION",
+    "ARTIFACT_MEMBERSHIP_IN_LINK_ARTIFACT_RESPONSE",
     # `filters` and `order` on artifact collection listings (artifacts/filters.py).
     "ARTIFACT_COLLECTIONS_FILTERING_SORTING",
     # Newer clients put the version's id in the `/artifactsV2/...` URLs they build

@@ -15,6 +15,7 @@ from runyard.server.db import migrate
 from runyard.server.db.engine import make_engine, make_session_factory, writer_engine
 from runyard.server.db.models import ServerSecret
 from runyard.server.people.directory import ensure_org_entity
+from runyard.server.registry.registries import ensure_core_registries
 from runyard.server.settings import ServerSettings
 from runyard.server.signing import UrlSigner
 from runyard.server.storage import FilesystemStore, ObjectStore
@@ -65,6 +66,7 @@ def open_state(settings: ServerSettings) -> ServerState:
     with sessions.begin() as session:
         new_key = bootstrap_admin(session, settings.admin_username, settings.admin_api_key)
         ensure_org_entity(session)
+        ensure_core_registries(session)
         secret = _signing_secret(session)
     return ServerState(
         settings=settings,

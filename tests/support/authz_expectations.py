@@ -279,6 +279,76 @@ def pending_artifact(w: World) -> Fresh:
     return {"artifact_node": w.pending_artifact()}
 
 
+_LINK = (
+    "mutation($i: LinkArtifactInput!) { linkArtifact(input: $i) {"
+    " versionIndex artifactMembership { artifactCollection { id } } } }"
+)
+
+
+def linked_portfolio(w: World) -> Fresh:
+    """The world's artifact linked into a fresh registered model of `t/model-registry`."""
+    linked = w.gql(
+        "owner",
+        _LINK,
+        {
+            "i": {
+                "artifactID": w.artifact_node,
+                "artifactPortfolioName": _new("registered"),
+                "entityName": w.team,
+                "projectName": "model-registry",
+            }
+        },
+    )
+    membership = _ok_data(linked)["linkArtifact"]["artifactMembership"]
+    return {"portfolio_node": membership["artifactCollection"]["id"]}
+
+
+def dataset_collection(w: World) -> Fresh:
+    """The node id of the world artifact's own collection (`ds` of `t/proj`)."""
+    found = w.gql(
+        "owner",
+        "query($e: String, $p: String, $n: String!) { project(entityName: $e, name: $p)"
+        " { artifactCollection(name: $n) { id } } }",
+        {"e": w.team, "p": w.project, "n": w.artifact},
+    )
+    return {"collection_node": _ok_data(found)["project"]["artifactCollection"]["id"]}
+
+
+def owners_registry(w: World) -> Fresh:
+    """A restricted registry alice made (she is its admin), by its project id."""
+    made = w.gql(
+        "owner",
+        "mutation($i: UpsertModelInput!) { upsertModel(input: $i) { project { id } } }",
+        {
+            "i": {
+                "name": "wandb-registry-" + _new("matrix"),
+                "entityName": "runyard",
+                "access": "RESTRICTED",
+            }
+        },
+    )
+    return {"registry_node": _ok_data(made)["upsertModel"]["project"]["id"]}
+
+
+def registry_and_user(w: World) -> Fresh:
+    """A restricted registry alice made, and a new user to give a role there."""
+    name = w.fresh_user()
+    return {**owners_registry(w), "user_node": w.user_node(name)}
+
+
+def registry_and_team(w: World) -> Fresh:
+    """A restricted registry alice made, and the team `t`'s entity id."""
+    found = w.gql("owner", "query($n: String) { entity(name: $n) { id } }", {"n": w.team})
+    node = _ok_data(found)["entity"]["id"]
+    return {**owners_registry(w), "team_node": node}
+
+
+def _ok_data(response: httpx.Response) -> Any:
+    body = response.json()
+    assert response.status_code == 200 and not body.get("errors"), response.text
+    return body["data"]
+
+
 def patch_manifest(w: World) -> Fresh:
     """A distributed run's manifest part of a pending version (createArtifactManifest)."""
     node = w.pending_artifact()
@@ -1347,5 +1417,140 @@ FIELDS: list[Field] = [
         "mutation($i: DeleteApiKeyInput!) { deleteApiKey(input: $i) { success } }",
         variables=lambda w, f: {"i": {"id": encode_id("ApiKey", f["key_id"])}},
         setup=owners_key,
+    ),
+    gql(
+        "mutation",
+        "linkArtifact",
+        WRITE,
+        _LINK,
+        variables=lambda w, f: {
+            "i": {
+                "artifactID": w.artifact_node,
+                "artifactPortfolioName": "matrix-model",
+                "entityName": w.team,
+                "projectName": "model-registry",
+                "aliases": [{"alias": "matrix", "artifactCollectionName": "matrix-model"}],
+            }
+        },
+    ),
+    gql(
+        "mutation",
+        "unlinkArtifact",
+        WRITE,
+        "mutation($i: UnlinkArtifactInput!) { unlinkArtifact(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {"artifactID": w.artifact_node, "artifactPortfolioID": f["portfolio_node"]}
+        },
+        setup=linked_portfolio,
+    ),
+    gql(
+        "mutation",
+        "updateArtifactPortfolio",
+        WRITE,
+        "mutation($i: UpdateArtifactPortfolioInput!) {"
+        " updateArtifactPortfolio(input: $i) { artifactCollection { id } } }",
+        variables=lambda w, f: {
+            "i": {"artifactPortfolioID": f["portfolio_node"], "description": "matrix"}
+        },
+        setup=linked_portfolio,
+    ),
+    gql(
+        "mutation",
+        "updateArtifactSequence",
+        WRITE,
+        "mutation($i: UpdateArtifactSequenceInput!) {"
+        " updateArtifactSequence(input: $i) { artifactCollection { id } } }",
+        variables=lambda w, f: {
+            "i": {"artifactSequenceID": f["collection_node"], "description": "matrix"}
+        },
+        setup=dataset_collection,
+    ),
+    gql(
+        "mutation",
+        "createArtifactCollectionTagAssignments",
+        WRITE,
+        "mutation($i: CreateArtifactCollectionTagAssignmentsInput!) {"
+        " createArtifactCollectionTagAssignments(input: $i) { tags { name } } }",
+        variables=lambda w, f: {
+            "i": {
+                "entityName": w.team,
+                "projectName": w.project,
+                "artifactCollectionName": w.artifact,
+                "tags": [{"tagName": "matrix"}],
+            }
+        },
+    ),
+    gql(
+        "mutation",
+        "deleteArtifactCollectionTagAssignments",
+        WRITE,
+        "mutation($i: DeleteArtifactCollectionTagAssignmentsInput!) {"
+        " deleteArtifactCollectionTagAssignments(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {
+                "entityName": w.team,
+                "projectName": w.project,
+                "artifactCollectionName": w.artifact,
+                "tags": [{"tagName": "matrix"}],
+            }
+        },
+    ),
+    # A registry's own rule: its admin (here its creator, alice) or an instance admin.
+    gql(
+        "mutation",
+        "deleteModel",
+        PERSONAL,
+        "mutation($i: DeleteModelInput!) { deleteModel(input: $i) { success } }",
+        variables=lambda w, f: {"i": {"id": f["registry_node"]}},
+        setup=owners_registry,
+    ),
+    gql(
+        "mutation",
+        "createProjectMembers",
+        PERSONAL,
+        "mutation($i: CreateProjectMembersInput!) { createProjectMembers(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {"projectId": f["registry_node"], "userIds": [f["user_node"]]}
+        },
+        setup=registry_and_user,
+    ),
+    gql(
+        "mutation",
+        "deleteProjectMembers",
+        PERSONAL,
+        "mutation($i: DeleteProjectMembersInput!) { deleteProjectMembers(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {"projectId": f["registry_node"], "userIds": [f["user_node"]]}
+        },
+        setup=registry_and_user,
+    ),
+    gql(
+        "mutation",
+        "updateProjectMember",
+        PERSONAL,
+        "mutation($i: UpdateProjectMemberInput!) { updateProjectMember(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {
+                "projectId": f["registry_node"],
+                "userId": f["user_node"],
+                "userProjectRole": "member",
+            }
+        },
+        setup=registry_and_user,
+    ),
+    gql(
+        "mutation",
+        "updateProjectTeamMember",
+        PERSONAL,
+        "mutation($i: UpdateProjectTeamMemberInput!) {"
+        " updateProjectTeamMember(input: $i) { success } }",
+        variables=lambda w, f: {
+            "i": {
+                "projectId": f["registry_node"],
+                "teamId": f["team_node"],
+                "teamProjectRole": "viewer",
+            }
+        },
+        setup=registry_and_team,
     ),
 ]

@@ -16,7 +16,6 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, func, select
 
-from runyard.server.access import Action, allows
 from runyard.server.artifacts.filters import (
     collection_filter,
     collection_order,
@@ -25,7 +24,9 @@ from runyard.server.artifacts.filters import (
 )
 from runyard.server.auth import Principal
 from runyard.server.db.models import Artifact, ArtifactAlias, ArtifactCollection, Project
+from runyard.server.db.registry_models import Registry
 from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.registry import access as registry_access
 from runyard.server.tracking.access import accessible_project
 from runyard.server.tracking.artifacts import find_version, split_name
 from runyard.server.tracking.ids import decode_id, encode_id
@@ -127,9 +128,19 @@ def type_in_project(uow: UnitOfWork, project: Project, name: str) -> TypeInProje
 def types_in_project(
     uow: UnitOfWork, project: Project, after: str | None = None, first: int | None = None
 ) -> Page[TypeInProject]:
-    """The artifact types the project holds collections of, by name."""
+    """The artifact types the project holds collections of, by name; a registry's also the
+    types it accepts (what `Registry.artifact_types` shows)."""
     size = page_size(first)
     start = page_start(after)
+    registry = uow.session.get(Registry, project.id)
+    if registry is not None and registry.artifact_types:
+        # Registries accept few types: merge them with the used ones in Python.
+        used = {name: made for name, made in uow.session.execute(_types_query(project))}
+        names = sorted({*used, *registry.artifact_types})
+        window = names[start : start + size + 1]
+        kinds = [TypeInProject(project, name, used.get(name)) for name in window[:size]]
+        cursors = [encode_id(CURSOR, start + i + 1) for i in range(len(kinds))]
+        return Page(kinds, cursors, len(window) > size, len(names))
     rows = uow.session.execute(
         _types_query(project).order_by(ArtifactCollection.type_name).offset(start).limit(size + 1)
     ).all()
@@ -193,7 +204,7 @@ def collection_by_id(
     except ValueError as exc:
         raise ServiceError(ErrorCode.INVALID, f"id: {exc}") from exc
     found = uow.session.get(ArtifactCollection, pk)
-    if found is None or not allows(principal, found.project.entity.name, Action.READ):
+    if found is None or not registry_access.may_read_project(uow.session, principal, found.project):
         return None
     return found
 

@@ -329,6 +329,11 @@ class ArtifactCollection(Base):
     # The artifact type (dataset, model, job, code, ...): fixed by the first version.
     type_name: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # SEQUENCE: versions logged into it; PORTFOLIO: links to versions of sequences (a
+    # registry collection or a legacy model-registry "registered model"; see ArtifactLink).
+    kind: Mapped[str] = mapped_column(String(16), default="SEQUENCE", server_default="SEQUENCE")
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSONDoc, default=list, server_default="[]")
 
     project: Mapped[Project] = relationship(lazy="joined")
 

@@ -14,6 +14,7 @@ from runyard.server.api.models import as_utc
 from runyard.server.artifacts import lineage, listing
 from runyard.server.artifacts.listing import Page, TypeInProject
 from runyard.server.graphql.context import ctx
+from runyard.server.graphql.registry import tags_connection
 from runyard.server.tracking.ids import encode_id
 
 if TYPE_CHECKING:
@@ -149,9 +150,11 @@ def resolve_type_artifact(
 
 
 @sequence_type.field("description")
-def resolve_collection_description(collection: ArtifactCollection, _: GraphQLResolveInfo) -> None:
-    """Runyard keeps no collection descriptions yet."""
-    return None
+def resolve_collection_description(
+    collection: ArtifactCollection, _: GraphQLResolveInfo
+) -> str | None:
+    """The collection's description (`updateArtifactSequence`)."""
+    return collection.description
 
 
 @sequence_type.field("createdAt")
@@ -178,8 +181,8 @@ def resolve_collection_type(collection: ArtifactCollection, _: GraphQLResolveInf
 def resolve_collection_tags(
     collection: ArtifactCollection, _: GraphQLResolveInfo, **__: Any
 ) -> Any:
-    """Runyard keeps no collection tags yet: an empty connection."""
-    return {"edges": [], "pageInfo": {"endCursor": None, "hasNextPage": False}}
+    """The collection's tags by name (`createArtifactCollectionTagAssignments`)."""
+    return tags_connection(collection)
 
 
 @sequence_type.field("aliases")

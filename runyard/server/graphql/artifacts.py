@@ -18,7 +18,7 @@ from runyard.server.tracking import artifact_files as files
 from runyard.server.tracking import artifact_manifest_service as manifests
 from runyard.server.tracking import artifact_service as service
 from runyard.server.tracking.artifact_service import VersionAlias
-from runyard.server.tracking.artifacts import CreateArtifactSpec, Membership
+from runyard.server.tracking.artifacts import PORTFOLIO, CreateArtifactSpec, Membership
 from runyard.server.tracking.ids import encode_id
 from runyard.server.tracking.run_files import mimetype_for
 
@@ -172,9 +172,9 @@ def resolve_collection(
 
 
 @collection_interface.type_resolver
-def resolve_collection_type(*_: Any) -> str:
-    """Runyard collections are all sequences."""
-    return "ArtifactSequence"
+def resolve_collection_type(collection: ArtifactCollection, *_: Any) -> str:
+    """Sequences hold logged versions; portfolios (registry collections) hold links."""
+    return "ArtifactPortfolio" if collection.kind == PORTFOLIO else "ArtifactSequence"
 
 
 @sequence_type.field("id")
@@ -188,8 +188,9 @@ def resolve_collection_membership(
     collection: ArtifactCollection, info: GraphQLResolveInfo, aliasName: str
 ) -> Membership | None:
     """The version an alias or `vN` of this collection points at."""
-    artifact = service.find_version(ctx(info).uow, collection, aliasName)
-    return Membership(artifact, collection) if artifact else None
+    uow = ctx(info).uow
+    artifact = service.find_version(uow, collection, aliasName)
+    return service.membership_of(uow, collection, artifact) if artifact else None
 
 
 @sequence_type.field("latestArtifact")
@@ -200,28 +201,28 @@ def resolve_latest(collection: ArtifactCollection, info: GraphQLResolveInfo) -> 
 
 @membership_type.field("id")
 def resolve_membership_id(membership: Membership, _: GraphQLResolveInfo) -> str:
-    """Node id of the membership (one per version: Runyard has no portfolios)."""
-    return encode_id("ArtifactCollectionMembership", membership.artifact.id)
+    """Node id of the membership (the version in its sequence, or its link)."""
+    return encode_id("ArtifactCollectionMembership", membership.key)
 
 
 @membership_type.field("versionIndex")
 def resolve_membership_version(membership: Membership, _: GraphQLResolveInfo) -> int | None:
-    """v<N> of the version."""
-    return membership.artifact.version_index
+    """v<N> of the version in this collection."""
+    return membership.version_index
 
 
 @membership_type.field("createdAt")
 def resolve_membership_created(membership: Membership, _: GraphQLResolveInfo) -> str | None:
-    """When the version was created."""
-    return _iso(membership.artifact.created_at)
+    """When the version was created (or linked, in a portfolio)."""
+    return _iso(membership.created_at)
 
 
 @membership_type.field("aliases")
 def resolve_membership_aliases(
     membership: Membership, info: GraphQLResolveInfo
 ) -> list[ArtifactAlias | VersionAlias]:
-    """The aliases pointing at the version."""
-    return service.aliases_of(ctx(info).uow, membership.artifact)
+    """The aliases of the version in this collection (with its v<N> there)."""
+    return service.aliases_of(ctx(info).uow, membership.artifact, membership.collection)
 
 
 @membership_type.field("artifactCollection")

@@ -16,7 +16,6 @@ from runyard.server.automations.filters import ARTIFACT_EVENTS
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import ctx
 from runyard.server.tracking.ids import decode_id, encode_id
-from runyard.server.tracking.project_list import list_projects
 
 if TYPE_CHECKING:
     from runyard.server.db.automation_models import Automation, Integration
@@ -70,22 +69,6 @@ def resolve_user_projects(
     context = ctx(info)
     projects, more = service.projects_of_member(
         context.uow, context.principal, after_id=_after(after, "Project"), limit=first or 50
-    )
-    return _project_page(projects, more)
-
-
-@entity_type.field("projects")
-def resolve_entity_projects(
-    entity: Entity, info: GraphQLResolveInfo, after: str | None = None, first: int | None = None
-) -> dict[str, Any]:
-    """The entity's projects, oldest first."""
-    context = ctx(info)
-    projects, more = list_projects(
-        context.uow,
-        context.principal,
-        entity.name,
-        after_id=_after(after, "Project"),
-        limit=first or 50,
     )
     return _project_page(projects, more)
 

@@ -59,8 +59,10 @@ def resolve_entity_id(entity: Entity, _: GraphQLResolveInfo) -> str:
 
 @entity_type.field("organization")
 def resolve_entity_organization(entity: Entity, _: GraphQLResolveInfo) -> dict[str, Any] | None:
-    """Teams are in the server's one implicit organization; personal entities in none."""
-    return organization_node() if entity.is_team else None
+    """Every entity is in the server's one implicit organization, personal ones too: every
+    user belongs to it, and clients before 0.20 link to the Registry only through
+    `entity.organization` of the run's entity (newer ones also try `user.organizations`)."""
+    return organization_node()
 
 
 BINDABLES = [query, entity_type]

@@ -117,7 +117,9 @@ def entity_for(uow: UnitOfWork, principal: Principal, name: str) -> Entity | Non
     """
     session = uow.session
     readable = readable_entities(principal)
-    if readable is not None and name not in readable:
+    # Every user belongs to the organization: its entity (where the registries are, each
+    # with its own roles) is visible to all.
+    if readable is not None and name not in readable and name != ORGANIZATION:
         return None
     return session.scalars(select(Entity).where(Entity.name == name)).first()
 

@@ -8,6 +8,7 @@ from runyard.server.access import Action, require
 from runyard.server.auth import Principal
 from runyard.server.db.models import Project, Run
 from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.registry import access as registry_access
 from runyard.server.tracking.runs import find_project, find_run
 
 
@@ -26,6 +27,8 @@ def accessible_project(
     action: Action = Action.READ,
 ) -> Project:
     """Return an existing project the caller may use, or raise a 404/403 ServiceError."""
+    if registry_access.governs(entity_name, project_name):
+        return registry_access.accessible_registry(session, principal, project_name, action)
     require(principal, entity_name, action)
     project = find_project(session, entity_name, project_name)
     if project is None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runyard.server.access import Action
+from sqlalchemy import select
+
+from runyard.server.access import Action, allows
 from runyard.server.auth import Principal
 from runyard.server.db.models import (
     Artifact,
@@ -17,7 +19,9 @@ from runyard.server.db.models import (
     ArtifactFile,
     Project,
 )
+from runyard.server.db.registry_models import ArtifactLink
 from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.registry import access as registry_access
 from runyard.server.tracking import artifact_files, artifacts
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.ids import decode_id
@@ -35,6 +39,8 @@ def project_of(
     """A project (entity default: the caller's) the caller may `action` on; not found
     otherwise."""
     entity_name = entity or principal.entity_name
+    if registry_access.governs(entity_name, name):
+        return registry_access.accessible_registry(uow.session, principal, name, action)
     check_entity_access(principal, entity_name, action)
     project = find_project(uow.session, entity_name, name)
     if project is None:
@@ -60,7 +66,13 @@ def artifact_by_id(
     artifact = uow.session.get(Artifact, pk)
     if artifact is None:
         raise ServiceError(ErrorCode.NOT_FOUND, f"{field}: no artifact {node_id!r}")
-    check_entity_access(principal, artifact.collection.project.entity.name, action)
+    entity_name = artifact.collection.project.entity.name
+    if not (
+        action is Action.READ
+        and not allows(principal, entity_name, action)
+        and registry_access.may_read_linked(uow.session, principal, artifact)
+    ):
+        check_entity_access(principal, entity_name, action)
     return artifact
 
 
@@ -94,6 +106,13 @@ def find_version(uow: UnitOfWork, collection: ArtifactCollection, selector: str)
     return artifacts.find_version(uow.session, collection, selector)
 
 
+def membership_of(
+    uow: UnitOfWork, collection: ArtifactCollection, artifact: Artifact
+) -> artifacts.Membership:
+    """The version seen through `collection` (with its link when that is a portfolio)."""
+    return artifacts.membership_of(uow.session, collection, artifact)
+
+
 def latest_version(uow: UnitOfWork, collection: ArtifactCollection) -> Artifact | None:
     """The version `latest` points at."""
     return artifacts.latest_version(uow.session, collection)
@@ -110,16 +129,38 @@ class VersionAlias:
     artifact_id: int
 
 
-def aliases_of(uow: UnitOfWork, artifact: Artifact) -> list[ArtifactAlias | VersionAlias]:
+def aliases_of(
+    uow: UnitOfWork, artifact: Artifact, collection: ArtifactCollection | None = None
+) -> list[ArtifactAlias | VersionAlias]:
     """The aliases pointing at the version, then its `vN` once committed (as W&B answers:
-    `wandb job list` prints versions from them)."""
+    `wandb job list` prints versions from them); a linked version also has its `vN` in each
+    collection it is linked into. Only those of `collection` when given (a membership's)."""
     rows: list[ArtifactAlias | VersionAlias] = list(artifacts.aliases_of(uow.session, artifact))
     if artifact.version_index is not None:
         version = f"v{artifact.version_index}"
         rows.append(
             VersionAlias(f"version-{artifact.id}", version, artifact.collection_id, artifact.id)
         )
+    for link in registry_links_of(uow, artifact):
+        rows.append(
+            VersionAlias(
+                f"link-{link.id}", f"v{link.version_index}", link.collection_id, artifact.id
+            )
+        )
+    if collection is not None:
+        rows = [row for row in rows if row.collection_id == collection.id]
     return rows
+
+
+def registry_links_of(uow: UnitOfWork, artifact: Artifact) -> list[ArtifactLink]:
+    """The links of a version into portfolio collections, oldest first."""
+    return list(
+        uow.session.scalars(
+            select(ArtifactLink)
+            .where(ArtifactLink.artifact_id == artifact.id)
+            .order_by(ArtifactLink.id)
+        )
+    )
 
 
 def collection_of_alias(

@@ -13,6 +13,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -30,6 +31,7 @@ from runyard.server.db.models import (
     Project,
     Run,
 )
+from runyard.server.db.registry_models import ArtifactLink
 from runyard.server.input_limits import check_file_name, loads_limited
 from runyard.server.storage import ObjectStore
 from runyard.server.tracking import artifact_drafts, artifact_manifests
@@ -43,6 +45,10 @@ from runyard.server.tracking.runs import TrackingError
 logger = logging.getLogger(__name__)
 
 LATEST = "latest"
+SEQUENCE = "SEQUENCE"
+# A collection of links to versions of other collections (a registry collection, or a
+# legacy model-registry "registered model"); see runyard.server.registry.links.
+PORTFOLIO = "PORTFOLIO"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _ALIAS_RE = re.compile(r"^[^/:]{1,128}$")
 _VERSION_RE = re.compile(r"^v(\d+)$")
@@ -85,10 +91,27 @@ class CreateArtifactSpec(BaseModel):
 
 @dataclass(frozen=True)
 class Membership:
-    """A version seen through its collection (W&B's ArtifactCollectionMembership)."""
+    """A version seen through its collection (W&B's ArtifactCollectionMembership); in a
+    portfolio, through its link there, which has its own v<N>."""
 
     artifact: Artifact
     collection: ArtifactCollection
+    link: ArtifactLink | None = None
+
+    @property
+    def version_index(self) -> int | None:
+        """v<N> of the version in this collection."""
+        return self.link.version_index if self.link else self.artifact.version_index
+
+    @property
+    def created_at(self) -> datetime:
+        """When the version joined this collection (created, or linked)."""
+        return self.link.created_at if self.link else self.artifact.created_at
+
+    @property
+    def key(self) -> str:
+        """What the membership's node id encodes: the version, or the link."""
+        return f"link-{self.link.id}" if self.link else str(self.artifact.id)
 
 
 # --- names and keys ---------------------------------------------------------------------------
@@ -137,6 +160,16 @@ def find_version(
 ) -> Artifact | None:
     """The committed version a selector (`latest`, `v3`, a user alias) points at."""
     match = _VERSION_RE.fullmatch(selector)
+    if match and collection.kind == PORTFOLIO:
+        return session.scalars(
+            select(Artifact)
+            .join(ArtifactLink, ArtifactLink.artifact_id == Artifact.id)
+            .where(
+                ArtifactLink.collection_id == collection.id,
+                ArtifactLink.version_index == int(match.group(1)),
+                Artifact.state == "COMMITTED",
+            )
+        ).first()
     if match:
         return session.scalars(
             select(Artifact).where(
@@ -159,7 +192,21 @@ def find_membership(session: Session, project: Project, name: str) -> Membership
     if collection is None:
         return None
     artifact = find_version(session, collection, selector)
-    return Membership(artifact, collection) if artifact else None
+    return membership_of(session, collection, artifact) if artifact else None
+
+
+def membership_of(
+    session: Session, collection: ArtifactCollection, artifact: Artifact
+) -> Membership:
+    """The version seen through `collection` (with its link when that is a portfolio)."""
+    if collection.kind != PORTFOLIO:
+        return Membership(artifact, collection)
+    link = session.scalars(
+        select(ArtifactLink).where(
+            ArtifactLink.collection_id == collection.id, ArtifactLink.artifact_id == artifact.id
+        )
+    ).first()
+    return Membership(artifact, collection, link)
 
 
 def aliases_of(session: Session, artifact: Artifact) -> list[ArtifactAlias]:
@@ -210,6 +257,12 @@ def create_artifact(
         )
         session.add(collection)
         session.flush()
+    elif collection.kind == PORTFOLIO:
+        raise TrackingError(
+            f"artifactCollectionName: {name!r} in this project is a collection of linked "
+            "versions (a registry collection or registered model): log to another name and "
+            "link the version to it"
+        )
     elif collection.type_name != spec.artifactTypeName:
         raise TrackingError(
             f"artifactTypeName: artifact {name!r} has type {collection.type_name!r}, "
@@ -360,19 +413,40 @@ def delete_created_by(session: Session, run: Run) -> int:
     """Delete the versions `run` created; `latest` falls back to the newest one left."""
     doomed = list(session.scalars(select(Artifact).where(Artifact.created_by_run_id == run.id)))
     collections = {a.collection_id: a.collection for a in doomed}
+    # The portfolios the versions are linked into lose those links (and aliases) with them.
+    portfolios = {
+        c.id: c
+        for c in session.scalars(
+            select(ArtifactCollection)
+            .join(ArtifactLink, ArtifactLink.collection_id == ArtifactCollection.id)
+            .where(ArtifactLink.artifact_id.in_([a.id for a in doomed]))
+        )
+    }
     for artifact in doomed:
         session.delete(artifact)
     session.flush()
-    for collection in collections.values():
+    for collection in [*collections.values(), *portfolios.values()]:
         if latest_version(session, collection) is None:
-            newest = session.scalars(
-                select(Artifact)
-                .where(Artifact.collection_id == collection.id, Artifact.state == "COMMITTED")
-                .order_by(Artifact.version_index.desc())
-            ).first()
+            newest = _newest_version(session, collection)
             if newest is not None:
                 move_alias(session, collection, LATEST, newest)
     return len(doomed)
+
+
+def _newest_version(session: Session, collection: ArtifactCollection) -> Artifact | None:
+    """The newest committed version of a sequence, or the last linked one of a portfolio."""
+    if collection.kind == PORTFOLIO:
+        return session.scalars(
+            select(Artifact)
+            .join(ArtifactLink, ArtifactLink.artifact_id == Artifact.id)
+            .where(ArtifactLink.collection_id == collection.id, Artifact.state == "COMMITTED")
+            .order_by(ArtifactLink.version_index.desc())
+        ).first()
+    return session.scalars(
+        select(Artifact)
+        .where(Artifact.collection_id == collection.id, Artifact.state == "COMMITTED")
+        .order_by(Artifact.version_index.desc())
+    ).first()
 
 
 def update_artifact(artifact: Artifact, description: str | None, metadata: str | None) -> Artifact:

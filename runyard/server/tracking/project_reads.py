@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, select
 
 from runyard.server.auth import Principal
 from runyard.server.db.models import Entity, MetricRollup, Project, Run
+from runyard.server.registry import access as registry_access
 from runyard.server.tracking import rollups
 from runyard.server.tracking.access import accessible_project, check_entity_access
 from runyard.server.tracking.rollups import Bucket
@@ -154,6 +155,9 @@ def find_readable_project(
     uow: UnitOfWork, principal: Principal, entity: str, name: str
 ) -> Project | None:
     """A project by entity and name if the caller may read the entity; None if missing."""
+    if registry_access.governs(entity, name):
+        # A registry reads by its own roles; missing and hidden answer the same error.
+        return registry_access.accessible_registry(uow.session, principal, name)
     check_entity_access(principal, entity)
     return find_project(uow.session, entity, name)
 
