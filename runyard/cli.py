@@ -14,6 +14,7 @@ from runyard.export_cli import export_runs_command
 from runyard.people_cli import key, team, user
 from runyard.queue_cli import launch, queue
 from runyard.usage_cli import usage
+from runyard.sweep_cli import sweep
 
 if TYPE_CHECKING:
     from runyard.server.settings import ServerSettings
@@ -188,6 +189,7 @@ main.add_command(export_runs_command)
 main.add_command(usage)
 main.add_command(secret)
 main.add_command(integration)
+main.add_command(sweep)
 
 if __name__ == "__main__":
     main()

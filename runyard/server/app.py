@@ -24,6 +24,7 @@ from runyard.server.api import (
     runs,
     storage,
     usage,
+    sweeps,
 )
 from runyard.server.clock import utcnow
 from runyard.server.error_handlers import install_error_handlers
@@ -36,6 +37,8 @@ from runyard.server.queues.telemetry_board import TelemetryBoard
 from runyard.server.queues.wakeup import Wakeup
 from runyard.server.state import ServerState
 from runyard.server.storage_health import StorageHealth
+from runyard.server.sweeps.controller import mark_crashed_agents, settle_agent_sweeps
+from runyard.server.sweeps.launch import schedule_launch_sweeps
 from runyard.server.tracking.runs import mark_crashed_runs
 from runyard.server.ui.routes import mount_ui
 from runyard.server.unit_of_work import UnitOfWork
@@ -75,6 +78,28 @@ async def _lease_expiry(state: ServerState, app: FastAPI) -> None:
             app.state.queue_wakeup.notify()
 
 
+def _sweep_pass(state: ServerState, wake: Callable[[], None]) -> None:
+    with UnitOfWork(state, write=True) as uow:
+        mark_crashed_agents(uow, timedelta(seconds=state.settings.sweep_agent_timeout_s))
+        settle_agent_sweeps(uow)
+    schedule_launch_sweeps(state, wake)
+
+
+async def _sweep_scheduler(state: ServerState, app: FastAPI) -> None:
+    """Periodically crash silent sweep agents and keep launch sweeps' queues filled."""
+    loop = asyncio.get_running_loop()
+
+    def wake() -> None:
+        loop.call_soon_threadsafe(app.state.queue_wakeup.notify)
+
+    while True:
+        await asyncio.sleep(state.settings.sweep_check_interval_s)
+        try:
+            await run_in_threadpool(_sweep_pass, state, wake)
+        except Exception:  # keep the scheduler alive through transient database errors
+            logger.exception("sweep scheduling failed")
+
+
 def create_app(state: ServerState) -> FastAPI:
     """Build the server app around an opened ServerState (see `state.open_state`)."""
 
@@ -83,6 +108,7 @@ def create_app(state: ServerState) -> FastAPI:
         tasks = [
             asyncio.create_task(_crash_detector(state, app.state.metrics)),
             asyncio.create_task(_lease_expiry(state, app)),
+            asyncio.create_task(_sweep_scheduler(state, app)),
         ]
         if state.settings.events_dispatch:
             dispatcher = Dispatcher(state, on_recorded=app.state.metrics.count_deliveries)
@@ -142,6 +168,7 @@ def create_app(state: ServerState) -> FastAPI:
         artifacts,
         usage,
         automations,
+        sweeps,
     )
     for module in routers:
         app.include_router(module.router)
