@@ -13,8 +13,8 @@ from runyard.automation_cli import integration, secret
 from runyard.export_cli import export_runs_command
 from runyard.people_cli import key, team, user
 from runyard.queue_cli import launch, queue
-from runyard.usage_cli import usage
 from runyard.sweep_cli import sweep
+from runyard.usage_cli import usage
 
 if TYPE_CHECKING:
     from runyard.server.settings import ServerSettings

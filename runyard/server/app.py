@@ -23,8 +23,8 @@ from runyard.server.api import (
     queues,
     runs,
     storage,
-    usage,
     sweeps,
+    usage,
 )
 from runyard.server.clock import utcnow
 from runyard.server.error_handlers import install_error_handlers
