@@ -19,6 +19,7 @@ from runyard.server.ui import (
     people_pages,
     registry_pages,
     report_pages,
+    sweep_pages,
     wandb_urls,
 )
 
@@ -42,6 +43,7 @@ def mount_ui(app: FastAPI) -> None:
         artifact_browser,
         artifact_edits,
         registry_pages,
+        sweep_pages,
         report_pages,
         wandb_urls,
         automation_pages,

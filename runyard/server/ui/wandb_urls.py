@@ -1,6 +1,5 @@
-"""W&B's URL scheme beyond the workspace, table and run pages (those live in `pages`):
-the jobs list, clear 404s for pages Runyard does not have yet (the artifact pages are in
-`artifact_browser`), and redirects from the UI's
+"""W&B's URL scheme beyond the workspace, table, run, sweep and artifact pages (those live in
+`pages`, `sweep_pages` and `artifact_browser`): the jobs list, and redirects from the UI's
 earlier URLs (`/projects/...`, `/runs/...`) so old bookmarks keep working."""
 
 from __future__ import annotations
@@ -9,14 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from runyard.server.artifacts import listing
-from runyard.server.ui.pages import _error, _me, _page, _to_login, _uow, check_entity_segment
+from runyard.server.ui.pages import _me, _page, _to_login, _uow, check_entity_segment
 
 router = APIRouter(include_in_schema=False)
-
-# What each missing W&B page is, by the path segment after `/<entity>/<project>/`.
-NOT_YET = {
-    "sweeps": "Sweep pages",
-}
 
 
 def _moved(request: Request, path: str) -> RedirectResponse:
@@ -67,25 +61,3 @@ def jobs(request: Request, entity: str, project: str) -> Response:
     with _uow(request) as uow:
         rows = listing.collections_with_versions(uow, me, entity, project, listing.JOB_TYPE)
     return _page(request, "jobs.html", me, entity=entity, project=project, jobs=rows)
-
-
-def _not_yet(request: Request, entity: str, project: str, feature: str) -> Response:
-    check_entity_segment(entity)
-    me = _me(request)
-    if me is None:
-        return _to_login(request)
-    what = NOT_YET[feature]
-    message = (
-        f"{what} are not available in Runyard yet: /{entity}/{project}/{feature}/ has no page. "
-        f"The project's runs are at /{entity}/{project}."
-    )
-    return _error(request, me, 404, message)
-
-
-@router.get("/{entity}/{project}/sweeps", response_class=HTMLResponse, response_model=None)
-@router.get(
-    "/{entity}/{project}/sweeps/{rest:path}", response_class=HTMLResponse, response_model=None
-)
-def sweeps(request: Request, entity: str, project: str, rest: str = "") -> Response:
-    """W&B's sweep pages: not available yet (a clear 404 page)."""
-    return _not_yet(request, entity, project, "sweeps")
