@@ -38,6 +38,8 @@ TESTS = [
     "tests/test_run_alerts.py",
     "tests/test_artifact_edits.py",
     "tests/test_registry.py",
+    "tests/test_sweeps.py",
+    "tests/test_launch_sweeps.py",
     "tests/test_artifact_listing.py",
     "tests/test_automations.py",
     "tests/test_automation_delivery.py",

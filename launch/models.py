@@ -16,7 +16,17 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from .idle import GpuSample, IdlePolicy
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 
@@ -125,6 +135,9 @@ class QueueSpec(BaseModel):
     prioritization: bool = True
     max_attempts: int = Field(3, ge=1, le=100)
     lease_seconds: float = Field(60.0, gt=0, le=3600)
+    idle_policy: IdlePolicy | None = Field(
+        None, description="What happens to jobs that hold GPUs without using them."
+    )
     managed_by: str | None = Field(
         None,
         max_length=128,
@@ -169,7 +182,35 @@ class Requirements(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    gpus: int = Field(0, ge=0, le=1024)
+    gpus: int = Field(0, ge=0, le=1024, description="GPUs per pod (an agent: on one node).")
+    pods: int = Field(
+        default=1,
+        ge=1,
+        le=10_000,
+        description="Pods that must run at once (a gang: JobSet, PyTorchJob); an agent: the "
+        "pods it may still start (max_jobs counts pods).",
+    )
+    node_free: list[int] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="An agent: free GPUs of each usable node of its pool, so a gang is "
+        "claimed only when every pod finds a node (None: unknown).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The gang fields only when they say something: single-pod shapes stay as they were.
+        data: dict[str, Any] = handler(self)
+        if data.get("pods") == 1:
+            data.pop("pods")
+        if data.get("node_free") is None:
+            data.pop("node_free", None)
+        return data
+
+
+def capacity_doc(capacity: Requirements) -> dict[str, Any]:
+    """An agent's capacity as stored and shown: GPUs, and the gang fields when set."""
+    return {"gpus": capacity.gpus, **capacity.model_dump(exclude_defaults=True)}
 
 
 class ItemError(BaseModel):
@@ -222,6 +263,14 @@ class QueueItem(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     request_id: str | None = None
     created_at: datetime
+    enqueued_by: str | None = Field(
+        default=None, description="Username of who enqueued it (GPU-hours are theirs)."
+    )
+    gpu_telemetry: list[GpuSample] = Field(
+        default_factory=list,
+        description="Latest GPU samples of its job, from its agent's heartbeat (set in API "
+        "answers, not stored).",
+    )
     pending_reason: str | None = Field(
         default=None,
         description="Why a pending item waits: no live agent serves its queue, the agents are "

@@ -94,7 +94,11 @@ def make_runner(config: AgentConfig, url: str, key: str) -> Runner:
     from runyard.launch.agent.gpus import local_gpus
     from runyard.launch.agent.local_process import LocalProcessRunner
 
-    gpus = config.gpus if config.gpus is not None else len(local_gpus())
+    # NVML indices of this machine's GPUs; a configured count means the first that many.
+    if config.gpus is not None:
+        gpus = list(range(config.gpus))
+    else:
+        gpus = [gpu.index for gpu in local_gpus()]
     return LocalProcessRunner(config.workdir, url, key, gpus, config.log_tail_lines)
 
 

@@ -13,6 +13,8 @@ from runyard.automation_cli import integration, secret
 from runyard.export_cli import export_runs_command
 from runyard.people_cli import key, team, user
 from runyard.queue_cli import launch, queue
+from runyard.sweep_cli import sweep
+from runyard.usage_cli import usage
 
 if TYPE_CHECKING:
     from runyard.server.settings import ServerSettings
@@ -184,8 +186,10 @@ main.add_command(user)
 main.add_command(team)
 main.add_command(key)
 main.add_command(export_runs_command)
+main.add_command(usage)
 main.add_command(secret)
 main.add_command(integration)
+main.add_command(sweep)
 
 if __name__ == "__main__":
     main()

@@ -112,6 +112,12 @@ class RunyardClient:
         )
         return result
 
+    def gpu_usage(self, by: str, since: str, entity: str | None = None) -> dict[str, Any]:
+        """GPU-hours in the last `since`, summed by `by`."""
+        params = {"by": by, "since": since, **({"entity": entity} if entity else {})}
+        result: dict[str, Any] = self._call("GET", "/usage/gpu-hours", params=params)
+        return result
+
     def get_item(self, item_id: str) -> dict[str, Any]:
         """One item, by id or a unique prefix of it."""
         result: dict[str, Any] = self._call("GET", f"/items/{item_id}")

@@ -49,11 +49,12 @@ def load_queue_file(path: Path) -> dict[str, Any]:
         "prioritization",
         "max_attempts",
         "lease_seconds",
+        "idle_policy",
     }
     if unknown:
         raise click.BadParameter(
             f"{path}: unknown keys {sorted(unknown)}; expected config, variables, "
-            "prioritization, max_attempts, lease_seconds",
+            "prioritization, max_attempts, lease_seconds, idle_policy",
             param_hint="--config",
         )
     variables = document.get("variables") or []

@@ -56,8 +56,15 @@ def test_gpu_item_lands_on_its_pool_runs_and_the_run_tracks_it(
     item = final(cluster, item_id)
     assert item["state"] == "finished", item
     assert list(item["state_times"]) == ["pending", "claimed", "launching", "running", "finished"]
-    job = cluster.job_of(item_id)
-    assert job is not None and job["metadata"]["labels"]["runyard.dev/done"] == "finished"
+    # The agent reports the end first and labels the Job done right after: wait for the label.
+    job = until(
+        cluster,
+        lambda: (
+            (j := cluster.job_of(item_id)) and "runyard.dev/done" in j["metadata"]["labels"] and j
+        ),
+        what="the job labelled done",
+    )
+    assert job["metadata"]["labels"]["runyard.dev/done"] == "finished"
     pod_spec = job["spec"]["template"]["spec"]
     assert pod_spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "4"
     assert pod_spec["nodeSelector"] == A100

@@ -162,6 +162,23 @@ def test_capacity_aware_claim_backfills_or_blocks(store: QueueStore) -> None:
     assert big is not None and big.run_spec["label"] == "big"
 
 
+def test_a_gang_is_claimed_only_when_every_pod_finds_a_node(store: QueueStore) -> None:
+    queue = _queue(store)
+    request = EnqueueRequest(run_spec={"label": "gang"}, priority=Priority.HIGH)
+    gang, _ = store.enqueue(queue, request, {"gpus": 8}, {}, Requirements(gpus=8, pods=4), T0)
+    _push(store, queue, "single", Priority.LOW, gpus=8)
+    three_nodes = Requirements(gpus=8, pods=16, node_free=[8, 8, 8])
+    assert store.claim([queue], "agent-1", three_nodes, False, T0) is None  # the head waits
+    single = store.claim([queue], "agent-1", three_nodes, True, T0)  # backfill goes around
+    assert single is not None and single.run_spec["label"] == "single"
+    three_slots = Requirements(gpus=8, pods=3, node_free=[8, 8, 8, 8])
+    assert store.claim([queue], "agent-1", three_slots, True, T0) is None  # max_jobs: pods
+    four_nodes = Requirements(gpus=8, pods=4, node_free=[8, 8, 8, 8])
+    claimed = store.claim([queue], "agent-1", four_nodes, True, T0)
+    assert claimed is not None and claimed.id == gang.id
+    assert claimed.requirements == Requirements(gpus=8, pods=4)
+
+
 def test_claim_leases_and_counts_attempts(store: QueueStore) -> None:
     queue = _queue(store, lease_seconds=30)
     _push(store, queue, "job")

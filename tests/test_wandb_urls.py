@@ -199,9 +199,13 @@ def test_links_printed_by_the_client_open_their_pages(
         page.goto(f"{project_url}/table")
         expect(page.locator(f'tr[data-run="{found["id"]}"]')).to_contain_text(str(found["name"]))
         # A page Runyard does not have yet says so, with a 404.
+        answer = page.goto(f"{project_url}/artifacts/abc123")
+        assert answer is not None and answer.status == 404
+        expect(page.get_by_role("alert")).to_contain_text("Artifact pages are not available")
+        # A sweep that does not exist is a 404 naming it.
         answer = page.goto(f"{project_url}/sweeps/abc123")
         assert answer is not None and answer.status == 404
-        expect(page.get_by_role("alert")).to_contain_text("Sweep pages are not available")
+        expect(page.get_by_role("alert")).to_contain_text(f"admin/{project}/abc123 does not exist")
         # The earlier URL of the run page still works.
         page.goto(f"{server.url}/runs/admin/{project}/{found['id']}")
         expect(page).to_have_url(run_url)

@@ -18,6 +18,7 @@ SCRIPTS = (
     "bench_artifact_listing.py",
     "bench_reports.py",  # needs the built web bundle and chromium, like bench_ui.py
     "bench_events.py",
+    "bench_telemetry.py",
     "bench_ui.py",  # needs the built web bundle and Debian's chromium (`make bench` has both)
 )
 

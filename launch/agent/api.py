@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from ..idle import GpuSample, IdlePolicy
 from ..models import ItemError, ItemState, QueueItem, Requirements
 
 logger = logging.getLogger(__name__)
@@ -125,14 +126,26 @@ class AgentApi:
         item_ids: list[str],
         status: str,
         capacity: Requirements | None = None,
+        telemetry: dict[str, list[GpuSample]] | None = None,
     ) -> list[QueueItem]:
-        """Renew leases (and tell a waiting claim the free capacity); the items come back
-        with their current state."""
+        """Renew leases (and tell a waiting claim the free capacity, and the jobs' latest
+        GPU samples); the items come back with their current state."""
         body: dict[str, Any] = {"agent_id": agent_id, "item_ids": item_ids, "status": status}
         if capacity is not None:
             body["capacity"] = capacity.model_dump()
+        if telemetry:
+            body["telemetry"] = {
+                item_id: [s.model_dump(mode="json") for s in samples]
+                for item_id, samples in telemetry.items()
+            }
         result = await self._call("POST", "/agents/heartbeat", json=body)
         return [QueueItem.model_validate(i) for i in result]
+
+    async def idle_policy(self, entity: str, queue: str) -> IdlePolicy | None:
+        """The queue's idle policy (None: the queue has none)."""
+        result = await self._call("GET", f"/queues/{entity}/{queue}")
+        policy = result.get("idle_policy")
+        return IdlePolicy.model_validate(policy) if policy else None
 
     async def adopt(self, agent_id: str, item_ids: list[str]) -> list[QueueItem]:
         """Take over the items whose workloads this agent found after a restart."""

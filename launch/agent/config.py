@@ -58,6 +58,12 @@ class AgentConfig(BaseModel):
     heartbeat_interval_s: float = Field(
         10, gt=0, le=300, description="How often leases are renewed (keep below lease/3)."
     )
+    telemetry_interval_s: float = Field(
+        10,
+        gt=0,
+        le=3600,
+        description="local-process: how often each job's GPUs are sampled (NVML).",
+    )
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Serve Prometheus /metrics here (0: any free port)."
     )

@@ -3,8 +3,10 @@
 It is the embedded default (`make run`). Every job runs through `wrapper`, which writes
 the exit code to the job's folder; with the pid stored there too, an agent that restarts
 finds the jobs an earlier agent started, adopts them and learns how they ended, without
-polling (it waits on a pidfd). An item naming a W&B job (`run_spec.job`) runs the job's
-code in a cached venv of its requirements (`code_jobs.py`).
+polling (it waits on a pidfd). Each job is pinned to GPUs of its own (`CUDA_VISIBLE_DEVICES`,
+`gpu_pinning.py`); `job.json` records them, so a restarted agent knows which are taken.
+An item naming a W&B job (`run_spec.job`) runs the job's code in a cached venv of its
+requirements (`code_jobs.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from typing import Any
 from ..models import ItemError, ItemState, QueueItem, Requirements
 from ..run_spec import entry_point_of, job_of
 from .code_jobs import JobFetcher, job_command
+from .gpu_pinning import GpuRequestError, free_gpus, pick_gpus, visible_devices_env
 from .run_env import local_env, run_id_for
 from .runner import JobUpdate, LaunchError
 
@@ -86,7 +90,7 @@ class LocalProcessRunner:
         workdir: Path,
         server_url: str,
         api_key: str,
-        gpus: int | None,
+        gpus: Sequence[int] | None,
         log_tail_lines: int = 50,
         venv_cache: Path | None = None,
     ) -> None:
@@ -94,14 +98,17 @@ class LocalProcessRunner:
         self.workdir = workdir.resolve()
         self.server_url = server_url
         self.api_key = api_key
-        self.gpus = gpus
+        # The machine's GPU indices in NVML order; None: no GPU limit, nothing pinned.
+        self.gpus = list(gpus) if gpus is not None else None
         self.log_tail_lines = log_tail_lines
         # Code jobs' environments, one per set of requirements, shared by later jobs.
         self.jobs = JobFetcher(
             server_url, api_key, (venv_cache or self.workdir / "venvs").resolve()
         )
         self._jobs: dict[str, _Job] = {}
-        self._gpus_used: dict[str, int] = {}
+        # Item id -> the GPU indices its job holds, also for jobs an earlier agent started.
+        self._pinned: dict[str, tuple[int, ...]] = {}
+        self._recover_pins()
         # Code jobs being prepared, and those of them canceled (or taken away) meanwhile.
         self._preparing: set[str] = set()
         self._dropped: set[str] = set()
@@ -111,6 +118,30 @@ class LocalProcessRunner:
         """Remember where updates go."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._updates = updates
+
+    def _recover_pins(self) -> None:
+        # Jobs an earlier agent started may still run: their GPUs stay taken until they end.
+        for job_file in sorted(self.workdir.glob("*/job.json")):
+            folder = job_file.parent
+            if (folder / "reported").exists() or (folder / "exitcode").exists():
+                continue
+            doc = json.loads(job_file.read_text())
+            self._pinned[doc["item_id"]] = tuple(int(i) for i in doc.get("gpus") or ())
+
+    def _pin(self, item: QueueItem) -> tuple[int, ...]:
+        """Reserve the item's GPUs; LaunchError naming the field when they are not here."""
+        if self.gpus is None:
+            return ()
+        try:
+            indices = pick_gpus(self.gpus, self._pinned, item.requirements.gpus)
+        except GpuRequestError as exc:
+            raise LaunchError("launch", str(exc)) from None
+        self._pinned[item.id] = indices
+        return indices
+
+    def pinned(self, item_id: str) -> tuple[int, ...]:
+        """The GPU indices the item's job holds (empty when none or unknown)."""
+        return self._pinned.get(item_id, ())
 
     async def recover(self) -> list[str]:
         """Items whose jobs an earlier agent started here and did not see end."""
@@ -139,7 +170,26 @@ class LocalProcessRunner:
         for stale in ("exitcode", "reported"):
             (folder / stale).unlink(missing_ok=True)
         run_id = run_id_for(item)
+        # Pinned before anything slow (a code job's venv): capacity must count them at once.
+        indices = self._pin(item)
+        try:
+            await self._start(item, folder, run_id, indices, command, wandb_job)
+        except BaseException:
+            self._pinned.pop(item.id, None)
+            raise
+
+    async def _start(
+        self,
+        item: QueueItem,
+        folder: Path,
+        run_id: str,
+        indices: tuple[int, ...],
+        command: list[str],
+        wandb_job: str | None,
+    ) -> None:
+        spec = item.run_spec
         env = {**os.environ, **local_env(item, self.server_url, self.api_key, run_id)}
+        env.update(visible_devices_env(indices, self.gpus or []))
         cwd = Path(spec.get("cwd") or folder)
         self._put(JobUpdate(item.id, ItemState.LAUNCHING))
         if wandb_job is not None:
@@ -163,6 +213,7 @@ class LocalProcessRunner:
             env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
             if dropped:  # canceled while preparing: start nothing
                 logger.info("canceled before it started", extra={"item": item.id})
+                self._pinned.pop(item.id, None)
                 return
         with (folder / "output.log").open("ab") as log:
             try:
@@ -182,12 +233,20 @@ class LocalProcessRunner:
                 )
             except OSError as exc:
                 raise LaunchError("launch", f"cannot start {command[0]}: {exc}") from exc
-        job_doc = {"item_id": item.id, "pid": process.pid, "run_id": run_id, "command": command}
+        job_doc = {
+            "item_id": item.id,
+            "pid": process.pid,
+            "run_id": run_id,
+            "command": command,
+            "gpus": list(indices),
+        }
         (folder / "job.json").write_text(json.dumps(job_doc))
         job = _Job(item.id, folder, process.pid, process=process)
         self._jobs[item.id] = job
-        self._gpus_used[item.id] = item.requirements.gpus
-        logger.info("launched", extra={"item": item.id, "pid": process.pid, "run_id": run_id})
+        logger.info(
+            "launched",
+            extra={"item": item.id, "pid": process.pid, "run_id": run_id, "gpus": indices},
+        )
         self._put(JobUpdate(item.id, ItemState.RUNNING, run_id=run_id))
         job.watcher = asyncio.create_task(self._watch(job, run_id))
 
@@ -197,7 +256,9 @@ class LocalProcessRunner:
         doc = json.loads((folder / "job.json").read_text())
         job = _Job(item.id, folder, int(doc["pid"]))
         self._jobs[item.id] = job
-        self._gpus_used[item.id] = item.requirements.gpus
+        if self.gpus is not None:
+            # The GPUs its job was started with (job.json), whatever is free now.
+            self._pinned[item.id] = tuple(int(i) for i in doc.get("gpus") or ())
         if item.state in (ItemState.CLAIMED, ItemState.LAUNCHING):
             self._put(JobUpdate(item.id, ItemState.RUNNING, run_id=doc["run_id"]))
         job.watcher = asyncio.create_task(self._watch(job, doc["run_id"]))
@@ -208,7 +269,7 @@ class LocalProcessRunner:
         else:
             await _wait_for_pid(job.pid)
         self._jobs.pop(job.item_id, None)
-        self._gpus_used.pop(job.item_id, None)
+        self._pinned.pop(job.item_id, None)
         if job.canceled:
             (job.folder / "reported").touch()
             return
@@ -241,6 +302,7 @@ class LocalProcessRunner:
                 if not (job_file.parent / "exitcode").exists():
                     _signal_group(int(json.loads(job_file.read_text())["pid"]), signal.SIGTERM)
                 (job_file.parent / "reported").touch()
+            self._pinned.pop(item_id, None)
             return
         job.canceled = True
         _signal_group(job.pid, signal.SIGTERM)
@@ -259,7 +321,7 @@ class LocalProcessRunner:
         """Free GPUs of this machine; None when it has no GPU limit configured or found."""
         if self.gpus is None:
             return None
-        return Requirements(gpus=max(0, self.gpus - sum(self._gpus_used.values())))
+        return Requirements(gpus=len(free_gpus(self.gpus, self._pinned)))
 
     async def stop(self) -> None:
         """Stop watching; the processes keep running for the next agent to adopt."""

@@ -3,7 +3,9 @@
 Three tasks share one state (the items this agent holds):
 - claiming: a long poll with the runner's free capacity whenever a slot is free;
 - heartbeating: renews leases and learns which items were canceled or taken away;
-- reporting: sends the runner's updates to the server in order, retrying until heard.
+- reporting: sends the runner's updates to the server in order, retrying until heard;
+- sampling (runners that pin GPUs): each running job's GPUs, for the heartbeat, Prometheus
+  and the queue's idle policy (`telemetry.py`).
 Nothing sleeps waiting for work: claims wait on the server, slots on an event.
 """
 
@@ -14,19 +16,26 @@ import contextlib
 import logging
 import socket
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib.metadata import version
 
+from ..gangs import MAX_PODS
+from ..idle import GpuSample, IdleAction, IdlePolicy
 from ..kubernetes.pool import pool_policy
-from ..models import ItemError, ItemState, QueueItem
+from ..models import ItemError, ItemState, QueueItem, Requirements, capacity_doc
 from .api import AgentApi, Refused
 from .config import AgentConfig
 from .metrics import AgentMetrics
 from .runner import JobUpdate, LaunchError, Runner
+from .telemetry import NEVER_IDLE, IdleWatch, PinsGpus, idle_warning, sample_gpus
 
 logger = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 10.0
 CAPACITY_COALESCE_S = 0.05  # batch the capacity news of jobs that end together
+POLICY_REFRESH_S = 300.0  # how long a queue's idle policy is trusted before it is read again
+Sampler = Callable[[Sequence[int], datetime], list[GpuSample]]
 
 
 @dataclass
@@ -44,6 +53,8 @@ class Agent:
         api: AgentApi,
         runner: Runner,
         metrics: AgentMetrics | None = None,
+        sampler: Sampler = sample_gpus,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
         self.api = api
@@ -57,6 +68,26 @@ class Agent:
         self._capacity_changed = asyncio.Event()
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
+        # GPU telemetry: how to sample and what time it is (tests simulate both).
+        self._sampler = sampler
+        self._clock = clock
+        self._idle = IdleWatch()
+        self._policies: dict[str, tuple[float, IdlePolicy | None]] = {}
+
+    @property
+    def held_pods(self) -> int:
+        """Pods of the items this agent holds (max_jobs counts pods: a gang is several)."""
+        return sum(held.item.requirements.pods for held in self._held.values())
+
+    async def free_capacity(self) -> Requirements | None:
+        """The runner's free capacity, with the pods this agent may still start."""
+        capacity = await self.runner.capacity()
+        if capacity is None:
+            return None
+        held = self.held_pods
+        # A gang larger than max_jobs would never fit: it may run alone, on an idle agent.
+        slots = self.config.max_jobs - held if held else MAX_PODS
+        return capacity.model_copy(update={"pods": max(1, slots)})
 
     @property
     def held(self) -> list[str]:
@@ -72,7 +103,7 @@ class Agent:
         self.agent_id = await self.api.register(
             name=self.config.name,
             queues=self.queues,
-            capacity=capacity.model_dump() if capacity else {},
+            capacity=capacity_doc(capacity) if capacity else {},
             hostname=socket.gethostname(),
             version=version("runyard"),
             entity=entity,
@@ -88,6 +119,8 @@ class Agent:
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self._report_loop(), name="report"),
         ]
+        if isinstance(self.runner, PinsGpus):
+            tasks.append(asyncio.create_task(self._telemetry_loop(), name="telemetry"))
         stop = asyncio.create_task(self._stopping.wait())
         try:
             done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -126,10 +159,10 @@ class Agent:
 
     async def _claim_loop(self) -> None:
         while True:
-            while len(self._held) >= self.config.max_jobs:
+            while self.held_pods >= self.config.max_jobs:
                 self._slot_free.clear()
                 await self._slot_free.wait()
-            capacity = await self.runner.capacity()
+            capacity = await self.free_capacity()
             if capacity is not None:
                 self.metrics.gpus_free.set(capacity.gpus)
             try:
@@ -186,7 +219,7 @@ class Agent:
 
     async def announce_capacity(self) -> None:
         """Tell the server the free capacity now, so a waiting claim uses it at once."""
-        capacity = await self.runner.capacity()
+        capacity = await self.free_capacity()
         if capacity is None:
             return  # no limit: the claim never waited on capacity
         status = self.status()
@@ -197,7 +230,7 @@ class Agent:
 
     def status(self) -> str:
         """busy (every job slot taken), running (some) or polling (none)."""
-        if len(self._held) >= self.config.max_jobs:
+        if self.held_pods >= self.config.max_jobs:
             return "busy"
         return "running" if self._held else "polling"
 
@@ -205,9 +238,11 @@ class Agent:
         """Renew leases; stop workloads whose items were canceled or taken away. The free
         capacity goes along: the server explains pending items with it."""
         try:
-            capacity = await self.runner.capacity()
+            capacity = await self.free_capacity()
+            telemetry = {i: s for i in self._held if (s := self._idle.latest(i))}
+            extra = {"telemetry": telemetry} if telemetry else {}
             items = await self.api.heartbeat(
-                self.agent_id, list(self._held), self.status(), capacity
+                self.agent_id, list(self._held), self.status(), capacity, **extra
             )
         except Exception as exc:
             logger.warning("heartbeat failed", extra={"error": str(exc)})
@@ -273,7 +308,66 @@ class Agent:
             extra={"item": item.id, "state": update.state.value, "run_id": item.run_id},
         )
 
+    async def _telemetry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.telemetry_interval_s)
+            await self.sample_telemetry()
+
+    async def sample_telemetry(self) -> None:
+        """Sample each running job's GPUs once; flag (and per policy requeue) idle ones."""
+        assert isinstance(self.runner, PinsGpus)
+        now = self._clock()
+        for item_id, held in list(self._held.items()):
+            pins = self.runner.pinned(item_id)
+            if held.item.state is not ItemState.RUNNING or not pins:
+                continue
+            samples = await asyncio.to_thread(self._sampler, pins, now)
+            for sample in samples:
+                labels = (item_id, str(sample.gpu))
+                self.metrics.gpu_utilization.labels(*labels).set(sample.utilization_percent)
+                self.metrics.gpu_memory.labels(*labels).set(sample.memory_used_mib)
+                self.metrics.gpu_power.labels(*labels).set(sample.power_w)
+            policy = await self._idle_policy(held.item)
+            if self._idle.observe(item_id, samples, policy or NEVER_IDLE) and policy:
+                await self._idle_job(held.item, policy)
+
+    async def _idle_job(self, item: QueueItem, policy: IdlePolicy) -> None:
+        warning = idle_warning(policy)
+        self.metrics.idle_jobs.labels(f"{item.entity}/{item.queue}").inc()
+        logger.warning("idle job", extra={"item": item.id, "action": policy.action.value})
+        if policy.action is IdleAction.REQUEUE:
+            update = JobUpdate(item.id, ItemState.PREEMPTED, warning=warning, requeue=True)
+            self._updates.put_nowait(update)
+            await self.runner.cancel(item.id)
+        else:
+            self._updates.put_nowait(JobUpdate(item.id, item.state, warning=warning))
+
+    async def _idle_policy(self, item: QueueItem) -> IdlePolicy | None:
+        path = f"{item.entity}/{item.queue}"
+        cached = self._policies.get(path)
+        if cached is not None and time.monotonic() - cached[0] < POLICY_REFRESH_S:
+            return cached[1]
+        try:
+            policy = await self.api.idle_policy(item.entity, item.queue)
+        except Exception as exc:  # the server is away: judge with what was known
+            logger.warning("cannot read the idle policy", extra={"queue": path, "error": str(exc)})
+            return cached[1] if cached else None
+        self._policies[path] = (time.monotonic(), policy)
+        return policy
+
+    def _forget_telemetry(self, item_id: str) -> None:
+        for sample in self._idle.latest(item_id):
+            for gauge in (
+                self.metrics.gpu_utilization,
+                self.metrics.gpu_memory,
+                self.metrics.gpu_power,
+            ):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(item_id, str(sample.gpu))
+        self._idle.forget(item_id)
+
     def _release(self, item_id: str) -> None:
+        self._forget_telemetry(item_id)
         if self._held.pop(item_id, None) is not None:
             self._slot_free.set()
             self._capacity_changed.set()

@@ -48,6 +48,31 @@ class AgentMetrics:
             registry=self.registry,
         )
 
+        self.idle_jobs = Counter(
+            "runyard_agent_idle_jobs",
+            "Jobs flagged for holding GPUs under the queue's idle threshold, by queue.",
+            ["queue"],
+            registry=self.registry,
+        )
+        self.gpu_utilization = Gauge(
+            "runyard_agent_job_gpu_utilization_percent",
+            "Latest utilisation of each GPU a job holds.",
+            ["item", "gpu"],
+            registry=self.registry,
+        )
+        self.gpu_memory = Gauge(
+            "runyard_agent_job_gpu_memory_used_mib",
+            "Latest memory used on each GPU a job holds.",
+            ["item", "gpu"],
+            registry=self.registry,
+        )
+        self.gpu_power = Gauge(
+            "runyard_agent_job_gpu_power_watts",
+            "Latest power draw of each GPU a job holds.",
+            ["item", "gpu"],
+            registry=self.registry,
+        )
+
     def serve(self, port: int, host: str = "0.0.0.0") -> int:
         """Serve /metrics in a thread; returns the port (useful when 0 was asked)."""
         server, _thread = start_http_server(port, addr=host, registry=self.registry)

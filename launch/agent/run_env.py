@@ -16,10 +16,15 @@ _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def run_id_for(item: QueueItem) -> str:
-    """The run an item logs to: its known run id, else 8 characters derived from its id, so
-    a requeued or redelivered item resumes the same run instead of starting another."""
+    """The run an item logs to: its known run id, the one its spec names, else 8 characters
+    derived from its id, so a requeued or redelivered item resumes the same run instead of
+    starting another."""
     if item.run_id:
         return item.run_id
+    # A run id the spec names (W&B's `launch_add(run_id=...)`, a launch sweep's trial).
+    named = item.run_spec.get("run_id")
+    if isinstance(named, str) and named:
+        return named
     number = int.from_bytes(hashlib.sha256(item.id.encode()).digest()[:8], "big")
     chars = []
     for _ in range(8):
@@ -55,6 +60,9 @@ def wandb_values(item: QueueItem, server_url: str, run_id: str) -> dict[str, str
     }
     if spec.get("name"):
         env["WANDB_NAME"] = str(spec["name"])
+    # A launch sweep's trial: its `wandb.init()` joins the sweep, as under W&B's agent.
+    if isinstance(spec.get("sweep_id"), str) and spec["sweep_id"]:
+        env["WANDB_SWEEP_ID"] = spec["sweep_id"]
     # A job's run uses its job artifact (W&B's `_wandb_job` slot), as under W&B's agent: the
     # official client then records the run's input and output types on the job.
     artifacts = dict((spec.get("overrides") or {}).get("artifacts") or {})

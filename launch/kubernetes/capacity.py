@@ -166,3 +166,14 @@ def pool_capacity(
 def largest_fit(capacity: PoolCapacity) -> int:
     """The most GPUs one pod can get: a Job's pod runs on a single node."""
     return max((n.free for n in capacity.usable), default=0)
+
+
+def node_room(free_per_node: list[int], unplaced: int) -> list[int]:
+    """Each usable node's free GPUs, largest first, less what pods not yet placed will take
+    (counted against the largest nodes: the pessimistic guess, so no gang is over-promised)."""
+    room = []
+    for free in sorted(free_per_node, reverse=True):
+        take = min(free, unplaced)
+        unplaced -= take
+        room.append(free - take)
+    return sorted(room, reverse=True)

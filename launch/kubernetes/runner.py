@@ -35,7 +35,7 @@ from ..agent.config import ConfigError
 from ..agent.run_env import run_id_for
 from ..agent.runner import JobUpdate, LaunchError
 from ..models import ItemError, ItemState, QueueItem, Requirements
-from .capacity import PoolCapacity, largest_fit, pod_gpus
+from .capacity import PoolCapacity, largest_fit, node_room, pod_gpus
 from .job import (
     ITEM_LABEL,
     POOL_LABEL,
@@ -276,7 +276,8 @@ class KubernetesRunner:
         self._tracked.pop(item_id, None)
 
     async def capacity(self) -> Requirements | None:
-        """The most GPUs one more Job can get on one node of the pool right now."""
+        """The most GPUs one more Job can get on one node of the pool right now, and each
+        node's free GPUs (a gang is claimed only when all its pods find a node)."""
         await self._ensure_clients()
         assert self.pool_watch is not None
         capacity = self._capacity = await self.pool_watch.capacity()
@@ -288,7 +289,8 @@ class KubernetesRunner:
             if not (p.get("spec") or {}).get("nodeName")
             and (p.get("status") or {}).get("phase") in (None, "Pending")
         )
-        return Requirements(gpus=max(0, min(largest_fit(capacity), capacity.free_gpus - unplaced)))
+        gpus = max(0, min(largest_fit(capacity), capacity.free_gpus - unplaced))
+        return Requirements(gpus=gpus, node_free=node_room(capacity.free_per_node, unplaced))
 
     # --- watch events (on the agent's loop) ----------------------------------------------------
 

@@ -50,15 +50,32 @@ from .store import Conflict, NotFound, PendingSummary
 
 T = TypeVar("T")
 
-# KEYS: gpus hash, leases zset, then one pending zset per queue.
-# ARGV: capacity (-1 = unlimited), backfill (1/0), window, agent, now (iso), lease ms per
-# queue (same order as the pending keys), now_ms, item key prefix.
+# KEYS: gpus hash, leases zset, pods hash (gangs only), then one pending zset per queue.
+# ARGV: capacity (-1 = unlimited), backfill (1/0), window, agent, now (iso), now_ms, item
+# key prefix, pod slots, per-node free GPUs ("8,8,8"; "" = unknown), then the lease ms per
+# queue (same order as the pending keys). Fitting is `rules.fits`, in Lua.
 CLAIM_SCRIPT = """
-local gpus_key, leases_key = KEYS[1], KEYS[2]
+local gpus_key, leases_key, pods_key = KEYS[1], KEYS[2], KEYS[3]
 local capacity, backfill, window = tonumber(ARGV[1]), ARGV[2] == '1', tonumber(ARGV[3])
 local agent, now_iso, now_ms, prefix = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local slots, nodes = tonumber(ARGV[8]), {}
+for free in string.gmatch(ARGV[9], '%d+') do table.insert(nodes, tonumber(free)) end
+local function fits(need, pods)
+  if capacity < 0 then return true end
+  if pods > slots then return false end
+  if pods > 1 and ARGV[9] ~= '' then
+    if need <= 0 then return true end
+    local room = 0
+    for _, free in ipairs(nodes) do
+      room = room + math.floor(free / need)
+      if room >= pods then return true end
+    end
+    return false
+  end
+  return need * pods <= capacity
+end
 local candidates = {}
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   local rows = redis.call('ZRANGE', KEYS[i], 0, window - 1, 'WITHSCORES')
   for j = 1, #rows, 2 do
     table.insert(candidates, {id = rows[j], score = tonumber(rows[j + 1]), key = i})
@@ -67,8 +84,9 @@ end
 table.sort(candidates, function(a, b) return a.score < b.score end)
 for _, c in ipairs(candidates) do
   local need = tonumber(redis.call('HGET', gpus_key, c.id) or '0')
-  if capacity < 0 or need <= capacity then
-    local lease_ms = tonumber(ARGV[7 + c.key - 2])
+  local pods = tonumber(redis.call('HGET', pods_key, c.id) or '1')
+  if fits(need, pods) then
+    local lease_ms = tonumber(ARGV[9 + c.key - 3])
     redis.call('ZREM', KEYS[c.key], c.id)
     local item = prefix .. c.id
     redis.call('HSET', item, 'state', 'claimed', 'agent', agent, 't:claimed', now_iso,
@@ -152,6 +170,7 @@ class RedisQueueStore:
         for item_id in ids:
             pipe.delete(self._item_key(item_id))
             pipe.hdel(self.p + "gpus", item_id)
+            pipe.hdel(self.p + "pods", item_id)
             pipe.zrem(self.p + "leases", item_id)
         pipe.delete(
             self.p + f"pending:{queue.id}",
@@ -173,6 +192,7 @@ class RedisQueueStore:
         rendered: dict[str, object],
         requirements: Requirements,
         now: datetime,
+        enqueued_by: str | None = None,
     ) -> tuple[QueueItem, bool]:
         """Add a validated item; a repeated request_id returns the first item."""
         item_id = uuid.uuid4().hex
@@ -191,6 +211,7 @@ class RedisQueueStore:
             state_times={ItemState.PENDING.value: now},
             request_id=request.request_id,
             created_at=now,
+            enqueued_by=enqueued_by,
         )
         static = item.model_dump(
             mode="json",
@@ -242,6 +263,8 @@ class RedisQueueStore:
             },
         )
         pipe.hset(self.p + "gpus", item_id, requirements.gpus)
+        if requirements.pods > 1:
+            pipe.hset(self.p + "pods", item_id, requirements.pods)
         pipe.zadd(self.p + f"all:{queue.id}", {item_id: score})
         pipe.zadd(self.p + f"pending:{queue.id}", {item_id: score})
 
@@ -256,7 +279,9 @@ class RedisQueueStore:
         """Lease the best pending item of these queues that fits `capacity`."""
         if not queues:
             return None
-        keys = [self.p + "gpus", self.p + "leases"] + [self.p + f"pending:{q.id}" for q in queues]
+        keys = [self.p + "gpus", self.p + "leases", self.p + "pods"]
+        keys += [self.p + f"pending:{q.id}" for q in queues]
+        nodes = capacity.node_free if capacity is not None else None
         args: list[Any] = [
             -1 if capacity is None else capacity.gpus,
             1 if backfill else 0,
@@ -265,6 +290,8 @@ class RedisQueueStore:
             now.isoformat(),
             _ms(now),
             self.p + "item:",
+            capacity.pods if capacity is not None else 0,
+            "" if nodes is None else ",".join(str(max(0, n)) for n in nodes),
             *[int(q.lease_seconds * 1000) for q in queues],
         ]
         item_id = self._claim(keys=keys, args=args)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..gangs import gang_fits
 from ..models import REPORTABLE, ItemError, ItemState, QueueItem, Requirements
 
 # A claim looks at this many pending items at most when it must skip ones that don't fit.
@@ -28,6 +29,22 @@ class Candidate:
 
     item_id: str
     gpus: int
+    pods: int = 1
+
+
+def fits(candidate: Candidate, capacity: Requirements | None) -> bool:
+    """Whether an item fits an agent's free capacity (None: the agent sets no limit).
+
+    A gang needs room for all its pods at once: node by node when the agent tells its
+    nodes' free GPUs, else within the GPUs of one node (all the agent knows of).
+    """
+    if capacity is None:
+        return True
+    if candidate.pods > capacity.pods:
+        return False
+    if candidate.pods > 1 and capacity.node_free is not None:
+        return gang_fits(candidate.gpus, candidate.pods, capacity.node_free)
+    return candidate.gpus * candidate.pods <= capacity.gpus
 
 
 def pick_claim(
@@ -38,7 +55,7 @@ def pick_claim(
     `capacity` None means the agent does not limit what it takes.
     """
     for candidate in candidates:
-        if capacity is None or candidate.gpus <= capacity.gpus:
+        if fits(candidate, capacity):
             return candidate.item_id
         if not backfill:
             return None  # the head waits for room; nothing may overtake it

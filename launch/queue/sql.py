@@ -206,10 +206,11 @@ class SqlQueueStore:
         rendered: dict[str, object],
         requirements: Requirements,
         now: datetime,
+        enqueued_by: str | None = None,
     ) -> tuple[QueueItem, bool]:
         """Add a validated item; a repeated request_id returns the first item."""
         try:
-            return self._enqueue(queue, request, values, rendered, requirements, now)
+            return self._enqueue(queue, request, values, rendered, requirements, now, enqueued_by)
         except IntegrityError:
             # A retry of the same request raced us and won (PostgreSQL); return its item.
             with self.engine.connect() as conn:
@@ -231,6 +232,7 @@ class SqlQueueStore:
         rendered: dict[str, object],
         requirements: Requirements,
         now: datetime,
+        enqueued_by: str | None,
     ) -> tuple[QueueItem, bool]:
         with self._tx() as conn:
             if request.request_id is not None:
@@ -255,6 +257,7 @@ class SqlQueueStore:
                 state_times={ItemState.PENDING.value: now},
                 request_id=request.request_id,
                 created_at=now,
+                enqueued_by=enqueued_by,
             )
             conn.execute(
                 items_table.insert().values(
@@ -289,7 +292,8 @@ class SqlQueueStore:
             for window in (first, CLAIM_WINDOW):
                 params = {"queue_ids": list(leases), "window": window}
                 rows = conn.execute(self._head, params).all()
-                chosen = pick_claim([Candidate(r.id, r.gpus) for r in rows], capacity, backfill)
+                candidates = [Candidate(r.id, r.gpus, _pods(r.document)) for r in rows]
+                chosen = pick_claim(candidates, capacity, backfill)
                 if chosen is not None or len(rows) < window or not backfill:
                     break
             if chosen is None:
@@ -534,6 +538,12 @@ def _queue(row: Row[Any]) -> Queue:
     if created.tzinfo is None:  # SQLite keeps no zone; every stored time is UTC
         created = created.replace(tzinfo=UTC)
     return Queue(id=row.id, created_at=created, **row.spec)
+
+
+def _pods(document: Any) -> int:
+    """A stored item's gang size (items stored before gangs were counted have 1)."""
+    pods = ((document or {}).get("requirements") or {}).get("pods", 1)
+    return pods if isinstance(pods, int) and pods >= 1 else 1
 
 
 def _item(row: Row[Any]) -> QueueItem:

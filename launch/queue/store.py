@@ -74,6 +74,7 @@ class QueueStore(Protocol):
         rendered: dict[str, object],
         requirements: Requirements,
         now: datetime,
+        enqueued_by: str | None = None,
     ) -> tuple[QueueItem, bool]:
         """Add a validated item; with a known request_id return that item and False."""
         ...

@@ -24,6 +24,8 @@ from runyard.server.api import (
     queues,
     runs,
     storage,
+    sweeps,
+    usage,
 )
 from runyard.server.artifacts import sweeper as artifact_sweeper
 from runyard.server.clock import utcnow
@@ -33,9 +35,12 @@ from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
 from runyard.server.metrics import ServerMetrics
 from runyard.server.queues.capacity_board import CapacityBoard
+from runyard.server.queues.telemetry_board import TelemetryBoard
 from runyard.server.queues.wakeup import Wakeup
 from runyard.server.state import ServerState
 from runyard.server.storage_health import StorageHealth
+from runyard.server.sweeps.controller import mark_crashed_agents, settle_agent_sweeps
+from runyard.server.sweeps.launch import schedule_launch_sweeps
 from runyard.server.tracking.runs import mark_crashed_runs
 from runyard.server.ui.routes import mount_ui
 from runyard.server.unit_of_work import UnitOfWork
@@ -80,6 +85,28 @@ def _count_sweep(metrics: ServerMetrics, result: artifact_sweeper.SweepResult) -
     metrics.artifact_bytes_freed.inc(result.bytes_freed)
 
 
+def _sweep_pass(state: ServerState, wake: Callable[[], None]) -> None:
+    with UnitOfWork(state, write=True) as uow:
+        mark_crashed_agents(uow, timedelta(seconds=state.settings.sweep_agent_timeout_s))
+        settle_agent_sweeps(uow)
+    schedule_launch_sweeps(state, wake)
+
+
+async def _sweep_scheduler(state: ServerState, app: FastAPI) -> None:
+    """Periodically crash silent sweep agents and keep launch sweeps' queues filled."""
+    loop = asyncio.get_running_loop()
+
+    def wake() -> None:
+        loop.call_soon_threadsafe(app.state.queue_wakeup.notify)
+
+    while True:
+        await asyncio.sleep(state.settings.sweep_check_interval_s)
+        try:
+            await run_in_threadpool(_sweep_pass, state, wake)
+        except Exception:  # keep the scheduler alive through transient database errors
+            logger.exception("sweep scheduling failed")
+
+
 def create_app(state: ServerState) -> FastAPI:
     """Build the server app around an opened ServerState (see `state.open_state`)."""
 
@@ -91,6 +118,7 @@ def create_app(state: ServerState) -> FastAPI:
             asyncio.create_task(
                 artifact_sweeper.run_sweeper(state, partial(_count_sweep, app.state.metrics))
             ),
+            asyncio.create_task(_sweep_scheduler(state, app)),
         ]
         if state.settings.events_dispatch:
             dispatcher = Dispatcher(state, on_recorded=app.state.metrics.count_deliveries)
@@ -115,6 +143,8 @@ def create_app(state: ServerState) -> FastAPI:
     app.state.metrics.watch_queues(state.queue_store)
     app.state.queue_wakeup = Wakeup()
     app.state.capacity_board = CapacityBoard()
+    app.state.telemetry_board = TelemetryBoard()
+    app.state.metrics.registry.register(app.state.telemetry_board)
     app.state.storage_health = StorageHealth()
     install_error_handlers(app)
 
@@ -146,7 +176,9 @@ def create_app(state: ServerState) -> FastAPI:
         agents,
         people,
         artifacts,
+        usage,
         automations,
+        sweeps,
     )
     for module in routers:
         app.include_router(module.router)

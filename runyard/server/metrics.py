@@ -9,7 +9,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from runyard.launch.models import QueueItem
 from runyard.launch.queue.store import QueueStore
+from runyard.server.usage.accounting import released_gpu_seconds
 
 PRIORITY_LABELS = ("critical", "high", "medium", "low")
 
@@ -75,6 +77,20 @@ class ServerMetrics:
             ["queue", "state"],
             registry=self.registry,
         )
+
+        self.gpu_seconds = Counter(
+            "runyard_gpu_seconds_total",
+            "GPU-seconds items held from launch to end, counted when they end or requeue.",
+            ["queue", "user"],
+            registry=self.registry,
+        )
+
+    def count_gpu_seconds(self, item: QueueItem) -> None:
+        """Add the GPU-seconds of an item that just released its GPUs (ended or requeued)."""
+        seconds = released_gpu_seconds(item)
+        if seconds > 0:
+            queue = f"{item.entity}/{item.queue}"
+            self.gpu_seconds.labels(queue, item.enqueued_by or "-").inc(seconds)
 
     def count_deliveries(self, verdicts: list[str]) -> None:
         """Count recorded delivery tries by outcome (the event dispatcher calls this)."""

@@ -68,6 +68,18 @@ class ServerSettings(BaseSettings):
     artifact_sweep_batch: int = Field(
         500, ge=1, le=100_000, description="Versions or blobs one sweep transaction handles."
     )
+    sweep_agent_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="A sweep agent silent this long is crashed: its runs crash and each of "
+        "their points is offered once more (`wandb agent` heartbeats every 5 s).",
+    )
+    sweep_check_interval_s: float = Field(
+        2.0,
+        gt=0,
+        description="How often the server schedules launch sweeps' trials and looks for "
+        "crashed sweep agents.",
+    )
     signed_url_ttl_s: int = Field(
         86400, gt=0, description="Lifetime of upload/download capability URLs."
     )

@@ -251,6 +251,29 @@ def owners_key(w: World) -> Fresh:
     return {"key_id": w.owners_new_key()}
 
 
+SWEEP_YAML = "method: grid\nparameters:\n  lr:\n    values: [0.1, 0.2]\n"
+
+
+def fresh_sweep(w: World) -> Fresh:
+    """A running sweep of `t/proj` (to read, join or pause)."""
+    answer = w.api("owner").post(
+        "/api/v1/sweeps", json={"entity": w.team, "project": w.project, "config": SWEEP_YAML}
+    )
+    assert answer.status_code == 201, answer.text
+    return {"sweep": answer.json()["id"]}
+
+
+def fresh_sweep_agent(w: World) -> Fresh:
+    """An agent alice registered for a fresh sweep (to heartbeat)."""
+    sweep = fresh_sweep(w)["sweep"]
+    answer = w.gql(
+        "owner",
+        "mutation($i: CreateAgentInput!) { createAgent(input: $i) { agent { id } } }",
+        {"i": {"host": "h", "entityName": w.team, "projectName": w.project, "sweep": sweep}},
+    )
+    return {"sweep": sweep, "agent_node": answer.json()["data"]["createAgent"]["agent"]["id"]}
+
+
 def pending_artifact(w: World) -> Fresh:
     """A pending artifact version of `t/proj`."""
     return {"artifact_node": w.pending_artifact()}
@@ -505,6 +528,22 @@ ROUTES: list[Route] = [
     # Runs.
     rest("GET", "/api/v1/viewer", SIGNED_IN),
     rest("GET", "/api/v1/runs", READ, params=lambda w, f: {"project": f"{w.team}/{w.project}"}),
+    # Sweeps.
+    rest(
+        "POST",
+        "/api/v1/sweeps",
+        WRITE,
+        json=lambda w, f: {"entity": w.team, "project": w.project, "config": SWEEP_YAML},
+    ),
+    rest("GET", "/api/v1/sweeps", READ, params=lambda w, f: {"project": f"{w.team}/{w.project}"}),
+    rest("GET", "/api/v1/sweeps/{entity}/{project}/{sweep}", READ, setup=fresh_sweep),
+    rest(
+        "POST",
+        "/api/v1/sweeps/{entity}/{project}/{sweep}/state",
+        WRITE,
+        json=lambda w, f: {"state": "PAUSED"},
+        setup=fresh_sweep,
+    ),
     rest("GET", RUN, READ),
     rest("POST", RUN + "/stop", WRITE, setup=fresh_run),
     rest("GET", RUN + "/history", READ),
@@ -574,6 +613,12 @@ ROUTES: list[Route] = [
         json=lambda w, f: REGISTRATION,
     ),
     rest("GET", "/api/v1/agents", READ, params=lambda w, f: {"entity": w.team}),
+    rest(
+        "GET",
+        "/api/v1/usage/gpu-hours",
+        READ,
+        params=lambda w, f: {"entity": w.team, "by": "user", "since": "7d"},
+    ),
     rest(
         "POST",
         "/api/v1/items/{item_id}/report",
@@ -691,6 +736,7 @@ ROUTES: list[Route] = [
     page("MOUNT", "/static/ui", PUBLIC, url=lambda w, f: "/static/ui/build/app.css"),
     page("GET", "/", SIGNED_IN),
     page("GET", "/launch", SIGNED_IN),
+    page("GET", "/launch/usage", SIGNED_IN),
     # W&B's URLs (`/<entity>/<project>/...`).
     page("GET", "/{entity}/{project}", READ),
     page("GET", "/{entity}/{project}/workspace", READ),
@@ -698,6 +744,15 @@ ROUTES: list[Route] = [
     page("GET", "/{entity}/{project}/table.csv", READ),
     page("GET", "/{entity}/{project}/runs/{run}", READ),
     page("GET", "/{entity}/{project}/jobs", READ),
+    page("GET", "/{entity}/{project}/sweeps", READ),
+    page("GET", "/{entity}/{project}/sweeps/{sweep}", READ, setup=fresh_sweep),
+    page(
+        "POST",
+        "/{entity}/{project}/sweeps/{sweep}/state",
+        WRITE,
+        form=lambda w, f: {"state": "PAUSED"},
+        setup=fresh_sweep,
+    ),
     page("GET", "/{entity}/{project}/reports", READ),
     page("POST", "/{entity}/{project}/reports", WRITE, form=lambda w, f: {"title": "Matrix"}),
     page(
@@ -718,7 +773,7 @@ ROUTES: list[Route] = [
     page("GET", "/{entity}/{project}/automations", READ),
     *(
         page("GET", path, Kind.NOT_YET, url=lambda w, f, p=path: _not_yet_url(w, p))
-        for feature in ("artifacts", "sweeps")
+        for feature in ("artifacts",)
         for path in (
             f"/{{entity}}/{{project}}/{feature}",
             f"/{{entity}}/{{project}}/{feature}/{{rest:path}}",
@@ -1266,6 +1321,33 @@ FIELDS: list[Field] = [
         "mutation($i: DeleteRunInput!) { deleteRun(input: $i) { clientMutationId } }",
         variables=lambda w, f: {"i": {"id": f["run_node"], "clientMutationId": "x"}},
         setup=fresh_run,
+    ),
+    gql(
+        "mutation",
+        "upsertSweep",
+        WRITE,
+        "mutation($i: UpsertSweepInput!) { upsertSweep(input: $i) { sweep { id } } }",
+        variables=lambda w, f: {
+            "i": {"entityName": w.team, "projectName": w.project, "config": SWEEP_YAML}
+        },
+    ),
+    gql(
+        "mutation",
+        "createAgent",
+        WRITE,
+        "mutation($i: CreateAgentInput!) { createAgent(input: $i) { agent { id } } }",
+        variables=lambda w, f: {
+            "i": {"host": "h", "entityName": w.team, "projectName": w.project, "sweep": f["sweep"]}
+        },
+        setup=fresh_sweep,
+    ),
+    gql(
+        "mutation",
+        "agentHeartbeat",
+        WRITE,
+        "mutation($i: AgentHeartbeatInput!) { agentHeartbeat(input: $i) { commands } }",
+        variables=lambda w, f: {"i": {"id": f["agent_node"], "runState": "{}"}},
+        setup=fresh_sweep_agent,
     ),
     gql(
         "mutation",

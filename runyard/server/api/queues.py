@@ -14,6 +14,7 @@ from fastapi import Query as QueryParam
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from runyard.launch.idle import GpuSample
 from runyard.launch.models import (
     EnqueueRequest,
     ItemError,
@@ -53,6 +54,10 @@ class ClaimRequest(BaseModel):
     wait: float = Field(0, ge=0, le=MAX_WAIT_S, description="Seconds to wait for work.")
 
 
+MAX_TELEMETRY_ITEMS = 10_000
+MAX_TELEMETRY_SAMPLES = 64
+
+
 class HeartbeatRequest(BaseModel):
     """An agent renewing the leases of the items it runs."""
 
@@ -64,6 +69,25 @@ class HeartbeatRequest(BaseModel):
     capacity: Requirements | None = Field(
         None, description="Free capacity now; wakes the agent's waiting claim to use it."
     )
+    telemetry: dict[str, list[GpuSample]] | None = Field(
+        None, description="Latest GPU samples of each held item's job (item id -> samples)."
+    )
+
+    @field_validator("telemetry")
+    @classmethod
+    def _bounded_telemetry(
+        cls, value: dict[str, list[GpuSample]] | None
+    ) -> dict[str, list[GpuSample]] | None:
+        if value is not None:
+            if len(value) > MAX_TELEMETRY_ITEMS:
+                raise ValueError(f"telemetry: at most {MAX_TELEMETRY_ITEMS} items per heartbeat")
+            for item_id, samples in value.items():
+                if len(samples) > MAX_TELEMETRY_SAMPLES:
+                    raise ValueError(
+                        f"telemetry.{item_id}: at most {MAX_TELEMETRY_SAMPLES} samples "
+                        "(the latest of each GPU)"
+                    )
+        return value
 
 
 class ItemPatch(BaseModel):
@@ -190,9 +214,12 @@ def list_items(
 
 
 @router.get("/items/{item_id}", response_model=QueueItem)
-def get_item(item_id: str, uow: UowDep, principal: PrincipalDep) -> QueueItem:
-    """One item with its state history (and why it waits, while pending)."""
-    return queue_service.item_with_reason(uow, principal, item_id)
+def get_item(item_id: str, uow: UowDep, principal: PrincipalDep, request: Request) -> QueueItem:
+    """One item with its state history (why it waits, while pending; its GPUs' latest
+    figures, while running)."""
+    item = queue_service.item_with_reason(uow, principal, item_id)
+    item.gpu_telemetry = request.app.state.telemetry_board.get(item.id)
+    return item
 
 
 @router.patch("/items/{item_id}", response_model=QueueItem)
@@ -206,6 +233,8 @@ def cancel_item(item_id: str, uow: UowDep, principal: PrincipalDep, request: Req
     """Cancel an item; a running one is stopped by its agent at its next heartbeat."""
     item = queue_service.cancel_item(uow, principal, item_id)
     request.app.state.metrics.items_done.labels(f"{item.entity}/{item.queue}", "canceled").inc()
+    request.app.state.metrics.count_gpu_seconds(item)
+    request.app.state.telemetry_board.drop(item.id)
     return item
 
 
@@ -225,9 +254,13 @@ def report_item(
     before, item = queue_service.report_item(uow, principal, item_id, report)
     if body.requeue:
         request.app.state.queue_wakeup.notify()  # the item is claimable again
+        request.app.state.metrics.count_gpu_seconds(item)
+        request.app.state.telemetry_board.drop(item.id)
     elif item.state.is_final and not before.state.is_final:
         queue = f"{item.entity}/{item.queue}"
         request.app.state.metrics.items_done.labels(queue, item.state.value).inc()
+        request.app.state.metrics.count_gpu_seconds(item)
+        request.app.state.telemetry_board.drop(item.id)
     return item
 
 
@@ -284,6 +317,9 @@ async def heartbeat(
     )
     if body.capacity is not None:
         request.app.state.capacity_board.update(body.agent_id, body.capacity)
+    if body.telemetry:
+        held = (i.id for i in items if i.agent_id == body.agent_id and i.state.holds_lease)
+        request.app.state.telemetry_board.update(held, body.telemetry)
     return items
 
 

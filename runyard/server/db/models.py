@@ -528,5 +528,6 @@ class ViewAccessToken(Base):
     view: Mapped[View] = relationship(lazy="joined")
 
 
-# Automation tables live in their own module; importing it registers them on Base.
-from runyard.server.db import automation_models  # noqa: E402, F401
+# Automation and sweep tables live in modules of their own; importing them registers them
+# on Base.
+from runyard.server.db import automation_models, sweep_models  # noqa: E402, F401

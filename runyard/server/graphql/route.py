@@ -63,6 +63,28 @@ def _storage_failure(result: dict[str, Any]) -> str | None:
     return None
 
 
+# Root fields whose refused input W&B answers with its HTTP status, not 200: the official
+# client takes a 4xx from upsertSweep as a usage error (a bad config, a queue variable the
+# sweep does not set) instead of retrying the older mutation shapes it keeps as fallbacks,
+# one of which would quietly make a plain sweep of a launch sweep. Access refusals stay in
+# the 200 body, as for every other field.
+HTTP_STATUS_FIELDS = frozenset({"upsertSweep"})
+HTTP_STATUS_CODES = frozenset({ErrorCode.INVALID.value, ErrorCode.UNPROCESSABLE.value})
+
+
+def _refusal_status(result: dict[str, Any]) -> int | None:
+    """The 4xx status of a refused HTTP_STATUS_FIELDS field in `result`, if any."""
+    for error in result.get("errors") or []:
+        path = error.get("path") or []
+        extensions = error.get("extensions") or {}
+        status = extensions.get("status")
+        if not (path and path[0] in HTTP_STATUS_FIELDS and isinstance(status, int)):
+            continue
+        if extensions.get("code") in HTTP_STATUS_CODES:
+            return status
+    return None
+
+
 def _execute(
     state: ServerState,
     authorization: str | None,
@@ -187,4 +209,7 @@ async def graphql_endpoint(request: Request) -> JSONResponse:
         # 507, not 200: the write did not happen and clients retry 5xx answers.
         note_storage_failure(request, reason)
         return JSONResponse(result, status_code=507)
+    refused = _refusal_status(result)
+    if refused is not None:
+        return JSONResponse(result, status_code=refused)
     return JSONResponse(result, status_code=200 if success else 400)

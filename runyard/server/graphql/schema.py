@@ -31,6 +31,7 @@ from runyard.server.graphql import (
     run_state,
     runs,
     server_settings,
+    sweeps,
 )
 from runyard.server.input_limits import INT64_MAX, INT64_MIN
 
@@ -87,4 +88,5 @@ def build_schema() -> GraphQLSchema:
         *registry.BINDABLES,
         *reports.BINDABLES,
         *automations.BINDABLES,
+        *sweeps.BINDABLES,
     )

@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from runyard.launch.models import ItemState, Queue, QueueItem
+from runyard.launch.models import ItemState, Queue, QueueItem, Requirements
+from runyard.launch.queue.rules import Candidate, fits
 from runyard.launch.queue.store import QueueStore
 from runyard.server.db.models import LaunchAgent
 from runyard.server.queues import agents
@@ -29,6 +31,8 @@ class AgentView:
     name: str
     free_gpus: int | None  # None: it reported no GPU limit
     busy: bool
+    # Per-node free GPUs and pod slots, when the agent reports them (gangs are judged so).
+    capacity: Requirements | None = None
 
 
 def _ahead(count: int) -> str:
@@ -54,8 +58,21 @@ def pending_reason(item: QueueItem, ahead: int, serving: list[AgentView]) -> str
             f"{requeued}all {len(serving)} agent(s) serving {queue} are busy (every job slot "
             f"taken); it starts when one frees up; {_ahead(ahead)}"
         )
-    needed = item.requirements.gpus
-    fitting = [a for a in free if a.free_gpus is None or a.free_gpus >= needed]
+    needed, pods = item.requirements.gpus, item.requirements.pods
+    if pods > 1:
+        gang = Candidate(item.id, needed, pods)
+        fitting = [a for a in free if a.free_gpus is None or fits(gang, a.capacity)]
+        if not fitting:
+            nodes = "; ".join(
+                f"{a.name}: {a.capacity.node_free if a.capacity else '?'}" for a in free
+            )
+            return (
+                f"{requeued}a gang of {pods} pods with {needed} GPU(s) each: it is claimed only "
+                f"when all its pods fit at once, one node each, and no agent serving {queue} "
+                f"has that room (free GPUs per node: {nodes}); it starts when enough nodes free"
+            )
+    else:
+        fitting = [a for a in free if a.free_gpus is None or a.free_gpus >= needed]
     if not fitting:
         most = max(a.free_gpus or 0 for a in free)
         counts = ", ".join(f"{a.name}: {a.free_gpus}" for a in free)
@@ -72,10 +89,15 @@ def pending_reason(item: QueueItem, ahead: int, serving: list[AgentView]) -> str
 def agent_view(agent: LaunchAgent) -> AgentView:
     """How a stored agent counts for pending reasons."""
     gpus = (agent.capacity or {}).get("gpus")
+    try:
+        capacity = Requirements.model_validate(agent.capacity) if agent.capacity else None
+    except ValidationError:
+        capacity = None  # an older agent's shape: judged by its GPUs alone
     return AgentView(
         name=agent.name,
         free_gpus=int(gpus) if isinstance(gpus, int | float) else None,
         busy=(agent.status or "").lower() == BUSY,
+        capacity=capacity,
     )
 
 

@@ -19,6 +19,7 @@ from runyard.launch.models import (
     QueueItem,
     QueueSpec,
     Requirements,
+    capacity_doc,
 )
 from runyard.launch.queue.rules import TransitionError
 from runyard.launch.queue.store import Conflict, NotFound, QueueStoreError
@@ -209,6 +210,7 @@ def enqueue_on(
                 uow.now(),
                 uow.settings.max_value_bytes,
                 pools=policies,
+                enqueued_by=principal.username,
             )
         except (TemplateValueError, service.SpecTooLarge):
             raise
@@ -424,7 +426,8 @@ def renew(
     reasons)."""
     agent_service.speak_for(uow, principal, agent_id)
     mine = [get_item(uow, principal, item_id, Action.WRITE).id for item_id in item_ids]
-    free = capacity.model_dump() if capacity is not None else None
+    # Stored as said: the gang fields (pods, node_free) only when they say something.
+    free = capacity_doc(capacity) if capacity is not None else None
     agent_service.touch(uow, agent_id, status, free)
     return uow.queue_store.renew(agent_id, mine, uow.now())
 

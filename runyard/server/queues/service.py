@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from runyard.launch.gangs import gang_size
 from runyard.launch.kubernetes.allowlists import PoolPolicy
 from runyard.launch.models import EnqueueRequest, Priority, Queue, QueueItem
 from runyard.launch.queue.store import PendingSummary, QueueStore
@@ -61,6 +62,7 @@ def enqueue(
     now: datetime,
     max_bytes: int,
     pools: Sequence[PoolPolicy] = (),
+    enqueued_by: str | None = None,
 ) -> tuple[QueueItem, bool]:
     """Check the item can run there, validate template values, render the queue's config,
     check it against the allow-lists of the serving `pools` (`pools.serving_policies`), and
@@ -90,7 +92,9 @@ def enqueue(
     fix = "make the queue's config template repeat less, or use smaller template values"
     _check_size("the rendered config", rendered, max_bytes, fix)
     check_pools(rendered, pools)
-    return store.enqueue(queue, request, values, rendered, requirements_of(values), now)
+    # A gang (JobSet, PyTorchJob) needs room for all its pods at once: count them now.
+    requirements = requirements_of(values).model_copy(update={"pods": gang_size(rendered)})
+    return store.enqueue(queue, request, values, rendered, requirements, now, enqueued_by)
 
 
 def _check_size(what: str, value: Any, max_bytes: int, fix: str) -> None:

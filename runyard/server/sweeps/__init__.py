@@ -1,7 +1,8 @@
-"""Sweeps: the sweep configuration and the pure search engine (grid, random, bayes, hyperband).
+"""Sweeps: the sweep configuration and the pure search engine (grid, random, bayes, hyperband),
+and the services around it (service, controller, launch scheduling, reads).
 
 `parse_sweep_config` checks a config, `suggest` gives the next run's parameters and
-`runs_to_stop` the runs hyperband ends. Nothing here touches the database.
+`runs_to_stop` the runs hyperband ends; those engine modules touch no database.
 """
 
 from runyard.server.sweeps.config import SweepConfig, parse_sweep_config

@@ -1,4 +1,5 @@
-"""Launch pages: queues with counts, a queue's items with cancel, agents with heartbeats."""
+"""Launch pages: queues with counts, a queue's items with cancel, agents with heartbeats,
+and GPU-hours used."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from runyard.server.queues import queue_service
 from runyard.server.ui import views
 from runyard.server.ui.pages import _error, _me, _page, _to_login
 from runyard.server.unit_of_work import UnitOfWork
+from runyard.server.usage.accounting import UsageKey
+from runyard.server.usage.service import gpu_usage
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,6 +41,19 @@ def launch(request: Request) -> Response:
     )
 
 
+@router.get("/launch/usage", response_class=HTMLResponse, response_model=None)
+def usage_page(request: Request, by: str = "user", since: str = "7d") -> Response:
+    """GPU-hours of launched items by user, project, queue, pool or run, over a window."""
+    me = _me(request)
+    if me is None:
+        return _to_login(request)
+    uow = UnitOfWork(request.app.state.runyard)
+    report = gpu_usage(uow, me, by, since)
+    keys = [key.value for key in UsageKey]
+    windows = ["1d", "7d", "30d", "90d"]
+    return _page(request, "usage.html", me, report=report, keys=keys, windows=windows, since=since)
+
+
 @router.get("/launch/{entity}/{name}", response_class=HTMLResponse, response_model=None)
 def queue_page(request: Request, entity: str, name: str) -> Response:
     """A queue's items in claim order, with template values, wait, attempts and reasons."""
@@ -61,6 +77,7 @@ def queue_page(request: Request, entity: str, name: str) -> Response:
                 "priority": views.PRIORITY_NAMES[int(item.priority)],
                 "wait": views.wait_seconds(item, now),
                 "reason": views.item_reason(item, position),
+                "gpus": views.gpu_figures(request.app.state.telemetry_board.get(item.id)),
                 "final": item.state.is_final,
             }
         )

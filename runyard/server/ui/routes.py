@@ -16,6 +16,7 @@ from runyard.server.ui import (
     pages,
     people_pages,
     report_pages,
+    sweep_pages,
     wandb_urls,
 )
 
@@ -36,6 +37,7 @@ def mount_ui(app: FastAPI) -> None:
         launch_links,
         launch_pages,
         people_pages,
+        sweep_pages,
         report_pages,
         wandb_urls,
         automation_pages,

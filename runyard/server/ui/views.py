@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from runyard.launch.idle import GpuSample
 from runyard.launch.models import ItemState, Priority, QueueItem
 
 if TYPE_CHECKING:
@@ -130,3 +131,12 @@ def item_reason(item: QueueItem, position: int | None) -> str:
     if item.warnings:
         return "; ".join(item.warnings)
     return ""
+
+
+def gpu_figures(samples: Sequence[GpuSample]) -> str:
+    """A running job's latest GPU figures in words: utilisation, memory and power per GPU."""
+    return "; ".join(
+        f"GPU {s.gpu}: {s.utilization_percent:.0f} %, {s.memory_used_mib / 1024:.1f} GiB, "
+        f"{s.power_w:.0f} W"
+        for s in sorted(samples, key=lambda s: s.gpu)
+    )

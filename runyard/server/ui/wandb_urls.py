@@ -1,6 +1,7 @@
-"""W&B's URL scheme beyond the workspace, table and run pages (those live in `pages`):
-the jobs list, clear 404s for pages Runyard does not have yet, and redirects from the UI's
-earlier URLs (`/projects/...`, `/runs/...`) so old bookmarks keep working."""
+"""W&B's URL scheme beyond the workspace, table, run and sweep pages (those live in `pages`
+and `sweep_pages`): the jobs list, clear 404s for pages Runyard does not have yet, and
+redirects from the UI's earlier URLs (`/projects/...`, `/runs/...`) so old bookmarks keep
+working."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ router = APIRouter(include_in_schema=False)
 # What each missing W&B page is, by the path segment after `/<entity>/<project>/`.
 NOT_YET = {
     "artifacts": "Artifact pages",
-    "sweeps": "Sweep pages",
 }
 
 
@@ -89,12 +89,3 @@ def _not_yet(request: Request, entity: str, project: str, feature: str) -> Respo
 def artifacts(request: Request, entity: str, project: str, rest: str = "") -> Response:
     """W&B's artifact pages: not available yet (a clear 404 page)."""
     return _not_yet(request, entity, project, "artifacts")
-
-
-@router.get("/{entity}/{project}/sweeps", response_class=HTMLResponse, response_model=None)
-@router.get(
-    "/{entity}/{project}/sweeps/{rest:path}", response_class=HTMLResponse, response_model=None
-)
-def sweeps(request: Request, entity: str, project: str, rest: str = "") -> Response:
-    """W&B's sweep pages: not available yet (a clear 404 page)."""
-    return _not_yet(request, entity, project, "sweeps")

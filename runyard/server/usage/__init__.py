@@ -1,0 +1,1 @@
+"""GPU-hours accounting: who used how many GPUs for how long."""

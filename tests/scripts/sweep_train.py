@@ -1,0 +1,22 @@
+"""A sweep's training program: `wandb agent` runs it with the run's parameters.
+
+loss = lr + batch/1000 + 1/(step+1): smaller lr is better at every step, so hyperband has
+clear losers. SWEEP_STEPS and SWEEP_SLEEP set how long a run lasts.
+"""
+
+import os
+import time
+
+import wandb
+
+# Hyperband reads the history the server has: send it every second, not every 15 s.
+run = wandb.init(settings=wandb.Settings(x_file_stream_transmit_interval=1.0))
+steps = int(os.environ.get("SWEEP_STEPS", "3"))
+pause = float(os.environ.get("SWEEP_SLEEP", "0"))
+lr = float(run.config["lr"])
+batch = float(run.config.get("batch", 0))
+print(f"RESULT_START {run.id}", flush=True)
+for step in range(steps):
+    run.log({"loss": lr + batch / 1000 + 1 / (step + 1)})
+    time.sleep(pause)
+run.finish()
