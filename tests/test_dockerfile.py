@@ -190,3 +190,20 @@ def test_server_wheel_carries_the_ui_bundle_built_with_npm_ci(stages: dict[str, 
     # A local bundle never slips into the image instead of the fresh one.
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert "runyard/server/ui/static/build" in ignored
+
+
+def test_every_python_package_folder_is_listed_for_the_wheel() -> None:
+    # The images install a non-editable wheel: a package folder missing from pyproject's
+    # explicit `packages` list installs fine in the dev venv and fails to import in the image.
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    folders = {
+        name: Path(folder) for name, folder in setuptools["package-dir"].items() if folder != name
+    }
+    found = set()
+    for init in (ROOT / "runyard").rglob("__init__.py"):
+        found.add(".".join(init.parent.relative_to(ROOT).parts))
+    for name, folder in folders.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            found.add(".".join((name, *init.parent.relative_to(ROOT / folder).parts)))
+    assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"

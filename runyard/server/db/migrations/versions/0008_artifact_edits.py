@@ -2,7 +2,7 @@
 default TTL; blob GC candidates
 
 Revision ID: 0008
-Revises: 0016
+Revises: 0007
 Create Date: 2026-12-04 23:40:00
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 JSON_DOC = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 revision: str = "0008"
-down_revision: str | None = "0016"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
