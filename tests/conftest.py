@@ -116,12 +116,17 @@ class WandbClient:
         }
         for name in ("WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
             Path(self.env[name]).mkdir(parents=True, exist_ok=True)
+        # Scripts run in their own folder: the client downloads to ./artifacts by default, and
+        # a download must never land in the checkout.
+        self.cwd = tmp / "cwd"
+        self.cwd.mkdir(exist_ok=True)
 
     def popen(self, script: str, *args: str) -> subprocess.Popen[str]:
         """Start `tests/scripts/<script>` in its own process group."""
         return subprocess.Popen(
             [CLIENT_PYTHON, str(SCRIPTS / script), *args],
             env=self.env,
+            cwd=self.cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
