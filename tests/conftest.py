@@ -108,6 +108,8 @@ class WandbClient:
             "WANDB_CONFIG_DIR": str(tmp / "wandb-config"),
             "WANDB_CACHE_DIR": str(tmp / "wandb-cache"),
             "WANDB_DATA_DIR": str(tmp / "wandb-data"),
+            # The client downloads to ./artifacts by default: never into the checkout.
+            "WANDB_ARTIFACT_DIR": str(tmp / "wandb-artifacts"),
             "WANDB_BASE_URL": server.url,
             "WANDB_API_KEY": api_key or server.admin_key,
             "WANDB_ERROR_REPORTING": "false",
@@ -116,17 +118,12 @@ class WandbClient:
         }
         for name in ("WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
             Path(self.env[name]).mkdir(parents=True, exist_ok=True)
-        # Scripts run in their own folder: the client downloads to ./artifacts by default, and
-        # a download must never land in the checkout.
-        self.cwd = tmp / "cwd"
-        self.cwd.mkdir(exist_ok=True)
 
     def popen(self, script: str, *args: str) -> subprocess.Popen[str]:
         """Start `tests/scripts/<script>` in its own process group."""
         return subprocess.Popen(
             [CLIENT_PYTHON, str(SCRIPTS / script), *args],
             env=self.env,
-            cwd=self.cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
