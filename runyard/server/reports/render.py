@@ -8,6 +8,7 @@ from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
+from markupsafe import Markup
 
 _MARKDOWN = MarkdownIt("commonmark").enable("table").enable("strikethrough")
 # Tags a report's markdown may keep; everything else (scripts, styles, handlers) is dropped.
@@ -18,9 +19,13 @@ _ALLOWED_TAGS = {
 }  # fmt: skip
 
 
-def markdown_html(text: str) -> str:
+def markdown_html(text: str) -> Markup:
     """Markdown rendered to HTML and sanitised: safe to put in a page as is."""
-    return nh3.clean(_MARKDOWN.render(text), tags=_ALLOWED_TAGS, link_rel="noopener noreferrer")
+    # Markup marks the sanitised HTML as safe here, at the one place that sanitises, so no
+    # template needs `| safe` (which would also pass unsanitised data through).
+    return Markup(
+        nh3.clean(_MARKDOWN.render(text), tags=_ALLOWED_TAGS, link_rel="noopener noreferrer")
+    )
 
 
 def inline_text(children: list[Any] | None) -> str:
@@ -65,7 +70,7 @@ class BlockOut:
 
     kind: str
     text: str = ""
-    html: str = ""
+    html: Markup = field(default_factory=Markup)
     level: int = 1
     language: str = ""
     url: str = ""
