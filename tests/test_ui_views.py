@@ -132,3 +132,14 @@ def test_sidebar_runs_carry_config_and_only_scalar_visible_summary() -> None:
     assert card["name"] == "bright-sun-1" and card["id"] == "abc123"
     assert card["config"] == {"optimizer.lr": 0.01}
     assert card["summary"] == {"loss": 0.2, "_runtime": 12.5, "best.acc": 0.9}
+
+
+def test_every_project_page_shows_the_same_tabs_with_its_own_marked_current() -> None:
+    from runyard.server.ui.pages import templates
+
+    tabs = templates.env.get_template("_project_tabs.html").module.project_tabs  # type: ignore[attr-defined]
+    html = str(tabs("ada", "mnist", "sweeps"))
+    for path in ("", "/table", "/jobs", "/artifacts", "/sweeps", "/reports", "/automations"):
+        assert f'href="/ada/mnist{path}"' in html, path
+    assert html.count('aria-current="page"') == 1
+    assert 'href="/ada/mnist/sweeps" aria-current="page"' in html
