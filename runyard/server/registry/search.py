@@ -302,6 +302,7 @@ def memberships(
     def record(link: ArtifactLink) -> dict[str, Any]:
         artifact = link.artifact
         names = aliases.get((link.collection_id, link.artifact_id), [])
+        tags = list(artifact.tags or [])
         node_id = encode_id("Artifact", artifact.id)
         return {
             "id": node_id,
@@ -310,10 +311,8 @@ def memberships(
             "version_index": link.version_index,
             "alias": names,
             "aliases": names,
-            # Version tags are the artifact edits' (`Artifact.tags`, set by updateArtifact);
-            # read when that column exists, none before.
-            "tag": list(getattr(artifact, "tags", None) or []),
-            "tags": list(getattr(artifact, "tags", None) or []),
+            "tag": tags,
+            "tags": tags,
             "metadata": artifact.metadata_json or {},
             "artifact_metadata": artifact.metadata_json or {},
             "created_at": _iso(artifact.created_at),
