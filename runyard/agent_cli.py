@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     "--heartbeat-interval",
     type=float,
     default=None,
-    help="Seconds between heartbeats that renew leases [10].",
+    help="Seconds between heartbeats that renew leases [10]; sooner for short queue leases.",
 )
 @click.option("--claim-wait", type=float, default=None, help="Long-poll length of a claim [30].")
 @click.option(

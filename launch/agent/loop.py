@@ -42,6 +42,25 @@ Sampler = Callable[[Sequence[int], datetime], list[GpuSample]]
 class _Held:
     item: QueueItem
     claimed_at: float = field(default_factory=time.monotonic)
+    # The server's latest word on the lease (claim answer, then every heartbeat answer).
+    lease_expires_at: datetime | None = None
+
+
+# A lease is renewed when a third of it is left at most; below this the agent would only
+# hammer the server (leases are seconds to an hour long).
+MIN_HEARTBEAT_S = 0.5
+
+
+def heartbeat_delay(
+    interval_s: float, lease_expiries: Sequence[datetime | None], now: datetime
+) -> float:
+    """Seconds until the next heartbeat: the configured interval, or sooner when a held
+    lease would otherwise run out first (a short queue lease beats a long default interval)."""
+    delay = interval_s
+    for expires_at in lease_expiries:
+        if expires_at is not None:
+            delay = min(delay, (expires_at - now).total_seconds() / 3)
+    return max(delay, MIN_HEARTBEAT_S)
 
 
 class Agent:
@@ -149,7 +168,7 @@ class Agent:
             return
         for item in await self.api.adopt(self.agent_id, found):
             if item.agent_id == self.agent_id and item.state.holds_lease:
-                self._held[item.id] = _Held(item)
+                self._held[item.id] = _Held(item, lease_expires_at=item.lease_expires_at)
                 await self.runner.resume(item)
                 logger.info("adopted", extra={"item": item.id, "state": item.state.value})
             elif item.state.is_final:
@@ -182,7 +201,7 @@ class Agent:
             if item is None:
                 continue
             self.metrics.claims.labels(item.queue).inc()
-            self._held[item.id] = _Held(item)
+            self._held[item.id] = _Held(item, lease_expires_at=item.lease_expires_at)
             self.metrics.running.set(len(self._held))
             await self._launch(item)
 
@@ -204,9 +223,7 @@ class Agent:
     async def _heartbeat_loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._capacity_changed.wait(), self.config.heartbeat_interval_s
-                )
+                await asyncio.wait_for(self._capacity_changed.wait(), self._heartbeat_delay())
             if self._capacity_changed.is_set():
                 # A job ended: its GPUs are free now, and the waiting claim must hear of it
                 # (otherwise it waits with the old numbers). Jobs often end in bursts: one
@@ -216,6 +233,10 @@ class Agent:
                 await self.announce_capacity()
             else:
                 await self.heartbeat()
+
+    def _heartbeat_delay(self) -> float:
+        expiries = [held.lease_expires_at for held in self._held.values()]
+        return heartbeat_delay(self.config.heartbeat_interval_s, expiries, datetime.now(UTC))
 
     async def announce_capacity(self) -> None:
         """Tell the server the free capacity now, so a waiting claim uses it at once."""
@@ -248,8 +269,10 @@ class Agent:
             logger.warning("heartbeat failed", extra={"error": str(exc)})
             return
         for item in items:
-            if item.id not in self._held:
+            held = self._held.get(item.id)
+            if held is None:
                 continue
+            held.lease_expires_at = item.lease_expires_at
             if item.state is ItemState.CANCELED:
                 logger.info("canceled by the queue", extra={"item": item.id})
                 self._release(item.id)
