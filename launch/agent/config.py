@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..kubernetes.pool import PoolSettings
-from .container_spec import ContainerSettings
+from .container_settings import ContainerSettings
 
 logger = logging.getLogger(__name__)
 

@@ -27,20 +27,19 @@ Decisions:
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from docker.types import DeviceRequest
-from pydantic import BaseModel, ConfigDict, Field
 
 from ..models import ItemState, QueueItem
 from ..run_spec import entry_point_of
+from .container_settings import ContainerSettings, PullPolicy
 from .local_process import args_of
 from .run_env import local_env
-
-PullPolicy = Literal["always", "if-not-present", "never"]
 
 LABEL_ITEM = "runyard.item-id"
 LABEL_SCOPE = "runyard.scope"
@@ -65,30 +64,6 @@ KNOWN_OPTIONS = (
     "gpus",
     "pull-policy",
 )
-
-
-class ContainerSettings(BaseModel):
-    """The agent's `container:` settings: what local-container jobs may do on this machine."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    pull_policy: PullPolicy = Field(
-        "if-not-present",
-        description="Pull the item's image always, only when absent, or never.",
-    )
-    allow_privileged: bool = Field(False, description="Let a queue ask for privileged mode.")
-    allow_host_network: bool = Field(False, description="Let a queue ask for network: host.")
-    allow_host_paths: bool = Field(
-        False, description="Let a queue bind-mount host paths (volume: /host:/ctr)."
-    )
-    server_url: str | None = Field(
-        None,
-        description="The server URL jobs use; unset: the agent's, a loopback host replaced "
-        "by host.docker.internal.",
-    )
-    stop_grace_s: float = Field(
-        10, ge=0, le=3600, description="Seconds a canceled job gets between SIGTERM and SIGKILL."
-    )
 
 
 class ContainerOptionError(ValueError):
@@ -194,9 +169,7 @@ def gpu_device_requests(indices: Sequence[int]) -> list[DeviceRequest]:
     if not indices:
         return []
     return [
-        DeviceRequest(
-            driver="nvidia", device_ids=[str(i) for i in indices], capabilities=[["gpu"]]
-        )
+        DeviceRequest(driver="nvidia", device_ids=[str(i) for i in indices], capabilities=[["gpu"]])
     ]
 
 
@@ -261,9 +234,7 @@ def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() in ("true", "yes", "1")
 
 
-def check_options(
-    options: Mapping[str, Any], settings: ContainerSettings, gpus: int
-) -> list[str]:
+def check_options(options: Mapping[str, Any], settings: ContainerSettings, gpus: int) -> list[str]:
     """Every problem of the queue's options under this agent's policy ([] when usable)."""
     problems = [
         f"{name}: unknown container option; supported: {', '.join(KNOWN_OPTIONS)}"
@@ -399,8 +370,6 @@ def interpret_exit(state: Mapping[str, Any], memory_limit: int | None) -> ExitOu
     if error:
         return ExitOutcome(ItemState.FAILED, f"the job's container could not run: {error}")
     if code > 128:
-        import signal
-
         try:
             name = signal.Signals(code - 128).name
         except ValueError:

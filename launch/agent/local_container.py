@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ import requests.exceptions
 
 from ..models import ItemError, ItemState, QueueItem, Requirements
 from .config import ConfigError
+from .container_settings import ContainerSettings
 from .container_spec import (
     LABEL_GPUS,
     LABEL_ITEM,
@@ -36,7 +38,6 @@ from .container_spec import (
     LABEL_RUN,
     LABEL_SCOPE,
     ContainerOptionError,
-    ContainerSettings,
     CreateSpec,
     build_spec,
     container_server_url,
@@ -92,6 +93,9 @@ class LocalContainerRunner:
         self._client: docker.DockerClient | None = None
         self._jobs: dict[str, _Job] = {}
         self._pinned: dict[str, tuple[int, ...]] = {}
+        # Items being pulled or created, and those of them canceled (or taken away) meanwhile.
+        self._launching: set[str] = set()
+        self._dropped: set[str] = set()
         self._updates: asyncio.Queue[JobUpdate] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = threading.Event()
@@ -133,8 +137,6 @@ class LocalContainerRunner:
             port = int(url.rsplit(":", 1)[1].split("/")[0])
         except Exception:
             return
-        import socket
-
         try:
             socket.create_connection((gateway, port), timeout=2).close()
         except OSError:
@@ -193,6 +195,7 @@ class LocalContainerRunner:
             return
         self._spec(item, ())  # refuse bad options before taking GPUs
         indices = self._pin(item)
+        self._launching.add(item.id)
         try:
             spec = self._spec(item, indices)
             self._put(JobUpdate(item.id, ItemState.LAUNCHING))
@@ -200,7 +203,16 @@ class LocalContainerRunner:
             container = await asyncio.to_thread(self._create_and_start, spec)
         except BaseException:
             self._pinned.pop(item.id, None)
+            self._dropped.discard(item.id)
             raise
+        finally:
+            self._launching.discard(item.id)
+        if item.id in self._dropped:  # canceled while its image was pulled: run nothing
+            self._dropped.discard(item.id)
+            self._pinned.pop(item.id, None)
+            await self._remove(container.id)
+            logger.info("canceled before it started", extra={"item": item.id})
+            return
         run_id = spec.labels[LABEL_RUN]
         logger.info(
             "launched",
@@ -364,6 +376,8 @@ class LocalContainerRunner:
         job = self._jobs.get(item_id)
         self._pinned.pop(item_id, None)
         if job is None:
+            if item_id in self._launching:
+                self._dropped.add(item_id)
             # A leftover whose item ended meanwhile (e.g. canceled while no agent ran).
             for container in await self._ours(item_id):
                 await self._remove(container.id)
