@@ -538,3 +538,90 @@ def test_more_gpus_than_the_machine_has_fails_the_container_item_naming_the_fiel
     )
     assert runner.pinned(item.id) == ()
     assert _containers(docker_engine, item.id) == []
+
+
+@pytest.mark.docker
+def test_a_container_that_ended_while_no_agent_ran_is_reported_by_the_next_agent(
+    api: httpx.Client,
+    start_agent: Callable[..., ContainerAgent],
+    docker_engine: docker.DockerClient,
+    workdir: Path,
+) -> None:
+    queue = _queue(api)
+    first = start_agent(queue)
+    command = "echo started; until [ -e /tmp/go ]; do sleep 0.1; done; echo done"
+    item_id = _enqueue(api, queue, command)
+    _wait_item(api, item_id, lambda i: i["state"] == "running", first)
+    first.stop(signal.SIGKILL)
+    (container,) = _containers(docker_engine, item_id)
+    container.exec_run(["touch", "/tmp/go"])
+    container.wait()  # it ends while no agent watches
+    second = start_agent(queue)
+    item = _wait_item(api, item_id, _final, second)
+    assert item["state"] == "finished", (item, second.output())
+    assert (workdir / item_id / "output.log").read_text().splitlines() == ["started", "done"]
+    _wait_removed(docker_engine, item_id, second)
+
+
+def test_an_agent_without_a_docker_engine_stops_and_says_how_to_fix_it(
+    reachable_server: LiveServer, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "RUNYARD_URL": reachable_server.url,
+        "RUNYARD_API_KEY": reachable_server.admin_key,
+        "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock",
+    }
+    with reachable_server.api() as api:
+        queue = _queue(api)
+    cmd = [sys.executable, "-m", "runyard.cli", "agent", "-q", queue, "--runner"]
+    cmd += ["local-container", "--workdir", str(tmp_path / "jobs"), "--gpus", "0"]
+    result = subprocess.run(
+        cmd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "runner local-container: no Docker engine answers" in result.stderr
+    assert "start dockerd (or set DOCKER_HOST), then start the agent again" in result.stderr
+
+
+def test_a_bad_pull_policy_in_the_agent_settings_names_the_field(tmp_path: Path) -> None:
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        "queues: [boxes]\nrunner: local-container\ncontainer:\n  pull_policy: daily\n"
+    )
+    env = {**os.environ, "RUNYARD_URL": "http://127.0.0.1:9", "RUNYARD_API_KEY": "k" * 40}
+    result = subprocess.run(
+        [sys.executable, "-m", "runyard.cli", "agent", "--config", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert (
+        "container.pull_policy: Input should be 'always', 'if-not-present' or 'never'"
+        in result.stderr
+    )
+
+
+@pytest.mark.docker
+def test_the_agent_warns_at_start_when_jobs_could_not_reach_a_loopback_only_server(
+    sqlite_server: LiveServer, tmp_path: Path, docker_engine: docker.DockerClient
+) -> None:
+    with sqlite_server.api() as api:  # this server listens on 127.0.0.1 only
+        queue = _queue(api)
+    agent = ContainerAgent(sqlite_server, tmp_path / "jobs", queue)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "jobs cannot reach" not in agent.output():
+            time.sleep(0.1)
+        assert (
+            "jobs cannot reach the server: it does not answer on the Docker bridge's gateway; "
+            "run the server with --host 0.0.0.0, or set container.server_url"
+        ) in agent.output()
+    finally:
+        agent.stop()

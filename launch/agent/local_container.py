@@ -8,25 +8,25 @@ exited) and reports how they ended. A container is removed once its end is repor
 log stays in the item's folder (`WORKDIR/<item>/output.log`), streamed while it runs.
 
 Blocking Docker calls run in threads: short ones in the default executor, the two long
-ones of each job (following its log, waiting for its exit) in daemon threads with their own
-client, so they never starve the executor nor hold up the agent's exit.
+ones of each job (following its log, waiting for its exit) in daemon threads
+(`container_watch.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
-import requests.exceptions
 
 from ..models import ItemError, ItemState, QueueItem, Requirements
 from .config import ConfigError
@@ -43,13 +43,13 @@ from .container_spec import (
     container_server_url,
     interpret_exit,
 )
+from .container_watch import follow_log, wait_for_exit
 from .gpu_pinning import GpuRequestError, free_gpus, pick_gpus
 from .local_process import tail
 from .run_env import run_id_for
 from .runner import JobUpdate, LaunchError
 
 logger = logging.getLogger(__name__)
-WAIT_POLL_S = 30  # a wait() long-polls this long, then checks whether the agent stops
 
 
 @dataclass
@@ -133,9 +133,12 @@ class LocalContainerRunner:
             return
         try:
             network = self.client.networks.get("bridge")
-            gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
+            ipam = network.attrs["IPAM"]["Config"][0]
+            # Older engines list only the subnet: the gateway is its first address.
+            gateway = ipam.get("Gateway") or str(next(ipaddress.ip_network(ipam["Subnet"]).hosts()))
             port = int(url.rsplit(":", 1)[1].split("/")[0])
-        except Exception:
+        except Exception as exc:  # no bridge network, an odd URL: nothing to check
+            logger.info("cannot check the jobs' server URL", extra={"reason": repr(exc)})
             return
         try:
             socket.create_connection((gateway, port), timeout=2).close()
@@ -287,55 +290,27 @@ class LocalContainerRunner:
         job = _Job(item_id, container_id, run_id, memory, folder / "output.log")
         self._jobs[item_id] = job
         job.log_thread = threading.Thread(
-            target=self._follow_log, args=(job, truncate), name=f"log-{item_id}", daemon=True
+            target=follow_log,
+            args=(container_id, job.log_path, truncate, self._keep_stream(job)),
+            name=f"log-{item_id}",
+            daemon=True,
         )
         job.log_thread.start()
         threading.Thread(
             target=self._wait_exit, args=(job,), name=f"wait-{item_id}", daemon=True
         ).start()
 
-    def _follow_log(self, job: _Job, truncate: bool) -> None:
-        client = docker.from_env()
-        try:
-            container = client.containers.get(job.container_id)
-            stream = container.logs(stream=True, follow=True, stdout=True, stderr=True)
+    def _keep_stream(self, job: _Job) -> Callable[[Any], None]:
+        def keep(stream: Any) -> None:
             job.log_stream = stream
-            with job.log_path.open("wb" if truncate else "ab") as out:
-                for chunk in stream:
-                    out.write(chunk)
-                    out.flush()
-        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
-            pass  # the container went away, or the agent stops: the file has what came
-        finally:
-            client.close()
+
+        return keep
 
     def _wait_exit(self, job: _Job) -> None:
-        client = docker.from_env(timeout=WAIT_POLL_S + 5)
-        state: dict[str, Any] | None = None
-        try:
-            container = client.containers.get(job.container_id)
-            while not self._stopping.is_set():
-                try:
-                    container.wait(timeout=WAIT_POLL_S)
-                    break
-                except requests.exceptions.ConnectionError:
-                    continue  # the long poll timed out (it reads as a connection error)
-                except requests.exceptions.ReadTimeout:
-                    continue
-            else:
-                return  # the agent stops; the next one adopts the container
-            container.reload()
-            state = dict(container.attrs.get("State") or {})
-        except docker.errors.NotFound:
-            state = None
-        except docker.errors.DockerException as exc:
-            logger.warning("cannot watch container", extra={"item": job.item_id, "error": str(exc)})
-            return
-        finally:
-            client.close()
+        exited, state = wait_for_exit(job.container_id, self._stopping)
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
+        if exited and loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 asyncio.run_coroutine_threadsafe(self._ended(job, state), loop)
 
     async def _ended(self, job: _Job, state: dict[str, Any] | None) -> None:
