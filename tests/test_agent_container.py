@@ -150,6 +150,8 @@ def test_an_oom_kill_is_reported_in_words_with_the_limit() -> None:
         "the job's container was killed: out of memory (limit 64 MiB)"
     )
     assert interpret_exit({"ExitCode": 0}, None).state is ItemState.FINISHED
+    # A child was OOM-killed but the job coped and succeeded: it finished.
+    assert interpret_exit({"ExitCode": 0, "OOMKilled": True}, 2**20).state is ItemState.FINISHED
     assert interpret_exit({"ExitCode": 3}, None).message == "the job's container exited with code 3"
     killed = interpret_exit({"ExitCode": 137}, None).message
     assert killed == "the job's container was killed by SIGKILL (exit code 137)"

@@ -357,6 +357,8 @@ class ExitOutcome:
 def interpret_exit(state: Mapping[str, Any], memory_limit: int | None) -> ExitOutcome:
     """The item's end from `docker inspect`'s State: finished, or failed and why in words."""
     code = int(state.get("ExitCode") or 0)
+    if code == 0:  # a child may have been OOM-killed, but the job handled it and succeeded
+        return ExitOutcome(ItemState.FINISHED)
     if state.get("OOMKilled"):
         limit = f" (limit {describe_size(memory_limit)})" if memory_limit else ""
         return ExitOutcome(
@@ -364,8 +366,6 @@ def interpret_exit(state: Mapping[str, Any], memory_limit: int | None) -> ExitOu
             f"the job's container was killed: out of memory{limit}; "
             "raise the queue's memory value or make the job use less",
         )
-    if code == 0:
-        return ExitOutcome(ItemState.FINISHED)
     error = str(state.get("Error") or "").strip()
     if error:
         return ExitOutcome(ItemState.FAILED, f"the job's container could not run: {error}")

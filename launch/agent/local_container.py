@@ -230,6 +230,8 @@ class LocalContainerRunner:
             self.client.images.get(spec.image)
         except docker.errors.ImageNotFound:
             present = False
+        except docker.errors.APIError as exc:  # e.g. not a valid image reference
+            raise LaunchError("launch", f"image {spec.image!r}: {exc.explanation}") from None
         if present and spec.pull_policy != "always":
             return
         if spec.pull_policy == "never":
