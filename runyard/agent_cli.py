@@ -41,12 +41,12 @@ if TYPE_CHECKING:
 @click.option("--pool", default=None, help="kubernetes: the GPU node pool's name.")
 @click.option("--namespace", default=None, help="kubernetes: namespace of the Jobs.")
 @click.option("--max-jobs", type=int, default=None, help="Items running at once [1].")
-@click.option("--gpus", type=int, default=None, help="local-process: GPUs offered [NVML count].")
+@click.option("--gpus", type=int, default=None, help="local runners: GPUs offered [NVML count].")
 @click.option("--entity", default=None, help="Entity of the queues [the key's].")
 @click.option("--name", default=None, help="Name shown in agent listings [host-pid].")
 @click.option("--server-url", default=None, help="Server URL [RUNYARD_URL, WANDB_BASE_URL].")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus /metrics here.")
-@click.option("--workdir", default=None, help="local-process: folder of job folders.")
+@click.option("--workdir", default=None, help="local runners: folder of job folders.")
 @click.option(
     "--heartbeat-interval",
     type=float,
