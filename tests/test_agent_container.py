@@ -327,6 +327,10 @@ def _containers(client: docker.DockerClient, item_id: str) -> list[Any]:
     return client.containers.list(all=True, filters={"label": f"{LABEL_ITEM}={item_id}"})
 
 
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
 def _wait_removed(client: docker.DockerClient, item_id: str, agent: ContainerAgent) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and _containers(client, item_id):
@@ -437,6 +441,11 @@ def test_a_restarted_agent_adopts_the_running_container_and_reports_its_end(
     command = "echo started; until [ -e /tmp/go ]; do sleep 0.1; done; echo ending; exit 5"
     item_id = _enqueue(api, queue, command)
     running = _wait_item(api, item_id, lambda i: i["state"] == "running", first)
+    log_file = workdir / item_id / "output.log"
+    deadline = time.monotonic() + 60  # the log streams into the item's file while it runs
+    while time.monotonic() < deadline and "started" not in _read(log_file):
+        time.sleep(0.1)
+    assert _read(log_file) == "started\n", first.output()
     first.stop(signal.SIGKILL)  # the agent dies mid-job; its container lives on
     (container,) = _containers(docker_engine, item_id)
     second = start_agent(queue)
