@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Test files run in parallel, one worker per core (CI has 2); a file stays on one worker.
 PYTEST_WORKERS ?= auto
 
-.PHONY: install run test lint format bench test-compat test-slow clean chart-lint images crds web chromium
+.PHONY: install run test lint format bench test-compat test-slow test-docker clean chart-lint images crds web chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,13 @@ test-compat: install
 
 test-slow: install
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+## The local-container runner against the real Docker engine: start one where it can, build the
+## Debian minbase test image (mmdebstrap, once), then the `docker`-marked tests.
+test-docker: install
+	hack/docker-engine.sh
+	hack/base-image.sh runyard-test/minbase:bookworm
+	$(PY) -m pytest -m docker $(PYTEST_ARGS)
 
 ## Lint the Helm chart and validate its renders strictly (helm-python-sdk, kubernetes-validate).
 chart-lint: install

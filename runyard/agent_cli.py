@@ -1,4 +1,5 @@
-"""`runyard agent`: serve launch queues with a local-process or Kubernetes runner."""
+"""`runyard agent`: serve launch queues with a local-process, local-container or Kubernetes
+runner."""
 
 from __future__ import annotations
 
@@ -26,16 +27,26 @@ if TYPE_CHECKING:
     help="YAML file of agent settings (flags override it).",
 )
 @click.option("-q", "--queue", "queues", multiple=True, help="Queue to serve (repeatable).")
-@click.option("--runner", type=click.Choice(["local-process", "kubernetes"]), default=None)
+@click.option(
+    "--runner",
+    type=click.Choice(["local-process", "local-container", "kubernetes"]),
+    default=None,
+)
+@click.option(
+    "--pull-policy",
+    type=click.Choice(["always", "if-not-present", "never"]),
+    default=None,
+    help="local-container: when to pull an item's image [if-not-present].",
+)
 @click.option("--pool", default=None, help="kubernetes: the GPU node pool's name.")
 @click.option("--namespace", default=None, help="kubernetes: namespace of the Jobs.")
 @click.option("--max-jobs", type=int, default=None, help="Items running at once [1].")
-@click.option("--gpus", type=int, default=None, help="local-process: GPUs offered [NVML count].")
+@click.option("--gpus", type=int, default=None, help="local runners: GPUs offered [NVML count].")
 @click.option("--entity", default=None, help="Entity of the queues [the key's].")
 @click.option("--name", default=None, help="Name shown in agent listings [host-pid].")
 @click.option("--server-url", default=None, help="Server URL [RUNYARD_URL, WANDB_BASE_URL].")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus /metrics here.")
-@click.option("--workdir", default=None, help="local-process: folder of job folders.")
+@click.option("--workdir", default=None, help="local runners: folder of job folders.")
 @click.option(
     "--heartbeat-interval",
     type=float,
@@ -55,6 +66,7 @@ def agent(config_path: Path | None, **flags: Any) -> None:
     overrides = {
         "queues": flags["queues"],
         "runner": flags["runner"],
+        "container.pull_policy": flags["pull_policy"],
         "pool.name": flags["pool"],
         "pool.namespace": flags["namespace"],
         "max_jobs": flags["max_jobs"],
@@ -92,13 +104,20 @@ def make_runner(config: AgentConfig, url: str, key: str) -> Runner:
         assert config.pool is not None  # the config model requires it
         return KubernetesRunner(config.pool, config.kubeconfig, config.log_tail_lines)
     from runyard.launch.agent.gpus import local_gpus
-    from runyard.launch.agent.local_process import LocalProcessRunner
 
     # NVML indices of this machine's GPUs; a configured count means the first that many.
     if config.gpus is not None:
         gpus = list(range(config.gpus))
     else:
         gpus = [gpu.index for gpu in local_gpus()]
+    if config.runner == "local-container":
+        from runyard.launch.agent.local_container import LocalContainerRunner
+
+        return LocalContainerRunner(
+            config.workdir, url, key, gpus, config.container, config.log_tail_lines
+        )
+    from runyard.launch.agent.local_process import LocalProcessRunner
+
     return LocalProcessRunner(config.workdir, url, key, gpus, config.log_tail_lines)
 
 

@@ -34,7 +34,10 @@ def test_flags_override_the_file_and_nest_into_the_pool(tmp_path: Path) -> None:
     [
         ("queues: []\n", "queues: List should have at least 1 item"),
         ("queues: [a]\nmax_jobs: many\n", "max_jobs: Input should be a valid integer"),
-        ("queues: [a]\nrunner: slurm\n", "runner: Input should be 'local-process' or 'kubernetes'"),
+        (
+            "queues: [a]\nrunner: slurm\n",
+            "runner: Input should be 'local-process', 'local-container' or 'kubernetes'",
+        ),
         ("queues: [a]\nmax_job: 3\n", "max_job: Extra inputs are not permitted"),
         ("- a\n- b\n", "must be a mapping of settings"),
         ("queues: [a\n", "is not valid YAML"),

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..kubernetes.pool import PoolSettings
+from .container_settings import ContainerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +43,16 @@ class AgentConfig(BaseModel):
     queues: list[str] = Field(
         min_length=1, description="Queues to serve: `name` or `entity/name`, best first."
     )
-    runner: Literal["local-process", "kubernetes"] = Field(
-        "local-process", description="Where items run: subprocesses here, or Kubernetes Jobs."
+    runner: Literal["local-process", "local-container", "kubernetes"] = Field(
+        "local-process",
+        description="Where items run: subprocesses or Docker containers here, or Kubernetes Jobs.",
     )
     max_jobs: int = Field(1, ge=1, le=10_000, description="Items running at once, at most.")
     gpus: int | None = Field(
         None,
         ge=0,
-        description="local-process: GPUs this machine offers; unset: count them with NVML.",
+        description="local-process/-container: GPUs this machine offers; unset: count them "
+        "with NVML.",
     )
     backfill: bool = Field(
         True, description="Let smaller items overtake one that does not fit the free GPUs."
@@ -75,6 +78,10 @@ class AgentConfig(BaseModel):
     )
     pool: PoolSettings | None = Field(
         None, description="kubernetes: the GPU node pool and how Jobs are placed on it."
+    )
+    container: ContainerSettings = Field(
+        default_factory=ContainerSettings,
+        description="local-container: pull policy, what queues may ask for, the jobs' server URL.",
     )
     kubeconfig: str | None = Field(
         None, description="kubernetes: kubeconfig file; unset: in-cluster, then ~/.kube/config."

@@ -31,9 +31,11 @@ class LiveServer:
         database_url: str | None = None,
         *,
         tls: tuple[Path, Path] | None = None,
+        bind: str = "127.0.0.1",
         **overrides: object,
     ) -> None:
-        """`tls`: (certificate chain, private key) PEM files to serve https with."""
+        """`tls`: (certificate chain, private key) PEM files to serve https with; `bind`: the
+        address to listen on (0.0.0.0: containers reach it through the bridge's gateway)."""
         self.port = free_port()
         self.settings = ServerSettings(
             host="127.0.0.1",
@@ -48,7 +50,7 @@ class LiveServer:
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             create_app(self.state),
-            host="127.0.0.1",
+            host=bind,
             port=self.port,
             log_level="warning",
             proxy_headers=False,  # as `runyard server`: the app decides whom to believe
