@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 @click.option("--pool", default=None, help="kubernetes: the GPU node pool's name.")
 @click.option("--namespace", default=None, help="kubernetes: namespace of the Jobs.")
 @click.option("--max-jobs", type=int, default=None, help="Items running at once [1].")
+@click.option(
+    "--prometheus-url",
+    default=None,
+    help="kubernetes: Prometheus scraping dcgm-exporter [the jobs' own gpu.* metrics].",
+)
 @click.option("--gpus", type=int, default=None, help="local-process: GPUs offered [NVML count].")
 @click.option("--entity", default=None, help="Entity of the queues [the key's].")
 @click.option("--name", default=None, help="Name shown in agent listings [host-pid].")
@@ -59,6 +64,7 @@ def agent(config_path: Path | None, **flags: Any) -> None:
         "pool.namespace": flags["namespace"],
         "max_jobs": flags["max_jobs"],
         "gpus": flags["gpus"],
+        "prometheus_url": flags["prometheus_url"],
         "entity": flags["entity"],
         "name": flags["name"],
         "server_url": flags["server_url"],
@@ -94,11 +100,10 @@ def make_runner(config: AgentConfig, url: str, key: str) -> Runner:
     from runyard.launch.agent.gpus import local_gpus
     from runyard.launch.agent.local_process import LocalProcessRunner
 
+    from runyard.launch.agent.config import offered_gpus
+
     # NVML indices of this machine's GPUs; a configured count means the first that many.
-    if config.gpus is not None:
-        gpus = list(range(config.gpus))
-    else:
-        gpus = [gpu.index for gpu in local_gpus()]
+    gpus = offered_gpus(config.gpus, [gpu.index for gpu in local_gpus()])
     return LocalProcessRunner(config.workdir, url, key, gpus, config.log_tail_lines)
 
 

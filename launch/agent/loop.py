@@ -4,8 +4,8 @@ Three tasks share one state (the items this agent holds):
 - claiming: a long poll with the runner's free capacity whenever a slot is free;
 - heartbeating: renews leases and learns which items were canceled or taken away;
 - reporting: sends the runner's updates to the server in order, retrying until heard;
-- sampling (runners that pin GPUs): each running job's GPUs, for the heartbeat, Prometheus
-  and the queue's idle policy (`telemetry.py`).
+- sampling: each running job's GPUs (NVML, DCGM or the job's own client;
+  `telemetry_sources.py`), for the heartbeat, Prometheus and the queue's idle policy.
 Nothing sleeps waiting for work: claims wait on the server, slots on an event.
 """
 
@@ -30,6 +30,7 @@ from .config import AgentConfig
 from .metrics import AgentMetrics
 from .runner import JobUpdate, LaunchError, Runner
 from .telemetry import NEVER_IDLE, IdleWatch, PinsGpus, idle_warning, sample_gpus
+from .telemetry_sources import DcgmSource, HasPods, NvmlSource, RunMetricsSource, TelemetrySource
 
 logger = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 10.0
@@ -55,6 +56,7 @@ class Agent:
         metrics: AgentMetrics | None = None,
         sampler: Sampler = sample_gpus,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        telemetry: TelemetrySource | None = None,
     ) -> None:
         self.config = config
         self.api = api
@@ -68,8 +70,8 @@ class Agent:
         self._capacity_changed = asyncio.Event()
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
-        # GPU telemetry: how to sample and what time it is (tests simulate both).
-        self._sampler = sampler
+        # GPU telemetry: where figures come from and what time it is (tests simulate both).
+        self.telemetry = telemetry or default_source(config, runner, api, sampler)
         self._clock = clock
         self._idle = IdleWatch()
         self._policies: dict[str, tuple[float, IdlePolicy | None]] = {}
@@ -119,7 +121,7 @@ class Agent:
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self._report_loop(), name="report"),
         ]
-        if isinstance(self.runner, PinsGpus):
+        if self.telemetry is not None:
             tasks.append(asyncio.create_task(self._telemetry_loop(), name="telemetry"))
         stop = asyncio.create_task(self._stopping.wait())
         try:
@@ -315,13 +317,16 @@ class Agent:
 
     async def sample_telemetry(self) -> None:
         """Sample each running job's GPUs once; flag (and per policy requeue) idle ones."""
-        assert isinstance(self.runner, PinsGpus)
+        assert self.telemetry is not None
         now = self._clock()
-        for item_id, held in list(self._held.items()):
-            pins = self.runner.pinned(item_id)
-            if held.item.state is not ItemState.RUNNING or not pins:
-                continue
-            samples = await asyncio.to_thread(self._sampler, pins, now)
+        running = {i: h.item for i, h in self._held.items() if h.item.state is ItemState.RUNNING}
+        if not running:
+            return
+        found = await self.telemetry.sample(running, now)
+        for item_id, samples in found.items():
+            held = self._held.get(item_id)
+            if held is None:
+                continue  # ended while its figures were read
             for sample in samples:
                 labels = (item_id, str(sample.gpu))
                 self.metrics.gpu_utilization.labels(*labels).set(sample.utilization_percent)
@@ -372,3 +377,17 @@ class Agent:
             self._slot_free.set()
             self._capacity_changed.set()
         self.metrics.running.set(len(self._held))
+
+
+def default_source(
+    config: AgentConfig, runner: Runner, api: AgentApi, sampler: Sampler
+) -> TelemetrySource | None:
+    """NVML for pinned local jobs; DCGM (with a Prometheus URL) or the job's own client's
+    metrics for Kubernetes jobs; None for a runner that knows neither."""
+    if isinstance(runner, PinsGpus):
+        return NvmlSource(runner, sampler)
+    if isinstance(runner, HasPods):
+        if config.prometheus_url:
+            return DcgmSource(runner, config.prometheus_url)
+        return RunMetricsSource(runner, api)
+    return None

@@ -255,6 +255,21 @@ class KubernetesRunner:
         self._tracked[item.id] = tracked
         self._evaluate(tracked)
 
+    @property
+    def namespace(self) -> str:
+        """Where the pool's Jobs run."""
+        return self.pool.namespace
+
+    def running_pods(self, item_id: str) -> list[str]:
+        """Names of the item's running pods (its current attempt's): whose GPUs it holds."""
+        tracked = self._tracked.get(item_id)
+        if tracked is None:
+            return []
+        pods = self._pods.get(tracked.job, {})
+        return sorted(
+            name for name, pod in pods.items() if (pod.get("status") or {}).get("phase") == "Running"
+        )
+
     async def cancel(self, item_id: str) -> None:
         """Delete the item's workload (its pods go with it, in the background)."""
         tracked = self._tracked.pop(item_id, None)
