@@ -97,10 +97,9 @@ def make_runner(config: AgentConfig, url: str, key: str) -> Runner:
 
         assert config.pool is not None  # the config model requires it
         return KubernetesRunner(config.pool, config.kubeconfig, config.log_tail_lines)
+    from runyard.launch.agent.config import offered_gpus
     from runyard.launch.agent.gpus import local_gpus
     from runyard.launch.agent.local_process import LocalProcessRunner
-
-    from runyard.launch.agent.config import offered_gpus
 
     # NVML indices of this machine's GPUs; a configured count means the first that many.
     gpus = offered_gpus(config.gpus, [gpu.index for gpu in local_gpus()])

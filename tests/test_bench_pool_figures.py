@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "hack" / "bench"))
 
-from pool_figures import (  # noqa: E402 (the path above first)
+from pool_figures import (
     PoolState,
     Stretch,
     Waiting,

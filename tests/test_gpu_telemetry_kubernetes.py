@@ -89,7 +89,7 @@ class FakePrometheus:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 url = urlparse(self.path)
                 if url.path != "/api/v1/query":
                     self.send_error(404)
@@ -267,7 +267,8 @@ def test_dcgm_vectors_become_each_pods_gpu_samples() -> None:
     )
     assert samples["train-a.b-x1"][0].utilization_percent == 3
     # A gang's pods each hold their node's GPU 0: the job's GPUs are then numbered in order.
-    by_pod = {"w-0": [busy.model_copy(update={"gpu": 0})], "w-1": [busy.model_copy(update={"gpu": 0})]}
+    gpu0 = busy.model_copy(update={"gpu": 0})
+    by_pod = {"w-0": [gpu0], "w-1": [gpu0]}
     assert [s.gpu for s in merge_pods(by_pod, ["w-1", "w-0"])] == [0, 1]
 
 
@@ -293,8 +294,12 @@ def test_a_prometheus_url_that_is_not_http_names_the_field() -> None:
     with pytest.raises(ConfigError, match=r"prometheus_url: .*must be an http\(s\) URL"):
         load_agent_config(
             None,
-            {"queues": ["q"], "runner": "kubernetes", "pool.name": "a100",
-             "prometheus_url": "prometheus:9090"},
+            {
+                "queues": ["q"],
+                "runner": "kubernetes",
+                "pool.name": "a100",
+                "prometheus_url": "prometheus:9090",
+            },
         )
 
 
@@ -324,8 +329,10 @@ def test_dcgm_figures_show_on_the_item_and_an_idle_job_is_flagged(
         assert agent.clock.readings >= 30  # flagged after 30 simulated minutes, not sooner
         item = cluster.item(busy)
         assert _idle_warnings(item) == []
-        figures = [(s["gpu"], s["utilization_percent"], s["memory_used_mib"], s["power_w"])
-                   for s in item["gpu_telemetry"]]
+        figures = [
+            (s["gpu"], s["utilization_percent"], s["memory_used_mib"], s["power_w"])
+            for s in item["gpu_telemetry"]
+        ]
         assert figures == [(2, 93, 40960, 350), (3, 93, 40960, 350)]
         metrics = cluster.api.get("/metrics").text
         assert f'runyard_item_gpu_utilization_percent{{gpu="3",item="{busy}"}} 93.0' in metrics
@@ -384,8 +391,9 @@ def test_without_prometheus_the_jobs_own_client_metrics_are_its_figures(
         run_id = until(cluster, lambda i=item_id: cluster.item(i)["run_id"], what="a run id")
         until(
             cluster,
-            lambda r=run_id: cluster.api.get(f"/api/v1/runs/admin/{project}/{r}").status_code
-            == 200,
+            lambda r=run_id: (
+                cluster.api.get(f"/api/v1/runs/admin/{project}/{r}").status_code == 200
+            ),
             what="the client's run",
         )
         _post_gpu_events(cluster, project, run_id, util)
@@ -411,5 +419,8 @@ def test_without_prometheus_the_jobs_own_client_metrics_are_its_figures(
         287.5,
     )
     assert "GPU 0: 91 %, 40.0 GiB, 288 W" in _queue_page(cluster, queue)
+    # The run's launch item carries them too (what the run page shows of its job).
+    launched = cluster.api.get(f"/api/v1/runs/admin/{project}/{item['run_id']}/launch-item")
+    assert launched.json()["gpu_telemetry"][0]["utilization_percent"] == 91
     metrics = cluster.api.get("/metrics").text
     assert f'runyard_item_gpu_power_w{{gpu="0",item="{busy}"}} 287.5' in metrics

@@ -157,7 +157,9 @@ def offered_gpus(configured: int | None, found: list[int]) -> list[int]:
     if configured is None:
         return list(found)
     if configured > len(found):
-        have = f"{len(found)} ({', '.join(map(str, found))})" if found else "none (no NVIDIA driver)"
+        have = (
+            f"{len(found)} ({', '.join(map(str, found))})" if found else "none (no NVIDIA driver)"
+        )
         raise ConfigError(
             f"gpus: the agent offers {configured} GPUs but NVML finds {have} on this machine; "
             "lower gpus (or --gpus) to at most that, or leave it unset to offer all of them"

@@ -10,6 +10,7 @@ agent they come from.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,3 +178,20 @@ def node_room(free_per_node: list[int], unplaced: int) -> list[int]:
         unplaced -= take
         room.append(free - take)
     return sorted(room, reverse=True)
+
+
+def not_created_gpus(jobs: Iterable[tuple[int, int, int]]) -> int:
+    """GPUs of pods the agent's just-created Jobs will still get: for each Job, (pods it
+    runs, pods the watch has seen of it, GPUs per pod).
+
+    A Job's pods appear some time after the Job (its controller makes them): until then no
+    node counts their GPUs, and a claim offering them would take more than the pool has.
+    """
+    return sum(max(0, pods - seen) * gpus for pods, seen, gpus in jobs)
+
+
+def offered_gpus(free_per_node: list[int], unplaced: int) -> tuple[int, list[int]]:
+    """The most GPUs one more pod is promised, and each node's room, once `unplaced` GPUs
+    (pods not created or not placed yet) are taken from the largest nodes first."""
+    room = node_room(free_per_node, unplaced)
+    return (room[0] if room else 0), room

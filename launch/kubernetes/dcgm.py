@@ -76,9 +76,7 @@ def dcgm_query(namespace: str, pods: Sequence[str]) -> str:
     return " or ".join(selectors)
 
 
-def dcgm_samples(
-    answer: PromAnswer, namespace: str, at: datetime
-) -> dict[str, list[GpuSample]]:
+def dcgm_samples(answer: PromAnswer, namespace: str, at: datetime) -> dict[str, list[GpuSample]]:
     """Each pod's GPUs as samples, by pod name; GPUs missing utilisation are left out.
 
     A pod's GPUs keep their device index on the node (`gpu` label); a GPU is one sample
