@@ -239,6 +239,11 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=0.25, help="quiet seconds per step")
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgres", "redis"])
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--pack",
+        action="store_true",
+        help="the scheduler bin-packs GPUs (MostAllocated) instead of spreading them",
+    )
     parser.add_argument("--max-minutes", type=float, default=30)
     args = parser.parse_args()
     log_setup.configure(logging.WARNING)
@@ -251,7 +256,7 @@ def main() -> None:
         server(args.backend) as srv,
         srv.api() as api,
         FakeKubernetes(namespaces=(NS,)) as fake,
-        ClusterSimulator(fake, events=False, start_delay_s=0, clock=clock) as sim,
+        ClusterSimulator(fake, events=False, start_delay_s=0, clock=clock, pack=args.pack) as sim,
     ):
         queues, pools, node_names = [], [], []
         for p in range(args.pools):
@@ -434,7 +439,8 @@ def main() -> None:
     waits = waits_by_priority(enqueued, started, priority_of)
     title = (
         f"{args.items} items, {args.pools} pools x {args.nodes} nodes x {args.gpus} GPUs, "
-        f"load {args.load:g} ({args.backend}; simulated cluster and clock)"
+        f"load {args.load:g}, {'bin-packing' if args.pack else 'spreading'} scheduler "
+        f"({args.backend}; simulated cluster and clock)"
     )
     table = Table(title=title)
     for column in (

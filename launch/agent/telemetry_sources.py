@@ -84,12 +84,9 @@ def merge_pods(by_pod: Mapping[str, list[GpuSample]], pods: Sequence[str]) -> li
 class DcgmSource:
     """dcgm-exporter's gauges of each job's running pods, through Prometheus's query API."""
 
-    def __init__(
-        self, runner: HasPods, prometheus_url: str, http: httpx.AsyncClient | None = None
-    ) -> None:
+    def __init__(self, runner: HasPods, prometheus_url: str) -> None:
         self.runner = runner
         self.url = prometheus_url.rstrip("/") + "/api/v1/query"
-        self._http = http or httpx.AsyncClient(timeout=10.0)
 
     async def sample(
         self, items: Mapping[str, QueueItem], at: datetime
@@ -101,7 +98,10 @@ class DcgmSource:
             return {}
         query = dcgm_query(self.runner.namespace, every)
         try:
-            response = await self._http.get(self.url, params={"query": query})
+            # A client per tick (every telemetry_interval_s): nothing to close when the agent
+            # stops, and no connection kept to a Prometheus that may move.
+            async with httpx.AsyncClient(timeout=10.0) as http:
+                response = await http.get(self.url, params={"query": query})
             answer = PromAnswer.model_validate(response.json())
         except (httpx.HTTPError, ValueError) as exc:
             logger.warning("cannot read DCGM metrics", extra={"url": self.url, "error": str(exc)})

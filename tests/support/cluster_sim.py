@@ -112,9 +112,11 @@ class ClusterSimulator:
         autostart: bool = True,
         processes: LocalContainers | None = None,
         clock: Callable[[], float] = time.monotonic,
+        pack: bool = False,
     ) -> None:
         # Seconds the simulated containers live by; a benchmark passes a simulated clock.
         self.clock = clock
+        self.pack = pack  # score nodes MostAllocated (bin-packing) instead of LeastAllocated
         self.fake = fake
         self.store = fake.store
         self.start_delay_s = start_delay_s
@@ -635,7 +637,7 @@ class ClusterSimulator:
         )
         for pod in pending:
             meta = pod["metadata"]
-            node, message = choose_node(pod, live, used)
+            node, message = choose_node(pod, live, used, self.pack)
             if node is not None:
                 name = node["metadata"]["name"]
                 mine = used.setdefault(name, {})
