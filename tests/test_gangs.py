@@ -14,7 +14,12 @@ from typing import Any
 import httpx
 
 from runyard.launch.gangs import gang_fits, gang_size
-from runyard.launch.kubernetes.capacity import node_room, not_created_gpus, offered_gpus
+from runyard.launch.kubernetes.capacity import (
+    less_claimed,
+    node_room,
+    not_created_gpus,
+    offered_gpus,
+)
 from runyard.launch.kubernetes.pool import WorkloadKind
 from runyard.launch.models import ItemState, Priority, QueueItem, Requirements
 from runyard.launch.queue.rules import Candidate, fits, pick_claim
@@ -82,6 +87,14 @@ def test_gpus_of_pods_a_new_job_has_not_got_yet_are_not_offered_again() -> None:
     assert offered_gpus([8, 4], 4 + 8) == (0, [0, 0])  # nothing left for another pod
     assert offered_gpus([8, 8], 2) == (8, [8, 6])  # the guess takes from the largest
     assert offered_gpus([], 0) == (0, [])
+    # Items claimed but not yet handed to the runner are not in its count either.
+    pool = Requirements(gpus=8, pods=50, node_free=[8, 8, 0, 0])
+    gang = Requirements(gpus=8, pods=2)
+    assert less_claimed(pool, [gang]) == Requirements(gpus=0, pods=50, node_free=[0, 0, 0, 0])
+    assert less_claimed(pool, [Requirements(gpus=2)]).node_free == [8, 6, 0, 0]
+    assert less_claimed(pool, []) is pool
+    one_machine = Requirements(gpus=4, pods=3)  # no node_free: a local agent
+    assert less_claimed(one_machine, [Requirements(gpus=3)]).gpus == 1
 
 
 def test_the_claim_passes_over_a_gang_that_does_not_fit_and_max_jobs_counts_pods() -> None:

@@ -23,6 +23,7 @@ from importlib.metadata import version
 
 from ..gangs import MAX_PODS
 from ..idle import GpuSample, IdleAction, IdlePolicy
+from ..kubernetes.capacity import less_claimed
 from ..kubernetes.pool import pool_policy
 from ..models import ItemError, ItemState, QueueItem, Requirements, capacity_doc
 from .api import AgentApi, Refused
@@ -65,6 +66,11 @@ class Agent:
         self.agent_id = ""
         self.queues: list[str] = []
         self._held: dict[str, _Held] = {}
+        # Claimed, not yet handed to the runner: its capacity does not count them yet.
+        self._handing: set[str] = set()
+        # Capacity is computed and sent under this lock, so a heartbeat computed before a
+        # claim returned never reaches the server after the next claim (and overwrites it).
+        self._capacity_lock = asyncio.Lock()
         self._updates: asyncio.Queue[JobUpdate] = asyncio.Queue()
         self._slot_free = asyncio.Event()
         self._capacity_changed = asyncio.Event()
@@ -86,6 +92,8 @@ class Agent:
         capacity = await self.runner.capacity()
         if capacity is None:
             return None
+        handing = [self._held[i].item.requirements for i in self._handing if i in self._held]
+        capacity = less_claimed(capacity, handing)
         held = self.held_pods
         # A gang larger than max_jobs would never fit: it may run alone, on an idle agent.
         slots = self.config.max_jobs - held if held else MAX_PODS
@@ -164,7 +172,8 @@ class Agent:
             while self.held_pods >= self.config.max_jobs:
                 self._slot_free.clear()
                 await self._slot_free.wait()
-            capacity = await self.free_capacity()
+            async with self._capacity_lock:  # no heartbeat with older numbers in flight
+                capacity = await self.free_capacity()
             if capacity is not None:
                 self.metrics.gpus_free.set(capacity.gpus)
             try:
@@ -185,8 +194,12 @@ class Agent:
                 continue
             self.metrics.claims.labels(item.queue).inc()
             self._held[item.id] = _Held(item)
+            self._handing.add(item.id)
             self.metrics.running.set(len(self._held))
-            await self._launch(item)
+            try:
+                await self._launch(item)
+            finally:
+                self._handing.discard(item.id)
 
     async def _launch(self, item: QueueItem) -> None:
         started = time.monotonic()
@@ -221,14 +234,15 @@ class Agent:
 
     async def announce_capacity(self) -> None:
         """Tell the server the free capacity now, so a waiting claim uses it at once."""
-        capacity = await self.free_capacity()
-        if capacity is None:
-            return  # no limit: the claim never waited on capacity
-        status = self.status()
-        try:
-            await self.api.heartbeat(self.agent_id, [], status, capacity)
-        except Exception as exc:
-            logger.warning("capacity heartbeat failed", extra={"error": str(exc)})
+        async with self._capacity_lock:
+            capacity = await self.free_capacity()
+            if capacity is None:
+                return  # no limit: the claim never waited on capacity
+            status = self.status()
+            try:
+                await self.api.heartbeat(self.agent_id, [], status, capacity)
+            except Exception as exc:
+                logger.warning("capacity heartbeat failed", extra={"error": str(exc)})
 
     def status(self) -> str:
         """busy (every job slot taken), running (some) or polling (none)."""
@@ -240,12 +254,13 @@ class Agent:
         """Renew leases; stop workloads whose items were canceled or taken away. The free
         capacity goes along: the server explains pending items with it."""
         try:
-            capacity = await self.free_capacity()
-            telemetry = {i: s for i in self._held if (s := self._idle.latest(i))}
-            extra = {"telemetry": telemetry} if telemetry else {}
-            items = await self.api.heartbeat(
-                self.agent_id, list(self._held), self.status(), capacity, **extra
-            )
+            async with self._capacity_lock:
+                capacity = await self.free_capacity()
+                telemetry = {i: s for i in self._held if (s := self._idle.latest(i))}
+                extra = {"telemetry": telemetry} if telemetry else {}
+                items = await self.api.heartbeat(
+                    self.agent_id, list(self._held), self.status(), capacity, **extra
+                )
         except Exception as exc:
             logger.warning("heartbeat failed", extra={"error": str(exc)})
             return

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..models import Requirements
 from .pool import PoolSettings, gpu_toleration
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
@@ -195,3 +196,16 @@ def offered_gpus(free_per_node: list[int], unplaced: int) -> tuple[int, list[int
     (pods not created or not placed yet) are taken from the largest nodes first."""
     room = node_room(free_per_node, unplaced)
     return (room[0] if room else 0), room
+
+
+def less_claimed(capacity: Requirements, claimed: Iterable[Requirements]) -> Requirements:
+    """The capacity minus items claimed but not yet handed to the runner (whose own count
+    does not know them yet): their pods are taken from the largest nodes first."""
+    taken = sum(r.gpus * r.pods for r in claimed)
+    if taken == 0:
+        return capacity
+    node_free = capacity.node_free
+    if node_free is not None:
+        gpus, room = offered_gpus(node_free, taken)
+        return capacity.model_copy(update={"gpus": min(capacity.gpus, gpus), "node_free": room})
+    return capacity.model_copy(update={"gpus": max(0, capacity.gpus - taken)})
