@@ -146,7 +146,12 @@ class AgentThread:
         self, url: str, queue: str, pool: PoolSettings, fake: FakeKubernetes, clock: SimClock
     ) -> None:
         config = AgentConfig(
-            queues=[queue], runner="kubernetes", pool=pool, max_jobs=256, heartbeat_interval_s=5
+            queues=[queue],
+            runner="kubernetes",
+            pool=pool,
+            max_jobs=256,
+            heartbeat_interval_s=5,
+            telemetry_interval_s=3600,  # no GPU figures to read here: keep the server free
         )
         self.pool = pool
         self.api = CountingApi(url, ADMIN_KEY)
