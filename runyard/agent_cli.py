@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 @click.option("--pool", default=None, help="kubernetes: the GPU node pool's name.")
 @click.option("--namespace", default=None, help="kubernetes: namespace of the Jobs.")
 @click.option("--max-jobs", type=int, default=None, help="Items running at once [1].")
+@click.option(
+    "--prometheus-url",
+    default=None,
+    help="kubernetes: Prometheus scraping dcgm-exporter [the jobs' own gpu.* metrics].",
+)
 @click.option("--gpus", type=int, default=None, help="local runners: GPUs offered [NVML count].")
 @click.option("--entity", default=None, help="Entity of the queues [the key's].")
 @click.option("--name", default=None, help="Name shown in agent listings [host-pid].")
@@ -71,6 +76,7 @@ def agent(config_path: Path | None, **flags: Any) -> None:
         "pool.namespace": flags["namespace"],
         "max_jobs": flags["max_jobs"],
         "gpus": flags["gpus"],
+        "prometheus_url": flags["prometheus_url"],
         "entity": flags["entity"],
         "name": flags["name"],
         "server_url": flags["server_url"],
@@ -103,13 +109,11 @@ def make_runner(config: AgentConfig, url: str, key: str) -> Runner:
 
         assert config.pool is not None  # the config model requires it
         return KubernetesRunner(config.pool, config.kubeconfig, config.log_tail_lines)
+    from runyard.launch.agent.config import offered_gpus
     from runyard.launch.agent.gpus import local_gpus
 
     # NVML indices of this machine's GPUs; a configured count means the first that many.
-    if config.gpus is not None:
-        gpus = list(range(config.gpus))
-    else:
-        gpus = [gpu.index for gpu in local_gpus()]
+    gpus = offered_gpus(config.gpus, [gpu.index for gpu in local_gpus()])
     if config.runner == "local-container":
         from runyard.launch.agent.local_container import LocalContainerRunner
 

@@ -14,7 +14,12 @@ from typing import Any
 import httpx
 
 from runyard.launch.gangs import gang_fits, gang_size
-from runyard.launch.kubernetes.capacity import node_room
+from runyard.launch.kubernetes.capacity import (
+    less_claimed,
+    node_room,
+    not_created_gpus,
+    offered_gpus,
+)
 from runyard.launch.kubernetes.pool import WorkloadKind
 from runyard.launch.models import ItemState, Priority, QueueItem, Requirements
 from runyard.launch.queue.rules import Candidate, fits, pick_claim
@@ -71,6 +76,25 @@ def test_a_gang_fits_node_by_node_not_by_the_sum() -> None:
     assert gang_fits(2, 4, [8])  # four 2-GPU pods share one node
     assert gang_fits(0, 100, [])  # CPU pods: GPUs do not limit them
     assert node_room([8, 8, 8], 4) == [8, 8, 4]  # unplaced pods take from the largest
+
+
+def test_gpus_of_pods_a_new_job_has_not_got_yet_are_not_offered_again() -> None:
+    # The pool benchmark found it: right after a Job is created its pods do not exist, so no
+    # node counts their GPUs and the next claim was offered them too (a pod then waited,
+    # unschedulable, while an item that fitted could have run).
+    just_created = [(1, 0, 4), (2, 1, 8), (1, 1, 2)]  # (pods, pods seen, GPUs per pod)
+    assert not_created_gpus(just_created) == 4 + 8
+    assert offered_gpus([8, 4], 4 + 8) == (0, [0, 0])  # nothing left for another pod
+    assert offered_gpus([8, 8], 2) == (8, [8, 6])  # the guess takes from the largest
+    assert offered_gpus([], 0) == (0, [])
+    # Items claimed but not yet handed to the runner are not in its count either.
+    pool = Requirements(gpus=8, pods=50, node_free=[8, 8, 0, 0])
+    gang = Requirements(gpus=8, pods=2)
+    assert less_claimed(pool, [gang]) == Requirements(gpus=0, pods=50, node_free=[0, 0, 0, 0])
+    assert less_claimed(pool, [Requirements(gpus=2)]).node_free == [8, 6, 0, 0]
+    assert less_claimed(pool, []) is pool
+    one_machine = Requirements(gpus=4, pods=3)  # no node_free: a local agent
+    assert less_claimed(one_machine, [Requirements(gpus=3)]).gpus == 1
 
 
 def test_the_claim_passes_over_a_gang_that_does_not_fit_and_max_jobs_counts_pods() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from runyard.agent_cli import make_runner
-from runyard.launch.agent.config import load_agent_config
+from runyard.launch.agent.config import ConfigError, load_agent_config
 from runyard.launch.agent.gpu_pinning import GpuRequestError, pick_gpus, visible_devices_env
 from runyard.launch.agent.gpus import local_gpus
 from runyard.launch.agent.local_process import LocalProcessRunner
@@ -108,6 +108,33 @@ def test_asking_for_more_gpus_than_the_machine_has_names_the_field() -> None:
         pick_gpus([0, 1], {"a": (0,)}, 2)
     with pytest.raises(GpuRequestError, match=r"machine has none"):
         pick_gpus([], {}, 1)
+
+
+def test_an_agent_offering_more_gpus_than_the_machine_has_names_the_field(
+    two_gpus: FakeNvml, tmp_path: Path
+) -> None:
+    config = load_agent_config(None, {"queues": ["q"], "workdir": str(tmp_path), "gpus": 3})
+    with pytest.raises(
+        ConfigError,
+        match=r"^gpus: the agent offers 3 GPUs but NVML finds 2 \(0, 1\) on this machine; "
+        r"lower gpus \(or --gpus\)",
+    ):
+        make_runner(config, "http://unused", "key")
+    fewer = load_agent_config(None, {"queues": ["q"], "workdir": str(tmp_path), "gpus": 1})
+    runner = make_runner(fewer, "http://unused", "key")
+    assert isinstance(runner, LocalProcessRunner) and runner.gpus == [0]
+
+
+def test_the_agent_command_refuses_gpus_on_a_machine_without_any(tmp_path: Path) -> None:
+    # This machine has no NVIDIA driver: NVML finds no GPU, so offering 2 is a config error
+    # (found before the server is ever called: none listens at this URL).
+    env = {**os.environ, "RUNYARD_URL": "http://127.0.0.1:9", "RUNYARD_API_KEY": "key"}
+    command = [sys.executable, "-m", "runyard.cli", "agent", "-q", "q", "--gpus", "2"]
+    command += ["--workdir", str(tmp_path / "jobs")]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "gpus: the agent offers 2 GPUs but NVML finds none (no NVIDIA driver)" in result.stderr
+    assert not (tmp_path / "jobs").exists()  # refused before anything was started
 
 
 def test_two_one_gpu_items_on_a_two_gpu_machine_see_different_gpus(

@@ -147,6 +147,27 @@ class AgentApi:
         policy = result.get("idle_policy")
         return IdlePolicy.model_validate(policy) if policy else None
 
+    async def run_gpu_metrics(self, entity: str, project: str, run_id: str) -> dict[str, float]:
+        """The latest value of each `system.gpu.*` metric the run's client logged ({}: none
+        yet, or no such run yet)."""
+        try:
+            result = await self._call(
+                "GET",
+                f"/runs/{entity}/{project}/{run_id}/system",
+                retry=False,
+                params={"buckets": 1},
+            )
+        except Refused as exc:
+            if exc.status == 404:  # the job's client has not created its run yet
+                return {}
+            raise
+        series = (result or {}).get("series") or {}
+        return {
+            key: float(buckets[-1]["last"])
+            for key, buckets in series.items()
+            if key.startswith("system.gpu.") and buckets
+        }
+
     async def adopt(self, agent_id: str, item_ids: list[str]) -> list[QueueItem]:
         """Take over the items whose workloads this agent found after a restart."""
         result = await self._call(

@@ -65,7 +65,12 @@ class AgentConfig(BaseModel):
         10,
         gt=0,
         le=3600,
-        description="local-process: how often each job's GPUs are sampled (NVML).",
+        description="How often each job's GPUs are sampled (NVML, DCGM or the job's client).",
+    )
+    prometheus_url: str | None = Field(
+        None,
+        description="kubernetes: Prometheus that scrapes dcgm-exporter, for each job's GPU "
+        "figures; unset: the gpu.* system metrics the job's wandb client logs.",
     )
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Serve Prometheus /metrics here (0: any free port)."
@@ -92,6 +97,16 @@ class AgentConfig(BaseModel):
     def _absolute_workdir(cls, value: Path) -> Path:
         # Jobs run in their own folders: a relative workdir would resolve against each job's.
         return value.expanduser().resolve()
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"prometheus_url must be an http(s) URL, not {value!r}: the Prometheus "
+                "server's base URL, e.g. http://prometheus.monitoring:9090"
+            )
+        return value
 
     @model_validator(mode="after")
     def _pool_for_kubernetes(self) -> AgentConfig:
@@ -138,6 +153,25 @@ def load_agent_config(path: Path | None, overrides: dict[str, Any]) -> AgentConf
             problems.append(f"{field}: {err['msg']}")
         source = f" in {path}" if path else ""
         raise ConfigError(f"invalid agent settings{source}:\n  " + "\n  ".join(problems)) from None
+
+
+def offered_gpus(configured: int | None, found: list[int]) -> list[int]:
+    """The NVML indices a local-process agent offers: `gpus` first ones, or all it found.
+
+    ConfigError when `gpus` asks for more than NVML found: jobs pinned to GPUs that do not
+    exist would fail at launch, one after the other.
+    """
+    if configured is None:
+        return list(found)
+    if configured > len(found):
+        have = (
+            f"{len(found)} ({', '.join(map(str, found))})" if found else "none (no NVIDIA driver)"
+        )
+        raise ConfigError(
+            f"gpus: the agent offers {configured} GPUs but NVML finds {have} on this machine; "
+            "lower gpus (or --gpus) to at most that, or leave it unset to offer all of them"
+        )
+    return list(found[:configured])
 
 
 def resolve_server(config: AgentConfig) -> tuple[str, str]:

@@ -4,8 +4,8 @@ Three tasks share one state (the items this agent holds):
 - claiming: a long poll with the runner's free capacity whenever a slot is free;
 - heartbeating: renews leases and learns which items were canceled or taken away;
 - reporting: sends the runner's updates to the server in order, retrying until heard;
-- sampling (runners that pin GPUs): each running job's GPUs, for the heartbeat, Prometheus
-  and the queue's idle policy (`telemetry.py`).
+- sampling: each running job's GPUs (NVML, DCGM or the job's own client;
+  `telemetry_sources.py`), for the heartbeat, Prometheus and the queue's idle policy.
 Nothing sleeps waiting for work: claims wait on the server, slots on an event.
 """
 
@@ -23,6 +23,7 @@ from importlib.metadata import version
 
 from ..gangs import MAX_PODS
 from ..idle import GpuSample, IdleAction, IdlePolicy
+from ..kubernetes.capacity import less_claimed
 from ..kubernetes.pool import pool_policy
 from ..models import ItemError, ItemState, QueueItem, Requirements, capacity_doc
 from .api import AgentApi, Refused
@@ -30,6 +31,7 @@ from .config import AgentConfig
 from .metrics import AgentMetrics
 from .runner import JobUpdate, LaunchError, Runner
 from .telemetry import NEVER_IDLE, IdleWatch, PinsGpus, idle_warning, sample_gpus
+from .telemetry_sources import DcgmSource, HasPods, NvmlSource, RunMetricsSource, TelemetrySource
 
 logger = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 10.0
@@ -74,6 +76,7 @@ class Agent:
         metrics: AgentMetrics | None = None,
         sampler: Sampler = sample_gpus,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        telemetry: TelemetrySource | None = None,
     ) -> None:
         self.config = config
         self.api = api
@@ -82,13 +85,18 @@ class Agent:
         self.agent_id = ""
         self.queues: list[str] = []
         self._held: dict[str, _Held] = {}
+        # Claimed, not yet handed to the runner: its capacity does not count them yet.
+        self._handing: set[str] = set()
+        # Capacity is computed and sent under this lock, so a heartbeat computed before a
+        # claim returned never reaches the server after the next claim (and overwrites it).
+        self._capacity_lock = asyncio.Lock()
         self._updates: asyncio.Queue[JobUpdate] = asyncio.Queue()
         self._slot_free = asyncio.Event()
         self._capacity_changed = asyncio.Event()
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
-        # GPU telemetry: how to sample and what time it is (tests simulate both).
-        self._sampler = sampler
+        # GPU telemetry: where figures come from and what time it is (tests simulate both).
+        self.telemetry = telemetry or default_source(config, runner, api, sampler)
         self._clock = clock
         self._idle = IdleWatch()
         self._policies: dict[str, tuple[float, IdlePolicy | None]] = {}
@@ -103,6 +111,8 @@ class Agent:
         capacity = await self.runner.capacity()
         if capacity is None:
             return None
+        handing = [self._held[i].item.requirements for i in self._handing if i in self._held]
+        capacity = less_claimed(capacity, handing)
         held = self.held_pods
         # A gang larger than max_jobs would never fit: it may run alone, on an idle agent.
         slots = self.config.max_jobs - held if held else MAX_PODS
@@ -138,7 +148,7 @@ class Agent:
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self._report_loop(), name="report"),
         ]
-        if isinstance(self.runner, PinsGpus):
+        if self.telemetry is not None:
             tasks.append(asyncio.create_task(self._telemetry_loop(), name="telemetry"))
         stop = asyncio.create_task(self._stopping.wait())
         try:
@@ -181,7 +191,8 @@ class Agent:
             while self.held_pods >= self.config.max_jobs:
                 self._slot_free.clear()
                 await self._slot_free.wait()
-            capacity = await self.free_capacity()
+            async with self._capacity_lock:  # no heartbeat with older numbers in flight
+                capacity = await self.free_capacity()
             if capacity is not None:
                 self.metrics.gpus_free.set(capacity.gpus)
             try:
@@ -202,8 +213,12 @@ class Agent:
                 continue
             self.metrics.claims.labels(item.queue).inc()
             self._held[item.id] = _Held(item, lease_expires_at=item.lease_expires_at)
+            self._handing.add(item.id)
             self.metrics.running.set(len(self._held))
-            await self._launch(item)
+            try:
+                await self._launch(item)
+            finally:
+                self._handing.discard(item.id)
 
     async def _launch(self, item: QueueItem) -> None:
         started = time.monotonic()
@@ -240,14 +255,15 @@ class Agent:
 
     async def announce_capacity(self) -> None:
         """Tell the server the free capacity now, so a waiting claim uses it at once."""
-        capacity = await self.free_capacity()
-        if capacity is None:
-            return  # no limit: the claim never waited on capacity
-        status = self.status()
-        try:
-            await self.api.heartbeat(self.agent_id, [], status, capacity)
-        except Exception as exc:
-            logger.warning("capacity heartbeat failed", extra={"error": str(exc)})
+        async with self._capacity_lock:
+            capacity = await self.free_capacity()
+            if capacity is None:
+                return  # no limit: the claim never waited on capacity
+            status = self.status()
+            try:
+                await self.api.heartbeat(self.agent_id, [], status, capacity)
+            except Exception as exc:
+                logger.warning("capacity heartbeat failed", extra={"error": str(exc)})
 
     def status(self) -> str:
         """busy (every job slot taken), running (some) or polling (none)."""
@@ -259,12 +275,13 @@ class Agent:
         """Renew leases; stop workloads whose items were canceled or taken away. The free
         capacity goes along: the server explains pending items with it."""
         try:
-            capacity = await self.free_capacity()
-            telemetry = {i: s for i in self._held if (s := self._idle.latest(i))}
-            extra = {"telemetry": telemetry} if telemetry else {}
-            items = await self.api.heartbeat(
-                self.agent_id, list(self._held), self.status(), capacity, **extra
-            )
+            async with self._capacity_lock:
+                capacity = await self.free_capacity()
+                telemetry = {i: s for i in self._held if (s := self._idle.latest(i))}
+                extra = {"telemetry": telemetry} if telemetry else {}
+                items = await self.api.heartbeat(
+                    self.agent_id, list(self._held), self.status(), capacity, **extra
+                )
         except Exception as exc:
             logger.warning("heartbeat failed", extra={"error": str(exc)})
             return
@@ -338,13 +355,16 @@ class Agent:
 
     async def sample_telemetry(self) -> None:
         """Sample each running job's GPUs once; flag (and per policy requeue) idle ones."""
-        assert isinstance(self.runner, PinsGpus)
+        assert self.telemetry is not None
         now = self._clock()
-        for item_id, held in list(self._held.items()):
-            pins = self.runner.pinned(item_id)
-            if held.item.state is not ItemState.RUNNING or not pins:
-                continue
-            samples = await asyncio.to_thread(self._sampler, pins, now)
+        running = {i: h.item for i, h in self._held.items() if h.item.state is ItemState.RUNNING}
+        if not running:
+            return
+        found = await self.telemetry.sample(running, now)
+        for item_id, samples in found.items():
+            held = self._held.get(item_id)
+            if held is None:
+                continue  # ended while its figures were read
             for sample in samples:
                 labels = (item_id, str(sample.gpu))
                 self.metrics.gpu_utilization.labels(*labels).set(sample.utilization_percent)
@@ -395,3 +415,17 @@ class Agent:
             self._slot_free.set()
             self._capacity_changed.set()
         self.metrics.running.set(len(self._held))
+
+
+def default_source(
+    config: AgentConfig, runner: Runner, api: AgentApi, sampler: Sampler
+) -> TelemetrySource | None:
+    """NVML for pinned local jobs; DCGM (with a Prometheus URL) or the job's own client's
+    metrics for Kubernetes jobs; None for a runner that knows neither."""
+    if isinstance(runner, PinsGpus):
+        return NvmlSource(runner, sampler)
+    if isinstance(runner, HasPods):
+        if config.prometheus_url:
+            return DcgmSource(runner, config.prometheus_url)
+        return RunMetricsSource(runner, api)
+    return None

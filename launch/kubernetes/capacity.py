@@ -10,9 +10,11 @@ agent they come from.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..models import Requirements
 from .pool import PoolSettings, gpu_toleration
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
@@ -177,3 +179,33 @@ def node_room(free_per_node: list[int], unplaced: int) -> list[int]:
         unplaced -= take
         room.append(free - take)
     return sorted(room, reverse=True)
+
+
+def not_created_gpus(jobs: Iterable[tuple[int, int, int]]) -> int:
+    """GPUs of pods the agent's just-created Jobs will still get: for each Job, (pods it
+    runs, pods the watch has seen of it, GPUs per pod).
+
+    A Job's pods appear some time after the Job (its controller makes them): until then no
+    node counts their GPUs, and a claim offering them would take more than the pool has.
+    """
+    return sum(max(0, pods - seen) * gpus for pods, seen, gpus in jobs)
+
+
+def offered_gpus(free_per_node: list[int], unplaced: int) -> tuple[int, list[int]]:
+    """The most GPUs one more pod is promised, and each node's room, once `unplaced` GPUs
+    (pods not created or not placed yet) are taken from the largest nodes first."""
+    room = node_room(free_per_node, unplaced)
+    return (room[0] if room else 0), room
+
+
+def less_claimed(capacity: Requirements, claimed: Iterable[Requirements]) -> Requirements:
+    """The capacity minus items claimed but not yet handed to the runner (whose own count
+    does not know them yet): their pods are taken from the largest nodes first."""
+    taken = sum(r.gpus * r.pods for r in claimed)
+    if taken == 0:
+        return capacity
+    node_free = capacity.node_free
+    if node_free is not None:
+        gpus, room = offered_gpus(node_free, taken)
+        return capacity.model_copy(update={"gpus": min(capacity.gpus, gpus), "node_free": room})
+    return capacity.model_copy(update={"gpus": max(0, capacity.gpus - taken)})

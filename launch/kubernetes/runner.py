@@ -35,7 +35,7 @@ from ..agent.config import ConfigError
 from ..agent.run_env import run_id_for
 from ..agent.runner import JobUpdate, LaunchError
 from ..models import ItemError, ItemState, QueueItem, Requirements
-from .capacity import PoolCapacity, largest_fit, node_room, pod_gpus
+from .capacity import PoolCapacity, largest_fit, not_created_gpus, offered_gpus, pod_gpus
 from .job import (
     ITEM_LABEL,
     POOL_LABEL,
@@ -255,6 +255,23 @@ class KubernetesRunner:
         self._tracked[item.id] = tracked
         self._evaluate(tracked)
 
+    @property
+    def namespace(self) -> str:
+        """Where the pool's Jobs run."""
+        return self.pool.namespace
+
+    def running_pods(self, item_id: str) -> list[str]:
+        """Names of the item's running pods (its current attempt's): whose GPUs it holds."""
+        tracked = self._tracked.get(item_id)
+        if tracked is None:
+            return []
+        pods = self._pods.get(tracked.job, {})
+        return sorted(
+            name
+            for name, pod in pods.items()
+            if (pod.get("status") or {}).get("phase") == "Running"
+        )
+
     async def cancel(self, item_id: str) -> None:
         """Delete the item's workload (its pods go with it, in the background)."""
         tracked = self._tracked.pop(item_id, None)
@@ -289,8 +306,14 @@ class KubernetesRunner:
             if not (p.get("spec") or {}).get("nodeName")
             and (p.get("status") or {}).get("phase") in (None, "Pending")
         )
-        gpus = max(0, min(largest_fit(capacity), capacity.free_gpus - unplaced))
-        return Requirements(gpus=gpus, node_free=node_room(capacity.free_per_node, unplaced))
+        # ... and so will the pods our just-created Jobs have not got yet.
+        unplaced += not_created_gpus(
+            (t.item.requirements.pods, len(self._pods.get(t.job, {})), t.item.requirements.gpus)
+            for t in self._tracked.values()
+            if t.state is ItemState.LAUNCHING and not t.closing
+        )
+        gpus, room = offered_gpus(capacity.free_per_node, unplaced)
+        return Requirements(gpus=min(gpus, largest_fit(capacity)), node_free=room)
 
     # --- watch events (on the agent's loop) ----------------------------------------------------
 

@@ -111,7 +111,12 @@ class ClusterSimulator:
         events: bool = True,
         autostart: bool = True,
         processes: LocalContainers | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        pack: bool = False,
     ) -> None:
+        # Seconds the simulated containers live by; a benchmark passes a simulated clock.
+        self.clock = clock
+        self.pack = pack  # score nodes MostAllocated (bin-packing) instead of LeastAllocated
         self.fake = fake
         self.store = fake.store
         self.start_delay_s = start_delay_s
@@ -293,6 +298,28 @@ class ClusterSimulator:
         killed, exit code 137); with `delete_after_s`, the pod is also deleted after that."""
         return self._call(lambda: self._evict(pod_name, namespace, reason, delete_after_s))
 
+    def wake(self) -> None:
+        """Look at the world again now (after the clock moved)."""
+        self._wake.set()
+
+    def sync(self) -> None:
+        """Return once one whole step ran at the clock's current time."""
+        self._call(lambda: None)  # this step's actions ran; its controllers come next
+        self._call(lambda: None)  # ... and are done once the next step takes actions
+
+    def next_end(self) -> float | None:
+        """When the next running simulated container ends (simulated clock); None: none runs."""
+
+        def earliest() -> float | None:
+            ends = [
+                run.since + run.how.duration_s
+                for run in self._runs.values()
+                if run.stage == "running" and not run.process
+            ]
+            return min(ends, default=None)
+
+        return self._call(earliest)
+
     def pods(self, namespace: str | None = None, label_selector: str | None = None) -> list[Obj]:
         """Pods (copies), straight from the store."""
         return self.store.list(self._pods, namespace, label_selector)[0]
@@ -344,7 +371,7 @@ class ClusterSimulator:
     def _loop(self) -> None:
         while not self._stopped.is_set():
             self._wake.clear()
-            now = time.monotonic()
+            now = self.clock()
             while not self._actions.empty():
                 action, done = self._actions.get()
                 try:
@@ -357,7 +384,7 @@ class ClusterSimulator:
                 logger.exception("cluster simulator step failed")
                 self.errors.append(exc)
                 due = now + IDLE_S
-            self._wake.wait(max(0.0, min(due - time.monotonic(), IDLE_S)))
+            self._wake.wait(max(0.0, min(due - self.clock(), IDLE_S)))
 
     def _step(self, now: float) -> float:
         due = [now + IDLE_S]
@@ -610,7 +637,7 @@ class ClusterSimulator:
         )
         for pod in pending:
             meta = pod["metadata"]
-            node, message = choose_node(pod, live, used)
+            node, message = choose_node(pod, live, used, self.pack)
             if node is not None:
                 name = node["metadata"]["name"]
                 mine = used.setdefault(name, {})
@@ -890,7 +917,7 @@ class ClusterSimulator:
         if delete_after_s is not None:
             meta = pod["metadata"]
             self._deletions.append(
-                (time.monotonic() + delete_after_s, meta["namespace"], meta["name"], meta["uid"])
+                (self.clock() + delete_after_s, meta["namespace"], meta["name"], meta["uid"])
             )
         return self.store.get(self._pods, pod["metadata"]["namespace"], name) or pod
 

@@ -185,10 +185,14 @@ def unschedulable_message(nodes: int, reasons: Mapping[str, list[tuple[str, bool
 
 
 def choose_node(
-    pod: Mapping[str, Any], nodes: list[Obj], used: Mapping[str, Mapping[str, Decimal]]
+    pod: Mapping[str, Any],
+    nodes: list[Obj],
+    used: Mapping[str, Mapping[str, Decimal]],
+    pack: bool = False,
 ) -> tuple[Obj | None, str]:
     """The node for the pod (the feasible one with the most free GPUs-like resources left,
-    then by name), or None and the scheduler's message."""
+    then by name; `pack`: the fewest, as a MostAllocated scoring profile would), or None and
+    the scheduler's message."""
     feasible, reasons = [], {}
     for node in nodes:
         name = node["metadata"]["name"]
@@ -213,6 +217,6 @@ def choose_node(
             ),
             Decimal(0),
         )
-        return (-left, node["metadata"]["name"])
+        return (left if pack else -left, node["metadata"]["name"])
 
     return min(feasible, key=score), ""

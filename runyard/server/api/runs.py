@@ -198,10 +198,13 @@ def get_system_metrics(
 
 @router.get("/runs/{entity}/{project}/{run}/launch-item", response_model=QueueItem)
 def get_launch_item(
-    uow: UowDep, principal: PrincipalDep, entity: str, project: str, run: str
+    request: Request, uow: UowDep, principal: PrincipalDep, entity: str, project: str, run: str
 ) -> QueueItem:
-    """The launch queue item that started this run (404 when it was not launched from a queue)."""
-    return run_reads.launch_item(uow, principal, RunPath(entity, project, run))
+    """The launch queue item that started this run (404 when it was not launched from a queue),
+    with its job's latest GPU figures while it runs."""
+    item = run_reads.launch_item(uow, principal, RunPath(entity, project, run))
+    item.gpu_telemetry = request.app.state.telemetry_board.get(item.id)
+    return item
 
 
 @router.get("/runs/{entity}/{project}/{run}/console", response_model=ConsoleOut)
