@@ -640,18 +640,26 @@ def test_the_agent_warns_at_start_when_jobs_could_not_reach_a_loopback_only_serv
 
 @pytest.mark.docker
 def test_a_gpu_items_device_request_reaches_the_engine(
-    api: httpx.Client,
-    start_agent: Callable[..., ContainerAgent],
-    docker_engine: docker.DockerClient,
+    tmp_path: Path, docker_engine: docker.DockerClient
 ) -> None:
-    # No GPU and no nvidia runtime here: the engine itself refuses the device request the
-    # agent sent, and the item fails with the engine's words (on a GPU machine it runs).
-    queue = _queue(api, variables=[{"name": "gpus", "type": "integer", "default": 0}])
-    agent = start_agent(queue, "--gpus", "1")  # this machine claims to have one GPU
-    item_id = _enqueue(api, queue, "true", template_values={"gpus": 1})
-    item = _wait_item(api, item_id, _final, agent)
-    assert item["state"] == "failed"
-    message = item["error"]["message"]
+    # No GPU and no nvidia runtime here: the machine's GPUs are a configured list (the agent
+    # command itself refuses --gpus beyond what NVML finds), and the engine refuses the device
+    # request the runner sent, so the launch fails with the engine's words (on a GPU machine it
+    # runs).
+    runner = LocalContainerRunner(tmp_path, ADMIN, "k" * 40, gpus=[0])
+    item = _item(gpus=1)
+
+    async def launch() -> None:
+        await runner.start("agent", asyncio.Queue())
+        try:
+            await runner.launch(item)
+        finally:
+            await runner.stop()
+
+    with pytest.raises(LaunchError) as refused:
+        asyncio.run(launch())
+    message = refused.value.error.message
     assert message.startswith("docker could not start the container: "), message
     assert 'could not select device driver "nvidia" with capabilities: [[gpu]]' in message
-    assert _containers(docker_engine, item_id) == []
+    assert runner.pinned(item.id) == ()  # the GPU is free again
+    assert _containers(docker_engine, item.id) == []
