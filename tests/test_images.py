@@ -10,6 +10,7 @@ listens on that network's gateway address. Nothing is mocked but the Kubernetes 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import subprocess
@@ -189,23 +190,14 @@ def _host_ca_bundle() -> Path:
     return path
 
 
-def test_the_host_ca_bundle_is_in_no_layer_of_any_image(engine: None, tmp_path: Path) -> None:
-    """pip and npm trusted the host's CAs through a BuildKit secret: it must not be in a layer.
+def layer_leaks(saved: Path, bundle: bytes, host_only: set[str]) -> tuple[list[str], int]:
+    """Files in a `docker save` archive's layers that leak the CA bundle; and files read.
 
-    Every file of every layer (`docker save`) is read: none is the host's bundle, none holds a
-    certificate that only the host trusts (its bundle minus Debian's), and /run/secrets is empty.
+    A leak is a copy of the bundle, any file holding one of the `host_only` certificates
+    (base64 bodies, whitespace removed), or anything under /run/secrets.
     """
-    bundle = _host_ca_bundle()
-    bundle_bytes = bundle.read_bytes()
-    bundle_digest = hashlib.sha256(bundle_bytes).hexdigest()
-    own = docker(
-        "run", "--rm", "--entrypoint", "cat", image("job"), "/etc/ssl/certs/ca-certificates.crt"
-    )
-    host_only = _pem_blocks(bundle_bytes.decode()) - _pem_blocks(own)
-    # Each host-only certificate's base64 body, whitespace removed (as in `flat` below).
+    digest = hashlib.sha256(bundle).hexdigest()
     needles = {block.encode() for block in host_only}
-    saved = tmp_path / "images.tar"
-    docker("save", "--output", str(saved), *(image(t) for t in TARGETS))
     leaks: list[str] = []
     files = 0
     with tarfile.open(saved) as archive:
@@ -216,19 +208,84 @@ def test_the_host_ca_bundle_is_in_no_layer_of_any_image(engine: None, tmp_path: 
             assert layer is not None
             with tarfile.open(fileobj=layer) as fs:
                 for entry in fs:
-                    if entry.name.lstrip("./").startswith("run/secrets/") and entry.isfile():
+                    if entry.name.lstrip("./").startswith("run/secrets/"):
                         leaks.append(f"{member.name}: {entry.name} exists")
                     if not entry.isfile():
                         continue
                     files += 1
                     content = fs.extractfile(entry)
                     data = content.read() if content else b""
-                    if hashlib.sha256(data).hexdigest() == bundle_digest:
+                    if hashlib.sha256(data).hexdigest() == digest:
                         leaks.append(f"{member.name}: {entry.name} is the host's bundle")
                     elif needles and b"BEGIN CERTIFICATE" in data:
                         flat = b"".join(data.split())
                         if any(n in flat for n in needles):
                             leaks.append(f"{member.name}: {entry.name} holds a host-only CA")
+    return leaks, files
+
+
+def _tar_bytes(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_leak_scan_finds_a_baked_in_bundle_a_copied_ca_and_a_leftover_secret(
+    tmp_path: Path,
+) -> None:
+    """The scan below can fail: a layer with the bundle, a CA inside another file, a secret."""
+    cert = "MIIBkTCB+wIJAKHBfpegPjMCMA0GCSqGSIb3DQEBCwUAMBExDzANBgNVBAMMBmxvY2FsMB4X"
+    pem = f"-----BEGIN CERTIFICATE-----\n{cert[:40]}\n{cert[40:]}\n-----END CERTIFICATE-----\n"
+    bundle = ("# public\n" + pem).encode()
+    clean = _tar_bytes({"usr/bin/tool": b"\x7fELF", "etc/ssl/certs/ca-certificates.crt": b"x"})
+    dirty = _tar_bytes(
+        {
+            "etc/ssl/certs/ca-certificates.crt": bundle,
+            "opt/venv/lib/certifi/cacert.pem": b"other\n" + pem.encode(),
+            "run/secrets/ca": b"-",
+        }
+    )
+    saved = tmp_path / "save.tar"
+    saved.write_bytes(
+        _tar_bytes({"a/layer.tar": clean, "b/layer.tar": dirty, "manifest.json": b""})
+    )
+    leaks, files = layer_leaks(saved, bundle, {cert})
+    assert files == 5
+    assert leaks == [
+        "b/layer.tar: etc/ssl/certs/ca-certificates.crt is the host's bundle",
+        "b/layer.tar: opt/venv/lib/certifi/cacert.pem holds a host-only CA",
+        "b/layer.tar: run/secrets/ca exists",
+    ]
+    clean_only = tmp_path / "clean.tar"
+    clean_only.write_bytes(_tar_bytes({"a/layer.tar": clean}))
+    assert layer_leaks(clean_only, bundle, {cert}) == ([], 2)
+
+
+def test_the_host_ca_bundle_is_in_no_layer_of_any_image(engine: None, tmp_path: Path) -> None:
+    """pip and npm trusted the host's CAs through a BuildKit secret: it must not be in a layer.
+
+    Every file of every layer (`docker save`) is read: none is the host's bundle, none holds a
+    certificate that only the host trusts (its bundle minus Debian's public CAs), and nothing
+    is left under /run/secrets.
+    """
+    bundle = _host_ca_bundle().read_bytes()
+    own = docker(
+        "run", "--rm", "--entrypoint", "cat", image("job"), "/etc/ssl/certs/ca-certificates.crt"
+    )
+    # Public CAs: the ones Debian's ca-certificates ships (the host's release and the image's,
+    # which differ) and so may sit in any image, e.g. in pip's vendored certifi. What is left
+    # of the host's bundle are the CAs only this host trusts (/usr/local/share/ca-certificates).
+    public = _pem_blocks(own)
+    for shipped in Path("/usr/share/ca-certificates").rglob("*.crt"):
+        public |= _pem_blocks(shipped.read_text(errors="replace"))
+    host_only = _pem_blocks(bundle.decode()) - public
+    saved = tmp_path / "images.tar"
+    docker("save", "--output", str(saved), *(image(t) for t in TARGETS))
+    leaks, files = layer_leaks(saved, bundle, host_only)
     assert files > 1000  # the layers were really read
     assert not leaks, "\n".join(leaks)
 
