@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Test files run in parallel, one worker per core (CI has 2); a file stays on one worker.
 PYTEST_WORKERS ?= auto
 
-.PHONY: install run test lint format bench test-compat test-slow test-docker clean chart-lint images crds web chromium
+.PHONY: install run test lint format bench test-compat test-slow test-docker clean chart-lint images base-images test-images crds web chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,15 +72,33 @@ test-docker: install
 chart-lint: install
 	$(PY) hack/chart_check.py
 
-## Build the container images, one Dockerfile target each (needs a Docker engine), named like the
-## chart expects: [IMAGE_REGISTRY/]runyard-<target>:IMAGE_TAG (chart value image.registry).
+## Build the container images with BuildKit, one Dockerfile target each (needs a Docker engine),
+## named like the chart expects: [IMAGE_REGISTRY/]runyard-<target>:IMAGE_TAG. The host's CA
+## bundle (CA_BUNDLE, default: the one its pip uses) reaches pip/npm as a build secret only.
 IMAGE_REGISTRY ?=
 IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-DOCKER ?= docker
+BASE_IMAGE ?= python:3.11-slim-bookworm
+NODE_IMAGE ?= node:20-bookworm-slim
+CA_BUNDLE ?=
+DOCKER ?=
 images:
-	set -e; for target in server agent operator job; do \
-	  $(DOCKER) build --target $$target -t $(if $(IMAGE_REGISTRY),$(IMAGE_REGISTRY)/)runyard-$$target:$(IMAGE_TAG) .; \
-	done
+	DOCKER='$(DOCKER)' IMAGE_REGISTRY='$(IMAGE_REGISTRY)' IMAGE_TAG='$(IMAGE_TAG)' \
+	  BASE_IMAGE='$(BASE_IMAGE)' NODE_IMAGE='$(NODE_IMAGE)' CA_BUNDLE='$(CA_BUNDLE)' \
+	  bash hack/build-images.sh
+
+## Base images made here from Debian's packages with mmdebstrap (nothing can be pulled here):
+## bookworm's Python 3.11 with venv, and bookworm's nodejs + npm for the web bundle.
+LOCAL_BASE_IMAGE := runyard-base/python:bookworm
+LOCAL_NODE_IMAGE := runyard-base/node:bookworm
+base-images:
+	bash hack/base-image.sh $(LOCAL_BASE_IMAGE) python3 python3-venv ca-certificates
+	bash hack/base-image.sh $(LOCAL_NODE_IMAGE) nodejs npm ca-certificates
+
+## Build the four images from the mmdebstrap bases and check each does its job against the
+## real engine (tests/test_images.py, marker `images`). .ci/run calls this when an engine starts.
+test-images: install base-images
+	$(MAKE) --no-print-directory images BASE_IMAGE=$(LOCAL_BASE_IMAGE) NODE_IMAGE=$(LOCAL_NODE_IMAGE)
+	$(PY) -m pytest -m images -p no:cacheprovider $(PYTEST_ARGS) tests/test_images.py
 
 ## Generate crds/*.yaml (and the chart's copies) from the operator's pydantic models.
 crds: install

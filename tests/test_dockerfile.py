@@ -1,7 +1,7 @@
 """The Dockerfile's targets: each exists, runs as a non-root user, and installs with one
 `pip install` an extra that pyproject.toml really declares (renaming an extra breaks this).
 
-No Docker engine runs on the test machines, so the Dockerfile is parsed, not built.
+These parse the Dockerfile; tests/test_images.py (`make test-images`) builds and runs it.
 """
 
 from __future__ import annotations
@@ -158,20 +158,58 @@ def test_images_copy_only_what_the_wheel_needs_and_ignore_local_state() -> None:
         assert copied not in ignored
 
 
-def test_make_images_builds_every_target(stages: dict[str, Stage]) -> None:
+def test_make_images_builds_every_target_with_the_ca_bundle_as_a_secret(
+    stages: dict[str, Stage], tmp_path: Path
+) -> None:
     # DOCKER=echo prints each docker command instead of running it.
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
     result = subprocess.run(
-        ["make", "--no-print-directory", "images", "DOCKER=echo", "IMAGE_REGISTRY=reg.example/ml"],
+        ["make", "--no-print-directory", "images", "DOCKER=echo", "IMAGE_REGISTRY=reg.example/ml",
+         "BASE_IMAGE=local/python:1", f"CA_BUNDLE={bundle}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
-    )
+    )  # fmt: skip
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    for target in ("server", "agent", "operator", "job"):
+    builds = [shlex.split(line) for line in result.stdout.splitlines() if line.startswith("build ")]
+    assert len(builds) == 4, result.stdout
+    for target, words in zip(("server", "agent", "operator", "job"), builds, strict=True):
         assert target in stages
-        expected = f"build --target {target} -t reg.example/ml/runyard-{target}:{version} ."
-        assert expected in result.stdout.splitlines(), result.stdout
+        assert words[0] == "build" and words[-1] == "."
+        assert words[words.index("--target") + 1] == target
+        assert words[words.index("-t") + 1] == f"reg.example/ml/runyard-{target}:{version}"
+        # The bundle is a BuildKit secret (mounted per RUN, never in a layer), not a build arg.
+        assert f"id=ca,src={bundle}" in words
+        assert "BASE_IMAGE=local/python:1" in words
+        assert f"VERSION={version}" in words
+        assert not any(str(bundle) in w for w in words if w.startswith(("VERSION", "SOURCE")))
+
+
+def test_make_images_refuses_a_missing_ca_bundle_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pem"
+    result = subprocess.run(
+        ["make", "--no-print-directory", "images", "DOCKER=echo", f"CA_BUNDLE={missing}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert f"CA_BUNDLE={missing} is not a readable file" in result.stderr
+    assert not [line for line in result.stdout.splitlines() if line.startswith("build ")]
+
+
+def test_ca_bundle_reaches_pip_and_npm_only_as_a_secret(stages: dict[str, Stage]) -> None:
+    # Every RUN that reaches a package index mounts the secret; nothing COPYs or ADDs a CA file.
+    for name, stage in stages.items():
+        for run in stage.all("RUN"):
+            if "pip install" in run or "pip wheel" in run or "npm ci" in run:
+                assert "--mount=type=secret,id=ca" in run, f"stage {name}: {run}"
+        for copy in stage.all("COPY") + stage.all("ADD"):
+            assert "cert" not in copy and "/run/secrets" not in copy, copy
+        for env in stage.all("ENV") + stage.all("ARG"):
+            assert "/run/secrets" not in env, env
 
 
 def test_server_wheel_carries_the_ui_bundle_built_with_npm_ci(stages: dict[str, Stage]) -> None:

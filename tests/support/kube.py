@@ -345,9 +345,14 @@ class FakeKubernetes:
     """A running fake cluster API: `with FakeKubernetes() as fake: fake.api_client()`."""
 
     def __init__(
-        self, directory: Path | None = None, namespaces: tuple[str, ...] = ("default",)
+        self,
+        directory: Path | None = None,
+        namespaces: tuple[str, ...] = ("default",),
+        host: str = "127.0.0.1",
     ) -> None:
+        """`host`: the address to listen on (e.g. a Docker network's gateway, for containers)."""
         self.emulator = KubeEmulator()
+        self._host = host
         self.store = self.emulator.store
         self._namespaces = namespaces
         self._own_dir = directory is None
@@ -414,7 +419,7 @@ class FakeKubernetes:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         async with self.emulator:
-            server = aiohttp.test_utils.RawTestServer(self.emulator, host="127.0.0.1", port=0)
+            server = aiohttp.test_utils.RawTestServer(self.emulator, host=self._host, port=0)
             await server.start_server()
             self.url = str(server.make_url("")).rstrip("/")
             self._ready.set()
