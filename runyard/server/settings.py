@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -147,6 +148,39 @@ class ServerSettings(BaseSettings):
         description="Fernet key (urlsafe base64, 32 bytes) encrypting team secrets; give every "
         "replica the same one. Default: a key file `secrets.key` made in the data dir.",
     )
+    signing_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs upload/download URLs, sign-in cookies and CSRF tokens; "
+        "give every replica the same one (required with replicas > 1). Default: a random key "
+        "made at first start and kept in the database.",
+    )
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="How many server replicas share this database (the chart and operator set "
+        "it); above 1 the server needs PostgreSQL and shared secrets.",
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="Worker processes of this server (use every core it is given); above 1 "
+        "needs PostgreSQL.",
+    )
+    bus: Literal["auto", "local", "postgres", "redis"] = Field(
+        "auto",
+        description="How claim wake-ups and agent capacity reach the other server processes: "
+        "auto (Redis pub/sub when RUNYARD_QUEUE_REDIS_URL is set, else PostgreSQL "
+        "LISTEN/NOTIFY, else in-process for SQLite), or one of local, postgres, redis.",
+    )
+    claim_recheck_s: float = Field(
+        1.0,
+        gt=0,
+        le=30,
+        description="How often a waiting claim looks for work without being woken (wake-ups "
+        "come over the bus; this is the safety net should one be lost).",
+    )
     events_dispatch: bool = Field(
         True, description="Deliver automation events from this replica (webhooks, Slack)."
     )
@@ -195,6 +229,17 @@ class ServerSettings(BaseSettings):
                     "(write e.g. 127.0.0.1,10.0.0.0/8, or * to trust every peer)"
                 ) from None
         return ",".join(entries)
+
+    @field_validator("signing_secret")
+    @classmethod
+    def _secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "signing_secret must be at least 32 characters (e.g. `openssl rand -hex 32`)"
+            )
+        return value
 
     @field_validator("metrics_token")
     @classmethod
