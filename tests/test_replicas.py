@@ -111,8 +111,15 @@ def test_capacity_heartbeated_to_one_replica_reaches_the_claim_waiting_on_anothe
 ) -> None:
     (a, _, c), _ = cluster
     with a.api() as api:
-        queue = _queue(api, config={"resources": {"limits": {"nvidia.com/gpu": 8}}})
-        api.post(f"/api/v1/queues/admin/{queue}/items", json={})
+        queue = _queue(
+            api,
+            config={"resources": {"limits": {"nvidia.com/gpu": "{{gpus}}"}}},
+            variables=[{"name": "gpus", "type": "integer", "minimum": 1, "maximum": 8}],
+        )
+        added = api.post(
+            f"/api/v1/queues/admin/{queue}/items", json={"template_values": {"gpus": 8}}
+        )
+        assert added.status_code == 201, added.text
     body = {
         "agent_id": "gpu-agent",
         "queues": [f"admin/{queue}"],

@@ -138,6 +138,7 @@ class RoundRobinProxy:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._stop: asyncio.Event | None = None
+        self._open: set[asyncio.Task[None]] = set()
 
     def __enter__(self) -> RoundRobinProxy:
         self._thread.start()
@@ -158,6 +159,9 @@ class RoundRobinProxy:
         self._ready.set()
         async with server:
             await self._stop.wait()
+            for task in list(self._open):
+                task.cancel()
+            await asyncio.gather(*self._open, return_exceptions=True)
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         for _ in range(len(self._backends)):
@@ -171,6 +175,10 @@ class RoundRobinProxy:
         return None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._open.add(task)
+        task.add_done_callback(self._open.discard)
         upstream = await self._connect()
         if upstream is None:
             writer.close()
