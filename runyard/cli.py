@@ -137,20 +137,23 @@ def migrate(settings: object) -> None:
 
 def serve(settings: object, local_agent: bool = False) -> None:
     """Open the state, print the admin key on first start, and serve until interrupted."""
+    from runyard.server.cluster.config import configuration_problems
+    from runyard.server.settings import ServerSettings
+
+    assert isinstance(settings, ServerSettings)
+    # Checked before the (slow) server imports: a refusal comes at once.
+    problems = configuration_problems(settings)
+    if problems:
+        raise click.UsageError("cannot start the server:\n  " + "\n  ".join(problems))
+
     import uvicorn
     from rich.console import Console
     from rich.panel import Panel
 
     from runyard.server.app import create_app
-    from runyard.server.cluster.config import configuration_problems
-    from runyard.server.settings import ServerSettings
     from runyard.server.state import open_state
 
-    assert isinstance(settings, ServerSettings)
     log_setup.configure(settings.log_level)
-    problems = configuration_problems(settings)
-    if problems:
-        raise click.UsageError("cannot start the server:\n  " + "\n  ".join(problems))
     state = open_state(settings)
     url = settings.public_url or f"http://{settings.host}:{settings.port}"
     console = Console(soft_wrap=True)  # never wrap the export lines: they are copied as-is
