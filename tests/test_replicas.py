@@ -283,3 +283,48 @@ def test_runs_and_queue_items_survive_a_replica_killed_mid_way(
     with servers[0].api() as api:
         items = api.get(f"/api/v1/queues/admin/{queue}/items").json()
     assert {i["id"]: i["state"] for i in items} == {i: "finished" for i in enqueued}
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_worker_processes_of_one_server_wake_each_others_claims(
+    tmp_path: Path, postgres_admin_dsn: str
+) -> None:
+    with throwaway_database(postgres_admin_dsn) as url:
+        env = cluster_environment(url, None, "", 1, tmp_path / "data")
+        env |= {"RUNYARD_WORKERS": "3", "RUNYARD_CLAIM_RECHECK_S": "30"}  # bus: PostgreSQL
+        with replica_cluster(env, 1, tmp_path) as (server,):
+            assert server.proc is not None
+            assert len(_children(server.proc.pid)) >= 3  # uvicorn's workers
+            with server.api() as api:
+                queue = _queue(api)
+            claims = [
+                _claim_in_thread(
+                    server, {"agent_id": f"agent-{i}", "queues": [f"admin/{queue}"], "wait": 20}
+                )
+                for i in range(6)
+            ]
+            time.sleep(1.0)  # the claims wait, spread over the workers by the kernel
+            for index in range(6):
+                with server.api() as api:  # a new connection each: any worker may take it
+                    added = api.post(
+                        f"/api/v1/queues/admin/{queue}/items", json={"run_spec": {"n": index}}
+                    )
+                    assert added.status_code == 201, added.text
+            for thread, _ in claims:
+                thread.join()
+    # Each worker re-checks only after 30 s and the claims wait 20 s: every claim answered
+    # with an item was woken, by its own worker or over the bus from another.
+    answered = [answers[0].json() for _, answers in claims]
+    assert all(item is not None for item in answered), answered
+    assert len({item["id"] for item in answered}) == 6

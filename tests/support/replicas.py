@@ -72,7 +72,7 @@ class ServerProcess:
             )
         return self
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 180) -> None:
         """Wait until /readyz answers 200; fail with the server's log when it exits."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
