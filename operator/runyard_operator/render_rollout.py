@@ -144,7 +144,13 @@ def migration_job(
         "metadata": metadata(
             migration_job_name(name, image), namespace, "migrate", name, **{CREATE_ONLY: "true"}
         ),
-        "spec": {"backoffLimit": 3, "template": {"spec": pod}},
+        "spec": {
+            "backoffLimit": 3,
+            "template": {
+                "metadata": {"labels": metadata("x", None, "migrate", name)["labels"]},
+                "spec": pod,
+            },
+        },
     }
 
 
