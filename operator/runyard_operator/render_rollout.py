@@ -71,7 +71,6 @@ def object_store_env(spec: TrackingServerSpec) -> list[dict[str, Any]]:
         return []
     s3 = store.s3
     env: list[dict[str, Any]] = [
-        {"name": "RUNYARD_OBJECT_STORE", "value": "s3"},
         {"name": "RUNYARD_S3_BUCKET", "value": s3.bucket},
     ]
     if s3.endpoint:
