@@ -133,10 +133,9 @@ def serve(settings: object, local_agent: bool = False) -> None:
     from rich.panel import Panel
 
     from runyard.server.app import create_app
+    from runyard.server.s3_store import StorageConfigError
     from runyard.server.settings import ServerSettings
     from runyard.server.state import open_state
-
-    from runyard.server.s3_store import StorageConfigError
 
     assert isinstance(settings, ServerSettings)
     log_setup.configure(settings.log_level)

@@ -1,10 +1,10 @@
 """Objects in an S3-compatible bucket; clients move file bytes through presigned URLs.
 
 The server hands out presigned PUT/GET URLs (and presigned part URLs for multipart
-uploads), so file bytes go straight between the client and the bucket. A PUT URL for a
-file whose MD5 is known signs `Content-MD5`, so the bucket itself refuses bytes whose digest
-differs; the server learns an upload landed by a HEAD (size, and the ETag, which is the MD5
-of a single-PUT object).
+uploads), so file bytes go straight between the client and the bucket. A PUT for a file
+whose MD5 is known carries it as `Content-MD5` (the server names it in `uploadHeaders`), so
+the bucket itself refuses bytes whose digest differs. The server learns an upload landed by
+a HEAD (size, and the ETag, which is the MD5 of a single-PUT object).
 """
 
 from __future__ import annotations
@@ -12,28 +12,41 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from xml.etree import ElementTree
 
 import anyio.to_thread
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+import httpx
 
 from runyard.server.settings import ServerSettings
+from runyard.server.sigv4 import Credentials, Endpoint, presign
 from runyard.server.storage import StoredObject, TooLarge, check_key
 
 logger = logging.getLogger(__name__)
 
 # Streamed uploads (through the server's own capability URL) spill to disk past this size.
 SPOOL_BYTES = 8 * 1024 * 1024
+CHUNK = 1024 * 1024
 PROBE_KEY = ".runyard-probe"
+# The server's own requests to the bucket are signed for this long.
+REQUEST_TTL_S = 900
 
 
 class StorageConfigError(Exception):
     """The object store settings do not work; the message names the setting to fix."""
+
+
+class S3Error(Exception):
+    """The bucket refused a request: HTTP status and S3 error code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}".strip())
+        self.status = status
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -54,14 +67,46 @@ def etag_md5(etag: str | None) -> str:
     return "" if "-" in value or len(value) != 32 else value.lower()
 
 
-def _status(exc: ClientError) -> str:
-    error = exc.response.get("Error", {})
-    meta = exc.response.get("ResponseMetadata", {})
-    return str(error.get("Code") or meta.get("HTTPStatusCode") or "")
+def _xml_text(body: bytes, tag: str) -> str:
+    """The text of the first element named `tag` (any namespace) in an S3 XML answer."""
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        return ""
+    for element in root.iter():
+        if element.tag.rsplit("}", 1)[-1] == tag:
+            return element.text or ""
+    return ""
 
 
-def _not_found(exc: ClientError) -> bool:
-    return _status(exc) in ("404", "NoSuchKey", "NotFound")
+def _raise_for(response: httpx.Response) -> None:
+    if response.status_code < 300:
+        return
+    body = response.content if response.request.method != "HEAD" else b""
+    code = _xml_text(body, "Code") or str(response.status_code)
+    raise S3Error(response.status_code, code, _xml_text(body, "Message"))
+
+
+def _credentials(settings: ServerSettings) -> Credentials:
+    key_id = settings.s3_access_key_id
+    secret = settings.s3_secret_access_key
+    if (key_id is None) != (secret is None):
+        raise StorageConfigError(
+            "RUNYARD_S3_ACCESS_KEY_ID and RUNYARD_S3_SECRET_ACCESS_KEY: set both or neither "
+            "(neither reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        )
+    if key_id is not None and secret is not None:
+        return Credentials(key_id.get_secret_value(), secret.get_secret_value())
+    env_id, env_secret = (
+        os.environ.get("AWS_ACCESS_KEY_ID"),
+        os.environ.get("AWS_SECRET_ACCESS_KEY"),
+    )
+    if env_id and env_secret:
+        return Credentials(env_id, env_secret)
+    raise StorageConfigError(
+        "RUNYARD_S3_ACCESS_KEY_ID: no credentials for the bucket; set RUNYARD_S3_ACCESS_KEY_ID "
+        "and RUNYARD_S3_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+    )
 
 
 class S3Store:
@@ -70,99 +115,103 @@ class S3Store:
     def __init__(self, settings: ServerSettings) -> None:
         if not settings.s3_bucket:
             raise StorageConfigError("RUNYARD_S3_BUCKET: no bucket named")
-        key_id = settings.s3_access_key_id
-        secret = settings.s3_secret_access_key
-        if (key_id is None) != (secret is None):
-            raise StorageConfigError(
-                "RUNYARD_S3_ACCESS_KEY_ID and RUNYARD_S3_SECRET_ACCESS_KEY: set both or neither "
-                "(neither uses the AWS credential chain)"
-            )
         self.bucket = settings.s3_bucket
         self.prefix = settings.s3_prefix
-        self.endpoint = settings.s3_endpoint_url
+        self.region = settings.s3_region
         self.ttl_s = settings.signed_url_ttl_s
-        self.check_timeout_s = settings.s3_check_timeout_s
-        session = boto3.session.Session(
-            aws_access_key_id=key_id.get_secret_value() if key_id else None,
-            aws_secret_access_key=secret.get_secret_value() if secret else None,
-            region_name=settings.s3_region,
-        )
-        style = {"addressing_style": settings.s3_addressing_style}
-        config = Config(
-            signature_version="s3v4",
-            s3=style,  # type: ignore[arg-type]
-            retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=5,
-            read_timeout=60,
-        )
-        self._client = session.client("s3", endpoint_url=self.endpoint, config=config)
-        # Presigning is local computation; the public endpoint is the host clients reach.
-        public = settings.s3_public_endpoint_url or self.endpoint
-        self._presigner = session.client("s3", endpoint_url=public, config=config)
-        quick = Config(
-            signature_version="s3v4",
-            s3=style,  # type: ignore[arg-type]
-            retries={"max_attempts": 1, "mode": "standard"},
-            connect_timeout=settings.s3_check_timeout_s,
-            read_timeout=settings.s3_check_timeout_s,
-        )
-        self._check_client = session.client("s3", endpoint_url=self.endpoint, config=quick)
+        self._credentials = _credentials(settings)
+        path_style = settings.s3_addressing_style == "path"
+        url = settings.s3_endpoint_url or f"https://s3.{settings.s3_region}.amazonaws.com"
+        self.endpoint_url = url
+        try:
+            self._endpoint = Endpoint.parse(url, path_style)
+        except ValueError as exc:
+            raise StorageConfigError(f"RUNYARD_S3_ENDPOINT_URL: {exc}") from None
+        public = settings.s3_public_endpoint_url
+        try:
+            self._public = Endpoint.parse(public, path_style) if public else self._endpoint
+        except ValueError as exc:
+            raise StorageConfigError(f"RUNYARD_S3_PUBLIC_ENDPOINT_URL: {exc}") from None
+        self._http = httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0))
+        self._check_timeout = settings.s3_check_timeout_s
 
     def _key(self, key: str) -> str:
         check_key(key)
         return self.prefix + key
 
+    def _sign(
+        self,
+        method: str,
+        full_key: str,
+        params: dict[str, str] | None = None,
+        *,
+        public: bool = False,
+        expires_s: int = REQUEST_TTL_S,
+    ) -> str:
+        return presign(
+            method=method,
+            endpoint=self._public if public else self._endpoint,
+            bucket=self.bucket,
+            key=full_key,
+            credentials=self._credentials,
+            region=self.region,
+            expires_s=expires_s,
+            now=datetime.now(UTC),
+            params=params,
+        )
+
+    def _request(
+        self,
+        method: str,
+        full_key: str,
+        params: dict[str, str] | None = None,
+        **kwargs: object,
+    ) -> httpx.Response:
+        response = self._http.request(method, self._sign(method, full_key, params), **kwargs)  # type: ignore[arg-type]
+        _raise_for(response)
+        return response
+
     # --- start-up check -----------------------------------------------------------------
 
     def check(self) -> None:
         """Write and remove a small probe object; raise StorageConfigError naming the setting."""
-        where = f"bucket {self.bucket!r} at {self.endpoint or 'AWS S3'}"
+        where = f"bucket {self.bucket!r} at {self.endpoint_url}"
         probe = self.prefix + PROBE_KEY
+        timeout = httpx.Timeout(self._check_timeout)
         try:
-            self._check_client.head_bucket(Bucket=self.bucket)
-            self._check_client.put_object(Bucket=self.bucket, Key=probe, Body=b"probe")
-            self._check_client.delete_object(Bucket=self.bucket, Key=probe)
-        except NoCredentialsError as exc:
+            self._request("HEAD", "", timeout=timeout)
+            self._request("PUT", probe, content=b"probe", timeout=timeout)
+            self._request("DELETE", probe, timeout=timeout)
+        except S3Error as exc:
+            raise StorageConfigError(self._refusal(exc, where)) from exc
+        except httpx.HTTPError as exc:
             raise StorageConfigError(
-                f"RUNYARD_S3_ACCESS_KEY_ID: no credentials for {where}; set "
-                "RUNYARD_S3_ACCESS_KEY_ID and RUNYARD_S3_SECRET_ACCESS_KEY"
-            ) from exc
-        except ClientError as exc:
-            raise StorageConfigError(self._client_error_message(exc, where)) from exc
-        except (BotoCoreError, ValueError) as exc:
-            raise StorageConfigError(
-                f"RUNYARD_S3_ENDPOINT_URL: cannot reach {where} ({exc}); check the address "
-                "and that the object store is running"
+                f"RUNYARD_S3_ENDPOINT_URL: cannot reach {where} ({type(exc).__name__}: {exc}); "
+                "check the address and that the object store is running"
             ) from exc
         logger.info("object store ready", extra={"bucket": self.bucket, "prefix": self.prefix})
 
-    def _client_error_message(self, exc: ClientError, where: str) -> str:
-        code = _status(exc)
-        if code in ("404", "NoSuchBucket", "NotFound"):
+    @staticmethod
+    def _refusal(exc: S3Error, where: str) -> str:
+        if exc.status == 404 or exc.code == "NoSuchBucket":
             return (
                 f"RUNYARD_S3_BUCKET: {where} does not exist; create the bucket first "
                 "(Runyard never creates it) or fix the name"
             )
-        if code in (
-            "403",
-            "AccessDenied",
-            "InvalidAccessKeyId",
-            "SignatureDoesNotMatch",
-            "Forbidden",
-        ):
+        if exc.status in (401, 403):
             return (
                 f"RUNYARD_S3_ACCESS_KEY_ID / RUNYARD_S3_SECRET_ACCESS_KEY: {where} refused "
-                f"these credentials ({code}); check the key pair and that it may read and "
+                f"these credentials ({exc}); check the key pair and that it may read and "
                 "write the bucket"
             )
-        return f"RUNYARD_S3_BUCKET: {where} answered {code}: {exc}"
+        return f"RUNYARD_S3_BUCKET: {where} answered {exc}"
 
     # --- ObjectStore ----------------------------------------------------------------------
 
     async def put_stream(
         self, key: str, chunks: AsyncIterator[bytes], max_bytes: int
     ) -> StoredObject:
-        """Spool the streamed bytes (memory, then disk), then upload them as one object."""
+        """Spool the streamed bytes (memory, then disk), then PUT them as one object."""
         full = self._key(key)
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
@@ -174,38 +223,35 @@ class S3Store:
                 digest.update(chunk)
                 spool.write(chunk)
             spool.seek(0)
+            md5_b64 = base64.b64encode(digest.digest()).decode()
+
+            def body() -> Iterator[bytes]:
+                while block := spool.read(CHUNK):
+                    yield block
+
+            headers = {"Content-Length": str(size), "Content-MD5": md5_b64}
             await anyio.to_thread.run_sync(
-                lambda: self._client.upload_fileobj(spool, self.bucket, full)
+                lambda: self._request("PUT", full, content=body(), headers=headers)
             )
         return StoredObject(size, digest.hexdigest())
 
     def put_bytes(self, key: str, data: bytes) -> StoredObject:
         """Store small server-made bytes as one object."""
         md5 = hashlib.md5(data, usedforsecurity=False)
-        self._client.put_object(
-            Bucket=self.bucket,
-            Key=self._key(key),
-            Body=data,
-            ContentMD5=base64.b64encode(md5.digest()).decode(),
-        )
+        headers = {"Content-MD5": base64.b64encode(md5.digest()).decode()}
+        self._request("PUT", self._key(key), content=data, headers=headers)
         return StoredObject(len(data), md5.hexdigest())
 
     def open_chunks(self, key: str) -> Iterator[bytes]:
-        """Yield the object's bytes in 64 KiB chunks; FileNotFoundError if absent."""
-        try:
-            body = self._client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
-        except ClientError as exc:
-            if _not_found(exc):
-                raise FileNotFoundError(key) from exc
-            raise
-        return self._iter_body(body)
-
-    @staticmethod
-    def _iter_body(body: Any) -> Iterator[bytes]:
-        try:
-            yield from body.iter_chunks(65536)
-        finally:
-            body.close()
+        """Yield the object's bytes in chunks; FileNotFoundError if absent."""
+        url = self._sign("GET", self._key(key))
+        with self._http.stream("GET", url) as response:
+            if response.status_code == 404:
+                raise FileNotFoundError(key)
+            if response.status_code >= 300:
+                response.read()
+                _raise_for(response)
+            yield from response.iter_bytes(65536)
 
     def exists(self, key: str) -> bool:
         """Tell whether `key` is stored (a HEAD)."""
@@ -214,63 +260,59 @@ class S3Store:
     def stat(self, key: str) -> StoredObject | None:
         """Size and MD5 (from the ETag; "" for multipart objects) of `key`, or None."""
         try:
-            head = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as exc:
-            if _not_found(exc):
+            head = self._request("HEAD", self._key(key))
+        except S3Error as exc:
+            if exc.status == 404:
                 return None
             raise
-        return StoredObject(int(head["ContentLength"]), etag_md5(head.get("ETag")))
+        size = int(head.headers.get("Content-Length", "0"))
+        return StoredObject(size, etag_md5(head.headers.get("ETag")))
 
     def delete(self, key: str) -> int:
         """Remove `key`; return the bytes freed (0 if it was not stored)."""
         stored = self.stat(key)
         if stored is None:
             return 0
-        self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        self._request("DELETE", self._key(key))
         return stored.size
 
     # --- presigned URLs -------------------------------------------------------------------
 
     def presigned_get(self, key: str) -> str:
         """A URL that downloads `key` from the bucket until the URL expires."""
-        params = {"Bucket": self.bucket, "Key": self._key(key)}
-        return str(self._presigner.generate_presigned_url("get_object", params, self.ttl_s))
+        return self._sign("GET", self._key(key), public=True, expires_s=self.ttl_s)
 
     def presigned_put(self, key: str, md5_b64: str | None = None) -> tuple[str, list[str]]:
         """A URL that uploads `key` into the bucket, and the headers the PUT must carry.
 
-        With `md5_b64` the URL signs `Content-MD5`: the bucket refuses other bytes.
+        With `md5_b64` the client sends it as Content-MD5, and the bucket refuses bytes
+        with another digest.
         """
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
-        headers: list[str] = []
-        if md5_b64:
-            params["ContentMD5"] = md5_b64
-            headers.append(f"Content-MD5:{md5_b64}")
-        url = self._presigner.generate_presigned_url("put_object", params, self.ttl_s)
-        return str(url), headers
+        url = self._sign("PUT", self._key(key), public=True, expires_s=self.ttl_s)
+        return url, [f"Content-MD5:{md5_b64}"] if md5_b64 else []
 
     def start_multipart(
         self, key: str, parts: list[tuple[int, str]]
     ) -> tuple[str, list[PresignedPart]]:
-        """Open a multipart upload; one presigned URL per `(part number, hex MD5)`.
-
-        Each part URL signs its `Content-MD5`, so the bucket checks every part's digest.
-        """
+        """Open a multipart upload; one presigned URL per `(part number, hex MD5)`."""
         full = self._key(key)
-        upload_id = str(
-            self._client.create_multipart_upload(Bucket=self.bucket, Key=full)["UploadId"]
-        )
-        urls = []
-        for number, hex_md5 in parts:
-            params = {
-                "Bucket": self.bucket,
-                "Key": full,
-                "UploadId": upload_id,
-                "PartNumber": number,
-                "ContentMD5": _hex_to_b64(hex_md5),
-            }
-            url = self._presigner.generate_presigned_url("upload_part", params, self.ttl_s)
-            urls.append(PresignedPart(number, str(url)))
+        answer = self._request("POST", full, {"uploads": ""})
+        upload_id = _xml_text(answer.content, "UploadId")
+        if not upload_id:
+            raise S3Error(answer.status_code, "NoUploadId", "CreateMultipartUpload gave no id")
+        urls = [
+            PresignedPart(
+                number,
+                self._sign(
+                    "PUT",
+                    full,
+                    {"partNumber": str(number), "uploadId": upload_id},
+                    public=True,
+                    expires_s=self.ttl_s,
+                ),
+            )
+            for number, _ in parts
+        ]
         return upload_id, urls
 
     def complete_multipart(
@@ -278,10 +320,16 @@ class S3Store:
     ) -> StoredObject:
         """Join the uploaded parts `(number, ETag)` into the object; return its size."""
         full = self._key(key)
-        parts = [{"PartNumber": n, "ETag": e} for n, e in sorted(etags)]
-        self._client.complete_multipart_upload(
-            Bucket=self.bucket, Key=full, UploadId=upload_id, MultipartUpload={"Parts": parts}
+        body = "".join(
+            f"<Part><PartNumber>{n}</PartNumber><ETag>{_xml_escape(e)}</ETag></Part>"
+            for n, e in sorted(etags)
         )
+        xml = f"<CompleteMultipartUpload>{body}</CompleteMultipartUpload>".encode()
+        answer = self._request("POST", full, {"uploadId": upload_id}, content=xml)
+        # S3 may answer 200 and put the error in the body.
+        if _xml_text(answer.content, "Code"):
+            code = _xml_text(answer.content, "Code")
+            raise S3Error(answer.status_code, code, _xml_text(answer.content, "Message"))
         stored = self.stat(key)
         if stored is None:
             raise FileNotFoundError(key)
@@ -289,6 +337,8 @@ class S3Store:
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         """Drop an unfinished multipart upload and its parts."""
-        self._client.abort_multipart_upload(
-            Bucket=self.bucket, Key=self._key(key), UploadId=upload_id
-        )
+        self._request("DELETE", self._key(key), {"uploadId": upload_id})
+
+
+def _xml_escape(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

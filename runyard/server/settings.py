@@ -192,11 +192,12 @@ class ServerSettings(BaseSettings):
     s3_region: str = Field("us-east-1", description="Region the bucket lives in (signing).")
     s3_access_key_id: SecretStr | None = Field(
         None,
-        description="Access key of the bucket; default: the AWS credential chain "
-        "(AWS_ACCESS_KEY_ID, a web identity, an instance role).",
+        description="Access key of the bucket; default: the AWS_ACCESS_KEY_ID variable.",
     )
     s3_secret_access_key: SecretStr | None = Field(
-        None, description="Secret key that goes with s3_access_key_id."
+        None,
+        description="Secret key that goes with s3_access_key_id; default: the "
+        "AWS_SECRET_ACCESS_KEY variable.",
     )
     s3_prefix: str = Field(
         "", description="Key prefix for every object, to share a bucket (e.g. runyard/)."
@@ -264,6 +265,6 @@ class ServerSettings(BaseSettings):
     @field_validator("s3_addressing_style")
     @classmethod
     def _s3_addressing(cls, value: str) -> str:
-        if value not in ("path", "virtual", "auto"):
-            raise ValueError(f"s3_addressing_style must be path, virtual or auto, got {value!r}")
+        if value not in ("path", "virtual"):
+            raise ValueError(f"s3_addressing_style must be path or virtual, got {value!r}")
         return value

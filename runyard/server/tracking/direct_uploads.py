@@ -15,14 +15,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from runyard.server.db.models import Artifact, ArtifactFile, Run, RunFile
 from runyard.server.errors import ErrorCode, ServiceError
-from runyard.server.s3_store import PresignedPart
+from runyard.server.s3_store import PresignedPart, S3Error
 from runyard.server.storage import StoredObject
 from runyard.server.store_factory import direct_store
 from runyard.server.tracking.artifact_files import files_of
@@ -108,7 +107,7 @@ def complete_multipart(
         stored = store.complete_multipart(
             storage_path, upload_id, [(p.partNumber, p.hexMD5) for p in parts]
         )
-    except ClientError as exc:
+    except S3Error as exc:
         raise ServiceError(
             ErrorCode.INVALID,
             f"uploadID: the bucket refused to complete the multipart upload ({exc}); "
@@ -177,9 +176,7 @@ def reconcile_run_files(uow: UnitOfWork, run: Run) -> None:
         _record(session, run.id, landed, uow.now())
 
 
-def _record(
-    session: Session, run_id: int, landed: dict[str, StoredObject], now: datetime
-) -> None:
+def _record(session: Session, run_id: int, landed: dict[str, StoredObject], now: datetime) -> None:
     rows = session.scalars(
         select(RunFile).where(RunFile.run_id == run_id, RunFile.name.in_(list(landed)))
     )
