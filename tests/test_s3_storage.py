@@ -136,6 +136,7 @@ def test_files_go_straight_to_the_bucket_and_come_back_byte_identical(
     assert len(model_keys) == 1 and seaweedfs.get(bucket, model_keys[0]) == model
     # Only GraphQL and file_stream traffic reached the server, never the files.
     print(f"server received {server_bytes:.0f} bytes for {file_bytes} bytes of files")
+    print(f"seaweedfs started in {seaweedfs.started_in_s:.1f} s")
     assert server_bytes < 0.10 * file_bytes
 
 
