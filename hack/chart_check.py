@@ -36,17 +36,6 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "trackingServer.create=true": {"trackingServer": {"create": True}},
     "operator.replicas=2": {"operator": {"replicas": 2}},
-    "trackingServer.objectStore.type=s3": {
-        "trackingServer": {
-            "create": True,
-            "objectStore": {
-                "type": "s3",
-                "bucket": "runyard-files",
-                "endpoint": "http://seaweedfs.storage.svc:8333",
-                "credentialsSecret": {"name": "runyard-s3"},
-            },
-        }
-    },
 }
 # Lint findings at or above this severity fail (1 info, 2 warning, 3 error).
 LINT_FAIL_SEVERITY = 2

@@ -43,16 +43,6 @@ SERVER_VARIANTS: dict[str, dict[str, Any]] = {
     },
     "external-redis": {"redis": {"mode": "external", "urlSecret": {"name": "r", "key": "url"}}},
     "no-redis": {"redis": {"mode": "none"}},
-    "s3-object-store": {
-        "objectStore": {
-            "type": "s3",
-            "bucket": "runyard-files",
-            "endpoint": "http://seaweedfs.storage.svc:8333",
-            "publicEndpoint": "https://s3.example.com",
-            "prefix": "runyard/",
-            "credentialsSecret": {"name": "s3-keys"},
-        }
-    },
     "ingress-tls": {
         "ingress": {"enabled": True, "host": "runyard.example.com", "tlsSecret": "tls"}
     },
@@ -129,33 +119,6 @@ def test_server_postgres_reads_url_from_secret_and_rolls() -> None:
     assert render_server.required_secrets(spec) == [("spec.database.urlSecret", "pg", "url")]
 
 
-def test_server_s3_object_store_settings_and_key_pair_from_secret() -> None:
-    """An s3 object store reaches the server as RUNYARD_S3_*, the key pair from the Secret."""
-    objects = _by_kind(_server(**SERVER_VARIANTS["s3-object-store"]))
-    container = objects[("Deployment", "rs")]["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e for e in container["env"]}
-    assert env["RUNYARD_S3_BUCKET"]["value"] == "runyard-files"
-    assert env["RUNYARD_S3_ENDPOINT_URL"]["value"] == "http://seaweedfs.storage.svc:8333"
-    assert env["RUNYARD_S3_PUBLIC_ENDPOINT_URL"]["value"] == "https://s3.example.com"
-    assert env["RUNYARD_S3_PREFIX"]["value"] == "runyard/"
-    assert env["RUNYARD_S3_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {
-        "name": "s3-keys",
-        "key": "accessKeyId",
-    }
-    assert env["RUNYARD_S3_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {
-        "name": "s3-keys",
-        "key": "secretAccessKey",
-    }
-    spec = parse_spec(TrackingServerSpec, SERVER_VARIANTS["s3-object-store"])
-    assert spec.object_store.shared
-    assert render_server.required_secrets(spec) == [
-        ("spec.objectStore.credentialsSecret", "s3-keys", "accessKeyId"),
-        ("spec.objectStore.credentialsSecret", "s3-keys", "secretAccessKey"),
-    ]
-    default = _by_kind(_server())[("Deployment", "rs")]["spec"]["template"]["spec"]
-    assert not any(e["name"].startswith("RUNYARD_S3_") for e in default["containers"][0]["env"])
-
-
 def test_server_external_and_no_redis() -> None:
     """External Redis: URL from a Secret, no StatefulSet; none: no Redis at all."""
     ext = _by_kind(_server(**SERVER_VARIANTS["external-redis"]))
@@ -195,15 +158,6 @@ def test_server_ingress_sets_public_url() -> None:
         ({"ingress": {"enabled": True}}, "spec.ingress: host is required"),
         ({"storage": {"size": "lots"}}, "spec.storage.size"),
         ({"replica": 1}, "spec.replica: Extra inputs are not permitted"),
-        (
-            {"objectStore": {"type": "s3", "credentialsSecret": {"name": "k"}}},
-            "spec.objectStore: objectStore.bucket is required",
-        ),
-        (
-            {"objectStore": {"type": "s3", "bucket": "files"}},
-            "spec.objectStore: objectStore.credentialsSecret is required",
-        ),
-        ({"objectStore": {"type": "s3", "bucket": "Bad_Name"}}, "spec.objectStore.bucket"),
     ],
 )
 def test_bad_server_specs_name_the_field(spec: dict[str, Any], field: str) -> None:

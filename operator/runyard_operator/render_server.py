@@ -116,26 +116,6 @@ def _server_env(name: str, namespace: str, spec: TrackingServerSpec) -> list[dic
     elif spec.redis.mode == "external" and spec.redis.url_secret is not None:
         ref = spec.redis.url_secret
         env.append(_secret_env("RUNYARD_QUEUE_REDIS_URL", ref.name, ref.key))
-    return env + _object_store_env(spec)
-
-
-def _object_store_env(spec: TrackingServerSpec) -> list[dict[str, Any]]:
-    """RUNYARD_S3_* for a bucket store; the key pair comes from the credentials Secret."""
-    store = spec.object_store
-    if store.type != "s3" or store.credentials_secret is None:
-        return []
-    values = {
-        "RUNYARD_S3_BUCKET": store.bucket,
-        "RUNYARD_S3_ENDPOINT_URL": store.endpoint,
-        "RUNYARD_S3_PUBLIC_ENDPOINT_URL": store.public_endpoint,
-        "RUNYARD_S3_REGION": store.region,
-        "RUNYARD_S3_PREFIX": store.prefix or None,
-        "RUNYARD_S3_ADDRESSING_STYLE": store.addressing_style,
-    }
-    env = [{"name": k, "value": v} for k, v in values.items() if v is not None]
-    ref = store.credentials_secret
-    env.append(_secret_env("RUNYARD_S3_ACCESS_KEY_ID", ref.name, ref.access_key_id_key))
-    env.append(_secret_env("RUNYARD_S3_SECRET_ACCESS_KEY", ref.name, ref.secret_access_key_key))
     return env
 
 
@@ -377,10 +357,4 @@ def required_secrets(spec: TrackingServerSpec) -> list[tuple[str, str, str]]:
     if spec.redis.mode == "external" and spec.redis.url_secret is not None:
         ref = spec.redis.url_secret
         refs.append(("spec.redis.urlSecret", ref.name, ref.key))
-    store = spec.object_store
-    if store.type == "s3" and store.credentials_secret is not None:
-        cred = store.credentials_secret
-        field = "spec.objectStore.credentialsSecret"
-        refs.append((field, cred.name, cred.access_key_id_key))
-        refs.append((field, cred.name, cred.secret_access_key_key))
     return refs

@@ -67,79 +67,6 @@ class RedisSpec(CRModel):
         return self
 
 
-class ObjectStoreCredentials(CRModel):
-    """The Secret holding the bucket's access key pair."""
-
-    name: str = Field(pattern=DNS_SUBDOMAIN, max_length=253, description="Secret name.")
-    access_key_id_key: str = Field(
-        default="accessKeyId",
-        pattern=r"^[-._A-Za-z0-9]+$",
-        description="Key inside the Secret holding the access key id.",
-    )
-    secret_access_key_key: str = Field(
-        default="secretAccessKey",
-        pattern=r"^[-._A-Za-z0-9]+$",
-        description="Key inside the Secret holding the secret access key.",
-    )
-
-
-class ObjectStoreSpec(CRModel):
-    """Where run and artifact files live: the data volume, or an S3-compatible bucket that
-    clients upload to and download from through presigned URLs (needed for replicas > 1)."""
-
-    type: Literal["filesystem", "s3"] = Field(
-        default="filesystem",
-        description="filesystem: files on the data volume; s3: files in `bucket` "
-        "(AWS S3, MinIO, SeaweedFS, ...).",
-    )
-    bucket: str | None = Field(
-        default=None,
-        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
-        description="s3: the bucket (it must exist; the server checks it at start).",
-    )
-    endpoint: str | None = Field(
-        default=None,
-        pattern=r"^https?://",
-        description="s3: S3 API URL the server uses, e.g. http://seaweedfs.storage.svc:8333; "
-        "unset: AWS S3 in `region`.",
-    )
-    public_endpoint: str | None = Field(
-        default=None,
-        pattern=r"^https?://",
-        description="s3: S3 API URL put into the presigned URLs clients get, when they reach "
-        "the store at another address than the server; unset: `endpoint`.",
-    )
-    region: str = Field(default="us-east-1", min_length=1, description="s3: bucket region.")
-    prefix: str = Field(
-        default="",
-        pattern=r"^([A-Za-z0-9!_.*'()-]+/)*$",
-        description="s3: key prefix of every object, e.g. runyard/ (to share a bucket).",
-    )
-    addressing_style: Literal["path", "virtual"] = Field(
-        default="path",
-        description="s3: path (bucket in the URL path: MinIO, SeaweedFS) or virtual (AWS).",
-    )
-    credentials_secret: ObjectStoreCredentials | None = Field(
-        default=None, description="s3: Secret with the access key pair (required)."
-    )
-
-    @model_validator(mode="after")
-    def _bucket_and_credentials(self) -> ObjectStoreSpec:
-        if self.type == "s3" and not self.bucket:
-            raise ValueError("objectStore.bucket is required when type is s3")
-        if self.type == "s3" and self.credentials_secret is None:
-            raise ValueError(
-                "objectStore.credentialsSecret is required when type is s3 "
-                "(a Secret with accessKeyId and secretAccessKey)"
-            )
-        return self
-
-    @property
-    def shared(self) -> bool:
-        """Whether files live outside the pods' volume, so every replica sees them."""
-        return self.type == "s3"
-
-
 class IngressSpec(CRModel):
     """An optional Ingress in front of the server's Service."""
 
@@ -198,10 +125,6 @@ class TrackingServerSpec(CRModel):
         description="Data volume: SQLite database (type sqlite) and uploaded files.",
     )
     redis: RedisSpec = Field(default_factory=RedisSpec, description="Launch queue store.")
-    object_store: ObjectStoreSpec = Field(
-        default_factory=ObjectStoreSpec,
-        description="Where run and artifact files live (data volume or S3-compatible bucket).",
-    )
     admin_key: AdminKeySpec = Field(
         default_factory=AdminKeySpec, description="The admin API key Secret."
     )
