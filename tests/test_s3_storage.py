@@ -127,6 +127,9 @@ def test_files_go_straight_to_the_bucket_and_come_back_byte_identical(
     downloaded = _files(Path(read["artifact"]))
     assert downloaded == {name.removeprefix("data/"): body for name, body in data.items()}
     assert (Path(read["run"]) / "model.bin").read_bytes() == model
+    # The server learnt the run file's size and digest from the bucket (it never saw the PUT).
+    assert read["size"] == len(model)
+    assert read["md5"] == base64.b64encode(hashlib.md5(model).digest()).decode()
     # The bytes are in the bucket itself, under the configured prefix.
     stored = seaweedfs.objects(bucket, PREFIX)
     big_keys = [key for key, size in stored.items() if size == 12 * MiB]

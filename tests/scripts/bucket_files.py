@@ -4,7 +4,7 @@
 file of `--dir`/data); prints RESULT {"run_id"}.
 `read`: `use_artifact("data:latest").download()` into `--into`/artifact and
 `api.run(...).file("model.bin").download()` into `--into`/run; prints RESULT with both
-folders.
+folders and the size and MD5 the server reports for model.bin.
 `download`: `api.artifact(--name).download()` into `--into`; prints RESULT {"dir"}.
 """
 
@@ -48,8 +48,10 @@ def read() -> None:
     api = wandb.Api()
     entity = api.default_entity
     stored = api.run(f"{entity}/{args.project}/{args.run_id}")
-    stored.file("model.bin").download(root=str(into / "run"), replace=True)
-    print("RESULT " + json.dumps({"artifact": folder, "run": str(into / "run")}), flush=True)
+    model = stored.file("model.bin")
+    model.download(root=str(into / "run"), replace=True)
+    result = {"artifact": folder, "run": str(into / "run"), "size": model.size, "md5": model.md5}
+    print("RESULT " + json.dumps(result), flush=True)
 
 
 def download() -> None:

@@ -178,6 +178,22 @@ def reconcile_run_files(uow: UnitOfWork, run: Run) -> None:
         _record(session, run.id, landed, uow.now())
 
 
+def run_files_landed(uow: UnitOfWork, run: Run, names: list[str]) -> None:
+    """The client reports (file_stream `uploaded`) that it finished uploading `names`:
+    record their size and MD5 as the bucket has them now (a HEAD each)."""
+    store = direct_store(uow.objects)
+    if store is None or not names:
+        return
+    landed: dict[str, StoredObject] = {}
+    for name in dict.fromkeys(names):
+        stored = store.stat(run_file_key(run, name))
+        if stored is not None:
+            landed[name] = stored
+    if landed:
+        _record(uow.session, run.id, landed, uow.now())
+        uow.session.flush()
+
+
 def _record(session: Session, run_id: int, landed: dict[str, StoredObject], now: datetime) -> None:
     rows = session.scalars(
         select(RunFile).where(RunFile.run_id == run_id, RunFile.name.in_(list(landed)))

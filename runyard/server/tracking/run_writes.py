@@ -149,4 +149,6 @@ def apply_file_stream(
     caller may write; return whether the run was asked to stop."""
     run = read_run(uow, principal, path, Action.WRITE)
     filestream.apply_post(uow.session, run, body, uow.settings.max_value_bytes)
+    # With a bucket store the server never saw those PUTs: learn their bytes from the bucket.
+    direct_uploads.run_files_landed(uow, run, body.uploaded or [])
     return run.stop_requested
