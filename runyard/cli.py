@@ -151,10 +151,14 @@ def serve(settings: object, local_agent: bool = False) -> None:
     from rich.panel import Panel
 
     from runyard.server.app import create_app
+    from runyard.server.s3_store import StorageConfigError
     from runyard.server.state import open_state
 
     log_setup.configure(settings.log_level)
-    state = open_state(settings)
+    try:
+        state = open_state(settings)
+    except StorageConfigError as exc:
+        raise click.ClickException(f"object store: {exc}") from None
     url = settings.public_url or f"http://{settings.host}:{settings.port}"
     console = Console(soft_wrap=True)  # never wrap the export lines: they are copied as-is
     note = (

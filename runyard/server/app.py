@@ -36,7 +36,7 @@ from runyard.server.error_handlers import install_error_handlers
 from runyard.server.events.dispatcher import Dispatcher
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
-from runyard.server.metrics import ServerMetrics
+from runyard.server.metrics import RequestBytes, ServerMetrics
 from runyard.server.queues.bus_delivery import deliver
 from runyard.server.queues.capacity_board import CapacityBoard
 from runyard.server.queues.telemetry_board import TelemetryBoard
@@ -191,6 +191,8 @@ def create_app(state: ServerState) -> FastAPI:
         BodySizeLimit, max_bytes=state.settings.max_request_bytes, exempt_puts=("/storage/",)
     )
     install_web_security(app, state.settings, state.signer)
+    # Outermost: counts every body byte that reaches the server (uploads included).
+    app.add_middleware(RequestBytes, counter=app.state.metrics.request_bytes)
     routers = (
         health,
         graphql_route,

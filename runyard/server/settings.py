@@ -206,6 +206,45 @@ class ServerSettings(BaseSettings):
         64, ge=1, le=1024, description="Deliveries one replica sends at the same time."
     )
 
+    # S3-compatible object storage: run and artifact files go to a bucket; clients PUT and GET
+    # them through presigned URLs, so file bytes never pass through the server.
+    s3_bucket: str | None = Field(
+        None,
+        description="Keep run and artifact files in this S3-compatible bucket (it must exist); "
+        "default: files under the data dir.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        description="S3 API address (e.g. http://seaweedfs:8333, https://minio.example.com); "
+        "default: AWS S3 in s3_region.",
+    )
+    s3_public_endpoint_url: str | None = Field(
+        None,
+        description="S3 address put into the presigned URLs clients get, when it differs from "
+        "the one the server uses (an in-cluster service name); default: s3_endpoint_url.",
+    )
+    s3_region: str = Field("us-east-1", description="Region the bucket lives in (signing).")
+    s3_access_key_id: SecretStr | None = Field(
+        None,
+        description="Access key of the bucket; default: the AWS_ACCESS_KEY_ID variable.",
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        None,
+        description="Secret key that goes with s3_access_key_id; default: the "
+        "AWS_SECRET_ACCESS_KEY variable.",
+    )
+    s3_prefix: str = Field(
+        "", description="Key prefix for every object, to share a bucket (e.g. runyard/)."
+    )
+    s3_addressing_style: str = Field(
+        "path",
+        description="path (bucket in the URL path, what MinIO/SeaweedFS expect) or virtual "
+        "(bucket as a host name, AWS).",
+    )
+    s3_check_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="How long the start-up bucket check may take."
+    )
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -257,3 +296,20 @@ class ServerSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'runyard.db').resolve()}"
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _s3_prefix(cls, value: str) -> str:
+        parts = value.strip("/").split("/") if value.strip("/") else []
+        if value.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(
+                f"s3_prefix: {value!r} is not a relative key prefix (write e.g. runyard/)"
+            )
+        return "".join(f"{p}/" for p in parts)
+
+    @field_validator("s3_addressing_style")
+    @classmethod
+    def _s3_addressing(cls, value: str) -> str:
+        if value not in ("path", "virtual"):
+            raise ValueError(f"s3_addressing_style must be path or virtual, got {value!r}")
+        return value

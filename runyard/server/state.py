@@ -22,7 +22,8 @@ from runyard.server.people.directory import ensure_org_entity
 from runyard.server.registry.registries import ensure_core_registries
 from runyard.server.settings import ServerSettings
 from runyard.server.signing import UrlSigner
-from runyard.server.storage import FilesystemStore, ObjectStore
+from runyard.server.storage import ObjectStore
+from runyard.server.store_factory import direct_urls, open_store
 
 SIGNING_SECRET = "url-signing-key"
 
@@ -66,6 +67,8 @@ def _signing_secret(session: Session) -> bytes:
 def open_state(settings: ServerSettings) -> ServerState:
     """Create the data dir, migrate the database, bootstrap the admin, and open the stores."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The object store first: a bad bucket setting fails the start before anything changes.
+    store = open_store(settings)
     engine = make_engine(settings.resolved_database_url())
     sessions = make_session_factory(engine)
     # Replicas and worker processes start together: one migrates and bootstraps, the others
@@ -84,8 +87,8 @@ def open_state(settings: ServerSettings) -> ServerState:
         engine=engine,
         sessions=sessions,
         write_sessions=make_session_factory(writer_engine(engine)),
-        store=FilesystemStore(settings.data_dir / "objects"),
-        signer=UrlSigner(secret, settings.signed_url_ttl_s),
+        store=store,
+        signer=UrlSigner(secret, settings.signed_url_ttl_s, direct=direct_urls(store)),
         queue_store=_queue_store(settings, engine),
         new_admin_key=new_key,
     )
