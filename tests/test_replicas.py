@@ -1,8 +1,8 @@
-"""Three `runyard server` replicas on one PostgreSQL database and one Redis.
+"""Three `runyard server` replicas on one PostgreSQL database, one Redis and one S3 bucket.
 
 Real processes on their own ports, a round-robin TCP proxy in front (a Kubernetes Service),
-the official wandb client and REST agents as users. Files go to one shared data directory
-(an RWX volume): the S3 object store is another helper's branch.
+the official wandb client and REST agents as users. Files go to a SeaweedFS bucket; each
+replica has a data directory of its own (nothing on disk is shared).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from support.replicas import (
     cluster_environment,
     replica_cluster,
 )
+from support.seaweedfs import SeaweedS3
 
 pytestmark = [pytest.mark.replicas, pytest.mark.postgres]
 
@@ -45,17 +46,35 @@ class _Live:
 
 
 @pytest.fixture(scope="module")
+def bucket(seaweedfs: SeaweedS3) -> str:
+    """The replicas' bucket."""
+    name = f"runyard-{uuid.uuid4().hex[:12]}"
+    seaweedfs.create_bucket(name)
+    return name
+
+
+@pytest.fixture(scope="module")
 def cluster(
-    tmp_path_factory: pytest.TempPathFactory, postgres_admin_dsn: str, redis_url: str
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_admin_dsn: str,
+    redis_url: str,
+    seaweedfs: SeaweedS3,
+    bucket: str,
 ) -> Iterator[tuple[list[ServerProcess], str]]:
     """Three replicas (started at once on a fresh database) and the database's URL."""
     prefix = f"runyard-test:{uuid.uuid4().hex}:"
     tmp = tmp_path_factory.mktemp("replicas")
     with throwaway_database(postgres_admin_dsn) as url:
-        env = cluster_environment(url, redis_url, prefix, 3, tmp / "shared-data")
-        # A waiting claim looks again only after 30 s: only a wake-up answers it sooner.
-        env["RUNYARD_CLAIM_RECHECK_S"] = "30"
-        with replica_cluster(env, 3, tmp) as servers:
+        env = cluster_environment(url, redis_url, prefix, 3, tmp / "unused")
+        env |= {
+            "RUNYARD_S3_BUCKET": bucket,
+            "RUNYARD_S3_ENDPOINT_URL": seaweedfs.url,
+            "RUNYARD_S3_ACCESS_KEY_ID": seaweedfs.access_key,
+            "RUNYARD_S3_SECRET_ACCESS_KEY": seaweedfs.secret_key,
+            # A waiting claim looks again only after 30 s: only a wake-up answers it sooner.
+            "RUNYARD_CLAIM_RECHECK_S": "30",
+        }
+        with replica_cluster(env, 3, tmp, own_data_dirs=True) as servers:
             yield servers, url
     client = redis.Redis.from_url(redis_url)
     keys = list(client.scan_iter(match=prefix + "*", count=1000))
@@ -187,7 +206,7 @@ def _count(url: str, sql: str) -> int:
 
 
 def test_runs_and_queue_items_survive_a_replica_killed_mid_way(
-    cluster: tuple[list[ServerProcess], str], tmp_path: Path
+    cluster: tuple[list[ServerProcess], str], tmp_path: Path, seaweedfs: SeaweedS3, bucket: str
 ) -> None:
     servers, url = cluster
     project = f"p-{uuid.uuid4().hex[:8]}"
@@ -270,11 +289,16 @@ def test_runs_and_queue_items_survive_a_replica_killed_mid_way(
             "FROM runs r JOIN history_lines h ON h.run_id = r.id GROUP BY r.name"
         ).fetchall()
         states = dict(conn.execute("SELECT name, state FROM runs").fetchall())
+        ids = dict(conn.execute("SELECT name, id FROM runs").fetchall())
     per_run = {name: (lines, steps, low, high) for name, lines, steps, low, high in rows}
     expected = {f"c{c}-{r}" for c in range(CLIENTS) for r in range(RUNS_PER_CLIENT)}
     assert set(per_run) == expected
     assert all(v == (STEPS, STEPS, 0, STEPS - 1) for v in per_run.values()), per_run
     assert all(states[name] == "finished" for name in expected), states
+    # Run files went to the bucket through whichever replica signed their URLs.
+    stored = seaweedfs.objects(bucket, "runs/")
+    for run_id in ids.values():
+        assert f"runs/{run_id}/files/wandb-summary.json" in stored, sorted(stored)[:20]
 
     # Every queue item ran exactly once, and each ended finished.
     assert len(enqueued) == len(set(enqueued)) == ITEMS

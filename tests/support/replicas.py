@@ -52,12 +52,16 @@ def cluster_environment(
 class ServerProcess:
     """One `runyard server` process on its own port."""
 
-    def __init__(self, name: str, env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, env: Mapping[str, str], log_dir: Path, own_data_dir: bool = False
+    ) -> None:
         self.name = name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log_dir / f"{name}.log"
         self._env = {**os.environ, **env, "RUNYARD_PORT": str(self.port)}
+        if own_data_dir:  # files in a bucket: nothing on disk is shared (one volume per pod)
+            self._env["RUNYARD_DATA_DIR"] = str(log_dir / f"{name}-data")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServerProcess:
@@ -110,10 +114,10 @@ class ServerProcess:
 
 @contextmanager
 def replica_cluster(
-    env: Mapping[str, str], count: int, log_dir: Path
+    env: Mapping[str, str], count: int, log_dir: Path, own_data_dirs: bool = False
 ) -> Iterator[list[ServerProcess]]:
     """`count` replicas started together (they race to migrate the fresh database)."""
-    servers = [ServerProcess(f"replica-{i}", env, log_dir) for i in range(count)]
+    servers = [ServerProcess(f"replica-{i}", env, log_dir, own_data_dirs) for i in range(count)]
     try:
         for server in servers:
             server.start()
