@@ -57,7 +57,7 @@ def replicas(count: int, bus: str) -> Iterator[list[ServerProcess]]:
         servers: list[ServerProcess] = []
         try:
             for index in range(count):
-                servers.append(ServerProcess(tmp / f"r{index}", url, env))
+                servers.append(ServerProcess(tmp / f"r{index}", url, env, ready_timeout_s=300))
             yield servers
         finally:
             for server in servers:
