@@ -303,12 +303,13 @@ async def claim(body: ClaimRequest, uow: UowDep, principal: PrincipalDep, reques
             # at the re-check (the safety net for a lost bus message), whichever comes first;
             # meanwhile look once a second for a claimer that hung up (an agent that stopped):
             # its wait must not hold the worker, nor a server shutdown, for 30 s.
-            recheck_at = time.monotonic() + min(remaining, recheck_s)
-            while (left := recheck_at - time.monotonic()) > 0:
-                woken = await wait_any(tickets, min(left, 1.0))
+            recheck_at = time.monotonic() + recheck_s
+            while True:
+                woken = await wait_any(tickets, min(deadline - time.monotonic(), 1.0))
                 if await request.is_disconnected():
                     return None
-                if woken:
+                now = time.monotonic()
+                if woken or now >= recheck_at or now >= deadline:
                     break
     finally:
         board.close(body.agent_id)
