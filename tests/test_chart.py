@@ -6,6 +6,7 @@ via hack/chart_check.py, the script behind `make chart-lint`.
 
 from __future__ import annotations
 
+import base64
 import copy
 import importlib.util
 import sys
@@ -14,6 +15,7 @@ from typing import Any
 
 import helm_python as helm
 import pytest
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("chart_check", ROOT / "hack" / "chart_check.py")
@@ -101,7 +103,12 @@ def test_postgres_tracking_server_takes_the_url_from_a_secret() -> None:
         "trackingServer": {
             "create": True,
             "replicas": 2,
+            "workers": 4,
             "database": {"type": "postgresql", "urlSecret": {"name": "runyard-db"}},
+            "objectStore": {
+                "type": "s3",
+                "s3": {"bucket": "runs", "endpoint": "http://s3:8333", "credentialsSecret": "s3"},
+            },
         },
         "launchQueue": {
             "variables": [{"name": "gpus", "type": "integer", "minimum": 1, "default": 1}],
@@ -115,6 +122,18 @@ def test_postgres_tracking_server_takes_the_url_from_a_secret() -> None:
         "type": "postgresql",
         "urlSecret": {"name": "runyard-db", "key": "url"},
     }
+    assert server["spec"]["workers"] == 4
+    assert server["spec"]["objectStore"] == {
+        "type": "s3",
+        "s3": {"bucket": "runs", "endpoint": "http://s3:8333", "credentialsSecret": {"name": "s3"}},
+    }
+    # The keys every replica shares: made by the chart, kept across upgrades and uninstalls.
+    assert server["spec"]["secrets"] == {"secretName": "runyard-secrets"}
+    keys = rendered[("Secret", "runyard-secrets")]
+    assert keys["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    signing = base64.b64decode(keys["data"]["signing-secret"])
+    assert len(signing) >= 32
+    Fernet(base64.b64decode(keys["data"]["secrets-key"]))  # a valid team-secrets key
     queue = rendered[("LaunchQueue", "default")]
     assert queue["spec"]["variables"][0]["name"] == "gpus"
     assert chart_check.validate(chart_check.render(values)).errors == []
@@ -250,6 +269,21 @@ def test_check_script_passes_and_fails_with_the_exit_code(
         (
             {"trackingServer": {"replicas": 2}},
             "/trackingServer/replicas",
+            "maximum",
+        ),
+        (
+            {
+                "trackingServer": {
+                    "replicas": 2,
+                    "database": {"type": "postgresql", "urlSecret": {"name": "db"}},
+                }
+            },
+            "/trackingServer/replicas",
+            "maximum",
+        ),
+        (
+            {"trackingServer": {"workers": 2}},
+            "/trackingServer/workers",
             "maximum",
         ),
         (

@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from kubernetes.client import CustomObjectsApi
+from kubernetes.client import CoreV1Api, CustomObjectsApi
 
 from runyard.client import ApiError, RunyardClient
+from runyard.operator import render_rollout
 from support.kube import FakeKubernetes
 from support.server import LiveServer
 
@@ -51,6 +52,7 @@ def fake(sqlite_server: LiveServer) -> Iterator[FakeKubernetes]:
             ("apps", "deployments", "Deployment", True),
             ("apps", "statefulsets", "StatefulSet", True),
             ("networking.k8s.io", "ingresses", "Ingress", True),
+            ("policy", "poddisruptionbudgets", "PodDisruptionBudget", True),
             ("rbac.authorization.k8s.io", "roles", "Role", True),
             ("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", True),
             ("rbac.authorization.k8s.io", "clusterrolebindings", "ClusterRoleBinding", False),
@@ -219,8 +221,23 @@ def test_purge_deletes_the_volumes(fake: FakeKubernetes) -> None:
             {
                 "replicas": 2,
                 "database": {"type": "postgresql", "urlSecret": {"name": "pg", "key": "url"}},
+                "objectStore": {"type": "s3", "s3": {"bucket": "runs"}},
             },
             "spec.database.urlSecret: Secret 'pg' not found",
+        ),
+        (
+            "replicated-sqlite",
+            {"replicas": 3},
+            "spec.replicas: 3 server pods need spec.database.type postgresql (is sqlite) and "
+            "spec.objectStore.type s3 (is filesystem)",
+        ),
+        (
+            "replicated-files",
+            {
+                "replicas": 2,
+                "database": {"type": "postgresql", "urlSecret": {"name": "pg", "key": "url"}},
+            },
+            "spec.replicas: 2 server pods need spec.objectStore.type s3 (is filesystem)",
         ),
     ],
 )
@@ -236,6 +253,7 @@ def test_bad_server_spec_is_degraded_and_applies_nothing(
     assert fake.get("trackingservers", NS, name)["status"]["phase"] == "Degraded"  # type: ignore[index]
     assert fake.get("deployments", NS, name) is None
     assert fake.get("secrets", NS, f"{name}-admin-key") is None
+    assert fake.get("secrets", NS, f"{name}-secrets") is None
     assert fake.get("persistentvolumeclaims", NS, f"{name}-data") is None
 
 
@@ -465,3 +483,78 @@ def test_prometheus_metrics_count_reconciles_and_agents(
     )
     depth = sample("runyard_operator_queue_depth", namespace=NS, queue="live-a100", state="pending")
     assert depth == 3
+
+
+def _secret(fake: FakeKubernetes, name: str, data: dict[str, str]) -> None:
+    CoreV1Api(fake.api_client()).create_namespaced_secret(
+        NS, {"metadata": {"name": name}, "stringData": data}
+    )
+
+
+def _job_status(fake: FakeKubernetes, name: str, status: dict[str, Any]) -> None:
+    """Play the Job controller."""
+    fake.store.update(
+        fake.kind("jobs"), NS, name, lambda j: {**j, "status": status}, subresource="status"
+    )
+
+
+def test_replicated_server_migrates_in_a_job_before_each_rollout(fake: FakeKubernetes) -> None:
+    """Three replicas on PostgreSQL + S3: shared keys made once, a PDB, and the Deployment
+    moves to an image only after that image's migration Job succeeded; a failed one leaves
+    the old version serving and says which Job to read."""
+    _secret(fake, "rep-pg", {"url": "postgresql+psycopg://u:p@pg/runyard"})
+    _secret(fake, "rep-s3", {"access-key-id": "AK", "secret-access-key": "SK"})
+    spec = {
+        "image": "runyard-server:1.0",
+        "replicas": 3,
+        "database": {"type": "postgresql", "urlSecret": {"name": "rep-pg", "key": "url"}},
+        "objectStore": {
+            "type": "s3",
+            "s3": {"bucket": "runs", "credentialsSecret": {"name": "rep-s3"}},
+        },
+        "redis": {"mode": "none"},
+    }
+    _create(fake, "trackingservers", "TrackingServer", "rep", spec)
+    first = render_rollout.migration_job_name("rep", "runyard-server:1.0")
+    eventually(lambda: fake.get("jobs", NS, first), "the migration Job of image 1.0")
+    keys = eventually(lambda: fake.get("secrets", NS, "rep-secrets"), "the shared keys")
+    pdb = eventually(lambda: fake.get("poddisruptionbudgets", NS, "rep"), "the PDB")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    progressing = eventually(
+        lambda: _condition(fake.get("trackingservers", NS, "rep"), "Progressing"), "Progressing"
+    )
+    assert first in progressing["message"]
+    time.sleep(1.0)  # a few reconciles (0.3 s timer): still no Deployment before the migration
+    assert fake.get("deployments", NS, "rep") is None
+
+    _job_status(fake, first, {"succeeded": 1})
+    deployment = eventually(lambda: fake.get("deployments", NS, "rep"), "the Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "runyard-server:1.0" and pod["initContainers"] == []
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["RUNYARD_SIGNING_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "rep-secrets"
+
+    # A new image: its Job first; it fails: Degraded names it, the old image keeps serving.
+    api = CustomObjectsApi(fake.api_client())
+    api.patch_namespaced_custom_object(
+        GROUP, VERSION, NS, "trackingservers", "rep", {"spec": {"image": "runyard-server:2.0"}}
+    )
+    second = render_rollout.migration_job_name("rep", "runyard-server:2.0")
+    eventually(lambda: fake.get("jobs", NS, second), "the migration Job of image 2.0")
+    failed = {
+        "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+    }
+    _job_status(fake, second, failed)
+
+    def degraded_now() -> dict[str, Any] | None:
+        found = _condition(fake.get("trackingservers", NS, "rep"), "Degraded")
+        return found if found and found["status"] == "True" else None
+
+    degraded = eventually(degraded_now, "Degraded=True")
+    assert "spec.image" in degraded["message"]
+    assert f"kubectl logs job/{second}" in degraded["message"]
+    image = fake.get("deployments", NS, "rep")["spec"]["template"]["spec"]["containers"][0]["image"]  # type: ignore[index]
+    assert image == "runyard-server:1.0"
+    assert fake.get("secrets", NS, "rep-secrets") == keys  # never rotated by a reconcile
+    api.delete_namespaced_custom_object(GROUP, VERSION, NS, "trackingservers", "rep")
+    eventually(lambda: fake.get("trackingservers", NS, "rep") is None, "the CR is gone")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,10 +12,11 @@ import yaml
 
 from runyard.launch.agent.config import AgentConfig
 from runyard.launch.kubernetes.pool import pool_policy
-from runyard.operator import render_pool, render_queue, render_server, status
+from runyard.operator import render_pool, render_queue, render_rollout, render_server, status
 from runyard.operator.agent_pool import AgentPoolSpec
 from runyard.operator.launch_queue import LaunchQueueSpec
-from runyard.operator.objects import CREATE_ONLY, SpecError, parse_spec
+from runyard.operator.objects import CREATE_ONLY, SpecError, parse_spec, selector
+from runyard.operator.settings import OperatorSettings
 from runyard.operator.tracking_server import TrackingServerSpec
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -39,7 +41,16 @@ SERVER_VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "postgres": {
         "replicas": 3,
+        "workers": 4,
         "database": {"type": "postgresql", "urlSecret": {"name": "pg", "key": "url"}},
+        "objectStore": {
+            "type": "s3",
+            "s3": {
+                "bucket": "runyard",
+                "endpoint": "http://seaweedfs.storage.svc:8333",
+                "credentialsSecret": {"name": "s3-keys"},
+            },
+        },
     },
     "external-redis": {"redis": {"mode": "external", "urlSecret": {"name": "r", "key": "url"}}},
     "no-redis": {"redis": {"mode": "none"}},
@@ -106,7 +117,7 @@ def test_server_without_new_key_renders_no_secret() -> None:
 
 
 def test_server_postgres_reads_url_from_secret_and_rolls() -> None:
-    """PostgreSQL: URL from the Secret, rolling updates, shared (RWX) file volume."""
+    """PostgreSQL: URL from the Secret, rolling updates, files in S3 (the volume is per pod)."""
     objects = _by_kind(_server(**SERVER_VARIANTS["postgres"]))
     deployment = objects[("Deployment", "rs")]["spec"]
     assert deployment["replicas"] == 3
@@ -114,9 +125,13 @@ def test_server_postgres_reads_url_from_secret_and_rolls() -> None:
     env = {e["name"]: e for e in deployment["template"]["spec"]["containers"][0]["env"]}
     assert env["RUNYARD_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "pg", "key": "url"}
     pvc = objects[("PersistentVolumeClaim", "rs-data")]
-    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
     spec = parse_spec(TrackingServerSpec, SERVER_VARIANTS["postgres"])
-    assert render_server.required_secrets(spec) == [("spec.database.urlSecret", "pg", "url")]
+    assert render_server.required_secrets(spec) == [
+        ("spec.database.urlSecret", "pg", "url"),
+        ("spec.objectStore.s3.credentialsSecret", "s3-keys", "access-key-id"),
+        ("spec.objectStore.s3.credentialsSecret", "s3-keys", "secret-access-key"),
+    ]
 
 
 def test_server_external_and_no_redis() -> None:
@@ -152,7 +167,20 @@ def test_server_ingress_sets_public_url() -> None:
     ("spec", "field"),
     [
         ({"replicas": -1}, "spec.replicas"),
-        ({"replicas": 2}, "replicas: 2 server pods cannot share an SQLite file"),
+        (
+            {"replicas": 2},
+            "spec.replicas: 2 server pods need spec.database.type postgresql (is sqlite) and "
+            "spec.objectStore.type s3 (is filesystem)",
+        ),
+        (
+            {
+                "replicas": 2,
+                "database": {"type": "postgresql", "urlSecret": {"name": "pg", "key": "url"}},
+            },
+            "spec.replicas: 2 server pods need spec.objectStore.type s3 (is filesystem)",
+        ),
+        ({"workers": 2}, "spec.workers: 2 server processes need spec.database.type postgresql"),
+        ({"objectStore": {"type": "s3"}}, "spec.objectStore: s3 is required when type is s3"),
         ({"database": {"type": "postgresql"}}, "spec.database: urlSecret is required"),
         ({"redis": {"mode": "external"}}, "spec.redis: urlSecret is required"),
         ({"ingress": {"enabled": True}}, "spec.ingress: host is required"),
@@ -162,7 +190,7 @@ def test_server_ingress_sets_public_url() -> None:
 )
 def test_bad_server_specs_name_the_field(spec: dict[str, Any], field: str) -> None:
     """Bad specs fail before any object is rendered, naming the field to fix."""
-    with pytest.raises(SpecError, match=field.replace("(", r"\(")):
+    with pytest.raises(SpecError, match=re.escape(field)):
         parse_spec(TrackingServerSpec, spec)
 
 
@@ -467,7 +495,9 @@ def test_example_cluster_renders_strictly_valid_manifests() -> None:
         "ConfigMap",
         "Deployment",
         "Ingress",
+        "Job",
         "PersistentVolumeClaim",
+        "PodDisruptionBudget",
         "Role",
         "RoleBinding",
         "Secret",
@@ -497,10 +527,11 @@ def test_data_volume_access_mode() -> None:
         pvc = _by_kind(_server(**spec))[("PersistentVolumeClaim", "rs-data")]
         return list(pvc["spec"]["accessModes"])
 
-    postgres = SERVER_VARIANTS["postgres"]
+    postgres = {"database": SERVER_VARIANTS["postgres"]["database"]}  # files on the volume
     assert mode() == ["ReadWriteOnce"]
     assert mode(**postgres) == ["ReadWriteMany"]
     assert mode(**postgres, storage={"accessMode": "ReadWriteOnce"}) == ["ReadWriteOnce"]
+    assert mode(**SERVER_VARIANTS["postgres"]) == ["ReadWriteOnce"]  # files in S3
 
 
 def test_jobs_in_another_namespace_get_a_copy_of_the_key() -> None:
@@ -530,3 +561,70 @@ def test_jobs_in_another_namespace_get_a_copy_of_the_key() -> None:
     }
     same_ns = _by_kind(_render_pool(_pool(jobNamespace="runyard")))
     assert not any(kind == "Secret" for kind, _ in same_ns)
+
+
+def test_replicated_server_shares_keys_keeps_one_pod_per_drain_and_migrates_in_a_job() -> None:
+    """Replicas: the shared-keys Secret (made once), a PodDisruptionBudget, S3 settings, and
+    migrations in a Job per image instead of an init container in every pod."""
+    spec = parse_spec(TrackingServerSpec, SERVER_VARIANTS["postgres"])
+    keys = render_rollout.new_shared_keys()
+    objects = _by_kind(render_server.desired("rs", "runyard", spec, KEY, new_shared_keys=keys))
+    _strict(list(objects.values()))
+    secret = objects[("Secret", "rs-secrets")]
+    assert secret["stringData"] == keys and len(keys["signing-secret"]) >= 32
+    assert secret["metadata"]["annotations"][CREATE_ONLY] == "true"  # never rotated silently
+    pdb = objects[("PodDisruptionBudget", "rs")]["spec"]
+    assert pdb["maxUnavailable"] == 1
+    assert pdb["selector"]["matchLabels"] == selector("server", "rs")
+    pod = objects[("Deployment", "rs")]["spec"]["template"]["spec"]
+    assert pod["initContainers"] == []
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["RUNYARD_REPLICAS"]["value"] == "3" and env["RUNYARD_WORKERS"]["value"] == "4"
+    assert env["RUNYARD_SIGNING_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "rs-secrets",
+        "key": "signing-secret",
+    }
+    assert env["RUNYARD_SECRETS_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "secrets-key"
+    assert env["RUNYARD_S3_BUCKET"]["value"] == "runyard"
+    assert env["RUNYARD_S3_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "s3-keys"
+    jobs = [o for o in objects.values() if o["kind"] == "Job"]
+    assert len(jobs) == 1
+    job = jobs[0]
+    image = render_server.image(spec, OperatorSettings())
+    assert job["metadata"]["name"] == render_rollout.migration_job_name("rs", image)
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["server", "migrate"] and container["image"] == image
+    # Not yet migrated: everything but the Deployment (the old version keeps serving).
+    waiting = render_server.desired("rs", "runyard", spec, None, deploy=False)
+    assert "Deployment" not in [o["kind"] for o in waiting]
+    # One replica on SQLite: no PDB, no Job, the init container migrates.
+    single = _by_kind(_server())
+    assert not [k for k in single if k[0] in ("PodDisruptionBudget", "Job")]
+
+
+def test_rollout_waits_for_the_migration_job_and_a_failed_one_names_it() -> None:
+    """The gate: SQLite always deploys; PostgreSQL deploys once the image's Job succeeded."""
+    pg = parse_spec(TrackingServerSpec, SERVER_VARIANTS["postgres"])
+    assert render_rollout.rollout_gate(parse_spec(TrackingServerSpec, {}), "j", None).deploy
+    missing = render_rollout.rollout_gate(pg, "rs-migrate-1", None)
+    assert not missing.deploy and "rs-migrate-1" in (missing.waiting or "")
+    running = render_rollout.rollout_gate(pg, "j", {"status": {"active": 1}})
+    assert not running.deploy and running.failed is None
+    done = render_rollout.rollout_gate(pg, "j", {"status": {"succeeded": 1}})
+    assert done.deploy
+    failed = render_rollout.rollout_gate(
+        pg,
+        "rs-migrate-1",
+        {
+            "status": {
+                "conditions": [
+                    {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
+                ]
+            }
+        },
+    )
+    assert not failed.deploy
+    assert failed.failed is not None and "spec.image" in failed.failed
+    assert (
+        "kubectl logs job/rs-migrate-1" in failed.failed and "BackoffLimitExceeded" in failed.failed
+    )

@@ -83,6 +83,7 @@ class ServerProcess:
         extra_env: dict[str, str] | None = None,
         python: str = sys.executable,
         cwd: Path | None = None,
+        ready_timeout_s: float = 240,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -104,8 +105,8 @@ class ServerProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        # Generous: on a shared 2-core machine a server can take minutes to start.
-        deadline = time.monotonic() + 240
+        # On a shared 2-core machine a server can take minutes to start.
+        deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:

@@ -20,7 +20,7 @@ from prometheus_client import start_http_server
 
 from runyard.client import ApiError
 
-from . import render_pool, render_queue, render_server, status
+from . import render_pool, render_queue, render_rollout, render_server, status
 from .agent_pool import AgentPoolSpec
 from .api import API_VERSION, GROUP, VERSION, ServerRef
 from .apply import Cluster
@@ -119,8 +119,21 @@ def reconcile_server(
     names = render_server.names(name, spec)
     has_key = cluster.get("v1", "Secret", namespace, names["admin"]) is not None
     new_key = None if has_key else generate_api_key()
+    shared = render_rollout.shared_secret_name(name, spec)
+    has_shared = cluster.get("v1", "Secret", namespace, shared) is not None
+    job_name = render_rollout.migration_job_name(name, render_server.image(spec, SETTINGS))
+    job = cluster.get("batch/v1", "Job", namespace, job_name)
+    gate = render_rollout.rollout_gate(spec, job_name, job)
     owner = dict(body)
-    for obj in render_server.desired(name, namespace, spec, new_key, SETTINGS):
+    for obj in render_server.desired(
+        name,
+        namespace,
+        spec,
+        new_key,
+        SETTINGS,
+        new_shared_keys=None if has_shared else render_rollout.new_shared_keys(),
+        deploy=gate.deploy,
+    ):
         cluster.apply(obj, owner)
     deployment = cluster.get("apps/v1", "Deployment", namespace, names["deployment"])
     patch.status.update(
@@ -132,9 +145,11 @@ def reconcile_server(
             url=render_server.server_url(name, namespace, spec),
             version=render_server.version(spec, SETTINGS),
             admin_secret=names["admin"],
+            degraded=gate.failed,
+            waiting=gate.waiting,
         )
     )
-    RECONCILES.labels("TrackingServer", "ok").inc()
+    RECONCILES.labels("TrackingServer", "degraded" if gate.failed else "ok").inc()
 
 
 @kopf.on.delete(GROUP, VERSION, "trackingservers")

@@ -97,5 +97,8 @@ def parse_spec(model: type[M], spec: dict[str, Any]) -> M:
         problems = []
         for err in exc.errors():
             message = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{_field(tuple(err['loc']))}: {message}")
+            if not err["loc"] and message.startswith("spec."):
+                problems.append(message)  # a whole-spec check names its fields itself
+            else:
+                problems.append(f"{_field(tuple(err['loc']))}: {message}")
         raise SpecError("; ".join(problems)) from None

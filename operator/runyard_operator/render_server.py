@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import render_rollout
 from .objects import (
     CREATE_ONLY,
     RETAINED,
@@ -106,6 +107,12 @@ def _server_env(name: str, namespace: str, spec: TrackingServerSpec) -> list[dic
         {"name": "RUNYARD_PUBLIC_URL", "value": server_url(name, namespace, spec)},
         _secret_env("RUNYARD_ADMIN_API_KEY", n["admin"], spec.admin_key.key),
         {"name": "HOME", "value": "/tmp"},
+        # Replicas and workers check their shared state at start (RUNYARD_REPLICAS > 1 needs
+        # PostgreSQL and these keys); the keys are the same on every pod.
+        {"name": "RUNYARD_REPLICAS", "value": str(max(spec.replicas, 1))},
+        {"name": "RUNYARD_WORKERS", "value": str(spec.workers)},
+        *render_rollout.shared_secret_env(name, spec),
+        *render_rollout.object_store_env(spec),
     ]
     if spec.database.type == "postgresql" and spec.database.url_secret is not None:
         ref = spec.database.url_secret
@@ -169,7 +176,8 @@ def deployment(
     pod_spec: dict[str, Any] = {
         "securityContext": pod_security(SERVER_USER),
         "automountServiceAccountToken": False,
-        "initContainers": [migrate],
+        # PostgreSQL migrates in a Job before the rollout (render_rollout.py).
+        "initContainers": [] if render_rollout.uses_migration_job(spec) else [migrate],
         "containers": [container],
         "volumes": [
             {"name": "data", "persistentVolumeClaim": {"claimName": n["data"]}},
@@ -314,7 +322,8 @@ def _shared_files(spec: TrackingServerSpec) -> bool:
     """Whether the data volume is ReadWriteMany (several replicas read and write files)."""
     if spec.storage.access_mode is not None:
         return spec.storage.access_mode == "ReadWriteMany"
-    return spec.database.type == "postgresql"
+    # With an object store the volume holds nothing the replicas share.
+    return spec.database.type == "postgresql" and spec.object_store.type == "filesystem"
 
 
 def desired(
@@ -323,13 +332,19 @@ def desired(
     spec: TrackingServerSpec,
     new_admin_key: str | None,
     settings: OperatorSettings | None = None,
+    *,
+    new_shared_keys: dict[str, str] | None = None,
+    deploy: bool = True,
 ) -> list[dict[str, Any]]:
-    """Every object of a TrackingServer; the admin Secret only when `new_admin_key` is given."""
+    """Every object of a TrackingServer; the admin and shared-keys Secrets only when new keys
+    are given; the Deployment only when `deploy` (its image's migration Job succeeded)."""
     settings = settings or OperatorSettings()
     n = names(name, spec)
     objects: list[dict[str, Any]] = []
     if new_admin_key is not None:
         objects.append(admin_secret(name, namespace, spec, new_admin_key))
+    if new_shared_keys is not None:
+        objects.append(render_rollout.shared_secret(name, namespace, spec, new_shared_keys))
     objects.append(
         _pvc(
             n["data"],
@@ -342,7 +357,18 @@ def desired(
     )
     if spec.redis.mode == "managed":
         objects += redis_objects(name, namespace, spec)
-    objects += [deployment(name, namespace, spec, settings), service(name, namespace, spec)]
+    server = deployment(name, namespace, spec, settings)
+    if render_rollout.uses_migration_job(spec):
+        env = server["spec"]["template"]["spec"]["containers"][0]["env"]
+        objects.append(
+            render_rollout.migration_job(name, namespace, spec, image(spec, settings), env)
+        )
+    if deploy:
+        objects.append(server)
+    objects.append(service(name, namespace, spec))
+    pdb = render_rollout.pod_disruption_budget(name, namespace, spec)
+    if pdb is not None:
+        objects.append(pdb)
     if spec.ingress.enabled:
         objects.append(ingress(name, namespace, spec))
     return objects
@@ -357,4 +383,10 @@ def required_secrets(spec: TrackingServerSpec) -> list[tuple[str, str, str]]:
     if spec.redis.mode == "external" and spec.redis.url_secret is not None:
         ref = spec.redis.url_secret
         refs.append(("spec.redis.urlSecret", ref.name, ref.key))
+    s3 = spec.object_store.s3
+    if spec.object_store.type == "s3" and s3 is not None and s3.credentials_secret is not None:
+        cred = s3.credentials_secret
+        field = "spec.objectStore.s3.credentialsSecret"
+        refs.append((field, cred.name, cred.access_key_id_key))
+        refs.append((field, cred.name, cred.secret_access_key_key))
     return refs

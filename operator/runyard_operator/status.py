@@ -39,9 +39,12 @@ def server_status(
     version: str,
     admin_secret: str,
     degraded: str | None = None,
+    waiting: str | None = None,
 ) -> dict[str, Any]:
-    """TrackingServer status: Ready once the Deployment has its ready replicas."""
-    replicas, ready, waiting = deployment_progress(deployment)
+    """TrackingServer status: Ready once the Deployment has its ready replicas (and no
+    migration is under way: `waiting`)."""
+    replicas, ready, not_ready = deployment_progress(deployment)
+    waiting = waiting or not_ready
     phase, conditions = summarize(
         previous.get("conditions") or [],
         generation,

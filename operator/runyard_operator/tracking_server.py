@@ -67,6 +67,63 @@ class RedisSpec(CRModel):
         return self
 
 
+class S3CredentialsRef(CRModel):
+    """The Secret holding the S3 access key pair."""
+
+    name: str = Field(pattern=DNS_SUBDOMAIN, description="Secret with the key pair.")
+    access_key_id_key: str = Field(
+        default="access-key-id", description="Key of the access key id in the Secret."
+    )
+    secret_access_key_key: str = Field(
+        default="secret-access-key", description="Key of the secret access key in the Secret."
+    )
+
+
+class S3Spec(CRModel):
+    """An S3-compatible bucket (AWS S3, MinIO, SeaweedFS, GCS interoperability)."""
+
+    bucket: str = Field(min_length=3, max_length=63, description="Bucket of runs and artifacts.")
+    endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Endpoint URL of an S3-compatible service; unset: AWS S3.",
+    )
+    region: str | None = Field(default=None, description="Region of the bucket.")
+    credentials_secret: S3CredentialsRef | None = Field(
+        default=None,
+        description="Access key pair; unset: the pod's ambient credentials (IRSA, workload "
+        "identity).",
+    )
+
+
+class ObjectStoreSpec(CRModel):
+    """Where run files and artifacts are kept."""
+
+    type: Literal["filesystem", "s3"] = Field(
+        default="filesystem",
+        description="filesystem: the data volume (one replica); s3: a bucket every replica "
+        "reaches (several replicas).",
+    )
+    s3: S3Spec | None = Field(default=None, description="s3: the bucket.")
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> ObjectStoreSpec:
+        if self.type == "s3" and self.s3 is None:
+            raise ValueError("s3 is required when type is s3 (bucket, endpoint, credentials)")
+        return self
+
+
+class ServerSecretsSpec(CRModel):
+    """The keys every replica shares: URL/cookie signing and the team-secrets key."""
+
+    secret_name: str | None = Field(
+        default=None,
+        pattern=DNS_SUBDOMAIN,
+        description="Secret with keys `signing-secret` and `secrets-key`; unset: "
+        "<name>-secrets, generated once (never rotated silently).",
+    )
+
+
 class IngressSpec(CRModel):
     """An optional Ingress in front of the server's Service."""
 
@@ -115,7 +172,8 @@ class TrackingServerSpec(CRModel):
         default=1,
         ge=0,
         le=100,
-        description="Server pods; more than 1 needs database.type postgresql.",
+        description="Server pods; more than 1 needs database.type postgresql and "
+        "objectStore.type s3.",
     )
     database: DatabaseSpec = Field(
         default_factory=DatabaseSpec, description="Database of runs, queues and users."
@@ -125,6 +183,20 @@ class TrackingServerSpec(CRModel):
         description="Data volume: SQLite database (type sqlite) and uploaded files.",
     )
     redis: RedisSpec = Field(default_factory=RedisSpec, description="Launch queue store.")
+    object_store: ObjectStoreSpec = Field(
+        default_factory=ObjectStoreSpec, description="Where run files and artifacts are kept."
+    )
+    secrets: ServerSecretsSpec = Field(
+        default_factory=ServerSecretsSpec,
+        description="The signing and team-secrets keys every replica shares.",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Server processes per pod (one per CPU it is given); more than 1 needs "
+        "database.type postgresql.",
+    )
     admin_key: AdminKeySpec = Field(
         default_factory=AdminKeySpec, description="The admin API key Secret."
     )
@@ -149,13 +221,35 @@ class TrackingServerSpec(CRModel):
     )
 
     @model_validator(mode="after")
-    def _sqlite_single_replica(self) -> TrackingServerSpec:
-        if self.database.type == "sqlite" and self.replicas > 1:
-            raise ValueError(
-                f"replicas: {self.replicas} server pods cannot share an SQLite file; "
-                "use replicas 1 or database.type postgresql"
-            )
+    def _shared_state_for_replicas(self) -> TrackingServerSpec:
+        problems = replica_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+
+def replica_problems(spec: TrackingServerSpec) -> list[str]:
+    """Why these replicas/workers cannot share state (each names the field); [] if they can."""
+    problems = []
+    if spec.replicas > 1:
+        needs = []
+        if spec.database.type != "postgresql":
+            needs.append(f"spec.database.type postgresql (is {spec.database.type})")
+        if spec.object_store.type != "s3":
+            needs.append(f"spec.objectStore.type s3 (is {spec.object_store.type})")
+        if needs:
+            problems.append(
+                f"spec.replicas: {spec.replicas} server pods need "
+                + " and ".join(needs)
+                + ": SQLite and files on a volume belong to one pod; use replicas 1 or set "
+                "those fields"
+            )
+    if spec.workers > 1 and spec.database.type != "postgresql":
+        problems.append(
+            f"spec.workers: {spec.workers} server processes need spec.database.type postgresql "
+            "(SQLite takes one writer at a time); use workers 1"
+        )
+    return problems
 
 
 class TrackingServerStatus(CRModel):

@@ -29,11 +29,15 @@ from runyard.server.api import (
 )
 from runyard.server.artifacts import sweeper as artifact_sweeper
 from runyard.server.clock import utcnow
+from runyard.server.cluster import messages
+from runyard.server.cluster.bus import Bus, make_bus
+from runyard.server.cluster.locks import try_exclusive
 from runyard.server.error_handlers import install_error_handlers
 from runyard.server.events.dispatcher import Dispatcher
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
-from runyard.server.metrics import ServerMetrics
+from runyard.server.metrics import RequestBytes, ServerMetrics
+from runyard.server.queues.bus_delivery import deliver
 from runyard.server.queues.capacity_board import CapacityBoard
 from runyard.server.queues.telemetry_board import TelemetryBoard
 from runyard.server.queues.wakeup import Wakeup
@@ -77,7 +81,7 @@ async def _lease_expiry(state: ServerState, app: FastAPI) -> None:
         if expired:
             app.state.metrics.leases_expired.inc(len(expired))
             logger.info("leases expired", extra={"items": [i.id for i in expired]})
-            app.state.queue_wakeup.notify()
+            app.state.bus.publish(messages.work())
 
 
 def _count_sweep(metrics: ServerMetrics, result: artifact_sweeper.SweepResult) -> None:
@@ -86,18 +90,21 @@ def _count_sweep(metrics: ServerMetrics, result: artifact_sweeper.SweepResult) -
 
 
 def _sweep_pass(state: ServerState, wake: Callable[[], None]) -> None:
-    with UnitOfWork(state, write=True) as uow:
-        mark_crashed_agents(uow, timedelta(seconds=state.settings.sweep_agent_timeout_s))
-        settle_agent_sweeps(uow)
-    schedule_launch_sweeps(state, wake)
+    # One replica at a time: two passes over one sweep would enqueue its next trial twice.
+    with try_exclusive(state.engine, "sweep-scheduler") as mine:
+        if not mine:
+            return
+        with UnitOfWork(state, write=True) as uow:
+            mark_crashed_agents(uow, timedelta(seconds=state.settings.sweep_agent_timeout_s))
+            settle_agent_sweeps(uow)
+        schedule_launch_sweeps(state, wake)
 
 
 async def _sweep_scheduler(state: ServerState, app: FastAPI) -> None:
     """Periodically crash silent sweep agents and keep launch sweeps' queues filled."""
-    loop = asyncio.get_running_loop()
 
     def wake() -> None:
-        loop.call_soon_threadsafe(app.state.queue_wakeup.notify)
+        app.state.bus.publish(messages.work())
 
     while True:
         await asyncio.sleep(state.settings.sweep_check_interval_s)
@@ -107,11 +114,27 @@ async def _sweep_scheduler(state: ServerState, app: FastAPI) -> None:
             logger.exception("sweep scheduling failed")
 
 
+def _make_bus(state: ServerState, wakeup: Wakeup, board: CapacityBoard) -> Bus:
+    settings = state.settings
+    url = settings.resolved_database_url()
+    kind, why_not = messages.choose_bus(settings.bus, url, settings.queue_redis_url)
+    if kind is None:
+        raise ValueError(why_not)
+    return make_bus(
+        kind,
+        partial(deliver, wakeup=wakeup, board=board),
+        url,
+        settings.queue_redis_url,
+        settings.queue_redis_prefix,
+    )
+
+
 def create_app(state: ServerState) -> FastAPI:
     """Build the server app around an opened ServerState (see `state.open_state`)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await app.state.bus.start()
         tasks = [
             asyncio.create_task(_crash_detector(state, app.state.metrics)),
             asyncio.create_task(_lease_expiry(state, app)),
@@ -130,6 +153,7 @@ def create_app(state: ServerState) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await app.state.bus.close()
             state.engine.dispose()
 
     app = FastAPI(
@@ -143,6 +167,7 @@ def create_app(state: ServerState) -> FastAPI:
     app.state.metrics.watch_queues(state.queue_store)
     app.state.queue_wakeup = Wakeup()
     app.state.capacity_board = CapacityBoard()
+    app.state.bus = _make_bus(state, app.state.queue_wakeup, app.state.capacity_board)
     app.state.telemetry_board = TelemetryBoard()
     app.state.metrics.registry.register(app.state.telemetry_board)
     app.state.storage_health = StorageHealth()
@@ -166,6 +191,8 @@ def create_app(state: ServerState) -> FastAPI:
         BodySizeLimit, max_bytes=state.settings.max_request_bytes, exempt_puts=("/storage/",)
     )
     install_web_security(app, state.settings, state.signer)
+    # Outermost: counts every body byte that reaches the server (uploads included).
+    app.add_middleware(RequestBytes, counter=app.state.metrics.request_bytes)
     routers = (
         health,
         graphql_route,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runyard.launch.models import QueueItem
 from runyard.launch.queue.store import QueueStore
@@ -25,6 +26,12 @@ class ServerMetrics:
             "runyard_http_request_duration_seconds",
             "HTTP request latency by route template and status.",
             ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.request_bytes = Counter(
+            "runyard_http_request_body_bytes_total",
+            "Request body bytes the server received (with a bucket store, file uploads go "
+            "straight to the bucket and are not counted here).",
             registry=self.registry,
         )
         self.history_lines = Counter(
@@ -134,3 +141,26 @@ class QueueCollector(Collector):
             oldest.add_metric([name], age)
         yield pending
         yield oldest
+
+
+class RequestBytes:
+    """ASGI middleware adding request body sizes to `runyard_http_request_body_bytes_total`."""
+
+    def __init__(self, app: ASGIApp, counter: Counter) -> None:
+        """Wrap `app`; `counter` is ServerMetrics.request_bytes."""
+        self.app = app
+        self.counter = counter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Count the body chunks as the app reads them."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counted() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                self.counter.inc(len(message.get("body", b"")))
+            return message
+
+        await self.app(scope, counted, send)

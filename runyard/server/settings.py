@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -147,6 +148,39 @@ class ServerSettings(BaseSettings):
         description="Fernet key (urlsafe base64, 32 bytes) encrypting team secrets; give every "
         "replica the same one. Default: a key file `secrets.key` made in the data dir.",
     )
+    signing_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs upload/download URLs, sign-in cookies and CSRF tokens; "
+        "give every replica the same one (required with replicas > 1). Default: a random key "
+        "made at first start and kept in the database.",
+    )
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="How many server replicas share this database (the chart and operator set "
+        "it); above 1 the server needs PostgreSQL and shared secrets.",
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="Worker processes of this server (use every core it is given); above 1 "
+        "needs PostgreSQL.",
+    )
+    bus: Literal["auto", "local", "postgres", "redis"] = Field(
+        "auto",
+        description="How claim wake-ups and agent capacity reach the other server processes: "
+        "auto (Redis pub/sub when RUNYARD_QUEUE_REDIS_URL is set, else PostgreSQL "
+        "LISTEN/NOTIFY, else in-process for SQLite), or one of local, postgres, redis.",
+    )
+    claim_recheck_s: float = Field(
+        1.0,
+        gt=0,
+        le=30,
+        description="How often a waiting claim looks for work without being woken (wake-ups "
+        "come over the bus; this is the safety net should one be lost).",
+    )
     events_dispatch: bool = Field(
         True, description="Deliver automation events from this replica (webhooks, Slack)."
     )
@@ -170,6 +204,45 @@ class ServerSettings(BaseSettings):
     )
     events_max_in_flight: int = Field(
         64, ge=1, le=1024, description="Deliveries one replica sends at the same time."
+    )
+
+    # S3-compatible object storage: run and artifact files go to a bucket; clients PUT and GET
+    # them through presigned URLs, so file bytes never pass through the server.
+    s3_bucket: str | None = Field(
+        None,
+        description="Keep run and artifact files in this S3-compatible bucket (it must exist); "
+        "default: files under the data dir.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        description="S3 API address (e.g. http://seaweedfs:8333, https://minio.example.com); "
+        "default: AWS S3 in s3_region.",
+    )
+    s3_public_endpoint_url: str | None = Field(
+        None,
+        description="S3 address put into the presigned URLs clients get, when it differs from "
+        "the one the server uses (an in-cluster service name); default: s3_endpoint_url.",
+    )
+    s3_region: str = Field("us-east-1", description="Region the bucket lives in (signing).")
+    s3_access_key_id: SecretStr | None = Field(
+        None,
+        description="Access key of the bucket; default: the AWS_ACCESS_KEY_ID variable.",
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        None,
+        description="Secret key that goes with s3_access_key_id; default: the "
+        "AWS_SECRET_ACCESS_KEY variable.",
+    )
+    s3_prefix: str = Field(
+        "", description="Key prefix for every object, to share a bucket (e.g. runyard/)."
+    )
+    s3_addressing_style: str = Field(
+        "path",
+        description="path (bucket in the URL path, what MinIO/SeaweedFS expect) or virtual "
+        "(bucket as a host name, AWS).",
+    )
+    s3_check_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="How long the start-up bucket check may take."
     )
 
     @field_validator("log_level")
@@ -196,6 +269,17 @@ class ServerSettings(BaseSettings):
                 ) from None
         return ",".join(entries)
 
+    @field_validator("signing_secret")
+    @classmethod
+    def _secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "signing_secret must be at least 32 characters (e.g. `openssl rand -hex 32`)"
+            )
+        return value
+
     @field_validator("metrics_token")
     @classmethod
     def _token_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
@@ -212,3 +296,20 @@ class ServerSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'runyard.db').resolve()}"
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _s3_prefix(cls, value: str) -> str:
+        parts = value.strip("/").split("/") if value.strip("/") else []
+        if value.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(
+                f"s3_prefix: {value!r} is not a relative key prefix (write e.g. runyard/)"
+            )
+        return "".join(f"{p}/" for p in parts)
+
+    @field_validator("s3_addressing_style")
+    @classmethod
+    def _s3_addressing(cls, value: str) -> str:
+        if value not in ("path", "virtual"):
+            raise ValueError(f"s3_addressing_style must be path or virtual, got {value!r}")
+        return value

@@ -5,7 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from urllib.parse import quote
+
+# `(method, object key)` -> a URL straight to the object store (a presigned bucket URL), or
+# None where the server itself must serve the key.
+DirectUrl = Callable[[str, str], "str | None"]
 
 
 class SignatureError(Exception):
@@ -15,9 +20,11 @@ class SignatureError(Exception):
 class UrlSigner:
     """Signs `(method, object key, expiry)` so a URL grants exactly one action until it expires."""
 
-    def __init__(self, secret: bytes, ttl_s: int) -> None:
+    def __init__(self, secret: bytes, ttl_s: int, direct: DirectUrl | None = None) -> None:
+        """`direct`: where files live in a bucket, its presigned URLs replace the server's."""
         self._secret = secret
         self.ttl_s = ttl_s
+        self.direct = direct
 
     def derived_key(self, purpose: str) -> bytes:
         """A key for another use of the server secret (e.g. CSRF tokens), independent of URLs."""
@@ -33,7 +40,9 @@ class UrlSigner:
         return f"expires={expires}&sig={self._mac(method, key, expires)}"
 
     def url(self, base_url: str, method: str, key: str) -> str:
-        """Return a full capability URL for `method` on `key`."""
+        """Return a full capability URL for `method` on `key` (a bucket URL where direct)."""
+        if self.direct is not None and (direct := self.direct(method, key)) is not None:
+            return direct
         return f"{base_url.rstrip('/')}/storage/{quote(key)}?{self.sign(method, key)}"
 
     def verify(

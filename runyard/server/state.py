@@ -14,6 +14,7 @@ from runyard.launch.queue.sql import SqlQueueStore
 from runyard.launch.queue.store import QueueStore
 from runyard.server.auth import bootstrap_admin
 from runyard.server.clock import utcnow
+from runyard.server.cluster.locks import exclusive
 from runyard.server.db import migrate
 from runyard.server.db.engine import make_engine, make_session_factory, writer_engine
 from runyard.server.db.models import ServerSecret
@@ -21,7 +22,8 @@ from runyard.server.people.directory import ensure_org_entity
 from runyard.server.registry.registries import ensure_core_registries
 from runyard.server.settings import ServerSettings
 from runyard.server.signing import UrlSigner
-from runyard.server.storage import FilesystemStore, ObjectStore
+from runyard.server.storage import ObjectStore
+from runyard.server.store_factory import direct_urls, open_store
 
 SIGNING_SECRET = "url-signing-key"
 
@@ -65,21 +67,28 @@ def _signing_secret(session: Session) -> bytes:
 def open_state(settings: ServerSettings) -> ServerState:
     """Create the data dir, migrate the database, bootstrap the admin, and open the stores."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The object store first: a bad bucket setting fails the start before anything changes.
+    store = open_store(settings)
     engine = make_engine(settings.resolved_database_url())
-    migrate.upgrade(engine)
     sessions = make_session_factory(engine)
-    with sessions.begin() as session:
-        new_key = bootstrap_admin(session, settings.admin_username, settings.admin_api_key)
-        ensure_org_entity(session)
-        ensure_core_registries(session)
-        secret = _signing_secret(session)
+    # Replicas and worker processes start together: one migrates and bootstraps, the others
+    # wait and then find the work done (PostgreSQL advisory lock; SQLite is one process).
+    with exclusive(engine, "startup"):
+        migrate.upgrade(engine)
+        with sessions.begin() as session:
+            new_key = bootstrap_admin(session, settings.admin_username, settings.admin_api_key)
+            ensure_org_entity(session)
+            ensure_core_registries(session)
+            secret = _signing_secret(session)
+    if settings.signing_secret is not None:
+        secret = settings.signing_secret.get_secret_value().encode()
     return ServerState(
         settings=settings,
         engine=engine,
         sessions=sessions,
         write_sessions=make_session_factory(writer_engine(engine)),
-        store=FilesystemStore(settings.data_dir / "objects"),
-        signer=UrlSigner(secret, settings.signed_url_ttl_s),
+        store=store,
+        signer=UrlSigner(secret, settings.signed_url_ttl_s, direct=direct_urls(store)),
         queue_store=_queue_store(settings, engine),
         new_admin_key=new_key,
     )

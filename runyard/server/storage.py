@@ -48,7 +48,8 @@ class TooLarge(Exception):
     """Raised when an upload exceeds the allowed size."""
 
 
-def _check_key(key: str) -> None:
+def check_key(key: str) -> None:
+    """Refuse keys that are empty, absolute, or climb out with `..`."""
     parts = key.split("/")
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise ValueError(f"invalid object key {key!r}")
@@ -62,7 +63,7 @@ class FilesystemStore:
         root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        _check_key(key)
+        check_key(key)
         return self.root / key
 
     async def put_stream(

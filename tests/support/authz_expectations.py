@@ -1360,6 +1360,23 @@ FIELDS: list[Field] = [
     ),
     gql(
         "mutation",
+        "completeMultipartUploadArtifact",
+        WRITE,
+        "mutation($i: CompleteMultipartUploadArtifactInput!) {"
+        " completeMultipartUploadArtifact(input: $i) { digest } }",
+        variables=lambda w, f: {
+            "i": {
+                "completeMultipartAction": "Abort",
+                "completedParts": [],
+                "artifactID": f["artifact_node"],
+                "storagePath": "artifacts/0/files/none.bin",
+                "uploadID": "none",
+            }
+        },
+        setup=pending_artifact,
+    ),
+    gql(
+        "mutation",
         "useArtifact",
         WRITE,
         "mutation($i: UseArtifactInput!) { useArtifact(input: $i) { artifact { id } } }",

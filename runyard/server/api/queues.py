@@ -26,6 +26,8 @@ from runyard.launch.models import (
     Requirements,
 )
 from runyard.server.clock import utcnow
+from runyard.server.cluster import messages
+from runyard.server.cluster.bus import Bus
 from runyard.server.deps import PrincipalDep, UowDep
 from runyard.server.queues import queue_service, service
 from runyard.server.queues.capacity_board import CapacityBoard, wait_any
@@ -133,6 +135,12 @@ def wakeup(request: Request) -> Wakeup:
     return signal
 
 
+def bus(request: Request) -> Bus:
+    """The bus that carries wake-ups and capacity to every server process."""
+    found: Bus = request.app.state.bus
+    return found
+
+
 def _out(found: QueueWithStats) -> QueueOut:
     return QueueOut(**found.queue.model_dump(), stats=found.stats)
 
@@ -195,7 +203,7 @@ async def enqueue(
         queue_service.enqueue, uow, principal, entity, name, body
     )
     if created:
-        wakeup(request).notify()
+        bus(request).publish(messages.work())
     response.status_code = 201 if created else 200
     return item
 
@@ -253,7 +261,7 @@ def report_item(
     )
     before, item = queue_service.report_item(uow, principal, item_id, report)
     if body.requeue:
-        request.app.state.queue_wakeup.notify()  # the item is claimable again
+        bus(request).publish(messages.work())  # the item is claimable again
         request.app.state.metrics.count_gpu_seconds(item)
         request.app.state.telemetry_board.drop(item.id)
     elif item.state.is_final and not before.state.is_final:
@@ -273,6 +281,7 @@ async def claim(body: ClaimRequest, uow: UowDep, principal: PrincipalDep, reques
     signal = wakeup(request)
     board: CapacityBoard = request.app.state.capacity_board
     deadline = time.monotonic() + body.wait
+    recheck_s = request.app.state.runyard.settings.claim_recheck_s
     board.open(body.agent_id, body.capacity)
     try:
         while True:
@@ -290,11 +299,18 @@ async def claim(body: ClaimRequest, uow: UowDep, principal: PrincipalDep, reques
                     waited = (utcnow() - item.created_at).total_seconds()
                     metrics.queue_wait.labels(f"{item.entity}/{item.queue}").observe(waited)
                 return item
-            # Wake at least once a second to notice a claimer that hung up (an agent that
-            # stopped): its wait must not hold the worker, nor a server shutdown, for 30 s.
-            await wait_any(tickets, min(remaining, 1.0))
-            if await request.is_disconnected():
-                return None
+            # Try again on a wake-up (an enqueue or capacity on any replica, via the bus) or
+            # at the re-check (the safety net for a lost bus message), whichever comes first;
+            # meanwhile look once a second for a claimer that hung up (an agent that stopped):
+            # its wait must not hold the worker, nor a server shutdown, for 30 s.
+            recheck_at = time.monotonic() + recheck_s
+            while True:
+                woken = await wait_any(tickets, min(deadline - time.monotonic(), 1.0))
+                if await request.is_disconnected():
+                    return None
+                now = time.monotonic()
+                if woken or now >= recheck_at or now >= deadline:
+                    break
     finally:
         board.close(body.agent_id)
 
@@ -316,7 +332,8 @@ async def heartbeat(
         body.capacity,
     )
     if body.capacity is not None:
-        request.app.state.capacity_board.update(body.agent_id, body.capacity)
+        # The agent's claim may wait on another replica or worker: the bus finds it.
+        bus(request).publish(messages.capacity(body.agent_id, body.capacity))
     if body.telemetry:
         held = (i.id for i in items if i.agent_id == body.agent_id and i.state.holds_lease)
         request.app.state.telemetry_board.update(held, body.telemetry)

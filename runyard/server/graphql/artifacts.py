@@ -21,6 +21,7 @@ from runyard.server.tracking import artifact_manifest_service as manifests
 from runyard.server.tracking import artifact_service as service
 from runyard.server.tracking.artifact_service import VersionAlias
 from runyard.server.tracking.artifacts import PORTFOLIO, CreateArtifactSpec, Membership
+from runyard.server.tracking.direct_uploads import UploadPart, UploadTarget
 from runyard.server.tracking.ids import encode_id
 from runyard.server.tracking.run_files import mimetype_for
 
@@ -89,11 +90,13 @@ def _file_node(
     row: ArtifactFile | files.ReferenceEntry,
     artifact: Artifact,
     upload: bool = False,
+    parts: list[UploadPart] | None = None,
 ) -> dict[str, Any]:
     if isinstance(row, files.ReferenceEntry):
         return _reference_node(row, artifact)
     signer = context.state.signer
     url = signer.url(context.base_url, "GET", row.storage_key)
+    target = service.upload_target(context.uow, context.base_url, row, parts) if upload else None
     return {
         "id": encode_id("File", row.id),
         "name": row.name,
@@ -106,10 +109,19 @@ def _file_node(
         "directUrl": url,
         "url": url,
         "storagePath": row.storage_key,
-        "uploadUrl": signer.url(context.base_url, "PUT", row.storage_key) if upload else None,
-        "uploadHeaders": [],
-        "uploadMultipartUrls": None,
+        "uploadUrl": target.url if target else None,
+        "uploadHeaders": target.headers if target else [],
+        "uploadMultipartUrls": _multipart_urls(target),
         "artifact": artifact,
+    }
+
+
+def _multipart_urls(target: UploadTarget | None) -> dict[str, Any] | None:
+    if target is None or target.upload_id is None:
+        return None
+    return {
+        "uploadID": target.upload_id,
+        "uploadUrlParts": [{"partNumber": p.number, "uploadUrl": p.url} for p in target.parts],
     }
 
 
@@ -385,8 +397,10 @@ def resolve_create_files(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
         by_artifact.setdefault(spec.artifactID, []).append(spec)
     for node_id, group in by_artifact.items():
         artifact = _artifact(context, node_id, action=Action.WRITE)
-        for row, needs_upload in service.register_files(context.uow, artifact, group):
-            node = _file_node(context, row, artifact, upload=needs_upload)
+        registered = service.register_files(context.uow, artifact, group)
+        for spec, (row, needs_upload) in zip(group, registered, strict=True):
+            parts = [UploadPart.model_validate(p) for p in spec.uploadPartsInput or []]
+            node = _file_node(context, row, artifact, upload=needs_upload, parts=parts)
             edges.append({"node": node, "cursor": str(len(edges))})
     return {"files": {"edges": edges, "pageInfo": {"endCursor": None, "hasNextPage": False}}}
 
@@ -397,6 +411,21 @@ def resolve_commit(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> d
     context = ctx(info)
     artifact = _artifact(context, input["artifactID"], action=Action.WRITE)
     return {"artifact": service.commit_artifact(context.uow, artifact)}
+
+
+@mutation.field("completeMultipartUploadArtifact")
+def resolve_complete_multipart(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """Join the parts the client uploaded to the bucket into the file (or drop them)."""
+    context = ctx(info)
+    artifact = _artifact(context, input["artifactID"], action=Action.WRITE)
+    parts = [UploadPart.model_validate(p) for p in input.get("completedParts") or []]
+    abort = input.get("completeMultipartAction") == "Abort"
+    service.complete_multipart(
+        context.uow, artifact, input["storagePath"], input["uploadID"], parts, abort
+    )
+    return {"digest": None if abort else input["storagePath"]}
 
 
 @mutation.field("useArtifact")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from fastapi.responses import JSONResponse
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType
 from starlette.concurrency import run_in_threadpool
 
+from runyard.server.cluster import messages
 from runyard.server.deps import authenticate_request, get_state, public_base_url
 from runyard.server.error_handlers import note_storage_failure
 from runyard.server.errors import ErrorCode, ServiceError
@@ -169,11 +169,10 @@ async def graphql_endpoint(request: Request) -> JSONResponse:
     if not data.get("operationName"):
         # Newer clients send "" for a document holding one named operation.
         data.pop("operationName", None)
-    loop = asyncio.get_running_loop()
-    wakeup = request.app.state.queue_wakeup
+    bus = request.app.state.bus
 
     def on_enqueued() -> None:
-        loop.call_soon_threadsafe(wakeup.notify)
+        bus.publish(messages.work())  # thread-safe; reaches claims on every replica
 
     try:
         success, result = await run_in_threadpool(

@@ -5,8 +5,8 @@ jobs ends, its GPUs are free, but the waiting claim would not know until its wai
 (up to 30 s of idle GPUs). The agent heartbeats its new capacity; the board records it and
 wakes that agent's waiting claim, which tries again with it at once.
 
-State is per server process: a heartbeat that reaches another replica than the one holding
-the claim is noticed when the claim's wait ends.
+The board is per server process; a heartbeat reaching another replica or worker than the
+one holding the claim gets here over the bus (`runyard.server.cluster.bus`).
 """
 
 from __future__ import annotations

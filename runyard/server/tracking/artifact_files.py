@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
@@ -36,6 +37,8 @@ class FileSpec(BaseModel):
     artifactID: str
     name: str
     md5: str
+    # Part digests of a big file (`{partNumber, hexMD5}`): the client asks for a multipart upload.
+    uploadPartsInput: list[dict[str, Any]] | None = None
 
 
 class ManifestEntry(BaseModel):

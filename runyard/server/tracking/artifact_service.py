@@ -22,7 +22,7 @@ from runyard.server.db.models import (
 from runyard.server.db.registry_models import ArtifactLink
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.registry import access as registry_access
-from runyard.server.tracking import artifact_files, artifacts
+from runyard.server.tracking import artifact_files, artifacts, direct_uploads
 from runyard.server.tracking.access import check_entity_access
 from runyard.server.tracking.ids import decode_id
 from runyard.server.tracking.runs import find_project, find_run
@@ -193,7 +193,31 @@ def register_files(
 
 def commit_artifact(uow: UnitOfWork, artifact: Artifact) -> Artifact:
     """Commit the version: it gets its v<N> and its aliases."""
+    # Files PUT straight to a bucket: learn which landed (HEAD) before the manifest check.
+    direct_uploads.reconcile_artifact(uow, artifact)
     return artifacts.commit_artifact(uow.session, uow.objects, artifact)
+
+
+def upload_target(
+    uow: UnitOfWork,
+    base_url: str,
+    row: ArtifactFile,
+    parts: list[direct_uploads.UploadPart] | None = None,
+) -> direct_uploads.UploadTarget:
+    """Where the client uploads an artifact file (server URL, bucket URL, or bucket parts)."""
+    return direct_uploads.artifact_upload(uow, base_url, row.storage_key, row.md5_b64, parts)
+
+
+def complete_multipart(
+    uow: UnitOfWork,
+    artifact: Artifact,
+    storage_path: str,
+    upload_id: str,
+    parts: list[direct_uploads.UploadPart],
+    abort: bool = False,
+) -> None:
+    """Join (or drop) a file's uploaded parts in the bucket and mark it uploaded."""
+    direct_uploads.complete_multipart(uow, artifact, storage_path, upload_id, parts, abort)
 
 
 def use_artifact(

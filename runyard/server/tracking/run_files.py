@@ -24,6 +24,7 @@ from runyard.server.auth import Principal
 from runyard.server.clock import utcnow
 from runyard.server.db.models import ConsoleLine, Run, RunFile
 from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.tracking import direct_uploads
 from runyard.server.tracking.files import RUN_FILE_PREFIX, run_file_key
 from runyard.server.tracking.ids import decode_key
 from runyard.server.tracking.regex import MAX_PATTERN_LENGTH, compile_linear
@@ -163,6 +164,8 @@ def _console_lines(session: Session, run_id: int) -> list[str]:
 
 
 def _stored(uow: UnitOfWork, run: Run) -> list[RunFile]:
+    # Files PUT straight to a bucket are recorded when first listed (a HEAD each).
+    direct_uploads.reconcile_run_files(uow, run)
     return list(
         uow.session.scalars(
             select(RunFile)
@@ -181,6 +184,7 @@ def _has_virtual_console(uow: UnitOfWork, run: Run, stored_names: set[str]) -> b
 
 def file_count(uow: UnitOfWork, run: Run) -> int:
     """How many files the run has (uploaded files, plus `output.log` from console lines)."""
+    direct_uploads.reconcile_run_files(uow, run)
     stored = set(
         uow.session.scalars(
             select(RunFile.name).where(RunFile.run_id == run.id, RunFile.uploaded.is_(True))

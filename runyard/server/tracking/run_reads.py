@@ -17,7 +17,7 @@ from runyard.server.auth import Principal
 from runyard.server.db.models import ConsoleLine, EventLine, HistoryLine, Project, Run, RunFile
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.queues import launched
-from runyard.server.tracking import history, rollups, system_metrics
+from runyard.server.tracking import direct_uploads, history, rollups, system_metrics
 from runyard.server.tracking.access import accessible_project, accessible_run
 from runyard.server.tracking.files import run_file_key
 from runyard.server.tracking.rollups import Bucket, MetricStats
@@ -237,6 +237,7 @@ def console_tail(uow: UnitOfWork, run: Run, limit: int) -> list[tuple[int, str]]
 
 def run_files(uow: UnitOfWork, run: Run, base_url: str) -> list[RunFileInfo]:
     """The run's files by name, each with a signed download URL once uploaded."""
+    direct_uploads.reconcile_run_files(uow, run)
     files = uow.session.scalars(
         select(RunFile).where(RunFile.run_id == run.id).order_by(RunFile.name)
     )

@@ -12,7 +12,7 @@ from runyard.server.auth import Principal
 from runyard.server.db.models import DeletedRun, Entity, Project, Run
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.people.attribution import attribution_for
-from runyard.server.tracking import filestream, forks
+from runyard.server.tracking import direct_uploads, filestream, forks
 from runyard.server.tracking.files import register_run_files
 from runyard.server.tracking.ids import decode_id
 from runyard.server.tracking.run_reads import RunPath, read_run
@@ -76,6 +76,7 @@ def create_run_files(
             f"run {entity}/{project}/{run_name} does not exist: call upsertBucket first",
         )
     keys = register_run_files(uow.session, run, names)
+    direct_uploads.run_files_reissued(uow, run, [name for name, _ in keys])
     return run, [(name, uow.signer.url(base_url, "PUT", key)) for name, key in keys]
 
 
@@ -148,4 +149,6 @@ def apply_file_stream(
     caller may write; return whether the run was asked to stop."""
     run = read_run(uow, principal, path, Action.WRITE)
     filestream.apply_post(uow.session, run, body, uow.settings.max_value_bytes)
+    # With a bucket store the server never saw those PUTs: learn their bytes from the bucket.
+    direct_uploads.run_files_landed(uow, run, body.uploaded or [])
     return run.stop_requested

