@@ -129,8 +129,8 @@ def fill_world(w: World) -> None:
     runs = w.api("owner").get("/api/v1/runs", params={"project": f"{w.team}/{w.project}"})
     assert runs.status_code == 200, runs.text
     for i, found in enumerate(runs.json()["runs"]):
-        name = MARKUP if found["name"] == w.run else f"{MARKUP} {i}"
-        upsert(w, found["name"], displayName=name)
+        name = MARKUP if found["id"] == w.run else f"{MARKUP} {i}"
+        upsert(w, found["id"], displayName=name)
     upsert(
         w,
         w.run,
@@ -222,7 +222,7 @@ def signed_in_context(
 def settle(tab: Page) -> None:
     """Let the page's scripts draw (charts fetch their data after load)."""
     try:
-        tab.wait_for_load_state("networkidle", timeout=5000)
+        tab.wait_for_load_state("networkidle", timeout=3000)
     except Exception:  # a page that keeps polling (the workspace's live updates)
         pass
 
