@@ -1,4 +1,4 @@
-"""Every page of the web UI in headless Chromium, at 1440×900 (light) and 800×900 (dark).
+"""Every page of the web UI in headless Chromium, at 1440x900 (light) and 800x900 (dark).
 
 The pages are the authorization matrix's UI routes (`ROUTES`, which a test keeps complete for
 every route the app declares), so a new page is in the gallery the day it is added. The world
@@ -13,6 +13,7 @@ window, and axe-core (from web/node_modules) with no serious or critical violati
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from conftest import WandbClient
 from support.authz_expectations import (
@@ -36,6 +38,10 @@ from support.authz_expectations import (
 from support.authz_world import World, add_people, logged_runs
 from support.browser import SHOTS, chromium
 from support.server import LiveServer
+
+# Minutes on two busy cores: `make test-gallery` runs it (the keyboard and unit tests of the
+# shell stay in `make test`).
+pytestmark = pytest.mark.gallery
 
 AXE = Path(__file__).resolve().parent.parent / "web" / "node_modules" / "axe-core" / "axe.min.js"
 GALLERY = SHOTS / "gallery"
@@ -189,8 +195,14 @@ def report_over_runs(w: World) -> str:
     saved = w.gql(
         "owner",
         "mutation($i: UpsertViewInput!) { upsertView(input: $i) { view { id } } }",
-        {"i": {"entityName": w.team, "projectName": w.project, "displayName": "Gallery",
-               "spec": spec}},
+        {
+            "i": {
+                "entityName": w.team,
+                "projectName": w.project,
+                "displayName": "Gallery",
+                "spec": spec,
+            }
+        },
     ).json()
     assert not saved.get("errors"), saved
     return f"/{w.team}/{w.project}/reports/Gallery--{saved['data']['upsertView']['view']['id']}"
@@ -245,7 +257,7 @@ def browser() -> Iterator[Browser]:
 def signed_in_context(
     browser: Browser, world: World, width: int, scheme: str = "light"
 ) -> BrowserContext:
-    """A browser context at `width`×900 signed in as the team's admin (alice).
+    """A browser context at `width`x900 signed in as the team's admin (alice).
 
     `bypass_csp` lets Playwright add axe-core's script to pages whose policy allows only the
     server's own scripts; the pages' own behaviour is unchanged."""
@@ -263,10 +275,9 @@ def signed_in_context(
 
 def settle(tab: Page) -> None:
     """Let the page's scripts draw (charts fetch their data after load)."""
-    try:
-        tab.wait_for_load_state("networkidle", timeout=3000)
-    except Exception:  # a page that keeps polling (the workspace's live updates)
-        pass
+    # A page that keeps polling (the workspace's live updates) never goes idle.
+    with contextlib.suppress(PlaywrightError):
+        tab.wait_for_load_state("networkidle", timeout=1500)
 
 
 WIDER_THAN_WINDOW = """() => {
@@ -276,13 +287,17 @@ WIDER_THAN_WINDOW = """() => {
   for (const el of document.querySelectorAll("body *")) {
     const box = el.getBoundingClientRect();
     if (box.right > width + 1 && el.offsetParent !== null) {
-      culprits.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
-        (el.className && typeof el.className === "string" ? "." + el.className.split(" ").join(".") : "") +
+      const cls = typeof el.className === "string" && el.className ? "." + el.className : "";
+      culprits.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + cls +
         " right=" + Math.round(box.right));
     }
   }
   return {scrollWidth: document.documentElement.scrollWidth, width, culprits: culprits.slice(0, 6)};
 }"""
+
+# Elements the name would make if it were HTML: an <img src="x">, a <b> holding "bold".
+MADE_FROM_NAME = """() => document.querySelectorAll('img[src="x"]').length +
+  [...document.querySelectorAll("b")].filter(b => b.textContent === "bold").length"""
 
 AXE_RUN = """async () => {
   const result = await axe.run(document, {resultTypes: ["violations"]});
@@ -351,15 +366,12 @@ def test_a_run_name_made_of_markup_is_text_on_every_page(
             tab.goto(world.server.url + shown.url)
             settle(tab)
             # An element made from the name: an <img src="x"> or a <b> holding "bold".
-            made = tab.evaluate(
-                """() => document.querySelectorAll('img[src="x"]').length +
-                   [...document.querySelectorAll("b")].filter(b => b.textContent === "bold").length"""
-            )
+            made = tab.evaluate(MADE_FROM_NAME)
             if made:
                 created[shown.url] = made
-            if shown.route in SHOWS_RUN_NAME:
-                if not tab.get_by_text(MARKUP, exact=False).filter(visible=True).count():
-                    missing.append(shown.url)
+            shows = tab.get_by_text(MARKUP, exact=False).filter(visible=True)
+            if shown.route in SHOWS_RUN_NAME and not shows.count():
+                missing.append(shown.url)
     finally:
         context.close()
     assert not dialogs, f"a run name ran script: {dialogs}"

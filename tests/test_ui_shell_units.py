@@ -73,7 +73,10 @@ def test_internal_keys_and_media_internals_are_hidden_by_default() -> None:
         "_runtime": 12.5,
         "_wandb": {"runtime": 12},
         "samples": {"_type": "image-file", "sha256": "ab", "path": "media/x.png", "size": 9},
-        "final_table": {"_type": "table-file", "_latest_artifact_path": "wandb-client-artifact://x"},
+        "final_table": {
+            "_type": "table-file",
+            "_latest_artifact_path": "wandb-client-artifact://x",
+        },
         "eval": {"grid": {"_type": "images/separated", "count": 2}, "f1": 0.5},
     }
     assert hidden_by_default(summary) == {

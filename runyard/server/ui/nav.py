@@ -1,4 +1,4 @@
-"""Where a page sits: breadcrumbs (entity › project › page) and the main navigation, both
+"""Where a page sits: breadcrumbs (entity > project > page) and the main navigation, both
 derived from the URL alone so every page, present or future, gets them without wiring."""
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def project_tabs(entity: str, project: str) -> list[Tab]:
 
 
 def breadcrumbs(path: str) -> list[Crumb]:
-    """Breadcrumbs for a page URL: `/e/p/runs/r1` → e › p › Runs › r1 (empty for `/`)."""
+    """Breadcrumbs for a page URL: `/e/p/runs/r1` → e > p > Runs > r1 (empty for `/`)."""
     parts = _segments(path)
     if not parts:
         return []
