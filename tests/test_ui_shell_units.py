@@ -8,7 +8,7 @@ from runyard.server.ui.nav import breadcrumbs, main_nav, project_tabs
 from runyard.server.ui.table import hidden_by_default, truncated
 
 
-def crumbs(path: str) -> list[tuple[str, str]]:
+def crumbs(path: str) -> list[tuple[str, str | None]]:
     return [(c.label, c.href) for c in breadcrumbs(path)]
 
 
@@ -40,12 +40,18 @@ def test_crumbs_quote_what_they_link_to() -> None:
 def test_server_pages_get_their_section_and_the_root_gets_none() -> None:
     assert crumbs("/") == []
     assert crumbs("/login") == []
+    # `/launch/acme` is no page: that step is text, not a link.
     assert crumbs("/launch/acme/gpu") == [
         ("Launch", "/launch"),
-        ("acme", "/launch/acme"),
+        ("acme", None),
         ("gpu", "/launch/acme/gpu"),
     ]
     assert [c for c, _ in crumbs("/teams/ml")] == ["Teams", "ml"]
+    assert crumbs("/settings/keys") == [("Settings", None), ("API keys", "/settings/keys")]
+    assert crumbs("/orgs/acme/registry/model") == [
+        ("Registry", "/orgs/acme/registry"),
+        ("model", "/orgs/acme/registry/model"),
+    ]
 
 
 def test_main_nav_marks_the_current_section() -> None:

@@ -14,7 +14,7 @@ class Crumb:
     """One step of the breadcrumbs; the last one is the page itself (no link needed)."""
 
     label: str
-    href: str
+    href: str | None
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,15 @@ PROJECT_PAGES = {
 }
 # The section a project sub-page's list lives at (the run page's parent is the runs table).
 PROJECT_LISTS = {"runs": "table"}
+# Server pages by their first URL segment: the label of their section and whether that
+# section has a page of its own to link to.
 TOP_PAGES = {
-    "launch": "Launch",
-    "teams": "Teams",
-    "settings": "Settings",
-    "registry": "Registry",
-    "orgs": "Organizations",
+    "launch": ("Launch", True),
+    "teams": ("Teams", True),
+    "settings": ("Settings", False),
+    "registry": ("Registry", True),
 }
+SUB_LABELS = {"keys": "API keys", "usage": "GPU usage"}
 MAIN_NAV = (
     ("Projects", "/"),
     ("Launch", "/launch"),
@@ -81,6 +83,24 @@ def project_tabs(entity: str, project: str) -> list[Tab]:
     ]
 
 
+def _server_crumbs(parts: list[str]) -> list[Crumb]:
+    """Crumbs of the server's own pages: the section, then each segment; a segment without a
+    page of its own (`/launch/<entity>`) is plain text, and the last one is the page."""
+    if parts[0] == "orgs" and len(parts) >= 3 and parts[2] == "registry":
+        home = _join(parts[:3])
+        return [Crumb("Registry", home)] + [
+            Crumb(p, _join(parts[: i + 1])) for i, p in enumerate(parts[3:], start=3)
+        ]
+    if parts[0] not in TOP_PAGES:
+        return []
+    label, linked = TOP_PAGES[parts[0]]
+    crumbs = [Crumb(label, _join(parts[:1]) if linked else None)]
+    for i, p in enumerate(parts[1:], start=1):
+        last = i == len(parts) - 1
+        crumbs.append(Crumb(SUB_LABELS.get(p, p), _join(parts[: i + 1]) if last else None))
+    return crumbs
+
+
 def breadcrumbs(path: str) -> list[Crumb]:
     """Breadcrumbs for a page URL: `/e/p/runs/r1` → e > p > Runs > r1 (empty for `/`)."""
     parts = _segments(path)
@@ -88,12 +108,7 @@ def breadcrumbs(path: str) -> list[Crumb]:
         return []
     first = parts[0]
     if is_reserved(first):
-        label = TOP_PAGES.get(first)
-        if label is None:
-            return []
-        crumbs = [Crumb(label, _join([first]))]
-        crumbs += [Crumb(p, _join(parts[: i + 1])) for i, p in enumerate(parts[1:], start=1)]
-        return crumbs
+        return _server_crumbs(parts)
     crumbs = [Crumb(first, _join([first]))]
     if len(parts) == 1:
         return crumbs
