@@ -175,7 +175,9 @@ def test_panel_search_sections_and_adding_and_removing_panels(
     page.get_by_label("New name of section train").fill("Training")
     page.keyboard.press("Enter")
     section = page.locator('section[data-section="Training"]')
-    expect(section.locator(".section-toggle")).to_have_text("Training")
+    expect(section.get_by_role("button", name="Training", exact=True)).to_have_attribute(
+        "aria-expanded", "true"
+    )
 
     section.get_by_label("Panel to add to Training").select_option("line:val/acc")
     section.get_by_role("button", name="Add panel to Training").click()
@@ -205,7 +207,7 @@ def test_saved_view_restores_the_layout_for_its_owner(
 
     page.reload()
     expect(page.locator('section[data-section="val"]')).to_have_count(1)
-    page.get_by_label("Saved view").select_option("focus")
+    page.get_by_label("Saved view", exact=True).select_option("focus")
     expect(page.locator('section[data-section="Validation"]')).to_have_count(1)
     eye = page.get_by_role("button", name=f"Show {found[1]['name']} in charts")
     expect(eye).to_have_attribute("aria-pressed", "false")

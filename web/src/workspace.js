@@ -253,8 +253,15 @@ function setLayout(next) {
 function sectionHeader(section, index) {
   // The section's name toggles it open/closed; Rename edits the name in place.
   const h = document.createElement("h3");
-  const toggle = button(section.name, null, () => setLayout(toggleSection(layout, index)), "section-toggle");
+  const toggle = button("", null, () => setLayout(toggleSection(layout, index)), "section-toggle");
   toggle.setAttribute("aria-expanded", String(!section.collapsed));
+  const chevron = document.createElement("span");
+  chevron.setAttribute("aria-hidden", "true");
+  chevron.textContent = section.collapsed ? "▸ " : "▾ ";
+  const name = document.createElement("span");
+  name.className = "section-name";
+  name.textContent = section.name;
+  toggle.append(chevron, name);
   const rename = button("Rename", `Rename section ${section.name}`, () => {
     const input = document.createElement("input");
     input.value = section.name;
