@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -13,6 +12,8 @@ from playwright.sync_api import Browser, Page, expect
 from conftest import WandbClient, unique_project
 from support.browser import chromium, shot, signed_in
 from support.server import LiveServer
+
+LOADED_16PX = "img => img.complete && img.naturalWidth === 16"
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +66,7 @@ def _workspace(page: Page, server: LiveServer, project: str) -> None:
 
 
 def _swatch(page: Page, run_id: str) -> str:
-    return str(
-        page.locator(f'li[data-run="{run_id}"] .swatch').evaluate("e => e.style.background")
-    )
+    return str(page.locator(f'li[data-run="{run_id}"] .swatch').evaluate("e => e.style.background"))
 
 
 def test_run_colours_depend_on_the_run_only(
@@ -219,7 +218,7 @@ def test_saved_view_restores_the_layout_for_its_owner(
 def test_media_panels_show_what_the_official_client_logged(
     page: Page, sqlite_server: LiveServer, media_project: tuple[str, str]
 ) -> None:
-    project, run_id = media_project
+    project, _ = media_project
     _workspace(page, sqlite_server, project)
 
     # Images: the step slider changes the picture and its caption.
@@ -227,11 +226,11 @@ def test_media_panels_show_what_the_official_client_logged(
     img = images.locator("img")
     expect(images.locator("figcaption").last).to_have_text("blue at step 2")
     last_src = img.get_attribute("src")
-    page.wait_for_function("img => img.complete && img.naturalWidth === 16", arg=img.element_handle())
+    page.wait_for_function(LOADED_16PX, arg=img.element_handle())
     images.get_by_label("Step of samples").fill("0")
     expect(images.locator(".media-item figcaption")).to_have_text("red at step 0")
     assert img.get_attribute("src") != last_src
-    page.wait_for_function("img => img.complete && img.naturalWidth === 16", arg=img.element_handle())
+    page.wait_for_function(LOADED_16PX, arg=img.element_handle())
     pixel = page.evaluate(
         """img => { const c = document.createElement('canvas'); c.width = c.height = 1;
         const g = c.getContext('2d'); g.drawImage(img, 0, 0, 1, 1);

@@ -35,9 +35,7 @@ def _out(row: WorkspaceView) -> SavedView:
     )
 
 
-def list_views(
-    uow: UnitOfWork, principal: Principal, entity: str, project: str
-) -> list[SavedView]:
+def list_views(uow: UnitOfWork, principal: Principal, entity: str, project: str) -> list[SavedView]:
     """The caller's own saved views of a readable project, by name (nobody else's)."""
     proj = accessible_project(uow.session, principal, entity, project)
     rows = uow.session.scalars(
