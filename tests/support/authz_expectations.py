@@ -509,6 +509,15 @@ ARTIFACTS = "/{entity}/{project}/artifacts"
 VERSION = ARTIFACTS + "/{type_name}/{collection}/{version}"
 UI_RUN = "/ui/api/runs/{entity}/{project}/{run}"
 UI_PROJECT = "/ui/api/projects/{entity}/{project}"
+WS_VIEWS = "/api/v1/projects/{entity}/{project}/workspace-views"
+VIEW_BODY = {"layout": {"sections": [{"name": "s", "panels": [{"kind": "line", "key": "loss"}]}]}}
+
+
+def _media_url(w: World) -> str:
+    """The UI URL of one of the world run's uploaded files."""
+    return fill(UI_RUN, w, {}) + "/media/" + w.run_file
+
+
 REGISTRATION = {"name": "matrix-agent", "queues": ["t/q"], "capacity": {"gpus": 1}}
 A_TXT_MD5 = "XrY7u+Ae7tCTyyK7j1rNww=="  # base64 MD5 of "hello world"
 HISTORY_POST = {
@@ -564,6 +573,16 @@ ROUTES: list[Route] = [
     rest("GET", RUN + "/launch-item", READ),
     rest("GET", RUN + "/console", READ),
     rest("GET", RUN + "/files", READ),
+    # Saved workspace views (the caller's own) and the media a run set logged.
+    rest("GET", WS_VIEWS, READ),
+    rest("PUT", WS_VIEWS + "/{name}", READ, json=lambda w, f: VIEW_BODY),
+    rest("DELETE", WS_VIEWS + "/{name}", READ),
+    rest(
+        "GET",
+        "/api/v1/projects/{entity}/{project}/media",
+        READ,
+        params=lambda w, f: {"runs": w.run},
+    ),
     rest(
         "GET",
         RUN + "/files/{name:path}",
@@ -904,7 +923,12 @@ ROUTES: list[Route] = [
         UI_PROJECT + "/changes",
         READ,
         params=lambda w, f: {"since": "2000-01-01T00:00:00Z", "wait": 0},
-    ),
+    ),  # Saved workspace views are the caller's own: any reader of the project keeps some.
+    page("GET", UI_PROJECT + "/workspace-views", READ),
+    page("PUT", UI_PROJECT + "/workspace-views/{name}", READ, json=lambda w, f: VIEW_BODY),
+    page("DELETE", UI_PROJECT + "/workspace-views/{name}", READ),
+    page("GET", UI_PROJECT + "/media", READ, params=lambda w, f: {"runs": w.run}),
+    page("GET", UI_RUN + "/media/{name:path}", READ, url=lambda w, f: _media_url(w)),
 ]
 
 

@@ -20,7 +20,7 @@ from runyard.server.reports import saved_views
 from runyard.server.tracking import alerts, forks, project_reads, run_reads
 from runyard.server.tracking.run_reads import RunPath
 from runyard.server.tracking.run_search import RunQuery, search_runs
-from runyard.server.ui import nav, table, views
+from runyard.server.ui import csrf, nav, table, views
 from runyard.server.ui.filters import OPERATORS, filter_document
 from runyard.server.ui.next_path import login_url, safe_next
 from runyard.server.ui.session import (
@@ -32,6 +32,7 @@ from runyard.server.ui.session import (
     ui_principal,
 )
 from runyard.server.unit_of_work import UnitOfWork
+from runyard.server.workspaces import media
 
 if TYPE_CHECKING:
     from runyard.server.db.models import Run
@@ -187,6 +188,9 @@ def workspace(request: Request, entity: str, project: str, nw: str | None = None
             "runs": [_run_payload(r, i) for i, r in enumerate(found.runs)],
             "metrics": found.metrics,
             "cursor": cursor.isoformat(),
+            # Keys whose last value is media: the media panels ask for their steps later.
+            "media": media.media_keys_of_summaries([r.summary or {} for r in found.runs]),
+            "csrf": csrf.token_for(request),
         }
         if nw:
             payload["view"] = saved_views.saved_view(uow, me, entity, project, nw)

@@ -22,6 +22,7 @@ from runyard.server.ui import (
     report_pages,
     sweep_pages,
     wandb_urls,
+    workspace_data,
 )
 
 STATIC = Path(__file__).parent / "static"
@@ -38,6 +39,7 @@ def mount_ui(app: FastAPI) -> None:
     # names of those first segments are reserved (`people.names.RESERVED_NAMES`).
     routers = (
         data,
+        workspace_data,
         launch_links,
         launch_pages,
         people_pages,
