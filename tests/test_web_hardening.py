@@ -158,6 +158,8 @@ def test_script_payloads_in_names_keys_and_metrics_render_as_text(
             expect(page.get_by_role("table", name="Config")).to_contain_text(key)
             expect(page.get_by_role("table", name="Config")).to_contain_text(f"value of {key}")
             expect(page.get_by_role("table", name="Summary")).to_contain_text(key)
+        watch.assert_inert(page)
+        page.goto(f"{sqlite_server.url}/admin/{project}/runs/{run_id}/workspace")
         expect(page.locator("#panels figure.panel canvas")).to_have_count(2)
         watch.assert_inert(page)
 

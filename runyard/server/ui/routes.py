@@ -19,6 +19,7 @@ from runyard.server.ui import (
     people_pages,
     registry_pages,
     report_pages,
+    run_pages,
     sweep_pages,
     wandb_urls,
 )
@@ -45,6 +46,7 @@ def mount_ui(app: FastAPI) -> None:
         registry_pages,
         sweep_pages,
         report_pages,
+        run_pages,
         wandb_urls,
         automation_pages,
         pages,
