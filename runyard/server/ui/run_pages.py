@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from runyard.server.artifacts import pages as artifact_pages
@@ -18,11 +18,13 @@ from runyard.server.tracking.run_files import CONSOLE_FILE, files_page
 from runyard.server.tracking.run_reads import RunPath
 from runyard.server.ui import run_views, views
 from runyard.server.ui.pages import _me, _page, _to_login, _uow, check_entity_segment
+from runyard.server.ui.session import ui_principal
 
 if TYPE_CHECKING:
     from runyard.server.db.models import Run
 
 router = APIRouter(include_in_schema=False)
+MeDep = Annotated[Principal, Depends(ui_principal)]
 
 # (path segment, label): W&B's run tabs; `workspace` is W&B's name for the charts.
 TABS = (
@@ -187,11 +189,10 @@ def run_file_page(request: Request, entity: str, project: str, run: str, name: s
 
 
 @router.get("/ui/api/runs/{entity}/{project}/{run}/image/{name:path}", response_model=None)
-def run_image(request: Request, entity: str, project: str, run: str, name: str) -> Response:
+def run_image(
+    request: Request, me: MeDep, entity: str, project: str, run: str, name: str
+) -> Response:
     """An image file of the run with its image type, so an `<img>` shows it in the page."""
-    me = _me(request)
-    if me is None:
-        return _to_login(request)
     with _uow(request) as uow:
         path = RunPath(entity, project, run)
         chunks, mimetype = run_file_preview.image_bytes(uow, me, path, name)
