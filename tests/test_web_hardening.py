@@ -184,7 +184,7 @@ def test_json_in_pages_cannot_close_its_script_block(
     assert result.returncode == 0, result.stderr
     run_id = result.results[0]["id"]
     with logged_in(sqlite_server) as client:
-        for path in (f"/admin/{project}", f"/admin/{project}/runs/{run_id}"):
+        for path in (f"/admin/{project}", f"/admin/{project}/runs/{run_id}/workspace"):
             page = client.get(path).text
             block = page.split('<script id="ws-data" type="application/json">', 1)[1]
             data, _ = block.split("</script>", 1)
