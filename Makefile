@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Test files run in parallel, one worker per core (CI has 2); a file stays on one worker.
 PYTEST_WORKERS ?= auto
 
-.PHONY: install run test lint format bench test-compat test-slow clean chart-lint images crds web chromium
+.PHONY: install run test lint format bench test-compat test-slow test-gallery clean chart-lint images crds web chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ test-compat: install
 
 test-slow: install
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+## Every UI page in Chromium at 1440 and 800 px: screenshots in build/screenshots/gallery/,
+## no page wider than the window, axe-core without serious or critical violations (~5 min).
+test-gallery: install web chromium
+	$(PY) -m pytest -m gallery $(PYTEST_ARGS) tests/test_ui_gallery.py
 
 ## Lint the Helm chart and validate its renders strictly (helm-python-sdk, kubernetes-validate).
 chart-lint: install

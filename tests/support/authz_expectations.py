@@ -765,6 +765,8 @@ ROUTES: list[Route] = [
     # W&B's URLs (`/<entity>/<project>/...`).
     page("GET", "/{entity}/{project}", READ),
     page("GET", "/{entity}/{project}/workspace", READ),
+    page("GET", "/{entity}/{project}/overview", READ),
+    page("GET", "/{entity}", READ),
     page("GET", "/{entity}/{project}/table", READ),
     page("GET", "/{entity}/{project}/table.csv", READ),
     page("GET", "/{entity}/{project}/runs/{run}", READ),

@@ -17,7 +17,7 @@ from runyard.server.people.names import is_reserved
 from runyard.server.reports import saved_views
 from runyard.server.tracking import project_reads
 from runyard.server.tracking.run_search import RunQuery, search_runs
-from runyard.server.ui import table, views
+from runyard.server.ui import nav, table, views
 from runyard.server.ui.filters import OPERATORS, filter_document
 from runyard.server.ui.next_path import login_url, safe_next
 from runyard.server.ui.session import (
@@ -43,7 +43,11 @@ templates.env.globals.update(
     next_order=table.next_order,
     sort_mark=table.sort_mark,
     aria_sort=table.aria_sort,
+    is_long=table.truncated,
     table_query=table.table_query,
+    nav_crumbs=nav.breadcrumbs,
+    nav_main=nav.main_nav,
+    nav_project_tabs=nav.project_tabs,
 )
 TABLE_LIMIT = 500
 
@@ -135,8 +139,13 @@ def projects(request: Request) -> Response:
     me = _me(request)
     if me is None:
         return _to_login(request)
+    return projects_of(request, me, me.entity_name)
+
+
+def projects_of(request: Request, me: Principal, entity: str) -> HTMLResponse:
+    """The projects page of `entity`: each project's runs, last activity and compute."""
     with _uow(request) as uow:
-        activity = project_reads.project_activity(uow, me, me.entity_name)
+        activity = project_reads.project_activity(uow, me, entity)
     items: list[dict[str, Any]] = [
         {
             "name": p.name,
@@ -150,7 +159,7 @@ def projects(request: Request) -> Response:
         for p in activity
     ]
     items.sort(key=lambda p: p["last"], reverse=True)
-    return _page(request, "projects.html", me, projects=items)
+    return _page(request, "projects.html", me, projects=items, entity=entity)
 
 
 def _run_payload(run: Run, color: int) -> dict[str, Any]:
@@ -188,9 +197,16 @@ def workspace(request: Request, entity: str, project: str, nw: str | None = None
     )
 
 
-def _table_rows(runs: list[Run]) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+def _table_rows(
+    runs: list[Run], everything: bool = False
+) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """Columns and rows of the runs table; `everything` also keeps `_`-keys of the summary
+    (the page hides them and media internals until picked; the CSV leaves them out)."""
     configs = [views.flatten(r.config or {}) for r in runs]
-    summaries = [views.visible_summary(r.summary or {}) for r in runs]
+    if everything:
+        summaries = [views.flatten(r.summary or {}) for r in runs]
+    else:
+        summaries = [views.visible_summary(r.summary or {}) for r in runs]
     rows = [
         {
             "run": r,
@@ -242,8 +258,12 @@ def runs_table(
     if document is not None:
         filters = json.dumps(document)
     runs, total = _query_runs(request, me, entity, project, filters, order)
-    config_keys, summary_keys, rows = _table_rows(runs)
+    config_keys, summary_keys, rows = _table_rows(runs, everything=True)
     groups = table.group_rows(rows, group) if group in config_keys else None
+    hidden: set[str] = set()
+    for r in runs:
+        hidden |= {f"config.{k}" for k in table.hidden_by_default(r.config or {})}
+        hidden |= {f"summary.{k}" for k in table.hidden_by_default(r.summary or {})}
     return _page(
         request,
         "table.html",
@@ -254,6 +274,7 @@ def runs_table(
         total=total,
         config_keys=config_keys,
         summary_keys=summary_keys,
+        hidden=hidden,
         filters=filters,
         order=order,
         group=group if groups is not None else "",

@@ -15,6 +15,7 @@ from runyard.server.ui import (
     data,
     launch_links,
     launch_pages,
+    overview_pages,
     pages,
     people_pages,
     registry_pages,
@@ -50,6 +51,7 @@ def mount_ui(app: FastAPI) -> None:
         wandb_urls,
         automation_pages,
         pages,
+        overview_pages,
     )
     for module in routers:
         app.include_router(module.router)
