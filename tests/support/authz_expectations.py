@@ -198,6 +198,19 @@ def fresh_run(w: World) -> Fresh:
     return {"run": name, "run_name": name, "run_node": node}
 
 
+def fresh_run_image(w: World) -> Fresh:
+    """A PNG file uploaded to the logged run (the run page shows it inline)."""
+    name = _new("shown") + ".png"
+    created = w.gql(
+        "owner",
+        "mutation($i: CreateRunFilesInput!) { createRunFiles(input: $i) { files { uploadUrl } } }",
+        {"i": {"entityName": w.team, "projectName": w.project, "runName": w.run, "files": [name]}},
+    )
+    url = created.json()["data"]["createRunFiles"]["files"][0]["uploadUrl"]
+    assert httpx.put(url, content=b"\x89PNG\r\n\x1a\n").status_code == 200
+    return {"image": name}
+
+
 def fresh_run_file(w: World) -> Fresh:
     """A file uploaded to the logged run (to delete), by its node id."""
     name = _new("delete-me") + ".txt"
@@ -776,6 +789,18 @@ ROUTES: list[Route] = [
     page("GET", "/{entity}/{project}/table", READ),
     page("GET", "/{entity}/{project}/table.csv", READ),
     page("GET", "/{entity}/{project}/runs/{run}", READ),
+    page(
+        "GET",
+        "/{entity}/{project}/runs/{run}/{tab}",
+        READ,
+        url=lambda w, f: f"/{w.team}/{w.project}/runs/{w.run}/files",
+    ),
+    page(
+        "GET",
+        "/{entity}/{project}/runs/{run}/files/{name:path}",
+        READ,
+        url=lambda w, f: f"/{w.team}/{w.project}/runs/{w.run}/files/{w.run_file}",
+    ),
     page("GET", "/{entity}/{project}/jobs", READ),
     page("GET", ARTIFACTS, READ),
     page("GET", ARTIFACTS + "/{type_name}", READ, url=lambda w, f: _artifact_url(w, "")),
@@ -871,6 +896,10 @@ ROUTES: list[Route] = [
         READ,
         url=lambda w, f: f"/launch/items/{w.launched_item}/run",
     ),
+    page(
+        "GET", "/launch/items/{item_id}", READ, url=lambda w, f: f"/launch/items/{w.launched_item}"
+    ),
+    page("GET", "/launch/agents/{agent_id}", READ, url=lambda w, f: f"/launch/agents/{w.agent}"),
     page("POST", "/launch/items/{item_id}/priority", WRITE, form=lambda w, f: {"priority": "high"}),
     page("POST", "/launch/items/{item_id}/cancel", WRITE, setup=fresh_item),
     page("GET", "/settings/keys", SIGNED_IN),
@@ -903,6 +932,13 @@ ROUTES: list[Route] = [
     page("GET", UI_RUN + "/sampled", READ),
     page("GET", UI_RUN + "/system", READ),
     page("GET", UI_RUN + "/console", READ),
+    page(
+        "GET",
+        UI_RUN + "/image/{name:path}",
+        READ,
+        url=lambda w, f: f"/ui/api/runs/{w.team}/{w.project}/{w.run}/image/{f['image']}",
+        setup=fresh_run_image,
+    ),
     page("GET", UI_PROJECT + "/metric", READ, params=lambda w, f: {"key": "loss", "runs": w.run}),
     # A share link is the credential of the report it opens: anyone holding it reads.
     page(

@@ -10,15 +10,12 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from runyard.server.artifacts import pages as artifact_pages
 from runyard.server.auth import AuthError, Principal
 from runyard.server.clock import utcnow
-from runyard.server.deps import public_base_url
 from runyard.server.errors import ServiceError
 from runyard.server.people.names import is_reserved
 from runyard.server.reports import saved_views
-from runyard.server.tracking import alerts, forks, project_reads, run_reads
-from runyard.server.tracking.run_reads import RunPath
+from runyard.server.tracking import project_reads
 from runyard.server.tracking.run_search import RunQuery, search_runs
 from runyard.server.ui import csrf, nav, table, views
 from runyard.server.ui.filters import OPERATORS, filter_document
@@ -325,53 +322,6 @@ def runs_csv(
     )
     disposition = f'attachment; filename="{entity}-{project}-runs.csv"'
     return Response(body, media_type="text/csv", headers={"Content-Disposition": disposition})
-
-
-@router.get("/{entity}/{project}/runs/{run}", response_class=HTMLResponse, response_model=None)
-def run_page(
-    request: Request, entity: str, project: str, run: str, console_limit: int = 2000
-) -> Response:
-    """One run (W&B's run URL): overview, config and summary, charts, console and files."""
-    check_entity_segment(entity)
-    me = _me(request)
-    if me is None:
-        return _to_login(request)
-    path = RunPath(entity, project, run)
-    with _uow(request) as uow:
-        found = run_reads.run_overview(
-            uow,
-            me,
-            path,
-            console_lines=min(max(console_limit, 1), 10_000),
-            base_url=public_base_url(request),
-        )
-        row, lines, metrics = found.run, found.console, found.metrics
-        payload = {
-            "entity": entity,
-            "project": project,
-            "runs": [_run_payload(row, 0)],
-            "metrics": metrics,
-            "cursor": row.updated_at.isoformat(),
-            "single": True,
-            "console_next": lines[-1][0] + 1 if lines else 0,
-        }
-        context = {
-            "run": row,
-            "duration": views.run_seconds(row.created_at, row.finished_at, row.heartbeat_at),
-            "config": views.flatten(row.config or {}),
-            "summary": views.visible_summary(row.summary or {}),
-            "files": found.files,
-            "launch_item": found.launch_item,
-            "lineage": forks.lineage(uow, row),
-            "alerts": alerts.alerts_of_run(uow, row),
-            "artifacts": artifact_pages.run_artifacts(uow, me, row),
-            "console": lines,
-            "metrics": metrics,
-            "entity": entity,
-            "project": project,
-            "data": payload,
-        }
-        return _page(request, "run.html", me, **context)
 
 
 @router.get("/favicon.ico", include_in_schema=False)
