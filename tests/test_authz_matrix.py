@@ -198,7 +198,8 @@ def call_route(world: World, route: Route, role: str) -> httpx.Response:
         # Forms carry the page's CSRF token when the server issues one (web hardening).
         token = world.csrf_token(client)
         if token:
-            form = {**(form or {}), "csrf_token": token}
+            if route.json is None:  # a JSON body (script fetch) carries the header only
+                form = {**(form or {}), "csrf_token": token}
             headers["X-CSRF-Token"] = token
     try:
         return client.request(method, url, data=form, headers=headers, **kwargs)

@@ -232,7 +232,8 @@ def test_lineage_page_links_the_producing_run_the_artifact_and_the_consuming_run
     expect(tab).to_have_url(
         f"{sqlite_server.url}/{logged.team}/{logged.project}/runs/{logged.producer}"
     )
-    # The run page lists what the run logged, linking back to the versions.
+    # The run page's Artifacts tab lists what the run logged, linking back to the versions.
+    tab.get_by_role("navigation", name="Run").get_by_role("link", name="Artifacts").click()
     logged_table = tab.get_by_role("table", name="Logged artifacts")
     expect(logged_table.get_by_role("link")).to_have_text(["raw:v0", "raw:v1", "clean:v0"])
     expect(tab.get_by_role("table", name="Used artifacts").get_by_role("link")).to_have_count(0)

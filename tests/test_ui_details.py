@@ -35,7 +35,7 @@ def test_zooming_a_chart_draws_finer_data_of_that_window(
     ]
     with sqlite_server.api() as api:
         path = stream_run(api, project, "long", history=history)
-    page.goto(f"{sqlite_server.url}{run_page(path)}")
+    page.goto(f"{sqlite_server.url}{run_page(path)}/workspace")
     fig = page.locator('figure[data-metric="loss"]')
     expect(fig.locator("canvas")).to_have_count(1)
     whole = int(fig.get_attribute("data-points") or 0)
@@ -168,7 +168,7 @@ def test_run_page_charts_system_metrics_with_gpu_panels(
         cpu_run = stream_run(
             api, project, "cpu", history=[{"_step": 0, "loss": 1.0}], events=_samples(0)
         )
-    page.goto(f"{sqlite_server.url}{run_page(gpu_run)}")
+    page.goto(f"{sqlite_server.url}{run_page(gpu_run)}/system")
     system = page.locator("#system-panels")
     gpu = system.locator('section[data-section="gpu"]')
     expect(gpu.get_by_role("heading", name="GPU")).to_be_visible()
@@ -178,11 +178,12 @@ def test_run_page_charts_system_metrics_with_gpu_panels(
     expect(utilisation).to_have_attribute("data-points", "20")
     cpu = system.locator('section[data-section="system"] figure[data-system="cpu"]')
     expect(cpu.locator("canvas")).to_have_count(1)
-    # System metrics are not mixed into the logged-metric charts.
-    expect(page.locator("#panels figure")).to_have_count(1)
     shot(page, "run-system")
+    # System metrics are not mixed into the logged-metric charts (the Charts tab).
+    page.get_by_role("navigation", name="Run").get_by_role("link", name="Charts").click()
+    expect(page.locator("#panels figure")).to_have_count(1)
 
-    page.goto(f"{sqlite_server.url}{run_page(cpu_run)}")
+    page.goto(f"{sqlite_server.url}{run_page(cpu_run)}/system")
     expect(system.locator('figure[data-system="cpu"] canvas')).to_have_count(1)
     expect(system.locator('section[data-section="gpu"]')).to_have_count(0)
 
@@ -194,7 +195,7 @@ def test_run_page_console_shows_new_lines_of_a_running_run(
     with sqlite_server.api() as api:
         path = stream_run(api, project, "talky", history=[{"_step": 0, "loss": 1.0}])
         stream_console(api, path, 0, ["epoch 0 starting", "epoch 0 done"])
-    page.goto(f"{sqlite_server.url}{run_page(path)}")
+    page.goto(f"{sqlite_server.url}{run_page(path)}/logs")
     console = page.locator("#console .line")
     expect(console).to_have_text(["epoch 0 starting", "epoch 0 done"])
     page.get_by_label("Search console").fill("done")
@@ -311,7 +312,7 @@ def test_run_page_links_to_its_launch_item_and_back(page: Page, sqlite_server: L
     expect(origin).to_contain_text(f"queue admin/{launched['queue']}")
     expect(origin).to_contain_text("(running)")
     shot(page, "run-launched")
-    origin.get_by_role("link").click()
+    origin.get_by_role("link", name=f"admin/{launched['queue']}").click()
     expect(page.locator(f'tr[data-item="{launched["item"]}"]')).to_have_attribute(
         "data-state", "running"
     )

@@ -97,7 +97,9 @@ def test_workspace_charts_eye_and_grouping(
 
     page.goto(f"{sqlite_server.url}/admin/{project}/runs/{ids[0]}")
     expect(page.get_by_role("table", name="Config")).to_contain_text("0.01")
+    page.goto(f"{sqlite_server.url}/admin/{project}/runs/{ids[0]}/workspace")
     expect(page.locator('figure[data-metric="train/loss"] canvas')).to_have_count(1)
+    page.goto(f"{sqlite_server.url}/admin/{project}/runs/{ids[0]}/files")
     expect(page.get_by_role("table", name="Files")).to_contain_text("config.yaml")
     shot(page, "run")
 

@@ -158,6 +158,8 @@ def test_script_payloads_in_names_keys_and_metrics_render_as_text(
             expect(page.get_by_role("table", name="Config")).to_contain_text(key)
             expect(page.get_by_role("table", name="Config")).to_contain_text(f"value of {key}")
             expect(page.get_by_role("table", name="Summary")).to_contain_text(key)
+        watch.assert_inert(page)
+        page.goto(f"{sqlite_server.url}/admin/{project}/runs/{run_id}/workspace")
         expect(page.locator("#panels figure.panel canvas")).to_have_count(2)
         watch.assert_inert(page)
 
@@ -182,7 +184,7 @@ def test_json_in_pages_cannot_close_its_script_block(
     assert result.returncode == 0, result.stderr
     run_id = result.results[0]["id"]
     with logged_in(sqlite_server) as client:
-        for path in (f"/admin/{project}", f"/admin/{project}/runs/{run_id}"):
+        for path in (f"/admin/{project}", f"/admin/{project}/runs/{run_id}/workspace"):
             page = client.get(path).text
             block = page.split('<script id="ws-data" type="application/json">', 1)[1]
             data, _ = block.split("</script>", 1)

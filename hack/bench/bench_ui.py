@@ -15,12 +15,14 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ADMIN_KEY, server
+from common import ADMIN_KEY, ServerProcess, server
 from playwright.sync_api import Page, sync_playwright
 from rich.console import Console
 from rich.table import Table
@@ -55,6 +57,23 @@ def seed_workspace(database_url: str, project: str, runs: int, metrics: int, ste
             future.result()
 
 
+@contextmanager
+def kept_server(data_dir: Path) -> Iterator[tuple[ServerProcess, bool]]:
+    """A SQLite server on `data_dir`; True when the dir already holds seeded data.
+
+    Before/after comparisons seed once: run the old checkout with `--data-dir D` (it seeds),
+    then the new one with the same `D` (it migrates and measures the very same data).
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    marker = data_dir / "seeded"
+    proc = ServerProcess(data_dir, None)
+    try:
+        yield proc, marker.exists()
+        marker.touch()
+    finally:
+        proc.stop()
+
+
 def first_paint_ms(page: Page, url: str) -> float:
     """Open `url` and return the in-page time at which every chart was drawn."""
     page.goto(url)
@@ -82,6 +101,12 @@ def timed_ms(action: object) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+@contextmanager
+def _fresh() -> Iterator[tuple[ServerProcess, bool]]:
+    with server("sqlite") as srv:
+        yield srv, False
+
+
 def main() -> None:
     """Seed, open the pages in Chromium, print a table."""
     parser = argparse.ArgumentParser()
@@ -90,16 +115,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2_000)
     parser.add_argument("--long-points", type=int, default=1_000_000)
     parser.add_argument("--table-runs", type=int, default=10_000)
+    parser.add_argument("--data-dir", type=Path, help="keep (or reuse) the seeded data here")
     args = parser.parse_args()
     table = Table(title="Runyard web UI (headless Chromium, SQLite)")
     table.add_column("page")
     table.add_column("measure")
     table.add_column("ms", justify="right")
-    with server("sqlite") as srv, sync_playwright() as pw:
+    serving = kept_server(args.data_dir) if args.data_dir else _fresh()
+    with serving as (srv, seeded), sync_playwright() as pw:
         started = time.perf_counter()
-        seed_workspace(srv.database_url, "ws", args.runs, args.metrics, args.steps)
-        seed_long_run(srv.database_url, "long", args.long_points)
-        seed_many_runs(srv.database_url, "table", args.table_runs)
+        if not seeded:
+            seed_workspace(srv.database_url, "ws", args.runs, args.metrics, args.steps)
+            seed_long_run(srv.database_url, "long", args.long_points)
+            seed_many_runs(srv.database_url, "table", args.table_runs)
         seeded_s = time.perf_counter() - started
         print(f"seeded in {seeded_s:.0f} s", flush=True)
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)

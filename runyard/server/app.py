@@ -26,6 +26,7 @@ from runyard.server.api import (
     storage,
     sweeps,
     usage,
+    workspaces,
 )
 from runyard.server.artifacts import sweeper as artifact_sweeper
 from runyard.server.clock import utcnow
@@ -206,6 +207,7 @@ def create_app(state: ServerState) -> FastAPI:
         usage,
         automations,
         sweeps,
+        workspaces,
     )
     for module in routers:
         app.include_router(module.router)

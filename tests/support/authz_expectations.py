@@ -198,6 +198,19 @@ def fresh_run(w: World) -> Fresh:
     return {"run": name, "run_name": name, "run_node": node}
 
 
+def fresh_run_image(w: World) -> Fresh:
+    """A PNG file uploaded to the logged run (the run page shows it inline)."""
+    name = _new("shown") + ".png"
+    created = w.gql(
+        "owner",
+        "mutation($i: CreateRunFilesInput!) { createRunFiles(input: $i) { files { uploadUrl } } }",
+        {"i": {"entityName": w.team, "projectName": w.project, "runName": w.run, "files": [name]}},
+    )
+    url = created.json()["data"]["createRunFiles"]["files"][0]["uploadUrl"]
+    assert httpx.put(url, content=b"\x89PNG\r\n\x1a\n").status_code == 200
+    return {"image": name}
+
+
 def fresh_run_file(w: World) -> Fresh:
     """A file uploaded to the logged run (to delete), by its node id."""
     name = _new("delete-me") + ".txt"
@@ -509,6 +522,15 @@ ARTIFACTS = "/{entity}/{project}/artifacts"
 VERSION = ARTIFACTS + "/{type_name}/{collection}/{version}"
 UI_RUN = "/ui/api/runs/{entity}/{project}/{run}"
 UI_PROJECT = "/ui/api/projects/{entity}/{project}"
+WS_VIEWS = "/api/v1/projects/{entity}/{project}/workspace-views"
+VIEW_BODY = {"layout": {"sections": [{"name": "s", "panels": [{"kind": "line", "key": "loss"}]}]}}
+
+
+def _media_url(w: World) -> str:
+    """The UI URL of one of the world run's uploaded files."""
+    return fill(UI_RUN, w, {}) + "/media/" + w.run_file
+
+
 REGISTRATION = {"name": "matrix-agent", "queues": ["t/q"], "capacity": {"gpus": 1}}
 A_TXT_MD5 = "XrY7u+Ae7tCTyyK7j1rNww=="  # base64 MD5 of "hello world"
 HISTORY_POST = {
@@ -564,6 +586,16 @@ ROUTES: list[Route] = [
     rest("GET", RUN + "/launch-item", READ),
     rest("GET", RUN + "/console", READ),
     rest("GET", RUN + "/files", READ),
+    # Saved workspace views (the caller's own) and the media a run set logged.
+    rest("GET", WS_VIEWS, READ),
+    rest("PUT", WS_VIEWS + "/{name}", READ, json=lambda w, f: VIEW_BODY),
+    rest("DELETE", WS_VIEWS + "/{name}", READ),
+    rest(
+        "GET",
+        "/api/v1/projects/{entity}/{project}/media",
+        READ,
+        params=lambda w, f: {"runs": w.run},
+    ),
     rest(
         "GET",
         RUN + "/files/{name:path}",
@@ -752,9 +784,23 @@ ROUTES: list[Route] = [
     # W&B's URLs (`/<entity>/<project>/...`).
     page("GET", "/{entity}/{project}", READ),
     page("GET", "/{entity}/{project}/workspace", READ),
+    page("GET", "/{entity}/{project}/overview", READ),
+    page("GET", "/{entity}", READ),
     page("GET", "/{entity}/{project}/table", READ),
     page("GET", "/{entity}/{project}/table.csv", READ),
     page("GET", "/{entity}/{project}/runs/{run}", READ),
+    page(
+        "GET",
+        "/{entity}/{project}/runs/{run}/{tab}",
+        READ,
+        url=lambda w, f: f"/{w.team}/{w.project}/runs/{w.run}/files",
+    ),
+    page(
+        "GET",
+        "/{entity}/{project}/runs/{run}/files/{name:path}",
+        READ,
+        url=lambda w, f: f"/{w.team}/{w.project}/runs/{w.run}/files/{w.run_file}",
+    ),
     page("GET", "/{entity}/{project}/jobs", READ),
     page("GET", ARTIFACTS, READ),
     page("GET", ARTIFACTS + "/{type_name}", READ, url=lambda w, f: _artifact_url(w, "")),
@@ -850,6 +896,10 @@ ROUTES: list[Route] = [
         READ,
         url=lambda w, f: f"/launch/items/{w.launched_item}/run",
     ),
+    page(
+        "GET", "/launch/items/{item_id}", READ, url=lambda w, f: f"/launch/items/{w.launched_item}"
+    ),
+    page("GET", "/launch/agents/{agent_id}", READ, url=lambda w, f: f"/launch/agents/{w.agent}"),
     page("POST", "/launch/items/{item_id}/priority", WRITE, form=lambda w, f: {"priority": "high"}),
     page("POST", "/launch/items/{item_id}/cancel", WRITE, setup=fresh_item),
     page("GET", "/settings/keys", SIGNED_IN),
@@ -882,6 +932,13 @@ ROUTES: list[Route] = [
     page("GET", UI_RUN + "/sampled", READ),
     page("GET", UI_RUN + "/system", READ),
     page("GET", UI_RUN + "/console", READ),
+    page(
+        "GET",
+        UI_RUN + "/image/{name:path}",
+        READ,
+        url=lambda w, f: f"/ui/api/runs/{w.team}/{w.project}/{w.run}/image/{f['image']}",
+        setup=fresh_run_image,
+    ),
     page("GET", UI_PROJECT + "/metric", READ, params=lambda w, f: {"key": "loss", "runs": w.run}),
     # A share link is the credential of the report it opens: anyone holding it reads.
     page(
@@ -902,7 +959,12 @@ ROUTES: list[Route] = [
         UI_PROJECT + "/changes",
         READ,
         params=lambda w, f: {"since": "2000-01-01T00:00:00Z", "wait": 0},
-    ),
+    ),  # Saved workspace views are the caller's own: any reader of the project keeps some.
+    page("GET", UI_PROJECT + "/workspace-views", READ),
+    page("PUT", UI_PROJECT + "/workspace-views/{name}", READ, json=lambda w, f: VIEW_BODY),
+    page("DELETE", UI_PROJECT + "/workspace-views/{name}", READ),
+    page("GET", UI_PROJECT + "/media", READ, params=lambda w, f: {"runs": w.run}),
+    page("GET", UI_RUN + "/media/{name:path}", READ, url=lambda w, f: _media_url(w)),
 ]
 
 

@@ -1,26 +1,33 @@
 // Runs table: shift-click adds a sort key, a remembered column picker, arrow-key row navigation.
 const table = document.getElementById("runs-table");
 
-function hiddenColumns() {
-  try { return new Set(JSON.parse(localStorage.getItem(table.dataset.columnsKey) || "[]")); }
-  catch { return new Set(); }
+// Columns a user picked (true) or dropped (false); the rest keep the page's default, which
+// hides internal keys and media files (`data-default-hidden`).
+function columnChoices() {
+  try {
+    const stored = JSON.parse(localStorage.getItem(table.dataset.columnsKey) || "{}");
+    return stored && typeof stored === "object" && !Array.isArray(stored) ? stored : {};
+  } catch { return {}; }
 }
 
-function applyColumns(hidden) {
-  for (const cell of table.querySelectorAll("[data-col]")) cell.hidden = hidden.has(cell.dataset.col);
+function applyColumns(choices) {
+  const shown = {};
   for (const box of document.querySelectorAll("#column-picker input[data-col]")) {
-    box.checked = !hidden.has(box.dataset.col);
+    const col = box.dataset.col;
+    shown[col] = col in choices ? choices[col] : !box.hasAttribute("data-default-hidden");
+    box.checked = shown[col];
   }
+  for (const cell of table.querySelectorAll("[data-col]")) cell.hidden = !shown[cell.dataset.col];
 }
 
 function setUpColumnPicker() {
-  applyColumns(hiddenColumns());
+  applyColumns(columnChoices());
   for (const box of document.querySelectorAll("#column-picker input[data-col]")) {
     box.addEventListener("change", () => {
-      const hidden = hiddenColumns();
-      if (box.checked) hidden.delete(box.dataset.col); else hidden.add(box.dataset.col);
-      localStorage.setItem(table.dataset.columnsKey, JSON.stringify([...hidden]));
-      applyColumns(hidden);
+      const choices = columnChoices();
+      choices[box.dataset.col] = box.checked;
+      localStorage.setItem(table.dataset.columnsKey, JSON.stringify(choices));
+      applyColumns(choices);
     });
   }
 }

@@ -1,6 +1,15 @@
 // Workspace and run-page charts: one uPlot chart per metric, sections by prefix, live via long poll.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import "./workspace.css";
+import { runColor } from "./colors.js";
+import { renderMediaPanel } from "./media.js";
+import {
+  addPanel, addableKeys, defaultLayout, layoutFromSavedView, panelMatches, removePanel,
+  renameSection, toggleSection,
+} from "./panels.js";
+import { tooltipPlugin } from "./tooltip.js";
+import { wireSavedViews } from "./workspaceviews.js";
 import {
   align, countInRange, ema, groupStats, pairByStep, spliceWindow, stepToTime, yAxisSize,
 } from "./chartdata.js";
@@ -8,8 +17,6 @@ import { filterConsole, tailConsole } from "./console.js";
 import { matchesFilter, parseFilter, sortRuns } from "./runfilter.js";
 import { drawSystem } from "./system.js";
 
-const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-  "#7f7f7f", "#bcbd22", "#17becf"];
 const HIDDEN_KEYS = new Set(["_step", "_runtime", "_timestamp"]);
 const el = (id) => document.getElementById(id);
 const data = JSON.parse(el("ws-data").textContent);
@@ -18,13 +25,16 @@ const charts = new Map(); // metric -> uPlot
 const metrics = new Set((data.metrics || []).filter((k) => !HIDDEN_KEYS.has(k)));
 const drawn = new Set(); // metrics whose panel has scrolled into view
 const zooms = new Map(); // metric -> {min, max, series: {runId: finer buckets of [min, max]}}
+const mediaKinds = { ...(data.media || {}) }; // media key -> panel kind
+let media = null; // {key: {kind, runs: {runId: [{step, ...}]}}}, fetched when a media panel shows
+let layout = data.view ? layoutFromSavedView(data.view) : defaultLayout(metrics, mediaKinds);
+let customLayout = Boolean(data.view); // a user edit or a saved view: new metrics no longer re-lay out
 let firstPaint = false;
-
-function colorOf(i) { return PALETTE[i % PALETTE.length]; }
 
 function addRun(r) {
   if (runs.has(r.id)) return Object.assign(runs.get(r.id), r);
-  const run = { ...r, color: colorOf(runs.size), visible: true, series: {} };
+  // The colour is the run id's, never its position: filters, sorting and new runs keep it.
+  const run = { ...r, color: runColor(r.id), visible: !layout.hidden_runs.includes(r.id), series: {} };
   runs.set(r.id, run);
   return run;
 }
@@ -128,8 +138,13 @@ function renderSidebar() {
     eye.setAttribute("aria-pressed", String(run.visible));
     eye.setAttribute("aria-label", `Show ${run.name} in charts`);
     eye.title = run.visible ? "Hide this run's lines" : "Show this run's lines";
-    eye.textContent = run.visible ? "Hide" : "Show";
-    eye.onclick = () => { run.visible = !run.visible; renderSidebar(); redrawAll(); };
+    eye.append(eyeIcon(run.visible));
+    eye.onclick = () => {
+      run.visible = !run.visible;
+      layout = { ...layout, hidden_runs: [...runs.values()].filter((r) => !r.visible).map((r) => r.id) };
+      renderSidebar();
+      redrawAll();
+    };
     const swatch = document.createElement("span");
     swatch.className = "swatch";
     swatch.style.background = run.color;
@@ -185,11 +200,11 @@ function seriesFor(key) {
   }
   const [xs, all] = align([...groups.values()].flat());
   const ys = [], specs = [], bands = [];
-  let offset = 0, gi = 0;
+  let offset = 0;
   for (const [name, members] of groups) {
     const stats = groupStats(all.slice(offset, offset + members.length));
     offset += members.length;
-    const color = colorOf(gi++);
+    const color = runColor(`group:${groupKey}=${name}`);
     const at = ys.length + 1; // uPlot series index (0 is x)
     ys.push(stats.mean, stats.max, stats.min);
     specs.push({ label: `${groupKey}=${name} (mean of ${members.length})`, stroke: color, width: 2 },
@@ -200,8 +215,92 @@ function seriesFor(key) {
   return { xs, ys, specs, bands };
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+function eyeIcon(open) {
+  // An eye (open: the run's lines show) or a struck-through eye, drawn inline (no icon font).
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "18");
+  svg.setAttribute("height", "18");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", open ? "eye-open" : "eye-closed");
+  const path = (d) => { const p = document.createElementNS(SVG, "path"); p.setAttribute("d", d); svg.append(p); };
+  path("M1 12s4-7 11-7 11 7 11 7-4 7-11 7S1 12 1 12z");
+  const pupil = document.createElementNS(SVG, "circle");
+  pupil.setAttribute("cx", "12"); pupil.setAttribute("cy", "12"); pupil.setAttribute("r", "3");
+  svg.append(pupil);
+  if (!open) path("M3 3l18 18");
+  return svg;
+}
+
+function button(text, label, onClick, className = "") {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  if (label) b.setAttribute("aria-label", label);
+  if (className) b.className = className;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function setLayout(next) {
+  layout = next;
+  customLayout = true;
+  layoutPanels();
+}
+
+function sectionHeader(section, index) {
+  // The section's name toggles it open/closed; Rename edits the name in place.
+  const h = document.createElement("h3");
+  const toggle = button("", null, () => setLayout(toggleSection(layout, index)), "section-toggle");
+  toggle.setAttribute("aria-expanded", String(!section.collapsed));
+  const chevron = document.createElement("span");
+  chevron.setAttribute("aria-hidden", "true");
+  chevron.textContent = section.collapsed ? "▸ " : "▾ ";
+  const name = document.createElement("span");
+  name.className = "section-name";
+  name.textContent = section.name;
+  toggle.append(chevron, name);
+  const rename = button("Rename", `Rename section ${section.name}`, () => {
+    const input = document.createElement("input");
+    input.value = section.name;
+    input.setAttribute("aria-label", `New name of section ${section.name}`);
+    const commit = () => setLayout(renameSection(layout, index, input.value));
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") commit();
+      if (e.key === "Escape") layoutPanels();
+    });
+    input.addEventListener("blur", commit);
+    h.replaceChildren(input);
+    input.focus();
+    input.select();
+  }, "section-rename");
+  h.append(toggle, rename);
+  return h;
+}
+
+function addPanelControl(section, index) {
+  // A select of every metric and media key not already in the section, and an Add button.
+  const wrap = document.createElement("span");
+  wrap.className = "add-panel";
+  const select = document.createElement("select");
+  select.setAttribute("aria-label", `Panel to add to ${section.name}`);
+  const have = new Set(section.panels.map((p) => `${p.kind}:${p.key}`));
+  for (const { kind, key } of addableKeys(metrics, mediaKinds)) {
+    if (!have.has(`${kind}:${key}`)) select.add(new Option(kind === "line" ? key : `${key} (${kind})`, `${kind}:${key}`));
+  }
+  const add = button("Add panel", `Add panel to ${section.name}`, () => {
+    if (!select.value) return;
+    const [kind, ...rest] = select.value.split(":");
+    setLayout(addPanel(layout, index, kind, rest.join(":")));
+  });
+  wrap.append(select, add);
+  return wrap;
+}
+
 function layoutPanels() {
-  // Empty figures in sections by prefix; each draws when it scrolls near the viewport.
+  // Empty figures in sections; each draws when it scrolls near the viewport.
   const panels = el("panels");
   syncXOptions();
   for (const chart of charts.values()) chart.destroy();
@@ -209,34 +308,39 @@ function layoutPanels() {
   drawn.clear();
   observer.disconnect();
   panels.replaceChildren();
-  const sections = new Map();
-  if (data.view) {
-    // A saved view (`?nw=`): its sections and the metrics its panels plot, in its order.
-    for (const s of data.view.sections) sections.set(s.name, s.metrics);
-  } else {
-    for (const key of [...metrics].sort()) {
-      const name = key.includes("/") ? key.split("/")[0] : "charts";
-      if (!sections.has(name)) sections.set(name, []);
-      sections.get(name).push(key);
-    }
+  if (!customLayout) {
+    const fresh = defaultLayout(metrics, mediaKinds);
+    layout = { ...fresh, hidden_runs: layout.hidden_runs, panel_search: layout.panel_search };
   }
-  for (const [name, keys] of sections) {
-    const section = document.createElement("section");
-    section.className = "panel-section";
-    section.dataset.section = name;
-    const h = document.createElement("h3");
-    h.textContent = name;
-    section.append(h);
-    for (const key of keys) {
-      const fig = document.createElement("figure");
-      fig.className = "panel";
-      fig.dataset.metric = key;
-      fig.setAttribute("aria-label", `Chart of ${key}`);
-      section.append(fig);
-      observer.observe(fig);
+  const search = layout.panel_search || "";
+  let matching = 0;
+  layout.sections.forEach((section, index) => {
+    const el_ = document.createElement("section");
+    el_.className = "panel-section";
+    el_.dataset.section = section.name;
+    el_.append(sectionHeader(section, index));
+    const shown = section.panels.map((p, i) => [p, i]).filter(([p]) => panelMatches(p.key, search));
+    matching += shown.length;
+    if (search && !shown.length) el_.hidden = true;
+    if (!section.collapsed) {
+      for (const [panel, panelIndex] of shown) {
+        const fig = document.createElement("figure");
+        fig.className = `panel panel-${panel.kind}`;
+        fig.dataset.metric = panel.key;
+        fig.dataset.kind = panel.kind;
+        fig.setAttribute("aria-label", `${panel.kind === "line" ? "Chart" : panel.kind} of ${panel.key}`);
+        const remove = button("×", `Remove panel ${panel.key}`, () => setLayout(removePanel(layout, index, panelIndex)), "panel-remove");
+        fig.append(remove);
+        if (panel.kind !== "line") fig.append(Object.assign(document.createElement("figcaption"), { textContent: panel.key }));
+        el_.append(fig);
+        observer.observe(fig);
+      }
+      el_.append(addPanelControl(section, index));
     }
-    panels.append(section);
-  }
+    panels.append(el_);
+  });
+  const count = el("panel-count");
+  if (count) count.textContent = search ? `${matching} panels match` : "";
 }
 
 const observer = new IntersectionObserver((entries) => {
@@ -244,13 +348,44 @@ const observer = new IntersectionObserver((entries) => {
     if (!entry.isIntersecting) continue;
     observer.unobserve(entry.target);
     const key = entry.target.dataset.metric;
+    const kind = entry.target.dataset.kind || "line";
+    if (kind !== "line") { drawMedia(entry.target, key, kind); continue; }
     drawn.add(key);
     ensureLoaded(key).then(() => draw(key));
   }
 }, { rootMargin: "400px" });
 
+async function loadMedia() {
+  // One read for every media panel: each media key's steps (and files) per run.
+  const ids = [...runs.keys()];
+  const query = new URLSearchParams({ runs: ids.join(",") });
+  const resp = await fetch(`/ui/api/projects/${data.entity}/${data.project}/media?${query}`,
+    { credentials: "same-origin" });
+  return resp.ok ? resp.json() : {};
+}
+
+async function drawMedia(fig, key, kind) {
+  if (!media) media = loadMedia();
+  const found = (await media)[key];
+  const byRun = {};
+  for (const run of shownRuns()) if (found && found.runs[run.id]) byRun[run.id] = found.runs[run.id];
+  const ctx = {
+    runIds: shownRuns().map((r) => r.id),
+    runName: (id) => runs.get(id)?.name ?? id,
+    runColor,
+    fileUrl: (id, path) => `/ui/api/runs/${data.entity}/${data.project}/${encodeURIComponent(id)}/media/${path.split("/").map(encodeURIComponent).join("/")}`,
+  };
+  [...fig.children].filter((c) => !c.matches("button.panel-remove, figcaption")).forEach((c) => c.remove());
+  renderMediaPanel(fig, key, kind, byRun, ctx);
+  fig.dataset.drawn = "true";
+}
+
+function redrawMedia() {
+  for (const fig of document.querySelectorAll("figure.panel[data-drawn]")) drawMedia(fig, fig.dataset.metric, fig.dataset.kind);
+}
+
 function draw(key) {
-  const fig = document.querySelector(`figure[data-metric="${CSS.escape(key)}"]`);
+  const fig = document.querySelector(`figure.panel-line[data-metric="${CSS.escape(key)}"]`);
   if (!fig) return;
   if (charts.has(key)) charts.get(key).destroy();
   const { xs, ys, specs, bands } = seriesFor(key);
@@ -261,6 +396,9 @@ function draw(key) {
   const opts = {
     title: key, width, height: 220, series: [{}, ...specs], bands,
     axes: [{}, { size: (u, values) => yAxisSize(values) }],
+    // No always-on legend: the values at the cursor's x show in a tooltip while hovering.
+    legend: { show: false },
+    plugins: [tooltipPlugin(el("x-axis").value === "step" ? "step" : xMetric() ?? "time")],
     scales: { x: { time: el("x-axis").value === "wall" }, y: el("log-scale").checked ? { distr: 3 } : {} },
     hooks: { setScale: [(u, scale) => { if (scale === "x") onZoom(key, u); }] },
   };
@@ -277,12 +415,13 @@ function draw(key) {
 }
 
 async function redrawAll() {
+  redrawMedia();
   await Promise.all([...drawn].map(async (key) => { await ensureLoaded(key); draw(key); }));
 }
 
 function countVisible(key, u) {
   // Points drawn inside the visible x range: a zoom that refetched shows more of them.
-  const fig = document.querySelector(`figure[data-metric="${CSS.escape(key)}"]`);
+  const fig = document.querySelector(`figure.panel-line[data-metric="${CSS.escape(key)}"]`);
   if (!fig || !u.data || !u.data[0]) return;
   fig.dataset.visiblePoints = String(countInRange(u.data[0], u.scales.x.min, u.scales.x.max));
   fig.dataset.xRange = `${u.scales.x.min}..${u.scales.x.max}`;
@@ -330,7 +469,7 @@ function refresh(key, u) {
   const { min, max } = u.scales.x;
   u.setData([xs, ...ys], false);
   u.setScale("x", { min, max });
-  const fig = document.querySelector(`figure[data-metric="${CSS.escape(key)}"]`);
+  const fig = document.querySelector(`figure.panel-line[data-metric="${CSS.escape(key)}"]`);
   if (fig) fig.dataset.points = String(xs.length);
   countVisible(key, u);
 }
@@ -351,10 +490,14 @@ async function poll(cursor) {
         for (const zoom of zooms.values()) delete zoom.series[r.id];
       }
       if (data.single) { refreshSystem(); await refreshConsole(); }
+      media = null; // media panels read their steps again
+      const mediaBefore = Object.keys(mediaKinds).length;
+      for (const r of changed) Object.assign(mediaKinds, r.media || {});
       const before = metrics.size;
       (body.metrics || []).forEach((k) => { if (!HIDDEN_KEYS.has(k)) metrics.add(k); });
       renderSidebar();
-      if (metrics.size !== before) layoutPanels(); else await redrawAll();
+      const grew = metrics.size !== before || Object.keys(mediaKinds).length !== mediaBefore;
+      if (grew) layoutPanels(); else await redrawAll();
     } catch { await new Promise((r) => setTimeout(r, 5000)); }
   }
 }
@@ -389,6 +532,22 @@ function main() {
       redrawAll();
     });
   }
+  const panelSearch = el("panel-search");
+  if (panelSearch) {
+    panelSearch.value = layout.panel_search || "";
+    panelSearch.addEventListener("input", () => {
+      layout = { ...layout, panel_search: panelSearch.value };
+      layoutPanels();
+    });
+  }
+  wireSavedViews(data, () => layout, (saved) => {
+    layout = { ...saved };
+    customLayout = true;
+    for (const run of runs.values()) run.visible = !saved.hidden_runs.includes(run.id);
+    if (panelSearch) panelSearch.value = saved.panel_search || "";
+    renderSidebar();
+    layoutPanels();
+  });
   const consoleSearch = el("console-search");
   if (consoleSearch) consoleSearch.addEventListener("input", () => filterConsole(el("console"), consoleSearch.value));
   poll(data.cursor);

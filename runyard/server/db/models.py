@@ -531,3 +531,20 @@ class ViewAccessToken(Base):
 # Automation and sweep tables live in modules of their own; importing them registers them
 # on Base.
 from runyard.server.db import automation_models, sweep_models  # noqa: E402, F401
+
+
+class WorkspaceView(Base):
+    """A user's own saved workspace layout of a project (sections, panels, hidden runs)."""
+
+    __tablename__ = "workspace_views"
+    __table_args__ = (UniqueConstraint("project_id", "user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    # Private to its owner: every read and write filters on the caller's user id.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    # The validated layout (runyard.server.workspaces.layout.WorkspaceLayout) as JSON text.
+    layout: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -30,6 +30,8 @@ RESERVED_NAMES = frozenset(
         "about", "account", "auth", "automations", "health", "help", "home", "jobs",
         "models", "oauth", "oidc", "orgs", "registry", "reports", "signup", "sso", "sweeps",
         "users", "well-known",
+        # `/launch/items/<id>` and `/launch/agents/<id>` would hide such an entity's queues
+        "agents", "items",
     }
 )  # fmt: skip
 

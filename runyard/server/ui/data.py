@@ -17,6 +17,7 @@ from runyard.server.tracking.run_reads import RunPath
 from runyard.server.ui import views
 from runyard.server.ui.session import ui_principal
 from runyard.server.unit_of_work import UnitOfWork
+from runyard.server.workspaces import media
 
 router = APIRouter(prefix="/ui/api", include_in_schema=False)
 MeDep = Annotated[Principal, Depends(ui_principal)]
@@ -120,7 +121,13 @@ def _changed(
     with _uow(request) as uow:
         found = project_reads.runs_changed_since(uow, me, entity, project, since)
         return found.metrics, [
-            {**views.sidebar_run(r), "updated": r.updated_at.isoformat()} for r in found.runs
+            {
+                **views.sidebar_run(r),
+                "updated": r.updated_at.isoformat(),
+                # New media keys get panels without a reload.
+                "media": media.media_keys_of_summaries([r.summary or {}]),
+            }
+            for r in found.runs
         ]
 
 

@@ -1,12 +1,13 @@
-"""From a launch item to the run it started: `/launch/items/{id}/run` redirects to the run page."""
+"""From a launch item to the run it started: `/launch/items/{id}/run` redirects to the run
+page, or to the item's page (which says why there is no run) while no run exists."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from runyard.server.queues import launched, queue_service
-from runyard.server.ui.pages import _error, _me, _to_login
+from runyard.server.queues import item_views
+from runyard.server.ui.pages import _me, _to_login
 from runyard.server.unit_of_work import UnitOfWork
 
 router = APIRouter(include_in_schema=False)
@@ -18,8 +19,10 @@ def item_run(request: Request, item_id: str) -> Response:
     me = _me(request)
     if me is None:
         return _to_login(request)
-    item = queue_service.get_item(UnitOfWork(request.app.state.runyard), me, item_id)
-    path = launched.run_path(item)
-    if path is None:
-        return _error(request, me, 404, f"queue item {item_id} has not started a run yet")
+    uow = UnitOfWork(request.app.state.runyard)
+    with uow:
+        detail = item_views.item_detail(uow, me, item_id)
+    if detail.run is None:
+        return RedirectResponse(f"/launch/items/{detail.item.id}", status_code=303)
+    path = detail.run.path
     return RedirectResponse(f"/{path.entity}/{path.project}/runs/{path.run}", status_code=303)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from runyard.launch.models import Priority
-from runyard.server.queues import queue_service
+from runyard.server.queues import item_views, queue_service
 from runyard.server.ui import views
 from runyard.server.ui.pages import _error, _me, _page, _to_login
 from runyard.server.unit_of_work import UnitOfWork
@@ -54,6 +54,56 @@ def usage_page(request: Request, by: str = "user", since: str = "7d") -> Respons
     return _page(request, "usage.html", me, report=report, keys=keys, windows=windows, since=since)
 
 
+@router.get("/launch/items/{item_id}", response_class=HTMLResponse, response_model=None)
+def item_page(request: Request, item_id: str) -> Response:
+    """One queue item: its state history, exit code and log tail, and its run if one exists."""
+    me = _me(request)
+    if me is None:
+        return _to_login(request)
+    uow = UnitOfWork(request.app.state.runyard)
+    with uow:
+        detail = item_views.item_detail(uow, me, item_id)
+    item = detail.item
+    return _page(
+        request,
+        "launch_item.html",
+        me,
+        detail=detail,
+        item=item,
+        priority=views.PRIORITY_NAMES[int(item.priority)],
+        wait=views.wait_seconds(item, uow.now()),
+        reason=views.item_reason(item, None),
+        gpus=views.gpu_figures(request.app.state.telemetry_board.get(item.id)),
+        now=uow.now(),
+    )
+
+
+@router.get("/launch/agents/{agent_id}", response_class=HTMLResponse, response_model=None)
+def agent_page(request: Request, agent_id: str) -> Response:
+    """One agent: its heartbeat, capacity and GPUs, and the jobs it claimed."""
+    me = _me(request)
+    if me is None:
+        return _to_login(request)
+    uow = UnitOfWork(request.app.state.runyard)
+    with uow:
+        found = item_views.agent_page(uow, me, agent_id)
+        runs = item_views.existing_runs(uow, found.items)
+    board = request.app.state.telemetry_board
+    jobs = [
+        {
+            "item": item,
+            "run": runs.get(item.id),
+            "exit_code": item_views.exit_code_of(item, runs.get(item.id)),
+            "gpus": views.gpu_figures(board.get(item.id)) if item.state.holds_lease else "",
+            "gpu_indices": sorted({s.gpu for s in board.get(item.id)})
+            if item.state.holds_lease
+            else [],
+        }
+        for item in found.items
+    ]
+    return _page(request, "launch_agent.html", me, agent=found.agent, jobs=jobs, now=uow.now())
+
+
 @router.get("/launch/{entity}/{name}", response_class=HTMLResponse, response_model=None)
 def queue_page(request: Request, entity: str, name: str) -> Response:
     """A queue's items in claim order, with template values, wait, attempts and reasons."""
@@ -61,7 +111,9 @@ def queue_page(request: Request, entity: str, name: str) -> Response:
     if me is None:
         return _to_login(request)
     uow = UnitOfWork(request.app.state.runyard)
-    contents = queue_service.queue_contents(uow, me, entity, name, 1000)
+    with uow:
+        contents = queue_service.queue_contents(uow, me, entity, name, 1000)
+        runs = item_views.existing_runs(uow, contents.items)
     now = uow.now()
     items = contents.items
     rows = []
@@ -79,6 +131,8 @@ def queue_page(request: Request, entity: str, name: str) -> Response:
                 "reason": views.item_reason(item, position),
                 "gpus": views.gpu_figures(request.app.state.telemetry_board.get(item.id)),
                 "final": item.state.is_final,
+                "run": runs.get(item.id),
+                "exit_code": item_views.exit_code_of(item, runs.get(item.id)),
             }
         )
     queue, stats = contents.queue.queue, contents.queue.stats

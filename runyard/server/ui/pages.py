@@ -10,17 +10,14 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from runyard.server.artifacts import pages as artifact_pages
 from runyard.server.auth import AuthError, Principal
 from runyard.server.clock import utcnow
-from runyard.server.deps import public_base_url
 from runyard.server.errors import ServiceError
 from runyard.server.people.names import is_reserved
 from runyard.server.reports import saved_views
-from runyard.server.tracking import alerts, forks, project_reads, run_reads
-from runyard.server.tracking.run_reads import RunPath
+from runyard.server.tracking import project_reads
 from runyard.server.tracking.run_search import RunQuery, search_runs
-from runyard.server.ui import table, views
+from runyard.server.ui import csrf, nav, table, views
 from runyard.server.ui.filters import OPERATORS, filter_document
 from runyard.server.ui.next_path import login_url, safe_next
 from runyard.server.ui.session import (
@@ -32,6 +29,7 @@ from runyard.server.ui.session import (
     ui_principal,
 )
 from runyard.server.unit_of_work import UnitOfWork
+from runyard.server.workspaces import media
 
 if TYPE_CHECKING:
     from runyard.server.db.models import Run
@@ -46,7 +44,11 @@ templates.env.globals.update(
     next_order=table.next_order,
     sort_mark=table.sort_mark,
     aria_sort=table.aria_sort,
+    is_long=table.truncated,
     table_query=table.table_query,
+    nav_crumbs=nav.breadcrumbs,
+    nav_main=nav.main_nav,
+    nav_project_tabs=nav.project_tabs,
 )
 TABLE_LIMIT = 500
 
@@ -138,8 +140,13 @@ def projects(request: Request) -> Response:
     me = _me(request)
     if me is None:
         return _to_login(request)
+    return projects_of(request, me, me.entity_name)
+
+
+def projects_of(request: Request, me: Principal, entity: str) -> HTMLResponse:
+    """The projects page of `entity`: each project's runs, last activity and compute."""
     with _uow(request) as uow:
-        activity = project_reads.project_activity(uow, me, me.entity_name)
+        activity = project_reads.project_activity(uow, me, entity)
     items: list[dict[str, Any]] = [
         {
             "name": p.name,
@@ -153,7 +160,7 @@ def projects(request: Request) -> Response:
         for p in activity
     ]
     items.sort(key=lambda p: p["last"], reverse=True)
-    return _page(request, "projects.html", me, projects=items)
+    return _page(request, "projects.html", me, projects=items, entity=entity)
 
 
 def _run_payload(run: Run, color: int) -> dict[str, Any]:
@@ -178,6 +185,9 @@ def workspace(request: Request, entity: str, project: str, nw: str | None = None
             "runs": [_run_payload(r, i) for i, r in enumerate(found.runs)],
             "metrics": found.metrics,
             "cursor": cursor.isoformat(),
+            # Keys whose last value is media: the media panels ask for their steps later.
+            "media": media.media_keys_of_summaries([r.summary or {} for r in found.runs]),
+            "csrf": csrf.token_for(request),
         }
         if nw:
             payload["view"] = saved_views.saved_view(uow, me, entity, project, nw)
@@ -191,9 +201,16 @@ def workspace(request: Request, entity: str, project: str, nw: str | None = None
     )
 
 
-def _table_rows(runs: list[Run]) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+def _table_rows(
+    runs: list[Run], everything: bool = False
+) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """Columns and rows of the runs table; `everything` also keeps `_`-keys of the summary
+    (the page hides them and media internals until picked; the CSV leaves them out)."""
     configs = [views.flatten(r.config or {}) for r in runs]
-    summaries = [views.visible_summary(r.summary or {}) for r in runs]
+    if everything:
+        summaries = [views.flatten(r.summary or {}) for r in runs]
+    else:
+        summaries = [views.visible_summary(r.summary or {}) for r in runs]
     rows = [
         {
             "run": r,
@@ -245,8 +262,12 @@ def runs_table(
     if document is not None:
         filters = json.dumps(document)
     runs, total = _query_runs(request, me, entity, project, filters, order)
-    config_keys, summary_keys, rows = _table_rows(runs)
+    config_keys, summary_keys, rows = _table_rows(runs, everything=True)
     groups = table.group_rows(rows, group) if group in config_keys else None
+    hidden: set[str] = set()
+    for r in runs:
+        hidden |= {f"config.{k}" for k in table.hidden_by_default(r.config or {})}
+        hidden |= {f"summary.{k}" for k in table.hidden_by_default(r.summary or {})}
     return _page(
         request,
         "table.html",
@@ -257,6 +278,7 @@ def runs_table(
         total=total,
         config_keys=config_keys,
         summary_keys=summary_keys,
+        hidden=hidden,
         filters=filters,
         order=order,
         group=group if groups is not None else "",
@@ -300,53 +322,6 @@ def runs_csv(
     )
     disposition = f'attachment; filename="{entity}-{project}-runs.csv"'
     return Response(body, media_type="text/csv", headers={"Content-Disposition": disposition})
-
-
-@router.get("/{entity}/{project}/runs/{run}", response_class=HTMLResponse, response_model=None)
-def run_page(
-    request: Request, entity: str, project: str, run: str, console_limit: int = 2000
-) -> Response:
-    """One run (W&B's run URL): overview, config and summary, charts, console and files."""
-    check_entity_segment(entity)
-    me = _me(request)
-    if me is None:
-        return _to_login(request)
-    path = RunPath(entity, project, run)
-    with _uow(request) as uow:
-        found = run_reads.run_overview(
-            uow,
-            me,
-            path,
-            console_lines=min(max(console_limit, 1), 10_000),
-            base_url=public_base_url(request),
-        )
-        row, lines, metrics = found.run, found.console, found.metrics
-        payload = {
-            "entity": entity,
-            "project": project,
-            "runs": [_run_payload(row, 0)],
-            "metrics": metrics,
-            "cursor": row.updated_at.isoformat(),
-            "single": True,
-            "console_next": lines[-1][0] + 1 if lines else 0,
-        }
-        context = {
-            "run": row,
-            "duration": views.run_seconds(row.created_at, row.finished_at, row.heartbeat_at),
-            "config": views.flatten(row.config or {}),
-            "summary": views.visible_summary(row.summary or {}),
-            "files": found.files,
-            "launch_item": found.launch_item,
-            "lineage": forks.lineage(uow, row),
-            "alerts": alerts.alerts_of_run(uow, row),
-            "artifacts": artifact_pages.run_artifacts(uow, me, row),
-            "console": lines,
-            "metrics": metrics,
-            "entity": entity,
-            "project": project,
-            "data": payload,
-        }
-        return _page(request, "run.html", me, **context)
 
 
 @router.get("/favicon.ico", include_in_schema=False)

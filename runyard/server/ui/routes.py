@@ -15,12 +15,15 @@ from runyard.server.ui import (
     data,
     launch_links,
     launch_pages,
+    overview_pages,
     pages,
     people_pages,
     registry_pages,
     report_pages,
+    run_pages,
     sweep_pages,
     wandb_urls,
+    workspace_data,
 )
 
 STATIC = Path(__file__).parent / "static"
@@ -37,6 +40,7 @@ def mount_ui(app: FastAPI) -> None:
     # names of those first segments are reserved (`people.names.RESERVED_NAMES`).
     routers = (
         data,
+        workspace_data,
         launch_links,
         launch_pages,
         people_pages,
@@ -45,9 +49,11 @@ def mount_ui(app: FastAPI) -> None:
         registry_pages,
         sweep_pages,
         report_pages,
+        run_pages,
         wandb_urls,
         automation_pages,
         pages,
+        overview_pages,
     )
     for module in routers:
         app.include_router(module.router)

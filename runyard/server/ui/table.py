@@ -97,3 +97,34 @@ def group_rows(rows: list[dict[str, Any]], key: str) -> list[Group]:
         label = "(none)" if value is None else str(value)
         groups.setdefault(label, Group(value, label, [])).rows.append(row)
     return sorted(groups.values(), key=lambda g: _group_sort_key(g.value))
+
+
+def _leaves(value: Any, name: str, out: set[str]) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _leaves(inner, f"{name}.{key}", out)
+    else:
+        out.add(name)
+
+
+def _is_media(value: Any) -> bool:
+    return isinstance(value, dict) and "_type" in value
+
+
+def hidden_by_default(doc: dict[str, Any], prefix: str = "") -> set[str]:
+    """Flattened keys of a config or summary that the table hides until a user picks them:
+    internal keys (`_step`, `_wandb.runtime`), everything inside a media or table value
+    (`samples.sha256`, `final_table._latest_artifact_path`, their paths and sizes)."""
+    hidden: set[str] = set()
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if key.startswith("_") or _is_media(value):
+            _leaves(value, name, hidden)
+        elif isinstance(value, dict):
+            hidden |= hidden_by_default(value, name + ".")
+    return hidden
+
+
+def truncated(text: str, limit: int = 40) -> bool:
+    """Whether a cell's text is long enough to be cut to one line (the full text in a tooltip)."""
+    return len(text) > limit

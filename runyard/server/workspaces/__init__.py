@@ -1,0 +1,1 @@
+"""Workspace services: each user's saved workspace views and the media runs logged over steps."""
