@@ -59,7 +59,10 @@ class AgentConfig(BaseModel):
     )
     claim_wait_s: float = Field(30, gt=0, le=30, description="Long-poll length of a claim.")
     heartbeat_interval_s: float = Field(
-        10, gt=0, le=300, description="How often leases are renewed; sooner when a held lease would run out first."
+        10,
+        gt=0,
+        le=300,
+        description="How often leases are renewed; sooner when a held lease would run out first.",
     )
     telemetry_interval_s: float = Field(
         10,
