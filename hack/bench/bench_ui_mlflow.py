@@ -28,7 +28,7 @@ from rich.table import Table
 
 HERE = Path(__file__).parent
 # A drawn MLflow chart: a Plotly figure with at least one line trace.
-MLFLOW_CHART = ".js-plotly-plot .scatterlayer .trace path.js-line"
+MLFLOW_CHART = ".js-plotly-plot .scatterlayer .trace"
 RUNYARD_CHART = "figure.panel canvas"
 
 
@@ -71,7 +71,7 @@ def start_mlflow(python: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
 def paint_ms(page: Page, url: str, selector: str) -> float:
     """Open `url`; milliseconds from navigation start until `selector` is on the page."""
     page.goto(url)
-    page.wait_for_selector(selector, timeout=300_000, state="attached")
+    page.wait_for_selector(selector, timeout=120_000, state="attached")
     return float(page.evaluate("performance.now()"))
 
 
@@ -119,7 +119,7 @@ def main() -> None:
             page.get_by_role("button", name="Sign in").click()
             page.wait_for_url(f"{srv.url}/")
             runyard_url = f"{srv.url}/admin/ws"
-            mlflow_page = f"{mlflow_url}/#/experiments/{experiment}?compareRunsMode=CHART"
+            mlflow_page = f"{mlflow_url}/#/experiments/{experiment}/runs?compareRunsMode=CHART"
             # One warm-up load each (bundles into the cache, servers' first-request costs).
             paint_ms(page, runyard_url, RUNYARD_CHART)
             paint_ms(page, mlflow_page, MLFLOW_CHART)

@@ -30,6 +30,7 @@ let media = null; // {key: {kind, runs: {runId: [{step, ...}]}}}, fetched when a
 let layout = data.view ? layoutFromSavedView(data.view) : defaultLayout(metrics, mediaKinds);
 let customLayout = Boolean(data.view); // a user edit or a saved view: new metrics no longer re-lay out
 let firstPaint = false;
+let listViews = () => {}; // lists the saved views; called once the first chart is drawn
 
 function addRun(r) {
   if (runs.has(r.id)) return Object.assign(runs.get(r.id), r);
@@ -411,6 +412,7 @@ function draw(key) {
     firstPaint = true;
     // Milliseconds since navigation began: benchmarks read it as time to first chart paint.
     document.body.dataset.chartsReady = String(Math.round(performance.now()));
+    listViews();
   }
 }
 
@@ -540,7 +542,7 @@ function main() {
       layoutPanels();
     });
   }
-  wireSavedViews(data, () => layout, (saved) => {
+  listViews = wireSavedViews(data, () => layout, (saved) => {
     layout = { ...saved };
     customLayout = true;
     for (const run of runs.values()) run.visible = !saved.hidden_runs.includes(run.id);
@@ -548,6 +550,8 @@ function main() {
     renderSidebar();
     layoutPanels();
   });
+  // A workspace without line charts has no first paint to wait for.
+  if (!metrics.size) listViews();
   const consoleSearch = el("console-search");
   if (consoleSearch) consoleSearch.addEventListener("input", () => filterConsole(el("console"), consoleSearch.value));
   poll(data.cursor);

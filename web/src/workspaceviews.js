@@ -17,13 +17,15 @@ async function reason(resp) {
 
 /**
  * Wire the view controls (#view-select, #view-name, #view-save, #view-delete, #view-status):
- * `getLayout()` is what Save stores; `apply(layout)` shows a loaded one.
+ * `getLayout()` is what Save stores; `apply(layout)` shows a loaded one. Returns the function
+ * that lists the saved views: the page calls it after its first chart paint, so the list never
+ * competes with the first charts' reads.
  */
 export function wireSavedViews(data, getLayout, apply) {
   const select = document.getElementById("view-select");
   const name = document.getElementById("view-name");
   const status = document.getElementById("view-status");
-  if (!select || !name) return;
+  if (!select || !name) return () => {};
   const headers = { "Content-Type": "application/json", "X-CSRF-Token": data.csrf || "" };
   let views = [];
   const refresh = async (chosen) => {
@@ -57,5 +59,6 @@ export function wireSavedViews(data, getLayout, apply) {
     status.textContent = resp.ok ? `Deleted view ${gone}` : `Not deleted: ${await reason(resp)}`;
     await refresh("");
   });
-  refresh();
+  let listed = false;
+  return () => { if (!listed) { listed = true; refresh(); } };
 }
