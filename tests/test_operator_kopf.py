@@ -19,7 +19,6 @@ import pytest
 from kubernetes.client import CoreV1Api, CustomObjectsApi
 
 from runyard.client import ApiError, RunyardClient
-from runyard.operator import render_rollout
 from support.kube import FakeKubernetes
 from support.server import LiveServer
 
@@ -496,65 +495,3 @@ def _job_status(fake: FakeKubernetes, name: str, status: dict[str, Any]) -> None
     fake.store.update(
         fake.kind("jobs"), NS, name, lambda j: {**j, "status": status}, subresource="status"
     )
-
-
-def test_replicated_server_migrates_in_a_job_before_each_rollout(fake: FakeKubernetes) -> None:
-    """Three replicas on PostgreSQL + S3: shared keys made once, a PDB, and the Deployment
-    moves to an image only after that image's migration Job succeeded; a failed one leaves
-    the old version serving and says which Job to read."""
-    _secret(fake, "rep-pg", {"url": "postgresql+psycopg://u:p@pg/runyard"})
-    _secret(fake, "rep-s3", {"access-key-id": "AK", "secret-access-key": "SK"})
-    spec = {
-        "image": "runyard-server:1.0",
-        "replicas": 3,
-        "database": {"type": "postgresql", "urlSecret": {"name": "rep-pg", "key": "url"}},
-        "objectStore": {
-            "type": "s3",
-            "s3": {"bucket": "runs", "credentialsSecret": {"name": "rep-s3"}},
-        },
-        "redis": {"mode": "none"},
-    }
-    _create(fake, "trackingservers", "TrackingServer", "rep", spec)
-    first = render_rollout.migration_job_name("rep", "runyard-server:1.0")
-    eventually(lambda: fake.get("jobs", NS, first), "the migration Job of image 1.0")
-    keys = eventually(lambda: fake.get("secrets", NS, "rep-secrets"), "the shared keys")
-    pdb = eventually(lambda: fake.get("poddisruptionbudgets", NS, "rep"), "the PDB")
-    assert pdb["spec"]["maxUnavailable"] == 1
-    progressing = eventually(
-        lambda: _condition(fake.get("trackingservers", NS, "rep"), "Progressing"), "Progressing"
-    )
-    assert first in progressing["message"]
-    time.sleep(1.0)  # a few reconciles (0.3 s timer): still no Deployment before the migration
-    assert fake.get("deployments", NS, "rep") is None
-
-    _job_status(fake, first, {"succeeded": 1})
-    deployment = eventually(lambda: fake.get("deployments", NS, "rep"), "the Deployment")
-    pod = deployment["spec"]["template"]["spec"]
-    assert pod["containers"][0]["image"] == "runyard-server:1.0" and pod["initContainers"] == []
-    env = {e["name"]: e for e in pod["containers"][0]["env"]}
-    assert env["RUNYARD_SIGNING_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "rep-secrets"
-
-    # A new image: its Job first; it fails: Degraded names it, the old image keeps serving.
-    api = CustomObjectsApi(fake.api_client())
-    api.patch_namespaced_custom_object(
-        GROUP, VERSION, NS, "trackingservers", "rep", {"spec": {"image": "runyard-server:2.0"}}
-    )
-    second = render_rollout.migration_job_name("rep", "runyard-server:2.0")
-    eventually(lambda: fake.get("jobs", NS, second), "the migration Job of image 2.0")
-    failed = {
-        "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
-    }
-    _job_status(fake, second, failed)
-
-    def degraded_now() -> dict[str, Any] | None:
-        found = _condition(fake.get("trackingservers", NS, "rep"), "Degraded")
-        return found if found and found["status"] == "True" else None
-
-    degraded = eventually(degraded_now, "Degraded=True")
-    assert "spec.image" in degraded["message"]
-    assert f"kubectl logs job/{second}" in degraded["message"]
-    image = fake.get("deployments", NS, "rep")["spec"]["template"]["spec"]["containers"][0]["image"]  # type: ignore[index]
-    assert image == "runyard-server:1.0"
-    assert fake.get("secrets", NS, "rep-secrets") == keys  # never rotated by a reconcile
-    api.delete_namespaced_custom_object(GROUP, VERSION, NS, "trackingservers", "rep")
-    eventually(lambda: fake.get("trackingservers", NS, "rep") is None, "the CR is gone")
