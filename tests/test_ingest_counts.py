@@ -30,7 +30,7 @@ def _counters(server: LiveServer) -> tuple[float, float]:
 
 def _new_run(api: httpx.Client) -> str:
     project = unique_project()
-    query = "mutation($p: String) { upsertBucket(input: {name: \"r1\", modelName: $p}) { inserted } }"
+    query = 'mutation($p: String) { upsertBucket(input: {name: "r1", modelName: $p}) { inserted } }'
     response = api.post("/graphql", json={"query": query, "variables": {"p": project}})
     assert response.status_code == 200, response.text
     return f"admin/{project}/r1"
@@ -41,17 +41,26 @@ def _post(api: httpx.Client, path: str, files: dict[str, object]) -> httpx.Respo
 
 
 def _lines(start: int, stop: int) -> list[str]:
-    return [json.dumps({"_step": s, "loss": float(s), "acc": {"top1": s / 100}}) for s in range(start, stop)]
+    return [
+        json.dumps({"_step": s, "loss": float(s), "acc": {"top1": s / 100}})
+        for s in range(start, stop)
+    ]
 
 
 def test_file_stream_posts_and_history_lines_are_counted(server: LiveServer) -> None:
     with server.api() as api:
         path = _new_run(api)
         posts, lines = _counters(server)
-        assert _post(api, path, {HISTORY: {"offset": 0, "content": _lines(0, 3)}}).status_code == 200
-        assert _post(api, path, {HISTORY: {"offset": 3, "content": _lines(3, 5)}}).status_code == 200
+        assert (
+            _post(api, path, {HISTORY: {"offset": 0, "content": _lines(0, 3)}}).status_code == 200
+        )
+        assert (
+            _post(api, path, {HISTORY: {"offset": 3, "content": _lines(3, 5)}}).status_code == 200
+        )
         # A retry is handled (and counted) again; a console-only post has no history lines.
-        assert _post(api, path, {HISTORY: {"offset": 3, "content": _lines(3, 5)}}).status_code == 200
+        assert (
+            _post(api, path, {HISTORY: {"offset": 3, "content": _lines(3, 5)}}).status_code == 200
+        )
         assert _post(api, path, {"output.log": {"offset": 0, "content": ["hi"]}}).status_code == 200
         # A refused post stores nothing and counts nothing.
         bad = {HISTORY: {"offset": 5, "content": ["{not json"]}}
@@ -62,7 +71,9 @@ def test_file_stream_posts_and_history_lines_are_counted(server: LiveServer) -> 
 def test_official_client_run_is_counted(sqlite_server: LiveServer, tmp_path: Path) -> None:
     posts, lines = _counters(sqlite_server)
     project = unique_project()
-    result = WandbClient(tmp_path, sqlite_server).run("train.py", "--project", project, "--steps", "25")
+    result = WandbClient(tmp_path, sqlite_server).run(
+        "train.py", "--project", project, "--steps", "25"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     after_posts, after_lines = _counters(sqlite_server)
     assert after_posts > posts

@@ -96,13 +96,23 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     table = Table(title=f"apply_post in-process ({args.backend})")
-    for column in ("runs x steps x values/line", "values", "wall s", "values/s", "CPU s / M values"):
+    for column in (
+        "runs x steps x values/line",
+        "values",
+        "wall s",
+        "values/s",
+        "CPU s / M values",
+    ):
         table.add_column(column)
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory(prefix="runyard-bench-apply-") as tmp:
             if args.backend == "sqlite":
                 result = bench_once(
-                    f"sqlite:///{tmp}/r.db", args.runs, args.steps, args.metrics, args.lines_per_post
+                    f"sqlite:///{tmp}/r.db",
+                    args.runs,
+                    args.steps,
+                    args.metrics,
+                    args.lines_per_post,
                 )
             else:
                 with postgres_database() as url:

@@ -283,7 +283,9 @@ def _earlier_values(session: Session, run: Run, key: str, before_line: int, n: i
     return list(reversed(rows))
 
 
-def on_metrics(session: Session, run: Run, new_points: Sequence[tuple[str, int, int, float]]) -> int:
+def on_metrics(
+    session: Session, run: Run, new_points: Sequence[tuple[str, int, int, float]]
+) -> int:
     """New history values `(key, line_no, step, value)` of a run: fire metric automations
     whose condition became true."""
     if not new_points:
