@@ -30,7 +30,8 @@ from runyard.server.input_limits import (
     loads_limited,
     unprocessable,
 )
-from runyard.server.tracking.rollups import PointTuple, insert_points, store_rollups
+from runyard.server.tracking.metric_points import insert_points
+from runyard.server.tracking.rollups import PointTuple, store_rollups
 from runyard.server.tracking.runs import TrackingError
 
 HISTORY_FILE = "wandb-history.jsonl"
