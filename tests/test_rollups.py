@@ -12,10 +12,12 @@ from sqlalchemy.orm import Session
 from runyard.server.db.engine import make_engine, make_session_factory
 from runyard.server.db.models import Base, Entity, MetricPoint, Project, Run
 from runyard.server.tracking.rollups import (
+    LEVELS,
     Bucket,
     Point,
     choose_level,
     level_width,
+    rollup_rows,
     sampled_series,
     store_rollups,
 )
@@ -155,3 +157,47 @@ def test_a_window_outside_the_data_is_empty(session: Session) -> None:
     session.execute(insert(MetricPoint), [{"run_id": 1, **p._asdict()} for p in points])
     store_rollups(session, 1, points)
     assert sampled_series(session, 1, "m", 10, 500, 600) == []
+
+
+def _naive_rollups(points: list[Point]) -> dict[tuple[str, int, int], tuple[object, ...]]:
+    """Every level straight from the points: what the level-by-level aggregation must equal."""
+    out: dict[tuple[str, int, int], tuple[object, ...]] = {}
+    for level in LEVELS:
+        groups: dict[tuple[str, int], list[Point]] = {}
+        for p in points:
+            groups.setdefault((p.key, p.step // level_width(level)), []).append(p)
+        for (key, bucket), group in groups.items():
+            last = max(group, key=lambda p: (p.step, p.line_no))
+            out[(key, level, bucket)] = (
+                min(p.step for p in group),
+                last.step,
+                len(group),
+                min(p.value for p in group),
+                max(p.value for p in group),
+                last.value,
+                last.line_no,
+            )
+    return out
+
+
+def test_rollup_rows_built_level_by_level_equal_each_level_from_the_points() -> None:
+    # Negative steps, steps repeated by later lines (a resume) and several keys at once.
+    rng = random.Random(3)
+    points = [
+        Point(rng.choice(["a", "b.c"]), n, rng.randrange(-5_000, 300_000), rng.uniform(-9, 9))
+        for n in range(20_000)
+    ]
+    points += [Point("a", 20_000 + n, p.step, 42.0) for n, p in enumerate(points[:50])]
+    got = {
+        (r["key"], r["level"], r["bucket"]): (
+            r["x_min"],
+            r["x_max"],
+            r["count"],
+            r["min"],
+            r["max"],
+            r["last"],
+            r["last_line"],
+        )
+        for r in rollup_rows(7, points)
+    }
+    assert got == _naive_rollups(points)

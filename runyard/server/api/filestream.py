@@ -70,9 +70,17 @@ async def file_stream(
     encoding = request.headers.get("content-encoding")
     authorization = request.headers.get("authorization")
 
+    metrics = request.app.state.metrics
+
     def decode_and_apply() -> dict[str, object]:
         body = _decode_body(raw, encoding, state.settings.max_request_bytes)
-        return _apply(state, authorization, entity, project, run_name, body)
+        answer = _apply(state, authorization, entity, project, run_name, body)
+        # Counted once stored: a refused post adds nothing, a retried one counts again.
+        metrics.file_stream_posts.inc()
+        history = body.files.get(filestream.HISTORY_FILE)
+        if history is not None and history.content:
+            metrics.history_lines.inc(len(history.content))
+        return answer
 
     # A post expands to many rows in memory; a bounded number are worked on at once, so
     # a burst of clients queues up instead of growing the server by gigabytes.

@@ -283,13 +283,18 @@ def _earlier_values(session: Session, run: Run, key: str, before_line: int, n: i
     return list(reversed(rows))
 
 
-def on_metrics(session: Session, run: Run, points: Sequence[MetricValue]) -> int:
-    """New history values of a run: fire metric automations whose condition became true."""
-    if not points:
+def on_metrics(
+    session: Session, run: Run, new_points: Sequence[tuple[str, int, int, float]]
+) -> int:
+    """New history values `(key, line_no, step, value)` of a run: fire metric automations
+    whose condition became true."""
+    if not new_points:
         return 0
     automations = _run_automations(session, METRIC_EVENTS, run)
     if not automations:
         return 0
+    # Built only here: most runs have no metric automation, and ingest sends every value.
+    points = [MetricValue(key, line_no, value) for key, line_no, _, value in new_points]
     facts = run_facts(run)
     author = _run_author(session, run)
     written = 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 from runyard.server.automations import firing
 from runyard.server.clock import utcnow
 from runyard.server.db.dialect import insert_for
-from runyard.server.db.models import ConsoleLine, EventLine, HistoryLine, MetricPoint, Run
+from runyard.server.db.models import ConsoleLine, EventLine, HistoryLine, Run
 from runyard.server.input_limits import (
     INT32_MAX,
     INT32_MIN,
@@ -31,7 +30,8 @@ from runyard.server.input_limits import (
     loads_limited,
     unprocessable,
 )
-from runyard.server.tracking.rollups import Point, store_rollups
+from runyard.server.tracking.metric_points import insert_points
+from runyard.server.tracking.rollups import PointTuple, store_rollups
 from runyard.server.tracking.runs import TrackingError
 
 HISTORY_FILE = "wandb-history.jsonl"
@@ -128,17 +128,36 @@ def parse_post(body: FileStreamRequest, max_value_bytes: int) -> ParsedPost:
     return parsed
 
 
-def numeric_items(row: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, float]]:
-    """Yield `(dotted key, value)` for each finite number of a row, nested dicts flattened."""
+def numeric_items(row: dict[str, Any], prefix: str = "") -> list[tuple[str, float]]:
+    """`(dotted key, value)` for each finite number of a row, nested dicts flattened."""
+    out: list[tuple[str, float]] = []
+    _collect_numbers(row, prefix, out)
+    return out
+
+
+def _collect_numbers(row: dict[str, Any], prefix: str, out: list[tuple[str, float]]) -> None:
+    # The hot loop of ingest: exact type checks first (what json.loads gives), isinstance
+    # only for the rare subclass; `x - x == 0` is false exactly for inf and nan.
     for key, value in row.items():
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int | float):
+        kind = type(value)
+        if kind is float:
+            if value - value == 0.0:
+                out.append((prefix + key, value))
+        elif kind is int:
             number = _as_float(value)
             if number is not None:
-                yield prefix + key, number
+                out.append((prefix + key, number))
+        elif kind is dict:
+            if not value.get("_type"):
+                _collect_numbers(value, f"{prefix}{key}.", out)
+        elif kind is str or kind is bool or value is None or kind is list:
+            continue
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            number = _as_float(value)
+            if number is not None:
+                out.append((prefix + key, number))
         elif isinstance(value, dict) and not value.get("_type"):
-            yield from numeric_items(value, f"{prefix}{key}.")
+            _collect_numbers(value, f"{prefix}{key}.", out)
 
 
 def _as_float(value: float) -> float | None:
@@ -219,18 +238,15 @@ def apply_post(session: Session, run: Run, body: FileStreamRequest, max_value_by
             ],
         )
         # A retried post re-sends lines already stored: their points are not counted again.
-        points = [
-            Point(key, n, step if step is not None else n, value)
-            for n, row, _ in parsed.history
-            if n in new_lines
-            for step in (_step_of(row),)
-            for key, value in numeric_items(row)
-        ]
-        _insert_ignore(session, MetricPoint, [{"run_id": run.id, **p._asdict()} for p in points])
+        points: list[PointTuple] = []
+        for n, row, _ in parsed.history:
+            if n in new_lines:
+                step = _step_of(row)
+                x = n if step is None else step
+                points += [(key, n, x, value) for key, value in numeric_items(row)]
+        insert_points(session, run.id, points)
         store_rollups(session, run.id, points)
-        firing.on_metrics(
-            session, run, [firing.MetricValue(p.key, p.line_no, p.value) for p in points]
-        )
+        firing.on_metrics(session, run, points)
         run.history_line_count = max(run.history_line_count, parsed.history[-1][0] + 1)
     if parsed.events:
         _insert_ignore(

@@ -54,44 +54,97 @@ def level_width(level: int) -> int:
     return int(ROLLUP_BASE**level)
 
 
-def rollup_rows(run_id: int, points: Iterable[Point]) -> list[dict[str, Any]]:
+# (key, line_no, step, value): a `Point` or a plain tuple in the same order (ingest's hot path).
+PointTuple = tuple[str, int, int, float]
+# [x_min, x_max, count, min, max, last, last_line]: one range being aggregated.
+_Acc = list[Any]
+
+
+def _level_one(points: Iterable[PointTuple]) -> dict[tuple[str, int], _Acc]:
+    """Aggregate points into the ranges of the finest level (the only per-point pass)."""
+    width = level_width(LEVELS[0])
+    out: dict[tuple[str, int], _Acc] = {}
+    for key, line, step, value in points:
+        slot = (key, step // width)
+        acc = out.get(slot)
+        if acc is None:
+            out[slot] = [step, step, 1, value, value, value, line]
+            continue
+        acc[2] += 1
+        if step < acc[0]:
+            acc[0] = step
+        if value < acc[3]:
+            acc[3] = value
+        elif value > acc[4]:
+            acc[4] = value
+        if step > acc[1] or (step == acc[1] and line > acc[6]):
+            acc[1], acc[5], acc[6] = step, value, line
+    return out
+
+
+def _coarser(finer: dict[tuple[str, int], _Acc]) -> dict[tuple[str, int], _Acc]:
+    """Merge one level's ranges into the next level's (ROLLUP_BASE of them per range)."""
+    out: dict[tuple[str, int], _Acc] = {}
+    for (key, bucket), (x_lo, x_hi, count, lo, hi, last, line) in finer.items():
+        # floor(floor(s / a) / b) == floor(s / (a * b)): negative steps land right too.
+        slot = (key, bucket // ROLLUP_BASE)
+        acc = out.get(slot)
+        if acc is None:
+            out[slot] = [x_lo, x_hi, count, lo, hi, last, line]
+            continue
+        acc[2] += count
+        if x_lo < acc[0]:
+            acc[0] = x_lo
+        if lo < acc[3]:
+            acc[3] = lo
+        if hi > acc[4]:
+            acc[4] = hi
+        if x_hi > acc[1] or (x_hi == acc[1] and line > acc[6]):
+            acc[1], acc[5], acc[6] = x_hi, last, line
+    return out
+
+
+def rollup_rows(run_id: int, points: Iterable[PointTuple]) -> list[dict[str, Any]]:
     """Aggregate points into one row per (key, level, bucket): what ingest adds."""
-    rows: dict[tuple[str, int, int], dict[str, Any]] = {}
-    for point in points:
-        for level in LEVELS:
-            bucket = point.step // level_width(level)
-            row = rows.get((point.key, level, bucket))
-            if row is None:
-                rows[(point.key, level, bucket)] = {
-                    "run_id": run_id,
-                    "key": point.key,
-                    "level": level,
-                    "bucket": bucket,
-                    "x_min": point.step,
-                    "x_max": point.step,
-                    "count": 1,
-                    "min": point.value,
-                    "max": point.value,
-                    "last": point.value,
-                    "last_line": point.line_no,
-                }
-                continue
-            row["count"] += 1
-            row["x_min"] = min(row["x_min"], point.step)
-            row["min"] = min(row["min"], point.value)
-            row["max"] = max(row["max"], point.value)
-            if (point.step, point.line_no) > (row["x_max"], row["last_line"]):
-                row["x_max"], row["last"], row["last_line"] = point.step, point.value, point.line_no
-    return list(rows.values())
+    level = _level_one(points)
+    rows: list[dict[str, Any]] = []
+    for number in LEVELS:
+        if number != LEVELS[0]:
+            level = _coarser(level)
+        rows += [
+            {
+                "run_id": run_id,
+                "key": key,
+                "level": number,
+                "bucket": bucket,
+                "x_min": x_lo,
+                "x_max": x_hi,
+                "count": count,
+                "min": lo,
+                "max": hi,
+                "last": last,
+                "last_line": line,
+            }
+            for (key, bucket), (x_lo, x_hi, count, lo, hi, last, line) in level.items()
+        ]
+    return rows
 
 
-def store_rollups(session: Session, run_id: int, points: Iterable[Point]) -> None:
-    """Merge new points into the stored rollups (one upsert per touched row)."""
+def store_rollups(session: Session, run_id: int, points: Iterable[PointTuple]) -> None:
+    """Merge new points into the stored rollups: one executemany upsert for all levels."""
     rows = rollup_rows(run_id, points)
-    if not rows:
-        return
-    stmt = insert_for(session, MetricRollup)
-    new, old = stmt.excluded, MetricRollup
+    if rows:
+        session.connection().execute(_rollup_upsert(session), rows)
+
+
+def _rollup_upsert(session: Session) -> Any:
+    """The rollup upsert of the session's dialect, built once (building it costs per post)."""
+    dialect = session.get_bind().dialect.name
+    stmt = _UPSERTS.get(dialect)
+    if stmt is not None:
+        return stmt
+    stmt = insert_for(session, MetricRollup.__table__)
+    new, old = stmt.excluded, MetricRollup.__table__.c
     # Every SET expression sees the old row, on PostgreSQL and SQLite alike.
     newer = or_(new.x_max > old.x_max, and_(new.x_max == old.x_max, new.last_line > old.last_line))
     stmt = stmt.on_conflict_do_update(
@@ -106,7 +159,11 @@ def store_rollups(session: Session, run_id: int, points: Iterable[Point]) -> Non
             "last_line": case((newer, new.last_line), else_=old.last_line),
         },
     )
-    session.execute(stmt, rows)
+    _UPSERTS[dialect] = stmt
+    return stmt
+
+
+_UPSERTS: dict[str, Any] = {}
 
 
 def choose_level(lo: int, hi: int, buckets: int, coarse: bool = False) -> tuple[int, int]:
