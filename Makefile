@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Test files run in parallel, one worker per core (CI has 2); a file stays on one worker.
 PYTEST_WORKERS ?= auto
 
-.PHONY: install run test lint format bench test-compat test-slow test-docker test-replicas test-s3 clean chart-lint images base-images test-images crds web chromium test-gallery
+.PHONY: install run test lint format bench test-compat test-slow test-docker test-replicas test-s3 clean chart-lint images base-images test-images crds web chromium test-gallery test-e2e
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ test-replicas: install
 ## Object storage round trips with the official client against SeaweedFS (~2 min).
 test-s3: install
 	$(PY) -m pytest -m s3 $(PYTEST_ARGS) tests/test_s3_storage.py
+
+## The long official-client round trips (registry, artifacts, sweeps), in parallel like `make test`.
+test-e2e: install web chromium
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m e2e $(PYTEST_ARGS)
 
 ## Every UI page in Chromium at 1440 and 800 px: screenshots in build/screenshots/gallery/,
 ## no page wider than the window, axe-core without serious or critical violations (~5 min).

@@ -13,12 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from conftest import WandbClient, unique_project
 from runyard.server.artifacts.sweeper import SweepResult, sweep_once
 from runyard.server.clock import utcnow
 from runyard.server.tracking.ids import decode_id
 from support.server import LiveServer
+
+# Long official-client round trips: `make test-e2e`, run by .ci/run after `make test`.
+pytestmark = pytest.mark.e2e
 
 FILES_A = {"a.txt": "first contents\n", "shared.csv": "x,y\n1,2\n"}
 FILES_B = {"a.txt": "second, longer contents\n", "shared.csv": "x,y\n1,2\n"}

@@ -14,6 +14,9 @@ import pytest
 from conftest import CLIENT_PYTHON, ScriptResult, WandbClient, unique_project
 from support.server import LiveServer
 
+# Long official-client round trips: `make test-e2e`, run by .ci/run after `make test`.
+pytestmark = pytest.mark.e2e
+
 TYPES = ["dataset", "model", "eval"]
 COLLECTIONS = {kind: [f"{kind}-c{c}" for c in range(3)] for kind in TYPES}
 USED = ["dataset-c0:v1", "model-c1:v0", "eval-c2:v1"]

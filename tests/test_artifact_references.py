@@ -25,6 +25,9 @@ import trustme
 from conftest import WandbClient, unique_project
 from support.server import LiveServer
 
+# Long official-client round trips: `make test-e2e`, run by .ci/run after `make test`.
+pytestmark = pytest.mark.e2e
+
 
 def test_a_file_reference_is_listed_and_downloaded_sqlite(
     sqlite_client: WandbClient, tmp_path: Path

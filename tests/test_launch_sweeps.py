@@ -31,6 +31,9 @@ TRAIN = """
 import time
 import wandb
 
+# Long official-client round trips: `make test-e2e`, run by .ci/run after `make test`.
+pytestmark = pytest.mark.e2e
+
 run = wandb.init()
 lr, batch = float(run.config["lr"]), int(run.config["batch"])
 for step in range(3):

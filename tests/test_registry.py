@@ -12,6 +12,9 @@ import pytest
 from conftest import ScriptResult, WandbClient, unique_project
 from support.server import LiveServer
 
+# Long official-client round trips: `make test-e2e`, run by .ci/run after `make test`.
+pytestmark = pytest.mark.e2e
+
 MODEL = {"weights.txt": "0.1 0.2 0.3\n", "config.json": '{"layers": 3}\n'}
 
 

@@ -18,6 +18,9 @@ import yaml
 from conftest import CLIENT_PYTHON, SCRIPTS, WandbClient
 from support.server import LiveServer
 
+# Long official-client round trips: `make test-e2e`, run by .ci/run after `make test`.
+pytestmark = pytest.mark.e2e
+
 WANDB_CLI = str(Path(CLIENT_PYTHON).parent / "wandb")
 TRAIN = str(SCRIPTS / "sweep_train.py")
 COMMAND = ["${env}", CLIENT_PYTHON, "${program}", "${args}"]
