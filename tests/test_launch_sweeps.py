@@ -25,14 +25,14 @@ import yaml
 from conftest import CLIENT_PYTHON, WandbClient
 from support.server import LiveServer
 
+# Long official-client round trips: `make test-e2e`, run by .ci/run after `make test`.
+pytestmark = pytest.mark.e2e
+
 WANDB_CLI = str(Path(CLIENT_PYTHON).parent / "wandb")
 
 TRAIN = """
 import time
 import wandb
-
-# Long official-client round trips: `make test-e2e`, run by .ci/run after `make test`.
-pytestmark = pytest.mark.e2e
 
 run = wandb.init()
 lr, batch = float(run.config["lr"]), int(run.config["batch"])

@@ -139,7 +139,8 @@ def main() -> None:
         size = f"{args.runs} runs x {args.metrics} metrics x {args.steps:,} steps"
         paint = first_paint_ms(page, f"{srv.url}/projects/admin/ws")
         table.add_row(f"workspace ({size})", "first chart paint", f"{paint:.0f}")
-        paint = first_paint_ms(page, f"{srv.url}/runs/admin/long/long")
+        # The run page's charts live on its Charts tab.
+        paint = first_paint_ms(page, f"{srv.url}/admin/long/runs/long/workspace")
         table.add_row(
             f"run page ({args.long_points:,}-point metric)", "first chart paint", f"{paint:.0f}"
         )
