@@ -22,9 +22,13 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from rich.console import Console
 from rich.table import Table
 
+# Page paths on each side: the run page's charts moved to its Charts tab (`/workspace`).
 PAGES = {
-    "workspace first chart paint": "/admin/ws",
-    "run page (1M points) first chart paint": "/admin/long/runs/long",
+    "workspace first chart paint": {"before": "/admin/ws", "after": "/admin/ws"},
+    "run page (1M points) first chart paint": {
+        "before": "/admin/long/runs/long",
+        "after": "/admin/long/runs/long/workspace",
+    },
 }
 
 
@@ -54,9 +58,9 @@ def main() -> None:
             pages = {"before": signed_in(browser, old.url), "after": signed_in(browser, new.url)}
             urls = {"before": old.url, "after": new.url}
             for _ in range(args.rounds):
-                for label, path in PAGES.items():
+                for label, paths in PAGES.items():
                     for side in ("before", "after"):
-                        ms = first_paint_ms(pages[side], urls[side] + path)
+                        ms = first_paint_ms(pages[side], urls[side] + paths[side])
                         figures.setdefault((label, side), []).append(ms)
             browser.close()
     finally:
