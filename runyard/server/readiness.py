@@ -1,10 +1,12 @@
-"""Whether this server may take traffic: the database answers and storage takes writes."""
+"""Whether this server may take traffic: the database answers, storage takes writes, and
+the bucket (when files live in one) answers."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from runyard.server.storage_health import StorageHealth, check_writable
+from runyard.server.store_factory import direct_store
 from runyard.server.unit_of_work import UnitOfWork
 
 
@@ -25,4 +27,9 @@ def not_ready_reason(uow: UnitOfWork, health: StorageHealth) -> str | None:
     check_writable(health, dirs, uow.state.write_sessions)
     if health.reason is not None:
         return f"storage is full or read-only: {health.reason}"
+    bucket = direct_store(uow.objects)
+    if bucket is not None:
+        reason = bucket.not_ready_reason()
+        if reason is not None:
+            return f"object store: {reason}"
     return None

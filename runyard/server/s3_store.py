@@ -12,18 +12,30 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import os
 import tempfile
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import timedelta
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import anyio.to_thread
 import httpx
+import urllib3
+from minio import Minio
+from minio.credentials.providers import (
+    AWSConfigProvider,
+    ChainedProvider,
+    EnvAWSProvider,
+    IamAwsProvider,
+    Provider,
+    StaticProvider,
+)
+from minio.error import S3Error as MinioS3Error
 
 from runyard.server.settings import ServerSettings
-from runyard.server.sigv4 import Credentials, Endpoint, presign
 from runyard.server.storage import StoredObject, TooLarge, check_key
 
 logger = logging.getLogger(__name__)
@@ -34,6 +46,12 @@ CHUNK = 1024 * 1024
 PROBE_KEY = ".runyard-probe"
 # The server's own requests to the bucket are signed for this long.
 REQUEST_TTL_S = 900
+MAX_PRESIGN_S = 7 * 24 * 3600  # SigV4's longest presigned lifetime
+CREDENTIALS_HELP = (
+    "set RUNYARD_S3_ACCESS_KEY_ID and RUNYARD_S3_SECRET_ACCESS_KEY, or give the server AWS "
+    "credentials the standard way (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+    "~/.aws/credentials, web identity as with IRSA, or an instance profile)"
+)
 
 
 class StorageConfigError(Exception):
@@ -55,10 +73,6 @@ class PresignedPart:
 
     number: int
     url: str
-
-
-def _hex_to_b64(hex_md5: str) -> str:
-    return base64.b64encode(bytes.fromhex(hex_md5)).decode()
 
 
 def etag_md5(etag: str | None) -> str:
@@ -87,30 +101,63 @@ def _raise_for(response: httpx.Response) -> None:
     raise S3Error(response.status_code, code, _xml_text(body, "Message"))
 
 
-def _credentials(settings: ServerSettings) -> Credentials:
+def credentials_provider(settings: ServerSettings) -> Provider:
+    """The key pair from the settings, else the standard AWS chain (environment variables,
+    the shared credentials file, web identity / IRSA, ECS task role, EC2 instance profile)."""
     key_id = settings.s3_access_key_id
     secret = settings.s3_secret_access_key
     if (key_id is None) != (secret is None):
         raise StorageConfigError(
             "RUNYARD_S3_ACCESS_KEY_ID and RUNYARD_S3_SECRET_ACCESS_KEY: set both or neither "
-            "(neither reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+            "(neither uses the standard AWS credential chain)"
         )
     if key_id is not None and secret is not None:
-        return Credentials(key_id.get_secret_value(), secret.get_secret_value())
-    env_id, env_secret = (
-        os.environ.get("AWS_ACCESS_KEY_ID"),
-        os.environ.get("AWS_SECRET_ACCESS_KEY"),
-    )
-    if env_id and env_secret:
-        return Credentials(env_id, env_secret)
-    raise StorageConfigError(
-        "RUNYARD_S3_ACCESS_KEY_ID: no credentials for the bucket; set RUNYARD_S3_ACCESS_KEY_ID "
-        "and RUNYARD_S3_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
-    )
+        return StaticProvider(key_id.get_secret_value(), secret.get_secret_value())
+    return ChainedProvider([EnvAWSProvider(), AWSConfigProvider(), IamAwsProvider()])
+
+
+def _client(
+    setting: str,
+    url: str,
+    settings: ServerSettings,
+    provider: Provider,
+    http: urllib3.PoolManager | None = None,
+) -> Minio:
+    """A signer/client for the S3 API at `url`; a bad URL raises naming `setting`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise StorageConfigError(
+            f"{setting}: {url!r} is not an http(s) URL (write e.g. http://seaweedfs:8333)"
+        )
+    if parts.path not in ("", "/") or parts.query:
+        raise StorageConfigError(
+            f"{setting}: {url!r} has a path; give the S3 API's scheme, host and port only "
+            "(the bucket goes in RUNYARD_S3_BUCKET)"
+        )
+    try:
+        client = Minio(
+            parts.netloc,
+            secure=parts.scheme == "https",
+            region=settings.s3_region,  # known region: signing never asks the bucket
+            credentials=provider,
+            http_client=http,
+        )
+    except ValueError as exc:
+        raise StorageConfigError(f"{setting}: {url!r}: {exc}") from None
+    if settings.s3_addressing_style == "virtual":
+        client.enable_virtual_style_endpoint()
+    else:
+        client.disable_virtual_style_endpoint()
+    return client
 
 
 class S3Store:
-    """Objects as keys (under an optional prefix) in one bucket."""
+    """Objects as keys (under an optional prefix) in one bucket.
+
+    URLs are SigV4-presigned by the MinIO SDK's signer (it signs any S3 operation, including
+    UploadPart with its uploadId/partNumber query); the server sends its own requests to those
+    URLs too, so one signer serves clients and server alike.
+    """
 
     def __init__(self, settings: ServerSettings) -> None:
         if not settings.s3_bucket:
@@ -118,22 +165,27 @@ class S3Store:
         self.bucket = settings.s3_bucket
         self.prefix = settings.s3_prefix
         self.region = settings.s3_region
-        self.ttl_s = settings.signed_url_ttl_s
-        self._credentials = _credentials(settings)
-        path_style = settings.s3_addressing_style == "path"
+        self.ttl_s = min(settings.signed_url_ttl_s, MAX_PRESIGN_S)
+        provider = credentials_provider(settings)
         url = settings.s3_endpoint_url or f"https://s3.{settings.s3_region}.amazonaws.com"
         self.endpoint_url = url
-        try:
-            self._endpoint = Endpoint.parse(url, path_style)
-        except ValueError as exc:
-            raise StorageConfigError(f"RUNYARD_S3_ENDPOINT_URL: {exc}") from None
-        public = settings.s3_public_endpoint_url
-        try:
-            self._public = Endpoint.parse(public, path_style) if public else self._endpoint
-        except ValueError as exc:
-            raise StorageConfigError(f"RUNYARD_S3_PUBLIC_ENDPOINT_URL: {exc}") from None
-        self._http = httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0))
         self._check_timeout = settings.s3_check_timeout_s
+        # Bucket checks (start-up, /readyz) must answer within the timeout: no retries.
+        probe_http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(self._check_timeout), retries=False, maxsize=2
+        )
+        self._signer = _client("RUNYARD_S3_ENDPOINT_URL", url, settings, provider, probe_http)
+        public = settings.s3_public_endpoint_url
+        self._public = (
+            _client("RUNYARD_S3_PUBLIC_ENDPOINT_URL", public, settings, provider)
+            if public
+            else self._signer
+        )
+        self._http = httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0))
+        self._ready_ttl_s = settings.s3_ready_check_interval_s
+        self._ready_lock = threading.Lock()
+        self._ready_at = -float("inf")
+        self._ready_reason: str | None = None
 
     def _key(self, key: str) -> str:
         check_key(key)
@@ -148,17 +200,20 @@ class S3Store:
         public: bool = False,
         expires_s: int = REQUEST_TTL_S,
     ) -> str:
-        return presign(
-            method=method,
-            endpoint=self._public if public else self._endpoint,
-            bucket=self.bucket,
-            key=full_key,
-            credentials=self._credentials,
-            region=self.region,
-            expires_s=expires_s,
-            now=datetime.now(UTC),
-            params=params,
-        )
+        client = self._public if public else self._signer
+        try:
+            return client.get_presigned_url(
+                method,
+                self.bucket,
+                full_key,
+                expires=timedelta(seconds=max(1, min(expires_s, MAX_PRESIGN_S))),
+                extra_query_params=dict(params or {}),
+            )
+        except ValueError as exc:  # the credential chain found nothing
+            raise StorageConfigError(
+                f"RUNYARD_S3_ACCESS_KEY_ID: no credentials for the bucket ({exc}); "
+                + CREDENTIALS_HELP
+            ) from None
 
     def _request(
         self,
@@ -171,28 +226,71 @@ class S3Store:
         _raise_for(response)
         return response
 
-    # --- start-up check -----------------------------------------------------------------
+    # --- start-up check and readiness ----------------------------------------------------
+
+    @property
+    def _where(self) -> str:
+        return f"bucket {self.bucket!r} at {self.endpoint_url}"
+
+    def _bucket_problem(self) -> str | None:
+        """Why the bucket cannot be used now (a HEAD on it), naming the setting; or None."""
+        try:
+            if not self._signer.bucket_exists(self.bucket):
+                return self._refusal(S3Error(404, "NoSuchBucket", ""))
+        except MinioS3Error as exc:
+            status = exc.response.status if exc.response is not None else 0
+            return self._refusal(S3Error(status, exc.code or str(status), exc.message or ""))
+        except StorageConfigError as exc:
+            return str(exc)
+        except ValueError as exc:  # the credential chain found nothing
+            return (
+                f"RUNYARD_S3_ACCESS_KEY_ID: no credentials for {self._where} ({exc}); "
+                + CREDENTIALS_HELP
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            return (
+                f"RUNYARD_S3_ENDPOINT_URL: cannot reach {self._where} "
+                f"({type(exc).__name__}: {exc}); check the address and that the object store "
+                "is running"
+            )
+        return None
 
     def check(self) -> None:
-        """Write and remove a small probe object; raise StorageConfigError naming the setting."""
-        where = f"bucket {self.bucket!r} at {self.endpoint_url}"
+        """HEAD the bucket, then write and remove a small probe object; raise
+        StorageConfigError naming the setting to fix."""
+        problem = self._bucket_problem()
+        if problem is not None:
+            raise StorageConfigError(problem)
         probe = self.prefix + PROBE_KEY
         timeout = httpx.Timeout(self._check_timeout)
         try:
-            self._request("HEAD", "", timeout=timeout)
             self._request("PUT", probe, content=b"probe", timeout=timeout)
             self._request("DELETE", probe, timeout=timeout)
         except S3Error as exc:
-            raise StorageConfigError(self._refusal(exc, where)) from exc
+            raise StorageConfigError(self._refusal(exc, self._where)) from exc
         except httpx.HTTPError as exc:
             raise StorageConfigError(
-                f"RUNYARD_S3_ENDPOINT_URL: cannot reach {where} ({type(exc).__name__}: {exc}); "
-                "check the address and that the object store is running"
+                f"RUNYARD_S3_ENDPOINT_URL: cannot reach {self._where} "
+                f"({type(exc).__name__}: {exc}); check the address and that the object store "
+                "is running"
             ) from exc
         logger.info("object store ready", extra={"bucket": self.bucket, "prefix": self.prefix})
 
-    @staticmethod
-    def _refusal(exc: S3Error, where: str) -> str:
+    def not_ready_reason(self) -> str | None:
+        """Why the bucket cannot serve now (None: it can); a HEAD at most every
+        `s3_ready_check_interval_s`, so frequent /readyz probes cost the bucket little."""
+        with self._ready_lock:
+            if time.monotonic() - self._ready_at < self._ready_ttl_s:
+                return self._ready_reason
+            reason = self._bucket_problem()
+            if reason != self._ready_reason:
+                log = logger.info if reason is None else logger.error
+                log("object store readiness changed", extra={"reason": reason})
+            self._ready_reason, self._ready_at = reason, time.monotonic()
+            return reason
+
+    def _refusal(self, exc: S3Error, where: str | None = None) -> str:
+        where = where or self._where
         if exc.status == 404 or exc.code == "NoSuchBucket":
             return (
                 f"RUNYARD_S3_BUCKET: {where} does not exist; create the bucket first "

@@ -226,12 +226,14 @@ class ServerSettings(BaseSettings):
     s3_region: str = Field("us-east-1", description="Region the bucket lives in (signing).")
     s3_access_key_id: SecretStr | None = Field(
         None,
-        description="Access key of the bucket; default: the AWS_ACCESS_KEY_ID variable.",
+        description="Access key of the bucket; default: the standard AWS credential chain "
+        "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, web identity as with "
+        "IRSA, ECS task role, EC2 instance profile).",
     )
     s3_secret_access_key: SecretStr | None = Field(
         None,
-        description="Secret key that goes with s3_access_key_id; default: the "
-        "AWS_SECRET_ACCESS_KEY variable.",
+        description="Secret key that goes with s3_access_key_id; default: the standard AWS "
+        "credential chain.",
     )
     s3_prefix: str = Field(
         "", description="Key prefix for every object, to share a bucket (e.g. runyard/)."
@@ -242,7 +244,17 @@ class ServerSettings(BaseSettings):
         "(bucket as a host name, AWS).",
     )
     s3_check_timeout_s: float = Field(
-        10.0, gt=0, le=300, description="How long the start-up bucket check may take."
+        10.0,
+        gt=0,
+        le=300,
+        description="How long one bucket check (at start-up and for /readyz) may take.",
+    )
+    s3_ready_check_interval_s: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="/readyz looks at the bucket (a HEAD) at most this often and reuses the "
+        "answer in between.",
     )
 
     @field_validator("log_level")

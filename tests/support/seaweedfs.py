@@ -17,12 +17,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
+import urllib3
+from minio import Minio
 
-from runyard.server.sigv4 import Credentials, Endpoint, presign
 from support.server import free_port
 
 logger = logging.getLogger(__name__)
@@ -42,38 +44,43 @@ class SeaweedS3:
     secret_key: str
     started_in_s: float
 
-    def signed(self, method: str, bucket: str, key: str = "", **params: str) -> str:
-        """A presigned URL for a request of the test's own (independent of the server)."""
-        return presign(
-            method=method,
-            endpoint=Endpoint.parse(self.url, path_style=True),
-            bucket=bucket,
-            key=key,
-            credentials=Credentials(self.access_key, self.secret_key),
+    def client(self) -> Minio:
+        """An S3 client of the test's own (independent of the server's)."""
+        parts = urlsplit(self.url)
+        return Minio(
+            parts.netloc,
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            secure=parts.scheme == "https",
             region=REGION,
-            expires_s=300,
-            now=datetime.now(UTC),
-            params=params,
+            # Few quick retries: while SeaweedFS starts, a refused connection should fail fast.
+            http_client=urllib3.PoolManager(
+                timeout=urllib3.Timeout(30), retries=urllib3.Retry(total=1, backoff_factor=0.1)
+            ),
         )
 
+    def signed(self, method: str, bucket: str, key: str) -> str:
+        """A presigned URL for a request of the test's own on one object."""
+        return self.client().get_presigned_url(method, bucket, key, expires=timedelta(minutes=5))
+
     def create_bucket(self, bucket: str) -> None:
-        """Create `bucket` (a PUT on it); an existing one is fine."""
-        answer = httpx.put(self.signed("PUT", bucket), timeout=30)
-        if answer.status_code not in (200, 409):
-            raise RuntimeError(f"create bucket {bucket}: {answer.status_code} {answer.text}")
+        """Create `bucket`; an existing one is fine."""
+        client = self.client()
+        if not client.bucket_exists(bucket):
+            client.make_bucket(bucket)
+
+    def remove_bucket(self, bucket: str) -> None:
+        """Remove `bucket` with every object in it."""
+        client = self.client()
+        for item in client.list_objects(bucket, recursive=True):
+            if item.object_name:
+                client.remove_object(bucket, item.object_name)
+        client.remove_bucket(bucket)
 
     def objects(self, bucket: str, prefix: str) -> dict[str, int]:
-        """Key -> size of every object under `prefix` (ListObjectsV2, one page)."""
-        url = self.signed("GET", bucket, **{"list-type": "2", "prefix": prefix})
-        answer = httpx.get(url, timeout=30)
-        answer.raise_for_status()
-        text = answer.text
-        found: dict[str, int] = {}
-        for block in text.split("<Contents>")[1:]:
-            key = block.split("<Key>", 1)[1].split("</Key>", 1)[0]
-            size = int(block.split("<Size>", 1)[1].split("</Size>", 1)[0])
-            found[key] = size
-        return found
+        """Key -> size of every object under `prefix`."""
+        listed = self.client().list_objects(bucket, prefix=prefix, recursive=True)
+        return {item.object_name: item.size or 0 for item in listed if item.object_name}
 
     def get(self, bucket: str, key: str) -> bytes:
         """The bytes of one object."""
@@ -94,7 +101,7 @@ def weed_binary() -> str:
 def _ready(s3: SeaweedS3, probe_bucket: str) -> bool:
     try:
         s3.create_bucket(probe_bucket)
-    except (httpx.HTTPError, RuntimeError):
+    except Exception:  # not up yet: refused connections, 5xx while the filer starts
         return False
     return True
 
