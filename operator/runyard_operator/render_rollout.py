@@ -65,7 +65,8 @@ def shared_secret_env(name: str, spec: TrackingServerSpec) -> list[dict[str, Any
 
 
 def object_store_env(spec: TrackingServerSpec) -> list[dict[str, Any]]:
-    """The object store settings of the server (S3: bucket, endpoint, key pair)."""
+    """The object store settings of the server (S3: bucket, endpoints, region, prefix,
+    addressing style, key pair)."""
     store = spec.object_store
     if store.type != "s3" or store.s3 is None:
         return []
@@ -75,8 +76,13 @@ def object_store_env(spec: TrackingServerSpec) -> list[dict[str, Any]]:
     ]
     if s3.endpoint:
         env.append({"name": "RUNYARD_S3_ENDPOINT_URL", "value": s3.endpoint})
+    if s3.public_endpoint:
+        env.append({"name": "RUNYARD_S3_PUBLIC_ENDPOINT_URL", "value": s3.public_endpoint})
     if s3.region:
         env.append({"name": "RUNYARD_S3_REGION", "value": s3.region})
+    if s3.prefix:
+        env.append({"name": "RUNYARD_S3_PREFIX", "value": s3.prefix})
+    env.append({"name": "RUNYARD_S3_ADDRESSING_STYLE", "value": s3.addressing_style})
     if s3.credentials_secret is not None:
         ref = s3.credentials_secret
         for var, key in (

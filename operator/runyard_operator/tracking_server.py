@@ -85,15 +85,45 @@ class S3Spec(CRModel):
     bucket: str = Field(min_length=3, max_length=63, description="Bucket of runs and artifacts.")
     endpoint: str | None = Field(
         default=None,
-        pattern=r"^https?://",
-        description="Endpoint URL of an S3-compatible service; unset: AWS S3.",
+        pattern=r"^https?://[^/?#]+/?$",
+        description="Endpoint URL of an S3-compatible service (scheme, host and port, e.g. "
+        "http://seaweedfs:8333); unset: AWS S3.",
+    )
+    public_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+/?$",
+        description="S3 address put into the presigned URLs clients get, when they cannot "
+        "reach `endpoint` (an in-cluster Service name); scheme, host and port only; unset: "
+        "endpoint.",
     )
     region: str | None = Field(default=None, description="Region of the bucket.")
+    prefix: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=r"^[^/]",
+        description="Key prefix of every object, to share a bucket (e.g. runyard/); unset: "
+        "the bucket's root.",
+    )
+    addressing_style: Literal["path", "virtual"] = Field(
+        default="path",
+        description="path: the bucket in the URL path (MinIO, SeaweedFS, most S3-compatible "
+        "stores); virtual: the bucket as a host name (AWS S3).",
+    )
     credentials_secret: S3CredentialsRef | None = Field(
         default=None,
-        description="Access key pair; unset: the pod's ambient credentials (IRSA, workload "
-        "identity).",
+        description="Access key pair; unset: the standard AWS credential chain of the pod "
+        "(AWS_* variables, web identity as with IRSA, ECS task role, EC2 instance profile).",
     )
+
+    @model_validator(mode="after")
+    def _relative_prefix(self) -> S3Spec:
+        parts = (self.prefix or "").strip("/").split("/")
+        if self.prefix and any(p in ("", ".", "..") for p in parts):
+            raise ValueError(
+                f"prefix {self.prefix!r} is not a relative key prefix: no empty, . or .. "
+                "segments (write e.g. runyard/)"
+            )
+        return self
 
 
 class ObjectStoreSpec(CRModel):
