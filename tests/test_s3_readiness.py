@@ -85,3 +85,17 @@ def test_the_bucket_answer_is_reused_between_checks(
     finally:
         server.stop()
         seaweedfs.create_bucket(bucket)
+
+
+def test_without_a_key_pair_setting_the_standard_aws_chain_signs(
+    tmp_path: Path, seaweedfs: SeaweedS3, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No RUNYARD_S3_* keys: the AWS environment variables serve; the start's probe write and
+    /readyz go through with them."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweedfs.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweedfs.secret_key)
+    server = LiveServer(tmp_path / "data", s3_bucket=bucket, s3_endpoint_url=seaweedfs.url).start()
+    try:
+        assert _readyz(server).json() == {"status": "ready"}
+    finally:
+        server.stop()

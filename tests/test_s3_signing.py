@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from runyard.server.s3_store import S3Store, StorageConfigError, etag_md5
 from runyard.server.settings import ServerSettings
+from support.server import free_port
 
 KEYS = {
     "s3_access_key_id": "AKIAIOSFODNN7EXAMPLE",
@@ -139,3 +140,26 @@ def test_prefix_is_normalised_to_end_with_a_slash() -> None:
     assert ServerSettings(s3_prefix="runyard").s3_prefix == "runyard/"
     assert ServerSettings(s3_prefix="a/b/").s3_prefix == "a/b/"
     assert ServerSettings().s3_prefix == ""
+
+
+def test_a_bad_bucket_name_names_the_setting(tmp_path: Any) -> None:
+    with pytest.raises(StorageConfigError, match="RUNYARD_S3_BUCKET: 'runs..2024'"):
+        _store(tmp_path, s3_bucket="runs..2024")
+
+
+def test_no_credentials_anywhere_names_the_settings_and_the_chain(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No key pair set and the chain's last link (here an ECS credentials endpoint on a
+    port where nothing listens) does not answer: the message says what to set."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", f"http://127.0.0.1:{free_port()}/")
+    store = _store(tmp_path, s3_access_key_id=None, s3_secret_access_key=None)
+    with pytest.raises(StorageConfigError) as refused:
+        store.check()
+    message = str(refused.value)
+    assert message.startswith("RUNYARD_S3_ACCESS_KEY_ID: no credentials for bucket 'files'")
+    assert "RUNYARD_S3_SECRET_ACCESS_KEY" in message and "IRSA" in message
+    assert store.not_ready_reason() == message

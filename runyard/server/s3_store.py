@@ -34,6 +34,7 @@ from minio.credentials.providers import (
     StaticProvider,
 )
 from minio.error import S3Error as MinioS3Error
+from minio.helpers import check_bucket_name
 
 from runyard.server.settings import ServerSettings
 from runyard.server.storage import StoredObject, TooLarge, check_key
@@ -113,7 +114,15 @@ def credentials_provider(settings: ServerSettings) -> Provider:
         )
     if key_id is not None and secret is not None:
         return StaticProvider(key_id.get_secret_value(), secret.get_secret_value())
-    return ChainedProvider([EnvAWSProvider(), AWSConfigProvider(), IamAwsProvider()])
+    # The metadata endpoints (IMDS, ECS, STS) must answer quickly: off AWS, 169.254.169.254
+    # may swallow packets, and an unbounded connect would hang the start.
+    metadata_http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=2.0, read=10.0),
+        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503]),
+    )
+    return ChainedProvider(
+        [EnvAWSProvider(), AWSConfigProvider(), IamAwsProvider(http_client=metadata_http)]
+    )
 
 
 def _client(
@@ -167,6 +176,7 @@ class S3Store:
         self.region = settings.s3_region
         self.ttl_s = min(settings.signed_url_ttl_s, MAX_PRESIGN_S)
         provider = credentials_provider(settings)
+        self._provider = provider
         url = settings.s3_endpoint_url or f"https://s3.{settings.s3_region}.amazonaws.com"
         self.endpoint_url = url
         self._check_timeout = settings.s3_check_timeout_s
@@ -175,6 +185,12 @@ class S3Store:
             timeout=urllib3.Timeout(self._check_timeout), retries=False, maxsize=2
         )
         self._signer = _client("RUNYARD_S3_ENDPOINT_URL", url, settings, provider, probe_http)
+        try:
+            check_bucket_name(self.bucket)
+        except ValueError as exc:
+            raise StorageConfigError(
+                f"RUNYARD_S3_BUCKET: {self.bucket!r} is no valid bucket name ({exc})"
+            ) from None
         public = settings.s3_public_endpoint_url
         self._public = (
             _client("RUNYARD_S3_PUBLIC_ENDPOINT_URL", public, settings, provider)
@@ -209,11 +225,16 @@ class S3Store:
                 expires=timedelta(seconds=max(1, min(expires_s, MAX_PRESIGN_S))),
                 extra_query_params=dict(params or {}),
             )
-        except ValueError as exc:  # the credential chain found nothing
-            raise StorageConfigError(
-                f"RUNYARD_S3_ACCESS_KEY_ID: no credentials for the bucket ({exc}); "
-                + CREDENTIALS_HELP
-            ) from None
+        except (ValueError, urllib3.exceptions.HTTPError, OSError) as exc:
+            # ValueError: no link of the credential chain had any; the others: a metadata
+            # endpoint (IMDS, ECS, STS) did not answer.
+            raise StorageConfigError(self._no_credentials(exc)) from None
+
+    def _no_credentials(self, exc: Exception) -> str:
+        return (
+            f"RUNYARD_S3_ACCESS_KEY_ID: no credentials for {self._where} "
+            f"({type(exc).__name__}: {exc}); " + CREDENTIALS_HELP
+        )
 
     def _request(
         self,
@@ -235,18 +256,15 @@ class S3Store:
     def _bucket_problem(self) -> str | None:
         """Why the bucket cannot be used now (a HEAD on it), naming the setting; or None."""
         try:
+            self._provider.retrieve()  # cached until it nears expiry
+        except (ValueError, urllib3.exceptions.HTTPError, OSError) as exc:
+            return self._no_credentials(exc)
+        try:
             if not self._signer.bucket_exists(self.bucket):
                 return self._refusal(S3Error(404, "NoSuchBucket", ""))
         except MinioS3Error as exc:
             status = exc.response.status if exc.response is not None else 0
             return self._refusal(S3Error(status, exc.code or str(status), exc.message or ""))
-        except StorageConfigError as exc:
-            return str(exc)
-        except ValueError as exc:  # the credential chain found nothing
-            return (
-                f"RUNYARD_S3_ACCESS_KEY_ID: no credentials for {self._where} ({exc}); "
-                + CREDENTIALS_HELP
-            )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             return (
                 f"RUNYARD_S3_ENDPOINT_URL: cannot reach {self._where} "
