@@ -143,7 +143,7 @@ def test_prefix_is_normalised_to_end_with_a_slash() -> None:
 
 
 def test_a_bad_bucket_name_names_the_setting(tmp_path: Any) -> None:
-    with pytest.raises(StorageConfigError, match="RUNYARD_S3_BUCKET: 'runs..2024'"):
+    with pytest.raises(StorageConfigError, match=r"RUNYARD_S3_BUCKET: 'runs\.\.2024'"):
         _store(tmp_path, s3_bucket="runs..2024")
 
 
