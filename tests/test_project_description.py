@@ -119,6 +119,11 @@ def test_a_writer_edits_the_description_on_the_overview(
     with sqlite_server.api() as api:
         read = _gql(api, READ, name=project, entity="admin")
     assert read["data"]["project"]["description"] == text
+    # The entity's projects list shows it under the project's name.
+    page.goto(f"{sqlite_server.url}/admin")
+    about = page.locator(f'tr[data-project="{project}"] .project-about')
+    expect(about).to_contain_text("<i>Baselines</i> for Q3")
+    page.goto(f"{sqlite_server.url}/admin/{project}/overview")
 
     # Too long: the page says why and how to fix it, and keeps what was typed.
     page.get_by_text("Edit description").click()
