@@ -5,6 +5,7 @@ with the official client plays with its duration shown."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import av
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from conftest import WandbClient, unique_project
@@ -22,6 +24,13 @@ from support.browser import chromium, shot, signed_in, stream_run
 from support.server import LiveServer
 
 RUNS = 11  # more than one page of run blocks (8)
+RUN_FILES = """
+mutation($project: String!, $run: String!, $files: [String!]!) {
+  createRunFiles(input: {entityName: "admin", projectName: $project, runName: $run,
+                         files: $files}) { files { name uploadUrl } }
+}
+"""
+LOADED_16PX = "img => img.complete && img.naturalWidth === 16"
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +76,7 @@ def video_project(
 
 
 def _image(run: str, step: int) -> dict[str, Any]:
-    # What `wandb.Image` puts in a history row (the file itself is not needed here).
+    """What `wandb.Image` puts in a history row for a 16x16 PNG."""
     return {
         "_type": "image-file",
         "path": f"media/images/samples_{step}_{run}.png",
@@ -76,6 +85,20 @@ def _image(run: str, step: int) -> dict[str, Any]:
         "height": 16,
         "format": "png",
     }
+
+
+def _upload_images(api: httpx.Client, project: str, run: str, steps: range) -> None:
+    """Upload the PNGs those rows name, the way the client does (createRunFiles, then PUT)."""
+    names = [_image(run, s)["path"] for s in steps]
+    made = api.post(
+        "/graphql",
+        json={"query": RUN_FILES, "variables": {"project": project, "run": run, "files": names}},
+    )
+    made.raise_for_status()
+    for step, file in zip(steps, made.json()["data"]["createRunFiles"]["files"], strict=True):
+        png = io.BytesIO()
+        Image.new("RGB", (16, 16), (40 * step % 256, 80, 160)).save(png, format="PNG")
+        httpx.put(file["uploadUrl"], content=png.getvalue()).raise_for_status()
 
 
 def _post_steps(api: httpx.Client, project: str, run: str, steps: range) -> None:
@@ -108,6 +131,7 @@ def test_a_media_panel_shows_every_run_page_by_page_and_keeps_the_chosen_step_li
                 {"_step": s, "samples": _image(name, s), "loss": 1.0 / (s + 1)} for s in range(3)
             ]
             stream_run(api, project, name, history=rows, summary={"samples": _image(name, 2)})
+            _upload_images(api, project, name, range(3))
     _workspace(page, sqlite_server, project)
     panel = page.locator('figure[data-kind="image"][data-metric="samples"]')
     panel.scroll_into_view_if_needed()
@@ -120,8 +144,10 @@ def test_a_media_panel_shows_every_run_page_by_page_and_keeps_the_chosen_step_li
     more.click()
     expect(blocks).to_have_count(RUNS)
     expect(more).to_be_hidden()
-    # The runs drawn later show the same step as the rest.
+    # The runs drawn later show the same step as the rest, their pictures loaded.
     expect(panel.locator(".media-cell[data-step='2']")).to_have_count(RUNS)
+    last_img = panel.locator(f'.media-cell[data-run="{names[-1]}"] img')
+    page.wait_for_function(LOADED_16PX, arg=last_img.element_handle())
 
     # The user picks step 1; a live update adds steps 3 and 4: the slider stays on step 1.
     slider = _slider(panel)
@@ -131,6 +157,7 @@ def test_a_media_panel_shows_every_run_page_by_page_and_keeps_the_chosen_step_li
     first = panel.locator(f'.media-cell[data-run="{names[0]}"] figcaption')
     expect(first).to_have_text(f"{names[0]} at step 1")
     with sqlite_server.api() as api:
+        _upload_images(api, project, names[0], range(3, 5))
         _post_steps(api, project, names[0], range(3, 5))
     expect(slider).to_have_attribute("max", "4")  # redrawn with the new steps
     expect(slider).to_have_value("1")
@@ -143,6 +170,7 @@ def test_a_media_panel_shows_every_run_page_by_page_and_keeps_the_chosen_step_li
     slider.fill("4")
     expect(first).to_have_text(f"{names[0]} at step 4")
     with sqlite_server.api() as api:
+        _upload_images(api, project, names[0], range(5, 6))
         _post_steps(api, project, names[0], range(5, 6))
     expect(slider).to_have_attribute("max", "5")
     expect(panel.locator("output.step-value")).to_have_text("step 5")
