@@ -57,6 +57,11 @@ def test_the_sweep_pages_show_trials_best_run_chart_and_importance(
     row = page.locator(f'tr[data-sweep="{sweep}"]')
     expect(row).to_contain_text("finished")
     expect(row).to_contain_text("6 / 6")
+    # The list names the best run by its display name too.
+    with sqlite_server.api() as api:
+        listed = api.get(f"/api/v1/sweeps/admin/{project}/{sweep}").json()
+    best_listed = result.results[0]["names"][listed["best_run"]]
+    expect(row.get_by_role("link", name=best_listed, exact=True)).to_have_count(1)
     row.get_by_role("link").first.click()
 
     expect(page.get_by_role("heading", name=f"Sweep {sweep}")).to_be_visible()
@@ -66,15 +71,25 @@ def test_the_sweep_pages_show_trials_best_run_chart_and_importance(
         detail = api.get(f"/api/v1/sweeps/admin/{project}/{sweep}").json()
     best_trial = min(detail["trials"], key=lambda t: t["metric"])
     assert best_trial["params"] == {"lr": 0.001, "opt": "adam"}
-    expect(best).to_contain_text(best_trial["run"])
+    # Runs show by their display names (as W&B shows them), linking to the run's id.
+    names = result.results[0]["names"]
+    best_name = names[best_trial["run"]]
+    assert best_name and best_name != best_trial["run"]
+    assert best_trial["run_name"] == best_name
+    expect(best.get_by_role("link")).to_have_text(best_name)
+    href = f"/admin/{project}/runs/{best_trial['run']}"
+    expect(best.get_by_role("link")).to_have_attribute("href", href)
+    for run_id, name in names.items():
+        link = page.locator(f'table.trials tr[data-run="{run_id}"] a').first
+        expect(link).to_have_text(name)
     # The parallel-coordinates chart is drawn (uPlot's canvas), with an axis per parameter.
     expect(page.locator("#parallel .uplot canvas")).to_have_count(1)
     expect(page.locator("#parallel")).to_contain_text("opt (adam · sgd)")
     # lr drives the loss far more than opt: it is the most important parameter.
-    names = page.locator("table.importance tbody tr").evaluate_all(
+    params = page.locator("table.importance tbody tr").evaluate_all(
         "rows => rows.map(r => r.dataset.param)"
     )
-    assert names == ["lr", "opt"]
+    assert params == ["lr", "opt"]
     shot(page, "sweep")
 
 

@@ -139,12 +139,18 @@ def test_an_item_with_a_run_links_to_it(page: Page, sqlite_server: LiveServer) -
         page.goto(f"{sqlite_server.url}/launch/admin/{queue}")
         row = page.locator(f'tr[data-item="{item["id"]}"]')
         expect(row.locator(".no-run")).to_have_text("no run yet")  # reported, not yet logged
-        stream_run(api, project, "linked1", history=[{"_step": 0, "loss": 1.0}])
+        # W&B shows a run by its display name; markup in it is text, never HTML.
+        shown = "<b>brisk-otter</b>"
+        history = [{"_step": 0, "loss": 1.0}]
+        stream_run(api, project, "linked1", history=history, display_name=shown)
     page.reload()
-    row.get_by_role("link", name="run linked1").click()
+    expect(row.locator("a.run-link")).to_have_text(f"run {shown}")
+    expect(row.locator("a.run-link b")).to_have_count(0)
+    row.get_by_role("link", name=f"run {shown}").click()
     expect(page).to_have_url(f"{sqlite_server.url}/admin/{project}/runs/linked1")
     page.goto(f"{sqlite_server.url}/launch/items/{item['id']}")
-    expect(page.locator("#item-run").get_by_role("link")).to_have_text(f"admin/{project}/linked1")
+    expect(page.locator("#item-run").get_by_role("link")).to_have_text(shown)
+    expect(page.locator("#item-run code")).to_have_text(f"admin/{project}/linked1")
 
 
 def test_agent_page_shows_its_jobs_heartbeat_and_gpus(

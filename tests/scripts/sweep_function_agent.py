@@ -10,6 +10,7 @@ project, count = sys.argv[1], int(sys.argv[2])
 config = json.loads(sys.argv[3])
 sweep_id = wandb.sweep(config, project=project, entity="admin")
 made = []
+names = {}
 
 
 def train() -> None:
@@ -18,8 +19,9 @@ def train() -> None:
     for step in range(3):
         run.log({"loss": lr * 10 + (0.5 if opt == "sgd" else 0.0) + 1 / (step + 1)})
     made.append(run.id)
+    names[run.id] = run.name  # the display name the server gave the run
     run.finish()
 
 
 wandb.agent(sweep_id, function=train, count=count, project=project, entity="admin")
-print("RESULT " + json.dumps({"sweep": sweep_id, "runs": made}))
+print("RESULT " + json.dumps({"sweep": sweep_id, "runs": made, "names": names}))

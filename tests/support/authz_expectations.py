@@ -785,6 +785,12 @@ ROUTES: list[Route] = [
     page("GET", "/{entity}/{project}", READ),
     page("GET", "/{entity}/{project}/workspace", READ),
     page("GET", "/{entity}/{project}/overview", READ),
+    page(
+        "POST",
+        "/{entity}/{project}/overview/description",
+        WRITE,
+        form=lambda w, f: {"description": "Set by the authz matrix."},
+    ),
     page("GET", "/{entity}", READ),
     page("GET", "/{entity}/{project}/table", READ),
     page("GET", "/{entity}/{project}/table.csv", READ),

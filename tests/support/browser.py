@@ -24,8 +24,9 @@ FLAGS = [
 ]
 SHOTS = Path(__file__).resolve().parent.parent.parent / "build" / "screenshots"
 UPSERT = """
-mutation UpsertBucket($name: String, $project: String, $config: JSONString, $summary: JSONString) {
-  upsertBucket(input: {name: $name, displayName: $name, modelName: $project, config: $config,
+mutation UpsertBucket($name: String, $display: String, $project: String, $config: JSONString,
+                      $summary: JSONString) {
+  upsertBucket(input: {name: $name, displayName: $display, modelName: $project, config: $config,
                        summaryMetrics: $summary}) { inserted }
 }
 """
@@ -68,15 +69,18 @@ def stream_run(
     events: list[dict[str, object]] | None = None,
     config: dict[str, object] | None = None,
     summary: dict[str, object] | None = None,
+    display_name: str | None = None,
 ) -> str:
     """Create a run and post its history and system-metric events through file_stream.
 
     What the official client sends, without its ~15 s batching: tests stay deterministic.
-    The run is named after its id (`wandb.init(name=run, id=run)`), so charts label it so.
+    The run is named after its id (`wandb.init(name=run, id=run)`), so charts label it so,
+    unless `display_name` names it otherwise.
     Returns the run's path `admin/project/run`.
     """
     variables = {
         "name": run,
+        "display": display_name or run,
         "project": project,
         "config": json.dumps({k: {"value": v} for k, v in (config or {}).items()}),
         "summary": json.dumps(summary or {}),

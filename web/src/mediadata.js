@@ -6,6 +6,30 @@ export function unionSteps(byRun) {
     .sort((a, b) => a - b);
 }
 
+/**
+ * Where a step slider over `steps` (sorted) starts: at `chosen` (the step the user picked,
+ * or the last one before it when it is gone), else at the newest step.
+ */
+export function sliderIndex(steps, chosen) {
+  const last = Math.max(0, steps.length - 1);
+  if (chosen === null || chosen === undefined) return last;
+  let index = 0;
+  steps.forEach((s, i) => { if (s <= chosen) index = i; });
+  return index;
+}
+
+/** A media length in words: "0:03.5" under a minute, "2:05" under an hour, "1:02:03" past it. */
+export function formatDuration(seconds) {
+  if (!Number.isFinite(seconds) || seconds < 0) return "";
+  const tenths = Math.round(seconds * 10); // whole tenths: no float residue in the display
+  const whole = Math.floor(tenths / 10);
+  const h = Math.floor(whole / 3600), m = Math.floor((whole % 3600) / 60), s = whole % 60;
+  const ss = String(s).padStart(2, "0");
+  if (h) return `${h}:${String(m).padStart(2, "0")}:${ss}`;
+  if (m) return `${m}:${ss}`;
+  return `0:${ss}.${tenths % 10}`;
+}
+
 /** The entry logged at the last step at or before `step` (entries sorted by step), or null. */
 export function entryAt(entries, step) {
   let found = null;

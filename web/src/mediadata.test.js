@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import test from "node:test";
-import { entryAt, heatmapGrid, tableView, unionSteps } from "./mediadata.js";
+import { entryAt, formatDuration, heatmapGrid, sliderIndex, tableView, unionSteps } from "./mediadata.js";
 
 test("the slider shows the last entry at or before the chosen step", () => {
   const entries = [{ step: 0 }, { step: 5 }, { step: 9 }];
@@ -27,4 +27,19 @@ test("tables sort numbers numerically, keep ties stable and filter by text", () 
   assert.deepEqual(tableView(rows, 1, true, "").map((r) => r[0]), ["a", "d", "b", "c"]);
   assert.deepEqual(tableView(rows, 1, false, "").map((r) => r[0]), ["c", "b", "a", "d"]);
   assert.deepEqual(tableView(rows, 0, true, "C").map((r) => r[0]), ["c"]);
+});
+
+test("a slider keeps the step the user picked when new steps arrive, else follows the newest", () => {
+  assert.equal(sliderIndex([0, 5, 9], null), 2);
+  assert.equal(sliderIndex([0, 5, 9, 12], 5), 1);
+  assert.equal(sliderIndex([0, 4, 9], 5), 1); // the picked step is gone: the one before it
+  assert.equal(sliderIndex([], 5), 0);
+});
+
+test("media lengths read as minutes and seconds", () => {
+  assert.equal(formatDuration(2.3), "0:02.3");
+  assert.equal(formatDuration(0.96), "0:01.0");
+  assert.equal(formatDuration(125), "2:05");
+  assert.equal(formatDuration(3723), "1:02:03");
+  assert.equal(formatDuration(Infinity), "");
 });

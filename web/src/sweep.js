@@ -29,7 +29,7 @@ if (el && data.trials.length) {
     series: [
       {},
       ...lines.map((l) => ({
-        label: l.run,
+        label: l.name,
         stroke: metricColor(l.metric, values, data.goal),
         width: l.state === "running" ? 2 : 1.25,
         dash: l.state === "running" ? [6, 4] : undefined,

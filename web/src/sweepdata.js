@@ -39,7 +39,7 @@ export function parallelData(trials, metric) {
   const columns = axes.map((name, i) => (metric && i === names.length ? trials.map((t) => t.metric) : flat.map((p) => p[name])));
   const scales = columns.map(axisScale);
   const lines = trials.map((t, row) => ({
-    run: t.run, state: t.state, metric: t.metric,
+    run: t.run, name: t.name ?? t.run, state: t.state, metric: t.metric,
     ys: scales.map((s, col) => s.at(columns[col][row])),
   }));
   return { axes, scales, lines };

@@ -116,6 +116,8 @@ class Project(Base):
     entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Free text the project's writers set (Overview page, `upsertModel(description:)`).
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     entity: Mapped[Entity] = relationship(lazy="joined")
 

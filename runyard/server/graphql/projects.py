@@ -11,7 +11,7 @@ from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.graphql.context import ctx
 from runyard.server.registry import access as registry_access
 from runyard.server.registry import registries
-from runyard.server.tracking import run_writes
+from runyard.server.tracking import project_description, run_writes
 
 if TYPE_CHECKING:
     from runyard.server.db.models import Project
@@ -22,7 +22,8 @@ project_type = ObjectType("Project")
 
 @mutation.field("upsertModel")
 def resolve_upsert_model(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
-    """Create project `name` of `entityName` (default: the caller's entity) if missing."""
+    """Create project `name` of `entityName` (default: the caller's entity) if missing, and
+    set its description when the input gives one."""
     context = ctx(info)
     name = input.get("name")
     if not name:
@@ -33,6 +34,9 @@ def resolve_upsert_model(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
         view, inserted = registries.upsert_registry(context.uow, context.principal, spec)
         return {"project": view.project, "model": view.project, "inserted": inserted}
     project, inserted = run_writes.upsert_project(context.uow, context.principal, entity_name, name)
+    if input.get("description") is not None:
+        # As on W&B: a description given replaces the stored one; one left out keeps it.
+        project_description.apply_description(project, input["description"])
     return {"project": project, "model": project, "inserted": inserted}
 
 

@@ -171,9 +171,9 @@ def _registry_attrs(project: Project, info: GraphQLResolveInfo) -> dict[str, Any
 
 @project_type.field("description")
 def resolve_project_description(project: Project, info: GraphQLResolveInfo) -> str | None:
-    """A registry's description; other projects keep none."""
+    """A registry's description; other projects their own (None until a writer sets one)."""
     attrs = _registry_attrs(project, info)
-    return attrs["description"] if attrs else None
+    return attrs["description"] if attrs else project.description
 
 
 @project_type.field("updatedAt")

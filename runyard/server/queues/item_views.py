@@ -32,6 +32,13 @@ class LaunchedRun:
     path: launched.RunPath
     state: str
     exit_code: int | None
+    # The run's display name (what W&B shows); None where the run has none.
+    display_name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What the pages show for the run: its display name, else its id."""
+        return self.display_name or self.path.run
 
 
 @dataclass(frozen=True)
@@ -70,17 +77,17 @@ def existing_runs(uow: UnitOfWork, items: Iterable[QueueItem]) -> dict[str, Laun
         return {}
     names = {path.run for path in wanted.values()}
     rows = uow.session.execute(
-        select(Entity.name, Project.name, Run.name, Run.state, Run.exit_code)
+        select(Entity.name, Project.name, Run.name, Run.state, Run.exit_code, Run.display_name)
         .join(Project, Run.project_id == Project.id)
         .join(Entity, Project.entity_id == Entity.id)
         .where(Run.name.in_(names))
     ).all()
-    found = {(e, p, r): (state, code) for e, p, r, state, code in rows}
+    found = {(e, p, r): (state, code, shown) for e, p, r, state, code, shown in rows}
     out: dict[str, LaunchedRun] = {}
     for item_id, path in wanted.items():
         hit = found.get((path.entity, path.project, path.run))
         if hit is not None:
-            out[item_id] = LaunchedRun(path, hit[0], hit[1])
+            out[item_id] = LaunchedRun(path, hit[0], hit[1], hit[2])
     return out
 
 

@@ -24,6 +24,7 @@ class SweepStats:
     best_value: float | None
     best_run: str | None
     heartbeat_at: datetime | None
+    best_run_name: str | None = None  # the best run's display name, where it has one
 
 
 def metric_of(config: dict[str, Any]) -> tuple[str | None, str]:
@@ -104,6 +105,7 @@ def sweep_stats(uow: UnitOfWork, sweep: Sweep) -> SweepStats:
         best_value=best_value,
         best_run=best_run.name if best_run else None,
         heartbeat_at=heartbeat,
+        best_run_name=best_run.display_name if best_run else None,
     )
 
 

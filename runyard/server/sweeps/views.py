@@ -27,6 +27,7 @@ class TrialOut(BaseModel):
     """One trial: its run, state, parameters, metric value and (if stopped early) why."""
 
     run: str
+    run_name: str | None = Field(None, description="the run's display name, where it has one")
     state: str
     params: dict[str, Any]
     metric: float | None
@@ -69,6 +70,7 @@ class SweepSummary(BaseModel):
     expected_runs: int | None
     best_value: float | None
     best_run: str | None
+    best_run_name: str | None = Field(None, description="the best run's display name")
     created_at: datetime | None
     queue: str | None = Field(None, description="`entity/queue` of a launch sweep")
 
@@ -102,6 +104,7 @@ def summary(uow: UnitOfWork, sweep: Sweep) -> SweepSummary:
         expected_runs=stats.expected_runs,
         best_value=stats.best_value,
         best_run=stats.best_run,
+        best_run_name=stats.best_run_name,
         created_at=_utc(sweep.created_at),
         queue=f"{launch['entity']}/{launch['queue']}" if launch else None,
     )
@@ -137,6 +140,7 @@ def detail(
         out.append(
             TrialOut(
                 run=trial.run_name,
+                run_name=run.display_name if run is not None else None,
                 state=state,
                 params=trial.params,
                 metric=float(value)

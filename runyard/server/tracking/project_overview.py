@@ -8,8 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from runyard.server.access import Action, allows
 from runyard.server.auth import Principal
 from runyard.server.db.models import Run
+from runyard.server.registry import access as registry_access
 from runyard.server.tracking.access import accessible_project
 from runyard.server.unit_of_work import UnitOfWork
 
@@ -43,6 +45,7 @@ class ProjectOverview:
     last_activity: datetime | None
     compute_seconds: float
     recent: list[RecentRun]
+    can_edit: bool = False  # whether the caller may change the description
 
 
 def run_seconds(created: datetime, finished: datetime | None, heartbeat: datetime) -> float:
@@ -88,11 +91,13 @@ def project_overview(
     return ProjectOverview(
         entity=entity,
         name=proj.name,
-        description=getattr(proj, "description", None),
+        description=proj.description,
         created_at=proj.created_at,
         run_count=sum(counts.values()),
         by_state=ordered_states(counts),
         last_activity=last,
         compute_seconds=sum(run_seconds(*span) for span in spans),
         recent=recent,
+        can_edit=allows(principal, entity, Action.WRITE)
+        and not registry_access.governs(entity, project),
     )

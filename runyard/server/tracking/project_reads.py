@@ -38,6 +38,7 @@ class ProjectActivity:
     last_activity: datetime | None
     created_at: datetime
     spans: list[RunSpan]
+    description: str | None = None
 
 
 def project_activity(uow: UnitOfWork, principal: Principal, entity: str) -> list[ProjectActivity]:
@@ -51,11 +52,12 @@ def project_activity(uow: UnitOfWork, principal: Principal, entity: str) -> list
             func.count(Run.id),
             func.max(Run.updated_at),
             func.min(Project.created_at),
+            Project.description,
         )
         .join(Entity, Project.entity_id == Entity.id)
         .outerjoin(Run, and_(Run.project_id == Project.id, Run.archived_at.is_(None)))
         .where(Entity.name == entity)
-        .group_by(Project.id, Project.name)
+        .group_by(Project.id, Project.name, Project.description)
     ).all()
     spans: dict[int, list[RunSpan]] = {}
     for project_id, created, finished, heartbeat in session.execute(
@@ -66,8 +68,8 @@ def project_activity(uow: UnitOfWork, principal: Principal, entity: str) -> list
     ).all():
         spans.setdefault(project_id, []).append(RunSpan(created, finished, heartbeat))
     return [
-        ProjectActivity(name, entity, count, last, created, spans.get(project_id, []))
-        for project_id, name, count, last, created in rows
+        ProjectActivity(name, entity, count, last, created, spans.get(project_id, []), about)
+        for project_id, name, count, last, created, about in rows
     ]
 
 

@@ -151,6 +151,7 @@ def projects_of(request: Request, me: Principal, entity: str) -> HTMLResponse:
         {
             "name": p.name,
             "entity": p.entity,
+            "description": p.description,
             "runs": p.run_count,
             "last": p.last_activity or p.created_at,
             "compute": sum(

@@ -41,7 +41,13 @@ def sweep(request: Request, entity: str, project: str, sweep: str) -> Response:
         "metric": detail.metric,
         "goal": detail.goal,
         "trials": [
-            {"run": t.run, "state": t.state, "params": t.params, "metric": t.metric}
+            {
+                "run": t.run,
+                "name": t.run_name or t.run,
+                "state": t.state,
+                "params": t.params,
+                "metric": t.metric,
+            }
             for t in detail.trials
         ],
     }
