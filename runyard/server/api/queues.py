@@ -344,6 +344,7 @@ async def heartbeat(
     if body.telemetry:
         held = {i.id for i in items if i.agent_id == body.agent_id and i.state.holds_lease}
         samples = {i: s for i, s in body.telemetry.items() if i in held}
+        request.app.state.telemetry_board.update(held, samples)  # here at once, whatever its size
         # Every replica and worker keeps the board: item pages read it wherever they land.
         for message in messages.telemetry(samples):
             bus(request).publish(message)
