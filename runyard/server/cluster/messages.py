@@ -69,8 +69,8 @@ def telemetry_dropped(item_id: str, origin: str = "") -> BusMessage:
 def telemetry(samples: Mapping[str, Sequence[GpuSample]], origin: str = "") -> list[BusMessage]:
     """Messages carrying `samples` (item id -> latest samples), each small enough for NOTIFY.
 
-    Items are packed greedily; an item whose samples alone are too large is left out (a job
-    with ~80 GPUs, beyond any node's): its figures then show on the process that took the
+    Items are packed greedily; an item whose samples alone are too large (some 60 GPUs, more
+    than any node holds) is left out: its figures then show on the process that took the
     heartbeat only, rather than the message degrading to a wake-up.
     """
     # The envelope with the longest origin (a uuid4 hex), and each item's share of the body.
