@@ -70,7 +70,7 @@ test-docker: install
 
 # Three `runyard server` processes on PostgreSQL + Redis, one killed with kill -9 (~2 min).
 test-replicas: install
-	$(PY) -m pytest -m replicas $(PYTEST_ARGS) tests/test_replicas.py
+	$(PY) -m pytest -m replicas $(PYTEST_ARGS) tests/test_replicas.py tests/test_cross_process.py
 
 ## Object storage round trips with the official client against SeaweedFS (~2 min).
 test-s3: install

@@ -193,15 +193,18 @@ def serve(settings: object, local_agent: bool = False) -> None:
     }
     try:
         if settings.workers > 1:
+            from runyard.server.cluster.worker import shared_metrics_dir
+
             # Each worker builds its own app from the environment (cluster/worker.py).
             state.engine.dispose()
             os.environ.update(_worker_environment(settings))
-            uvicorn.run(
-                "runyard.server.cluster.worker:app_from_environment",
-                factory=True,
-                workers=settings.workers,
-                **options,
-            )
+            with shared_metrics_dir():  # /metrics sums the workers' counters
+                uvicorn.run(
+                    "runyard.server.cluster.worker:app_from_environment",
+                    factory=True,
+                    workers=settings.workers,
+                    **options,
+                )
         else:
             uvicorn.run(create_app(state), **options)
     finally:

@@ -9,17 +9,20 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
+from runyard.launch.idle import GpuSample
 from runyard.launch.models import Requirements
 from runyard.server.cluster import messages
 from runyard.server.cluster.bus import Bus, PostgresBus, RedisBus, libpq_url
 from runyard.server.cluster.locks import try_exclusive
 from runyard.server.cluster.messages import BusKind, BusMessage
 from runyard.server.db.engine import make_engine
+from runyard.server.events.wakeup import WAKEUP
 from runyard.server.settings import ServerSettings
 from runyard.server.signing import UrlSigner
 from runyard.server.state import open_state
@@ -135,6 +138,42 @@ def test_messages_round_trip_and_oversized_capacity_becomes_a_wake_up() -> None:
     assert messages.decode('{"kind": "unknown"}') is None
 
 
+def _gpus(count: int) -> list[GpuSample]:
+    at = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    return [
+        GpuSample(at=at, gpu=g, utilization_percent=97.5, memory_used_mib=81_000, power_w=699.9)
+        for g in range(count)
+    ]
+
+
+def test_telemetry_of_many_jobs_is_split_into_messages_notify_accepts() -> None:
+    board = {f"item-{i:05d}-{uuid.uuid4().hex}": _gpus(8) for i in range(300)}
+    sent = messages.telemetry(board, origin=uuid.uuid4().hex)
+    assert len(sent) > 1
+    assert all(len(messages.encode(m).encode()) <= messages.MAX_PAYLOAD_BYTES for m in sent)
+    got: dict[str, list[GpuSample]] = {}
+    for message in sent:
+        decoded = messages.decode(messages.encode(message))
+        assert decoded is not None and decoded.kind == "telemetry" and decoded.samples
+        got |= decoded.samples
+    assert got == board  # every job, every GPU, each once
+
+
+def test_telemetry_too_large_for_one_message_is_left_to_the_receiving_process() -> None:
+    sent = messages.telemetry({"huge": _gpus(100), "small": _gpus(2), "idle": []})
+    assert [m.samples for m in sent] == [{"small": _gpus(2)}]
+    assert messages.telemetry({}) == []
+
+
+def test_a_commit_that_wrote_deliveries_calls_each_forwarder_until_it_stops() -> None:
+    calls: list[str] = []
+    stop = WAKEUP.forward_commits(lambda: calls.append("bus"))
+    WAKEUP.committed()
+    stop()
+    WAKEUP.committed()
+    assert calls == ["bus"]
+
+
 @pytest.mark.parametrize(
     ("requested", "database", "redis_url", "expected"),
     [
@@ -164,8 +203,11 @@ async def _exchange(make: type[Bus], *args: str) -> tuple[list[BusMessage], list
             await asyncio.wait_for(bus.listening.wait(), 10)  # type: ignore[attr-defined]
         a.publish(messages.work())
         b.publish(messages.capacity("agent-7", Requirements(gpus=8)))
+        a.publish(messages.events())
+        [telemetry] = messages.telemetry({"item-1": _gpus(2)})
+        b.publish(telemetry)
         for _ in range(100):
-            if len(got_a) >= 2 and len(got_b) >= 2:
+            if len(got_a) >= 4 and len(got_b) >= 4:
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.2)  # anything extra (an echo of its own message) shows up too
@@ -182,15 +224,16 @@ def _kinds(got: list[BusMessage]) -> list[tuple[str, str | None]]:
 @pytest.mark.postgres
 def test_postgres_listen_notify_carries_messages_between_processes(pg_url: str) -> None:
     got_a, got_b = asyncio.run(_exchange(PostgresBus, libpq_url(pg_url)))
-    both = [("capacity", "agent-7"), ("work", None)]
+    both = [("capacity", "agent-7"), ("events", None), ("telemetry", None), ("work", None)]
     assert _kinds(got_a) == both and _kinds(got_b) == both  # each applied once, echo skipped
     assert next(m for m in got_a if m.kind == "capacity").capacity == Requirements(gpus=8)
+    assert next(m for m in got_a if m.kind == "telemetry").samples == {"item-1": _gpus(2)}
 
 
 def test_redis_pub_sub_carries_messages_between_processes(redis_url: str) -> None:
     prefix = f"runyard-test:{uuid.uuid4().hex}:"
     got_a, got_b = asyncio.run(_exchange(RedisBus, redis_url, prefix))
-    both = [("capacity", "agent-7"), ("work", None)]
+    both = [("capacity", "agent-7"), ("events", None), ("telemetry", None), ("work", None)]
     assert _kinds(got_a) == both and _kinds(got_b) == both
 
 

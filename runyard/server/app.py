@@ -35,6 +35,7 @@ from runyard.server.cluster.bus import Bus, make_bus
 from runyard.server.cluster.locks import try_exclusive
 from runyard.server.error_handlers import install_error_handlers
 from runyard.server.events.dispatcher import Dispatcher
+from runyard.server.events.wakeup import WAKEUP as EVENTS_WAKEUP
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
 from runyard.server.metrics import RequestBytes, ServerMetrics
@@ -115,7 +116,9 @@ async def _sweep_scheduler(state: ServerState, app: FastAPI) -> None:
             logger.exception("sweep scheduling failed")
 
 
-def _make_bus(state: ServerState, wakeup: Wakeup, board: CapacityBoard) -> Bus:
+def _make_bus(
+    state: ServerState, wakeup: Wakeup, board: CapacityBoard, telemetry: TelemetryBoard
+) -> Bus:
     settings = state.settings
     url = settings.resolved_database_url()
     kind, why_not = messages.choose_bus(settings.bus, url, settings.queue_redis_url)
@@ -123,7 +126,13 @@ def _make_bus(state: ServerState, wakeup: Wakeup, board: CapacityBoard) -> Bus:
         raise ValueError(why_not)
     return make_bus(
         kind,
-        partial(deliver, wakeup=wakeup, board=board),
+        partial(
+            deliver,
+            wakeup=wakeup,
+            board=board,
+            telemetry=telemetry,
+            wake_dispatcher=EVENTS_WAKEUP.notify,
+        ),
         url,
         settings.queue_redis_url,
         settings.queue_redis_prefix,
@@ -136,6 +145,13 @@ def create_app(state: ServerState) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.bus.start()
+        # Deliveries written here wake the dispatchers of every replica and worker process
+        # (one process alone wakes its own on commit already).
+        stop_forwarding: Callable[[], None] = lambda: None  # noqa: E731
+        if app.state.bus.kind is not messages.BusKind.LOCAL:
+            stop_forwarding = EVENTS_WAKEUP.forward_commits(
+                lambda: app.state.bus.publish(messages.events())
+            )
         tasks = [
             asyncio.create_task(_crash_detector(state, app.state.metrics)),
             asyncio.create_task(_lease_expiry(state, app)),
@@ -154,6 +170,7 @@ def create_app(state: ServerState) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            stop_forwarding()
             await app.state.bus.close()
             state.engine.dispose()
 
@@ -168,9 +185,11 @@ def create_app(state: ServerState) -> FastAPI:
     app.state.metrics.watch_queues(state.queue_store)
     app.state.queue_wakeup = Wakeup()
     app.state.capacity_board = CapacityBoard()
-    app.state.bus = _make_bus(state, app.state.queue_wakeup, app.state.capacity_board)
     app.state.telemetry_board = TelemetryBoard()
-    app.state.metrics.registry.register(app.state.telemetry_board)
+    app.state.bus = _make_bus(
+        state, app.state.queue_wakeup, app.state.capacity_board, app.state.telemetry_board
+    )
+    app.state.metrics.watch(app.state.telemetry_board)
     app.state.storage_health = StorageHealth()
     install_error_handlers(app)
 

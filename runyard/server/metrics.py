@@ -1,12 +1,21 @@
-"""Prometheus metrics of the tracking server."""
+"""Prometheus metrics of the tracking server.
+
+With `--workers N` each worker process counts in files of its own under the directory the
+parent names in PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode, see
+`cluster/worker.py`), and a scrape, whichever worker takes it, sums every worker's files:
+totals never depend on which process answered. Scrape-time collectors (queue backlogs, GPU
+telemetry) read state every process shares and are added once, by the answering process.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,12 +25,22 @@ from runyard.server.usage.accounting import released_gpu_seconds
 
 PRIORITY_LABELS = ("critical", "high", "medium", "low")
 
+# prometheus_client reads it when first imported: set by the parent before workers start.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
 
 class ServerMetrics:
     """The server's metrics, in a registry of their own so several apps can live in one process."""
 
     def __init__(self) -> None:
+        # The metric objects live here; `exposition` is what /metrics reads (the same registry
+        # in one process; with worker processes, the sum of every worker's files instead).
         self.registry = CollectorRegistry()
+        self.exposition = self.registry
+        shared_dir = os.environ.get(MULTIPROC_ENV)
+        if shared_dir:
+            self.exposition = CollectorRegistry()
+            MultiProcessCollector(self.exposition, shared_dir)
         self.requests = Histogram(
             "runyard_http_request_duration_seconds",
             "HTTP request latency by route template and status.",
@@ -106,7 +125,11 @@ class ServerMetrics:
 
     def watch_queues(self, store: QueueStore) -> None:
         """Export pending counts and the oldest pending age of every queue at scrape time."""
-        self.registry.register(QueueCollector(store))
+        self.watch(QueueCollector(store))
+
+    def watch(self, collector: Collector) -> None:
+        """Add a scrape-time collector of shared state (exported once per scrape)."""
+        self.exposition.register(collector)
 
 
 class QueueCollector(Collector):

@@ -185,7 +185,11 @@ class ServerSettings(BaseSettings):
         True, description="Deliver automation events from this replica (webhooks, Slack)."
     )
     events_poll_interval_s: float = Field(
-        1.0, gt=0, le=60, description="How often a dispatcher looks for due deliveries."
+        5.0,
+        gt=0,
+        le=60,
+        description="How often a dispatcher looks for deliveries it was not woken for (commits "
+        "on any replica wake it over the bus; this is the safety net should a message be lost).",
     )
     events_backoff_base_s: float = Field(
         5.0, ge=0, le=3600, description="Wait before the first retry of a failed delivery."

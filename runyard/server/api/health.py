@@ -46,7 +46,7 @@ def metrics(request: Request) -> Response:
             headers={"WWW-Authenticate": 'Bearer realm="runyard-metrics"'},
         )
     return Response(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        generate_latest(request.app.state.metrics.exposition), media_type=CONTENT_TYPE_LATEST
     )
 
 

@@ -242,7 +242,7 @@ def cancel_item(item_id: str, uow: UowDep, principal: PrincipalDep, request: Req
     item = queue_service.cancel_item(uow, principal, item_id)
     request.app.state.metrics.items_done.labels(f"{item.entity}/{item.queue}", "canceled").inc()
     request.app.state.metrics.count_gpu_seconds(item)
-    request.app.state.telemetry_board.drop(item.id)
+    _forget_telemetry(request, item.id)
     return item
 
 
@@ -263,13 +263,20 @@ def report_item(
     if body.requeue:
         bus(request).publish(messages.work())  # the item is claimable again
         request.app.state.metrics.count_gpu_seconds(item)
-        request.app.state.telemetry_board.drop(item.id)
+        _forget_telemetry(request, item.id)
     elif item.state.is_final and not before.state.is_final:
         queue = f"{item.entity}/{item.queue}"
         request.app.state.metrics.items_done.labels(queue, item.state.value).inc()
         request.app.state.metrics.count_gpu_seconds(item)
-        request.app.state.telemetry_board.drop(item.id)
+        _forget_telemetry(request, item.id)
     return item
+
+
+def _forget_telemetry(request: Request, item_id: str) -> None:
+    """The item's job ended or was requeued: drop its GPU figures here and everywhere."""
+    # At once here (a publish from this worker thread reaches the loop a moment later).
+    request.app.state.telemetry_board.drop(item_id)
+    bus(request).publish(messages.telemetry_dropped(item_id))
 
 
 @router.post("/agents/claim", response_model=QueueItem | None)
@@ -335,8 +342,12 @@ async def heartbeat(
         # The agent's claim may wait on another replica or worker: the bus finds it.
         bus(request).publish(messages.capacity(body.agent_id, body.capacity))
     if body.telemetry:
-        held = (i.id for i in items if i.agent_id == body.agent_id and i.state.holds_lease)
-        request.app.state.telemetry_board.update(held, body.telemetry)
+        held = {i.id for i in items if i.agent_id == body.agent_id and i.state.holds_lease}
+        samples = {i: s for i, s in body.telemetry.items() if i in held}
+        request.app.state.telemetry_board.update(held, samples)  # here at once, whatever its size
+        # Every replica and worker keeps the board: item pages read it wherever they land.
+        for message in messages.telemetry(samples):
+            bus(request).publish(message)
     return items
 
 

@@ -3,8 +3,9 @@
 `publish` applies a message in this process at once, then sends it to the others, which
 apply it when it arrives (their own copies are recognised by origin and skipped). Backends:
 in-process only (SQLite: one process), PostgreSQL LISTEN/NOTIFY, Redis pub/sub. Messages are
-hints: a lost one delays a claim until its once-a-second poll, so sends never block requests
-and a broken connection is re-opened in the background.
+hints: a lost one delays a claim or a webhook until its poll, and leaves GPU figures stale
+until the next heartbeat, so sends never block requests and a broken connection is re-opened
+in the background.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from runyard.server.cluster.messages import BusKind, BusMessage, decode, encode, work
+from runyard.server.cluster.messages import BusKind, BusMessage, decode, encode, events, work
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +81,9 @@ class Bus:
 
     def _reconnected(self) -> None:
         # Messages sent while this process was not listening are lost: every waiting claim
-        # tries again, which is what any of them would have caused.
+        # and the event dispatcher try again, which is what any of them would have caused.
         self._on_message(work(self.origin))
+        self._on_message(events(self.origin))
 
     async def _next_batch(self) -> list[str]:
         """The next payloads to send, identical ones merged (a burst of enqueues is one wake)."""

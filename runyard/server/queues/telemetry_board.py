@@ -1,7 +1,10 @@
 """The latest GPU samples of each running job, as its agent's heartbeat brought them.
 
-Kept per server process and in memory: telemetry is a live view, the next heartbeat
-brings it again (after a restart, or on another replica).
+Kept in memory, in every server process alike: the heartbeat's samples (and each drop) go
+over the cluster bus (PostgreSQL LISTEN/NOTIFY or Redis pub/sub; in-process alone with
+SQLite), so item pages and /metrics read the same figures whichever replica or worker
+answers. Telemetry is a live view, not a record: a process that starts, or misses a
+message, has the figures again at the agent's next heartbeat.
 """
 
 from __future__ import annotations
