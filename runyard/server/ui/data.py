@@ -131,6 +131,17 @@ def _changed(
         ]
 
 
+async def _client_gone(request: Request) -> None:
+    """Return once the client has closed the connection.
+
+    It waits on the request's ASGI messages rather than asking `is_disconnected()`, which
+    never sees the disconnect behind the app's `@app.middleware("http")` (BaseHTTPMiddleware
+    cancels its own receive there): a left page's long poll kept querying for its full wait.
+    """
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 @router.get("/projects/{entity}/{project}/changes")
 async def changes(
     request: Request,
@@ -140,12 +151,23 @@ async def changes(
     since: datetime,
     wait: Annotated[float, Query(ge=0, le=30)] = 20,
 ) -> dict[str, Any]:
-    """Long poll: runs updated after `since`, answered as soon as there are any (or at `wait`)."""
+    """Long poll: runs updated after `since`, answered as soon as there are any (or at `wait`).
+
+    Between checks it holds no thread and no database connection, and it stops as soon as
+    the client goes away (a page that was left).
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    while True:
-        metrics, runs = await run_in_threadpool(_changed, request, me, entity, project, since)
-        if runs or loop.time() >= deadline or await request.is_disconnected():
-            cursor = max([r["updated"] for r in runs], default=since.isoformat())
-            return {"runs": runs, "metrics": metrics, "cursor": cursor}
-        await asyncio.sleep(POLL_INTERVAL_S)
+    gone = asyncio.ensure_future(_client_gone(request))
+    try:
+        while True:
+            metrics, runs = await run_in_threadpool(_changed, request, me, entity, project, since)
+            if runs or loop.time() >= deadline:
+                break
+            await asyncio.wait({gone}, timeout=POLL_INTERVAL_S)
+            if gone.done():
+                break  # nobody is left to read the answer
+    finally:
+        gone.cancel()
+    cursor = max([r["updated"] for r in runs], default=since.isoformat())
+    return {"runs": runs, "metrics": metrics, "cursor": cursor}
