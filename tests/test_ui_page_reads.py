@@ -155,3 +155,24 @@ def test_the_server_lets_go_of_a_long_poll_whose_client_left(
     while _changes_answered(sqlite_server) == before and time.monotonic() - left < 25:
         time.sleep(0.2)
     assert _changes_answered(sqlite_server) == before + 1
+
+
+def test_a_panel_read_gives_the_rest_apis_buckets(
+    sqlite_server: LiveServer, many_panels: str
+) -> None:
+    with httpx.Client(base_url=sqlite_server.url, timeout=60) as client:
+        assert client.post("/login", data={"api_key": sqlite_server.admin_key}).status_code == 303
+        panel = client.get(
+            f"/ui/api/projects/admin/{many_panels}/metric",
+            params={"runs": "ra,rb", "key": ["m03", "m04"], "buckets": 8},
+        )
+    assert panel.status_code == 200
+    assert sorted(panel.json()) == ["ra", "rb"]
+    with sqlite_server.api() as api:
+        for run in ("ra", "rb"):
+            rest = api.get(
+                f"/api/v1/runs/admin/{many_panels}/{run}/history/sampled",
+                params={"keys": ["m03", "m04"], "buckets": 8},
+            ).json()["series"]
+            assert panel.json()[run] == rest
+            assert [b["last"] for b in rest["m03"]][-1] == 3 + 19 / 10
