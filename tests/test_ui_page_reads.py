@@ -21,7 +21,6 @@ from support.browser import chromium, signed_in, stream_run
 from support.server import LiveServer
 
 METRICS = 16
-CHANGES_ROUTE = 'route="/ui/api/projects/{entity}/{project}/changes"'
 
 
 @pytest.fixture(scope="module")
@@ -120,14 +119,7 @@ def test_a_run_page_opens_while_the_workspace_still_reads(
 
 def _changes_answered(server: LiveServer) -> float:
     """How many long polls of workspace changes the server has finished (its /metrics)."""
-    text = httpx.get(f"{server.url}/metrics", timeout=30).text
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("runyard_http_request_duration_seconds_count") and (
-            CHANGES_ROUTE in line
-        ):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return _answered(server, "/ui/api/projects/{entity}/{project}/changes", "200")
 
 
 def test_the_server_lets_go_of_a_long_poll_whose_client_left(
@@ -157,22 +149,72 @@ def test_the_server_lets_go_of_a_long_poll_whose_client_left(
     assert _changes_answered(sqlite_server) == before + 1
 
 
+@pytest.fixture(scope="module")
+def seven_runs(sqlite_server: LiveServer) -> tuple[str, list[str]]:
+    """A project of seven runs: more than the server reads in one step of a panel read."""
+    project = unique_project()
+    names = [f"r{n}" for n in range(7)]
+    with sqlite_server.api() as api:
+        for n, run in enumerate(names):
+            rows = [{"_step": s, "loss": n + 1 / (s + 1), "acc": s / 10} for s in range(30)]
+            stream_run(api, project, run, history=rows)
+    return project, names
+
+
 def test_a_panel_read_gives_the_rest_apis_buckets(
-    sqlite_server: LiveServer, many_panels: str
+    sqlite_server: LiveServer, seven_runs: tuple[str, list[str]]
 ) -> None:
+    project, names = seven_runs
     with httpx.Client(base_url=sqlite_server.url, timeout=60) as client:
         assert client.post("/login", data={"api_key": sqlite_server.admin_key}).status_code == 303
         panel = client.get(
-            f"/ui/api/projects/admin/{many_panels}/metric",
-            params={"runs": "ra,rb", "key": ["m03", "m04"], "buckets": 8},
+            f"/ui/api/projects/admin/{project}/metric",
+            params={"runs": ",".join([*names, "nosuchrun"]), "key": ["loss", "acc"], "buckets": 8},
+        )
+        missing = client.get(
+            "/ui/api/projects/admin/nosuchproject/metric", params={"runs": "", "key": "loss"}
         )
     assert panel.status_code == 200
-    assert sorted(panel.json()) == ["ra", "rb"]
+    assert sorted(panel.json()) == names  # a run that does not exist is left out
     with sqlite_server.api() as api:
-        for run in ("ra", "rb"):
+        for n, run in enumerate(names):
             rest = api.get(
-                f"/api/v1/runs/admin/{many_panels}/{run}/history/sampled",
-                params={"keys": ["m03", "m04"], "buckets": 8},
+                f"/api/v1/runs/admin/{project}/{run}/history/sampled",
+                params={"keys": ["loss", "acc"], "buckets": 8},
             ).json()["series"]
             assert panel.json()[run] == rest
-            assert [b["last"] for b in rest["m03"]][-1] == 3 + 19 / 10
+            assert rest["loss"][-1]["last"] == n + 1 / 30
+    assert missing.status_code == 404
+
+
+def _answered(server: LiveServer, route: str, status: str) -> float:
+    """How many requests of `route` the server finished with `status` (its /metrics)."""
+    text = httpx.get(f"{server.url}/metrics", timeout=30).text
+    wanted = ("runyard_http_request_duration_seconds_count", f'route="{route}"', f'"{status}"')
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if all(part in line for part in wanted)
+    )
+
+
+def test_a_panel_read_whose_page_was_left_stops_early(
+    sqlite_server: LiveServer, seven_runs: tuple[str, list[str]]
+) -> None:
+    project, names = seven_runs
+    route = "/ui/api/projects/{entity}/{project}/metric"
+    with httpx.Client(base_url=sqlite_server.url, timeout=60) as client:
+        assert client.post("/login", data={"api_key": sqlite_server.admin_key}).status_code == 303
+        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    before = _answered(sqlite_server, route, "499")
+    query = httpx.QueryParams({"runs": ",".join(names), "key": "loss"})
+    with socket.create_connection(("127.0.0.1", sqlite_server.port)) as sock:
+        sock.sendall(
+            f"GET /ui/api/projects/admin/{project}/metric?{query} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n".encode()
+        )
+    # Closed at once: the server stops after the first few runs, answering nobody (499).
+    deadline = time.monotonic() + 30
+    while _answered(sqlite_server, route, "499") == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _answered(sqlite_server, route, "499") == before + 1

@@ -23,6 +23,8 @@ from runyard.server.workspaces import media
 router = APIRouter(prefix="/ui/api", include_in_schema=False)
 MeDep = Annotated[Principal, Depends(ui_principal)]
 POLL_INTERVAL_S = 0.5
+# The status logged for a read whose client left before the answer (nginx's "client closed").
+CLIENT_GONE = 499
 
 
 def _uow(request: Request) -> UnitOfWork:
@@ -86,8 +88,45 @@ def console_after(
         return {"lines": [[n, text] for n, text in lines], "state": row.state}
 
 
+async def _client_gone(request: Request) -> None:
+    """Return once the client has closed the connection (run it as a task beside the work).
+
+    It waits on the request's ASGI messages rather than asking `is_disconnected()`, which
+    never sees the disconnect behind the app's `@app.middleware("http")` (BaseHTTPMiddleware
+    cancels its own receive there): a left page's long poll kept querying for its full wait.
+    """
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+# A panel's runs are read this many at a time, so a read whose page was left stops early.
+RUNS_PER_STEP = 5
+
+
+def _read_panel(
+    request: Request,
+    me: Principal,
+    entity: str,
+    project: str,
+    names: list[str],
+    keys: list[str],
+    buckets: int,
+    step_min: int | None,
+    step_max: int | None,
+) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """Buckets of `keys` for the runs `names`, each bucket as a plain dict of the REST shape."""
+    with _uow(request) as uow:
+        found = project_reads.metric_of_runs(
+            uow, me, entity, project, names, keys, buckets, step_min, step_max
+        )
+    return {
+        name: {k: [vars(b) for b in series] for k, series in per_key.items()}
+        for name, per_key in found.items()
+    }
+
+
 @router.get("/projects/{entity}/{project}/metric")
-def metric_of_runs(
+async def metric_of_runs(
     request: Request,
     me: MeDep,
     entity: str,
@@ -104,19 +143,37 @@ def metric_of_runs(
     without computing every metric of every run first. A zoomed panel passes
     `step_min`/`step_max` and gets finer buckets of that window.
 
-    Each bucket has the REST shape (`BucketOut`), written straight to JSON: a panel of 20
-    runs is 10,000 buckets, and making and checking a model object for each cost the server
-    more than reading them.
+    The runs are read a few at a time, and the read stops when the client has gone: a page
+    that was left (its reads cancelled) must not keep the server busy while the next page
+    loads. Each bucket has the REST shape (`BucketOut`), written straight to JSON: a panel
+    of 20 runs is 10,000 buckets, and making and checking a model object for each cost the
+    server more than reading them.
     """
-    names = [r for r in runs.split(",") if r]
-    with _uow(request) as uow:
-        found = project_reads.metric_of_runs(
-            uow, me, entity, project, names, key, buckets, step_min, step_max
-        )
-    body = {
-        name: {k: [vars(b) for b in buckets] for k, buckets in series.items()}
-        for name, series in found.items()
-    }
+    names = [r for r in runs.split(",") if r][: project_reads.MAX_RUNS_PER_METRIC_READ]
+    body: dict[str, dict[str, list[dict[str, float]]]] = {}
+    gone = asyncio.ensure_future(_client_gone(request))
+    try:
+        # At least one step: a project that is missing or hidden is refused even with no runs.
+        for start in range(0, max(len(names), 1), RUNS_PER_STEP):
+            if gone.done():
+                return Response(status_code=CLIENT_GONE)  # nobody reads it
+            chunk = names[start : start + RUNS_PER_STEP]
+            body.update(
+                await run_in_threadpool(
+                    _read_panel,
+                    request,
+                    me,
+                    entity,
+                    project,
+                    chunk,
+                    key,
+                    buckets,
+                    step_min,
+                    step_max,
+                )
+            )
+    finally:
+        gone.cancel()
     # Ingest keeps finite numbers only, so plain JSON (no NaN) is what comes out.
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
@@ -136,17 +193,6 @@ def _changed(
             }
             for r in found.runs
         ]
-
-
-async def _client_gone(request: Request) -> None:
-    """Return once the client has closed the connection.
-
-    It waits on the request's ASGI messages rather than asking `is_disconnected()`, which
-    never sees the disconnect behind the app's `@app.middleware("http")` (BaseHTTPMiddleware
-    cancels its own receive there): a left page's long poll kept querying for its full wait.
-    """
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
 
 
 @router.get("/projects/{entity}/{project}/changes")
