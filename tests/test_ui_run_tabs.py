@@ -236,3 +236,24 @@ def test_an_unknown_run_tab_names_the_tabs(page: Page, sqlite_server: LiveServer
     answer = page.goto(f"{sqlite_server.url}{run_page(path)}/nope")
     assert answer is not None and answer.status == 404
     expect(page.get_by_role("alert")).to_contain_text("no tab 'nope'; try overview, workspace")
+
+
+def test_the_charts_tab_shows_one_runs_charts_without_workspace_edits(
+    page: Page, sqlite_server: LiveServer
+) -> None:
+    rows = [{"_step": s, "train/loss": 1 / (s + 1), "val/acc": s / 10} for s in range(10)]
+    with sqlite_server.api() as api:
+        path = stream_run(api, unique_project(), "solo", history=rows)
+    page.goto(f"{sqlite_server.url}{run_page(path)}/workspace")
+    expect(page.locator("figure.panel-line canvas")).to_have_count(2)
+    # One run's default layout, kept nowhere: nothing to add, remove, rename or save.
+    for name in (re.compile("^Remove panel"), re.compile("^Add panel"), re.compile("^Rename")):
+        expect(page.get_by_role("button", name=name)).to_have_count(0)
+    expect(page.get_by_role("combobox", name=re.compile("^Panel to add"))).to_have_count(0)
+    expect(page.locator("#view-select, #view-save")).to_have_count(0)
+    # Sections still fold away and open again.
+    train = page.locator('section[data-section="train"]')
+    train.get_by_role("button", name="train").click()
+    expect(train.locator("figure")).to_have_count(0)
+    train.get_by_role("button", name="train").click()
+    expect(train.locator("figure.panel-line canvas")).to_have_count(1)

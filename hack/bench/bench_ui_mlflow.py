@@ -32,6 +32,21 @@ MLFLOW_CHART = ".js-plotly-plot .scatterlayer .trace"
 RUNYARD_CHART = "figure.panel canvas"
 
 
+def check_mlflow(python: str) -> None:
+    """Stop with the fix when `python` is missing or cannot import mlflow."""
+    if not Path(python).exists():
+        venv = Path(python).parent.parent
+        raise SystemExit(
+            f"--mlflow-python: no Python at {python}; make one: python -m venv {venv} && "
+            f"{venv}/bin/pip install mlflow (or pass another --mlflow-python)"
+        )
+    found = subprocess.run([python, "-c", "import mlflow"], capture_output=True, text=True)
+    if found.returncode != 0:
+        raise SystemExit(
+            f"--mlflow-python: {python} cannot import mlflow; {python} -m pip install mlflow"
+        )
+
+
 def start_mlflow(python: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     """`mlflow server` on a SQLite store in `tmp`; returns the process and its URL."""
     port = free_port()
@@ -83,6 +98,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1_000)
     parser.add_argument("--mlflow-python", default="/tmp/uiws-mlflow/bin/python")
     args = parser.parse_args()
+    check_mlflow(args.mlflow_python)
     size = f"{args.runs} runs x {args.metrics} metrics x {args.steps:,} steps"
     table = Table(title=f"First chart paint, same data ({size}), headless Chromium")
     table.add_column("UI")

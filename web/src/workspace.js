@@ -16,6 +16,7 @@ import {
 import { filterConsole, tailConsole } from "./console.js";
 import { matchesFilter, parseFilter, sortRuns } from "./runfilter.js";
 import { drawSystem } from "./system.js";
+import { createFetchPool, isAbort, onLeave } from "./fetchpool.js";
 
 const HIDDEN_KEYS = new Set(["_step", "_runtime", "_timestamp"]);
 const el = (id) => document.getElementById(id);
@@ -31,6 +32,14 @@ let layout = data.view ? layoutFromSavedView(data.view) : defaultLayout(metrics,
 let customLayout = Boolean(data.view); // a user edit or a saved view: new metrics no longer re-lay out
 let firstPaint = false;
 let listViews = () => {}; // lists the saved views; called once the first chart is drawn
+// Metric and media reads: three at a time (with the long poll and the views list that leaves a
+// connection free for the next page), all cancelled when the page is left (fetchpool.js).
+const reads = createFetchPool(3);
+let leaving = new AbortController(); // the long poll's; replaced if a leave turns out not to be one
+const RETRY_AFTER_LEAVE_MS = 1000;
+// The run page's Charts tab shows one run's charts as laid out by default: its layout is not
+// kept anywhere, so it offers no edits (add/remove panels, rename sections; no saved views).
+const editable = !data.single;
 
 function addRun(r) {
   if (runs.has(r.id)) return Object.assign(runs.get(r.id), r);
@@ -69,10 +78,8 @@ async function ensureLoaded(key) {
   if (!missing.length) return;
   const query = new URLSearchParams({ runs: missing.map((r) => r.id).join(","), buckets: "500" });
   keys.forEach((k) => query.append("key", k));
-  const resp = await fetch(`/ui/api/projects/${data.entity}/${data.project}/metric?${query}`,
-    { credentials: "same-origin" });
-  if (!resp.ok) return;
-  const body = await resp.json();
+  const body = await reads.getJson(`/ui/api/projects/${data.entity}/${data.project}/metric?${query}`);
+  if (!body) return;
   for (const [id, series] of Object.entries(body)) Object.assign(runs.get(id).series, series);
 }
 
@@ -277,7 +284,8 @@ function sectionHeader(section, index) {
     input.focus();
     input.select();
   }, "section-rename");
-  h.append(toggle, rename);
+  h.append(toggle);
+  if (editable) h.append(rename);
   return h;
 }
 
@@ -330,13 +338,14 @@ function layoutPanels() {
         fig.dataset.metric = panel.key;
         fig.dataset.kind = panel.kind;
         fig.setAttribute("aria-label", `${panel.kind === "line" ? "Chart" : panel.kind} of ${panel.key}`);
-        const remove = button("×", `Remove panel ${panel.key}`, () => setLayout(removePanel(layout, index, panelIndex)), "panel-remove");
-        fig.append(remove);
+        if (editable) {
+          fig.append(button("×", `Remove panel ${panel.key}`, () => setLayout(removePanel(layout, index, panelIndex)), "panel-remove"));
+        }
         if (panel.kind !== "line") fig.append(Object.assign(document.createElement("figcaption"), { textContent: panel.key }));
         el_.append(fig);
         observer.observe(fig);
       }
-      el_.append(addPanelControl(section, index));
+      if (editable) el_.append(addPanelControl(section, index));
     }
     panels.append(el_);
   });
@@ -352,7 +361,13 @@ const observer = new IntersectionObserver((entries) => {
     const kind = entry.target.dataset.kind || "line";
     if (kind !== "line") { drawMedia(entry.target, key, kind); continue; }
     drawn.add(key);
-    ensureLoaded(key).then(() => draw(key));
+    const fig = entry.target;
+    ensureLoaded(key).then(() => draw(key), (error) => {
+      if (!isAbort(error)) throw error;
+      // Cancelled by a leave: if the page is still here after a pause, load it again.
+      setTimeout(() => { drawn.delete(key); if (fig.isConnected) observer.observe(fig); },
+        RETRY_AFTER_LEAVE_MS);
+    });
   }
 }, { rootMargin: "400px" });
 
@@ -360,9 +375,12 @@ async function loadMedia() {
   // One read for every media panel: each media key's steps (and files) per run.
   const ids = [...runs.keys()];
   const query = new URLSearchParams({ runs: ids.join(",") });
-  const resp = await fetch(`/ui/api/projects/${data.entity}/${data.project}/media?${query}`,
-    { credentials: "same-origin" });
-  return resp.ok ? resp.json() : {};
+  try {
+    return (await reads.getJson(`/ui/api/projects/${data.entity}/${data.project}/media?${query}`)) || {};
+  } catch (error) {
+    if (isAbort(error)) media = null; // read again on the next draw
+    return {};
+  }
 }
 
 async function drawMedia(fig, key, kind) {
@@ -418,7 +436,10 @@ function draw(key) {
 
 async function redrawAll() {
   redrawMedia();
-  await Promise.all([...drawn].map(async (key) => { await ensureLoaded(key); draw(key); }));
+  await Promise.all([...drawn].map(async (key) => {
+    try { await ensureLoaded(key); } catch (error) { if (isAbort(error)) return; throw error; }
+    draw(key);
+  }));
 }
 
 function countVisible(key, u) {
@@ -455,10 +476,14 @@ async function onZoom(key, u) {
   query.append("key", key);
   const token = {};
   u.zoomToken = token;
-  const resp = await fetch(`/ui/api/projects/${data.entity}/${data.project}/metric?${query}`,
-    { credentials: "same-origin" });
-  if (!resp.ok || u.zoomToken !== token || charts.get(key) !== u) return; // stale or redrawn
-  const body = await resp.json();
+  let body;
+  try {
+    body = await reads.getJson(`/ui/api/projects/${data.entity}/${data.project}/metric?${query}`);
+  } catch (error) {
+    if (isAbort(error)) return;
+    throw error;
+  }
+  if (!body || u.zoomToken !== token || charts.get(key) !== u) return; // stale or redrawn
   const series = {};
   for (const [id, perKey] of Object.entries(body)) series[id] = perKey[key] || [];
   zooms.set(key, { min, max, series });
@@ -481,7 +506,7 @@ async function poll(cursor) {
   for (;;) {
     try {
       const resp = await fetch(`/ui/api/projects/${data.entity}/${data.project}/changes?since=${encodeURIComponent(cursor)}`,
-        { credentials: "same-origin" });
+        { credentials: "same-origin", signal: leaving.signal });
       if (!resp.ok) { await new Promise((r) => setTimeout(r, 5000)); continue; }
       const body = await resp.json();
       cursor = body.cursor;
@@ -500,7 +525,10 @@ async function poll(cursor) {
       renderSidebar();
       const grew = metrics.size !== before || Object.keys(mediaKinds).length !== mediaBefore;
       if (grew) layoutPanels(); else await redrawAll();
-    } catch { await new Promise((r) => setTimeout(r, 5000)); }
+    } catch (error) {
+      // Cancelled by a leave: poll again after a pause if the page stayed.
+      await new Promise((r) => setTimeout(r, isAbort(error) ? RETRY_AFTER_LEAVE_MS : 5000));
+    }
   }
 }
 
@@ -554,6 +582,11 @@ function main() {
   if (!metrics.size) listViews();
   const consoleSearch = el("console-search");
   if (consoleSearch) consoleSearch.addEventListener("input", () => filterConsole(el("console"), consoleSearch.value));
+  onLeave(() => {
+    reads.abortAll();
+    leaving.abort();
+    leaving = new AbortController();
+  });
   poll(data.cursor);
 }
 
