@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from functools import partial
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from runyard import __version__
@@ -38,7 +37,7 @@ from runyard.server.events.dispatcher import Dispatcher
 from runyard.server.events.wakeup import WAKEUP as EVENTS_WAKEUP
 from runyard.server.graphql import route as graphql_route
 from runyard.server.limits import BodySizeLimit
-from runyard.server.metrics import RequestBytes, ServerMetrics
+from runyard.server.metrics import RequestBytes, RequestTimer, ServerMetrics
 from runyard.server.queues.bus_delivery import deliver
 from runyard.server.queues.capacity_board import CapacityBoard
 from runyard.server.queues.telemetry_board import TelemetryBoard
@@ -193,18 +192,7 @@ def create_app(state: ServerState) -> FastAPI:
     app.state.storage_health = StorageHealth()
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        app.state.metrics.requests.labels(request.method, path, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
+    app.add_middleware(RequestTimer, histogram=app.state.metrics.requests)
 
     # Signed upload URLs carry whole files (a 1 GB model): `max_upload_bytes` limits them.
     app.add_middleware(

@@ -10,6 +10,7 @@ telemetry) read state every process shares and are added once, by the answering 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -187,3 +188,39 @@ class RequestBytes:
             return message
 
         await self.app(scope, counted, send)
+
+
+class RequestTimer:
+    """ASGI middleware observing each request's duration in `runyard_http_request_duration_seconds`.
+
+    Pure ASGI rather than `@app.middleware("http")`: Starlette's BaseHTTPMiddleware hides the
+    client's disconnect from the routes below it, so long polls would outlive their page.
+    """
+
+    def __init__(self, app: ASGIApp, histogram: Histogram) -> None:
+        """Wrap `app`; `histogram` is ServerMetrics.requests."""
+        self.app = app
+        self.histogram = histogram
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Time the request from its start to the app's return, labelled by route and status."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_status)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.histogram.labels(scope["method"], path, str(status)).observe(
+                time.perf_counter() - started
+            )
