@@ -1,0 +1,175 @@
+"""History exported to Parquet: the official client's scan_history reads the same rows.
+
+wandb 0.31 asks `parquetHistory` first, downloads the exported file and reads the steps
+below the live rows from it; older clients page through HistoryPage. Either way the rows
+are the ones logged, once each, before and after an export, after a resume that appends
+to an exported run, and for history the exporter leaves live.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runyard.server.history_export.export import export_pass
+from tests.conftest import WandbClient, unique_project
+from tests.support.server import LiveServer
+
+PARQUET_QUERY = """
+query RunParquetHistory($entity: String!, $project: String!, $run: String!, $keys: [String!]!) {
+  project(name: $project, entityName: $entity) {
+    run(name: $run) { parquetHistory(liveKeys: $keys) { parquetUrls liveData } }
+  }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def export_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server that exports any run with history, only when a test asks (no timer)."""
+    server = LiveServer(
+        tmp_path_factory.mktemp("export-server"),
+        history_export_interval_s=3600,
+        history_export_min_lines=1,
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(tmp_path: Path, export_server: LiveServer) -> Iterator[WandbClient]:
+    wandb_client = WandbClient(tmp_path, export_server)
+    yield wandb_client
+    wandb_client.kill_leftovers()
+
+
+def _log(client: WandbClient, project: str, steps: int, *extra: str) -> str:
+    result = client.run(
+        "history_export.py", "log", "--project", project, "--steps", str(steps), *extra
+    )
+    assert result.returncode == 0, result.stderr
+    info = result.results[0]
+    return f"{info['entity']}/{project}/{info['id']}"
+
+
+def _read(client: WandbClient, path: str) -> dict[str, Any]:
+    # A fresh cache each read: the client keeps downloaded exports by run and index.
+    for cached in Path(client.env["WANDB_CACHE_DIR"]).rglob("*.parquet"):
+        cached.unlink()
+    result = client.run("history_export.py", "read", "--path", path)
+    assert result.returncode == 0, result.stderr
+    return result.results[0]
+
+
+def _parquet_history(server: LiveServer, path: str) -> dict[str, Any]:
+    entity, project, run = path.split("/")
+    variables = {"entity": entity, "project": project, "run": run, "keys": ["_step"]}
+    with server.api() as api:
+        response = api.post("/graphql", json={"query": PARQUET_QUERY, "variables": variables})
+    response.raise_for_status()
+    answer: dict[str, Any] = response.json()["data"]["project"]["run"]["parquetHistory"]
+    return answer
+
+
+def _expected(steps: range) -> list[dict[str, Any]]:
+    return [
+        {
+            "_step": s,
+            "loss": 1.0 / (s + 1),
+            "acc": s / 100,
+            "epoch": s // 10,
+            "phase": "train" if s % 2 else "eval",
+            "nested": {"x": s, "y": 0.5},
+        }
+        for s in steps
+    ]
+
+
+def test_scan_history_reads_the_export_and_returns_the_same_rows(
+    client: WandbClient, export_server: LiveServer
+) -> None:
+    path = _log(client, unique_project(), 30)
+    live = _read(client, path)
+    assert live["parquet_files"] == []
+    assert _parquet_history(export_server, path)["parquetUrls"] == []
+
+    assert export_pass(export_server.state).exported >= 1
+    answer = _parquet_history(export_server, path)
+    assert len(answer["parquetUrls"]) == 1 and answer["liveData"] == []
+    exported = _read(client, path)
+
+    assert exported["all"] == _expected(range(30))
+    assert exported["loss"] == [[s, 1.0 / (s + 1)] for s in range(30)]
+    assert exported["window"] == list(range(3, 9))
+    assert exported["last_step"] == 29
+    for key in ("all", "loss", "window", "sampled", "last_step"):
+        assert exported[key] == live[key], key
+    # The newest client read the rows from the exported file, not page by page.
+    assert exported["parquet_files"] or not _client_reads_parquet(client)
+
+
+def test_a_resumed_run_appends_after_its_export(
+    client: WandbClient, export_server: LiveServer
+) -> None:
+    project = unique_project()
+    path = _log(client, project, 12)
+    export_pass(export_server.state)
+    run_id = path.split("/")[-1]
+    assert _log(client, project, 8, "--run-id", run_id) == path
+
+    # Lines past the export: all of it is served live until the exporter catches up
+    # (the client would repeat rows where a file and live rows meet).
+    answer = _parquet_history(export_server, path)
+    assert answer["parquetUrls"] == []
+    assert [row["_step"] for row in answer["liveData"]] == list(range(20))
+    assert _read(client, path)["all"] == _expected(range(20))
+
+    # The next pass re-exports the whole run: one file, nothing left live, same rows.
+    export_pass(export_server.state)
+    answer = _parquet_history(export_server, path)
+    assert len(answer["parquetUrls"]) == 1 and answer["liveData"] == []
+    assert _read(client, path)["all"] == _expected(range(20))
+
+
+def test_history_that_would_not_read_back_the_same_stays_live(
+    client: WandbClient, export_server: LiveServer
+) -> None:
+    # A list value: Parquet would need a list column the client reads differently.
+    path = _log(client, unique_project(), 10, "--extra")
+    export_pass(export_server.state)
+    answer = _parquet_history(export_server, path)
+    assert answer["parquetUrls"] == []
+    assert [row["_step"] for row in answer["liveData"]] == list(range(10))
+    rows = _read(client, path)["all"]
+    expected = _expected(range(10))
+    expected[-1]["extra"] = [1, 2]
+    assert rows == expected
+
+
+def test_retried_posts_after_an_export_add_nothing(
+    client: WandbClient, export_server: LiveServer
+) -> None:
+    path = _log(client, unique_project(), 6)
+    export_pass(export_server.state)
+    # The client's retry of its first post, after the export: stored lines stay as they were.
+    retry = [json.dumps({"_step": 0, "loss": 99.0})]
+    with export_server.api() as api:
+        response = api.post(
+            f"/files/{path}/file_stream",
+            json={"files": {"wandb-history.jsonl": {"offset": 0, "content": retry}}},
+        )
+    assert response.status_code == 200, response.text
+    export_pass(export_server.state)
+    assert _parquet_history(export_server, path)["liveData"] == []
+    assert _read(client, path)["all"] == _expected(range(6))
+
+
+def _client_reads_parquet(client: WandbClient) -> bool:
+    """Whether the client under test asks for parquetHistory (wandb 0.31 and later)."""
+    result = client.run("client_version.py")
+    version = tuple(int(part) for part in result.stdout.strip().split(".")[:2])
+    return version >= (0, 31)
