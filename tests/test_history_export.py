@@ -8,14 +8,19 @@ to an exported run, and for history the exporter leaves live.
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pyarrow.parquet as pq
 import pytest
 
 from runyard.server.history_export.export import export_pass
+from runyard.server.history_export.parquet_rows import NotExportable, build_parquet
 from tests.conftest import WandbClient, unique_project
 from tests.support.server import LiveServer
 
@@ -56,11 +61,11 @@ def _log(client: WandbClient, project: str, steps: int, *extra: str) -> str:
     return f"{info['entity']}/{project}/{info['id']}"
 
 
-def _read(client: WandbClient, path: str) -> dict[str, Any]:
+def _read(client: WandbClient, path: str, key: str = "loss") -> dict[str, Any]:
     # A fresh cache each read: the client keeps downloaded exports by run and index.
     for cached in Path(client.env["WANDB_CACHE_DIR"]).rglob("*.parquet"):
         cached.unlink()
-    result = client.run("history_export.py", "read", "--path", path)
+    result = client.run("history_export.py", "read", "--path", path, "--key", key)
     assert result.returncode == 0, result.stderr
     return result.results[0]
 
@@ -173,3 +178,98 @@ def _client_reads_parquet(client: WandbClient) -> bool:
     result = client.run("client_version.py")
     version = tuple(int(part) for part in result.stdout.strip().split(".")[:2])
     return version >= (0, 31)
+
+
+def test_an_export_url_answers_its_size_and_byte_ranges_only_when_signed(
+    client: WandbClient, export_server: LiveServer
+) -> None:
+    path = _log(client, unique_project(), 5)
+    export_pass(export_server.state)
+    url = _parquet_history(export_server, path)["parquetUrls"][0]
+    with httpx.Client(timeout=30) as http:
+        whole = http.get(url)
+        assert whole.status_code == 200 and whole.content[:4] == b"PAR1"
+        size = len(whole.content)
+        head = http.head(url)
+        assert head.status_code == 200 and head.headers["content-length"] == str(size)
+        footer = http.get(url, headers={"Range": "bytes=-8"})
+        assert footer.status_code == 206
+        assert footer.headers["content-range"] == f"bytes {size - 8}-{size - 1}/{size}"
+        assert footer.content == whole.content[-8:]
+        middle = http.get(url, headers={"Range": "bytes=4-9"})
+        assert middle.status_code == 206 and middle.content == whole.content[4:10]
+
+        bad = http.get(url, headers={"Range": "lines=1-2"})
+        assert bad.status_code == 400 and "Range" in bad.text and "bytes=0-1023" in bad.text
+        past = http.get(url, headers={"Range": f"bytes={size}-"})
+        assert past.status_code == 400 and f"{size} bytes" in past.text
+        forged = url.replace("sig=", "sig=0")
+        assert http.head(forged).status_code == 403
+        assert http.get(forged, headers={"Range": "bytes=0-3"}).status_code == 403
+
+
+def _scan(client: WandbClient, path: str) -> list[tuple[int, float]]:
+    read = _read(client, path, key="v")
+    scanned = [(row["_step"], row["v"]) for row in read["all"]]
+    assert [tuple(pair) for pair in read["loss"]] == scanned
+    return scanned
+
+
+def test_a_rewind_after_an_export_serves_the_new_history(
+    client: WandbClient, export_server: LiveServer
+) -> None:
+    project = unique_project()
+    branch = ("branch.py", "--project", project, "--run-id", "rw")
+    assert client.run(*branch, "--steps", "10").returncode == 0
+    export_pass(export_server.state)
+    rewound = client.run(*branch, "--resume-from", "rw?_step=3", "--steps", "3", "--offset", "2000")
+    assert rewound.returncode == 0, rewound.stderr
+    path = f"admin/{project}/rw"
+    new = [(s, float(s)) for s in range(4)] + [(s, 2000.0 + s) for s in range(4, 7)]
+    old = [(s, float(s)) for s in range(10)]
+    # The export went with the old history to the archive; the run reads its new lines.
+    assert _parquet_history(export_server, f"{path}-archive-1")["parquetUrls"]
+    assert _scan(client, path) == new
+    assert _scan(client, f"{path}-archive-1") == old
+    export_pass(export_server.state)
+    assert _parquet_history(export_server, path)["parquetUrls"]
+    assert _scan(client, path) == new
+
+
+# --- which history can be exported (no server) ------------------------------------------------
+
+
+def _build(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    built = build_parquet((n, json.dumps(row)) for n, row in enumerate(rows))
+    table: list[dict[str, Any]] = pq.read_table(io.BytesIO(built.data)).to_pylist()
+    return table
+
+
+def test_dense_rows_of_scalars_and_objects_export_as_typed_columns() -> None:
+    rows = [
+        {"_step": 0, "loss": 1, "phase": "a", "ok": True, "img": {"w": 2, "path": "x"}, "n": None},
+        {"_step": 5, "loss": 0.5, "phase": "b", "ok": False, "img": {"w": 3, "path": "y"}, "n": 1},
+    ]
+    assert _build(rows) == rows
+
+
+@pytest.mark.parametrize(
+    ("rows", "reason"),
+    [
+        ([{"_step": 0, "a": 1}, {"_step": 1}], "line 1 holds other keys than line 0"),
+        ([{"_step": 0, "a": [1, 2]}], "a list or an empty object"),
+        ([{"_step": 0, "a": {}}], "a list or an empty object"),
+        ([{"_step": 0, "a": float("nan")}], "a NaN or infinite value"),
+        ([{"_step": 0, "a": 2**70}], "an integer outside int64"),
+        ([{"_step": 1, "a": 1}, {"_step": 1, "a": 2}], "line 1 does not step forward"),
+        ([{"_step": 0, "a": "x"}, {"_step": 1, "a": 1}], "key 'a' holds values of different"),
+        ([{"_step": 0, "a": {"b": 1}}, {"_step": 1, "a": {"c": 1}}], "objects with other keys"),
+        ([{"a": 1}], "line 0 has no integer _step"),
+        ([], "no lines"),
+    ],
+)
+def test_history_that_would_read_back_differently_is_refused_with_the_reason(
+    rows: list[dict[str, Any]], reason: str
+) -> None:
+    with pytest.raises(NotExportable, match=re.escape(reason)):
+        _build(rows)

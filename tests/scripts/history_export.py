@@ -19,6 +19,7 @@ parser.add_argument("--run-id")
 parser.add_argument("--steps", type=int, default=20)
 parser.add_argument("--path", help="entity/project/run to read")
 parser.add_argument("--extra", action="store_true", help="log a list value on the last step")
+parser.add_argument("--key", default="loss", help="the key `read` scans alone")
 args = parser.parse_args()
 
 if args.mode == "log":
@@ -47,7 +48,7 @@ else:
 
     out = {
         "all": [plain(r) for r in run.scan_history()],
-        "loss": [[r["_step"], r["loss"]] for r in run.scan_history(keys=["loss"])],
+        "loss": [[r["_step"], r[args.key]] for r in run.scan_history(keys=[args.key])],
         "window": [r["_step"] for r in run.scan_history(min_step=3, max_step=9)],
         "sampled": [r["_step"] for r in run.history(samples=500, pandas=False)],
         "last_step": run.lastHistoryStep,
