@@ -13,7 +13,7 @@ fresh client process with an empty download cache:
    the client downloads the Parquet file and reads the rows from it.
 
 Usage: python hack/bench/bench_scan_history.py [--rows 1000000] [--data-dir D]
-       [--client-python /venv-with-wandb-0.22.3/bin/python]
+       [--client-python /venv-with-wandb-0.22.3/bin/python --client-python .venv/bin/python]
 Figures are wall seconds on a shared machine (noisy) plus the server's CPU seconds.
 """
 
@@ -31,11 +31,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import ADMIN_KEY, ServerProcess, cpu_seconds
 from rich.console import Console
 from rich.table import Table
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ADMIN_KEY, ServerProcess, cpu_seconds  # noqa: E402
+from seed import seed_long_run
 
 PROJECT = "scan"
 RUN = "long"
@@ -127,10 +128,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--data-dir", type=Path, help="keep (or reuse) the seeded data here")
-    parser.add_argument("--client-python", default=sys.executable)
+    parser.add_argument(
+        "--client-python",
+        action="append",
+        help="interpreter with the wandb client to scan with (repeat to compare clients; "
+        "default: this one)",
+    )
     parser.add_argument("--server-python", default=sys.executable)
     parser.add_argument("--server-cwd", type=Path, help="checkout the server python runs from")
     args = parser.parse_args()
+    clients = args.client_python or [sys.executable]
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix=f"bench-scan-{uuid.uuid4().hex}"))
     data_dir.mkdir(parents=True, exist_ok=True)
     marker = data_dir / "seeded"
@@ -152,20 +159,20 @@ def main() -> None:
 
     with serving(data_dir, 3600, args.server_python, args.server_cwd) as srv:
         if not marker.exists():
-            from seed import seed_long_run
-
             started = time.perf_counter()
             seed_long_run(srv.database_url, PROJECT, args.rows)
             marker.touch()
             print(f"seeded {args.rows:,} rows in {time.perf_counter() - started:.0f} s")
-        for keys in ([], ["loss"]):
-            add("live (HistoryPage)", keys, scan(srv, args.client_python, keys))
+        for client in clients:
+            for keys in ([], ["loss"]):
+                add("live (HistoryPage)", keys, scan(srv, client, keys))
     if not other_server:
         with serving(data_dir, 1, args.server_python, args.server_cwd) as srv:
             wall, cpu = wait_for_export(srv, 1800)
             table.add_row("export", "", "", f"{args.rows:,}", f"{wall:.2f}", f"{cpu:.2f}")
-            for keys in ([], ["loss"]):
-                add("exported (Parquet)", keys, scan(srv, args.client_python, keys))
+            for client in clients:
+                for keys in ([], ["loss"]):
+                    add("exported (Parquet)", keys, scan(srv, client, keys))
     Console().print(table)
 
 
