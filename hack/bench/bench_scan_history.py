@@ -148,7 +148,7 @@ def main() -> None:
         table.add_column(column, justify="right" if column != "phase" else "left")
 
     def add(phase: str, keys: list[str], result: dict[str, float]) -> None:
-        table.add_row(
+        row = (
             phase,
             ",".join(keys) or "all",
             str(result["version"]),
@@ -156,6 +156,8 @@ def main() -> None:
             f"{result['s']:.2f}",
             f"{result['server_cpu']:.2f}",
         )
+        print(" | ".join(row), flush=True)  # as it comes: a slow old server takes long
+        table.add_row(*row)
 
     with serving(data_dir, 3600, args.server_python, args.server_cwd) as srv:
         if not marker.exists():
