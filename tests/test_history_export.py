@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from runyard.server.history_export.export import export_pass
+from runyard.server.history_export import parquet_rows
 from runyard.server.history_export.parquet_rows import NotExportable, build_parquet
 from tests.conftest import WandbClient, unique_project
 from tests.support.server import LiveServer
@@ -240,7 +241,7 @@ def test_a_rewind_after_an_export_serves_the_new_history(
 
 
 def _build(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    built = build_parquet((n, json.dumps(row)) for n, row in enumerate(rows))
+    built = build_parquet(lambda: ((n, json.dumps(row)) for n, row in enumerate(rows)))
     table: list[dict[str, Any]] = pq.read_table(io.BytesIO(built.data)).to_pylist()
     return table
 
@@ -273,3 +274,9 @@ def test_history_that_would_read_back_differently_is_refused_with_the_reason(
 ) -> None:
     with pytest.raises(NotExportable, match=re.escape(reason)):
         _build(rows)
+
+
+def test_a_run_too_big_for_one_file_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parquet_rows, "MAX_VALUES", 5)
+    with pytest.raises(NotExportable, match="more than 5 values for one file"):
+        _build([{"_step": s, "a": s} for s in range(3)])

@@ -46,7 +46,9 @@ def download(
     allows it."""
     uow = UnitOfWork(get_state(request))
     if (asked := request.headers.get("range")) is not None:
-        wanted, part = downloads.open_range(uow, key, expires, sig, asked)
+        # The unit only looks up the size; the part streams from the store after it closes.
+        with UnitOfWork(get_state(request)) as sized:
+            wanted, part = downloads.open_range(sized, key, expires, sig, asked)
         headers = {
             **_cors(request),
             "content-range": wanted.content_range,
@@ -65,6 +67,7 @@ def download_size(
     request: Request, key: str, expires: str | None = None, sig: str | None = None
 ) -> Response:
     """The size of the object a signed GET URL names (Parquet readers ask before ranges)."""
-    size = downloads.signed_size(UnitOfWork(get_state(request)), key, expires, sig)
+    with UnitOfWork(get_state(request)) as uow:
+        size = downloads.signed_size(uow, key, expires, sig)
     headers = {**_cors(request), "content-length": str(size), "accept-ranges": "bytes"}
     return Response(media_type="application/octet-stream", headers=headers)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from runyard.server.clock import utcnow
@@ -20,7 +28,11 @@ class HistorySegment(Base):
     """
 
     __tablename__ = "history_segments"
-    __table_args__ = (UniqueConstraint("run_id", "first_line"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "first_line"),
+        # Signed downloads look an export's size up by its key.
+        Index("ix_history_segments_object_key", "object_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))

@@ -106,7 +106,7 @@ def export_run(state: ServerState, run_id: int) -> ExportResult:
             # later would be in neither the export nor the live rows. Wait for it.
             return ExportResult()
         try:
-            built = build_parquet(_lines(uow, run_id, last_line))
+            built = build_parquet(lambda: _lines(uow, run_id, last_line))
             refusal = None
         except NotExportable as exc:
             built, refusal = None, str(exc)[:256]

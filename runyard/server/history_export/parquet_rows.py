@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,8 @@ STEP = "_step"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Rows per row group: the reader decodes one group at a time, a page asks for ~1,000 rows.
 ROW_GROUP_ROWS = 65_536
+# Values (rows x keys) one export may hold: the file is built in memory before it is stored.
+MAX_VALUES = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -102,17 +104,26 @@ def _arrow_type(shape: Shape) -> pa.DataType:
     return _SCALARS[shape]
 
 
-def build_parquet(lines: Iterable[tuple[int, str]]) -> Exported:
-    """One Parquet file of `(line number, verbatim JSON line)` pairs, in line order.
+@dataclass
+class _Survey:
+    """What a first pass over the lines found: the columns' shapes and the ranges."""
 
-    Raises NotExportable when the rows are not dense, typed scalars with strictly
-    increasing `_step` (see the module docstring).
-    """
-    columns: dict[str, list[Any]] = {}
+    shapes: dict[str, Shape]
+    rows: int
+    first_line: int
+    last_line: int
+    min_step: int
+    max_step: int
+
+
+def _survey(lines: Iterable[tuple[int, str]]) -> _Survey:
+    """Check every line and merge each key's shape (raises NotExportable saying why)."""
     shapes: dict[str, Shape] = {}
     keys: frozenset[str] | None = None
     first_line = last_line = -1
+    first_step: int | None = None
     last_step: int | None = None
+    rows = 0
     for line_no, text in lines:
         row = json.loads(text)
         if not isinstance(row, dict):
@@ -123,32 +134,63 @@ def build_parquet(lines: Iterable[tuple[int, str]]) -> Exported:
         if last_step is not None and step <= last_step:
             raise NotExportable(f"line {line_no} does not step forward")
         if keys is None:
-            keys = frozenset(row)
-            columns = {key: [] for key in row}
-            first_line = line_no
+            keys, first_line, first_step = frozenset(row), line_no, step
         elif len(row) != len(keys) or not keys.issuperset(row):
             raise NotExportable(f"line {line_no} holds other keys than line {first_line}")
         for key, value in row.items():
             shape = _shape(value)
             known = shapes.get(key)
             shapes[key] = shape if known is None else _merge(known, shape, key)
-            columns[key].append(value)
-        last_step = step
-        last_line = line_no
-    if keys is None or last_step is None:
+        last_step, last_line = step, line_no
+        rows += 1
+        if rows * len(keys) > MAX_VALUES:
+            raise NotExportable(f"more than {MAX_VALUES:,} values for one file")
+    if first_step is None or last_step is None:
         raise NotExportable("no lines")
-    steps = columns[STEP]
+    return _Survey(shapes, rows, first_line, last_line, first_step, last_step)
+
+
+def build_parquet(read: Callable[[], Iterable[tuple[int, str]]]) -> Exported:
+    """One Parquet file of `(line number, verbatim JSON line)` pairs, in line order.
+
+    `read` yields the lines afresh on each call: a first pass checks them and settles each
+    column's type (an int column may turn float on its last line), the second writes them
+    a row group at a time, so memory holds one group, not the run. Raises NotExportable
+    when the lines would not read back as they read live (see the module docstring).
+    """
+    survey = _survey(read())
     # `_step` first: the reader looks it up by name, but it reads best as the leading column.
-    names = [STEP, *(key for key in columns if key != STEP)]
-    arrays = [pa.array(columns[name], type=_arrow_type(shapes[name])) for name in names]
-    table = pa.Table.from_arrays(arrays, names=names)
+    names = [STEP, *(key for key in survey.shapes if key != STEP)]
+    schema = pa.schema([(name, _arrow_type(survey.shapes[name])) for name in names])
     sink = io.BytesIO()
-    pq.write_table(table, sink, row_group_size=ROW_GROUP_ROWS, compression="snappy")
+    written = 0
+    with pq.ParquetWriter(sink, schema, compression="snappy") as writer:
+        columns: dict[str, list[Any]] = {name: [] for name in names}
+
+        def flush() -> None:
+            arrays = [pa.array(columns[n], type=schema.field(n).type) for n in names]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            for values in columns.values():
+                values.clear()
+
+        for line_no, text in read():
+            if line_no > survey.last_line:
+                break
+            row = json.loads(text)
+            for name in names:
+                columns[name].append(row[name])
+            written += 1
+            if len(columns[STEP]) == ROW_GROUP_ROWS:
+                flush()
+        if columns[STEP]:
+            flush()
+    if written != survey.rows:
+        raise NotExportable("the lines changed between the two passes")
     return Exported(
         data=sink.getvalue(),
-        rows=len(steps),
-        first_line=first_line,
-        last_line=last_line,
-        min_step=steps[0],
-        max_step=last_step,
+        rows=survey.rows,
+        first_line=survey.first_line,
+        last_line=survey.last_line,
+        min_step=survey.min_step,
+        max_step=survey.max_step,
     )

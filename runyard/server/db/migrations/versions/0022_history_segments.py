@@ -34,10 +34,13 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("run_id", "first_line"),
     )
+    # Signed downloads look an export's size up by its key.
+    op.create_index("ix_history_segments_object_key", "history_segments", ["object_key"])
     # HistoryPage (`step >= a AND step < b`) read every earlier line of the run without it.
     op.create_index("ix_history_lines_run_step", "history_lines", ["run_id", "step"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_history_lines_run_step", table_name="history_lines")
+    op.drop_index("ix_history_segments_object_key", table_name="history_segments")
     op.drop_table("history_segments")
