@@ -19,8 +19,8 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from runyard.server.history_export.export import export_pass
 from runyard.server.history_export import parquet_rows
+from runyard.server.history_export.export import export_pass
 from runyard.server.history_export.parquet_rows import NotExportable, build_parquet
 from tests.conftest import WandbClient, unique_project
 from tests.support.server import LiveServer
