@@ -19,11 +19,12 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import WandbClient, unique_project
 from runyard.server.history_export import parquet_rows
 from runyard.server.history_export.export import export_pass
 from runyard.server.history_export.parquet_rows import NotExportable, build_parquet
-from tests.conftest import WandbClient, unique_project
-from tests.support.server import LiveServer
+from support.postgres import throwaway_database
+from support.server import LiveServer
 
 PARQUET_QUERY = """
 query RunParquetHistory($entity: String!, $project: String!, $run: String!, $keys: [String!]!) {
@@ -44,6 +45,22 @@ def export_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     ).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_export_server(
+    tmp_path_factory: pytest.TempPathFactory, postgres_admin_dsn: str
+) -> Iterator[LiveServer]:
+    """The same on PostgreSQL."""
+    with throwaway_database(postgres_admin_dsn) as url:
+        server = LiveServer(
+            tmp_path_factory.mktemp("pg-export-server"),
+            url,
+            history_export_interval_s=3600,
+            history_export_min_lines=1,
+        ).start()
+        yield server
+        server.stop()
 
 
 @pytest.fixture
@@ -98,6 +115,20 @@ def _expected(steps: range) -> list[dict[str, Any]]:
 def test_scan_history_reads_the_export_and_returns_the_same_rows(
     client: WandbClient, export_server: LiveServer
 ) -> None:
+    _scan_before_and_after_an_export(client, export_server)
+
+
+def test_scan_history_reads_the_export_on_postgresql(
+    tmp_path: Path, pg_export_server: LiveServer
+) -> None:
+    client = WandbClient(tmp_path, pg_export_server)
+    try:
+        _scan_before_and_after_an_export(client, pg_export_server)
+    finally:
+        client.kill_leftovers()
+
+
+def _scan_before_and_after_an_export(client: WandbClient, export_server: LiveServer) -> None:
     path = _log(client, unique_project(), 30)
     live = _read(client, path)
     assert live["parquet_files"] == []
