@@ -13,6 +13,7 @@ exporter catches up) is served live, the same data as before exports existed.
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,4 +78,10 @@ def parquet_history(
     segment = _export_of(uow, run)
     if segment is None:
         return ParquetHistory([], _live_rows(uow, run, live_keys))
-    return ParquetHistory([uow.signer.url(base_url, "GET", segment.object_key)], [])
+    return ParquetHistory([_server_url(uow, base_url, segment.object_key)], [])
+
+
+def _server_url(uow: UnitOfWork, base_url: str, key: str) -> str:
+    """A signed GET URL of the server's own, even where files live in a bucket: the
+    client's reader asks HEAD first, which a URL presigned for GET does not allow."""
+    return f"{base_url.rstrip('/')}/storage/{quote(key)}?{uow.signer.sign('GET', key)}"
