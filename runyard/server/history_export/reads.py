@@ -13,9 +13,9 @@ exporter catches up) is served live, the same data as before exports existed.
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import select
 
