@@ -14,7 +14,8 @@ fresh client process with an empty download cache:
 
 Usage: python hack/bench/bench_scan_history.py [--rows 1000000] [--data-dir D]
        [--client-python /venv-with-wandb-0.22.3/bin/python --client-python .venv/bin/python]
-Figures are wall seconds on a shared machine (noisy) plus the server's CPU seconds.
+Figures are wall seconds on a shared machine (noisy), the server's CPU seconds and the
+client's (the Python process plus its wandb-core, user + system).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ RUN = "long"
 
 CLIENT = textwrap.dedent(
     """
-    import json, sys, time
+    import json, resource, sys, time
     import wandb
     run = wandb.Api(timeout=120).run(sys.argv[1])
     keys = json.loads(sys.argv[2])
@@ -53,7 +54,14 @@ CLIENT = textwrap.dedent(
     for row in run.scan_history(keys=keys or None):
         rows += 1
         last = row["_step"]
-    print(json.dumps({"s": time.perf_counter() - started, "rows": rows, "last": last,
+    wall = time.perf_counter() - started
+    wandb.teardown()  # waits for wandb-core, so its CPU time counts as a waited child's
+    cpu = sum(
+        getattr(resource.getrusage(who), field)
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        for field in ("ru_utime", "ru_stime")
+    )
+    print(json.dumps({"s": wall, "rows": rows, "last": last, "client_cpu": cpu,
                       "version": wandb.__version__}))
     """
 )
@@ -136,6 +144,12 @@ def main() -> None:
     )
     parser.add_argument("--server-python", default=sys.executable)
     parser.add_argument("--server-cwd", type=Path, help="checkout the server python runs from")
+    parser.add_argument(
+        "--phase",
+        action="append",
+        choices=["live", "exported"],
+        help="measure only this phase (repeatable; default both)",
+    )
     args = parser.parse_args()
     clients = args.client_python or [sys.executable]
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix=f"bench-scan-{uuid.uuid4().hex}"))
@@ -144,7 +158,8 @@ def main() -> None:
     other_server = args.server_python != sys.executable
 
     table = Table(title=f"scan_history of {args.rows:,} rows through wandb.Api (SQLite)")
-    for column in ("phase", "keys", "client", "rows", "wall s", "server CPU-s"):
+    columns = ("phase", "keys", "client", "rows", "wall s", "server CPU-s", "client CPU-s")
+    for column in columns:
         table.add_column(column, justify="right" if column != "phase" else "left")
 
     def add(phase: str, keys: list[str], result: dict[str, float]) -> None:
@@ -155,23 +170,25 @@ def main() -> None:
             f"{int(result['rows']):,}",
             f"{result['s']:.2f}",
             f"{result['server_cpu']:.2f}",
+            f"{result['client_cpu']:.2f}",
         )
         print(" | ".join(row), flush=True)  # as it comes: a slow old server takes long
         table.add_row(*row)
 
+    phases = args.phase or ["live", "exported"]
     with serving(data_dir, 3600, args.server_python, args.server_cwd) as srv:
         if not marker.exists():
             started = time.perf_counter()
             seed_long_run(srv.database_url, PROJECT, args.rows)
             marker.touch()
             print(f"seeded {args.rows:,} rows in {time.perf_counter() - started:.0f} s")
-        for client in clients:
+        for client in clients if "live" in phases else []:
             for keys in ([], ["loss"]):
                 add("live (HistoryPage)", keys, scan(srv, client, keys))
-    if not other_server:
+    if not other_server and "exported" in phases:
         with serving(data_dir, 1, args.server_python, args.server_cwd) as srv:
             wall, cpu = wait_for_export(srv, 1800)
-            table.add_row("export", "", "", f"{args.rows:,}", f"{wall:.2f}", f"{cpu:.2f}")
+            table.add_row("export", "", "", f"{args.rows:,}", f"{wall:.2f}", f"{cpu:.2f}", "")
             for client in clients:
                 for keys in ([], ["loss"]):
                     add("exported (Parquet)", keys, scan(srv, client, keys))
