@@ -3,7 +3,8 @@
 wandb 0.31 asks `parquetHistory` first, downloads the exported file and reads the steps
 below the live rows from it; older clients page through HistoryPage. Either way the rows
 are the ones logged, once each, before and after an export, after a resume that appends
-to an exported run, and for history the exporter leaves live.
+to an exported run, and for history the exporter leaves live. The longer round trips are
+marked e2e (`make test-e2e`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,8 @@ def test_scan_history_reads_the_export_and_returns_the_same_rows(
     _scan_before_and_after_an_export(client, export_server)
 
 
+# A longer official-client round trip: `make test-e2e`.
+@pytest.mark.e2e
 def test_scan_history_reads_the_export_on_postgresql(
     tmp_path: Path, pg_export_server: LiveServer
 ) -> None:
@@ -149,6 +153,8 @@ def _scan_before_and_after_an_export(client: WandbClient, export_server: LiveSer
     assert exported["parquet_files"] or not _client_reads_parquet(client)
 
 
+# A longer official-client round trip: `make test-e2e`.
+@pytest.mark.e2e
 def test_a_resumed_run_appends_after_its_export(
     client: WandbClient, export_server: LiveServer
 ) -> None:
@@ -172,6 +178,8 @@ def test_a_resumed_run_appends_after_its_export(
     assert _read(client, path)["all"] == _expected(range(20))
 
 
+# A longer official-client round trip: `make test-e2e`.
+@pytest.mark.e2e
 def test_history_that_would_not_read_back_the_same_stays_live(
     client: WandbClient, export_server: LiveServer
 ) -> None:
@@ -187,6 +195,8 @@ def test_history_that_would_not_read_back_the_same_stays_live(
     assert rows == expected
 
 
+# A longer official-client round trip: `make test-e2e`.
+@pytest.mark.e2e
 def test_retried_posts_after_an_export_add_nothing(
     client: WandbClient, export_server: LiveServer
 ) -> None:
@@ -247,6 +257,8 @@ def _scan(client: WandbClient, path: str) -> list[tuple[int, float]]:
     return scanned
 
 
+# A longer official-client round trip: `make test-e2e`.
+@pytest.mark.e2e
 def test_a_rewind_after_an_export_serves_the_new_history(
     client: WandbClient, export_server: LiveServer
 ) -> None:
@@ -311,3 +323,22 @@ def test_a_run_too_big_for_one_file_is_refused(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(parquet_rows, "MAX_VALUES", 5)
     with pytest.raises(NotExportable, match="more than 5 values for one file"):
         _build([{"_step": s, "a": s} for s in range(3)])
+
+
+# A longer official-client round trip: `make test-e2e`.
+@pytest.mark.e2e
+def test_the_server_exports_a_stopped_run_by_itself(tmp_path: Path) -> None:
+    server = LiveServer(
+        tmp_path / "server", history_export_interval_s=0.2, history_export_min_lines=1
+    ).start()
+    client = WandbClient(tmp_path / "client", server)
+    try:
+        path = _log(client, unique_project(), 8)
+        deadline = time.monotonic() + 120  # generous: the test machine is shared
+        while not _parquet_history(server, path)["parquetUrls"]:
+            assert time.monotonic() < deadline, "the run was never exported"
+            time.sleep(0.2)
+        assert _read(client, path)["all"] == _expected(range(8))
+    finally:
+        client.kill_leftovers()
+        server.stop()
