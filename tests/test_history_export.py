@@ -342,3 +342,28 @@ def test_the_server_exports_a_stopped_run_by_itself(tmp_path: Path) -> None:
     finally:
         client.kill_leftovers()
         server.stop()
+
+
+def test_the_export_migration_goes_up_and_down(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from runyard.server.db import migrate
+    from runyard.server.db.engine import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'exports.db'}")
+
+    def present() -> tuple[bool, bool]:
+        inspector = inspect(engine)
+        indexes = {i["name"] for i in inspector.get_indexes("history_lines")}
+        return "history_segments" in inspector.get_table_names(), (
+            "ix_history_lines_run_step" in indexes
+        )
+
+    migrate.upgrade(engine)
+    assert present() == (True, True)
+    command.downgrade(migrate.alembic_config(engine), "0022-1")
+    assert present() == (False, False)
+    migrate.upgrade(engine)
+    assert present() == (True, True)
+    engine.dispose()
