@@ -43,6 +43,7 @@ TESTS = [
     "tests/test_artifact_listing.py",
     "tests/test_automations.py",
     "tests/test_automation_delivery.py",
+    "tests/test_history_export.py",
 ]
 MEDIA_PACKAGES = ["numpy>=1.26", "pillow>=10.0"]
 

@@ -36,6 +36,7 @@ from runyard.server.error_handlers import install_error_handlers
 from runyard.server.events.dispatcher import Dispatcher
 from runyard.server.events.wakeup import WAKEUP as EVENTS_WAKEUP
 from runyard.server.graphql import route as graphql_route
+from runyard.server.history_export import export as history_export
 from runyard.server.limits import BodySizeLimit
 from runyard.server.metrics import RequestBytes, RequestTimer, ServerMetrics
 from runyard.server.queues.bus_delivery import deliver
@@ -115,6 +116,23 @@ async def _sweep_scheduler(state: ServerState, app: FastAPI) -> None:
             logger.exception("sweep scheduling failed")
 
 
+async def _history_exporter(state: ServerState) -> None:
+    """Periodically export finished runs' history to Parquet (fast `scan_history`)."""
+    while True:
+        await asyncio.sleep(state.settings.history_export_interval_s)
+        try:
+            await run_in_threadpool(_export_pass, state)
+        except Exception:  # keep the exporter alive through transient database errors
+            logger.exception("history export failed")
+
+
+def _export_pass(state: ServerState) -> None:
+    # One replica at a time: two would build the same file twice.
+    with try_exclusive(state.engine, "history-export") as mine:
+        if mine:
+            history_export.export_pass(state)
+
+
 def _make_bus(
     state: ServerState, wakeup: Wakeup, board: CapacityBoard, telemetry: TelemetryBoard
 ) -> Bus:
@@ -158,6 +176,7 @@ def create_app(state: ServerState) -> FastAPI:
                 artifact_sweeper.run_sweeper(state, partial(_count_sweep, app.state.metrics))
             ),
             asyncio.create_task(_sweep_scheduler(state, app)),
+            asyncio.create_task(_history_exporter(state)),
         ]
         if state.settings.events_dispatch:
             dispatcher = Dispatcher(state, on_recorded=app.state.metrics.count_deliveries)

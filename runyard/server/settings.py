@@ -81,6 +81,18 @@ class ServerSettings(BaseSettings):
         description="How often the server schedules launch sweeps' trials and looks for "
         "crashed sweep agents.",
     )
+    history_export_interval_s: float = Field(
+        30.0,
+        gt=0,
+        description="How often the history of runs that stopped is exported to Parquet for "
+        "bulk reads (wandb 0.31's `scan_history`).",
+    )
+    history_export_min_lines: int = Field(
+        10_000,
+        ge=1,
+        description="History lines a run needs before it is exported (smaller runs read fast "
+        "enough live).",
+    )
     signed_url_ttl_s: int = Field(
         86400, gt=0, description="Lifetime of upload/download capability URLs."
     )

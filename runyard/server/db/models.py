@@ -215,6 +215,8 @@ class HistoryLine(Base):
     """One `wandb-history.jsonl` line, kept verbatim; `line_no` is the file_stream offset."""
 
     __tablename__ = "history_lines"
+    # HistoryPage and sampledHistory read step ranges (migration 0022).
+    __table_args__ = (Index("ix_history_lines_run_step", "run_id", "step"),)
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -532,7 +534,11 @@ class ViewAccessToken(Base):
 
 # Automation and sweep tables live in modules of their own; importing them registers them
 # on Base.
-from runyard.server.db import automation_models, sweep_models  # noqa: E402, F401
+from runyard.server.db import (  # noqa: E402, F401
+    automation_models,
+    history_segment_models,
+    sweep_models,
+)
 
 
 class WorkspaceView(Base):

@@ -21,6 +21,7 @@ from runyard.server.failures import service_error_for, storage_reason
 from runyard.server.graphql.context import GraphQLContext
 from runyard.server.graphql.limits import GraphQLLimits, check_limits, parse_limited
 from runyard.server.graphql.schema import build_schema
+from runyard.server.graphql.validation_cache import ValidatedDocuments
 from runyard.server.input_limits import loads_limited
 from runyard.server.state import ServerState
 from runyard.server.unit_of_work import UnitOfWork
@@ -68,6 +69,9 @@ def _storage_failure(result: dict[str, Any]) -> str | None:
 # sweep does not set) instead of retrying the older mutation shapes it keeps as fallbacks,
 # one of which would quietly make a plain sweep of a launch sweep. Access refusals stay in
 # the 200 body, as for every other field.
+# Document texts the schema accepted, validated once (validation_cache.py says why).
+VALIDATED = ValidatedDocuments()
+
 HTTP_STATUS_FIELDS = frozenset({"upsertSweep"})
 HTTP_STATUS_CODES = frozenset({ErrorCode.INVALID.value, ErrorCode.UNPROCESSABLE.value})
 
@@ -131,6 +135,7 @@ def _execute(
             context_value=context,
             introspection=True,
             error_formatter=format_error,
+            query_validator=VALIDATED,
         )
         # A failed mutation writes nothing: commit only a fully successful operation.
         if success and not result.get("errors"):

@@ -12,6 +12,7 @@ from graphql import GraphQLResolveInfo
 from runyard.server.api.models import as_utc
 from runyard.server.auth import Principal
 from runyard.server.graphql.context import ctx
+from runyard.server.history_export import reads as history_reads
 from runyard.server.tracking import entities, history, project_reads, run_reads, run_writes
 from runyard.server.tracking.config import wrap_config
 from runyard.server.tracking.ids import decode_id, encode_id
@@ -247,10 +248,13 @@ def resolve_history_keys(run: Run, info: GraphQLResolveInfo, **_: Any) -> dict[s
 
 
 @run_type.field("parquetHistory")
-def resolve_parquet_history(run: Run, info: GraphQLResolveInfo, **_: Any) -> dict[str, Any]:
-    """No parquet exports: all history is served as live rows."""
-    lines = run_reads.history_page(ctx(info).uow, run, limit=history.MAX_PAGE)
-    return {"parquetUrls": [], "liveData": [json.loads(line) for line in lines]}
+def resolve_parquet_history(
+    run: Run, info: GraphQLResolveInfo, liveKeys: list[str], **_: Any
+) -> dict[str, Any]:
+    """Signed URLs of the run's Parquet export; rows not exported yet, cut to `liveKeys`."""
+    context = ctx(info)
+    answer = history_reads.parquet_history(context.uow, run, liveKeys, context.base_url)
+    return {"parquetUrls": answer.parquet_urls, "liveData": answer.live_data}
 
 
 # --- mutations -------------------------------------------------------------------------------

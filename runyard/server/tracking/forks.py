@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from runyard.server.access import Action
 from runyard.server.auth import Principal
+from runyard.server.db.history_segment_models import HistorySegment
 from runyard.server.db.models import HistoryLine, MetricPoint, MetricRollup, Run
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.tracking.rollups import Point, store_rollups
@@ -294,8 +295,9 @@ def rewind_run(
     )
     session.add(archive)
     session.flush()
-    # Move, not copy, the whole history: only the kept prefix is copied back.
-    for model in (HistoryLine, MetricPoint, MetricRollup):
+    # Move, not copy, the whole history: only the kept prefix is copied back. Its Parquet
+    # export goes along (it is the archive's history now); the run is exported anew.
+    for model in (HistoryLine, MetricPoint, MetricRollup, HistorySegment):
         session.execute(
             update(model)
             .where(model.run_id == run.id)
