@@ -237,6 +237,12 @@ def api(reachable_server: LiveServer) -> Iterator[httpx.Client]:
         yield client
 
 
+def _container_agent(server: LiveServer, workdir: Path, queue: str, *extra: str) -> AgentProcess:
+    """`runyard agent --runner local-container` on `workdir`, heartbeating every second."""
+    args = ("--runner", "local-container", "--workdir", str(workdir), "--gpus", "0")
+    return AgentProcess(server, workdir.parent, queue, *args, "--heartbeat-interval", "1", *extra)
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, docker_engine: docker.DockerClient) -> Iterator[Path]:
     folder = tmp_path / "jobs"
@@ -255,9 +261,7 @@ def start_agent(
     agents: list[AgentProcess] = []
 
     def start(queue: str, *extra: str) -> AgentProcess:
-        args = ("--runner", "local-container", "--workdir", str(workdir), "--gpus", "0")
-        args += ("--heartbeat-interval", "1", *extra)
-        agent = AgentProcess(reachable_server, workdir.parent, queue, *args)
+        agent = _container_agent(reachable_server, workdir, queue, *extra)
         agents.append(agent)
         return agent
 
@@ -577,7 +581,7 @@ def test_the_agent_warns_at_start_when_jobs_could_not_reach_a_loopback_only_serv
 ) -> None:
     with sqlite_server.api() as api:  # this server listens on 127.0.0.1 only
         queue = _queue(api)
-    agent = AgentProcess(sqlite_server, tmp_path / "jobs", queue)
+    agent = _container_agent(sqlite_server, tmp_path / "jobs", queue)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and "jobs cannot reach" not in agent.output():
