@@ -289,9 +289,16 @@ def _read(path: Path) -> str:
 
 def _wait_removed(client: docker.DockerClient, item_id: str, agent: AgentProcess) -> None:
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _containers(client, item_id):
+
+    # A sparse list: a full one inspects each container, which fails (404) when the agent
+    # removes it between the listing and the inspection.
+    def listed() -> list[Any]:
+        filters = {"label": f"{LABEL_ITEM}={item_id}"}
+        return list(client.containers.list(all=True, sparse=True, filters=filters))
+
+    while time.monotonic() < deadline and listed():
         time.sleep(0.1)
-    assert _containers(client, item_id) == [], agent.output()
+    assert listed() == [], agent.output()
 
 
 # Talks HTTP to WANDB_BASE_URL with bash's /dev/tcp (minbase has no curl): the job reaches
