@@ -40,6 +40,7 @@ from runyard.launch.agent.container_spec import (
 from runyard.launch.agent.local_container import LocalContainerRunner
 from runyard.launch.agent.runner import LaunchError
 from runyard.launch.models import ItemState, Priority, QueueItem, Requirements
+from support.local_agents import AgentProcess, enqueue, is_final, make_queue, wait_item
 from support.server import LiveServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -236,27 +237,10 @@ def api(reachable_server: LiveServer) -> Iterator[httpx.Client]:
         yield client
 
 
-class ContainerAgent:
-    """`runyard agent --runner local-container` in a subprocess."""
-
-    def __init__(self, server: LiveServer, workdir: Path, queue: str, *extra: str) -> None:
-        self.log = workdir.parent / f"agent-{uuid.uuid4().hex[:6]}.log"
-        env = {**os.environ, "RUNYARD_URL": server.url, "RUNYARD_API_KEY": server.admin_key}
-        cmd = [sys.executable, "-m", "runyard.cli", "agent", "-q", queue, "--runner"]
-        cmd += ["local-container", "--workdir", str(workdir), "--gpus", "0"]
-        cmd += ["--heartbeat-interval", "1", *extra]
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self, signum: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signum)
-            self.proc.wait(timeout=60)
+def _container_agent(server: LiveServer, workdir: Path, queue: str, *extra: str) -> AgentProcess:
+    """`runyard agent --runner local-container` on `workdir`, heartbeating every second."""
+    args = ("--runner", "local-container", "--workdir", str(workdir), "--gpus", "0")
+    return AgentProcess(server, workdir.parent, queue, *args, "--heartbeat-interval", "1", *extra)
 
 
 @pytest.fixture
@@ -273,11 +257,11 @@ def workdir(tmp_path: Path, docker_engine: docker.DockerClient) -> Iterator[Path
 @pytest.fixture
 def start_agent(
     reachable_server: LiveServer, workdir: Path
-) -> Iterator[Callable[..., ContainerAgent]]:
-    agents: list[ContainerAgent] = []
+) -> Iterator[Callable[..., AgentProcess]]:
+    agents: list[AgentProcess] = []
 
-    def start(queue: str, *extra: str) -> ContainerAgent:
-        agent = ContainerAgent(reachable_server, workdir, queue, *extra)
+    def start(queue: str, *extra: str) -> AgentProcess:
+        agent = _container_agent(reachable_server, workdir, queue, *extra)
         agents.append(agent)
         return agent
 
@@ -287,40 +271,12 @@ def start_agent(
 
 
 def _queue(api: httpx.Client, **extra: Any) -> str:
-    name = f"box-{uuid.uuid4().hex[:8]}"
-    body = {"name": name, "entity": "admin", "resource": "local-container", "lease_seconds": 5}
-    response = api.post("/api/v1/queues", json={**body, **extra})
-    assert response.status_code == 201, response.text
-    return name
+    return make_queue(api, "local-container", "box", **extra)
 
 
 def _enqueue(api: httpx.Client, queue: str, command: str, image: str = IMAGE, **kw: Any) -> str:
     spec = {"docker": {"docker_image": image}, "entry_point": ["bash", "-c", command]}
-    body = {"run_spec": spec, **kw}
-    response = api.post(f"/api/v1/queues/admin/{queue}/items", json=body)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-def _wait_item(
-    api: httpx.Client,
-    item_id: str,
-    done: Callable[[dict[str, Any]], bool],
-    agent: ContainerAgent,
-    timeout: float = 120,
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    item: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        item = api.get(f"/api/v1/items/{item_id}").json()
-        if done(item):
-            return item
-        time.sleep(0.1)
-    raise AssertionError(f"item stuck: {item}\n--- agent log ---\n{agent.output()}")
-
-
-def _final(item: dict[str, Any]) -> bool:
-    return item["state"] in {"finished", "failed", "canceled", "preempted"}
+    return enqueue(api, queue, spec, **kw)
 
 
 def _containers(client: docker.DockerClient, item_id: str) -> list[Any]:
@@ -331,11 +287,18 @@ def _read(path: Path) -> str:
     return path.read_text() if path.exists() else ""
 
 
-def _wait_removed(client: docker.DockerClient, item_id: str, agent: ContainerAgent) -> None:
+def _wait_removed(client: docker.DockerClient, item_id: str, agent: AgentProcess) -> None:
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _containers(client, item_id):
+
+    # A sparse list: a full one inspects each container, which fails (404) when the agent
+    # removes it between the listing and the inspection.
+    def listed() -> list[Any]:
+        filters = {"label": f"{LABEL_ITEM}={item_id}"}
+        return list(client.containers.list(all=True, sparse=True, filters=filters))
+
+    while time.monotonic() < deadline and listed():
         time.sleep(0.1)
-    assert _containers(client, item_id) == [], agent.output()
+    assert listed() == [], agent.output()
 
 
 # Talks HTTP to WANDB_BASE_URL with bash's /dev/tcp (minbase has no curl): the job reaches
@@ -352,12 +315,12 @@ echo "run $WANDB_RUN_ID project $WANDB_PROJECT"
 
 @pytest.mark.docker
 def test_a_container_job_reaches_the_server_with_its_wandb_env_and_finishes(
-    api: httpx.Client, start_agent: Callable[..., ContainerAgent], workdir: Path
+    api: httpx.Client, start_agent: Callable[..., AgentProcess], workdir: Path
 ) -> None:
     queue = _queue(api)
     agent = start_agent(queue)
     item_id = _enqueue(api, queue, VIEWER)
-    item = _wait_item(api, item_id, _final, agent)
+    item = wait_item(api, item_id, is_final, agent)
     assert item["state"] == "finished", (item, agent.output())
     assert list(item["state_times"]) == ["pending", "claimed", "launching", "running", "finished"]
     log = (workdir / item_id / "output.log").read_text()
@@ -368,13 +331,13 @@ def test_a_container_job_reaches_the_server_with_its_wandb_env_and_finishes(
 @pytest.mark.docker
 def test_a_failing_container_reports_its_exit_code_and_log_tail(
     api: httpx.Client,
-    start_agent: Callable[..., ContainerAgent],
+    start_agent: Callable[..., AgentProcess],
     docker_engine: docker.DockerClient,
 ) -> None:
     queue = _queue(api)
     agent = start_agent(queue)
     item_id = _enqueue(api, queue, "echo loading data; echo 'bad batch' >&2; exit 3")
-    item = _wait_item(api, item_id, _final, agent)
+    item = wait_item(api, item_id, is_final, agent)
     assert item["state"] == "failed"
     assert item["error"]["stage"] == "run"
     assert item["error"]["message"] == "the job's container exited with code 3"
@@ -385,7 +348,7 @@ def test_a_failing_container_reports_its_exit_code_and_log_tail(
 
 @pytest.mark.docker
 def test_a_container_over_its_memory_limit_is_reported_as_killed_out_of_memory(
-    api: httpx.Client, start_agent: Callable[..., ContainerAgent]
+    api: httpx.Client, start_agent: Callable[..., AgentProcess]
 ) -> None:
     # CPU and memory limits come from the queue's template variables.
     queue = _queue(
@@ -401,7 +364,7 @@ def test_a_container_over_its_memory_limit_is_reported_as_killed_out_of_memory(
     item_id = _enqueue(
         api, queue, "echo eating; head -c 300M /dev/zero | tail", template_values=values
     )
-    item = _wait_item(api, item_id, _final, agent)
+    item = wait_item(api, item_id, is_final, agent)
     assert item["state"] == "failed", item
     assert item["error"]["message"].startswith(
         "the job's container was killed: out of memory (limit 64 MiB)"
@@ -412,7 +375,7 @@ def test_a_container_over_its_memory_limit_is_reported_as_killed_out_of_memory(
 @pytest.mark.docker
 def test_canceling_an_item_stops_and_removes_its_container(
     api: httpx.Client,
-    start_agent: Callable[..., ContainerAgent],
+    start_agent: Callable[..., AgentProcess],
     docker_engine: docker.DockerClient,
     workdir: Path,
 ) -> None:
@@ -421,7 +384,7 @@ def test_canceling_an_item_stops_and_removes_its_container(
     # The job is told first (SIGTERM), so it can save its work, before it is killed.
     command = "trap 'echo stopping; exit 143' TERM; echo up; sleep 300 & wait"
     item_id = _enqueue(api, queue, command)
-    _wait_item(api, item_id, lambda i: i["state"] == "running", agent)
+    wait_item(api, item_id, lambda i: i["state"] == "running", agent)
     assert [c.status for c in _containers(docker_engine, item_id)] == ["running"]
     assert api.post(f"/api/v1/items/{item_id}/cancel").status_code == 200
     _wait_removed(docker_engine, item_id, agent)  # heard at the next heartbeat
@@ -432,7 +395,7 @@ def test_canceling_an_item_stops_and_removes_its_container(
 @pytest.mark.docker
 def test_a_restarted_agent_adopts_the_running_container_and_reports_its_end(
     api: httpx.Client,
-    start_agent: Callable[..., ContainerAgent],
+    start_agent: Callable[..., AgentProcess],
     docker_engine: docker.DockerClient,
     workdir: Path,
 ) -> None:
@@ -440,7 +403,7 @@ def test_a_restarted_agent_adopts_the_running_container_and_reports_its_end(
     first = start_agent(queue)
     command = "echo started; until [ -e /tmp/go ]; do sleep 0.1; done; echo ending; exit 5"
     item_id = _enqueue(api, queue, command)
-    running = _wait_item(api, item_id, lambda i: i["state"] == "running", first)
+    running = wait_item(api, item_id, lambda i: i["state"] == "running", first)
     log_file = workdir / item_id / "output.log"
     deadline = time.monotonic() + 60  # the log streams into the item's file while it runs
     while time.monotonic() < deadline and "started" not in _read(log_file):
@@ -449,7 +412,7 @@ def test_a_restarted_agent_adopts_the_running_container_and_reports_its_end(
     first.stop(signal.SIGKILL)  # the agent dies mid-job; its container lives on
     (container,) = _containers(docker_engine, item_id)
     second = start_agent(queue)
-    adopted = _wait_item(
+    adopted = wait_item(
         api,
         item_id,
         lambda i: i["agent_id"] not in (None, running["agent_id"]) and i["state"] == "running",
@@ -457,7 +420,7 @@ def test_a_restarted_agent_adopts_the_running_container_and_reports_its_end(
     )
     assert adopted["run_id"] == running["run_id"]
     container.exec_run(["touch", "/tmp/go"])
-    item = _wait_item(api, item_id, _final, second)
+    item = wait_item(api, item_id, is_final, second)
     assert item["state"] == "failed"
     assert item["error"]["message"] == "the job's container exited with code 5"
     # One container, started once, across both agents; its whole log is the item's.
@@ -468,12 +431,12 @@ def test_a_restarted_agent_adopts_the_running_container_and_reports_its_end(
 
 @pytest.mark.docker
 def test_an_image_missing_with_pull_policy_never_fails_the_item_naming_the_image(
-    api: httpx.Client, start_agent: Callable[..., ContainerAgent]
+    api: httpx.Client, start_agent: Callable[..., AgentProcess]
 ) -> None:
     queue = _queue(api)
     agent = start_agent(queue, "--pull-policy", "never")
     item_id = _enqueue(api, queue, "true", image="runyard-test/absent:1")
-    item = _wait_item(api, item_id, _final, agent)
+    item = wait_item(api, item_id, is_final, agent)
     assert item["state"] == "failed"
     assert item["error"]["stage"] == "launch"
     assert item["error"]["message"].startswith(
@@ -483,13 +446,13 @@ def test_an_image_missing_with_pull_policy_never_fails_the_item_naming_the_image
 
 @pytest.mark.docker
 def test_an_image_that_cannot_be_pulled_fails_the_item_with_the_engines_reason(
-    api: httpx.Client, start_agent: Callable[..., ContainerAgent]
+    api: httpx.Client, start_agent: Callable[..., AgentProcess]
 ) -> None:
     queue = _queue(api)
     agent = start_agent(queue)  # if-not-present: absent here, so the agent pulls
     # A registry on a closed local port: the pull fails at once, with no network needed.
     item_id = _enqueue(api, queue, "true", image="127.0.0.1:9/absent:1")
-    item = _wait_item(api, item_id, _final, agent)
+    item = wait_item(api, item_id, is_final, agent)
     assert item["state"] == "failed"
     message = item["error"]["message"]
     assert message.startswith("image '127.0.0.1:9/absent:1' not found locally and pulling it")
@@ -508,7 +471,7 @@ def test_an_image_that_cannot_be_pulled_fails_the_item_with_the_engines_reason(
 )
 def test_a_forbidden_container_option_fails_the_item_naming_option_and_setting(
     api: httpx.Client,
-    start_agent: Callable[..., ContainerAgent],
+    start_agent: Callable[..., AgentProcess],
     docker_engine: docker.DockerClient,
     config: dict[str, Any],
     named: str,
@@ -516,7 +479,7 @@ def test_a_forbidden_container_option_fails_the_item_naming_option_and_setting(
     queue = _queue(api, config=config)
     agent = start_agent(queue)
     item_id = _enqueue(api, queue, "true")
-    item = _wait_item(api, item_id, _final, agent)
+    item = wait_item(api, item_id, is_final, agent)
     assert item["state"] == "failed"
     assert item["error"]["stage"] == "launch"
     option = next(iter(config))
@@ -554,7 +517,7 @@ def test_more_gpus_than_the_machine_has_fails_the_container_item_naming_the_fiel
 @pytest.mark.docker
 def test_a_container_that_ended_while_no_agent_ran_is_reported_by_the_next_agent(
     api: httpx.Client,
-    start_agent: Callable[..., ContainerAgent],
+    start_agent: Callable[..., AgentProcess],
     docker_engine: docker.DockerClient,
     workdir: Path,
 ) -> None:
@@ -562,13 +525,13 @@ def test_a_container_that_ended_while_no_agent_ran_is_reported_by_the_next_agent
     first = start_agent(queue)
     command = "echo started; until [ -e /tmp/go ]; do sleep 0.1; done; echo done"
     item_id = _enqueue(api, queue, command)
-    _wait_item(api, item_id, lambda i: i["state"] == "running", first)
+    wait_item(api, item_id, lambda i: i["state"] == "running", first)
     first.stop(signal.SIGKILL)
     (container,) = _containers(docker_engine, item_id)
     container.exec_run(["touch", "/tmp/go"])
     container.wait()  # it ends while no agent watches
     second = start_agent(queue)
-    item = _wait_item(api, item_id, _final, second)
+    item = wait_item(api, item_id, is_final, second)
     assert item["state"] == "finished", (item, second.output())
     assert (workdir / item_id / "output.log").read_text().splitlines() == ["started", "done"]
     _wait_removed(docker_engine, item_id, second)
@@ -625,7 +588,7 @@ def test_the_agent_warns_at_start_when_jobs_could_not_reach_a_loopback_only_serv
 ) -> None:
     with sqlite_server.api() as api:  # this server listens on 127.0.0.1 only
         queue = _queue(api)
-    agent = ContainerAgent(sqlite_server, tmp_path / "jobs", queue)
+    agent = _container_agent(sqlite_server, tmp_path / "jobs", queue)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and "jobs cannot reach" not in agent.output():

@@ -16,12 +16,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from conftest import SCRIPTS, WandbClient
+from support.local_agents import AgentProcess, enqueue, is_final, make_queue, wait_item
 from support.server import LiveServer
 
 
@@ -31,37 +31,15 @@ def api(sqlite_server: LiveServer) -> Iterator[httpx.Client]:
         yield client
 
 
-class AgentProcess:
-    """`runyard agent` in a subprocess, with the wandb client isolated like in other tests."""
-
-    def __init__(self, server: LiveServer, tmp: Path, queue: str, *extra: str) -> None:
-        self.client = WandbClient(tmp, server)
-        self.log = tmp / f"agent-{uuid.uuid4().hex[:6]}.log"
-        env = {**self.client.env, "RUNYARD_URL": server.url, "RUNYARD_API_KEY": server.admin_key}
-        cmd = [sys.executable, "-m", "runyard.cli", "agent", "-q", queue]
-        cmd += ["--workdir", str(tmp / "jobs"), "--gpus", "0", *extra]
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self, signum: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signum) if signum == signal.SIGKILL else self.proc.send_signal(
-                signum
-            )
-            self.proc.wait(timeout=30)
-
-
 @pytest.fixture
 def start_agent(sqlite_server: LiveServer, tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
     agents: list[AgentProcess] = []
 
     def start(queue: str, *extra: str) -> AgentProcess:
-        agent = AgentProcess(sqlite_server, tmp_path, queue, *extra)
+        # The jobs run the official client: isolated like in other tests.
+        env = WandbClient(tmp_path, sqlite_server).env
+        args = ("--workdir", str(tmp_path / "jobs"), "--gpus", "0", *extra)
+        agent = AgentProcess(sqlite_server, tmp_path, queue, *args, env=env)
         agents.append(agent)
         return agent
 
@@ -74,45 +52,10 @@ def start_agent(sqlite_server: LiveServer, tmp_path: Path) -> Iterator[Callable[
             os.killpg(json.loads(job_file.read_text())["pid"], signal.SIGKILL)
 
 
-def _queue(api: httpx.Client) -> str:
-    name = f"local-{uuid.uuid4().hex[:8]}"
-    body = {"name": name, "entity": "admin", "resource": "local-process", "lease_seconds": 5}
-    response = api.post("/api/v1/queues", json=body)
-    assert response.status_code == 201, response.text
-    return name
-
-
-def _enqueue(api: httpx.Client, queue: str, run_spec: dict[str, Any]) -> str:
-    response = api.post(f"/api/v1/queues/admin/{queue}/items", json={"run_spec": run_spec})
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-def _wait_item(
-    api: httpx.Client,
-    item_id: str,
-    done: Callable[[dict[str, Any]], bool],
-    agent: AgentProcess,
-    timeout: float = 90,
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    item: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        item = api.get(f"/api/v1/items/{item_id}").json()
-        if done(item):
-            return item
-        time.sleep(0.1)
-    raise AssertionError(f"item stuck: {item}\n--- agent log ---\n{agent.output()}")
-
-
-def _final(item: dict[str, Any]) -> bool:
-    return item["state"] in {"finished", "failed", "canceled", "preempted"}
-
-
 def test_item_runs_a_wandb_script_and_links_its_run(
     api: httpx.Client, start_agent: Callable[..., AgentProcess]
 ) -> None:
-    queue = _queue(api)
+    queue = make_queue(api, "local-process", "local")
     agent = start_agent(queue)
     project = f"p-{uuid.uuid4().hex[:6]}"
     spec = {
@@ -120,8 +63,8 @@ def test_item_runs_a_wandb_script_and_links_its_run(
         "overrides": {"args": ["--steps", "5"], "run_config": {"lr": 0.5}},
         "project": project,
     }
-    item_id = _enqueue(api, queue, spec)
-    item = _wait_item(api, item_id, _final, agent)
+    item_id = enqueue(api, queue, spec)
+    item = wait_item(api, item_id, is_final, agent)
     assert item["state"] == "finished", item
     assert list(item["state_times"]) == ["pending", "claimed", "launching", "running", "finished"]
     assert item["attempts"] == 1
@@ -135,11 +78,11 @@ def test_item_runs_a_wandb_script_and_links_its_run(
 def test_failed_process_reports_exit_code_and_log_tail(
     api: httpx.Client, start_agent: Callable[..., AgentProcess]
 ) -> None:
-    queue = _queue(api)
+    queue = make_queue(api, "local-process", "local")
     agent = start_agent(queue)
     code = "import sys; print('loading data'); print('CUDA out of memory'); sys.exit(3)"
-    item_id = _enqueue(api, queue, {"entry_point": [sys.executable, "-c", code]})
-    item = _wait_item(api, item_id, _final, agent)
+    item_id = enqueue(api, queue, {"entry_point": [sys.executable, "-c", code]})
+    item = wait_item(api, item_id, is_final, agent)
     assert item["state"] == "failed"
     assert item["error"]["stage"] == "run"
     assert item["error"]["message"] == "the job's process exited with code 3"
@@ -149,7 +92,7 @@ def test_failed_process_reports_exit_code_and_log_tail(
 def test_item_without_entry_point_is_refused_at_enqueue_naming_the_field_to_set(
     api: httpx.Client,
 ) -> None:
-    queue = _queue(api)
+    queue = make_queue(api, "local-process", "local")
     path = f"/api/v1/queues/admin/{queue}/items"
     image = api.post(path, json={"run_spec": {"docker": {"docker_image": "org/train:1"}}})
     bare = api.post(path, json={"run_spec": {"project": "p"}})
@@ -164,7 +107,7 @@ def test_item_without_entry_point_is_refused_at_enqueue_naming_the_field_to_set(
 def test_cancel_stops_the_whole_process_group(
     api: httpx.Client, start_agent: Callable[..., AgentProcess], tmp_path: Path
 ) -> None:
-    queue = _queue(api)
+    queue = make_queue(api, "local-process", "local")
     agent = start_agent(queue, "--max-jobs", "2")
     marker = tmp_path / "grandchild.pid"
     # The job starts a grandchild: cancel must stop it too, not only the direct child.
@@ -173,8 +116,8 @@ def test_cancel_stops_the_whole_process_group(
         "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); "
         f"open({str(marker)!r}, 'w').write(str(p.pid)); time.sleep(300)"
     )
-    item_id = _enqueue(api, queue, {"entry_point": [sys.executable, "-c", code]})
-    _wait_item(api, item_id, lambda i: i["state"] == "running" and marker.exists(), agent)
+    item_id = enqueue(api, queue, {"entry_point": [sys.executable, "-c", code]})
+    wait_item(api, item_id, lambda i: i["state"] == "running" and marker.exists(), agent)
     grandchild = int(marker.read_text())
     assert api.post(f"/api/v1/items/{item_id}/cancel").status_code == 200
     deadline = time.monotonic() + 30  # the agent hears it at its next heartbeat
@@ -187,7 +130,7 @@ def test_cancel_stops_the_whole_process_group(
 def test_restarted_agent_adopts_a_running_job_instead_of_running_it_twice(
     api: httpx.Client, start_agent: Callable[..., AgentProcess], tmp_path: Path
 ) -> None:
-    queue = _queue(api)
+    queue = make_queue(api, "local-process", "local")
     first = start_agent(queue)
     go = tmp_path / "go"
     starts = tmp_path / "starts"
@@ -196,11 +139,11 @@ def test_restarted_agent_adopts_a_running_job_instead_of_running_it_twice(
         f"open({str(starts)!r}, 'a').write('x'); "
         f"[time.sleep(0.05) for _ in iter(lambda: os.path.exists({str(go)!r}), True)]"
     )
-    item_id = _enqueue(api, queue, {"entry_point": [sys.executable, "-c", code]})
-    running = _wait_item(api, item_id, lambda i: i["state"] == "running", first)
+    item_id = enqueue(api, queue, {"entry_point": [sys.executable, "-c", code]})
+    running = wait_item(api, item_id, lambda i: i["state"] == "running", first)
     first.stop(signal.SIGKILL)  # the agent dies; its job (own process group) lives on
     second = start_agent(queue)
-    adopted = _wait_item(
+    adopted = wait_item(
         api,
         item_id,
         lambda i: i["agent_id"] not in (None, running["agent_id"]) and i["state"] == "running",
@@ -210,7 +153,7 @@ def test_restarted_agent_adopts_a_running_job_instead_of_running_it_twice(
     # process it started was adopted, not started again.
     assert adopted["state"] == "running" and adopted["attempts"] == 2
     go.touch()
-    item = _wait_item(api, item_id, _final, second)
+    item = wait_item(api, item_id, is_final, second)
     assert item["state"] == "finished"
     assert starts.read_text() == "x"  # started once, across both agents
 

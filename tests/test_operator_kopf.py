@@ -27,8 +27,11 @@ GROUP, VERSION = "runyard.dev", "v1alpha1"
 T = TypeVar("T")
 
 
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = 30) -> T:
-    """Poll until `probe` returns something truthy; fail naming what never happened."""
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = 120) -> T:
+    """Poll until `probe` returns something truthy; fail naming what never happened.
+
+    The deadline is generous: on a loaded machine kopf, the fake API and the server share
+    one process and a fraction of a core, and a passing run returns as soon as it can."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
@@ -43,7 +46,10 @@ def eventually(probe: Callable[[], T | None], what: str, timeout: float = 30) ->
 def fake(sqlite_server: LiveServer) -> Iterator[FakeKubernetes]:
     """The fake API with the kinds the operator manages declared, and kopf running on it
     (stopped before the live server, so no handler is left calling a server that is gone)."""
-    env = {"RUNYARD_OPERATOR_INTERVAL_S": "0.3", "RUNYARD_OPERATOR_METRICS_PORT": "0"}
+    # Timers re-read what no watch event tells (queue depth, a Deployment's readiness) once a
+    # second. Faster ticks on every CR left from earlier tests starved kopf's few handler
+    # threads on a loaded machine: a new CR's create handler then waited past the deadline.
+    env = {"RUNYARD_OPERATOR_INTERVAL_S": "1.0", "RUNYARD_OPERATOR_METRICS_PORT": "0"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     with FakeKubernetes(namespaces=("default", NS)) as cluster, cluster.as_default_kubeconfig():
@@ -107,6 +113,15 @@ def _create(
     created = api.create_namespaced_custom_object(GROUP, VERSION, NS, plural, body)
     assert isinstance(created, dict)
     return created
+
+
+def _delete(fake: FakeKubernetes, plural: str, name: str) -> None:
+    """Delete a custom resource no later test needs, and wait until kopf let it go: a CR
+    left behind keeps its timer ticking for the rest of the module."""
+    CustomObjectsApi(fake.api_client()).delete_namespaced_custom_object(
+        GROUP, VERSION, NS, plural, name
+    )
+    eventually(lambda: fake.get(plural, NS, name) is None, f"{plural}/{name} is gone")
 
 
 def _condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
@@ -254,6 +269,7 @@ def test_bad_server_spec_is_degraded_and_applies_nothing(
     assert fake.get("secrets", NS, f"{name}-admin-key") is None
     assert fake.get("secrets", NS, f"{name}-secrets") is None
     assert fake.get("persistentvolumeclaims", NS, f"{name}-data") is None
+    _delete(fake, "trackingservers", name)
 
 
 @pytest.mark.parametrize(
@@ -298,6 +314,7 @@ def test_bad_pool_spec_is_degraded_and_applies_nothing(
     assert fake.get("deployments", NS, f"{name}-agent") is None
     assert fake.get("serviceaccounts", NS, f"{name}-agent") is None
     assert fake.get("roles", NS, f"runyard-agent-{name}") is None
+    _delete(fake, "agentpools", name)
 
 
 def test_agent_pool_without_reachable_server_runs_min_agents(fake: FakeKubernetes) -> None:
@@ -324,6 +341,7 @@ def test_agent_pool_without_reachable_server_runs_min_agents(fake: FakeKubernete
     assert fake.get("serviceaccounts", NS, "a100-agent") is not None
     status = eventually(lambda: (fake.get("agentpools", NS, "a100") or {}).get("status"), "status")
     assert status["desiredReplicas"] == 2
+    _delete(fake, "agentpools", "a100")
 
 
 # --- against a live tracking server -----------------------------------------------------------
@@ -404,6 +422,7 @@ def test_queue_template_that_does_not_render_is_degraded(
     assert degraded["status"] == "True"
     assert degraded["message"].startswith("spec.config: the template does not render")
     assert "broken" not in [q["name"] for q in client.list_queues(entity)]
+    _delete(fake, "launchqueues", "broken")
 
 
 def test_agent_pool_scales_with_queue_depth(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -155,29 +156,35 @@ def test_stop_from_the_api_stops_the_client(
     sqlite_server: LiveServer, sqlite_client: WandbClient
 ) -> None:
     project = unique_project()
+    # The client logs until it is stopped; 600 s is only a backstop (the test ends sooner),
+    # so a slow machine cannot let it run to its end before the stop reaches it.
     proc = sqlite_client.popen(
-        "train.py", "--project", project, "--steps", "1", "--wait-stop", "120"
+        "train.py", "--project", project, "--steps", "1", "--wait-stop", "600"
     )
     try:
         assert proc.stdout is not None
-        first = proc.stdout.readline()
-        run_id = first.split('"id": "')[1].split('"')[0]
+        first = ""
+        while not first.startswith("RESULT "):
+            first = proc.stdout.readline()
+            assert first, "the client exited before it printed its run id"
+        run_id = json.loads(first[len("RESULT ") :])["id"]
         path = f"admin/{project}/{run_id}"
         with sqlite_server.api() as api:
             _wait_for(
                 lambda: api.get(f"/api/v1/runs/{path}").status_code == 200,
-                timeout=30,
+                timeout=120,
                 what="the run to exist",
             )
             stopped = api.post(f"/api/v1/runs/{path}/stop")
             assert stopped.status_code == 200, stopped.text
             assert stopped.json()["stop_requested"] is True
-        started = time.monotonic()
-        proc.wait(timeout=90)
-        assert time.monotonic() - started < 90
+        proc.wait(timeout=300)  # the client polls for the stop, then ends the run
         assert "finished" not in proc.stdout.read()  # it did not run to its end
-        run = _run_json(sqlite_server, path)
-        assert run["state"] != "running"
+        _wait_for(
+            lambda: _run_json(sqlite_server, path)["state"] != "running",
+            timeout=120,
+            what="the run to leave the running state",
+        )
     finally:
         proc.kill()
         proc.wait()

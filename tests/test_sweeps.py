@@ -94,6 +94,17 @@ def _wait(predicate: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _heartbeats(server: LiveServer, sweep: str, count: int) -> None:
+    """Wait until the sweep's (one) agent has heartbeated `count` more times."""
+    seen: set[str] = set()
+
+    def more() -> bool:
+        seen.add(_sweep_api(server, sweep)["agents"][0]["heartbeat_at"])
+        return len(seen) > count
+
+    _wait(more, 180, f"{count} more heartbeats of the agent")
+
+
 GRID = {
     "method": "grid",
     "metric": {"name": "loss", "goal": "minimize"},
@@ -175,29 +186,35 @@ def test_pause_resume_and_cancel_as_the_seeds_describe_on_sqlite(
         "parameters": {"lr": {"min": 0.001, "max": 0.1}},
     }
     sweep = _create(sqlite_client, tmp_path, project, config)
-    agent = _agent(sqlite_client, tmp_path, sweep, SWEEP_STEPS="16", SWEEP_SLEEP="0.5")
+    # Each run logs its steps, then holds until the test lets it finish: none ends (and
+    # none is followed by a next one) while a slow `wandb sweep --pause` is still starting.
+    hold = tmp_path / "let-runs-finish"
+    agent = _agent(sqlite_client, tmp_path, sweep, SWEEP_STEPS="4", SWEEP_HOLD=str(hold))
     trials = lambda: _sweep_api(sqlite_server, sweep)["trials"]  # noqa: E731
-    first = _wait(lambda: [t for t in trials() if t["state"] == "running"], 60, "a run")[0]
+    first = _wait(lambda: [t for t in trials() if t["state"] == "running"], 120, "a run")[0]
 
     # Pause: the running run finishes, and no new run starts while paused.
     paused = _cli(sqlite_client, "sweep", "--pause", sweep)
     assert paused.returncode == 0, paused.stdout + paused.stderr
     assert _sweep_api(sqlite_server, sweep)["state"] == "PAUSED"
+    hold.touch()
     _wait(
         lambda: [t for t in trials() if t["run"] == first["run"] and t["state"] == "finished"],
-        60,
+        120,
         "the run to finish",
     )
-    time.sleep(12)  # two more heartbeats of the idle agent
+    # The idle agent heartbeats twice more (it asks for work each time) and gets none.
+    _heartbeats(sqlite_server, sweep, 2)
     assert [t["run"] for t in trials()] == [first["run"]]
     assert agent.poll() is None  # the agent waits, it does not exit
 
-    # Resume: the agent gets a new run.
+    # Resume: the agent gets a new run, which holds until canceled.
+    hold.unlink()
     resumed = _cli(sqlite_client, "sweep", "--resume", sweep)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     second = _wait(
         lambda: [t for t in trials() if t["run"] != first["run"] and t["state"] == "running"],
-        60,
+        120,
         "a new run after resume",
     )[0]
 

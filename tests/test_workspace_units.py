@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from runyard.server.errors import ServiceError
+from runyard.server.tracking import media_index
 from runyard.server.workspaces import media
 from runyard.server.workspaces.layout import check_view_name, parse_layout
 
@@ -38,17 +41,50 @@ def test_the_clients_media_values_become_panel_entries() -> None:
     assert media.media_entry({"_type": "histogram", "bins": [0, 1], "values": [1, 2]}) is None
 
 
-def test_a_runs_media_by_key_in_step_order_and_thinned() -> None:
-    rows = [
-        (s, {"loss": 1.0, "img": {"_type": "image-file", "path": f"media/images/{s}.png"}})
-        for s in range(1200)
+def test_media_lines_become_panels_by_key_and_run() -> None:
+    image = '{"_step": %d, "loss": 1, "img": {"_type": "image-file", "path": "media/images/%d.png"}'
+    hist = ', "w": {"_type": "histogram", "bins": [0, 1], "values": [%d]}}'
+    lines = [
+        ("a", "img", 0, image % (0, 0) + hist % 5),
+        ("a", "w", 0, image % (0, 0) + hist % 5),
+        ("a", "img", 3, image % (3, 3) + "}"),
+        ("b", "w", 7, '{"w": {"_type": "histogram", "bins": [0, 1], "values": [1, 2]}}'),
     ]
-    found = media.media_of_rows(rows)
-    assert list(found) == ["img"]
-    steps = [e["step"] for e in found["img"]["steps"]]
-    assert len(steps) == media.MAX_STEPS
-    assert steps[0] == 0 and steps[-1] == 1199
-    assert steps == sorted(steps)
+    found = media.media_of_lines(lines)
+    # Keys sorted; steps in line order per run; a broken histogram (run b) is left out.
+    assert list(found) == ["img", "w"]
+    assert found["img"] == {
+        "kind": "image",
+        "runs": {
+            "a": [
+                {"step": 0, "files": ["media/images/0.png"], "captions": [""]},
+                {"step": 3, "files": ["media/images/3.png"], "captions": [""]},
+            ]
+        },
+    }
+    assert found["w"] == {
+        "kind": "histogram",
+        "runs": {"a": [{"step": 0, "bins": [0, 1], "values": [5]}]},
+    }
+
+
+def test_ingest_indexes_top_level_media_values_only() -> None:
+    row = {
+        "img": {"_type": "image-file", "path": "x.png"},
+        "plot": {"_type": "plotly-file"},
+        "nested": {"inner": {"_type": "image-file"}},
+        "loss": 0.5,
+        "_step": 9,
+    }
+    text = json.dumps(row)
+    assert media_index.media_keys(row, text) == ["img"]
+    assert media_index.media_keys({"loss": 0.5}, '{"loss": 0.5}') == []
+    # Only new lines are indexed (a retried post adds nothing); no `_step`: the line number.
+    history = [(4, row, text), (5, {"img": row["img"]}, json.dumps({"img": row["img"]}))]
+    assert media_index.index_rows(1, history, {5}) == [
+        {"run_id": 1, "key": "img", "line_no": 5, "step": 5}
+    ]
+    assert media_index.index_rows(1, history, {4})[0]["step"] == 9
 
 
 def test_media_keys_come_from_summaries_with_their_kind() -> None:

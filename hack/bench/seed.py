@@ -13,8 +13,17 @@ from sqlalchemy import Engine, insert, select
 
 from runyard.server.clock import utcnow
 from runyard.server.db.engine import make_engine, make_session_factory
-from runyard.server.db.models import Entity, HistoryLine, MetricPoint, MetricRollup, Project, Run
+from runyard.server.db.models import (
+    Entity,
+    HistoryLine,
+    MediaLine,
+    MetricPoint,
+    MetricRollup,
+    Project,
+    Run,
+)
 from runyard.server.tracking.filestream import numeric_items
+from runyard.server.tracking.media_index import index_rows
 from runyard.server.tracking.rollups import Point, rollup_rows
 
 BATCH = 100_000
@@ -59,6 +68,11 @@ def seed_history(engine: Engine, run_id: int, rows: list[dict[str, Any]]) -> Non
         )
         for chunk in _chunks(lines):
             conn.execute(insert(HistoryLine), chunk)
+            # The media index ingest fills (media_index.py), for rows that log media.
+            texts = ((line["line_no"], rows[line["line_no"]], line["data"]) for line in chunk)
+            media = index_rows(run_id, texts, range(len(rows)))
+            if media:
+                conn.execute(insert(MediaLine), media)
         for chunk in _chunks({"run_id": run_id, **p._asdict()} for p in points):
             conn.execute(insert(MetricPoint), chunk)
         for chunk in _chunks(rollup_rows(run_id, points)):

@@ -28,7 +28,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from ..models import ItemError, ItemState, QueueItem, Requirements
+from ..models import ItemError, ItemState, QueueItem
 from .config import ConfigError
 from .container_settings import ContainerSettings
 from .container_spec import (
@@ -44,7 +44,7 @@ from .container_spec import (
     interpret_exit,
 )
 from .container_watch import follow_log, wait_for_exit
-from .gpu_pinning import GpuRequestError, free_gpus, pick_gpus
+from .local_base import LocalRunnerBase
 from .local_process import tail
 from .run_env import run_id_for
 from .runner import JobUpdate, LaunchError
@@ -70,7 +70,7 @@ def _pins_of(labels: dict[str, str]) -> tuple[int, ...]:
     return tuple(int(i) for i in text.split(",") if i)
 
 
-class LocalContainerRunner:
+class LocalContainerRunner(LocalRunnerBase):
     """Runs items as Docker containers; see the module docstring."""
 
     def __init__(
@@ -82,21 +82,14 @@ class LocalContainerRunner:
         settings: ContainerSettings | None = None,
         log_tail_lines: int = 50,
     ) -> None:
-        self.workdir = workdir.resolve()
+        super().__init__(workdir, server_url, api_key, gpus, log_tail_lines)
         # Containers of this agent (and its successors) are those labelled with its workdir.
         self.scope = str(self.workdir)
-        self.server_url = server_url
-        self.api_key = api_key
-        self.gpus = list(gpus) if gpus is not None else None
         self.settings = settings or ContainerSettings()
-        self.log_tail_lines = log_tail_lines
         self._client: docker.DockerClient | None = None
         self._jobs: dict[str, _Job] = {}
-        self._pinned: dict[str, tuple[int, ...]] = {}
-        # Items being pulled or created, and those of them canceled (or taken away) meanwhile.
+        # Items being pulled or created (those canceled meanwhile go in `_dropped`).
         self._launching: set[str] = set()
-        self._dropped: set[str] = set()
-        self._updates: asyncio.Queue[JobUpdate] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = threading.Event()
 
@@ -157,10 +150,6 @@ class LocalContainerRunner:
             self.client.containers.list, all=True, filters={"label": labels}
         )
 
-    def pinned(self, item_id: str) -> tuple[int, ...]:
-        """The GPU indices the item's container holds (empty when none or unknown)."""
-        return self._pinned.get(item_id, ())
-
     async def recover(self) -> list[str]:
         """Items whose containers an earlier agent started here (running or ended unreported)."""
         return [c.labels[LABEL_ITEM] for c in await self._ours()]
@@ -179,16 +168,6 @@ class LocalContainerRunner:
             )
         except ContainerOptionError as exc:
             raise LaunchError("launch", str(exc)) from None
-
-    def _pin(self, item: QueueItem) -> tuple[int, ...]:
-        if self.gpus is None:
-            return ()
-        try:
-            indices = pick_gpus(self.gpus, self._pinned, item.requirements.gpus)
-        except GpuRequestError as exc:
-            raise LaunchError("launch", str(exc)) from None
-        self._pinned[item.id] = indices
-        return indices
 
     async def launch(self, item: QueueItem) -> None:
         """Pull (per policy), create and start the item's container; adopt one that exists."""
@@ -375,16 +354,6 @@ class LocalContainerRunner:
             await asyncio.wait_for(job.ended.wait(), grace + 30)
         logger.info("canceled", extra={"item": item_id, "container": job.container_id[:12]})
 
-    async def forget(self, item_id: str) -> None:
-        """Another agent runs the item anew: stop ours."""
-        await self.cancel(item_id)
-
-    async def capacity(self) -> Requirements | None:
-        """Free GPUs of this machine; None when it has no GPU limit configured or found."""
-        if self.gpus is None:
-            return None
-        return Requirements(gpus=len(free_gpus(self.gpus, self._pinned)))
-
     async def stop(self) -> None:
         """Stop watching; the containers keep running for the next agent to adopt."""
         self._stopping.set()
@@ -395,7 +364,3 @@ class LocalContainerRunner:
         self._jobs.clear()
         if self._client is not None:
             self._client.close()
-
-    def _put(self, update: JobUpdate) -> None:
-        assert self._updates is not None, "start() first"
-        self._updates.put_nowait(update)

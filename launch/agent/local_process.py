@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..models import ItemError, ItemState, QueueItem, Requirements
+from ..models import ItemError, ItemState, QueueItem
 from ..run_spec import entry_point_of, job_of
 from .code_jobs import JobFetcher, job_command
-from .gpu_pinning import GpuRequestError, free_gpus, pick_gpus, visible_devices_env
+from .gpu_pinning import visible_devices_env
+from .local_base import LocalRunnerBase
 from .run_env import local_env, run_id_for
 from .runner import JobUpdate, LaunchError
 
@@ -82,7 +83,7 @@ class _Job:
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
-class LocalProcessRunner:
+class LocalProcessRunner(LocalRunnerBase):
     """Runs items as local processes; see the module docstring."""
 
     def __init__(
@@ -94,25 +95,15 @@ class LocalProcessRunner:
         log_tail_lines: int = 50,
         venv_cache: Path | None = None,
     ) -> None:
-        # Absolute: each job runs in its own folder, where a relative path would mean another.
-        self.workdir = workdir.resolve()
-        self.server_url = server_url
-        self.api_key = api_key
-        # The machine's GPU indices in NVML order; None: no GPU limit, nothing pinned.
-        self.gpus = list(gpus) if gpus is not None else None
-        self.log_tail_lines = log_tail_lines
+        super().__init__(workdir, server_url, api_key, gpus, log_tail_lines)
         # Code jobs' environments, one per set of requirements, shared by later jobs.
         self.jobs = JobFetcher(
             server_url, api_key, (venv_cache or self.workdir / "venvs").resolve()
         )
         self._jobs: dict[str, _Job] = {}
-        # Item id -> the GPU indices its job holds, also for jobs an earlier agent started.
-        self._pinned: dict[str, tuple[int, ...]] = {}
         self._recover_pins()
-        # Code jobs being prepared, and those of them canceled (or taken away) meanwhile.
+        # Code jobs being prepared (those canceled meanwhile go in `_dropped`).
         self._preparing: set[str] = set()
-        self._dropped: set[str] = set()
-        self._updates: asyncio.Queue[JobUpdate] | None = None
 
     async def start(self, agent_id: str, updates: asyncio.Queue[JobUpdate]) -> None:
         """Remember where updates go."""
@@ -127,21 +118,6 @@ class LocalProcessRunner:
                 continue
             doc = json.loads(job_file.read_text())
             self._pinned[doc["item_id"]] = tuple(int(i) for i in doc.get("gpus") or ())
-
-    def _pin(self, item: QueueItem) -> tuple[int, ...]:
-        """Reserve the item's GPUs; LaunchError naming the field when they are not here."""
-        if self.gpus is None:
-            return ()
-        try:
-            indices = pick_gpus(self.gpus, self._pinned, item.requirements.gpus)
-        except GpuRequestError as exc:
-            raise LaunchError("launch", str(exc)) from None
-        self._pinned[item.id] = indices
-        return indices
-
-    def pinned(self, item_id: str) -> tuple[int, ...]:
-        """The GPU indices the item's job holds (empty when none or unknown)."""
-        return self._pinned.get(item_id, ())
 
     async def recover(self) -> list[str]:
         """Items whose jobs an earlier agent started here and did not see end."""
@@ -313,16 +289,6 @@ class LocalProcessRunner:
                 _signal_group(job.pid, signal.SIGKILL)
         logger.info("canceled", extra={"item": item_id, "pid": job.pid})
 
-    async def forget(self, item_id: str) -> None:
-        """A local process cannot be handed over: another agent runs it anew, so stop ours."""
-        await self.cancel(item_id)
-
-    async def capacity(self) -> Requirements | None:
-        """Free GPUs of this machine; None when it has no GPU limit configured or found."""
-        if self.gpus is None:
-            return None
-        return Requirements(gpus=len(free_gpus(self.gpus, self._pinned)))
-
     async def stop(self) -> None:
         """Stop watching; the processes keep running for the next agent to adopt."""
         for job in list(self._jobs.values()):
@@ -330,10 +296,6 @@ class LocalProcessRunner:
                 job.watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await job.watcher
-
-    def _put(self, update: JobUpdate) -> None:
-        assert self._updates is not None, "start() first"
-        self._updates.put_nowait(update)
 
 
 def _signal_group(pid: int, signum: signal.Signals) -> None:

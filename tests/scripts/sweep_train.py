@@ -1,11 +1,14 @@
 """A sweep's training program: `wandb agent` runs it with the run's parameters.
 
 loss = lr + batch/1000 + 1/(step+1): smaller lr is better at every step, so hyperband has
-clear losers. SWEEP_STEPS and SWEEP_SLEEP set how long a run lasts.
+clear losers. SWEEP_STEPS and SWEEP_SLEEP set how long a run lasts; with SWEEP_HOLD set, a
+run that logged its steps waits until that file exists before it finishes (a test decides
+when, instead of racing a timer).
 """
 
 import os
 import time
+from pathlib import Path
 
 import wandb
 
@@ -19,4 +22,7 @@ print(f"RESULT_START {run.id}", flush=True)
 for step in range(steps):
     run.log({"loss": lr + batch / 1000 + 1 / (step + 1)})
     time.sleep(pause)
+hold = os.environ.get("SWEEP_HOLD")
+while hold and not Path(hold).exists():
+    time.sleep(0.1)
 run.finish()

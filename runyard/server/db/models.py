@@ -259,6 +259,23 @@ class MetricRollup(Base):
     last_line: Mapped[int] = mapped_column(Integer)
 
 
+class MediaLine(Base):
+    """One media value (image, histogram, table...) a history line logged under `key`.
+
+    Filled at ingest so the workspace's media panels read a run's media lines by index
+    instead of scanning its whole history; the value itself stays in the history line.
+    """
+
+    __tablename__ = "media_lines"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The x value: the row's `_step`, or its line number when it has none.
+    step: Mapped[int] = mapped_column(BigInteger)
+
+
 class EventLine(Base):
     """One `wandb-events.jsonl` line (system metrics), kept verbatim."""
 

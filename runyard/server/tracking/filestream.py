@@ -30,6 +30,7 @@ from runyard.server.input_limits import (
     loads_limited,
     unprocessable,
 )
+from runyard.server.tracking.media_index import index_media
 from runyard.server.tracking.metric_points import insert_points
 from runyard.server.tracking.rollups import PointTuple, store_rollups
 from runyard.server.tracking.runs import TrackingError
@@ -245,6 +246,7 @@ def apply_post(session: Session, run: Run, body: FileStreamRequest, max_value_by
                 x = n if step is None else step
                 points += [(key, n, x, value) for key, value in numeric_items(row)]
         insert_points(session, run.id, points)
+        index_media(session, run.id, parsed.history, new_lines)
         store_rollups(session, run.id, points)
         firing.on_metrics(session, run, points)
         run.history_line_count = max(run.history_line_count, parsed.history[-1][0] + 1)

@@ -28,8 +28,9 @@ from sqlalchemy.orm import Session
 from runyard.server.access import Action
 from runyard.server.auth import Principal
 from runyard.server.db.history_segment_models import HistorySegment
-from runyard.server.db.models import HistoryLine, MetricPoint, MetricRollup, Run
+from runyard.server.db.models import HistoryLine, MediaLine, MetricPoint, MetricRollup, Run
 from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.tracking.media_index import copy_media_prefix
 from runyard.server.tracking.rollups import Point, store_rollups
 from runyard.server.tracking.run_reads import RunPath, read_run
 from runyard.server.tracking.runs import find_project, find_run, resolve_entity
@@ -108,7 +109,7 @@ def cut_line(session: Session, source: Run, step: int, field: str) -> int:
 
 
 def copy_history_prefix(session: Session, source_id: int, target_id: int, cut: int) -> None:
-    """Copy history lines `0..cut-1` of one run, with their metric points, to another."""
+    """Copy history lines `0..cut-1` of one run, with their points and media, to another."""
     session.execute(
         insert(HistoryLine).from_select(
             ["run_id", "line_no", "step", "data"],
@@ -129,6 +130,7 @@ def copy_history_prefix(session: Session, source_id: int, target_id: int, cut: i
             ).where(MetricPoint.run_id == source_id, MetricPoint.line_no < cut),
         )
     )
+    copy_media_prefix(session, source_id, target_id, cut)
     _rebuild_rollups(session, target_id)
 
 
@@ -297,7 +299,7 @@ def rewind_run(
     session.flush()
     # Move, not copy, the whole history: only the kept prefix is copied back. Its Parquet
     # export goes along (it is the archive's history now); the run is exported anew.
-    for model in (HistoryLine, MetricPoint, MetricRollup, HistorySegment):
+    for model in (HistoryLine, MetricPoint, MetricRollup, MediaLine, HistorySegment):
         session.execute(
             update(model)
             .where(model.run_id == run.id)

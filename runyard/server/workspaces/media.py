@@ -3,36 +3,30 @@
 The client writes each media value into its history row as a small JSON document, e.g.
 `{"_type": "image-file", "path": "media/images/x_3_ab12.png", "caption": "..."}`, and uploads
 the file itself as one of the run's files; a histogram travels inline (`bins`, `values`).
-`media_entry` turns one such value into what a panel draws; `media_of_runs` reads a run set.
+`media_entry` turns one such value into what a panel draws; `media_of_runs` reads a run set
+through the media index (tracking/media_index.py) filled at ingest.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from runyard.server.auth import Principal
-from runyard.server.db.models import HistoryLine, Run
+from runyard.server.db.models import Run
 from runyard.server.tracking import run_files
 from runyard.server.tracking.access import accessible_project
 from runyard.server.tracking.files import run_file_key
+from runyard.server.tracking.media_index import MEDIA_KINDS, thinned_media_lines
 from runyard.server.tracking.run_reads import RunPath, read_run
 from runyard.server.unit_of_work import UnitOfWork
 
 # `_type` of a logged value -> the panel kind that draws it.
-KINDS = {
-    "image-file": "image",
-    "images/separated": "image",
-    "histogram": "histogram",
-    "table-file": "table",
-    "html-file": "html",
-    "audio-file": "audio",
-    "audio": "audio",
-    "video-file": "video",
-}
+KINDS = MEDIA_KINDS
 MAX_RUNS = 100
 # Steps kept per run and key: a slider over more is no easier to use, and pages stay small.
 MAX_STEPS = 500
@@ -92,35 +86,33 @@ def media_entry(value: object) -> tuple[str, dict[str, Any]] | None:
     return kind, {"files": [path], "captions": _captions(value, 1)}
 
 
-def thin(entries: list[dict[str, Any]], limit: int = MAX_STEPS) -> list[dict[str, Any]]:
-    """At most `limit` entries evenly spread over the steps, always keeping the last one."""
-    if len(entries) <= limit:
-        return entries
-    stride = len(entries) / limit
-    picked = [entries[int(i * stride)] for i in range(limit - 1)]
-    return [*picked, entries[-1]]
-
-
-def media_of_rows(rows: list[tuple[int, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """One run's media by key from its `(step, history row)` pairs: kind and steps in order."""
-    out: dict[str, dict[str, Any]] = {}
-    for step, row in rows:
-        for key, value in row.items():
-            found = media_entry(value)
-            if found is None:
-                continue
-            kind, entry = found
-            slot = out.setdefault(key, {"kind": kind, "steps": []})
-            slot["steps"].append({"step": step, **entry})
-    for slot in out.values():
-        slot["steps"] = thin(slot["steps"])
-    return out
+def media_of_lines(
+    lines: Iterable[tuple[str, str, int, str]],
+) -> dict[str, dict[str, Any]]:
+    """Panels' media from `(run, key, x, history line text)` in line order per run:
+    `{key: {kind, runs: {run: [{step, ...}]}}}`, keys sorted; values that are not media
+    the panels can draw (a broken histogram) are left out."""
+    keys: dict[str, dict[str, Any]] = {}
+    parsed: tuple[str, dict[str, Any]] | None = None
+    for run, key, step, text in lines:
+        # A line holding several media keys comes once per key: parse it once.
+        if parsed is None or parsed[0] != text:
+            row = json.loads(text)
+            parsed = (text, row if isinstance(row, dict) else {})
+        found = media_entry(parsed[1].get(key))
+        if found is None:
+            continue
+        kind, entry = found
+        slot = keys.setdefault(key, {"kind": kind, "runs": {}})
+        slot["runs"].setdefault(run, []).append({"step": step, **entry})
+    return dict(sorted(keys.items()))
 
 
 def media_of_runs(
     uow: UnitOfWork, principal: Principal, entity: str, project: str, run_names: list[str]
 ) -> dict[str, Any]:
-    """The media keys logged by a project's runs: `{key: {kind, runs: {run: [steps]}}}`."""
+    """The media keys logged by a project's runs: `{key: {kind, runs: {run: [steps]}}}`,
+    at most MAX_STEPS steps per run and key, evenly spread and always with the newest."""
     proj = accessible_project(uow.session, principal, entity, project)
     ids = dict(
         uow.session.execute(
@@ -129,24 +121,8 @@ def media_of_runs(
             )
         ).all()
     )
-    per_run: dict[int, list[tuple[int, dict[str, Any]]]] = {rid: [] for rid in ids}
-    if ids:
-        # Only lines that carry a typed value: scalar-only lines never hold media.
-        lines = uow.session.execute(
-            select(HistoryLine.run_id, HistoryLine.line_no, HistoryLine.step, HistoryLine.data)
-            .where(HistoryLine.run_id.in_(ids), HistoryLine.data.like('%"_type"%'))
-            .order_by(HistoryLine.run_id, HistoryLine.line_no)
-        )
-        for run_id, line_no, step, data in lines:
-            row = json.loads(data)
-            if isinstance(row, dict):
-                per_run[run_id].append((step if step is not None else line_no, row))
-    keys: dict[str, dict[str, Any]] = {}
-    for rid, rows in per_run.items():
-        for key, slot in media_of_rows(rows).items():
-            entry = keys.setdefault(key, {"kind": slot["kind"], "runs": {}})
-            entry["runs"][ids[rid]] = slot["steps"]
-    return dict(sorted(keys.items()))
+    picked = thinned_media_lines(uow.session, list(ids), MAX_STEPS)
+    return media_of_lines((ids[rid], key, step, text) for rid, key, step, text in picked)
 
 
 def media_keys_of_summaries(summaries: list[dict[str, Any]]) -> dict[str, str]:
