@@ -27,6 +27,7 @@ from common import server
 from rich.console import Console
 from rich.table import Table
 from seed import seed_project
+from sqlalchemy.exc import OperationalError
 
 
 def disk_bytes(db: Path) -> int:
@@ -53,6 +54,18 @@ class PeakDisk:
         self._thread.join()
 
 
+def project_when_free(database_url: str, tries: int = 5) -> int:
+    """`seed_project`, retried: a freshly started server may hold SQLite's write lock a while."""
+    for attempt in range(tries):
+        try:
+            return seed_project(database_url, "ws")
+        except OperationalError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(5)
+    raise AssertionError("unreachable")
+
+
 def main() -> None:
     """Seed the slice, measure it, print the extrapolation."""
     parser = argparse.ArgumentParser()
@@ -65,7 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     with server("sqlite") as srv:
         db = Path(srv.database_url.removeprefix("sqlite:///"))
-        project_id = seed_project(srv.database_url, "ws")
+        project_id = project_when_free(srv.database_url)
         before = disk_bytes(db)
         peak = PeakDisk(db)
         wall, cpu = time.perf_counter(), time.process_time()
