@@ -252,7 +252,11 @@ def main() -> None:
                     got = load(page, url, screens[name], common)
                     for key in ("first", "common", "screen"):
                         marks[name][key].append(got[key])
-                print(f"round {n + 1}/{args.rounds} done", flush=True)
+                done = ", ".join(
+                    f"{name}: {marks[name]['first'][-1]:,.0f}/{marks[name]['screen'][-1]:,.0f}"
+                    for name, *_ in pages
+                )
+                print(f"round {n + 1}/{args.rounds} (first/screen ms) {done}", flush=True)
             if args.screenshots:
                 args.screenshots.mkdir(parents=True, exist_ok=True)
                 for i, (_, page, _, _) in enumerate(pages):

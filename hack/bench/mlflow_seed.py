@@ -12,7 +12,8 @@ The metric values go one of two ways:
   plain executemany inserts in one transaction per run. Runyard's seed (seed.py) bypasses its
   API in the same way, so both sides are seeded alike.
 - no `--store`: `log_batch` over REST, 1,000 values a call (MLflow's limit): the path a user's
-  client takes, and far slower (at 50 x 20 x 2,000 it was what made the benchmark time out).
+  client takes, one HTTP call and one server transaction per 1,000 values (2,000 calls at
+  bench_ui's default size).
 """
 
 from __future__ import annotations
