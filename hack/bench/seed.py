@@ -14,8 +14,9 @@ from sqlalchemy import Engine, insert, select
 from runyard.server.clock import utcnow
 from runyard.server.db.engine import make_engine, make_session_factory
 from runyard.server.db.models import Entity, HistoryLine, MetricPoint, MetricRollup, Project, Run
-from runyard.server.tracking.filestream import numeric_items
-from runyard.server.tracking.rollups import Point, rollup_rows
+from runyard.server.tracking.metric_points import numeric_items
+from runyard.server.tracking.rollup_writes import rollup_rows
+from runyard.server.tracking.rollups import Point
 
 BATCH = 100_000
 
