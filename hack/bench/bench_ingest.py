@@ -14,8 +14,9 @@ is the server's); "official" rows run the official `wandb` client in as many pro
 values = runs x steps x metrics (the logged metrics; Runyard also stores `_step`,
 `_runtime` and `_timestamp` of each line as points, MLflow keeps step and timestamp beside
 each value). server CPU is the server process's user+system time (MLflow: its process
-tree, `mlflow server` and its uvicorn worker, job execution off); with PostgreSQL the database backends' CPU is shown apart and added in "CPU s / M
-values (+DB)". Wall-clock figures depend on the machine's load; CPU per value far less.
+tree, `mlflow server` and its uvicorn worker, job execution off); with PostgreSQL the
+database backends' CPU is shown apart and added in "CPU s / M values (+DB)". Wall-clock
+figures depend on the machine's load; CPU per value far less.
 MLflow lives in its own virtualenv (`python -m venv /tmp/mlflow && /tmp/mlflow/bin/pip
 install mlflow`); without one its rows are left out, with a note.
 """
