@@ -4,6 +4,7 @@ PostgreSQL, and an MLflow server (SQLite store) given the same workload as the r
 Usage: python hack/bench/bench_ingest.py [--backends sqlite,postgres] [--sim-clients 8,32]
        [--official-clients 8] [--steps 2000] [--metrics 50] [--lines-per-post 100]
        [--mlflow-python /tmp/mlflow/bin/python] [--mlflow-steps 100] [--no-mlflow]
+       [--before DIR]
 
 Each row is a fresh server. "sim" rows post from simulated clients in the official client's
 exact wire format (ingest_poster.py: bodies encoded before the clock starts, so the figure
@@ -125,11 +126,18 @@ def _official_clients(url: str, project: str, runs: int, steps: int, metrics: in
 
 
 def bench_runyard(
-    backend: str, kind: str, clients: int, steps: int, metrics: int, per_post: int
+    backend: str,
+    kind: str,
+    clients: int,
+    steps: int,
+    metrics: int,
+    per_post: int,
+    before: Path | None = None,
 ) -> Result:
-    """One Runyard row: `kind` is "sim" (simulated clients) or "official"."""
+    """One Runyard row: `kind` is "sim" (simulated clients) or "official"; `before`: the
+    checkout of an older revision to run instead of this one."""
     project = f"ingest-{kind}-{clients}"
-    with server(backend) as srv, srv.api() as api:
+    with server(backend, cwd=before) as srv, srv.api() as api:
         poster = RunyardPoster(srv.url, ADMIN_KEY, "admin", project)
         # Warm-up: the first GraphQL request builds the schema; the sim runs exist before.
         names = poster.create_runs(clients if kind == "sim" else 1)
@@ -154,7 +162,7 @@ def bench_runyard(
         stored = sum(r["history_line_count"] for r in runs)
         finished = sum(r["state"] == "finished" for r in runs)
     return Result(
-        "runyard",
+        "runyard" if before is None else "runyard before",
         backend,
         f"{clients} {kind}",
         clients,
@@ -214,31 +222,56 @@ def main() -> None:
     # MLflow ingests about 100x slower: fewer steps keep its rows to minutes.
     parser.add_argument("--mlflow-steps", type=int, default=100)
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a checkout of an older revision (e.g. `git archive REV runyard | tar -x -C DIR`): "
+        "its Runyard rows run first, on the same data",
+    )
     args = parser.parse_args()
     sims = [int(n) for n in args.sim_clients.split(",") if n]
     results: list[Result] = []
+    console = Console(width=220)
+
+    def measured(result: Result) -> None:
+        results.append(result)
+        console.print(" | ".join(result.row()))  # as it comes: a long run keeps its rows
+
+    versions: list[Path | None] = [None] if args.before is None else [args.before, None]
     for backend in [b for b in args.backends.split(",") if b]:
-        for clients in sims:
-            results.append(
-                bench_runyard(
-                    backend, "sim", clients, args.steps, args.metrics, args.lines_per_post
+        for version in versions:
+            for clients in sims:
+                measured(
+                    bench_runyard(
+                        backend,
+                        "sim",
+                        clients,
+                        args.steps,
+                        args.metrics,
+                        args.lines_per_post,
+                        version,
+                    )
                 )
-            )
-        if args.official_clients:
-            results.append(
-                bench_runyard(
-                    backend, "official", args.official_clients, args.steps, args.metrics, 0
+            if args.official_clients:
+                measured(
+                    bench_runyard(
+                        backend,
+                        "official",
+                        args.official_clients,
+                        args.steps,
+                        args.metrics,
+                        0,
+                        version,
+                    )
                 )
-            )
     note = ""
     if args.no_mlflow:
         note = "MLflow rows left out (--no-mlflow)."
     elif not Path(args.mlflow_python).exists():
         note = f"!!! MLflow rows left out: no {args.mlflow_python} (see the module docstring)."
     else:
-        results += [
-            bench_mlflow(args.mlflow_python, n, args.mlflow_steps, args.metrics) for n in sims
-        ]
+        for clients in sims:
+            measured(bench_mlflow(args.mlflow_python, clients, args.mlflow_steps, args.metrics))
     table = Table(title="Ingest: values/s and server CPU per million logged values")
     for column in (
         "system",
@@ -258,7 +291,6 @@ def main() -> None:
         table.add_column(column)
     for result in results:
         table.add_row(*result.row())
-    console = Console(width=220)
     console.print(table)
     if note:
         console.print(note)

@@ -218,11 +218,12 @@ class ServerProcess:
 
 
 @contextmanager
-def server(backend: str) -> Iterator[ServerProcess]:
+def server(backend: str, cwd: Path | None = None) -> Iterator[ServerProcess]:
     """A server process on `backend` with fresh data.
 
     "sqlite" and "postgres" name the database; "redis" is SQLite plus launch queues in
-    Redis under a key prefix of its own.
+    Redis under a key prefix of its own. `cwd`: a checkout whose `runyard` package the
+    server imports instead of the installed one (an older revision, for before/after).
     """
     extra = {}
     if backend == "redis":
@@ -232,7 +233,7 @@ def server(backend: str) -> Iterator[ServerProcess]:
         }
     db_backend = "postgres" if backend == "postgres" else "sqlite"
     with tempfile.TemporaryDirectory(prefix="runyard-bench-") as tmp, database(db_backend) as url:
-        proc = ServerProcess(Path(tmp), url, extra)
+        proc = ServerProcess(Path(tmp), url, extra, cwd=cwd)
         try:
             yield proc
         finally:
