@@ -11,8 +11,10 @@ import json
 import random
 
 import httpx
+from sqlalchemy import insert, select
 
 from conftest import unique_project
+from runyard.server.db.models import MetricPoint, Project, Run
 from runyard.server.tracking.rollups import choose_level, level_width
 from support.server import LiveServer
 
@@ -140,3 +142,25 @@ def test_rollups_merged_over_many_posts_match_every_point(server: LiveServer) ->
             }
         )
     assert got == expected
+
+
+def test_a_point_stored_without_its_line_does_not_break_the_post(server: LiveServer) -> None:
+    # Points are written only with their new lines; should one be in the table already (a
+    # line deleted by hand, say), the post must still store everything, the point once.
+    with server.api() as api:
+        path = _new_run(api)
+        _post(api, path, 0, [json.dumps({"_step": 0, "v": 1.0})])
+        project = path.split("/")[1]
+        with server.state.engine.begin() as conn:
+            run_id = conn.scalar(
+                select(Run.id).join(Project).where(Project.name == project, Run.name == "r1")
+            )
+            conn.execute(
+                insert(MetricPoint),
+                [{"run_id": run_id, "key": "v", "line_no": 1, "step": 1, "value": 9.0}],
+            )
+        lines = [json.dumps({"_step": s, "v": float(s), "w": -float(s)}) for s in (1, 2)]
+        _post(api, path, 1, lines)
+        assert _raw(api, path, "w") == [-1.0, -2.0]
+        # The stray point stays as it was; the line's own value for it is not added twice.
+        assert _raw(api, path, "v") == [1.0, 9.0, 2.0]

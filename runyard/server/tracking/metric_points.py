@@ -8,9 +8,11 @@ SQLite gets plain statements over tuples, PostgreSQL one INSERT over `unnest` of
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from runyard.server.db.dialect import pg_array_literal
@@ -18,6 +20,7 @@ from runyard.server.db.models import HistoryLine, MetricPoint
 from runyard.server.tracking.rollup_writes import Ranges
 from runyard.server.tracking.rollups import LEVELS, PointTuple, level_width
 
+logger = logging.getLogger(__name__)
 # (line number, its `_step` or None, the verbatim line): one history line to store.
 LineTuple = tuple[int, int | None, str]
 # SQLite allows 32,766 parameters a statement: 3 a line, with room to spare.
@@ -138,7 +141,7 @@ def insert_history_lines(session: Session, run_id: int, lines: list[LineTuple]) 
 
 
 def insert_points(session: Session, run_id: int, points: list[PointTuple]) -> None:
-    """Store new metric points (a repeat of a stored one is ignored)."""
+    """Store the metric points of new history lines (a repeat of a stored one is ignored)."""
     if not points:
         return
     connection = session.connection()
@@ -146,12 +149,20 @@ def insert_points(session: Session, run_id: int, points: list[PointTuple]) -> No
     columns = '(run_id, "key", line_no, step, value)'
     run = int(run_id)
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(
+        insert = (
             f"INSERT INTO {table} {columns} SELECT {run}, * FROM unnest("
-            "%s::varchar[], %s::integer[], %s::bigint[], %s::double precision[]) "
-            "ON CONFLICT DO NOTHING",
-            tuple(map(pg_array_literal, zip(*points, strict=True))),
+            "%s::varchar[], %s::integer[], %s::bigint[], %s::double precision[])"
         )
+        arrays = tuple(map(pg_array_literal, zip(*points, strict=True)))
+        # Points come only from lines this transaction inserted, so none can be stored yet:
+        # a plain INSERT, as ON CONFLICT's speculative insertion nearly doubles PostgreSQL's
+        # work per row. Should a point be there anyway, the savepoint keeps the post whole.
+        try:
+            with connection.begin_nested():
+                connection.exec_driver_sql(insert, arrays)
+        except IntegrityError:
+            logger.warning("metric points already stored for new lines", extra={"run": run})
+            connection.exec_driver_sql(insert + " ON CONFLICT DO NOTHING", arrays)
     else:
         connection.exec_driver_sql(
             f"INSERT INTO {table} {columns} VALUES ({run}, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
