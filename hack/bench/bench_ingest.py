@@ -181,6 +181,10 @@ def bench_mlflow(python: str, clients: int, steps: int, metrics: int) -> Result:
     # Its background job runner (seven idle consumer processes) has nothing to do with
     # ingest, and would be counted: off, as a tracking-only deployment runs it.
     os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    # Its default pool (5 + 10 overflow) answers 32 concurrent clients with "QueuePool
+    # limit reached" errors: give it a connection per client, as an operator would.
+    os.environ["MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"] = str(clients)
+    os.environ["MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW"] = "10"
     with tempfile.TemporaryDirectory(prefix="runyard-bench-mlflow-") as tmp:
         proc, url = start_mlflow(python, Path(tmp))
         try:
