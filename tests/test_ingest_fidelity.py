@@ -164,3 +164,26 @@ def test_a_point_stored_without_its_line_does_not_break_the_post(server: LiveSer
         assert _raw(api, path, "w") == [-1.0, -2.0]
         # The stray point stays as it was; the line's own value for it is not added twice.
         assert _raw(api, path, "v") == [1.0, 9.0, 2.0]
+
+
+def test_a_metric_name_with_a_nul_character_is_refused_by_name(server: LiveServer) -> None:
+    # PostgreSQL text cannot hold NUL: such a key is refused the same way on both databases,
+    # while a NUL inside a string value is kept (the line is stored verbatim, escaped).
+    bad = '{"_step": 0, "ok": 1.0, "nested": {"a\\u0000b": 2.0}}'
+    fine = '{"_step": 0, "note": "x\\u0000y", "ok": 1.0}'
+    with server.api() as api:
+        path = _new_run(api)
+        refused = api.post(
+            f"/files/{path}/file_stream",
+            json={"files": {HISTORY: {"offset": 0, "content": [bad]}}},
+        )
+        assert refused.status_code == 422, refused.text
+        assert (
+            "wandb-history.jsonl line 0: the key 'a\\x00b' holds a NUL character (\\u0000), "
+            "which metric names cannot: rename it"
+        ) in refused.json()["detail"]
+        _post(api, path, 0, [fine])
+        assert api.get(f"/api/v1/runs/{path}/history").text == (
+            '{"rows":[' + fine + '],"next_after":null}'
+        )
+        assert _raw(api, path, "ok") == [1.0]

@@ -90,7 +90,29 @@ def _parse_line(name: str, line_no: int, text: str, max_bytes: int) -> dict[str,
     step = value.get("_step")
     if isinstance(step, int) and not isinstance(step, bool):
         check_int_range(step, f"{name} line {line_no}: _step", INT64_MIN, INT64_MAX)
+    # Metric names become text columns, and PostgreSQL text cannot hold NUL: refuse such a
+    # key by name (on both databases alike) instead of failing in the driver. A cheap scan
+    # of the raw text first; the keys are looked at only when it names the character.
+    if "\\u0000" in text:
+        bad = _nul_key(value)
+        if bad is not None:
+            raise unprocessable(
+                f"{name} line {line_no}: the key {bad!r} holds a NUL character (\\u0000), "
+                "which metric names cannot: rename it"
+            )
     return value
+
+
+def _nul_key(row: dict[str, Any]) -> str | None:
+    """The first key (nested ones too) holding a NUL character, or None."""
+    for key, value in row.items():
+        if "\x00" in key:
+            return key
+        if isinstance(value, dict):
+            inner = _nul_key(value)
+            if inner is not None:
+                return inner
+    return None
 
 
 def _check_line_numbers(name: str, offset: int, count: int, shift: int = 0) -> None:
