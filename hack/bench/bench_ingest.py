@@ -205,7 +205,7 @@ def bench_mlflow(python: str, clients: int, steps: int, metrics: int) -> Result:
         clients,
         steps,
         metrics,
-        f"{len(batches) * clients:,} batches",
+        f"{len(batches) * clients:,} batches, {poster.retries:,} retried",
         wall,
         cpu,
         None,

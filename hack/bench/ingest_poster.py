@@ -23,6 +23,7 @@ import httpx
 HISTORY = "wandb-history.jsonl"
 SUMMARY = "wandb-summary.json"
 MLFLOW_BATCH = 1000  # MLflow refuses more metrics in one log-batch call
+MLFLOW_TRIES = 20
 
 
 def _row(step: int, metrics: int) -> dict[str, float | int]:
@@ -131,6 +132,8 @@ class MlflowPoster:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.retries = 0  # log-batch calls MLflow refused and that were sent again
+        self._lock = threading.Lock()
 
     def create_runs(self, clients: int) -> list[str]:
         """One experiment and `clients` runs in it; return the run ids."""
@@ -167,6 +170,22 @@ class MlflowPoster:
             batches.append(batch)
         return batches
 
+    def _log_batch(self, http: httpx.Client, body: bytes) -> None:
+        """One log-batch call, retried as MLflow's own client retries (429 and 5xx, backoff):
+        its SQLite store answers concurrent writers with 503 "database is locked"."""
+        delay = 0.1
+        for _ in range(MLFLOW_TRIES):
+            answer = http.post("/api/2.0/mlflow/runs/log-batch", content=body)
+            if answer.status_code == 200:
+                return
+            if answer.status_code != 429 and answer.status_code < 500:
+                break
+            with self._lock:
+                self.retries += 1
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        raise RuntimeError(f"{answer.status_code}: {answer.text[:500]}")
+
     def post_all(self, run_ids: list[str], batches: list[list[dict[str, object]]]) -> float:
         """Every run logs all batches in order, all runs at once; return the wall seconds."""
         encoded = {
@@ -179,9 +198,7 @@ class MlflowPoster:
                 headers = {"Content-Type": "application/json"}
                 with httpx.Client(base_url=self.url, headers=headers, timeout=600) as http:
                     for body in encoded[run_id]:
-                        answer = http.post("/api/2.0/mlflow/runs/log-batch", content=body)
-                        if answer.status_code != 200:
-                            raise RuntimeError(f"{answer.status_code}: {answer.text[:500]}")
+                        self._log_batch(http, body)
                     finished = {"run_id": run_id, "status": "FINISHED"}
                     http.post("/api/2.0/mlflow/runs/update", json=finished).raise_for_status()
 
