@@ -6,9 +6,9 @@ from runyard.server.db.models import Run
 from runyard.server.tracking.filestream import (
     FileStreamRequest,
     console_shift,
-    numeric_items,
     parse_post,
 )
+from runyard.server.tracking.metric_points import numeric_items
 from runyard.server.tracking.runs import TrackingError, start_attempt
 
 

@@ -11,15 +11,14 @@ from sqlalchemy.orm import Session
 
 from runyard.server.db.engine import make_engine, make_session_factory
 from runyard.server.db.models import Base, Entity, MetricPoint, Project, Run
+from runyard.server.tracking.rollup_writes import rollup_rows, store_rollups
 from runyard.server.tracking.rollups import (
     LEVELS,
     Bucket,
     Point,
     choose_level,
     level_width,
-    rollup_rows,
     sampled_series,
-    store_rollups,
 )
 
 

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -47,6 +48,91 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def tree_pids(pid: int) -> list[int]:
+    """A process and all its descendants (Linux /proc children lists)."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+    return pids
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its live descendants (reaped ones included by the OS)."""
+    total = 0.0
+    for each in tree_pids(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks = os.sysconf("SC_CLK_TCK")
+        # utime + stime, plus cutime + cstime of children that exited and were waited for.
+        total += sum(int(f) for f in fields[11:15]) / ticks
+    return total
+
+
+def tree_peak_rss_mb(pid: int) -> float:
+    """Sum of the peak resident memory of a process and its descendants, in MiB."""
+    return sum(peak_rss_mb(each) for each in tree_pids(pid) if Path(f"/proc/{each}").exists())
+
+
+class BackendCpu:
+    """CPU seconds the PostgreSQL backends of one database use, sampled from /proc.
+
+    Backends come and go with the server's pool; a thread notes each one's CPU time every
+    quarter second, so at most the last quarter second of a closed backend is missed.
+    """
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    def _sample(self, conn: psycopg.Connection[tuple[int]], start: bool = False) -> None:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (self.database,),
+        ).fetchall()
+        for (pid,) in rows:
+            try:
+                seconds = cpu_seconds(pid)
+            except (OSError, IndexError):
+                continue
+            # A backend opened after the start counts from zero.
+            self.first.setdefault(pid, seconds if start else 0.0)
+            self.last[pid] = seconds
+
+    def __enter__(self) -> BackendCpu:
+        conn = psycopg.connect(PG_ADMIN_DSN, autocommit=True)
+        self._sample(conn, start=True)
+
+        def loop() -> None:
+            with conn:
+                while not self._stop:
+                    self._sample(conn)
+                    time.sleep(0.25)
+
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop = True
+        if self._thread is not None:
+            self._thread.join()
+
+    def seconds(self) -> float:
+        """CPU seconds used by the database's backends since entering."""
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
 
 
 @contextmanager
@@ -132,11 +218,12 @@ class ServerProcess:
 
 
 @contextmanager
-def server(backend: str) -> Iterator[ServerProcess]:
+def server(backend: str, cwd: Path | None = None) -> Iterator[ServerProcess]:
     """A server process on `backend` with fresh data.
 
     "sqlite" and "postgres" name the database; "redis" is SQLite plus launch queues in
-    Redis under a key prefix of its own.
+    Redis under a key prefix of its own. `cwd`: a checkout whose `runyard` package the
+    server imports instead of the installed one (an older revision, for before/after).
     """
     extra = {}
     if backend == "redis":
@@ -146,7 +233,7 @@ def server(backend: str) -> Iterator[ServerProcess]:
         }
     db_backend = "postgres" if backend == "postgres" else "sqlite"
     with tempfile.TemporaryDirectory(prefix="runyard-bench-") as tmp, database(db_backend) as url:
-        proc = ServerProcess(Path(tmp), url, extra)
+        proc = ServerProcess(Path(tmp), url, extra, cwd=cwd)
         try:
             yield proc
         finally:

@@ -22,9 +22,10 @@ from runyard.server.db.models import (
     Project,
     Run,
 )
-from runyard.server.tracking.filestream import numeric_items
 from runyard.server.tracking.media_index import index_rows
-from runyard.server.tracking.rollups import Point, rollup_rows
+from runyard.server.tracking.metric_points import numeric_items
+from runyard.server.tracking.rollup_writes import rollup_rows
+from runyard.server.tracking.rollups import Point
 
 BATCH = 100_000
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic_core import from_json
+
 from runyard.server.errors import ErrorCode, ServiceError
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -75,6 +77,27 @@ def loads_limited(text: str | bytes, where: str, limit: int = MAX_JSON_DEPTH) ->
     Raises `json.JSONDecodeError` (or `UnicodeDecodeError` for bytes) for text that is not
     JSON at all, which callers word their own way, and `ServiceError` for the limits.
     """
+    # Ingest parses every history line: pydantic-core's parser is about 4x faster than the
+    # json module and gives the same value wherever both accept the text. Whatever it
+    # refuses (bad JSON, a lone surrogate, a UTF-16 body, too deep, too long an integer)
+    # goes through the json module, so errors read as before.
+    try:
+        value = from_json(text)
+    except ValueError:
+        return _loads_json_module(text, where, limit)
+    # Nesting cannot be deeper than the count of brackets: measure only when it could be.
+    if _openers(text) > limit:
+        check_json_depth(value, where, limit)
+    return value
+
+
+def _openers(text: str | bytes) -> int:
+    if isinstance(text, str):
+        return text.count("{") + text.count("[")
+    return text.count(b"{") + text.count(b"[")
+
+
+def _loads_json_module(text: str | bytes, where: str, limit: int) -> Any:
     try:
         value = json.loads(text)
     except RecursionError as exc:

@@ -9,7 +9,6 @@ bars advance). Everything of one post is validated before anything is written.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 from runyard.server.automations import firing
 from runyard.server.clock import utcnow
 from runyard.server.db.dialect import insert_for
-from runyard.server.db.models import ConsoleLine, EventLine, HistoryLine, Run
+from runyard.server.db.models import ConsoleLine, EventLine, Run
 from runyard.server.input_limits import (
     INT32_MAX,
     INT32_MIN,
@@ -31,8 +30,12 @@ from runyard.server.input_limits import (
     unprocessable,
 )
 from runyard.server.tracking.media_index import index_media
-from runyard.server.tracking.metric_points import insert_points
-from runyard.server.tracking.rollups import PointTuple, store_rollups
+from runyard.server.tracking.metric_points import (
+    insert_history_lines,
+    insert_points,
+    points_and_ranges,
+)
+from runyard.server.tracking.rollup_writes import store_ranges
 from runyard.server.tracking.runs import TrackingError
 
 HISTORY_FILE = "wandb-history.jsonl"
@@ -88,7 +91,29 @@ def _parse_line(name: str, line_no: int, text: str, max_bytes: int) -> dict[str,
     step = value.get("_step")
     if isinstance(step, int) and not isinstance(step, bool):
         check_int_range(step, f"{name} line {line_no}: _step", INT64_MIN, INT64_MAX)
+    # Metric names become text columns, and PostgreSQL text cannot hold NUL: refuse such a
+    # key by name (on both databases alike) instead of failing in the driver. A cheap scan
+    # of the raw text first; the keys are looked at only when it names the character.
+    if "\\u0000" in text:
+        bad = _nul_key(value)
+        if bad is not None:
+            raise unprocessable(
+                f"{name} line {line_no}: the key {bad!r} holds a NUL character (\\u0000), "
+                "which metric names cannot: rename it"
+            )
     return value
+
+
+def _nul_key(row: dict[str, Any]) -> str | None:
+    """The first key (nested ones too) holding a NUL character, or None."""
+    for key, value in row.items():
+        if "\x00" in key:
+            return key
+        if isinstance(value, dict):
+            inner = _nul_key(value)
+            if inner is not None:
+                return inner
+    return None
 
 
 def _check_line_numbers(name: str, offset: int, count: int, shift: int = 0) -> None:
@@ -129,58 +154,9 @@ def parse_post(body: FileStreamRequest, max_value_bytes: int) -> ParsedPost:
     return parsed
 
 
-def numeric_items(row: dict[str, Any], prefix: str = "") -> list[tuple[str, float]]:
-    """`(dotted key, value)` for each finite number of a row, nested dicts flattened."""
-    out: list[tuple[str, float]] = []
-    _collect_numbers(row, prefix, out)
-    return out
-
-
-def _collect_numbers(row: dict[str, Any], prefix: str, out: list[tuple[str, float]]) -> None:
-    # The hot loop of ingest: exact type checks first (what json.loads gives), isinstance
-    # only for the rare subclass; `x - x == 0` is false exactly for inf and nan.
-    for key, value in row.items():
-        kind = type(value)
-        if kind is float:
-            if value - value == 0.0:
-                out.append((prefix + key, value))
-        elif kind is int:
-            number = _as_float(value)
-            if number is not None:
-                out.append((prefix + key, number))
-        elif kind is dict:
-            if not value.get("_type"):
-                _collect_numbers(value, f"{prefix}{key}.", out)
-        elif kind is str or kind is bool or value is None or kind is list:
-            continue
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            number = _as_float(value)
-            if number is not None:
-                out.append((prefix + key, number))
-        elif isinstance(value, dict) and not value.get("_type"):
-            _collect_numbers(value, f"{prefix}{key}.", out)
-
-
-def _as_float(value: float) -> float | None:
-    """The value as a finite float, or None (an integer past the float range is not charted)."""
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
     if rows:
         session.execute(_insert_ignore_stmt(session, model), rows)
-
-
-def _insert_new_lines(session: Session, model: Any, rows: list[dict[str, Any]]) -> set[int]:
-    """Insert rows keyed by line number; return the numbers that were not stored before."""
-    if not rows:
-        return set()
-    stmt = _insert_ignore_stmt(session, model).returning(model.line_no)
-    return set(session.scalars(stmt, rows))
 
 
 def _insert_ignore_stmt(session: Session, model: Any) -> Any:
@@ -230,24 +206,23 @@ def apply_post(session: Session, run: Run, body: FileStreamRequest, max_value_by
         _check_line_numbers(HISTORY_FILE, parsed.history[0][0], len(parsed.history), base)
         parsed.history = [(n + base, row, text) for n, row, text in parsed.history]
     if parsed.history:
-        new_lines = _insert_new_lines(
+        steps = [_step_of(row) for _, row, _ in parsed.history]
+        new_lines = insert_history_lines(
             session,
-            HistoryLine,
-            [
-                {"run_id": run.id, "line_no": n, "step": _step_of(row), "data": text}
-                for n, row, text in parsed.history
-            ],
+            run.id,
+            [(n, step, text) for (n, _, text), step in zip(parsed.history, steps, strict=True)],
         )
         # A retried post re-sends lines already stored: their points are not counted again.
-        points: list[PointTuple] = []
-        for n, row, _ in parsed.history:
-            if n in new_lines:
-                step = _step_of(row)
-                x = n if step is None else step
-                points += [(key, n, x, value) for key, value in numeric_items(row)]
+        points, ranges = points_and_ranges(
+            [
+                (n, step, row)
+                for (n, row, _), step in zip(parsed.history, steps, strict=True)
+                if n in new_lines
+            ]
+        )
         insert_points(session, run.id, points)
         index_media(session, run.id, parsed.history, new_lines)
-        store_rollups(session, run.id, points)
+        store_ranges(session, run.id, ranges)
         firing.on_metrics(session, run, points)
         run.history_line_count = max(run.history_line_count, parsed.history[-1][0] + 1)
     if parsed.events:

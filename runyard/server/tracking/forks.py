@@ -31,7 +31,8 @@ from runyard.server.db.history_segment_models import HistorySegment
 from runyard.server.db.models import HistoryLine, MediaLine, MetricPoint, MetricRollup, Run
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.tracking.media_index import copy_media_prefix
-from runyard.server.tracking.rollups import Point, store_rollups
+from runyard.server.tracking.rollup_writes import store_rollups
+from runyard.server.tracking.rollups import Point
 from runyard.server.tracking.run_reads import RunPath, read_run
 from runyard.server.tracking.runs import find_project, find_run, resolve_entity
 from runyard.server.unit_of_work import UnitOfWork

@@ -6,8 +6,7 @@ new point also updates one row per *level*: level L covers `ROLLUP_BASE ** L` st
 A chart reads the level whose ranges are just finer than its buckets (at most
 `ROLLUP_BASE * N` rows) and merges them. Level 0 is the raw points themselves.
 
-Only points whose history line was inserted for the first time are rolled up, so a
-retried file_stream post never counts a point twice.
+Ingest keeps the rollups (`rollup_writes.py`); this module reads them.
 """
 
 from __future__ import annotations
@@ -15,12 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
-from runyard.server.db.dialect import insert_for
 from runyard.server.db.models import MetricPoint, MetricRollup
 
 ROLLUP_BASE = 16
@@ -56,114 +54,6 @@ def level_width(level: int) -> int:
 
 # (key, line_no, step, value): a `Point` or a plain tuple in the same order (ingest's hot path).
 PointTuple = tuple[str, int, int, float]
-# [x_min, x_max, count, min, max, last, last_line]: one range being aggregated.
-_Acc = list[Any]
-
-
-def _level_one(points: Iterable[PointTuple]) -> dict[tuple[str, int], _Acc]:
-    """Aggregate points into the ranges of the finest level (the only per-point pass)."""
-    width = level_width(LEVELS[0])
-    out: dict[tuple[str, int], _Acc] = {}
-    for key, line, step, value in points:
-        slot = (key, step // width)
-        acc = out.get(slot)
-        if acc is None:
-            out[slot] = [step, step, 1, value, value, value, line]
-            continue
-        acc[2] += 1
-        if step < acc[0]:
-            acc[0] = step
-        if value < acc[3]:
-            acc[3] = value
-        elif value > acc[4]:
-            acc[4] = value
-        if step > acc[1] or (step == acc[1] and line > acc[6]):
-            acc[1], acc[5], acc[6] = step, value, line
-    return out
-
-
-def _coarser(finer: dict[tuple[str, int], _Acc]) -> dict[tuple[str, int], _Acc]:
-    """Merge one level's ranges into the next level's (ROLLUP_BASE of them per range)."""
-    out: dict[tuple[str, int], _Acc] = {}
-    for (key, bucket), (x_lo, x_hi, count, lo, hi, last, line) in finer.items():
-        # floor(floor(s / a) / b) == floor(s / (a * b)): negative steps land right too.
-        slot = (key, bucket // ROLLUP_BASE)
-        acc = out.get(slot)
-        if acc is None:
-            out[slot] = [x_lo, x_hi, count, lo, hi, last, line]
-            continue
-        acc[2] += count
-        if x_lo < acc[0]:
-            acc[0] = x_lo
-        if lo < acc[3]:
-            acc[3] = lo
-        if hi > acc[4]:
-            acc[4] = hi
-        if x_hi > acc[1] or (x_hi == acc[1] and line > acc[6]):
-            acc[1], acc[5], acc[6] = x_hi, last, line
-    return out
-
-
-def rollup_rows(run_id: int, points: Iterable[PointTuple]) -> list[dict[str, Any]]:
-    """Aggregate points into one row per (key, level, bucket): what ingest adds."""
-    level = _level_one(points)
-    rows: list[dict[str, Any]] = []
-    for number in LEVELS:
-        if number != LEVELS[0]:
-            level = _coarser(level)
-        rows += [
-            {
-                "run_id": run_id,
-                "key": key,
-                "level": number,
-                "bucket": bucket,
-                "x_min": x_lo,
-                "x_max": x_hi,
-                "count": count,
-                "min": lo,
-                "max": hi,
-                "last": last,
-                "last_line": line,
-            }
-            for (key, bucket), (x_lo, x_hi, count, lo, hi, last, line) in level.items()
-        ]
-    return rows
-
-
-def store_rollups(session: Session, run_id: int, points: Iterable[PointTuple]) -> None:
-    """Merge new points into the stored rollups: one executemany upsert for all levels."""
-    rows = rollup_rows(run_id, points)
-    if rows:
-        session.connection().execute(_rollup_upsert(session), rows)
-
-
-def _rollup_upsert(session: Session) -> Any:
-    """The rollup upsert of the session's dialect, built once (building it costs per post)."""
-    dialect = session.get_bind().dialect.name
-    stmt = _UPSERTS.get(dialect)
-    if stmt is not None:
-        return stmt
-    stmt = insert_for(session, MetricRollup.__table__)
-    new, old = stmt.excluded, MetricRollup.__table__.c
-    # Every SET expression sees the old row, on PostgreSQL and SQLite alike.
-    newer = or_(new.x_max > old.x_max, and_(new.x_max == old.x_max, new.last_line > old.last_line))
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["run_id", "key", "level", "bucket"],
-        set_={
-            "count": old.count + new.count,
-            "x_min": case((new.x_min < old.x_min, new.x_min), else_=old.x_min),
-            "min": case((new.min < old.min, new.min), else_=old.min),
-            "max": case((new.max > old.max, new.max), else_=old.max),
-            "x_max": case((newer, new.x_max), else_=old.x_max),
-            "last": case((newer, new.last), else_=old.last),
-            "last_line": case((newer, new.last_line), else_=old.last_line),
-        },
-    )
-    _UPSERTS[dialect] = stmt
-    return stmt
-
-
-_UPSERTS: dict[str, Any] = {}
 
 
 def choose_level(lo: int, hi: int, buckets: int, coarse: bool = False) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from runyard.server.db.models import EventLine
-from runyard.server.tracking.filestream import numeric_items
+from runyard.server.tracking.metric_points import numeric_items
 from runyard.server.tracking.rollups import Bucket
 
 PREFIX = "system."
