@@ -74,7 +74,7 @@ test-replicas: install
 
 ## Object storage round trips with the official client against SeaweedFS (~2 min).
 test-s3: install
-	$(PY) -m pytest -m s3 $(PYTEST_ARGS) tests/test_s3_storage.py
+	$(PY) -m pytest -m s3 -p no:cacheprovider $(PYTEST_ARGS) tests/
 
 ## The long official-client round trips (registry, artifacts, sweeps), in parallel like `make test`.
 test-e2e: install web chromium
