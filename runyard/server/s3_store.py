@@ -287,10 +287,14 @@ class S3Store:
         self._request("PUT", self._key(key), content=data, headers=headers)
         return StoredObject(len(data), md5.hexdigest())
 
-    def open_chunks(self, key: str) -> Iterator[bytes]:
-        """Yield the object's bytes in chunks; FileNotFoundError if absent."""
+    def open_chunks(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Yield the object's bytes `start..end` (inclusive) in chunks; FileNotFoundError if
+        absent. A part is one ranged GET, so the bucket sends only those bytes."""
         url = self._sign("GET", self._key(key))
-        with self._http.stream("GET", url) as response:
+        headers = {}
+        if start or end is not None:
+            headers["Range"] = f"bytes={start}-{'' if end is None else end}"
+        with self._http.stream("GET", url, headers=headers) as response:
             if response.status_code == 404:
                 raise FileNotFoundError(key)
             if response.status_code >= 300:
@@ -301,6 +305,11 @@ class S3Store:
     def exists(self, key: str) -> bool:
         """Tell whether `key` is stored (a HEAD)."""
         return self.stat(key) is not None
+
+    def size(self, key: str) -> int | None:
+        """The object's size (a HEAD), or None if it is not stored."""
+        stored = self.stat(key)
+        return None if stored is None else stored.size
 
     def stat(self, key: str) -> StoredObject | None:
         """Size and MD5 (from the ETag; "" for multipart objects) of `key`, or None."""

@@ -23,8 +23,13 @@ class ObjectStore(Protocol):
         """Store small server-made bytes (e.g. an assembled manifest) under `key` atomically."""
         ...
 
-    def open_chunks(self, key: str) -> Iterator[bytes]:
-        """Yield the stored bytes in chunks; raise FileNotFoundError if absent."""
+    def open_chunks(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Yield bytes `start..end` (inclusive; `None`: to the end) of `key` in chunks;
+        raise FileNotFoundError if absent."""
+        ...
+
+    def size(self, key: str) -> int | None:
+        """The stored size of `key` in bytes, or None if it is not stored."""
         ...
 
     def exists(self, key: str) -> bool:
@@ -114,11 +119,25 @@ class FilesystemStore:
             raise
         return StoredObject(len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
 
-    def open_chunks(self, key: str) -> Iterator[bytes]:
-        """Yield the file's bytes in 64 KiB chunks."""
+    def open_chunks(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Yield the file's bytes `start..end` (inclusive) in 64 KiB chunks."""
         with self._path(key).open("rb") as handle:
-            while chunk := handle.read(65536):
+            handle.seek(start)
+            left = None if end is None else end + 1 - start
+            while left is None or left > 0:
+                chunk = handle.read(65536 if left is None else min(65536, left))
+                if not chunk:
+                    return
+                if left is not None:
+                    left -= len(chunk)
                 yield chunk
+
+    def size(self, key: str) -> int | None:
+        """The file's size, or None if it is not there."""
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            return None
 
     def exists(self, key: str) -> bool:
         """Tell whether the file exists."""

@@ -44,7 +44,6 @@ def download(
 ) -> StreamingResponse:
     """Stream the object under `key` (or the one `Range` asked for) if the URL's signature
     allows it."""
-    uow = UnitOfWork(get_state(request))
     if (asked := request.headers.get("range")) is not None:
         # The unit only looks up the size; the part streams from the store after it closes.
         with UnitOfWork(get_state(request)) as sized:
@@ -58,7 +57,7 @@ def download(
         return StreamingResponse(
             part, status_code=206, media_type="application/octet-stream", headers=headers
         )
-    chunks = uploads.open_download(uow, key, expires, sig)
+    chunks = uploads.open_download(UnitOfWork(get_state(request)), key, expires, sig)
     return StreamingResponse(chunks, media_type="application/octet-stream", headers=_cors(request))
 
 
@@ -68,6 +67,6 @@ def download_size(
 ) -> Response:
     """The size of the object a signed GET URL names (Parquet readers ask before ranges)."""
     with UnitOfWork(get_state(request)) as uow:
-        size = downloads.signed_size(uow, key, expires, sig)
+        size = uploads.download_size(uow, key, expires, sig)
     headers = {**_cors(request), "content-length": str(size), "accept-ranges": "bytes"}
     return Response(media_type="application/octet-stream", headers=headers)

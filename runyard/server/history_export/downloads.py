@@ -7,12 +7,9 @@ GETs of `Range: bytes=a-b` (the footer first, then the column chunks it wants).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
-from runyard.server.db.history_segment_models import HistorySegment
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.tracking import uploads
 from runyard.server.unit_of_work import UnitOfWork
@@ -61,33 +58,9 @@ def parse_range(header: str, size: int) -> ByteRange:
     return ByteRange(start, end, size)
 
 
-def slice_chunks(chunks: Iterable[bytes], wanted: ByteRange) -> Iterator[bytes]:
-    """The part of a chunk stream inside `wanted` (stores stream objects from the start)."""
-    offset = 0
-    for chunk in chunks:
-        chunk_end = offset + len(chunk)
-        if chunk_end > wanted.start:
-            yield chunk[max(0, wanted.start - offset) : wanted.end + 1 - offset]
-        offset = chunk_end
-        if offset > wanted.end:
-            return
-
-
-def signed_size(uow: UnitOfWork, key: str, expires: str | None, sig: str | None) -> int:
-    """The size of the object a signed GET URL names (a history export's from its row)."""
-    chunks = uploads.open_download(uow, key, expires, sig)  # checks the signature
-    size = uow.session.scalar(select(HistorySegment.size).where(HistorySegment.object_key == key))
-    if size is not None:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-        return int(size)
-    return sum(len(chunk) for chunk in chunks)
-
-
 def open_range(
     uow: UnitOfWork, key: str, expires: str | None, sig: str | None, header: str
 ) -> tuple[ByteRange, Iterator[bytes]]:
-    """The bytes of one `Range` of a signed GET URL's object."""
-    wanted = parse_range(header, signed_size(uow, key, expires, sig))
-    return wanted, slice_chunks(uploads.open_download(uow, key, expires, sig), wanted)
+    """The bytes of one `Range` of a signed GET URL's object (the store reads only those)."""
+    wanted = parse_range(header, uploads.download_size(uow, key, expires, sig))
+    return wanted, uploads.open_download(uow, key, expires, sig, wanted.start, wanted.end)

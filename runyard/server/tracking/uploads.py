@@ -85,13 +85,32 @@ async def store_upload(
 
 
 def open_download(
-    uow: UnitOfWork, key: str, expires: str | None, sig: str | None
+    uow: UnitOfWork,
+    key: str,
+    expires: str | None,
+    sig: str | None,
+    start: int = 0,
+    end: int | None = None,
 ) -> Iterator[bytes]:
-    """The bytes stored under `key`, in chunks, if the URL's signature allows it."""
+    """Bytes `start..end` (inclusive; `None`: to the end) stored under `key`, in chunks, if
+    the URL's signature allows it."""
     _verify(uow, "GET", key, expires, sig)
     console_run = run_files.console_file_run_id(key)
     if console_run is not None:
-        return iter([run_files.console_download(uow, console_run)])
+        whole = run_files.console_download(uow, console_run)
+        return iter([whole[start : None if end is None else end + 1]])
     if not uow.objects.exists(key):
         raise ServiceError(ErrorCode.NOT_FOUND, f"no object stored at {key!r}")
-    return uow.objects.open_chunks(key)
+    return uow.objects.open_chunks(key, start, end)
+
+
+def download_size(uow: UnitOfWork, key: str, expires: str | None, sig: str | None) -> int:
+    """The size of the object a signed GET URL names, without reading it."""
+    _verify(uow, "GET", key, expires, sig)
+    console_run = run_files.console_file_run_id(key)
+    if console_run is not None:
+        return len(run_files.console_download(uow, console_run))
+    size = uow.objects.size(key)
+    if size is None:
+        raise ServiceError(ErrorCode.NOT_FOUND, f"no object stored at {key!r}")
+    return size
