@@ -14,7 +14,8 @@ import httpx
 from sqlalchemy import insert, select
 
 from conftest import unique_project
-from runyard.server.db.models import MetricPoint, Project, Run
+from runyard.server.db.models import MetricChunk, Project, Run
+from runyard.server.tracking.metric_chunks import pack
 from runyard.server.tracking.rollups import choose_level, level_width
 from support.server import LiveServer
 
@@ -144,9 +145,9 @@ def test_rollups_merged_over_many_posts_match_every_point(server: LiveServer) ->
     assert got == expected
 
 
-def test_a_point_stored_without_its_line_does_not_break_the_post(server: LiveServer) -> None:
-    # Points are written only with their new lines; should one be in the table already (a
-    # line deleted by hand, say), the post must still store everything, the point once.
+def test_a_value_stored_without_its_line_does_not_break_the_post(server: LiveServer) -> None:
+    # Values are written only with their new lines; should one be stored already (a line
+    # deleted by hand, say), the post must still store everything, that value once.
     with server.api() as api:
         path = _new_run(api)
         _post(api, path, 0, [json.dumps({"_step": 0, "v": 1.0})])
@@ -155,9 +156,10 @@ def test_a_point_stored_without_its_line_does_not_break_the_post(server: LiveSer
             run_id = conn.scalar(
                 select(Run.id).join(Project).where(Project.name == project, Run.name == "r1")
             )
+            stray = {"key": "v", "first_line": 1, "last_line": 1, "min_step": 1, "max_step": 1}
             conn.execute(
-                insert(MetricPoint),
-                [{"run_id": run_id, "key": "v", "line_no": 1, "step": 1, "value": 9.0}],
+                insert(MetricChunk),
+                [{"run_id": run_id, **stray, "count": 1, "data": pack([1], [1], [9.0])}],
             )
         lines = [json.dumps({"_step": s, "v": float(s), "w": -float(s)}) for s in (1, 2)]
         _post(api, path, 1, lines)

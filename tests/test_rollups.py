@@ -6,11 +6,11 @@ import random
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from runyard.server.db.engine import make_engine, make_session_factory
-from runyard.server.db.models import Base, Entity, MetricPoint, Project, Run
+from runyard.server.db.models import Base, Entity, Project, Run
+from runyard.server.tracking.metric_chunks import chunk_rows, gaps, store_chunks
 from runyard.server.tracking.rollup_writes import rollup_rows, store_rollups
 from runyard.server.tracking.rollups import (
     LEVELS,
@@ -20,6 +20,21 @@ from runyard.server.tracking.rollups import (
     level_width,
     sampled_series,
 )
+
+
+def store_points(session: Session, points: list[Point], post: int = 100) -> None:
+    """Store points of run 1 as ingest does: one chunk per metric and post of `post` lines."""
+    lines = sorted({p.line_no for p in points})
+    post_of = {line: i // post for i, line in enumerate(lines)}
+    posts: dict[int, dict[str, tuple[list[int], list[int], list[float]]]] = {}
+    for p in sorted(points, key=lambda p: p.line_no):
+        column = posts.setdefault(post_of[p.line_no], {}).setdefault(p.key, ([], [], []))
+        column[0].append(p.line_no)
+        column[1].append(p.step)
+        column[2].append(p.value)
+    for index, columns in posts.items():
+        in_post = lines[index * post : (index + 1) * post]
+        store_chunks(session, 1, chunk_rows(columns, gaps(in_post)))
 
 
 def brute_force(points: list[Point], buckets: int, coarse: bool = False) -> list[Bucket]:
@@ -73,7 +88,7 @@ def test_rollups_match_brute_force(session: Session, steps: int, buckets: int, s
     chunks = [points[i : i + 997] for i in range(0, steps, 997)]
     rng.shuffle(chunks)
     for chunk in chunks:
-        session.execute(insert(MetricPoint), [{"run_id": 1, **p._asdict()} for p in chunk])
+        store_points(session, chunk)
         store_rollups(session, 1, chunk)
     got = sampled_series(session, 1, "m", buckets)
     assert got == brute_force(points, buckets)
@@ -86,7 +101,7 @@ def test_rollups_match_brute_force(session: Session, steps: int, buckets: int, s
 def test_repeated_steps_keep_the_latest_line_as_last(session: Session) -> None:
     # A resumed run can log the same step again: the later line wins.
     points = [Point("m", 0, 10, 1.0), Point("m", 1, 10, 2.0), Point("m", 2, 9, 5.0)]
-    session.execute(insert(MetricPoint), [{"run_id": 1, **p._asdict()} for p in points])
+    store_points(session, points)
     store_rollups(session, 1, points[:1])
     store_rollups(session, 1, points[1:])
     assert sampled_series(session, 1, "m", 1) == [
@@ -136,7 +151,7 @@ def test_a_window_reads_finer_buckets_of_just_those_steps(
     # A zoomed chart asks for the same number of buckets over a narrower range of steps.
     rng = random.Random(7)
     points = [Point("m", n, n * 2, rng.uniform(-1, 1)) for n in range(20_000)]
-    session.execute(insert(MetricPoint), [{"run_id": 1, **p._asdict()} for p in points])
+    store_points(session, points)
     store_rollups(session, 1, points)
     lo = -(10**9) if step_min is None else step_min
     hi = 10**9 if step_max is None else step_max
@@ -153,7 +168,7 @@ def test_a_window_reads_finer_buckets_of_just_those_steps(
 
 def test_a_window_outside_the_data_is_empty(session: Session) -> None:
     points = [Point("m", n, n, float(n)) for n in range(100)]
-    session.execute(insert(MetricPoint), [{"run_id": 1, **p._asdict()} for p in points])
+    store_points(session, points)
     store_rollups(session, 1, points)
     assert sampled_series(session, 1, "m", 10, 500, 600) == []
 

@@ -17,17 +17,20 @@ from runyard.server.db.models import (
     Entity,
     HistoryLine,
     MediaLine,
-    MetricPoint,
+    MetricChunk,
     MetricRollup,
     Project,
     Run,
 )
 from runyard.server.tracking.media_index import index_rows
-from runyard.server.tracking.metric_points import numeric_items
+from runyard.server.tracking.metric_chunks import chunk_rows
+from runyard.server.tracking.metric_points import columns_and_ranges, numeric_items
 from runyard.server.tracking.rollup_writes import rollup_rows
 from runyard.server.tracking.rollups import Point
 
 BATCH = 100_000
+# History lines per simulated file_stream post: one metric chunk per metric and post.
+POST_LINES = 1000
 
 
 def seed_project(database_url: str, project: str) -> int:
@@ -51,17 +54,17 @@ def _chunks(rows: Iterable[dict[str, Any]], size: int = BATCH) -> Iterator[list[
 def seed_history(engine: Engine, run_id: int, rows: list[dict[str, Any]]) -> None:
     """Store history rows (line n = rows[n]) as file_stream ingestion does, in bulk.
 
-    The same three tables ingest writes: verbatim history lines, one metric point per
-    numeric value (`numeric_items`, as ingest flattens a row) and the server's own
-    `rollup_rows` aggregates. Fresh rows only, so plain executemany inserts (no upserts),
-    one transaction per run.
+    The same tables ingest writes: verbatim history lines, each metric's values packed per
+    "post" of POST_LINES lines (`metric_chunks`, as ingest flattens a row) and the server's
+    own `rollup_rows` aggregates. Fresh rows only, so plain executemany inserts (no
+    upserts), one transaction per run.
     """
     points = [
         Point(key, n, row["_step"], value)
         for n, row in enumerate(rows)
         for key, value in numeric_items(row)
     ]
-    points.sort(key=lambda p: (p.key, p.line_no))  # primary-key order: fastest B-tree inserts
+    chunk_columns = ("key", "first_line", "last_line", "min_step", "max_step", "count", "data")
     with engine.begin() as conn:
         lines = (
             {"run_id": run_id, "line_no": n, "step": row["_step"], "data": json.dumps(row)}
@@ -74,8 +77,21 @@ def seed_history(engine: Engine, run_id: int, rows: list[dict[str, Any]]) -> Non
             media = index_rows(run_id, texts, range(len(rows)))
             if media:
                 conn.execute(insert(MediaLine), media)
-        for chunk in _chunks({"run_id": run_id, **p._asdict()} for p in points):
-            conn.execute(insert(MetricPoint), chunk)
+        for start in range(0, len(rows), BATCH):
+            packed = []
+            for post in range(start, min(start + BATCH, len(rows)), POST_LINES):
+                block = [
+                    (n, rows[n]["_step"], rows[n])
+                    for n in range(post, post + POST_LINES)
+                    if n < len(rows)
+                ]
+                columns, _ = columns_and_ranges(block)
+                packed += [
+                    {"run_id": run_id, **dict(zip(chunk_columns, row, strict=True))}
+                    for row in chunk_rows(columns)
+                ]
+            if packed:
+                conn.execute(insert(MetricChunk), packed)
         for chunk in _chunks(rollup_rows(run_id, points)):
             conn.execute(insert(MetricRollup), chunk)
 

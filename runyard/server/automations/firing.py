@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -28,23 +27,15 @@ from runyard.server.automations.filters import (
     state_fires,
 )
 from runyard.server.db.automation_models import Automation, Integration
-from runyard.server.db.models import Artifact, ArtifactCollection, MetricPoint, Project, Run
+from runyard.server.db.models import Artifact, ArtifactCollection, Project, Run
 from runyard.server.events.outbox import Target, write_event
+from runyard.server.tracking import metric_chunks
 from runyard.server.tracking.ids import encode_id
 from runyard.server.unit_of_work import ACTOR_KEY
 
 logger = logging.getLogger(__name__)
 
 ACTOR = ACTOR_KEY
-
-
-@dataclass(frozen=True)
-class MetricValue:
-    """A new value of a run's metric (file_stream ingest), in line order."""
-
-    key: str
-    line_no: int
-    value: float
 
 
 @lru_cache(maxsize=1024)
@@ -269,32 +260,18 @@ def on_run_state(session: Session, run: Run, before: str | None) -> int:
     return _emit(session, "RUN_STATE", run.project, variables, matched)
 
 
-def _earlier_values(session: Session, run: Run, key: str, before_line: int, n: int) -> list[float]:
-    rows = session.scalars(
-        select(MetricPoint.value)
-        .where(
-            MetricPoint.run_id == run.id,
-            MetricPoint.key == key,
-            MetricPoint.line_no < before_line,
-        )
-        .order_by(MetricPoint.line_no.desc())
-        .limit(n)
-    ).all()
-    return list(reversed(rows))
-
-
 def on_metrics(
-    session: Session, run: Run, new_points: Sequence[tuple[str, int, int, float]]
+    session: Session,
+    run: Run,
+    new_values: Mapping[str, tuple[Sequence[int], Sequence[int], Sequence[float]]],
 ) -> int:
-    """New history values `(key, line_no, step, value)` of a run: fire metric automations
-    whose condition became true."""
-    if not new_points:
+    """New history values of a run, per metric `(line numbers, steps, values)` in line order:
+    fire metric automations whose condition became true."""
+    if not new_values:
         return 0
     automations = _run_automations(session, METRIC_EVENTS, run)
     if not automations:
         return 0
-    # Built only here: most runs have no metric automation, and ingest sends every value.
-    points = [MetricValue(key, line_no, value) for key, line_no, _, value in new_points]
     facts = run_facts(run)
     author = _run_author(session, run)
     written = 0
@@ -303,13 +280,14 @@ def on_metrics(
         name = spec.metric_name if spec is not None else None
         if spec is None or name is None or not mongo_matches(spec.run, facts):
             continue
-        new = sorted((p for p in points if p.key == name), key=lambda p: p.line_no)
-        if not new:
+        column = new_values.get(name)
+        if not column or not column[0]:
             continue
-        before = _earlier_values(session, run, name, new[0].line_no, spec.window)
-        for index in metric_fires(spec, before, [p.value for p in new]):
+        lines, _, values = column
+        before = metric_chunks.values_before_line(session, run.id, name, lines[0], spec.window)
+        for index in metric_fires(spec, before, list(values)):
             variables = run_variables(automation.event_type, run, author)
-            variables |= {"metric_name": name, "metric_value": new[index].value}
+            variables |= {"metric_name": name, "metric_value": values[index]}
             written += _emit(session, automation.event_type, run.project, variables, [automation])
     return written
 
@@ -318,15 +296,6 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
-
-
-def _has_history(session: Session, run: Run, key: str) -> bool:
-    point = session.scalar(
-        select(MetricPoint.line_no)
-        .where(MetricPoint.run_id == run.id, MetricPoint.key == key)
-        .limit(1)
-    )
-    return point is not None
 
 
 def on_summary(
@@ -364,7 +333,7 @@ def on_summary(
         name = spec.metric_name if spec is not None else None
         if spec is None or name not in changed or not mongo_matches(spec.run, facts):
             continue
-        if _has_history(session, run, name):
+        if metric_chunks.has_values(session, run.id, name):
             continue  # a logged metric: its history lines decide (on_metrics)
         old, new = changed[name]
         if metric_fires(spec, [] if old is None else [old], [new]):

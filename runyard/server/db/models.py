@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -224,18 +225,27 @@ class HistoryLine(Base):
     data: Mapped[str] = mapped_column(Text)
 
 
-class MetricPoint(Base):
-    """One numeric value of one history line, for sampled (bucketed) charts."""
+class MetricChunk(Base):
+    """One metric's values on a run of consecutive new history lines (one post), packed.
 
-    __tablename__ = "metric_points"
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    Ingest writes a row per metric and post instead of a row per value (see
+    tracking/metric_chunks.py for the layout of `data`). The line ranges of one metric's
+    chunks never overlap, so ordering by `first_line` orders every value by line.
+    """
+
+    __tablename__ = "metric_chunks"
+    # Zoom windows and sweeps look a metric's chunks up by step range (migration 0023).
+    __table_args__ = (Index("ix_metric_chunks_steps", "run_id", "key", "min_step", "max_step"),)
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(256), primary_key=True)
-    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # The x value: the row's `_step`, or its line number when it has none.
-    step: Mapped[int] = mapped_column(BigInteger)
-    value: Mapped[float] = mapped_column(Float)
+    first_line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_line: Mapped[int] = mapped_column(Integer)
+    # The x values' range: a line's `_step`, or its line number when it has none.
+    min_step: Mapped[int] = mapped_column(BigInteger)
+    max_step: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class MetricRollup(Base):

@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from runyard.server.access import Action, require
 from runyard.server.auth import Principal
-from runyard.server.db.models import MetricPoint, Run
+from runyard.server.db.models import Run
 from runyard.server.db.sweep_models import Sweep, SweepAgent, SweepTrial
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.sweeps import engine, states
 from runyard.server.sweeps.service import get_sweep
+from runyard.server.tracking import metric_chunks
 from runyard.server.tracking.ids import decode_id
 from runyard.server.unit_of_work import UnitOfWork
 
@@ -332,13 +333,9 @@ def early_terminate(
     by_name = {r.run_name: r for r in recs}
     run_ids = {runs[t.run_name].id: t.run_name for t in trials if t.run_name in runs}
     if run_ids:
-        points = uow.session.execute(
-            select(MetricPoint.run_id, MetricPoint.value)
-            .where(MetricPoint.run_id.in_(list(run_ids)), MetricPoint.key == name)
-            .order_by(MetricPoint.run_id, MetricPoint.step)
-        )
-        for run_id, value in points:
-            by_name[run_ids[run_id]].history.append(float(value))
+        values = metric_chunks.values_by_step(uow.session, run_ids, name)
+        for run_id, run_values in values.items():
+            by_name[run_ids[run_id]].history.extend(run_values)
     stop = engine.runs_to_stop(engine.parse_config(sweep.config), recs)
     now = uow.now()
     for trial in running:

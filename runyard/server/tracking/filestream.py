@@ -30,11 +30,8 @@ from runyard.server.input_limits import (
     unprocessable,
 )
 from runyard.server.tracking.media_index import index_media
-from runyard.server.tracking.metric_points import (
-    insert_history_lines,
-    insert_points,
-    points_and_ranges,
-)
+from runyard.server.tracking.metric_chunks import chunk_rows, gaps, store_chunks
+from runyard.server.tracking.metric_points import columns_and_ranges, insert_history_lines
 from runyard.server.tracking.rollup_writes import store_ranges
 from runyard.server.tracking.runs import TrackingError
 
@@ -212,18 +209,19 @@ def apply_post(session: Session, run: Run, body: FileStreamRequest, max_value_by
             run.id,
             [(n, step, text) for (n, _, text), step in zip(parsed.history, steps, strict=True)],
         )
-        # A retried post re-sends lines already stored: their points are not counted again.
-        points, ranges = points_and_ranges(
-            [
-                (n, step, row)
-                for (n, row, _), step in zip(parsed.history, steps, strict=True)
-                if n in new_lines
-            ]
-        )
-        insert_points(session, run.id, points)
+        # A retried post re-sends lines already stored: their values are not counted again.
+        fresh = [
+            (n, step, row)
+            for (n, row, _), step in zip(parsed.history, steps, strict=True)
+            if n in new_lines
+        ]
+        columns, ranges = columns_and_ranges(fresh)
+        # A chunk holds consecutive lines: a retry that overlaps stored lines leaves holes.
+        chunks = chunk_rows(columns, gaps([n for n, _, _ in fresh]))
+        store_chunks(session, run.id, chunks)
         index_media(session, run.id, parsed.history, new_lines)
         store_ranges(session, run.id, ranges)
-        firing.on_metrics(session, run, points)
+        firing.on_metrics(session, run, columns)
         run.history_line_count = max(run.history_line_count, parsed.history[-1][0] + 1)
     if parsed.events:
         _insert_ignore(

@@ -28,18 +28,16 @@ from sqlalchemy.orm import Session
 from runyard.server.access import Action
 from runyard.server.auth import Principal
 from runyard.server.db.history_segment_models import HistorySegment
-from runyard.server.db.models import HistoryLine, MediaLine, MetricPoint, MetricRollup, Run
+from runyard.server.db.models import HistoryLine, MediaLine, MetricChunk, MetricRollup, Run
 from runyard.server.errors import ErrorCode, ServiceError
+from runyard.server.tracking import metric_chunks
 from runyard.server.tracking.media_index import copy_media_prefix
 from runyard.server.tracking.rollup_writes import store_rollups
-from runyard.server.tracking.rollups import Point
 from runyard.server.tracking.run_reads import RunPath, read_run
 from runyard.server.tracking.runs import find_project, find_run, resolve_entity
 from runyard.server.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
-
-ROLLUP_CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -119,44 +117,15 @@ def copy_history_prefix(session: Session, source_id: int, target_id: int, cut: i
             ).where(HistoryLine.run_id == source_id, HistoryLine.line_no < cut),
         )
     )
-    session.execute(
-        insert(MetricPoint).from_select(
-            ["run_id", "key", "line_no", "step", "value"],
-            select(
-                literal(target_id),
-                MetricPoint.key,
-                MetricPoint.line_no,
-                MetricPoint.step,
-                MetricPoint.value,
-            ).where(MetricPoint.run_id == source_id, MetricPoint.line_no < cut),
-        )
-    )
+    metric_chunks.copy_prefix(session, source_id, target_id, cut)
     copy_media_prefix(session, source_id, target_id, cut)
     _rebuild_rollups(session, target_id)
 
 
 def _rebuild_rollups(session: Session, run_id: int) -> None:
-    """Roll up a run's metric points afresh (after its points were copied in)."""
-    after = -1
-    while True:
-        rows = session.execute(
-            select(MetricPoint.key, MetricPoint.line_no, MetricPoint.step, MetricPoint.value)
-            .where(MetricPoint.run_id == run_id, MetricPoint.line_no > after)
-            .order_by(MetricPoint.line_no)
-            .limit(ROLLUP_CHUNK)
-        ).all()
-        if not rows:
-            return
-        # Finish the last line of the chunk, so a line's points never straddle two reads.
-        last = rows[-1].line_no
-        rest = session.execute(
-            select(MetricPoint.key, MetricPoint.line_no, MetricPoint.step, MetricPoint.value).where(
-                MetricPoint.run_id == run_id, MetricPoint.line_no == last
-            )
-        ).all()
-        points = {(r.key, r.line_no): Point(*r) for r in [*rows, *rest]}
-        store_rollups(session, run_id, points.values())
-        after = last
+    """Roll up a run's metric values afresh (after its chunks were copied in)."""
+    for points in metric_chunks.run_points(session, run_id):
+        store_rollups(session, run_id, points)
 
 
 def apply_fork(session: Session, run: Run, internals: dict[str, Any]) -> None:
@@ -300,7 +269,7 @@ def rewind_run(
     session.flush()
     # Move, not copy, the whole history: only the kept prefix is copied back. Its Parquet
     # export goes along (it is the archive's history now); the run is exported anew.
-    for model in (HistoryLine, MetricPoint, MetricRollup, MediaLine, HistorySegment):
+    for model in (HistoryLine, MetricChunk, MetricRollup, MediaLine, HistorySegment):
         session.execute(
             update(model)
             .where(model.run_id == run.id)

@@ -1,26 +1,25 @@
-"""History lines and their metric points: one row per line and per logged value, written at
-the database driver's speed.
+"""History lines and the numbers in them, at the database driver's speed.
 
-Every logged value is a row, so the writes here skip SQLAlchemy's per-row parameter handling:
-SQLite gets plain statements over tuples, PostgreSQL one INSERT over `unnest` of arrays.
-`run_id` is an integer primary key, written into the SQL as a literal.
+A post can carry thousands of lines, so the writes here skip SQLAlchemy's per-row parameter
+handling: SQLite gets plain statements over tuples, PostgreSQL one INSERT over `unnest` of
+arrays. `run_id` is an integer primary key, written into the SQL as a literal. The lines'
+numbers go to `metric_chunks` (one row per metric and post) and the rollups.
 """
 
 from __future__ import annotations
 
-import logging
 import math
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from runyard.server.db.dialect import pg_array_literal
-from runyard.server.db.models import HistoryLine, MetricPoint
+from runyard.server.db.models import HistoryLine
+from runyard.server.tracking.metric_chunks import Column
 from runyard.server.tracking.rollup_writes import Ranges
-from runyard.server.tracking.rollups import LEVELS, PointTuple, level_width
+from runyard.server.tracking.rollups import LEVELS, level_width
 
-logger = logging.getLogger(__name__)
 # (line number, its `_step` or None, the verbatim line): one history line to store.
 LineTuple = tuple[int, int | None, str]
 # SQLite allows 32,766 parameters a statement: 3 a line, with room to spare.
@@ -68,17 +67,17 @@ def _as_float(value: float) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def points_and_ranges(
+def columns_and_ranges(
     lines: list[tuple[int, int | None, dict[str, Any]]],
-) -> tuple[list[PointTuple], Ranges]:
-    """The metric points of history lines `(line_no, step, row)` and their finest rollup ranges.
+) -> tuple[Mapping[str, Column], Ranges]:
+    """Each metric's values on history lines `(line_no, step, row)`, as columns in line order
+    (`metric_chunks`), and their finest rollup ranges.
 
     One pass per value does both (the per-value work is what ingest costs): a line's x is
     its `_step`, or its line number when it has none.
     """
     width = level_width(LEVELS[0])
-    points: list[PointTuple] = []
-    add = points.append
+    columns: dict[str, tuple[list[int], list[int], list[float]]] = {}
     # range index -> key -> [x_min, x_max, count, min, max, last, last_line]; keyed by the
     # range first, as all values of a line share it, so each value costs one dict lookup.
     by_range: dict[int, dict[str, list[Any]]] = {}
@@ -89,7 +88,12 @@ def points_and_ranges(
         if accs is None:
             accs = by_range[index] = {}
         for key, value in numeric_items(row):
-            add((key, n, x, value))
+            column = columns.get(key)
+            if column is None:
+                column = columns[key] = ([], [], [])
+            column[0].append(n)
+            column[1].append(x)
+            column[2].append(value)
             acc = accs.get(key)
             if acc is None:
                 accs[key] = [x, x, 1, value, value, value, n]
@@ -106,7 +110,7 @@ def points_and_ranges(
     ranges: Ranges = {
         (key, index): acc for index, accs in by_range.items() for key, acc in accs.items()
     }
-    return points, ranges
+    return columns, ranges
 
 
 def insert_history_lines(session: Session, run_id: int, lines: list[LineTuple]) -> set[int]:
@@ -138,33 +142,3 @@ def insert_history_lines(session: Session, run_id: int, lines: list[LineTuple]) 
         )
         new.update(result.scalars())
     return new
-
-
-def insert_points(session: Session, run_id: int, points: list[PointTuple]) -> None:
-    """Store the metric points of new history lines (a repeat of a stored one is ignored)."""
-    if not points:
-        return
-    connection = session.connection()
-    table = MetricPoint.__tablename__
-    columns = '(run_id, "key", line_no, step, value)'
-    run = int(run_id)
-    if connection.dialect.name == "postgresql":
-        insert = (
-            f"INSERT INTO {table} {columns} SELECT {run}, * FROM unnest("
-            "%s::varchar[], %s::integer[], %s::bigint[], %s::double precision[])"
-        )
-        arrays = tuple(map(pg_array_literal, zip(*points, strict=True)))
-        # Points come only from lines this transaction inserted, so none can be stored yet:
-        # a plain INSERT, as ON CONFLICT's speculative insertion nearly doubles PostgreSQL's
-        # work per row. Should a point be there anyway, the savepoint keeps the post whole.
-        try:
-            with connection.begin_nested():
-                connection.exec_driver_sql(insert, arrays)
-        except IntegrityError:
-            logger.warning("metric points already stored for new lines", extra={"run": run})
-            connection.exec_driver_sql(insert + " ON CONFLICT DO NOTHING", arrays)
-    else:
-        connection.exec_driver_sql(
-            f"INSERT INTO {table} {columns} VALUES ({run}, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            points,
-        )

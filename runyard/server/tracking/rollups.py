@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import NamedTuple
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from runyard.server.db.models import MetricPoint, MetricRollup
+from runyard.server.db.models import MetricRollup
+from runyard.server.tracking import metric_chunks
 
 ROLLUP_BASE = 16
 LEVELS = (1, 2, 3, 4, 5)  # widths 16 .. 1,048,576 steps
@@ -162,28 +163,10 @@ def _rollup_rows(
 
 def _raw_points(session: Session, run_id: int, key: str, lo: int, hi: int) -> list[RollupTuple]:
     """Raw points with step in [lo, hi] shaped like rollup rows (one point each)."""
-    if lo > hi:
-        return []
-    return list(
-        session.connection().execute(
-            select(
-                MetricPoint.step,
-                MetricPoint.step,
-                literal(1),
-                MetricPoint.value,
-                MetricPoint.value,
-                MetricPoint.value,
-                MetricPoint.line_no,
-            )
-            .where(
-                MetricPoint.run_id == run_id,
-                MetricPoint.key == key,
-                MetricPoint.step >= lo,
-                MetricPoint.step <= hi,
-            )
-            .order_by(MetricPoint.step, MetricPoint.line_no)
-        )
-    )
+    return [
+        (x, x, 1, value, value, value, line)
+        for x, line, value in metric_chunks.points_in_steps(session, run_id, key, lo, hi)
+    ]
 
 
 def window_units(
