@@ -20,8 +20,11 @@ from typing import Any
 import httpx
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import select
 
 from conftest import WandbClient, unique_project
+from runyard.server.db.history_segment_models import HistorySegment
+from runyard.server.db.models import Project, Run
 from runyard.server.history_export import parquet_rows
 from runyard.server.history_export.export import export_pass
 from runyard.server.history_export.parquet_rows import NotExportable, build_parquet
@@ -255,6 +258,25 @@ def _scan(client: WandbClient, path: str) -> list[tuple[int, float]]:
     scanned = [(row["_step"], row["v"]) for row in read["all"]]
     assert [tuple(pair) for pair in read["loss"]] == scanned
     return scanned
+
+
+def test_deleting_a_run_removes_its_export_from_the_store(
+    client: WandbClient, export_server: LiveServer
+) -> None:
+    path = _log(client, unique_project(), 5)
+    assert export_pass(export_server.state).exported >= 1
+    with export_server.state.engine.connect() as conn:
+        keys = conn.scalars(
+            select(HistorySegment.object_key)
+            .join(Run, Run.id == HistorySegment.run_id)
+            .join(Project, Project.id == Run.project_id)
+            .where(Project.name == path.split("/")[1])
+        ).all()
+    assert len(keys) == 1 and export_server.state.store.exists(keys[0])
+    deleted = client.run("history_export.py", "delete", "--path", path)
+    assert deleted.returncode == 0, deleted.stderr
+    # No row names the file any more, and nobody could read it: it is gone from the store.
+    assert not export_server.state.store.exists(keys[0])
 
 
 # A longer official-client round trip: `make test-e2e`.

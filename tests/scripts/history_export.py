@@ -1,6 +1,7 @@
 """Log a run with the official client, or read it back through the public API.
 
 `log`: `--steps` rows of loss/acc/epoch/phase/nested (optionally resuming `--run-id`).
+`delete`: deletes the run `--path` through the public API.
 `read`: prints what scan_history (all keys, one key, a step window) and history() return,
 and which Parquet files the client cached (it caches the exports it downloads).
 """
@@ -13,7 +14,7 @@ import pathlib
 import wandb
 
 parser = argparse.ArgumentParser()
-parser.add_argument("mode", choices=["log", "read"])
+parser.add_argument("mode", choices=["log", "read", "delete"])
 parser.add_argument("--project")
 parser.add_argument("--run-id")
 parser.add_argument("--steps", type=int, default=20)
@@ -38,6 +39,9 @@ if args.mode == "log":
         run.log(row)
     print("RESULT " + json.dumps({"id": run.id, "entity": run.entity}), flush=True)
     run.finish()
+elif args.mode == "delete":
+    wandb.Api(timeout=30).run(args.path).delete()
+    print("RESULT " + json.dumps({"deleted": args.path}), flush=True)
 else:
     run = wandb.Api(timeout=30).run(args.path)
     cache = pathlib.Path(os.environ["WANDB_CACHE_DIR"])

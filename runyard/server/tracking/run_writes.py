@@ -9,6 +9,7 @@ from sqlalchemy import select
 from runyard.server.access import Action, require
 from runyard.server.artifacts.deletion import delete_created_by
 from runyard.server.auth import Principal
+from runyard.server.db.history_segment_models import HistorySegment
 from runyard.server.db.models import DeletedRun, Entity, Project, Run
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.people.attribution import attribution_for
@@ -117,6 +118,15 @@ def delete_run(
         # the run's side first, so the deletes have an order.
         run.forked_from = None
         uow.session.flush()
+    # Their Parquet exports go too, once the delete is committed (a rolled-back delete
+    # keeps them); the rows that name them go with the runs.
+    exports = uow.session.scalars(
+        select(HistorySegment.object_key).where(
+            HistorySegment.run_id.in_([run.id, *(a.id for a in archives)]),
+            HistorySegment.object_key != "",
+        )
+    ).all()
+    uow.after_commit(lambda: _delete_objects(uow, list(exports)))
     for archive in archives:
         uow.session.delete(archive)
     uow.session.merge(
@@ -128,6 +138,15 @@ def delete_run(
         "run deleted",
         extra={"run": run.name, "project": run.project.name, "artifacts": deleted_artifacts},
     )
+
+
+def _delete_objects(uow: UnitOfWork, keys: list[str]) -> None:
+    """Remove objects no row names any more; one the store refuses stays, logged."""
+    for key in keys:
+        try:
+            uow.objects.delete(key)
+        except Exception:  # the delete is committed: a store hiccup only leaves an orphan
+            logger.exception("object not deleted", extra={"key": key})
 
 
 def _deleted_before(uow: UnitOfWork, principal: Principal, node_id: str) -> bool:
