@@ -10,7 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import create_engine, insert
+from sqlalchemy.orm import Session
+
 from conftest import WandbClient
+from runyard.server.db.models import HistoryLine
+from runyard.server.tracking import history
 from support.run_http import file_stream, graphql, new_run
 from support.server import LiveServer
 
@@ -113,3 +118,23 @@ def test_the_official_client_scans_a_run_not_exported_across_pages(
         )
         assert read.returncode == 0, read.stderr
         assert read.results[0]["rows"] == expected, size
+
+
+def test_a_page_one_line_over_picks_the_lines_the_window_query_picks() -> None:
+    # sampledHistory reads a range of up to twice the samples and picks in Python: the
+    # same lines as the SQL that numbers the range's lines (a first line, no repeats).
+    engine = create_engine("sqlite://")
+    HistoryLine.__table__.create(engine)
+    texts = [json.dumps({"_step": n}) for n in range(40)]
+    with Session(engine) as session:
+        session.execute(
+            insert(HistoryLine),
+            [{"run_id": 1, "line_no": n, "step": n, "data": t} for n, t in enumerate(texts)],
+        )
+        for wanted in (1, 2, 3, 7, 10, 20):
+            for total in range(wanted + 1, min(2 * wanted, 40) + 1):
+                where = [HistoryLine.run_id == 1, HistoryLine.line_no < total]
+                by_sql = list(session.scalars(history._evenly(HistoryLine, where, total, wanted)))
+                by_python = history._evenly_picked(texts[:total], total, wanted)
+                assert by_python == by_sql, (wanted, total)
+                assert len(by_sql) == wanted and by_sql[0] == texts[0]
