@@ -19,9 +19,10 @@ from runyard.server.error_handlers import note_storage_failure
 from runyard.server.errors import ErrorCode, ServiceError
 from runyard.server.failures import service_error_for, storage_reason
 from runyard.server.graphql.context import GraphQLContext
+from runyard.server.graphql.executor import Executor
 from runyard.server.graphql.limits import GraphQLLimits, check_limits, parse_limited
 from runyard.server.graphql.schema import build_schema
-from runyard.server.graphql.validation_cache import ValidatedDocuments
+from runyard.server.graphql.validation_cache import ParsedDocuments, ValidatedDocuments
 from runyard.server.input_limits import loads_limited
 from runyard.server.state import ServerState
 from runyard.server.unit_of_work import UnitOfWork
@@ -69,8 +70,10 @@ def _storage_failure(result: dict[str, Any]) -> str | None:
 # sweep does not set) instead of retrying the older mutation shapes it keeps as fallbacks,
 # one of which would quietly make a plain sweep of a launch sweep. Access refusals stay in
 # the 200 body, as for every other field.
-# Document texts the schema accepted, validated once (validation_cache.py says why).
+# Document texts the schema accepted, validated once, and texts within the limits, parsed
+# once (validation_cache.py says why).
 VALIDATED = ValidatedDocuments()
+PARSED = ParsedDocuments()
 
 HTTP_STATUS_FIELDS = frozenset({"upsertSweep"})
 HTTP_STATUS_CODES = frozenset({ErrorCode.INVALID.value, ErrorCode.UNPROCESSABLE.value})
@@ -106,13 +109,16 @@ def _execute(
         max_aliases=settings.graphql_max_aliases,
         max_tokens=settings.graphql_max_tokens,
     )
-    try:
-        document = parse_limited(data["query"], limits)
-    except GraphQLError as error:
-        return False, {"errors": [format_error(error)]}
-    too_big = check_limits(document, limits)
-    if too_big:
-        return False, {"errors": [format_error(error) for error in too_big]}
+    document = PARSED.get(data["query"], limits)
+    if document is None:
+        try:
+            document = parse_limited(data["query"], limits)
+        except GraphQLError as error:
+            return False, {"errors": [format_error(error)]}
+        too_big = check_limits(document, limits)
+        if too_big:
+            return False, {"errors": [format_error(error) for error in too_big]}
+        PARSED.put(data["query"], limits, document)
     # A mutation's unit writes; its session locks (on SQLite) at its first statement, not
     # before: a resolver that only uses the queue store must not hold the lock the store needs.
     uow = UnitOfWork(state, write=_is_mutation(document, data))
@@ -136,6 +142,7 @@ def _execute(
             introspection=True,
             error_formatter=format_error,
             query_validator=VALIDATED,
+            execution_context_class=Executor,
         )
         # A failed mutation writes nothing: commit only a fully successful operation.
         if success and not result.get("errors"):

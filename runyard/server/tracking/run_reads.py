@@ -138,13 +138,9 @@ def history_range(
     uow: UnitOfWork, run: Run, min_step: int | None, max_step: int | None, samples: int | None
 ) -> list[str]:
     """Verbatim history lines with `min_step <= step < max_step`, at most a page."""
-    stmt = select(HistoryLine.data).where(HistoryLine.run_id == run.id)
-    if min_step is not None:
-        stmt = stmt.where(HistoryLine.step >= min_step)
-    if max_step is not None:
-        stmt = stmt.where(HistoryLine.step < max_step)
-    limit = min(samples or history.MAX_PAGE, history.MAX_PAGE)
-    return list(uow.session.scalars(stmt.order_by(HistoryLine.line_no).limit(limit)))
+    # No `samples` (or none that makes sense: zero, negative) asks for a whole page.
+    limit = min(samples, history.MAX_PAGE) if samples and samples > 0 else history.MAX_PAGE
+    return history.lines_in_steps(uow.session, run.id, min_step, max_step, limit)
 
 
 def sampled_rows(
