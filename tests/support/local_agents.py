@@ -54,7 +54,14 @@ class AgentProcess:
                 os.killpg(self.proc.pid, signum)
             else:
                 self.proc.send_signal(signum)
-            self.proc.wait(timeout=60)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                # Leave nothing behind, and say where the agent was stuck.
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+                tail = self.output()[-3000:]
+                raise AssertionError(f"agent did not stop in 60 s; its log ends:\n{tail}") from None
 
 
 def make_queue(api: httpx.Client, resource: str, prefix: str, **extra: Any) -> str:
