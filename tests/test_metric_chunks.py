@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from runyard.server.db.engine import make_engine, make_session_factory
 from runyard.server.db.models import Base, Entity, MetricChunk, Project, Run
 from runyard.server.tracking import metric_chunks
 from runyard.server.tracking.metric_chunks import Column, chunk_rows, gaps, pack, unpack
+from support.postgres import throwaway_database
 
 INT32_MAX = 2**31 - 1
 
@@ -122,8 +124,18 @@ def test_a_copied_prefix_keeps_exactly_the_values_before_the_cut(session: Sessio
     ]
 
 
-def test_the_migration_packs_stored_points_and_unpacks_them_back(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'm.db'}"
+        return
+    with throwaway_database(request.getfixturevalue("postgres_admin_dsn")) as url:
+        yield url
+
+
+def test_the_migration_packs_stored_points_and_unpacks_them_back(database_url: str) -> None:
+    engine = make_engine(database_url)
     config = migrate.alembic_config(engine)
     migrate.upgrade(engine)
     with make_session_factory(engine).begin() as s:
@@ -154,6 +166,7 @@ def test_the_migration_packs_stored_points_and_unpacks_them_back(tmp_path: Path)
     )
     assert stored == sorted(points)
     assert session.scalar(sa.select(sa.func.max(MetricChunk.count))) == 1000
+    assert session.scalar(sa.select(sa.func.count()).select_from(MetricChunk)) == 3 + 2
     assert [v for _, _, v in metric_chunks.points_in_steps(session, 1, "loss", 10, 13)] == [
         points[5][4],
         points[6][4],
@@ -164,3 +177,4 @@ def test_the_migration_packs_stored_points_and_unpacks_them_back(tmp_path: Path)
         back = conn.exec_driver_sql("SELECT run_id, key, line_no, step, value FROM metric_points")
         assert sorted(map(tuple, back)) == sorted(points)
         assert "metric_chunks" not in sa.inspect(conn).get_table_names()
+    engine.dispose()
