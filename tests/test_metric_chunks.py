@@ -61,10 +61,8 @@ def test_a_post_with_holes_makes_one_chunk_per_metric_and_run_of_lines() -> None
     assert list(unpack(2, rows[1][6])[2]) == [5.0, 6.0]
 
 
-@pytest.fixture
-def session(tmp_path: Path) -> Session:
-    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    Base.metadata.create_all(engine)
+def _add_runs(engine: sa.Engine) -> None:
+    """Runs 1 and 2 of project e/p."""
     with make_session_factory(engine).begin() as s:
         entity = Entity(name="e")
         s.add(entity)
@@ -72,7 +70,14 @@ def session(tmp_path: Path) -> Session:
         project = Project(entity_id=entity.id, name="p")
         s.add(project)
         s.flush()
-        s.add_all([Run(project_id=project.id, name="r"), Run(project_id=project.id, name="f")])
+        s.add_all([Run(id=run, project_id=project.id, name=f"r{run}") for run in (1, 2)])
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Session:
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    Base.metadata.create_all(engine)
+    _add_runs(engine)
     return make_session_factory(engine)()
 
 
@@ -138,14 +143,7 @@ def test_the_migration_packs_stored_points_and_unpacks_them_back(database_url: s
     engine = make_engine(database_url)
     config = migrate.alembic_config(engine)
     migrate.upgrade(engine)
-    with make_session_factory(engine).begin() as s:
-        entity = Entity(name="e")
-        s.add(entity)
-        s.flush()
-        project = Project(entity_id=entity.id, name="p")
-        s.add(project)
-        s.flush()
-        s.add_all([Run(id=run, project_id=project.id, name=f"r{run}") for run in (1, 2)])
+    _add_runs(engine)
     command.downgrade(config, "0022")
     rng = random.Random(3)
     # 2,500 points of "loss" (more than one converted chunk) and a sparse "acc" on two runs.
