@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
@@ -197,14 +198,27 @@ def _evenly(
     )
 
 
+def stored_row(text: str) -> Any:
+    """The value of a stored history line (ingest accepted it, so it parses).
+
+    pydantic-core's parser, as ingest's (`loads_limited`): about 4x the json module's speed
+    and the same value wherever both accept the text; a keyed scan parses every line of
+    its pages. Whatever it refuses goes through the json module, as at ingest.
+    """
+    try:
+        return from_json(text)
+    except ValueError:
+        return json.loads(text)
+
+
 def _with_keys(texts: Iterable[str], keys: list[str]) -> list[dict[str, Any]]:
     """Each line's row cut to `_step` and `keys`, those lacking a key left out (no keys:
     whole rows)."""
     if not keys:
-        return [json.loads(text) for text in texts]
+        return [stored_row(text) for text in texts]
     out = []
     for text in texts:
-        row = json.loads(text)
+        row = stored_row(text)
         picked = {"_step": row.get("_step")}
         for key in keys:
             if key not in row:
