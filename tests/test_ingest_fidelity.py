@@ -13,7 +13,7 @@ import random
 import httpx
 from sqlalchemy import insert, select
 
-from conftest import unique_project
+from conftest import WandbClient, unique_project
 from runyard.server.db.models import MetricChunk, Project, Run
 from runyard.server.tracking.metric_chunks import pack
 from runyard.server.tracking.rollups import choose_level, level_width
@@ -189,3 +189,23 @@ def test_a_metric_name_with_a_nul_character_is_refused_by_name(server: LiveServe
             '{"rows":[' + fine + '],"next_after":null}'
         )
         assert _raw(api, path, "ok") == [1.0]
+
+
+def test_nan_and_infinities_read_back_through_the_public_api(
+    server: LiveServer, wandb_client: WandbClient
+) -> None:
+    # A diverging loss logs NaN and infinities: every history read must still answer. The
+    # stored lines keep them as the client wrote them; rows cut to keys (sampledHistory)
+    # are JSON values, where W&B spells them as strings.
+    values = [1.5, float("nan"), float("inf"), float("-inf"), 0.5]
+    lines = [json.dumps({"_step": s, "v": v, "deep": {"w": v}}) for s, v in enumerate(values)]
+    with server.api() as api:
+        path = _new_run(api)
+        _post(api, path, 0, lines)
+    read = wandb_client.run("read_history.py", "--path", path)
+    assert read.returncode == 0, read.stderr
+    seen = read.results[0]
+    spelled = [1.5, "NaN", "Infinity", "-Infinity", 0.5]
+    assert [repr(v) for _, v in seen["scanned"]] == [repr(v) for v in values]
+    assert [repr(v) for _, v in seen["sampled"]] == [repr(v) for v in values]
+    assert [v for _, v in seen["keyed"]] == spelled

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from runyard.server.tracking.history import stored_row
+from runyard.server.tracking.history import spelled_numbers, stored_row
 
 TRICKY = [
     '{"_step": 1, "loss": NaN, "up": Infinity, "down": -Infinity}',
@@ -22,3 +22,14 @@ TRICKY = [
 def test_a_stored_line_reads_back_as_the_json_module_reads_it(text: str) -> None:
     # repr: NaN never equals itself, and -0.0 equals 0.0; the reprs tell them apart.
     assert repr(stored_row(text)) == repr(json.loads(text))
+
+
+def test_rows_sent_as_json_values_spell_nan_and_infinities_as_w_and_b_does() -> None:
+    row = stored_row('{"_step": 1, "a": NaN, "b": [Infinity, 2.5], "c": {"d": -Infinity}}')
+    assert spelled_numbers(row) == {
+        "_step": 1,
+        "a": "NaN",
+        "b": ["Infinity", 2.5],
+        "c": {"d": "-Infinity"},
+    }
+    assert json.loads(json.dumps(spelled_numbers(row), allow_nan=False))  # valid JSON now

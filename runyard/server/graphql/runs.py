@@ -227,7 +227,8 @@ def resolve_sampled_history(
         rows = run_reads.sampled_rows(
             uow, run, spec.keys, spec.samples, spec.min_step, spec.max_step
         )
-        out.append(rows)
+        # Rows go out as JSON values, not text: a logged NaN would make the answer invalid.
+        out.append([history.spelled_numbers(row) for row in rows])
     return out
 
 

@@ -211,6 +211,21 @@ def stored_row(text: str) -> Any:
         return json.loads(text)
 
 
+def spelled_numbers(value: Any) -> Any:
+    """`value` with each NaN or infinite float spelled as W&B's answers spell it: the strings
+    "NaN", "Infinity" and "-Infinity" (a JSON answer cannot hold them as numbers)."""
+    kind = type(value)
+    if kind is float:
+        if value - value == 0.0:  # finite
+            return value
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if kind is dict:
+        return {key: spelled_numbers(item) for key, item in value.items()}
+    if kind is list:
+        return [spelled_numbers(item) for item in value]
+    return value
+
+
 def _with_keys(texts: Iterable[str], keys: list[str]) -> list[dict[str, Any]]:
     """Each line's row cut to `_step` and `keys`, those lacking a key left out (no keys:
     whole rows)."""
