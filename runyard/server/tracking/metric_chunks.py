@@ -113,8 +113,9 @@ def store_chunks(session: Session, run_id: int, rows: list[ChunkRow]) -> None:
     mark = "%s" if connection.dialect.name == "postgresql" else "?"
     insert_sql = f"INSERT INTO {table} (run_id, {_COLUMNS}) VALUES ({run}, {', '.join([mark] * 7)})"
     # Chunks come only from lines this transaction inserted, so none can be stored yet: a
-    # plain INSERT. Should one be there anyway (a line deleted by hand), the savepoint keeps
-    # the post whole and every value goes in as its own chunk, a stored one skipped.
+    # plain INSERT. Should a chunk start at one of these lines anyway (a line deleted by
+    # hand and posted again), the savepoint keeps the post whole: every value goes in as
+    # a chunk of its own, and one whose line starts a stored chunk is skipped.
     try:
         with connection.begin_nested():
             connection.exec_driver_sql(insert_sql, rows)
