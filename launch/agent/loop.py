@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
+from typing import Any
 
 from ..gangs import MAX_PODS
 from ..idle import GpuSample, IdleAction, IdlePolicy
@@ -63,6 +64,26 @@ def heartbeat_delay(
         if expires_at is not None:
             delay = min(delay, (expires_at - now).total_seconds() / 3)
     return max(delay, MIN_HEARTBEAT_S)
+
+
+async def cancel_all(tasks: list[asyncio.Task[Any]], grace_s: float = 1.0) -> None:
+    """Cancel tasks and wait until every one has ended.
+
+    A task that swallowed its cancellation (as `asyncio.wait_for` can on Python 3.11) is
+    cancelled again each `grace_s`, so a shutdown never waits on it forever.
+    """
+    for task in tasks:
+        task.cancel()
+    pending = set(tasks)
+    while pending:
+        _, pending = await asyncio.wait(pending, timeout=grace_s)
+        for task in pending:
+            task.cancel()
+    for task in tasks:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            logger.warning(
+                "task failed while stopping", extra={"task": task.get_name(), "error": str(error)}
+            )
 
 
 class Agent:
@@ -157,11 +178,7 @@ class Agent:
                 if task is not stop and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
         finally:
-            for task in [stop, *tasks]:
-                task.cancel()
-            for task in [stop, *tasks]:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_all([stop, *tasks])
             # Send what is known, but don't hang a shutdown on a server that is away:
             # whatever is left is learnt again by the next agent (adoption).
             with contextlib.suppress(TimeoutError):
@@ -238,7 +255,11 @@ class Agent:
     async def _heartbeat_loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._capacity_changed.wait(), self._heartbeat_delay())
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                # cancellation that lands as its timeout fires, and this loop then outlived
+                # the agent's stop (retrying a heartbeat forever once the server was gone).
+                async with asyncio.timeout(self._heartbeat_delay()):
+                    await self._capacity_changed.wait()
             if self._capacity_changed.is_set():
                 # A job ended: its GPUs are free now, and the waiting claim must hear of it
                 # (otherwise it waits with the old numbers). Jobs often end in bursts: one
