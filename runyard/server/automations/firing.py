@@ -263,7 +263,7 @@ def on_run_state(session: Session, run: Run, before: str | None) -> int:
 def on_metrics(
     session: Session,
     run: Run,
-    new_values: Mapping[str, tuple[Sequence[int], Sequence[int], Sequence[float]]],
+    new_values: Mapping[str, metric_chunks.Column],
 ) -> int:
     """New history values of a run, per metric `(line numbers, steps, values)` in line order:
     fire metric automations whose condition became true."""
